@@ -15,7 +15,10 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn take<const N: usize>(&mut self) -> Result<&'a [u8; N], FormatError> {
         let end = self.pos.checked_add(N).ok_or(FormatError::Truncated)?;
-        let slice = self.bytes.get(self.pos..end).ok_or(FormatError::Truncated)?;
+        let slice = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or(FormatError::Truncated)?;
         self.pos = end;
         slice.try_into().map_err(|_| FormatError::Truncated)
     }

@@ -82,9 +82,7 @@ impl TrustedKeyDescriptor {
 
     /// Decodes a descriptor that starts at `bytes[0]` (the magic included).
     pub fn parse(bytes: &[u8]) -> Result<Self, FormatError> {
-        let bytes = bytes
-            .get(..DESCRIPTOR_LEN)
-            .ok_or(FormatError::Truncated)?;
+        let bytes = bytes.get(..DESCRIPTOR_LEN).ok_or(FormatError::Truncated)?;
         if bytes[..16] != DESCRIPTOR_MAGIC {
             return Err(FormatError::BadMagic);
         }

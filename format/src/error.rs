@@ -1,13 +1,17 @@
 //! Typed errors. Each variant names the rule that was violated; all are small and `Copy`
 //! so `no_std` firmware can store and report them.
 
-/// A violated rule while decoding or verifying a signed object.
+/// A violated rule while decoding, verifying or deciding on a signed object.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FormatError {
+    // --- structure ---
     /// The input ends before the object does.
     #[error("truncated: the input ends before the object does")]
     Truncated,
+    /// Bytes follow the end of the object.
+    #[error("trailing bytes after the end of the object")]
+    TrailingBytes,
     /// The object does not start with the expected magic.
     #[error("bad magic: this is not the expected kind of object")]
     BadMagic,
@@ -29,12 +33,58 @@ pub enum FormatError {
     /// Two different trusted-key descriptors are present in one firmware.
     #[error("two different trusted-key descriptors in one firmware")]
     AmbiguousDescriptor,
+
+    // --- signature ---
     /// The object was signed by a key that is not trusted.
-    #[error("signed by an unknown key")]
+    #[error("signed by a key that is not trusted")]
     UnknownKey,
     /// The signature does not verify.
     #[error("signature is invalid")]
     SignatureInvalid,
+
+    // --- digests and bindings ---
+    /// The payload does not hash to the digest in the signed header.
+    #[error("payload digest does not match the signed header")]
+    PayloadDigestMismatch,
+    /// The installed (decompressed) image does not hash to the digest in the signed header.
+    #[error("installed image digest does not match the signed header")]
+    InstalledDigestMismatch,
+    /// The image is not the one the manifest names (header digest or file size differ).
+    #[error("image is not the one the manifest names")]
+    ManifestImageMismatch,
+    /// The image header and the manifest disagree on a field they both carry.
+    #[error("image header contradicts the manifest ({0})")]
+    ManifestFieldMismatch(MismatchedField),
+
+    // --- policy ---
+    /// Made for another device type.
+    #[error("made for another device type")]
+    WrongDeviceType,
+    /// Made for another chip.
+    #[error("made for another chip")]
+    WrongChip,
+    /// The manifest is for another channel than the device follows.
+    #[error("manifest is for another channel")]
+    WrongChannel,
+    /// The manifest's not-after time has passed.
+    #[error("manifest has expired")]
+    Expired,
+    /// The manifest's sequence number is lower than one the device already accepted
+    /// (an old manifest replayed: freeze attack).
+    #[error("manifest sequence is older than one already seen (replayed manifest)")]
+    SequenceRollback,
+    /// The security counter is lower than the device's.
+    #[error("security counter is lower than the device's (rollback)")]
+    CounterRollback,
+    /// The version is lower than the running one and the manifest does not allow downgrades.
+    #[error("version is lower than the running one (downgrade not allowed)")]
+    Downgrade,
+    /// The running version is below the manifest's minimum running version.
+    #[error("running version is below the release's minimum")]
+    BelowMinimumVersion,
+    /// The installed image would not fit the device's update slot.
+    #[error("image does not fit the update slot")]
+    TooLarge,
 }
 
 /// Which field of a signed object holds a disallowed value.
@@ -56,13 +106,31 @@ pub enum FieldError {
     /// Compression method or window size.
     #[error("compression")]
     Compression,
-    /// Sizes that contradict each other.
+    /// Sizes that contradict each other, are zero or exceed the format's limits.
     #[error("sizes")]
     Sizes,
     /// Rollout fraction above 100%.
     #[error("rollout")]
     Rollout,
-    /// Bytes that must be zero are not.
-    #[error("reserved bytes are not zero")]
-    Reserved,
+}
+
+/// A field that both the manifest and the image header carry.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MismatchedField {
+    /// Device type.
+    #[error("device type")]
+    DeviceType,
+    /// Chip.
+    #[error("chip")]
+    Chip,
+    /// Version.
+    #[error("version")]
+    Version,
+    /// Security counter.
+    #[error("security counter")]
+    SecurityCounter,
+    /// Installed image size.
+    #[error("image size")]
+    ImageSize,
 }

@@ -19,13 +19,31 @@ mod bytes;
 mod chip;
 mod descriptor;
 mod error;
+pub mod esp;
+mod image;
 mod key;
+mod manifest;
 mod name;
+mod policy;
+mod signature;
+mod verifier;
 mod version;
 
 pub use chip::ChipId;
-pub use descriptor::{TrustedKeyDescriptor, DESCRIPTOR_LEN, DESCRIPTOR_MAGIC, MAX_TRUSTED_KEYS};
-pub use error::{FieldError, FormatError};
+pub use descriptor::{DESCRIPTOR_LEN, DESCRIPTOR_MAGIC, MAX_TRUSTED_KEYS, TrustedKeyDescriptor};
+pub use error::{FieldError, FormatError, MismatchedField};
+pub use image::{
+    Compression, IMAGE_DOMAIN, IMAGE_FORMAT_VERSION, IMAGE_HEADER_LEN, IMAGE_MAGIC, ImageHeader,
+    ImageInfo, MAX_HEADER_LEN, MAX_IMAGE_SIZE, MAX_PAYLOAD_SIZE, SigningMessage, inspect_header,
+};
 pub use key::{KeyId, TrustedKey, TrustedKeys};
+pub use manifest::{
+    FLAG_ALLOW_DOWNGRADE, FLAG_HAS_MIN_VERSION, FULL_ROLLOUT, ImageName, MANIFEST_DOMAIN,
+    MANIFEST_FORMAT_VERSION, MANIFEST_LEN, MANIFEST_MAGIC, MAX_IMAGE_NAME_LEN, MAX_MANIFEST_LEN,
+    Manifest, ManifestSigningMessage, VerifiedManifest,
+};
 pub use name::{Channel, DeviceType, Name};
+pub use policy::{Decision, Device, ROLLOUT_DOMAIN, rollout_bucket};
+pub use signature::SIGNATURE_LEN;
+pub use verifier::{Expectations, ImageVerifier, VerifiedImage, verify_image};
 pub use version::Version;

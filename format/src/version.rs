@@ -99,9 +99,13 @@ impl Version {
 
     /// Decodes the fixed 32-byte form, rejecting bad characters and bad padding.
     pub fn decode(bytes: &[u8; VERSION_LEN]) -> Result<Self, FormatError> {
-        let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let word =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let pre_bytes = &bytes[12..];
-        let pre_len = pre_bytes.iter().position(|&b| b == 0).unwrap_or(MAX_PRE_LEN);
+        let pre_len = pre_bytes
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(MAX_PRE_LEN);
         let bad = || FormatError::InvalidField(FieldError::Version);
         if pre_bytes[pre_len..].iter().any(|&b| b != 0) {
             return Err(bad());
@@ -118,7 +122,8 @@ impl Version {
 }
 
 fn parse_number(s: &str) -> Option<u32> {
-    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     s.parse().ok()
@@ -202,8 +207,17 @@ mod tests {
     #[test]
     fn semver_precedence_examples_from_the_spec() {
         let order = [
-            "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
-            "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.1.0", "2.0.0",
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "1.0.1",
+            "1.1.0",
+            "2.0.0",
         ];
         for w in order.windows(2) {
             let a = Version::parse(w[0]).unwrap();
@@ -214,10 +228,26 @@ mod tests {
 
     #[test]
     fn parse_rejects_non_semver() {
-        for s in ["", "1", "1.2", "1.2.3.4", "01.2.3", "1.2.3-", "1.2.3-01", "1.2.x", "1.2.3+", "a.b.c", "1.2.3-a..b", "1.2.3-abcdefghijklmnopqrstu"] {
+        for s in [
+            "",
+            "1",
+            "1.2",
+            "1.2.3.4",
+            "01.2.3",
+            "1.2.3-",
+            "1.2.3-01",
+            "1.2.x",
+            "1.2.3+",
+            "a.b.c",
+            "1.2.3-a..b",
+            "1.2.3-abcdefghijklmnopqrstu",
+        ] {
             assert!(Version::parse(s).is_none(), "{s:?} must not parse");
         }
-        assert_eq!(Version::parse("v1.2.3+git.abc").unwrap(), Version::new(1, 2, 3));
+        assert_eq!(
+            Version::parse("v1.2.3+git.abc").unwrap(),
+            Version::new(1, 2, 3)
+        );
     }
 
     #[test]

@@ -1,0 +1,194 @@
+//! Streaming verification of an `.ota` image in constant memory.
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{FormatError, MismatchedField};
+use crate::image::{self, ImageHeader, MAX_HEADER_LEN};
+use crate::key::TrustedKeys;
+use crate::manifest::VerifiedManifest;
+use crate::{ChipId, DeviceType};
+
+/// What the image must be, beyond carrying a valid signature.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Expectations<'m> {
+    /// The verified manifest that named this image: the header must be exactly the one it
+    /// binds, and agree with it field by field.
+    pub manifest: Option<&'m VerifiedManifest>,
+    /// The device type the image must be for.
+    pub device_type: Option<DeviceType>,
+    /// The chip the image must be for.
+    pub chip: Option<ChipId>,
+}
+
+/// Verifies an image fed in chunks of any size, holding at most one header in memory.
+///
+/// The header is checked (magic and version from the first bytes, then signature and
+/// expectations once complete) before a single payload byte is handed out. Payload bytes
+/// are handed back to the caller as they arrive, to be decompressed into an *inactive*
+/// slot; they are trustworthy only once [`ImageVerifier::finish`] has confirmed the
+/// payload digest, so nothing may point at that slot before then.
+pub struct ImageVerifier<'k, 'm> {
+    keys: TrustedKeys<'k>,
+    expect: Expectations<'m>,
+    header_buf: [u8; MAX_HEADER_LEN],
+    header_filled: usize,
+    header: Option<ImageHeader>,
+    payload_seen: u32,
+    payload_hash: Sha256,
+    failed: Option<FormatError>,
+}
+
+/// The result of a complete, successful verification.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct VerifiedImage {
+    /// The verified header.
+    pub header: ImageHeader,
+}
+
+impl<'k, 'm> ImageVerifier<'k, 'm> {
+    /// A verifier accepting signatures from `keys` and checking `expect`.
+    pub fn new(keys: TrustedKeys<'k>, expect: Expectations<'m>) -> Self {
+        ImageVerifier {
+            keys,
+            expect,
+            header_buf: [0; MAX_HEADER_LEN],
+            header_filled: 0,
+            header: None,
+            payload_seen: 0,
+            payload_hash: Sha256::new(),
+            failed: None,
+        }
+    }
+
+    /// The verified header, once the first `header_len` bytes have been fed.
+    pub fn header(&self) -> Option<&ImageHeader> {
+        self.header.as_ref()
+    }
+
+    /// Payload bytes fed so far.
+    pub fn payload_seen(&self) -> u32 {
+        self.payload_seen
+    }
+
+    /// Feeds the next bytes of the file and returns the part of `data` that is payload.
+    ///
+    /// After an error the verifier stays failed and returns that error again.
+    pub fn feed<'d>(&mut self, data: &'d [u8]) -> Result<&'d [u8], FormatError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let result = self.feed_inner(data);
+        if let Err(e) = result {
+            self.failed = Some(e);
+        }
+        result
+    }
+
+    fn feed_inner<'d>(&mut self, mut data: &'d [u8]) -> Result<&'d [u8], FormatError> {
+        if self.header.is_none() {
+            data = self.fill_header(data)?;
+            if self.header.is_none() {
+                return Ok(&[]);
+            }
+        }
+        let header = self.header.as_ref().ok_or(FormatError::Truncated)?;
+        let remaining = header.info.payload_size - self.payload_seen;
+        let len = u32::try_from(data.len()).map_err(|_| FormatError::TrailingBytes)?;
+        if len > remaining {
+            return Err(FormatError::TrailingBytes);
+        }
+        self.payload_hash.update(data);
+        self.payload_seen += len;
+        Ok(data)
+    }
+
+    /// Copies header bytes in; returns what is left of `data` after the header.
+    fn fill_header<'d>(&mut self, mut data: &'d [u8]) -> Result<&'d [u8], FormatError> {
+        loop {
+            // Until 8 bytes are in, only the prefix is known: take at most what completes
+            // it, so a wrong magic or length fails before more is buffered.
+            let want = image::check_prefix(&self.header_buf[..self.header_filled])?.unwrap_or(8);
+            let take = (want - self.header_filled).min(data.len());
+            self.header_buf[self.header_filled..self.header_filled + take]
+                .copy_from_slice(&data[..take]);
+            self.header_filled += take;
+            data = &data[take..];
+            match image::check_prefix(&self.header_buf[..self.header_filled])? {
+                Some(len) if self.header_filled == len => {
+                    let header = image::decode_header(&self.header_buf[..len], &self.keys)?;
+                    self.check_expectations(&header)?;
+                    self.header = Some(header);
+                    return Ok(data);
+                }
+                _ if data.is_empty() => return Ok(data),
+                _ => {}
+            }
+        }
+    }
+
+    fn check_expectations(&self, header: &ImageHeader) -> Result<(), FormatError> {
+        let info = &header.info;
+        if let Some(t) = self.expect.device_type
+            && info.device_type != t
+        {
+            return Err(FormatError::WrongDeviceType);
+        }
+        if let Some(c) = self.expect.chip
+            && info.chip != c
+        {
+            return Err(FormatError::WrongChip);
+        }
+        if let Some(m) = self.expect.manifest {
+            let m = m.manifest();
+            if header.header_sha256() != &m.image_header_sha256
+                || header.file_size() != m.image_file_size
+            {
+                return Err(FormatError::ManifestImageMismatch);
+            }
+            let mismatch = |f| Err(FormatError::ManifestFieldMismatch(f));
+            if info.device_type != m.device_type {
+                return mismatch(MismatchedField::DeviceType);
+            }
+            if info.chip != m.chip {
+                return mismatch(MismatchedField::Chip);
+            }
+            if info.version != m.version {
+                return mismatch(MismatchedField::Version);
+            }
+            if info.security_counter != m.security_counter {
+                return mismatch(MismatchedField::SecurityCounter);
+            }
+            if info.image_size != m.image_size {
+                return mismatch(MismatchedField::ImageSize);
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes verification: the whole payload arrived and matches its signed digest.
+    pub fn finish(self) -> Result<VerifiedImage, FormatError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let header = self.header.ok_or(FormatError::Truncated)?;
+        if self.payload_seen != header.info.payload_size {
+            return Err(FormatError::Truncated);
+        }
+        let digest: [u8; 32] = self.payload_hash.finalize().into();
+        if digest != header.info.payload_sha256 {
+            return Err(FormatError::PayloadDigestMismatch);
+        }
+        Ok(VerifiedImage { header })
+    }
+}
+
+/// Verifies a complete image held in memory.
+pub fn verify_image(
+    bytes: &[u8],
+    keys: TrustedKeys<'_>,
+    expect: Expectations<'_>,
+) -> Result<VerifiedImage, FormatError> {
+    let mut v = ImageVerifier::new(keys, expect);
+    v.feed(bytes)?;
+    v.finish()
+}
