@@ -111,20 +111,24 @@ impl TrustedKeyDescriptor {
 
     /// Finds the descriptor inside a firmware file (an ELF or an app image).
     ///
-    /// Returns `Ok(None)` when no magic is present, and an error when a magic is found
-    /// but its descriptor is malformed, or when two different descriptors are present
-    /// (a firmware must say unambiguously whom it trusts).
+    /// Returns `Ok(None)` when no well-formed descriptor is present, and an error when two
+    /// different descriptors are present (a firmware must say unambiguously whom it
+    /// trusts). A magic not followed by a well-formed descriptor is skipped: firmware that
+    /// calls [`Self::parse`] carries a bare copy of the magic for the comparison. A
+    /// damaged descriptor therefore reads as "no descriptor", which `package` refuses.
     pub fn find_in(firmware: &[u8]) -> Result<Option<Self>, FormatError> {
         let mut found: Option<Self> = None;
         let mut start = 0;
         while let Some(pos) = find_magic(&firmware[start..]) {
             let at = start + pos;
-            let desc = Self::parse(&firmware[at..])?;
+            start = at + DESCRIPTOR_MAGIC.len();
+            let Ok(desc) = Self::parse(&firmware[at..]) else {
+                continue;
+            };
             match found {
                 Some(prev) if prev != desc => return Err(FormatError::AmbiguousDescriptor),
                 _ => found = Some(desc),
             }
-            start = at + DESCRIPTOR_MAGIC.len();
         }
         Ok(found)
     }

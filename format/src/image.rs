@@ -293,6 +293,10 @@ pub(crate) fn decode_info(bytes: &[u8]) -> Result<ImageInfo, FormatError> {
     r.u16()?;
     r.u16()?;
     let flags = r.u32()?;
+    // Before any other field: an unknown critical flag may change what they mean.
+    if flags & CRITICAL_FLAGS != 0 {
+        return Err(FormatError::UnknownCriticalFlag);
+    }
     let chip = ChipId(r.u16()?);
     let method = r.u8()?;
     let window_log = r.u8()?;

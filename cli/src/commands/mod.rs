@@ -1,0 +1,112 @@
+//! One module per subcommand. Each has an `Args` struct (clap derive; its doc comment and
+//! `long_about` are the command's help) and `run(args, &GlobalOpts) -> Result<(), Failure>`.
+//! Adding a command is adding a module and one line in [`Command`] and [`Command::run`].
+//!
+//! Helpers shared by several commands (finding the signing key) live here.
+
+pub mod extract;
+pub mod inspect;
+pub mod keygen;
+pub mod package;
+pub mod pubkey;
+pub mod verify;
+
+use std::path::Path;
+
+use clap::Subcommand;
+use ota_keys::{KeyLocation, KeyWarning, LocalKey, PublicKey};
+
+use crate::cli::GlobalOpts;
+use crate::exit::Failure;
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new Ed25519 signing key pair (KEY.key and KEY.pub)
+    Keygen(keygen::Args),
+    /// Print the public key of a key file, for people or for firmware source code
+    Pubkey(pubkey::Args),
+    /// Package an ESP32 build (ELF or app image) into a signed image
+    Package(package::Args),
+    /// Verify a signed image or manifest as a device would
+    Verify(verify::Args),
+    /// Show what an image, manifest, app image or ELF contains (unverified)
+    Inspect(inspect::Args),
+    /// Write the app image a device would install from a signed image
+    Extract(extract::Args),
+}
+
+impl Command {
+    /// Runs the command.
+    pub fn run(self, global: &GlobalOpts) -> Result<(), Failure> {
+        match self {
+            Command::Keygen(args) => keygen::run(args, global),
+            Command::Pubkey(args) => pubkey::run(args, global),
+            Command::Package(args) => package::run(args, global),
+            Command::Verify(args) => verify::run(args, global),
+            Command::Inspect(args) => inspect::run(args, global),
+            Command::Extract(args) => extract::run(args, global),
+        }
+    }
+}
+
+/// Where the key comes from: `flag`, else `$OTA_SIGN_KEY` (PEM text), else `[defaults]
+/// key` in the configuration. `None` when none of them gives one.
+pub fn key_location(
+    flag: Option<&Path>,
+    global: &GlobalOpts,
+) -> Result<Option<KeyLocation>, Failure> {
+    // The configuration is read only when needed, so a flag works even next to a
+    // broken ota-sign.toml.
+    let from_env = std::env::var(ota_keys::KEY_ENV).ok();
+    if flag.is_none() && from_env.is_none() {
+        let config = global.config()?;
+        let key = config.and_then(|c| c.defaults.key.as_deref());
+        return Ok(KeyLocation::resolve(None, None, key));
+    }
+    Ok(KeyLocation::resolve(flag, from_env, None))
+}
+
+#[allow(dead_code, reason = "for package/verify, which land separately")]
+fn no_key() -> Failure {
+    Failure::usage(
+        "no signing key given",
+        Some(
+            "pass --key FILE, set OTA_SIGN_KEY to the key's PEM text, or set `key` in \
+             [defaults] of ota-sign.toml"
+                .to_owned(),
+        ),
+    )
+}
+
+#[allow(
+    dead_code,
+    reason = "for package and release signing, which land separately"
+)]
+/// The signing key for commands that sign (see [`key_location`] for the precedence),
+/// asking for its passphrase if it is encrypted.
+pub fn signing_key(flag: Option<&Path>, global: &GlobalOpts) -> Result<LocalKey, Failure> {
+    let location = key_location(flag, global)?.ok_or_else(no_key)?;
+    global.detail(&format!("signing key: {}", location.origin()));
+    let loaded = location.load_signing(&crate::passphrase::source())?;
+    report_warnings(global, &loaded.warnings);
+    Ok(loaded.value)
+}
+
+#[allow(
+    dead_code,
+    reason = "for verify and trusted-key flags, which land separately"
+)]
+/// The public key of a key file (public or private) or of 64 hex digits.
+pub fn public_key(spec: &str, global: &GlobalOpts) -> Result<PublicKey, Failure> {
+    let loaded = ota_keys::load_public_key(spec, &crate::passphrase::source())?;
+    report_warnings(global, &loaded.warnings);
+    Ok(loaded.value)
+}
+
+/// Shows the library's warnings on stderr.
+pub fn report_warnings(global: &GlobalOpts, warnings: &[KeyWarning]) {
+    for w in warnings {
+        global.warn(&w.to_string());
+    }
+}

@@ -1,0 +1,417 @@
+//! `ota-sign package`: an ESP32 build (ELF or app image) into a signed `.ota` image.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Args as ClapArgs;
+use ota_format::{ChipId, DeviceType, KeyId, Version};
+use serde::Serialize;
+
+use crate::cli::GlobalOpts;
+use crate::config;
+use crate::diagnostics::{FirmwareDiagnostic, PackagingDiagnostic, PolicyRefusal};
+use crate::exit::Failure;
+use crate::firmware::{self, ElfOptions, Firmware};
+use crate::output;
+use crate::packaging::{self, PackageSpec, PayloadEncoding};
+use crate::progress::Bar;
+
+const ABOUT: &str = "\
+Turn an ESP32 build into a signed OTA image.
+
+The input is either the ELF your build produced (converted to an ESP-IDF app image with
+espflash for --chip) or a finished app image (checked: magic, chip, checksum, SHA-256).
+The firmware must carry an ESP-IDF app descriptor; its version string (semver) becomes
+the image version unless --version says otherwise (a contradiction is an error).
+
+The firmware must also carry a trusted-key descriptor that contains the signing key or a
+key given with --next-key: a device that installs firmware trusting none of your keys
+can never be updated again. --allow-lockout overrides this for deliberate hand-overs.
+
+The payload is zstd-compressed with a small window (16 KiB by default) so devices can
+decompress it within their RAM budget. The output is deterministic: the same inputs give
+the same bytes (the creation time comes from SOURCE_DATE_EPOCH when set).
+
+Examples:
+  ota-sign package --key release.key --device-type thermostat \\
+      --elf target/riscv32imc-unknown-none-elf/release/app --chip esp32c3 -o app.ota
+  ota-sign package --key release.key --device-type thermostat --app-image build/app.bin \\
+      --chip esp32s3 --security-counter 4 -o app.ota --json";
+
+/// Package an ESP32 build into a signed image
+#[derive(ClapArgs, Debug)]
+#[command(long_about = ABOUT, disable_version_flag = true)]
+pub struct Args {
+    /// Private key that signs the image [default: $OTA_SIGN_KEY, then `key` in ota-sign.toml]
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<PathBuf>,
+
+    /// Device type the image is for (a-z 0-9 - _) [default: $OTA_SIGN_DEVICE_TYPE, then ota-sign.toml]
+    #[arg(long, value_parser = config::parse_device_type)]
+    pub device_type: Option<DeviceType>,
+
+    /// ELF file of the firmware build
+    #[arg(long, value_name = "FILE", conflicts_with = "app_image", required_unless_present = "app_image")]
+    pub elf: Option<PathBuf>,
+
+    /// ESP-IDF app image (the .bin an ESP-IDF build or `espflash save-image` writes)
+    #[arg(long, value_name = "FILE")]
+    pub app_image: Option<PathBuf>,
+
+    /// Chip the firmware is built for (esp32, esp32c3, esp32c6, esp32s3, ...) [default: from ota-sign.toml]
+    #[arg(long, value_parser = parse_chip)]
+    pub chip: Option<ChipId>,
+
+    /// Firmware version; must agree with the app descriptor's version if both are semver
+    #[arg(long, value_parser = parse_version)]
+    pub version: Option<Version>,
+
+    /// Anti-rollback counter: devices never install an image with a lower one
+    /// [default: the app descriptor's secure_version]
+    #[arg(long, value_name = "N")]
+    pub security_counter: Option<u64>,
+
+    /// Public key of a key you will sign with later (planned rotation); the firmware may trust it instead of the signing key
+    #[arg(long, value_name = "PUBKEY")]
+    pub next_key: Vec<String>,
+
+    /// Package firmware that trusts none of your keys (devices that install it can only be updated by whoever holds the keys it trusts)
+    #[arg(long)]
+    pub allow_lockout: bool,
+
+    /// Size of the device's OTA slot in bytes (e.g. 1536K, 0x180000) [default: from ota-sign.toml]
+    #[arg(long, value_parser = parse_size)]
+    pub slot_size: Option<u32>,
+
+    /// Flash size used when converting an ELF (1MB, 2MB, 4MB, 8MB, 16MB)
+    #[arg(long, default_value = "4MB", value_parser = parse_flash_size)]
+    pub flash_size: espflash::flasher::FlashSize,
+
+    /// Store the app image uncompressed
+    #[arg(long, conflicts_with_all = ["zstd_level", "zstd_window_log"])]
+    pub no_compress: bool,
+
+    /// zstd compression level (1-22)
+    #[arg(long, default_value_t = packaging::DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
+    pub zstd_level: i32,
+
+    /// zstd window log: the device decompresses with a 2^N-byte window (10-16)
+    #[arg(long, default_value_t = packaging::DEFAULT_WINDOW_LOG, value_parser = clap::value_parser!(u8).range(10..=16))]
+    pub zstd_window_log: u8,
+
+    /// Output file (never overwritten unless --force)
+    #[arg(short, long, value_name = "OUT.ota")]
+    pub output: PathBuf,
+
+    /// Replace the output file if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    output: String,
+    device_type: String,
+    chip: String,
+    version: String,
+    security_counter: u64,
+    key_id: String,
+    input_size: u32,
+    payload_size: u32,
+    file_size: usize,
+    compression: String,
+    header_sha256: String,
+    image_sha256: String,
+    trusted_key_ids: Vec<String>,
+    created: u64,
+}
+
+pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
+    let cfg = global.config()?;
+    let device_type = config::device_type(args.device_type, cfg)?.ok_or_else(|| {
+        Failure::usage(
+            "no device type given",
+            Some("pass --device-type NAME or set device_type in [defaults] of ota-sign.toml".to_owned()),
+        )
+    })?;
+    let device_cfg = cfg.and_then(|c| c.device(device_type.as_str()));
+    let chip = args.chip.or(device_cfg.and_then(|d| d.chip));
+    let slot_size = args.slot_size.or(device_cfg.and_then(|d| d.slot_size));
+    if !args.force && args.output.exists() {
+        return Err(output::exists(&args.output));
+    }
+
+    let key = super::signing_key(args.key.as_deref(), global)?;
+    let firmware = load_firmware(&args, chip)?;
+    let version = resolve_version(&firmware, args.version)?;
+    check_trust(&firmware, &key, &args.next_key, args.allow_lockout, global)?;
+    if let Some(slot) = slot_size
+        && firmware.app_image.len() as u64 > u64::from(slot)
+    {
+        return Err(PolicyRefusal {
+            message: format!(
+                "the app image is {} bytes but the device's OTA slot holds {} bytes",
+                firmware.app_image.len(),
+                slot
+            ),
+            help: "shrink the firmware or give the device type bigger OTA partitions".to_owned(),
+            code: "slot_too_small",
+        }
+        .into());
+    }
+
+    let spec = PackageSpec {
+        device_type,
+        chip: firmware.chip,
+        version,
+        security_counter: args.security_counter.unwrap_or(u64::from(firmware.secure_version)),
+        created: creation_time()?,
+        encoding: if args.no_compress {
+            PayloadEncoding::Stored
+        } else {
+            PayloadEncoding::Zstd {
+                level: args.zstd_level,
+                window_log: args.zstd_window_log,
+            }
+        },
+    };
+    let bar = Bar::bytes(global, "compressing", firmware.app_image.len() as u64);
+    let packaged = packaging::package(&firmware.app_image, &spec, key.private_key(), &bar)
+        .map_err(PackagingDiagnostic)?;
+    bar.finish();
+    output::write(&args.output, &packaged.bytes, args.force)?;
+
+    let info = &packaged.info;
+    let summary = Summary {
+        output: args.output.display().to_string(),
+        device_type: info.device_type.to_string(),
+        chip: info.chip.to_string(),
+        version: info.version.to_string(),
+        security_counter: info.security_counter,
+        key_id: info.key_id.to_string(),
+        input_size: info.image_size,
+        payload_size: info.payload_size,
+        file_size: packaged.bytes.len(),
+        compression: match info.compression {
+            ota_format::Compression::None => "none".to_owned(),
+            ota_format::Compression::Zstd { window_log } => format!("zstd (window 2^{window_log})"),
+        },
+        header_sha256: hex::encode(packaged.header_sha256),
+        image_sha256: hex::encode(info.image_sha256),
+        trusted_key_ids: firmware
+            .trusted_keys
+            .map(|d| d.keys().iter().map(|k| k.id().to_string()).collect())
+            .unwrap_or_default(),
+        created: info.created,
+    };
+    global.say(&format!(
+        "packaged {} {} for {} ({}) -> {}\n  {} bytes -> {} bytes ({}), signed by key {}",
+        summary.device_type,
+        summary.version,
+        summary.chip,
+        summary.compression,
+        summary.output,
+        summary.input_size,
+        summary.file_size,
+        ratio(summary.file_size as u64, u64::from(summary.input_size)),
+        summary.key_id
+    ));
+    global.json_result(&summary);
+    Ok(())
+}
+
+fn ratio(out: u64, input: u64) -> String {
+    if input == 0 {
+        return "-".to_owned();
+    }
+    format!("{:.1}%", out as f64 * 100.0 / input as f64)
+}
+
+fn load_firmware(args: &Args, chip: Option<ChipId>) -> Result<Firmware, Failure> {
+    let (path, is_elf) = match (&args.elf, &args.app_image) {
+        (Some(p), _) => (p.as_path(), true),
+        (None, Some(p)) => (p.as_path(), false),
+        (None, None) => unreachable!("clap requires --elf or --app-image"),
+    };
+    let bytes = output::read(path)?;
+    let diag = |error| FirmwareDiagnostic {
+        path: path.display().to_string(),
+        error,
+    };
+    if is_elf {
+        let chip = chip.ok_or_else(|| chip_required(path))?;
+        let opts = ElfOptions {
+            flash: espflash::flasher::FlashSettings::new(None, Some(args.flash_size), None),
+        };
+        firmware::load_elf(&bytes, chip, &opts).map_err(|e| diag(e).into())
+    } else {
+        let chip = match chip {
+            Some(c) => c,
+            // An app image names its chip; without --chip that is what we package for.
+            None => ota_format::esp::ImageHeader::decode(
+                bytes
+                    .get(..ota_format::esp::IMAGE_HEADER_LEN)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| diag(firmware::FirmwareError::AppImage(ota_format::esp::AppImageError::Truncated)))?,
+            )
+            .chip_id,
+        };
+        firmware::load_app_image(bytes, chip).map_err(|e| diag(e).into())
+    }
+}
+
+fn chip_required(path: &Path) -> Failure {
+    let detected = std::fs::read(path)
+        .ok()
+        .and_then(|b| firmware::detect_elf_chips(&b).ok())
+        .map(|chips| chips.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" or "))
+        .filter(|s| !s.is_empty());
+    Failure::usage(
+        "--chip is required with --elf",
+        Some(match detected {
+            Some(d) => format!("this ELF looks like {d}; pass --chip {d}", d = d.split(' ').next().unwrap_or("")),
+            None => "pass --chip (esp32, esp32c3, esp32c6, esp32s3, ...) or set chip in [device.NAME] of ota-sign.toml".to_owned(),
+        }),
+    )
+}
+
+fn resolve_version(firmware: &Firmware, flag: Option<Version>) -> Result<Version, Failure> {
+    match flag {
+        Some(v) if v != firmware.version => Err(PolicyRefusal {
+            message: format!(
+                "--version {v} contradicts the firmware's app descriptor, which says {}",
+                firmware.version_text
+            ),
+            help: "set the version where the firmware is built (the app descriptor), or drop --version".to_owned(),
+            code: "version_mismatch",
+        }
+        .into()),
+        _ => Ok(firmware.version),
+    }
+}
+
+/// Refuses firmware that would lock the fleet out of later updates.
+fn check_trust(
+    firmware: &Firmware,
+    key: &ota_keys::LocalKey,
+    next_keys: &[String],
+    allow_lockout: bool,
+    global: &GlobalOpts,
+) -> Result<(), Failure> {
+    let mut held: Vec<KeyId> = vec![key.private_key().key_id()];
+    for spec in next_keys {
+        held.push(super::public_key(spec, global)?.key_id());
+    }
+    let trusted: Vec<KeyId> = firmware
+        .trusted_keys
+        .map(|d| d.keys().iter().map(|k| k.id()).collect())
+        .unwrap_or_default();
+    if trusted.iter().any(|id| held.contains(id)) {
+        return Ok(());
+    }
+    let list = |ids: &[KeyId]| ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    let message = if firmware.trusted_keys.is_none() {
+        "the firmware carries no trusted-key descriptor: devices running it would accept no update ever again".to_owned()
+    } else {
+        format!(
+            "the firmware trusts keys [{}] but you hold [{}]: devices running it would refuse every later update you sign",
+            list(&trusted),
+            list(&held)
+        )
+    };
+    if allow_lockout {
+        global.warn(&format!("{message} (packaging anyway: --allow-lockout)"));
+        return Ok(());
+    }
+    Err(PolicyRefusal {
+        message,
+        help: "embed your public key in the firmware (`ota-sign pubkey KEY --format rust`), pass --next-key for a planned rotation, or --allow-lockout if this is deliberate".to_owned(),
+        code: "lockout",
+    }
+    .into())
+}
+
+fn creation_time() -> Result<u64, Failure> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v.trim().parse().map_err(|_| {
+            Failure::usage(
+                format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"),
+                Some("set it to a Unix time, e.g. `git log -1 --format=%ct`".to_owned()),
+            )
+        }),
+        Err(_) => Ok(SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)),
+    }
+}
+
+/// Parses a chip name for clap.
+pub fn parse_chip(s: &str) -> Result<ChipId, String> {
+    ChipId::from_name(s).ok_or_else(|| {
+        let known: Vec<&str> = ChipId::known().map(|(_, n)| n).collect();
+        format!("unknown chip {s:?}; known: {}", known.join(", "))
+    })
+}
+
+/// Parses a semantic version for clap.
+pub fn parse_version(s: &str) -> Result<Version, String> {
+    Version::parse(s).ok_or_else(|| format!("{s:?} is not a semantic version (MAJOR.MINOR.PATCH[-PRE])"))
+}
+
+/// Parses a byte size: `1572864`, `0x180000`, `1536K`, `1536KiB`, `2M`.
+pub fn parse_size(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("KiB").or(t.strip_suffix("K")).or(t.strip_suffix("k")) {
+        (n, 1024u64)
+    } else if let Some(n) = t.strip_suffix("MiB").or(t.strip_suffix("M")) {
+        (n, 1024 * 1024)
+    } else {
+        (t, 1)
+    };
+    let value = match num.strip_prefix("0x").or(num.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => num.parse(),
+    }
+    .map_err(|_| format!("{s:?} is not a size (e.g. 1572864, 0x180000, 1536K, 2M)"))?;
+    value
+        .checked_mul(mult)
+        .and_then(|v| u32::try_from(v).ok())
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+fn parse_flash_size(s: &str) -> Result<espflash::flasher::FlashSize, String> {
+    use espflash::flasher::FlashSize::*;
+    Ok(match s.to_ascii_uppercase().trim_end_matches('B') {
+        "1M" => _1Mb,
+        "2M" => _2Mb,
+        "4M" => _4Mb,
+        "8M" => _8Mb,
+        "16M" => _16Mb,
+        "32M" => _32Mb,
+        _ => return Err(format!("{s:?} is not a flash size (1MB, 2MB, 4MB, 8MB, 16MB, 32MB)")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_every_documented_form() {
+        assert_eq!(parse_size("1572864"), Ok(1_572_864));
+        assert_eq!(parse_size("0x180000"), Ok(0x18_0000));
+        assert_eq!(parse_size("1536K"), Ok(1_572_864));
+        assert_eq!(parse_size("1536KiB"), Ok(1_572_864));
+        assert_eq!(parse_size("2M"), Ok(2 * 1024 * 1024));
+        assert!(parse_size("5G").is_err());
+        assert!(parse_size("99999999M").is_err());
+    }
+
+    #[test]
+    fn flash_sizes_parse() {
+        assert!(parse_flash_size("4MB").is_ok());
+        assert!(parse_flash_size("16mb").is_ok());
+        assert!(parse_flash_size("3MB").is_err());
+    }
+}

@@ -1,0 +1,529 @@
+//! `ota-sign.toml`: project defaults and device types, so that day-to-day commands need
+//! few flags.
+//!
+//! The file is found by walking up from the current directory (like `Cargo.toml`), or
+//! given with `--config` / `OTA_SIGN_CONFIG`. Paths inside it are relative to the file's
+//! own directory. Every value can be overridden: a flag wins over the environment, the
+//! environment over the file ([`resolve`]). Unknown keys are errors, so a typo does not
+//! silently fall back to a default. See `examples/ota-sign.toml`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use miette::Diagnostic;
+use ota_format::{Channel, ChipId, DeviceType};
+use ota_keys::PublicKey;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::exit::{ExitStatus, IO, USAGE};
+
+/// The file name searched for.
+pub const FILE_NAME: &str = "ota-sign.toml";
+/// Environment variable naming the configuration file explicitly.
+pub const CONFIG_ENV: &str = "OTA_SIGN_CONFIG";
+/// Environment variable for the default channel.
+pub const CHANNEL_ENV: &str = "OTA_SIGN_CHANNEL";
+/// Environment variable for the default device type.
+pub const DEVICE_TYPE_ENV: &str = "OTA_SIGN_DEVICE_TYPE";
+
+/// The value from the first source that has one: flag, then environment, then file.
+pub fn resolve<T>(flag: Option<T>, env: Option<T>, file: Option<T>) -> Option<T> {
+    flag.or(env).or(file)
+}
+
+/// A parsed and checked configuration file.
+#[derive(Debug)]
+pub struct Config {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// `[defaults]`.
+    pub defaults: Defaults,
+    /// `[device.<name>]` tables by name.
+    pub devices: BTreeMap<String, Device>,
+}
+
+/// `[defaults]`: values used when neither a flag nor the environment gives one.
+#[derive(Debug, Default)]
+pub struct Defaults {
+    /// Signing key file (resolved against the file's directory).
+    pub key: Option<PathBuf>,
+    /// Release channel.
+    pub channel: Option<Channel>,
+    /// Device type.
+    pub device_type: Option<DeviceType>,
+}
+
+/// `[device.<name>]`: what ota-sign knows about one device type.
+#[derive(Debug)]
+pub struct Device {
+    /// The device type (the table's name).
+    pub name: DeviceType,
+    /// The chip the firmware runs on.
+    pub chip: Option<ChipId>,
+    /// Size of one OTA app slot in bytes; images larger than this are refused.
+    pub slot_size: Option<u32>,
+    /// Keys the fleet's firmware is expected to trust.
+    pub trusted_keys: Vec<TrustedKeySpec>,
+}
+
+/// One entry of `trusted_keys`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedKeySpec {
+    /// A public- or private-key file (resolved against the file's directory).
+    File(PathBuf),
+    /// A raw public key given as 64 hex digits.
+    Hex(PublicKey),
+}
+
+/// What is wrong with a configuration file.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {}", path.display())]
+    #[diagnostic(code(ota_sign::config::io))]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a bad value; `line` and `column` are 1-based.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    #[diagnostic(
+        code(ota_sign::config::invalid),
+        help("see examples/ota-sign.toml for every key")
+    )]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Line of the offending value.
+        line: usize,
+        /// Column of the offending value.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value from the environment is invalid.
+    #[error("${var}: {message}")]
+    #[diagnostic(code(ota_sign::config::env))]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ExitStatus for ConfigError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            ConfigError::Io { .. } => IO,
+            ConfigError::Invalid { .. } | ConfigError::Env { .. } => USAGE,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    device: BTreeMap<String, Spanned<RawDevice>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    key: Option<Spanned<String>>,
+    channel: Option<Spanned<String>>,
+    device_type: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    chip: Option<Spanned<String>>,
+    slot_size: Option<Spanned<SlotSize>>,
+    #[serde(default)]
+    trusted_keys: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SlotSize {
+    Bytes(i64),
+    Text(String),
+}
+
+impl Config {
+    /// Finds and reads the configuration: `explicit` (from `--config` or
+    /// [`CONFIG_ENV`]) must exist; otherwise [`FILE_NAME`] is looked for in `start` and
+    /// its ancestors, and `None` means there is none.
+    pub fn discover(explicit: Option<&Path>, start: &Path) -> Result<Option<Config>, ConfigError> {
+        if let Some(path) = explicit {
+            return Config::load(path).map(Some);
+        }
+        for dir in start.ancestors() {
+            let candidate = dir.join(FILE_NAME);
+            if candidate.is_file() {
+                return Config::load(&candidate).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads and checks one file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses `text` as if read from `path` (which anchors relative paths and names the
+    /// file in errors).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let at = |span: Option<Range<usize>>, message: String| {
+            let (line, column) = line_col(text, span.map_or(0, |s| s.start));
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        };
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| at(e.span(), e.message().to_owned()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+
+        let defaults = Defaults {
+            key: raw.defaults.key.map(|k| base.join(k.into_inner())),
+            channel: raw
+                .defaults
+                .channel
+                .map(|c| {
+                    parse_channel(c.get_ref())
+                        .map_err(|m| at(Some(c.span()), format!("defaults.channel: {m}")))
+                })
+                .transpose()?,
+            device_type: raw
+                .defaults
+                .device_type
+                .map(|d| {
+                    parse_device_type(d.get_ref())
+                        .map_err(|m| at(Some(d.span()), format!("defaults.device_type: {m}")))
+                })
+                .transpose()?,
+        };
+
+        let mut devices = BTreeMap::new();
+        for (name, raw_device) in raw.device {
+            let table_span = raw_device.span();
+            let raw_device = raw_device.into_inner();
+            let device_type = parse_device_type(&name)
+                .map_err(|m| at(Some(table_span.clone()), format!("[device.{name}]: {m}")))?;
+            let chip = raw_device
+                .chip
+                .map(|c| {
+                    ChipId::from_name(c.get_ref()).ok_or_else(|| {
+                        at(
+                            Some(c.span()),
+                            format!(
+                                "device.{name}.chip: unknown chip {:?}; known: {}",
+                                c.get_ref(),
+                                known_chips()
+                            ),
+                        )
+                    })
+                })
+                .transpose()?;
+            let slot_size = raw_device
+                .slot_size
+                .map(|s| {
+                    parse_slot_size(s.get_ref())
+                        .map_err(|m| at(Some(s.span()), format!("device.{name}.slot_size: {m}")))
+                })
+                .transpose()?;
+            let mut trusted_keys = Vec::new();
+            for spec in raw_device.trusted_keys {
+                let value = spec.get_ref();
+                let looks_hex = value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit());
+                trusted_keys.push(if looks_hex {
+                    TrustedKeySpec::Hex(PublicKey::from_hex(value).map_err(|e| {
+                        at(
+                            Some(spec.span()),
+                            format!("device.{name}.trusted_keys: {e}"),
+                        )
+                    })?)
+                } else {
+                    TrustedKeySpec::File(base.join(value))
+                });
+            }
+            devices.insert(
+                name,
+                Device {
+                    name: device_type,
+                    chip,
+                    slot_size,
+                    trusted_keys,
+                },
+            );
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            defaults,
+            devices,
+        })
+    }
+
+    /// The `[device.<name>]` table for a device type, if any.
+    pub fn device(&self, name: &str) -> Option<&Device> {
+        self.devices.get(name)
+    }
+}
+
+/// The channel: `flag`, else [`CHANNEL_ENV`], else `[defaults] channel`.
+pub fn channel(
+    flag: Option<Channel>,
+    config: Option<&Config>,
+) -> Result<Option<Channel>, ConfigError> {
+    let env = env_value(CHANNEL_ENV, parse_channel)?;
+    Ok(resolve(flag, env, config.and_then(|c| c.defaults.channel)))
+}
+
+/// The device type: `flag`, else [`DEVICE_TYPE_ENV`], else `[defaults] device_type`.
+pub fn device_type(
+    flag: Option<DeviceType>,
+    config: Option<&Config>,
+) -> Result<Option<DeviceType>, ConfigError> {
+    let env = env_value(DEVICE_TYPE_ENV, parse_device_type)?;
+    Ok(resolve(
+        flag,
+        env,
+        config.and_then(|c| c.defaults.device_type),
+    ))
+}
+
+fn env_value<T>(
+    var: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, ConfigError> {
+    match std::env::var(var) {
+        Ok(v) => parse(&v)
+            .map(Some)
+            .map_err(|message| ConfigError::Env { var, message }),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Checks a channel name (also usable as a clap value parser).
+pub fn parse_channel(s: &str) -> Result<Channel, String> {
+    Channel::new(s).ok_or_else(|| {
+        format!("{s:?} is not a channel name (1-16 characters of a-z 0-9 - _, starting with a letter or digit)")
+    })
+}
+
+/// Checks a device-type name (also usable as a clap value parser).
+pub fn parse_device_type(s: &str) -> Result<DeviceType, String> {
+    DeviceType::new(s).ok_or_else(|| {
+        format!("{s:?} is not a device type (1-32 characters of a-z 0-9 - _, starting with a letter or digit)")
+    })
+}
+
+fn known_chips() -> String {
+    ChipId::known()
+        .map(|(_, n)| n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn parse_slot_size(s: &SlotSize) -> Result<u32, String> {
+    let bytes: u64 = match s {
+        SlotSize::Bytes(n) => u64::try_from(*n).map_err(|_| "must be positive".to_owned())?,
+        SlotSize::Text(t) => {
+            let t = t.trim();
+            let (digits, unit) = if let Some(d) = t.strip_suffix(['K', 'k']) {
+                (d, 1024)
+            } else if let Some(d) = t.strip_suffix(['M', 'm']) {
+                (d, 1024 * 1024)
+            } else {
+                (t, 1)
+            };
+            let n = match digits
+                .strip_prefix("0x")
+                .or_else(|| digits.strip_prefix("0X"))
+            {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => digits.parse::<u64>(),
+            }
+            .map_err(|_| {
+                format!("{t:?} is not a size (e.g. 1966080, \"0x1e0000\", \"1920K\", \"2M\")")
+            })?;
+            n.checked_mul(unit).ok_or("too large")?
+        }
+    };
+    if bytes == 0 || !bytes.is_multiple_of(4096) {
+        return Err(format!(
+            "{bytes} is not a positive multiple of the 4 KiB flash sector"
+        ));
+    }
+    u32::try_from(bytes).map_err(|_| format!("{bytes} bytes is larger than any ESP32 flash"))
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../examples/ota-sign.toml");
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/proj/ota-sign.toml"))
+    }
+
+    fn invalid_at(text: &str) -> (usize, usize, String) {
+        match parse(text) {
+            Err(ConfigError::Invalid {
+                line,
+                column,
+                message,
+                ..
+            }) => (line, column, message),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sample_file_parses() {
+        let c = parse(SAMPLE).unwrap();
+        assert_eq!(
+            c.defaults.key,
+            Some(PathBuf::from("/proj/keys/release.key"))
+        );
+        assert_eq!(c.defaults.channel.unwrap().as_str(), "stable");
+        let d = c.device("thermostat-v2").unwrap();
+        assert_eq!(d.chip, ChipId::from_name("esp32c3"));
+        assert_eq!(d.slot_size, Some(0x1e0000));
+        assert_eq!(d.trusted_keys.len(), 2);
+        assert_eq!(
+            d.trusted_keys[0],
+            TrustedKeySpec::File(PathBuf::from("/proj/keys/release.pub"))
+        );
+        assert!(matches!(d.trusted_keys[1], TrustedKeySpec::Hex(_)));
+        assert!(c.device("gateway").is_some());
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = parse("").unwrap();
+        assert!(c.defaults.key.is_none());
+        assert!(c.devices.is_empty());
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let (line, _, _) = invalid_at("[defaults]\nchannel = \"stable\"\nkey = \n");
+        assert_eq!(line, 3);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_at_its_line() {
+        let (line, _, msg) = invalid_at("[defaults]\nchanel = \"stable\"\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("chanel"), "{msg}");
+    }
+
+    #[test]
+    fn bad_chip_names_the_known_ones() {
+        let (line, column, msg) = invalid_at("[device.a]\nchip = \"esp8266\"\n");
+        assert_eq!((line, column), (2, 8));
+        assert!(msg.contains("esp8266") && msg.contains("esp32c3"), "{msg}");
+    }
+
+    #[test]
+    fn bad_slot_sizes() {
+        for bad in [
+            "slot_size = 1000",
+            "slot_size = -4096",
+            "slot_size = \"lots\"",
+            "slot_size = 0",
+        ] {
+            let (line, _, msg) = invalid_at(&format!("[device.a]\n{bad}\n"));
+            assert_eq!(line, 2, "{bad}");
+            assert!(msg.contains("slot_size"), "{msg}");
+        }
+        let c =
+            parse("[device.a]\nslot_size = \"1920K\"\n[device.b]\nslot_size = \"2M\"\n").unwrap();
+        assert_eq!(c.device("a").unwrap().slot_size, Some(1920 * 1024));
+        assert_eq!(c.device("b").unwrap().slot_size, Some(2 * 1024 * 1024));
+    }
+
+    #[test]
+    fn bad_names_and_keys() {
+        let (line, _, msg) = invalid_at("[defaults]\nchannel = \"Stable\"\n");
+        assert_eq!(line, 2);
+        assert!(msg.contains("channel"), "{msg}");
+        let (_, _, msg) = invalid_at("[device.\"Bad Name\"]\nchip = \"esp32\"\n");
+        assert!(msg.contains("Bad Name"), "{msg}");
+        // 64 hex digits that are not a curve point.
+        let bad_key = format!(
+            "[device.a]\ntrusted_keys = [\n  \"{}\",\n]\n",
+            "02".repeat(32)
+        );
+        let (line, _, msg) = invalid_at(&bad_key);
+        assert_eq!(line, 3);
+        assert!(msg.contains("invalid public key"), "{msg}");
+    }
+
+    #[test]
+    fn discover_walks_up_and_explicit_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        fs::create_dir_all(&nested).unwrap();
+        assert!(
+            Config::discover(None, &nested)
+                .unwrap()
+                .is_none_or(|c| !c.path.starts_with(dir.path()))
+        );
+        fs::write(
+            dir.path().join(FILE_NAME),
+            "[defaults]\nchannel = \"beta\"\n",
+        )
+        .unwrap();
+        let c = Config::discover(None, &nested).unwrap().unwrap();
+        assert_eq!(c.path, dir.path().join(FILE_NAME));
+        assert_eq!(c.defaults.channel.unwrap().as_str(), "beta");
+        let missing = dir.path().join("nope.toml");
+        assert!(matches!(
+            Config::discover(Some(&missing), &nested),
+            Err(ConfigError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn precedence_is_flag_env_file() {
+        assert_eq!(resolve(Some(1), Some(2), Some(3)), Some(1));
+        assert_eq!(resolve(None, Some(2), Some(3)), Some(2));
+        assert_eq!(resolve(None, None, Some(3)), Some(3));
+        assert_eq!(resolve::<u8>(None, None, None), None);
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}

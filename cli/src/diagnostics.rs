@@ -1,0 +1,199 @@
+//! Library errors as diagnostics: a stable code, a line of help and an exit code each.
+
+use std::fmt;
+
+use miette::Diagnostic;
+use ota_format::FormatError;
+use ota_format::esp::AppImageError;
+
+use crate::exit::{self, ExitStatus};
+use crate::firmware::FirmwareError;
+use crate::packaging::PackagingError;
+
+/// A rejected image or manifest, with the file it came from.
+#[derive(Debug)]
+pub struct FormatDiagnostic {
+    /// What was being checked, e.g. "image build/app.ota".
+    pub subject: String,
+    /// The violated rule.
+    pub error: FormatError,
+}
+
+impl FormatDiagnostic {
+    /// Wraps `error` for `subject`.
+    pub fn new(subject: impl Into<String>, error: FormatError) -> Self {
+        FormatDiagnostic {
+            subject: subject.into(),
+            error,
+        }
+    }
+}
+
+impl fmt::Display for FormatDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.subject, self.error)
+    }
+}
+
+impl std::error::Error for FormatDiagnostic {}
+
+/// The stable name of a format error, used in diagnostic codes and JSON output.
+pub fn format_error_name(e: &FormatError) -> &'static str {
+    use FormatError::*;
+    match e {
+        Truncated => "truncated",
+        TrailingBytes => "trailing_bytes",
+        BadMagic => "bad_magic",
+        UnsupportedVersion => "unsupported_version",
+        BadLength => "bad_length",
+        UnknownCriticalFlag => "unknown_critical_flag",
+        InvalidField(_) => "invalid_field",
+        BadDescriptor => "bad_descriptor",
+        AmbiguousDescriptor => "ambiguous_descriptor",
+        UnknownKey => "unknown_key",
+        SignatureInvalid => "signature_invalid",
+        PayloadDigestMismatch => "payload_digest_mismatch",
+        InstalledDigestMismatch => "installed_digest_mismatch",
+        ManifestImageMismatch => "manifest_image_mismatch",
+        ManifestFieldMismatch(_) => "manifest_field_mismatch",
+        WrongDeviceType => "wrong_device_type",
+        WrongChip => "wrong_chip",
+        WrongChannel => "wrong_channel",
+        Expired => "expired",
+        SequenceRollback => "sequence_rollback",
+        CounterRollback => "counter_rollback",
+        Downgrade => "downgrade",
+        BelowMinimumVersion => "below_minimum_version",
+        TooLarge => "too_large",
+        _ => "other",
+    }
+}
+
+/// The exit code of a format error: signature and digest failures are
+/// [`exit::INVALID_SIGNATURE`], policy refusals [`exit::POLICY`], malformed input
+/// [`exit::INVALID_SIGNATURE`] too (it cannot be what it claims to be).
+pub fn format_exit_code(e: &FormatError) -> u8 {
+    use FormatError::*;
+    match e {
+        WrongDeviceType | WrongChip | WrongChannel | Expired | SequenceRollback
+        | CounterRollback | Downgrade | BelowMinimumVersion | TooLarge => exit::POLICY,
+        _ => exit::INVALID_SIGNATURE,
+    }
+}
+
+impl Diagnostic for FormatDiagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(format!("ota_sign::format::{}", format_error_name(&self.error))))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        use FormatError::*;
+        let help = match self.error {
+            UnknownKey => "the file was signed by a key you did not pass; check --pubkey (`ota-sign inspect FILE` shows the signer's key id)",
+            SignatureInvalid => "the signed bytes were changed after signing, or the signature is forged: do not ship this file",
+            PayloadDigestMismatch | InstalledDigestMismatch => "the payload was changed after signing: do not ship this file",
+            Truncated => "the file is incomplete: was the download or copy interrupted?",
+            TrailingBytes => "bytes were appended after the signed data; the format accepts nothing after the payload",
+            BadMagic => "this is not an ota-sign image or manifest (`ota-sign inspect FILE` tells what it is)",
+            UnsupportedVersion => "made by a newer ota-sign; upgrade this tool",
+            WrongDeviceType | WrongChip => "the file is for another kind of device",
+            Downgrade => "pass --allow-downgrade to `release` to sign a deliberate downgrade",
+            CounterRollback => "a lower security counter can never be installed; raise --security-counter",
+            Expired => "re-sign the manifest with a later --expires",
+            _ => return None,
+        };
+        Some(Box::new(help))
+    }
+}
+
+impl ExitStatus for FormatDiagnostic {
+    fn exit_code(&self) -> u8 {
+        format_exit_code(&self.error)
+    }
+}
+
+/// A firmware input that cannot be packaged.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {error}")]
+pub struct FirmwareDiagnostic {
+    /// The input file.
+    pub path: String,
+    /// Why it was refused.
+    #[source]
+    pub error: FirmwareError,
+}
+
+impl Diagnostic for FirmwareDiagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new("ota_sign::firmware"))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        let help = match &self.error {
+            FirmwareError::MissingAppDescriptor => {
+                "build with ESP-IDF, or with esp-bootloader-esp-idf's `esp_app_desc!()` in a Rust firmware"
+            }
+            FirmwareError::VersionNotSemver(_) => {
+                "set a semantic version (1.2.3) in the app descriptor, e.g. PROJECT_VER in ESP-IDF or the crate version"
+            }
+            FirmwareError::ElfChipMismatch { .. } | FirmwareError::AppImageChipMismatch { .. } => {
+                "pass the --chip the firmware was built for"
+            }
+            FirmwareError::AppImage(AppImageError::ChecksumMismatch { .. } | AppImageError::DigestMismatch) => {
+                "the app image is corrupt; rebuild it"
+            }
+            _ => return None,
+        };
+        Some(Box::new(help))
+    }
+}
+
+impl ExitStatus for FirmwareDiagnostic {
+    fn exit_code(&self) -> u8 {
+        exit::FAILURE
+    }
+}
+
+/// A packaging failure.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error(transparent)]
+#[diagnostic(code(ota_sign::package))]
+pub struct PackagingDiagnostic(#[from] pub PackagingError);
+
+impl ExitStatus for PackagingDiagnostic {
+    fn exit_code(&self) -> u8 {
+        match &self.0 {
+            PackagingError::Signing(e) => exit::key_exit_code(e),
+            PackagingError::SelfCheck(_) => exit::INVALID_SIGNATURE,
+            _ => exit::FAILURE,
+        }
+    }
+}
+
+/// A refusal by a safety rule (lock-out, slot size), with help.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct PolicyRefusal {
+    /// What is refused and why.
+    pub message: String,
+    /// How to proceed.
+    pub help: String,
+    /// Stable code suffix.
+    pub code: &'static str,
+}
+
+impl Diagnostic for PolicyRefusal {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(format!("ota_sign::policy::{}", self.code)))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(&self.help))
+    }
+}
+
+impl ExitStatus for PolicyRefusal {
+    fn exit_code(&self) -> u8 {
+        exit::POLICY
+    }
+}

@@ -1,0 +1,317 @@
+//! Exit codes, and the one error type every command returns.
+//!
+//! Scripts branch on the exit code, so each code is a promise:
+//!
+//! | code | constant              | meaning                                                         |
+//! |-----:|-----------------------|-----------------------------------------------------------------|
+//! | 0    | [`OK`]                | success                                                         |
+//! | 1    | [`FAILURE`]           | anything not listed below                                       |
+//! | 2    | [`USAGE`]             | bad command line (clap) or a bad `ota-sign.toml`                |
+//! | 3    | [`INVALID_SIGNATURE`] | a signature or digest does not verify                           |
+//! | 4    | [`IO`]                | reading or writing a file failed (missing, permission, disk)    |
+//! | 5    | [`KEY`]               | key problem: wrong passphrase, wrong key type, corrupt key file |
+//! | 6    | [`POLICY`]            | refused by a safety rule (lock-out, downgrade, wrong device)    |
+//! | 7    | [`CONFLICT`]          | the target already exists (key or output file, published release) |
+//!
+//! A command returns [`Failure`]. Any error type that implements [`ExitStatus`] and
+//! [`miette::Diagnostic`] converts into it with `?`, so a new command adds its own error
+//! enum and one `impl ExitStatus` without touching this file.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use miette::Diagnostic;
+use ota_keys::KeyError;
+
+/// Success.
+pub const OK: u8 = 0;
+/// A failure no other code describes.
+pub const FAILURE: u8 = 1;
+/// Bad command line or configuration file. clap exits with 2 on its own errors too.
+pub const USAGE: u8 = 2;
+/// A signature or digest check failed: the input is not what it claims to be.
+pub const INVALID_SIGNATURE: u8 = 3;
+/// An operating-system I/O error.
+pub const IO: u8 = 4;
+/// A key could not be used: wrong passphrase, not Ed25519, corrupt, missing passphrase.
+pub const KEY: u8 = 5;
+/// Refused by a safety rule: the result would lock devices out, downgrade, or target
+/// the wrong device.
+pub const POLICY: u8 = 6;
+/// The thing to be created already exists and is never overwritten.
+pub const CONFLICT: u8 = 7;
+
+/// Errors that know which exit code they mean.
+pub trait ExitStatus {
+    /// One of the constants of this module.
+    fn exit_code(&self) -> u8;
+}
+
+/// A failed command: a diagnostic to show and the exit code to return.
+pub struct Failure {
+    code: u8,
+    diagnostic: Box<dyn Diagnostic + Send + Sync + 'static>,
+}
+
+impl Failure {
+    /// A failure with an explicit code.
+    pub fn new(code: u8, diagnostic: impl Diagnostic + Send + Sync + 'static) -> Self {
+        Failure {
+            code,
+            diagnostic: Box::new(diagnostic),
+        }
+    }
+
+    /// A usage error found after parsing (e.g. a required value missing from both the
+    /// flags and the configuration).
+    pub fn usage(message: impl Into<String>, help: impl Into<Option<String>>) -> Self {
+        Failure::new(
+            USAGE,
+            Message {
+                message: message.into(),
+                help: help.into(),
+                code: "ota_sign::usage",
+            },
+        )
+    }
+
+    /// The exit code.
+    pub fn code(&self) -> u8 {
+        self.code
+    }
+
+    /// The diagnostic.
+    pub fn diagnostic(&self) -> &(dyn Diagnostic + Send + Sync + 'static) {
+        &*self.diagnostic
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Failure({}, {})", self.code, self.diagnostic)
+    }
+}
+
+impl<E> From<E> for Failure
+where
+    E: ExitStatus + Diagnostic + Send + Sync + 'static,
+{
+    fn from(e: E) -> Self {
+        Failure::new(e.exit_code(), e)
+    }
+}
+
+/// A plain message with optional help.
+#[derive(Debug)]
+pub struct Message {
+    message: String,
+    help: Option<String>,
+    code: &'static str,
+}
+
+impl Message {
+    /// A message with optional help and a stable diagnostic code.
+    pub fn new(message: impl Into<String>, help: Option<String>, code: &'static str) -> Self {
+        Message {
+            message: message.into(),
+            help,
+            code,
+        }
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for Message {}
+
+impl Diagnostic for Message {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+}
+
+/// A key error as a diagnostic: a stable code and a line of help per variant.
+#[derive(Debug)]
+pub struct KeyDiagnostic(pub KeyError);
+
+impl fmt::Display for KeyDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl StdError for KeyDiagnostic {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}
+
+impl Diagnostic for KeyDiagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        let code = match &self.0 {
+            KeyError::Io { .. } => "io",
+            KeyError::AlreadyExists { .. } => "already_exists",
+            KeyError::NotPem { .. } => "not_pem",
+            KeyError::CorruptPem { .. } => "corrupt_pem",
+            KeyError::Malformed { .. } => "malformed",
+            KeyError::WrongAlgorithm { .. } => "wrong_algorithm",
+            KeyError::UnsupportedPemLabel { .. } => "unsupported_format",
+            KeyError::PassphraseRequired { .. } => "passphrase_required",
+            KeyError::PassphraseRequiredToEncrypt { .. } => "passphrase_required",
+            KeyError::WrongPassphrase { .. } => "wrong_passphrase",
+            KeyError::UnsupportedEncryption { .. } => "unsupported_encryption",
+            KeyError::KdfTooExpensive { .. } => "kdf_too_expensive",
+            KeyError::PublicKeyOnly { .. } => "public_key_only",
+            KeyError::KeyPairMismatch { .. } => "key_pair_mismatch",
+            KeyError::PassphraseMismatch => "passphrase_mismatch",
+            KeyError::EmptyPassphrase => "empty_passphrase",
+            KeyError::InvalidPublicKey { .. } => "invalid_public_key",
+            _ => "other",
+        };
+        Some(Box::new(format!("ota_sign::key::{code}")))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        let help: &str = match &self.0 {
+            KeyError::AlreadyExists { .. } => {
+                "key files are never overwritten; choose another name or move the old files away"
+            }
+            KeyError::WrongAlgorithm { .. } => {
+                "create an Ed25519 key with `ota-sign keygen NAME` or `openssl genpkey -algorithm ed25519`"
+            }
+            KeyError::UnsupportedPemLabel { label, .. } if label.contains("OPENSSH") => {
+                "OpenSSH keys are not read; create a key with `ota-sign keygen NAME`"
+            }
+            KeyError::UnsupportedPemLabel { .. } | KeyError::NotPem { .. } => {
+                "expected a PEM file starting with \"-----BEGIN PRIVATE KEY-----\", \
+                 \"-----BEGIN ENCRYPTED PRIVATE KEY-----\" or \"-----BEGIN PUBLIC KEY-----\""
+            }
+            KeyError::PassphraseRequired { .. } | KeyError::PassphraseRequiredToEncrypt { .. } => {
+                "run in a terminal to be asked, or set OTA_SIGN_PASSPHRASE"
+            }
+            KeyError::WrongPassphrase { .. } => {
+                "check OTA_SIGN_PASSPHRASE or retype the passphrase"
+            }
+            KeyError::PublicKeyOnly { .. } => "pass the .key file, not the .pub file",
+            KeyError::EmptyPassphrase => {
+                "use a non-empty passphrase, or `--no-encrypt` for a key protected only by its file mode"
+            }
+            _ => return None,
+        };
+        Some(Box::new(help))
+    }
+}
+
+impl ExitStatus for KeyDiagnostic {
+    fn exit_code(&self) -> u8 {
+        key_exit_code(&self.0)
+    }
+}
+
+/// The exit code of a key error.
+pub fn key_exit_code(e: &KeyError) -> u8 {
+    match e {
+        KeyError::Io { .. } => IO,
+        KeyError::AlreadyExists { .. } => CONFLICT,
+        KeyError::Random { .. } | KeyError::Encode { .. } | KeyError::Signer { .. } => FAILURE,
+        _ => KEY,
+    }
+}
+
+impl From<KeyError> for Failure {
+    fn from(e: KeyError) -> Self {
+        KeyDiagnostic(e).into()
+    }
+}
+
+/// An I/O error with what was being done, for commands' own file handling.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{action}")]
+#[diagnostic(code(ota_sign::io))]
+pub struct IoFailure {
+    /// What was being done, e.g. "reading firmware.elf".
+    pub action: String,
+    /// The cause.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl ExitStatus for IoFailure {
+    fn exit_code(&self) -> u8 {
+        IO
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ota_keys::{Algorithm, KeyOrigin};
+    use std::path::PathBuf;
+
+    #[test]
+    fn key_errors_map_to_documented_codes() {
+        let origin = KeyOrigin::Memory;
+        let cases = [
+            (
+                KeyError::Io {
+                    origin: origin.clone(),
+                    source: std::io::Error::other("x"),
+                },
+                IO,
+            ),
+            (
+                KeyError::AlreadyExists {
+                    path: PathBuf::from("k"),
+                },
+                CONFLICT,
+            ),
+            (
+                KeyError::WrongPassphrase {
+                    origin: origin.clone(),
+                },
+                KEY,
+            ),
+            (
+                KeyError::WrongAlgorithm {
+                    origin: origin.clone(),
+                    algorithm: Algorithm::Rsa,
+                },
+                KEY,
+            ),
+            (KeyError::NotPem { origin }, KEY),
+        ];
+        for (err, code) in cases {
+            let f = Failure::from(err);
+            assert_eq!(f.code(), code, "{f:?}");
+            assert!(f.diagnostic().code().is_some());
+        }
+    }
+
+    #[test]
+    fn codes_are_distinct() {
+        let all = [
+            OK,
+            FAILURE,
+            USAGE,
+            INVALID_SIGNATURE,
+            IO,
+            KEY,
+            POLICY,
+            CONFLICT,
+        ];
+        let mut sorted = all.to_vec();
+        sorted.dedup();
+        assert_eq!(sorted.len(), all.len());
+        assert_eq!(all, [0, 1, 2, 3, 4, 5, 6, 7]);
+    }
+}

@@ -1,0 +1,319 @@
+//! `publish`: copy a release tree to a static host, images before manifests, so that at
+//! every moment the host serves a consistent release. No key is involved: the files are
+//! already signed, and the host is trusted for nothing but availability.
+//!
+//! Each host is one module implementing [`Destination`]; the planning and ordering rules
+//! live once, in [`plan`].
+
+pub mod dir;
+pub mod github;
+#[cfg(test)]
+mod host_tests;
+pub mod plan;
+pub mod s3;
+
+use std::collections::BTreeMap;
+
+use crate::repo::{FileKind, RepoError};
+
+/// What a destination currently serves under one name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteObject {
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the bytes, when the host can tell without a download.
+    pub sha256: Option<[u8; 32]>,
+    /// The host's version tag (ETag), for conditional replacement.
+    pub version: Option<String>,
+}
+
+/// A condition the host must check atomically with the write, where it can.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// Write only if nothing exists under the name (`If-None-Match: *`).
+    Absent,
+    /// Write only if the current object is still this version (`If-Match`).
+    Unchanged(Option<String>),
+    /// Write unconditionally (informational files).
+    None,
+}
+
+/// One file to write.
+#[derive(Clone, Copy, Debug)]
+pub struct Upload<'a> {
+    /// File name in the flat layout.
+    pub name: &'a str,
+    /// What the file is (sets Content-Type and caching).
+    pub kind: &'a FileKind,
+    /// The bytes.
+    pub bytes: &'a [u8],
+    /// What must hold at the moment of writing.
+    pub precondition: &'a Precondition,
+}
+
+/// Reports upload progress; the CLI draws bars, tests count calls.
+pub trait Progress {
+    /// An upload of `size` bytes begins.
+    fn start(&self, _name: &str, _size: u64) {}
+    /// An upload finished.
+    fn done(&self, _name: &str) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// A static host. Implementations are thin: they list, read and write whole files; the
+/// rules (order, idempotence, conflicts) are in [`plan`].
+pub trait Destination {
+    /// Where this writes, for messages (`s3://bucket/prefix`).
+    fn describe(&self) -> String;
+    /// Everything of the flat layout the host serves now, by name.
+    fn snapshot(&mut self) -> Result<BTreeMap<String, RemoteObject>, PublishError>;
+    /// The bytes the host serves under `name`, if any.
+    fn fetch(&mut self, name: &str) -> Result<Option<Vec<u8>>, PublishError>;
+    /// Whether each publish replaces the whole served set at once (GitHub: a new
+    /// release), so unchanged and other channels' files must be sent again.
+    fn replaces_whole_set(&self) -> bool {
+        false
+    }
+    /// Called once before the first upload.
+    fn begin(&mut self) -> Result<(), PublishError> {
+        Ok(())
+    }
+    /// Writes one file.
+    fn put(&mut self, upload: Upload<'_>) -> Result<(), PublishError>;
+    /// Makes the uploads visible, if the host stages them.
+    fn commit(&mut self) -> Result<(), PublishError> {
+        Ok(())
+    }
+    /// Undoes staging after a failure, best effort.
+    fn abort(&mut self) {}
+}
+
+/// Why a publish failed; [`PublishError::kind`] picks the exit code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The local release tree is unreadable or inconsistent.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// A manifest names an image the tree does not hold (or holds with other bytes).
+    #[error("{manifest}: names image {image}, which is missing or differs in the release tree")]
+    MissingImage {
+        /// Manifest file name.
+        manifest: String,
+        /// Image file name.
+        image: String,
+    },
+    /// The destination string cannot be understood.
+    #[error(
+        "bad destination {0:?}: expected a directory, file://PATH, s3://BUCKET[/PREFIX] or github://OWNER/REPO"
+    )]
+    BadDestination(String),
+    /// The host rejected the credentials.
+    #[error("{host}: credentials rejected: {detail}")]
+    Credentials {
+        /// Host.
+        host: String,
+        /// What the host said.
+        detail: String,
+    },
+    /// The bucket or repository does not exist (or is invisible to these credentials).
+    #[error("{0}: bucket or repository not found")]
+    NotFound(String),
+    /// The host could not be reached or broke off.
+    #[error("{host}: network failure: {detail}")]
+    Network {
+        /// Host.
+        host: String,
+        /// The transport error.
+        detail: String,
+    },
+    /// The host serves an image of this name with different bytes; images are immutable.
+    #[error(
+        "{0}: the host already serves a different image under this name; refusing to replace it"
+    )]
+    ImageConflict(String),
+    /// The host's manifest is at or beyond the local sequence: another publisher moved
+    /// the channel ahead.
+    #[error(
+        "{name}: the host serves sequence {remote}, the release tree has {local}; another publisher moved this channel ahead (run release again from the current state)"
+    )]
+    ChannelAhead {
+        /// Manifest file name.
+        name: String,
+        /// Sequence on the host.
+        remote: u64,
+        /// Sequence in the tree.
+        local: u64,
+    },
+    /// A conditional write failed: the host changed between planning and writing.
+    #[error("{0}: changed on the host during this publish (concurrent publisher)")]
+    Concurrent(String),
+    /// The host serves a manifest that is not one.
+    #[error("{0}: the host serves something that is not a valid manifest")]
+    RemoteGarbage(String),
+    /// Any other answer from the host.
+    #[error("{host}: {detail}")]
+    Remote {
+        /// Host.
+        host: String,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// Failure classes, each with its own exit code in the CLI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Bad input: tree, arguments.
+    Usage,
+    /// Credentials rejected.
+    Credentials,
+    /// Bucket or repository missing.
+    NotFound,
+    /// Network failure.
+    Network,
+    /// Conflict with what the host serves.
+    Conflict,
+    /// Anything else the host said.
+    Remote,
+}
+
+impl PublishError {
+    /// The class of this failure.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            PublishError::Repo(_)
+            | PublishError::MissingImage { .. }
+            | PublishError::BadDestination(_) => FailureKind::Usage,
+            PublishError::Credentials { .. } => FailureKind::Credentials,
+            PublishError::NotFound(_) => FailureKind::NotFound,
+            PublishError::Network { .. } => FailureKind::Network,
+            PublishError::ImageConflict(_)
+            | PublishError::ChannelAhead { .. }
+            | PublishError::Concurrent(_)
+            | PublishError::RemoteGarbage(_) => FailureKind::Conflict,
+            PublishError::Remote { .. } => FailureKind::Remote,
+        }
+    }
+}
+
+/// Content-Type and Cache-Control for a file of the layout: manifests must be revalidated
+/// on every poll, images never change under their name.
+pub fn http_headers(kind: &FileKind, name: &str) -> (&'static str, &'static str) {
+    match kind {
+        FileKind::Manifest { .. } => ("application/octet-stream", "no-cache"),
+        FileKind::Image => (
+            "application/octet-stream",
+            "public, max-age=31536000, immutable",
+        ),
+        FileKind::Info if name.ends_with(".json") => ("application/json", "no-cache"),
+        FileKind::Info => ("text/plain; charset=utf-8", "no-cache"),
+    }
+}
+
+/// Parses `--to`: a path or `file://PATH`, `s3://bucket/prefix`, `github://owner/repo`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A local directory.
+    Dir(std::path::PathBuf),
+    /// An S3 bucket and key prefix (no leading or trailing slash; may be empty).
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Prefix.
+        prefix: String,
+    },
+    /// A GitHub repository.
+    GitHub {
+        /// Owner.
+        owner: String,
+        /// Repository.
+        repo: String,
+    },
+}
+
+impl Target {
+    /// Parses a destination string.
+    pub fn parse(s: &str) -> Result<Target, PublishError> {
+        let bad = || PublishError::BadDestination(s.to_owned());
+        if let Some(rest) = s.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() || prefix.split('/').any(|p| p == "..") {
+                return Err(bad());
+            }
+            return Ok(Target::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_matches('/').to_owned(),
+            });
+        }
+        if let Some(rest) = s.strip_prefix("github://") {
+            let (owner, repo) = rest.trim_end_matches('/').split_once('/').ok_or_else(bad)?;
+            if owner.is_empty() || repo.is_empty() || repo.contains('/') {
+                return Err(bad());
+            }
+            return Ok(Target::GitHub {
+                owner: owner.to_owned(),
+                repo: repo.to_owned(),
+            });
+        }
+        if s.contains("://") && !s.starts_with("file://") {
+            return Err(bad());
+        }
+        let path = s.strip_prefix("file://").unwrap_or(s);
+        if path.is_empty() {
+            return Err(bad());
+        }
+        Ok(Target::Dir(path.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse() {
+        assert_eq!(
+            Target::parse("s3://b/fw/prod/").unwrap(),
+            Target::S3 {
+                bucket: "b".into(),
+                prefix: "fw/prod".into()
+            }
+        );
+        assert_eq!(
+            Target::parse("s3://b").unwrap(),
+            Target::S3 {
+                bucket: "b".into(),
+                prefix: "".into()
+            }
+        );
+        assert_eq!(
+            Target::parse("github://acme/fw").unwrap(),
+            Target::GitHub {
+                owner: "acme".into(),
+                repo: "fw".into()
+            }
+        );
+        assert_eq!(
+            Target::parse("file:///srv/www").unwrap(),
+            Target::Dir("/srv/www".into())
+        );
+        assert_eq!(Target::parse("out").unwrap(), Target::Dir("out".into()));
+        for bad in [
+            "s3://",
+            "s3:///x",
+            "github://acme",
+            "github://a/b/c",
+            "ftp://x",
+            "",
+        ] {
+            assert!(
+                matches!(Target::parse(bad), Err(PublishError::BadDestination(_))),
+                "{bad}"
+            );
+        }
+    }
+}

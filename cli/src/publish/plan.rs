@@ -1,0 +1,383 @@
+//! Deciding what to upload, and uploading it in the one safe order.
+//!
+//! Rules, for every host:
+//! * every manifest's image must be in the tree with the bytes the manifest binds;
+//! * an image already on the host must be byte-identical, or publish stops (images are
+//!   immutable: a device may be half-way through downloading it);
+//! * a manifest replaces the host's only if the host's sequence is lower than ours; an
+//!   equal or higher one means another publisher moved the channel (conflict);
+//! * images first, then manifests, then `index.json` and `SHA256SUMS`; manifests are
+//!   written with a precondition on what was planned against.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ota_format::{Manifest, inspect_header};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{Destination, Precondition, Progress, PublishError, RemoteObject, Upload};
+use crate::repo::{FileKind, ReleaseTree, layout};
+
+/// Why a file is or is not uploaded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// The host does not have it.
+    New,
+    /// The host has an older manifest for this channel.
+    Newer,
+    /// The informational file changed.
+    Changed,
+    /// The host already serves these bytes.
+    Unchanged,
+    /// Sent again because the host replaces its whole set on each publish.
+    Carried,
+    /// Copied from the host's current set (another channel this tree does not hold).
+    CarriedFromHost,
+}
+
+/// One file of the plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    /// File name.
+    pub name: String,
+    /// `image`, `manifest` or `info`.
+    pub kind: &'static str,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether it is uploaded.
+    pub upload: bool,
+    /// Why.
+    pub reason: Reason,
+    #[serde(skip)]
+    file_kind: FileKind,
+    #[serde(skip)]
+    bytes: Vec<u8>,
+    #[serde(skip)]
+    precondition: Precondition,
+}
+
+/// The whole plan, in upload order.
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    /// Where it goes.
+    pub destination: String,
+    /// Every file considered, uploads first in upload order.
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    /// The steps that upload.
+    pub fn uploads(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.upload)
+    }
+
+    /// Bytes to upload.
+    pub fn upload_bytes(&self) -> u64 {
+        self.uploads().map(|s| s.size).sum()
+    }
+}
+
+fn kind_label(k: &FileKind) -> &'static str {
+    match k {
+        FileKind::Image => "image",
+        FileKind::Manifest { .. } => "manifest",
+        FileKind::Info => "info",
+    }
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    Sha256::digest(b).into()
+}
+
+/// Whether the host's object has exactly `bytes`, downloading only when the listing has
+/// no digest.
+fn same_bytes(
+    dest: &mut dyn Destination,
+    name: &str,
+    remote: &RemoteObject,
+    bytes: &[u8],
+) -> Result<bool, PublishError> {
+    if remote.size != bytes.len() as u64 {
+        return Ok(false);
+    }
+    match remote.sha256 {
+        Some(d) => Ok(d == sha256(bytes)),
+        None => Ok(dest.fetch(name)?.is_some_and(|b| b == bytes)),
+    }
+}
+
+/// Checks that each manifest's image is present with the bytes it binds.
+fn check_tree(
+    manifests: &BTreeMap<String, (Manifest, Vec<u8>)>,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<(), PublishError> {
+    for (name, (m, _)) in manifests {
+        let image = m.image_name.as_str();
+        let ok = files.get(image).is_some_and(|b| image_matches(m, b));
+        if !ok {
+            return Err(PublishError::MissingImage {
+                manifest: name.clone(),
+                image: image.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn image_matches(m: &Manifest, bytes: &[u8]) -> bool {
+    bytes.len() as u64 == u64::from(m.image_file_size)
+        && inspect_header(bytes)
+            .is_ok_and(|(_, header_len)| sha256(&bytes[..header_len]) == m.image_header_sha256)
+}
+
+/// Works out what to upload to `dest` so that it serves the tree's release.
+pub fn make_plan(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Plan, PublishError> {
+    let kinds = tree.files()?;
+    let mut files = BTreeMap::new();
+    for name in kinds.keys() {
+        files.insert(name.clone(), tree.read(name)?.unwrap_or_default());
+    }
+    let manifests = tree.manifests()?;
+    check_tree(&manifests, &files)?;
+
+    let remote = dest.snapshot()?;
+    let whole_set = dest.replaces_whole_set();
+    let mut steps = Vec::new();
+
+    // On a host that replaces its whole set, only what the manifests name (ours and the
+    // host's) goes into the new set; elsewhere every image of the tree is offered.
+    let mut wanted_images: BTreeSet<String> = manifests
+        .values()
+        .map(|(m, _)| m.image_name.to_string())
+        .collect();
+
+    // Manifests first: on a whole-set host, replacing one keeps its old image wanted.
+    let ordered = [1u8, 0, 2]
+        .into_iter()
+        .flat_map(|rank| kinds.iter().filter(move |(_, k)| k.upload_rank() == rank));
+    for (name, kind) in ordered {
+        let bytes = &files[name];
+        match kind {
+            FileKind::Image => {
+                if whole_set && !wanted_images.contains(name) {
+                    continue;
+                }
+                let (upload, reason) = match remote.get(name) {
+                    None => (true, Reason::New),
+                    Some(r) if same_bytes(dest, name, r, bytes)? => (false, Reason::Unchanged),
+                    Some(_) => return Err(PublishError::ImageConflict(name.clone())),
+                };
+                steps.push(step(
+                    name,
+                    kind,
+                    bytes.clone(),
+                    upload,
+                    reason,
+                    Precondition::Absent,
+                ));
+            }
+            FileKind::Manifest { .. } => {
+                let local = &manifests[name].0;
+                let (upload, reason, pre) = match remote.get(name) {
+                    None => (true, Reason::New, Precondition::Absent),
+                    Some(r) => {
+                        let theirs = dest.fetch(name)?.unwrap_or_default();
+                        if theirs == *bytes {
+                            (false, Reason::Unchanged, Precondition::None)
+                        } else {
+                            let m = Manifest::inspect(&theirs)
+                                .map_err(|_| PublishError::RemoteGarbage(name.clone()))?;
+                            if m.sequence >= local.sequence {
+                                return Err(PublishError::ChannelAhead {
+                                    name: name.clone(),
+                                    remote: m.sequence,
+                                    local: local.sequence,
+                                });
+                            }
+                            // The planned-against manifest's image stays wanted on a
+                            // whole-set host, so devices mid-download still find it.
+                            wanted_images.insert(m.image_name.to_string());
+                            (
+                                true,
+                                Reason::Newer,
+                                Precondition::Unchanged(r.version.clone()),
+                            )
+                        }
+                    }
+                };
+                steps.push(step(name, kind, bytes.clone(), upload, reason, pre));
+            }
+            FileKind::Info => {
+                let upload = match remote.get(name) {
+                    None => true,
+                    Some(r) => !same_bytes(dest, name, r, bytes)?,
+                };
+                let reason = if remote.contains_key(name) {
+                    if upload {
+                        Reason::Changed
+                    } else {
+                        Reason::Unchanged
+                    }
+                } else {
+                    Reason::New
+                };
+                steps.push(step(
+                    name,
+                    kind,
+                    bytes.clone(),
+                    upload,
+                    reason,
+                    Precondition::None,
+                ));
+            }
+        }
+    }
+
+    if whole_set {
+        carry_over(dest, &remote, &kinds, &mut wanted_images, &mut steps)?;
+        // A new set is needed as soon as anything differs; it then holds everything.
+        if steps.iter().any(|s| s.upload) {
+            for s in &mut steps {
+                if !s.upload {
+                    s.upload = true;
+                    if s.reason != Reason::CarriedFromHost {
+                        s.reason = Reason::Carried;
+                    }
+                }
+                s.precondition = Precondition::None;
+            }
+        }
+    }
+
+    // SHA256SUMS last: it covers index.json.
+    let key = |s: &Step| {
+        (
+            !s.upload,
+            s.file_kind.upload_rank(),
+            s.name == layout::SHA256SUMS,
+            s.name.clone(),
+        )
+    };
+    steps.sort_by_key(key);
+    Ok(Plan {
+        destination: dest.describe(),
+        steps,
+    })
+}
+
+/// On a whole-set host, copies the host's manifests for channels the tree does not hold
+/// (and their images), so devices of those channels keep finding them in the new set.
+fn carry_over(
+    dest: &mut dyn Destination,
+    remote: &BTreeMap<String, RemoteObject>,
+    local: &BTreeMap<String, FileKind>,
+    wanted_images: &mut BTreeSet<String>,
+    steps: &mut Vec<Step>,
+) -> Result<(), PublishError> {
+    for name in remote.keys() {
+        if local.contains_key(name) {
+            continue;
+        }
+        let Some(kind @ FileKind::Manifest { .. }) = layout::classify(name) else {
+            continue;
+        };
+        let bytes = dest.fetch(name)?.unwrap_or_default();
+        let m = Manifest::inspect(&bytes).map_err(|_| PublishError::RemoteGarbage(name.clone()))?;
+        steps.push(step(
+            name,
+            &kind,
+            bytes,
+            false,
+            Reason::CarriedFromHost,
+            Precondition::None,
+        ));
+        let image = m.image_name.to_string();
+        if wanted_images.insert(image.clone()) && !local.contains_key(&image) {
+            let bytes = dest.fetch(&image)?.unwrap_or_default();
+            if !image_matches(&m, &bytes) {
+                return Err(PublishError::RemoteGarbage(image));
+            }
+            steps.push(step(
+                &image,
+                &FileKind::Image,
+                bytes,
+                false,
+                Reason::CarriedFromHost,
+                Precondition::None,
+            ));
+        }
+    }
+    // Images of replaced manifests that the tree no longer holds, kept for devices that
+    // read the old manifest a moment ago.
+    for image in wanted_images.iter() {
+        let present = local.contains_key(image) || steps.iter().any(|s| &s.name == image);
+        if !present && remote.contains_key(image) {
+            let bytes = dest.fetch(image)?.unwrap_or_default();
+            steps.push(step(
+                image,
+                &FileKind::Image,
+                bytes,
+                false,
+                Reason::CarriedFromHost,
+                Precondition::None,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn step(
+    name: &str,
+    kind: &FileKind,
+    bytes: Vec<u8>,
+    upload: bool,
+    reason: Reason,
+    precondition: Precondition,
+) -> Step {
+    Step {
+        name: name.to_owned(),
+        kind: kind_label(kind),
+        size: bytes.len() as u64,
+        upload,
+        reason,
+        file_kind: kind.clone(),
+        bytes,
+        precondition,
+    }
+}
+
+/// Uploads the plan's files in order. On failure the staging is aborted; what was
+/// already written is only ever images (invisible until a manifest names them) or
+/// complete manifests whose images are already there.
+pub fn execute(
+    plan: &Plan,
+    dest: &mut dyn Destination,
+    progress: &dyn Progress,
+) -> Result<usize, PublishError> {
+    let uploads: Vec<&Step> = plan.uploads().collect();
+    if uploads.is_empty() {
+        return Ok(0);
+    }
+    let run = |dest: &mut dyn Destination| -> Result<(), PublishError> {
+        dest.begin()?;
+        for s in &uploads {
+            progress.start(&s.name, s.size);
+            dest.put(Upload {
+                name: &s.name,
+                kind: &s.file_kind,
+                bytes: &s.bytes,
+                precondition: &s.precondition,
+            })?;
+            progress.done(&s.name);
+        }
+        dest.commit()
+    };
+    match run(dest) {
+        Ok(()) => Ok(uploads.len()),
+        Err(e) => {
+            dest.abort();
+            Err(e)
+        }
+    }
+}

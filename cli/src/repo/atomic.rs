@@ -1,0 +1,163 @@
+//! Whole-file writes that are either complete or absent: data goes to a hidden temporary
+//! file in the same directory, is synced, and is renamed over the target. A reader (nginx
+//! serving the directory, or the next `release`) sees the old bytes or the new ones, never
+//! a prefix.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Temporary files start with this, so `classify` ignores them and a crash leaves nothing
+/// that looks like part of a release.
+pub const TEMP_PREFIX: &str = ".ota-tmp-";
+
+/// Removes the temporary file unless it was renamed into place.
+struct TempFile {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn temp_path(target: &Path) -> io::Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = target.parent().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "target has no parent directory",
+        )
+    })?;
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "target has no file name"))?;
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    Ok(dir.join(format!("{TEMP_PREFIX}{}-{n}-{name}", std::process::id())))
+}
+
+/// Writes `bytes` to `target`, replacing it atomically if it exists.
+pub fn write_replace(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replace_impl(target, bytes, false)
+}
+
+/// Like [`write_replace`], and gives the new file a modification time at least one
+/// second later than the old one's. nginx's ETag is mtime (in seconds) plus size, and a
+/// re-signed manifest has the same size: without this, a manifest replaced within the
+/// same second would keep its ETag and devices would get `304 Not Modified` for it.
+pub fn write_replace_newer(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replace_impl(target, bytes, true)
+}
+
+fn write_replace_impl(target: &Path, bytes: &[u8], bump_mtime: bool) -> io::Result<()> {
+    let mut tmp = TempFile {
+        path: temp_path(target)?,
+        armed: true,
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp.path)?;
+    f.write_all(bytes)?;
+    if bump_mtime && let Ok(old) = fs::metadata(target).and_then(|m| m.modified()) {
+        let now = std::time::SystemTime::now();
+        let floor = old + std::time::Duration::from_secs(1);
+        f.set_modified(now.max(floor))?;
+    }
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp.path, target)?;
+    tmp.armed = false;
+    sync_dir(target);
+    Ok(())
+}
+
+/// Writes `bytes` to `target` only if no file of that name exists; `AlreadyExists`
+/// otherwise. Used for images, which are never replaced.
+pub fn write_new(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = TempFile {
+        path: temp_path(target)?,
+        armed: true,
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp.path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    // A hard link fails if the target exists, which a rename would silently replace.
+    fs::hard_link(&tmp.path, target)?;
+    sync_dir(target);
+    Ok(())
+}
+
+/// Makes the rename durable; best effort because not every filesystem supports it.
+fn sync_dir(target: &Path) {
+    if let Some(dir) = target.parent()
+        && let Ok(d) = File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn replace_leaves_only_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("a.stable.manifest");
+        write_replace(&t, b"one").unwrap();
+        write_replace(&t, b"two").unwrap();
+        assert_eq!(fs::read(&t).unwrap(), b"two");
+        assert_eq!(entries(dir.path()), ["a.stable.manifest"]);
+    }
+
+    #[test]
+    fn replace_newer_moves_mtime_past_the_old_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("a.stable.manifest");
+        write_replace(&t, b"one").unwrap();
+        let before = fs::metadata(&t).unwrap().modified().unwrap();
+        write_replace_newer(&t, b"two").unwrap();
+        let after = fs::metadata(&t).unwrap().modified().unwrap();
+        assert!(after >= before + std::time::Duration::from_secs(1));
+        assert_eq!(fs::read(&t).unwrap(), b"two");
+    }
+
+    #[test]
+    fn write_new_refuses_an_existing_file_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("x.ota");
+        write_new(&t, b"first").unwrap();
+        let err = write_new(&t, b"second").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&t).unwrap(), b"first");
+        assert_eq!(entries(dir.path()), ["x.ota"]);
+    }
+
+    #[test]
+    fn failed_write_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("missing-subdir").join("x.ota");
+        assert!(write_replace(&t, b"data").is_err());
+        assert!(entries(dir.path()).is_empty());
+    }
+}

@@ -1,0 +1,235 @@
+//! `ota-sign package`, `verify`, `inspect` and `extract` as real processes over ESP
+//! firmware synthesized by ota-testkit.
+
+mod common;
+
+use common::*;
+use ota_testkit::{Chip, Corruption, TestFirmware, corrupt};
+
+fn firmware(chip: Chip, keys: &[[u8; 32]]) -> TestFirmware {
+    TestFirmware::new(chip)
+        .version("1.4.0")
+        .project_name("thermostat")
+        .trusted_keys(keys)
+        .payload_size(120_000)
+        .seed(3)
+}
+
+fn package_args<'a>(elf: &'a str, chip: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "package", "--key", "release.key", "--device-type", "thermostat", "--elf", elf, "--chip", chip, "-o", out,
+    ]
+}
+
+#[test]
+fn elf_for_every_chip_packages_verifies_and_extracts() {
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    for chip in Chip::ALL {
+        let elf = s.write(&format!("{}.elf", chip.name()), &firmware(chip, &[pk]).elf());
+        let out = format!("{}.ota", chip.name());
+        let json = s.ok(&[&package_args(elf.to_str().unwrap(), chip.name(), &out)[..], &["--json"]].concat());
+        let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(summary["version"], "1.4.0");
+        assert_eq!(summary["chip"], chip.name());
+        assert!(summary["file_size"].as_u64().unwrap() < summary["input_size"].as_u64().unwrap());
+
+        let verdict = s.ok(&["verify", "--pubkey", "release.pub", "--device-type", "thermostat", &out, "--json"]);
+        let verdict: serde_json::Value = serde_json::from_str(&verdict).unwrap();
+        assert_eq!(verdict["valid"], true);
+
+        let app = format!("{}.bin", chip.name());
+        s.ok(&["extract", "--pubkey", "release.pub", &out, "-o", &app]);
+        let app_bytes = std::fs::read(s.path(&app)).unwrap();
+        let info = ota_format::esp::validate(&app_bytes, Default::default()).unwrap();
+        assert_eq!(info.chip(), chip.id());
+        assert_eq!(summary["image_sha256"], hex::encode(info.image_sha256));
+    }
+}
+
+#[test]
+fn output_is_deterministic_under_source_date_epoch() {
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    let elf = s.write("fw.elf", &firmware(Chip::Esp32c3, &[pk]).elf());
+    s.ok(&package_args(elf.to_str().unwrap(), "esp32c3", "a.ota"));
+    s.ok(&package_args(elf.to_str().unwrap(), "esp32c3", "b.ota"));
+    assert_eq!(std::fs::read(s.path("a.ota")).unwrap(), std::fs::read(s.path("b.ota")).unwrap());
+}
+
+#[test]
+fn app_image_input_is_checked_and_packaged() {
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    let image = firmware(Chip::Esp32s3, &[pk]).app_image();
+    s.write("app.bin", &image);
+    let base = ["package", "--key", "release.key", "--device-type", "thermostat", "--app-image", "app.bin"];
+    s.ok(&[&base[..], &["-o", "ok.ota"]].concat());
+    s.ok(&["verify", "--pubkey", "release.pub", "--chip", "esp32s3", "ok.ota"]);
+
+    let err = s.fails(&[&base[..], &["--chip", "esp32c3", "-o", "wrong-chip.ota"]].concat(), FAILURE);
+    assert!(err.contains("esp32s3"), "{err}");
+    assert_absent(&s.path("wrong-chip.ota"));
+
+    for (name, corruption) in [
+        ("checksum", Corruption::Checksum),
+        ("digest", Corruption::Digest),
+        ("magic", Corruption::Magic(0x00)),
+        ("truncated", Corruption::Truncate(image.len() / 2)),
+    ] {
+        s.write(&format!("{name}.bin"), &corrupt(&image, corruption));
+        let args = [
+            "package", "--key", "release.key", "--device-type", "thermostat", "--app-image", &format!("{name}.bin"),
+            "--chip", "esp32s3", "-o", &format!("{name}.ota"),
+        ];
+        s.fails(&args, FAILURE);
+        assert_absent(&s.path(&format!("{name}.ota")));
+    }
+}
+
+#[test]
+fn firmware_that_would_lock_the_fleet_out_is_refused() {
+    let s = Scratch::new();
+    s.keygen("release");
+    let other = s.keygen("other");
+    let elf = s.write("fw.elf", &firmware(Chip::Esp32c3, &[other]).elf());
+    let args = package_args(elf.to_str().unwrap(), "esp32c3", "out.ota");
+    let err = s.fails(&args, POLICY);
+    assert!(err.contains("refuse every later update"), "{err}");
+    assert_absent(&s.path("out.ota"));
+
+    // A planned rotation: the firmware trusts the next key, which we hold.
+    s.ok(&[&args[..], &["--next-key", "other.pub"]].concat());
+    std::fs::remove_file(s.path("out.ota")).unwrap();
+    // A deliberate hand-over.
+    let out = s.run(&[&args[..], &["--allow-lockout"]].concat());
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
+
+    let bare = s.write("bare.elf", &TestFirmware::new(Chip::Esp32c3).version("1.0.0").elf());
+    let err = s.fails(&package_args(bare.to_str().unwrap(), "esp32c3", "bare.ota"), POLICY);
+    assert!(err.contains("no trusted-key descriptor"), "{err}");
+    assert_absent(&s.path("bare.ota"));
+}
+
+#[test]
+fn bad_firmware_inputs_get_clear_errors_and_no_output() {
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    let no_desc = s.write(
+        "nodesc.elf",
+        &TestFirmware::new(Chip::Esp32c3).trusted_keys(&[pk]).without_app_descriptor().elf(),
+    );
+    let err = s.fails(&package_args(no_desc.to_str().unwrap(), "esp32c3", "a.ota"), FAILURE);
+    assert!(err.contains("app descriptor"), "{err}");
+
+    let not_semver = s.write(
+        "v.elf",
+        &TestFirmware::new(Chip::Esp32c3).version("v1.2-dirty").trusted_keys(&[pk]).elf(),
+    );
+    let err = s.fails(&package_args(not_semver.to_str().unwrap(), "esp32c3", "b.ota"), FAILURE);
+    assert!(err.contains("semver") || err.contains("semantic"), "{err}");
+
+    let xtensa = s.write("s3.elf", &firmware(Chip::Esp32s3, &[pk]).elf());
+    let err = s.fails(&package_args(xtensa.to_str().unwrap(), "esp32c3", "c.ota"), FAILURE);
+    assert!(err.contains("Xtensa"), "{err}");
+
+    let good = s.write("fw.elf", &firmware(Chip::Esp32c3, &[pk]).elf());
+    let err = s.fails(
+        &[&package_args(good.to_str().unwrap(), "esp32c3", "d.ota")[..], &["--version", "2.0.0"]].concat(),
+        POLICY,
+    );
+    assert!(err.contains("contradicts"), "{err}");
+    let err = s.fails(
+        &[&package_args(good.to_str().unwrap(), "esp32c3", "e.ota")[..], &["--slot-size", "64K"]].concat(),
+        POLICY,
+    );
+    assert!(err.contains("slot"), "{err}");
+    s.write("junk.elf", b"not an elf at all");
+    s.fails(&package_args("junk.elf", "esp32c3", "f.ota"), FAILURE);
+    s.fails(&package_args("missing.elf", "esp32c3", "g.ota"), IO);
+    for name in ["a", "b", "c", "d", "e", "f", "g"] {
+        assert_absent(&s.path(&format!("{name}.ota")));
+    }
+}
+
+#[test]
+fn an_existing_output_is_never_overwritten_without_force() {
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    let elf = s.write("fw.elf", &firmware(Chip::Esp32c3, &[pk]).elf());
+    s.write("out.ota", b"precious");
+    let args = package_args(elf.to_str().unwrap(), "esp32c3", "out.ota");
+    s.fails(&args, CONFLICT);
+    assert_eq!(std::fs::read(s.path("out.ota")).unwrap(), b"precious");
+    s.ok(&[&args[..], &["--force"]].concat());
+    s.ok(&["verify", "--pubkey", "release.pub", "out.ota"]);
+}
+
+#[test]
+fn verify_rejects_tampering_wrong_keys_and_wrong_targets() {
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    s.keygen("stranger");
+    let elf = s.write("fw.elf", &firmware(Chip::Esp32c3, &[pk]).elf());
+    s.ok(&package_args(elf.to_str().unwrap(), "esp32c3", "good.ota"));
+    let good = std::fs::read(s.path("good.ota")).unwrap();
+
+    let err = s.fails(&["verify", "--pubkey", "stranger.pub", "good.ota"], INVALID);
+    assert!(err.contains("not trusted"), "{err}");
+    let err = s.fails(&["verify", "--pubkey", "release.pub", "--device-type", "doorbell", "good.ota"], POLICY);
+    assert!(err.contains("device type"), "{err}");
+    s.fails(&["verify", "--pubkey", "release.pub", "--chip", "esp32", "good.ota"], POLICY);
+
+    let mut header_flip = good.clone();
+    header_flip[0x50] ^= 1; // the security counter: only the signature catches it
+    let mut payload_flip = good.clone();
+    let last = payload_flip.len() - 1;
+    payload_flip[last] ^= 0x80;
+    let mut trailing = good.clone();
+    trailing.push(0);
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("header.ota", header_flip, "signature"),
+        ("payload.ota", payload_flip, "digest"),
+        ("trailing.ota", trailing, "trailing"),
+        ("truncated.ota", good[..good.len() - 10].to_vec(), "truncated"),
+    ];
+    for (name, bytes, what) in cases {
+        s.write(name, &bytes);
+        let err = s.fails(&["verify", "--pubkey", "release.pub", name], INVALID);
+        assert!(err.contains(what), "{name}: {err}");
+        s.fails(&["extract", "--pubkey", "release.pub", name, "-o", "x.bin"], INVALID);
+        assert_absent(&s.path("x.bin"));
+    }
+}
+
+#[test]
+fn inspect_describes_every_kind_of_file() {
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    let fw = firmware(Chip::Esp32c3, &[pk]);
+    let elf = s.write("fw.elf", &fw.elf());
+    s.write("app.bin", &fw.app_image());
+    s.ok(&package_args(elf.to_str().unwrap(), "esp32c3", "fw.ota"));
+    let key_id = ota_format::KeyId::of(&pk).to_string();
+
+    let image: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "--json", "fw.ota"])).unwrap();
+    assert_eq!(image["kind"], "image");
+    assert_eq!(image["verified"], false);
+    assert_eq!(image["key_id"], key_id.as_str());
+    assert_eq!(image["complete"], true);
+
+    let app: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "--json", "app.bin"])).unwrap();
+    assert_eq!(app["kind"], "app_image");
+    assert_eq!(app["version"], "1.4.0");
+    assert_eq!(app["trusted_key_ids"][0], key_id.as_str());
+
+    let elf_report: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "--json", "fw.elf"])).unwrap();
+    assert_eq!(elf_report["kind"], "elf");
+    assert_eq!(elf_report["chips"][0], "esp32c3");
+
+    let text = s.ok(&["inspect", "fw.ota"]);
+    assert!(text.contains("signature not checked"), "{text}");
+    s.write("junk", b"hello");
+    s.fails(&["inspect", "junk"], INVALID);
+}

@@ -1,0 +1,671 @@
+//! Streaming an `.ota` image into the inactive slot, then proving what landed there.
+//!
+//! ```text
+//! network chunks ─▶ ImageVerifier ─▶ (zstd) ─▶ SlotWriter ─▶ inactive slot
+//!                   header + digest   window    fixed buffer, erase ahead
+//! ```
+//! Bytes reach flash before the payload digest is known; that is safe because nothing
+//! points at the inactive slot until [`Installer::finish`] has verified the payload
+//! digest, read the whole slot back, hashed it against the signed installed-image digest
+//! and validated it as an ESP-IDF app image for this chip. `finish` is the only way to
+//! obtain an [`InstalledImage`], and [`crate::boot`] switching takes one.
+
+use core::marker::PhantomData;
+
+use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
+use ota_format::esp::{AppImageError, AppImageValidator, DigestPolicy, ValidateOptions};
+use ota_format::{
+    ChipId, Compression, DeviceType, Expectations, FormatError, ImageHeader, ImageVerifier,
+    TrustedKeys, VerifiedManifest, Version,
+};
+use sha2::{Digest, Sha256};
+
+use crate::geometry::Region;
+use crate::zstd::{DecompressError, ZstdStream};
+
+/// Why an install failed. The slot may hold a partial image; nothing points at it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// The image failed verification (signature, expectations, payload digest, trailing
+    /// bytes) or its installed digest.
+    #[error("image verification failed: {0}")]
+    Format(#[from] FormatError),
+    /// The compressed payload was refused.
+    #[error("decompression failed: {0}")]
+    Decompress(#[from] DecompressError),
+    /// What was written is not a valid ESP-IDF app image for this device.
+    #[error("installed app image is invalid: {0}")]
+    AppImage(#[from] AppImageError),
+    /// The flash failed.
+    #[error("flash error: {0:?}")]
+    Flash(NorFlashErrorKind),
+    /// The image does not fit the slot.
+    #[error("image of {image} bytes does not fit the {slot}-byte slot")]
+    DoesNotFit {
+        /// Installed image size.
+        image: u32,
+        /// Slot size.
+        slot: u32,
+    },
+    /// Decompression produced more bytes than the signed image size.
+    #[error("payload decompresses to more than the signed image size")]
+    OutputTooLong,
+    /// Decompression produced fewer bytes than the signed image size.
+    #[error("payload decompresses to less than the signed image size")]
+    OutputTooShort,
+    /// A caller buffer does not suit the flash (write granularity) or the window.
+    #[error("install buffer unsuitable: {0}")]
+    Buffer(&'static str),
+}
+
+/// Where the image goes and what the device can afford.
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    /// The inactive OTA slot.
+    pub slot: Region,
+    /// This device's type.
+    pub device_type: DeviceType,
+    /// This device's chip.
+    pub chip: ChipId,
+    /// Largest zstd window log the device accepts (its staging buffer is sized for it).
+    pub max_window_log: u8,
+}
+
+/// Caller-owned memory for one install: nothing else is allocated but ruzstd's window.
+pub struct InstallBuffers<'b> {
+    /// Compressed input staging: at least [`crate::zstd::staging_len`] of the window log.
+    pub staging: &'b mut [u8],
+    /// Decompressor output, any size (1 KiB is plenty).
+    pub output: &'b mut [u8],
+    /// Flash write buffer: a multiple of the flash write size; also used for read-back.
+    pub write: &'b mut [u8],
+}
+
+/// Proof that a slot holds a verified image: the only input to switching.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstalledImage {
+    /// The slot written.
+    pub slot: Region,
+    /// The verified `.ota` header.
+    pub header: ImageHeader,
+    /// Version in the app image's descriptor.
+    pub app_version: Option<Version>,
+}
+
+/// Writes a stream into a slot through a fixed buffer, erasing each sector just before
+/// the first write into it (NOR: erase to `0xFF`, writes only clear bits).
+struct SlotWriter<'b> {
+    slot: Region,
+    buf: &'b mut [u8],
+    filled: usize,
+    flushed: u32,
+    erased_to: u32,
+    limit: u32,
+}
+
+impl<'b> SlotWriter<'b> {
+    fn reset(&mut self) {
+        self.filled = 0;
+        self.flushed = 0;
+        // Sectors written before the restart must be erased again.
+        self.erased_to = 0;
+    }
+
+    fn push<F: NorFlash>(&mut self, flash: &mut F, mut data: &[u8]) -> Result<(), InstallError> {
+        let total = self.flushed as u64 + self.filled as u64 + data.len() as u64;
+        if total > u64::from(self.limit) {
+            return Err(InstallError::OutputTooLong);
+        }
+        while !data.is_empty() {
+            let take = (self.buf.len() - self.filled).min(data.len());
+            self.buf[self.filled..self.filled + take].copy_from_slice(&data[..take]);
+            self.filled += take;
+            data = &data[take..];
+            if self.filled == self.buf.len() {
+                self.flush(flash)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush<F: NorFlash>(&mut self, flash: &mut F) -> Result<(), InstallError> {
+        if self.filled == 0 {
+            return Ok(());
+        }
+        // Pad the tail to the write size with the erased value.
+        let len = self.filled.next_multiple_of(F::WRITE_SIZE);
+        self.buf[self.filled..len].fill(0xFF);
+        let end = self.flushed + len as u32;
+        let erase = F::ERASE_SIZE as u32;
+        while self.erased_to < end {
+            let at = self.slot.offset + self.erased_to;
+            flash.erase(at, at + erase).map_err(flash_err::<F>)?;
+            self.erased_to += erase;
+        }
+        flash
+            .write(self.slot.offset + self.flushed, &self.buf[..len])
+            .map_err(flash_err::<F>)?;
+        self.flushed = end;
+        self.filled = 0;
+        Ok(())
+    }
+}
+
+fn flash_err<F: NorFlash>(e: F::Error) -> InstallError {
+    InstallError::Flash(e.kind())
+}
+
+enum Decoder<'b> {
+    /// Header not verified yet; the buffers wait here.
+    Pending(&'b mut [u8], &'b mut [u8]),
+    Stored,
+    Zstd(ZstdStream<'b>),
+    /// Transient, while moving buffers between states.
+    Empty,
+}
+
+/// One install in progress. Feed it the `.ota` file from its first byte; after a 200
+/// answer to a resumed request call [`Installer::restart`] and feed from zero again.
+pub struct Installer<'a, F> {
+    keys: TrustedKeys<'a>,
+    manifest: &'a VerifiedManifest,
+    target: Target,
+    verifier: ImageVerifier<'a, 'a>,
+    decoder: Decoder<'a>,
+    writer: SlotWriter<'a>,
+    received: u64,
+    _flash: PhantomData<F>,
+}
+
+impl<'a, F: NorFlash> Installer<'a, F> {
+    /// Prepares an install of the image `manifest` names into `target.slot`.
+    pub fn new(
+        keys: TrustedKeys<'a>,
+        manifest: &'a VerifiedManifest,
+        target: Target,
+        buffers: InstallBuffers<'a>,
+    ) -> Result<Self, InstallError> {
+        let m = manifest.manifest();
+        if m.image_size > target.slot.size {
+            return Err(InstallError::DoesNotFit {
+                image: m.image_size,
+                slot: target.slot.size,
+            });
+        }
+        let w = buffers.write.len();
+        if F::WRITE_SIZE == 0
+            || w == 0
+            || !w.is_multiple_of(F::WRITE_SIZE)
+            || !w.is_multiple_of(F::READ_SIZE.max(1))
+        {
+            return Err(InstallError::Buffer(
+                "write buffer is not a multiple of the write size",
+            ));
+        }
+        if F::ERASE_SIZE == 0 || !target.slot.offset.is_multiple_of(F::ERASE_SIZE as u32) {
+            return Err(InstallError::Buffer("slot is not erase-aligned"));
+        }
+        if buffers.staging.len() < crate::zstd::staging_len(target.max_window_log) {
+            return Err(InstallError::Buffer(
+                "staging buffer below the window's block size",
+            ));
+        }
+        Ok(Installer {
+            keys,
+            manifest,
+            target,
+            verifier: ImageVerifier::new(keys, Self::expectations(manifest, &target)),
+            decoder: Decoder::Pending(buffers.staging, buffers.output),
+            writer: SlotWriter {
+                slot: target.slot,
+                buf: buffers.write,
+                filled: 0,
+                flushed: 0,
+                erased_to: 0,
+                limit: m.image_size,
+            },
+            received: 0,
+            _flash: PhantomData,
+        })
+    }
+
+    fn expectations(manifest: &'a VerifiedManifest, target: &Target) -> Expectations<'a> {
+        Expectations {
+            manifest: Some(manifest),
+            device_type: Some(target.device_type),
+            chip: Some(target.chip),
+        }
+    }
+
+    /// Bytes of the `.ota` file accepted so far: where a resumed download continues.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Size of the whole `.ota` file, from the manifest.
+    pub fn file_size(&self) -> u64 {
+        u64::from(self.manifest.manifest().image_file_size)
+    }
+
+    /// Forgets everything received: verifier, decoder and writer start over (the slot
+    /// is erased again as it is rewritten).
+    pub fn restart(&mut self) {
+        self.verifier =
+            ImageVerifier::new(self.keys, Self::expectations(self.manifest, &self.target));
+        if let Decoder::Zstd(z) = &mut self.decoder {
+            z.reset();
+        }
+        self.writer.reset();
+        self.received = 0;
+    }
+
+    /// Feeds the next bytes of the file.
+    pub fn feed(&mut self, flash: &mut F, data: &[u8]) -> Result<(), InstallError> {
+        let payload = self.verifier.feed(data)?;
+        self.received += data.len() as u64;
+        if payload.is_empty() {
+            return Ok(());
+        }
+        if matches!(self.decoder, Decoder::Pending(..)) {
+            self.start_decoder()?;
+        }
+        let writer = &mut self.writer;
+        match &mut self.decoder {
+            Decoder::Stored => writer.push(flash, payload),
+            Decoder::Zstd(z) => z.feed(payload, &mut |out: &[u8]| writer.push(flash, out)),
+            Decoder::Pending(..) | Decoder::Empty => Err(InstallError::Buffer("decoder missing")),
+        }
+    }
+
+    /// Picks the decoder once the verified header says how the payload is encoded.
+    fn start_decoder(&mut self) -> Result<(), InstallError> {
+        let header = self.verifier.header().ok_or(FormatError::Truncated)?;
+        let compression = header.info.compression;
+        let Decoder::Pending(staging, output) =
+            core::mem::replace(&mut self.decoder, Decoder::Empty)
+        else {
+            return Ok(());
+        };
+        self.decoder = match compression {
+            Compression::None => Decoder::Stored,
+            Compression::Zstd { window_log } => {
+                // The frame may use at most what the signed header declares, and the
+                // device at most what it can afford.
+                let log = window_log.min(self.target.max_window_log);
+                Decoder::Zstd(ZstdStream::new(log, staging, output)?)
+            }
+        };
+        Ok(())
+    }
+
+    /// Completes the install: payload digest, complete decompression, flush, then the
+    /// read-back proof. Only an `Ok` here may be switched to.
+    pub fn finish(mut self, flash: &mut F) -> Result<InstalledImage, InstallError> {
+        let verified = self.verifier.finish()?;
+        if let Decoder::Zstd(z) = &self.decoder {
+            z.finish()?;
+        }
+        let written = self.writer.flushed as u64 + self.writer.filled as u64;
+        if written != u64::from(verified.header.info.image_size) {
+            return Err(InstallError::OutputTooShort);
+        }
+        self.writer.flush(flash)?;
+        let app_version = check_slot(
+            flash,
+            self.target.slot,
+            &verified.header,
+            self.target.chip,
+            self.writer.buf,
+        )?;
+        Ok(InstalledImage {
+            slot: self.target.slot,
+            header: verified.header,
+            app_version,
+        })
+    }
+}
+
+/// Reads `header.info.image_size` bytes of `slot` back: their SHA-256 must be the signed
+/// installed digest, and they must form exactly one valid app image for `chip`.
+pub fn check_slot<F: NorFlash>(
+    flash: &mut F,
+    slot: Region,
+    header: &ImageHeader,
+    chip: ChipId,
+    buf: &mut [u8],
+) -> Result<Option<Version>, InstallError> {
+    let size = header.info.image_size;
+    let mut validator = AppImageValidator::new(ValidateOptions {
+        chip: Some(chip),
+        digest: DigestPolicy::Required,
+        max_len: size,
+    });
+    let mut sha = Sha256::new();
+    let mut at = 0u32;
+    while at < size {
+        let n = (size - at).min(buf.len() as u32) as usize;
+        // Reads are rounded up to the read size; only `n` bytes count.
+        let len = n.next_multiple_of(F::READ_SIZE.max(1)).min(buf.len());
+        flash
+            .read(slot.offset + at, &mut buf[..len])
+            .map_err(flash_err::<F>)?;
+        sha.update(&buf[..n]);
+        let used = validator.update(&buf[..n])?;
+        if used < n {
+            return Err(AppImageError::TrailingBytes {
+                len: size - at - used as u32,
+            }
+            .into());
+        }
+        at += n as u32;
+    }
+    header.check_installed_digest(&sha.finalize().into())?;
+    let info = validator.finish()?;
+    let version = info
+        .app_descriptor()
+        .ok()
+        .and_then(|d| Version::parse(d.version()));
+    Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::vec;
+
+    use ota_format::{Manifest, TrustedKeys};
+
+    use super::*;
+    use crate::test_flash::TestFlash;
+    use crate::test_support::{self as ts, Release, Spec};
+
+    const SLOT: Region = Region::new(0x10000, 0x30000);
+
+    fn target() -> Target {
+        Target {
+            slot: SLOT,
+            device_type: ts::device_type(),
+            chip: ts::chip(),
+            max_window_log: 14,
+        }
+    }
+
+    /// Installs `release` fed in `chunk`-sized pieces; `target` may be adjusted.
+    fn install_with(
+        release: &Release,
+        chunk: usize,
+        target: Target,
+        flash: &mut TestFlash,
+    ) -> Result<InstalledImage, InstallError> {
+        let keys = ts::trusted();
+        let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+        let (mut staging, mut output, mut write) =
+            (vec![0u8; 16 * 1024 + 7], [0u8; 512], [0u8; 256]);
+        let mut inst = Installer::<TestFlash>::new(
+            TrustedKeys::new(&keys),
+            &manifest,
+            target,
+            InstallBuffers {
+                staging: &mut staging,
+                output: &mut output,
+                write: &mut write,
+            },
+        )?;
+        for piece in release.ota.chunks(chunk) {
+            inst.feed(flash, piece)?;
+        }
+        inst.finish(flash)
+    }
+
+    fn install(
+        release: &Release,
+        chunk: usize,
+    ) -> (Result<InstalledImage, InstallError>, TestFlash) {
+        let mut flash = TestFlash::new(0x40000);
+        let r = install_with(release, chunk, target(), &mut flash);
+        (r, flash)
+    }
+
+    fn slot_holds(flash: &TestFlash, app: &[u8]) -> bool {
+        let at = SLOT.offset as usize;
+        flash.data[at..at + app.len()] == *app
+    }
+
+    #[test]
+    fn stored_and_compressed_images_install_in_any_chunking() {
+        let app = ts::app_image("1.1.0", 40_000);
+        for window_log in [None, Some(10), Some(14)] {
+            let release = ts::release(
+                &Spec {
+                    window_log,
+                    ..Spec::default()
+                },
+                app.clone(),
+            );
+            for chunk in [1usize, 7, 1000, 4096, 1 << 20] {
+                if chunk == 1 && window_log != Some(14) {
+                    continue; // byte-by-byte once is enough (slow in debug builds)
+                }
+                let (r, flash) = install(&release, chunk);
+                let installed = r.unwrap_or_else(|e| panic!("{window_log:?}/{chunk}: {e}"));
+                assert!(slot_holds(&flash, &app));
+                assert_eq!(installed.slot, SLOT);
+                assert_eq!(installed.app_version, Version::parse("1.1.0"));
+            }
+        }
+    }
+
+    #[test]
+    fn frame_window_above_the_header_is_refused() {
+        let app = ts::app_image("1.1.0", 40_000);
+        let spec = Spec {
+            window_log: Some(16),
+            declared_window_log: Some(12),
+            ..Spec::default()
+        };
+        let (r, _) = install(&ts::release(&spec, app), 4096);
+        assert!(matches!(
+            r,
+            Err(InstallError::Decompress(DecompressError::WindowTooLarge {
+                allowed: 4096,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn frame_window_above_the_device_is_refused() {
+        let app = ts::app_image("1.1.0", 40_000);
+        let spec = Spec {
+            window_log: Some(15),
+            ..Spec::default()
+        };
+        let (r, _) = install(&ts::release(&spec, app), 4096);
+        assert!(matches!(
+            r,
+            Err(InstallError::Decompress(DecompressError::WindowTooLarge {
+                requested: 32768,
+                allowed: 16384
+            }))
+        ));
+    }
+
+    #[test]
+    fn tampered_payload_is_refused() {
+        let app = ts::app_image("1.1.0", 40_000);
+        for window_log in [None, Some(14)] {
+            let mut release = ts::release(
+                &Spec {
+                    window_log,
+                    ..Spec::default()
+                },
+                app.clone(),
+            );
+            let at = release.ota.len() - 100;
+            release.ota[at] ^= 0x40;
+            let (r, _) = install(&release, 4096);
+            assert!(
+                matches!(
+                    r,
+                    Err(InstallError::Format(FormatError::PayloadDigestMismatch))
+                        | Err(InstallError::Decompress(DecompressError::Corrupt))
+                        | Err(InstallError::OutputTooShort)
+                        | Err(InstallError::OutputTooLong)
+                ),
+                "{window_log:?}: {r:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let app = ts::app_image("1.1.0", 20_000);
+        let mut release = ts::release(&Spec::default(), app);
+        release.ota.push(0);
+        let (r, _) = install(&release, 4096);
+        assert_eq!(r, Err(InstallError::Format(FormatError::TrailingBytes)));
+    }
+
+    #[test]
+    fn truncated_stream_is_refused() {
+        let app = ts::app_image("1.1.0", 20_000);
+        let mut release = ts::release(&Spec::default(), app);
+        release.ota.truncate(release.ota.len() - 1);
+        let (r, _) = install(&release, 4096);
+        assert_eq!(r, Err(InstallError::Format(FormatError::Truncated)));
+    }
+
+    #[test]
+    fn output_longer_than_signed_size_is_refused() {
+        let app = ts::app_image("1.1.0", 20_000);
+        let spec = Spec {
+            declared_image_size: Some(app.len() as u32 - 16),
+            ..Spec::default()
+        };
+        let (r, _) = install(&ts::release(&spec, app), 4096);
+        assert_eq!(r, Err(InstallError::OutputTooLong));
+    }
+
+    #[test]
+    fn output_shorter_than_signed_size_is_refused() {
+        let app = ts::app_image("1.1.0", 20_000);
+        let spec = Spec {
+            declared_image_size: Some(app.len() as u32 + 16),
+            ..Spec::default()
+        };
+        let (r, _) = install(&ts::release(&spec, app), 4096);
+        assert_eq!(r, Err(InstallError::OutputTooShort));
+    }
+
+    #[test]
+    fn installed_digest_is_checked_from_flash() {
+        let app = ts::app_image("1.1.0", 20_000);
+        let spec = Spec {
+            declared_image_sha256: Some([0xAB; 32]),
+            ..Spec::default()
+        };
+        let (r, _) = install(&ts::release(&spec, app), 4096);
+        assert_eq!(
+            r,
+            Err(InstallError::Format(FormatError::InstalledDigestMismatch))
+        );
+    }
+
+    #[test]
+    fn app_image_for_another_chip_is_refused_even_when_signed() {
+        let app = ota_testkit::TestFirmware::new(ota_testkit::Chip::Esp32c6)
+            .version("1.1.0")
+            .payload_size(20_000)
+            .app_image();
+        let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
+        assert!(matches!(
+            r,
+            Err(InstallError::AppImage(AppImageError::WrongChip { .. }))
+        ));
+    }
+
+    #[test]
+    fn restart_rewrites_from_zero() {
+        let app = ts::app_image("1.1.0", 40_000);
+        let release = ts::release(&Spec::default(), app.clone());
+        let keys = ts::trusted();
+        let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+        let mut flash = TestFlash::new(0x40000);
+        let (mut staging, mut output, mut write) =
+            (vec![0u8; 16 * 1024 + 7], [0u8; 512], [0u8; 256]);
+        let mut inst = Installer::<TestFlash>::new(
+            TrustedKeys::new(&keys),
+            &manifest,
+            target(),
+            InstallBuffers {
+                staging: &mut staging,
+                output: &mut output,
+                write: &mut write,
+            },
+        )
+        .unwrap();
+        let half = release.ota.len() / 2;
+        inst.feed(&mut flash, &release.ota[..half]).unwrap();
+        assert_eq!(inst.received(), half as u64);
+        inst.restart();
+        assert_eq!(inst.received(), 0);
+        // The strict flash refuses writes to unerased bytes: this passes only if the
+        // writer erases again after the restart.
+        for piece in release.ota.chunks(3000) {
+            inst.feed(&mut flash, piece).unwrap();
+        }
+        inst.finish(&mut flash).unwrap();
+        assert!(slot_holds(&flash, &app));
+    }
+
+    #[test]
+    fn image_larger_than_the_slot_is_refused_before_download() {
+        let app = ts::app_image("1.1.0", 20_000);
+        let release = ts::release(&Spec::default(), app.clone());
+        let mut flash = TestFlash::new(0x40000);
+        let small = Target {
+            slot: Region::new(0x10000, 0x1000),
+            ..target()
+        };
+        assert_eq!(
+            install_with(&release, 4096, small, &mut flash),
+            Err(InstallError::DoesNotFit {
+                image: app.len() as u32,
+                slot: 0x1000
+            })
+        );
+    }
+
+    #[test]
+    fn buffers_are_checked() {
+        let app = ts::app_image("1.1.0", 20_000);
+        let release = ts::release(&Spec::default(), app);
+        let keys = ts::trusted();
+        let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+        let (mut staging, mut output, mut write) = (vec![0u8; 16 * 1024], [0u8; 512], [0u8; 256]);
+        let r = Installer::<TestFlash>::new(
+            TrustedKeys::new(&keys),
+            &manifest,
+            target(),
+            InstallBuffers {
+                staging: &mut staging,
+                output: &mut output,
+                write: &mut write[..6],
+            },
+        );
+        assert!(matches!(r, Err(InstallError::Buffer(_))));
+        let r = Installer::<TestFlash>::new(
+            TrustedKeys::new(&keys),
+            &manifest,
+            target(),
+            InstallBuffers {
+                staging: &mut staging,
+                output: &mut output,
+                write: &mut write,
+            },
+        );
+        assert!(matches!(r, Err(InstallError::Buffer(_))));
+    }
+}

@@ -1,0 +1,72 @@
+//! Reading and writing otadata sectors. Every write path used by this crate
+//! goes through here, so the flash-operation pattern is in one place:
+//! a full rewrite is "erase the 4 KiB sector, then write the 32-byte entry"
+//! (ESP-IDF's `rewrite_ota_seq` / the bootloader's `write_otadata`); a word
+//! update writes one aligned 4-byte word that only clears bits.
+
+use embedded_storage::nor_flash::{MultiwriteNorFlash, NorFlash, ReadNorFlash};
+
+use crate::geometry::Geometry;
+use crate::otadata::{ENTRY_LEN, OtaSelectEntry, SECTOR_SIZE};
+
+/// Whether a flash's read/write/erase granularity fits otadata: entries are
+/// read and written as 32 bytes at a sector start, words are 4 bytes at
+/// 4-aligned offsets, and a sector is erased as one 4 KiB range.
+pub(crate) const fn flash_fits<F: NorFlash>() -> bool {
+    F::READ_SIZE != 0
+        && ENTRY_LEN.is_multiple_of(F::READ_SIZE)
+        && F::WRITE_SIZE != 0
+        && 4usize.is_multiple_of(F::WRITE_SIZE)
+        && F::ERASE_SIZE != 0
+        && (SECTOR_SIZE as usize).is_multiple_of(F::ERASE_SIZE)
+}
+
+pub(crate) fn read_entries<F: ReadNorFlash>(
+    flash: &mut F,
+    geometry: &Geometry,
+) -> Result<[OtaSelectEntry; 2], F::Error> {
+    let mut out = [OtaSelectEntry::ERASED; 2];
+    for (index, entry) in out.iter_mut().enumerate() {
+        let mut buf = [0u8; ENTRY_LEN];
+        flash.read(geometry.otadata_sector(index), &mut buf)?;
+        *entry = OtaSelectEntry::from_bytes(&buf);
+    }
+    Ok(out)
+}
+
+/// Erase sector `index`, then write `entry` at its start.
+pub(crate) fn rewrite_entry<F: NorFlash>(
+    flash: &mut F,
+    geometry: &Geometry,
+    index: usize,
+    entry: &OtaSelectEntry,
+) -> Result<(), F::Error> {
+    let at = geometry.otadata_sector(index);
+    flash.erase(at, at + SECTOR_SIZE)?;
+    flash.write(at, &entry.to_bytes())
+}
+
+/// Write the 4-byte word at `word_offset` within entry `index`. The caller
+/// guarantees the new value only clears bits of the stored one.
+pub(crate) fn write_entry_word<F: MultiwriteNorFlash>(
+    flash: &mut F,
+    geometry: &Geometry,
+    index: usize,
+    word_offset: usize,
+    value: [u8; 4],
+) -> Result<(), F::Error> {
+    debug_assert!(word_offset.is_multiple_of(4) && word_offset + 4 <= ENTRY_LEN);
+    flash.write(geometry.otadata_sector(index) + word_offset as u32, &value)
+}
+
+/// Erase both sectors (ESP-IDF's "boot factory": format otadata).
+pub(crate) fn erase_otadata<F: NorFlash>(
+    flash: &mut F,
+    geometry: &Geometry,
+) -> Result<(), F::Error> {
+    let r = geometry.otadata();
+    // Erase exactly the whole partition like ESP-IDF when it is sector sized;
+    // Geometry guarantees the offset is sector aligned and size >= 2 sectors.
+    let end = r.offset + (r.size / SECTOR_SIZE) * SECTOR_SIZE;
+    flash.erase(r.offset, end)
+}

@@ -1,0 +1,292 @@
+//! What a device reports about itself (R6), serializable with serde without `std` or an
+//! allocator (serde-json-core on the device, serde_json in the simulator).
+//!
+//! Text fields (versions, key ids, errors) are serialized through `Display`, so nothing
+//! is formatted into buffers ahead of time.
+
+use core::fmt::Display;
+
+use ota_format::{ChipId, DeviceType, KeyId, MAX_TRUSTED_KEYS, Version};
+use serde::Serialize;
+use serde::ser::{SerializeSeq, Serializer};
+
+use crate::bootloader::BootloaderMode;
+use crate::download::DownloadProgress;
+use crate::geometry::BootTarget;
+use crate::otadata::OtaState;
+
+/// Where the update state machine is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum UpdateState {
+    /// Waiting for the next check.
+    Idle,
+    /// Fetching and verifying the manifest.
+    Checking,
+    /// The manifest names an image to install.
+    Decided {
+        /// Its version.
+        #[serde(serialize_with = "display")]
+        version: Version,
+    },
+    /// Streaming the image into the inactive slot.
+    Downloading {
+        /// How far it got.
+        progress: DownloadProgress,
+    },
+    /// Reading the slot back and checking it.
+    Verifying,
+    /// Pointing otadata at the new slot.
+    Switching,
+    /// The new image is in place; the device must reboot into its trial boot.
+    RebootRequired,
+    /// Running an unconfirmed image: waiting for the application's health check.
+    TrialBoot,
+}
+
+/// The outcome of the last completed check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum CheckResult {
+    /// The manifest did not change (HTTP 304).
+    NotModified,
+    /// The manifest names the running version.
+    UpToDate,
+    /// A release exists, but this device is outside its staged rollout.
+    NotInRollout {
+        /// This device's bucket.
+        bucket: u16,
+        /// The rollout threshold.
+        rollout: u16,
+    },
+    /// The release failed its trial boot here before; it is not retried.
+    PreviouslyFailed {
+        /// Its version.
+        #[serde(serialize_with = "display")]
+        version: Version,
+    },
+    /// The release was installed; a reboot starts its trial.
+    Installed {
+        /// Its version.
+        #[serde(serialize_with = "display")]
+        version: Version,
+    },
+    /// The check failed; see `last_error`.
+    Failed,
+}
+
+/// The last check: when and what came of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LastCheck {
+    /// Milliseconds since boot.
+    pub at_ms: u64,
+    /// Unix time, when the device has a clock.
+    pub at_unix: Option<u64>,
+    /// The outcome.
+    pub result: CheckResult,
+}
+
+/// Which part of the agent an error came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Boot-time trial handling.
+    Boot,
+    /// Fetching the manifest.
+    Check,
+    /// Verifying and deciding on the manifest.
+    Decide,
+    /// Downloading the image.
+    Download,
+    /// Verifying, decompressing, writing, reading back.
+    Install,
+    /// Switching otadata.
+    Switch,
+    /// Confirming or rejecting a trial boot.
+    Confirm,
+}
+
+/// The last error: when, where and what, as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LastError {
+    /// Milliseconds since boot.
+    pub at_ms: u64,
+    /// Where it happened.
+    pub stage: Stage,
+    /// What happened.
+    #[serde(serialize_with = "display")]
+    pub error: crate::agent::AgentError,
+}
+
+/// A slot as seen from the running firmware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SlotStatus {
+    /// `factory`, `ota_0`, `ota_1`, ...
+    #[serde(serialize_with = "target_name")]
+    pub slot: BootTarget,
+    /// Its otadata state, if an entry maps to it.
+    #[serde(serialize_with = "state_name")]
+    pub state: Option<OtaState>,
+    /// Version in its app descriptor, if it holds a readable app image.
+    #[serde(serialize_with = "opt_display")]
+    pub version: Option<Version>,
+}
+
+/// Trial-boot bookkeeping of the running image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TrialStatus {
+    /// Boot attempts counted so far (agent counting), if counted.
+    pub attempt: Option<u8>,
+    /// The limit.
+    pub max_attempts: u8,
+}
+
+/// Everything a device reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Status {
+    /// Version of the running firmware.
+    #[serde(serialize_with = "display")]
+    pub installed_version: Version,
+    /// Device type.
+    #[serde(serialize_with = "display_name")]
+    pub device_type: DeviceType,
+    /// Chip.
+    #[serde(serialize_with = "chip_name")]
+    pub chip: ChipId,
+    /// How trial boots are protected.
+    #[serde(serialize_with = "mode_name")]
+    pub bootloader_mode: BootloaderMode,
+    /// The slot running now.
+    pub running: SlotStatus,
+    /// The other OTA slot (the update target), if there is one.
+    pub other: Option<SlotStatus>,
+    /// Set while the running image is on trial.
+    pub trial: Option<TrialStatus>,
+    /// Highest confirmed security counter.
+    pub security_counter: u64,
+    /// Highest accepted manifest sequence.
+    pub manifest_sequence: Option<u64>,
+    /// Releases that failed their trial boot here (not retried).
+    pub rolled_back_releases: u8,
+    /// Where the update state machine is.
+    pub update: UpdateState,
+    /// The last completed check.
+    pub last_check: Option<LastCheck>,
+    /// The last error.
+    pub last_error: Option<LastError>,
+    /// Progress of the current or last download.
+    pub download: Option<DownloadProgress>,
+    /// Ids of the keys this firmware trusts.
+    pub trusted_keys: KeyIds,
+}
+
+/// Up to [`MAX_TRUSTED_KEYS`] key ids, serialized as a list of hex strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct KeyIds {
+    ids: [Option<KeyId>; MAX_TRUSTED_KEYS],
+}
+
+impl KeyIds {
+    /// Collects the ids (beyond [`MAX_TRUSTED_KEYS`] they are dropped).
+    pub fn new(ids: impl IntoIterator<Item = KeyId>) -> Self {
+        let mut out = KeyIds::default();
+        for (slot, id) in out.ids.iter_mut().zip(ids) {
+            *slot = Some(id);
+        }
+        out
+    }
+
+    /// The ids.
+    pub fn iter(&self) -> impl Iterator<Item = KeyId> + '_ {
+        self.ids.iter().flatten().copied()
+    }
+}
+
+impl Serialize for KeyIds {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.iter().count()))?;
+        for id in self.iter() {
+            seq.serialize_element(&Shown(id))?;
+        }
+        seq.end()
+    }
+}
+
+/// Serializes any `Display` as a string.
+struct Shown<T>(T);
+
+impl<T: Display> Serialize for Shown<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+fn display<T: Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn opt_display<T: Display, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+fn display_name<S: Serializer>(v: &DeviceType, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_str())
+}
+
+fn chip_name<S: Serializer>(v: &ChipId, s: S) -> Result<S::Ok, S::Error> {
+    match v.name() {
+        Some(name) => s.serialize_str(name),
+        None => s.serialize_u16(v.0),
+    }
+}
+
+fn mode_name<S: Serializer>(v: &BootloaderMode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(match v {
+        BootloaderMode::RollbackEnabled => "rollback",
+        BootloaderMode::RollbackDisabled => "plain",
+    })
+}
+
+/// `factory` or `ota_N`, the partition names of ESP-IDF.
+pub fn target_label(t: BootTarget) -> TargetLabel {
+    TargetLabel(t)
+}
+
+/// Display adapter for a [`BootTarget`].
+pub struct TargetLabel(BootTarget);
+
+impl Display for TargetLabel {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            BootTarget::Factory => f.write_str("factory"),
+            BootTarget::Ota(n) => write!(f, "ota_{n}"),
+        }
+    }
+}
+
+fn target_name<S: Serializer>(v: &BootTarget, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&TargetLabel(*v))
+}
+
+/// The ESP-IDF name of a state, lower case.
+pub fn state_label(state: OtaState) -> &'static str {
+    match state {
+        OtaState::New => "new",
+        OtaState::PendingVerify => "pending_verify",
+        OtaState::Valid => "valid",
+        OtaState::Invalid => "invalid",
+        OtaState::Aborted => "aborted",
+        OtaState::Undefined => "undefined",
+        OtaState::Other(_) => "other",
+    }
+}
+
+fn state_name<S: Serializer>(v: &Option<OtaState>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(state) => s.serialize_str(state_label(*state)),
+        None => s.serialize_none(),
+    }
+}

@@ -1,0 +1,208 @@
+//! RAM of the whole update path, measured: the agent, its buffers, the `check` future
+//! (every local that lives across an await: installer, verifier, downloader) and the
+//! heap peak during a complete zstd install (ruzstd's window, block and tables), which is
+//! counted by this binary's global allocator. One test only, so nothing else allocates
+//! meanwhile.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::Cell;
+use std::alloc::System;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ota_agent::agent::{
+    Agent, AgentConfig, BootOutcome, DEFAULT_WINDOW_LOG, DefaultUpdateMemory, Firmware,
+    LargeUpdateMemory, MAX_WINDOW_LOG, UpdateBuffers,
+};
+use ota_agent::boot::BootConfig;
+use ota_agent::download::{Clock, RetryPolicy};
+use ota_agent::geometry::{BootTarget, Geometry, Region};
+use ota_agent::http::{ContentRange, HttpBody, HttpClient, HttpError, Request, ResponseHead};
+use ota_agent::status::CheckResult;
+use ota_format::{Channel, TrustedKeyDescriptor, Version};
+
+#[path = "../src/test_flash.rs"]
+#[allow(dead_code)]
+mod test_flash;
+#[path = "../src/test_support.rs"]
+#[allow(dead_code)]
+mod test_support;
+
+use test_flash::TestFlash;
+use test_support::{self as ts, Spec};
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
+        PEAK.fetch_max(now, Ordering::SeqCst);
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
+        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const MANIFEST_URL: &str = "http://host/fw/sensor.stable.manifest";
+
+/// Serves one manifest and one image from memory, without allocating per request.
+struct Host {
+    manifest: Vec<u8>,
+    image: Vec<u8>,
+}
+
+struct Body<'c>(&'c [u8]);
+
+impl HttpBody for Body<'_> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HttpError> {
+        let n = buf.len().min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+impl HttpClient for Host {
+    type Body<'c> = Body<'c>;
+
+    async fn get<'c>(
+        &'c mut self,
+        req: &Request<'_>,
+    ) -> Result<(ResponseHead, Body<'c>), HttpError> {
+        let bytes = if req.url == MANIFEST_URL {
+            &self.manifest
+        } else {
+            &self.image
+        };
+        let from = req.range_from.unwrap_or(0);
+        let head = ResponseHead {
+            status: if req.range_from.is_some() { 206 } else { 200 },
+            etag: None,
+            content_length: Some(bytes.len() as u64 - from),
+            content_range: req.range_from.map(|first| ContentRange {
+                first,
+                last: bytes.len() as u64 - 1,
+                complete: Some(bytes.len() as u64),
+            }),
+        };
+        Ok((head, Body(&bytes[from as usize..])))
+    }
+}
+
+struct NoDelay;
+
+impl embedded_hal_async::delay::DelayNs for NoDelay {
+    async fn delay_ns(&mut self, _: u32) {}
+}
+
+struct Ticks(Cell<u64>);
+
+impl Clock for Ticks {
+    fn now_ms(&self) -> u64 {
+        self.0.set(self.0.get() + 1);
+        self.0.get()
+    }
+}
+
+/// Runs one complete zstd update with `window_log` and returns
+/// `(agent, check future, heap peak)` in bytes.
+fn measure(window_log: u8, buffers: UpdateBuffers<'_>) -> (usize, usize, usize) {
+    let geometry = Geometry::new(
+        Region::new(0xD000, 0x2000),
+        None,
+        &[
+            Region::new(0x10000, 0x100000),
+            Region::new(0x110000, 0x100000),
+        ],
+    )
+    .unwrap();
+    let mut flash = TestFlash::new(0x210000);
+    flash.multiwrite = 0xD000..0xF000;
+    // A 600 KiB firmware: the RAM must not depend on the image size.
+    let old = ts::app_image("1.0.0", 600_000);
+    flash.data[0x10000..0x10000 + old.len()].copy_from_slice(&old);
+    let spec = Spec {
+        window_log: Some(window_log),
+        ..Spec::default()
+    };
+    let release = ts::release(&spec, ts::app_image("1.1.0", 600_000));
+    let keys = TrustedKeyDescriptor::find_in(&old).unwrap().unwrap();
+    let host = Host {
+        manifest: release.manifest,
+        image: release.ota,
+    };
+    let config = AgentConfig {
+        manifest_url: MANIFEST_URL,
+        device_id: b"device-1",
+        channel: Channel::new("stable").unwrap(),
+        geometry,
+        state_region: Region::new(0xB000, 0x2000),
+        boot: BootConfig::counting(3),
+        retry: RetryPolicy::default(),
+        max_window_log: window_log,
+        security_counter_floor: 0,
+    };
+    let firmware = Firmware {
+        device_type: ts::device_type(),
+        chip: ts::chip(),
+        version: Version::parse("1.0.0").unwrap(),
+        trusted_keys: keys.keys(),
+        running: BootTarget::Ota(0),
+    };
+    let mut sink = ();
+    let ticks = Ticks(Cell::new(0));
+    let (mut agent, outcome) = Agent::start(
+        config, firmware, &mut flash, host, NoDelay, &ticks, buffers, &mut sink,
+    )
+    .unwrap();
+    assert_eq!(outcome, BootOutcome::Normal);
+
+    let baseline = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(baseline, Ordering::SeqCst);
+    let fut = agent.check();
+    let future = size_of_val(&fut);
+    let result = embassy_futures::block_on(fut);
+    let heap = PEAK.load(Ordering::SeqCst) - baseline;
+    assert_eq!(
+        result,
+        Ok(CheckResult::Installed {
+            version: Version::parse("1.1.0").unwrap()
+        })
+    );
+    let agent = size_of::<Agent<'static, &mut TestFlash, Host, NoDelay, &Ticks>>();
+    (agent, future, heap)
+}
+
+#[test]
+fn update_path_fits_64_kib() {
+    let mut memory = Box::new(DefaultUpdateMemory::new());
+    let buffers = size_of::<DefaultUpdateMemory>();
+    let (agent, future, heap) = measure(DEFAULT_WINDOW_LOG, memory.buffers());
+    let total = agent + buffers + future + heap;
+    eprintln!(
+        "window 2^{DEFAULT_WINDOW_LOG}: agent {agent} + buffers {buffers} + check future {future} + heap peak {heap} = {total} bytes"
+    );
+    assert!(total <= 64 * 1024, "update path needs {total} bytes");
+
+    // The largest window the agent accepts, for devices with more RAM: reported, and
+    // bounded so that a regression shows.
+    let mut memory = Box::new(LargeUpdateMemory::new());
+    let buffers = size_of::<LargeUpdateMemory>();
+    let (agent, future, heap) = measure(MAX_WINDOW_LOG, memory.buffers());
+    let total = agent + buffers + future + heap;
+    eprintln!(
+        "window 2^{MAX_WINDOW_LOG}: agent {agent} + buffers {buffers} + check future {future} + heap peak {heap} = {total} bytes"
+    );
+    assert!(total <= 160 * 1024, "update path needs {total} bytes");
+}

@@ -1,0 +1,153 @@
+//! `GET /ota/status` on port 80: the device's report as JSON, one request per connection.
+//!
+//! It runs as its own task so it keeps answering while the agent downloads (R3).
+
+use core::fmt::Write as _;
+
+use embassy_net::Stack;
+use embassy_net::tcp::TcpSocket;
+use embassy_time::{Duration, Instant};
+use embedded_io_async::Write as _;
+use heapless::String;
+use log::{debug, warn};
+
+use crate::status::STATUS;
+
+const PORT: u16 = 80;
+const PATH: &str = "/ota/status";
+/// A client that neither sends nor reads within this time is dropped.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// Request heads beyond this are refused (431); a status poll needs a few dozen bytes.
+const REQUEST_MAX: usize = 1024;
+const BODY_MAX: usize = 1536;
+
+#[embassy_executor::task]
+pub async fn task(stack: Stack<'static>) {
+    let mut rx = [0u8; REQUEST_MAX];
+    let mut tx = [0u8; 1024];
+    let mut request = [0u8; REQUEST_MAX];
+    let mut body = [0u8; BODY_MAX];
+    loop {
+        let mut socket = TcpSocket::new(stack, &mut rx, &mut tx);
+        socket.set_timeout(Some(TIMEOUT));
+        if let Err(e) = socket.accept(PORT).await {
+            warn!("status server accept failed: {e:?}");
+            continue;
+        }
+        if let Err(e) = serve(&mut socket, stack, &mut request, &mut body).await {
+            debug!("status client dropped: {e:?}");
+        }
+        socket.close();
+        // Let the FIN go out before the buffers are reused for the next client.
+        let _ = socket.flush().await;
+    }
+}
+
+async fn serve(
+    socket: &mut TcpSocket<'_>,
+    stack: Stack<'static>,
+    request: &mut [u8],
+    body: &mut [u8],
+) -> Result<(), embassy_net::tcp::Error> {
+    let Some(len) = read_head(socket, request).await? else {
+        return respond(socket, "431 Request Header Fields Too Large", "", b"").await;
+    };
+    let line = request[..len].split(|&b| b == b'\r').next().unwrap_or(&[]);
+    let mut parts = line.split(|&b| b == b' ');
+    let (method, target) = (parts.next().unwrap_or(&[]), parts.next().unwrap_or(&[]));
+    let path = target.split(|&b| b == b'?').next().unwrap_or(&[]);
+
+    if path != PATH.as_bytes() {
+        return respond(socket, "404 Not Found", "", b"").await;
+    }
+    if method != b"GET" && method != b"HEAD" {
+        return respond(
+            socket,
+            "405 Method Not Allowed",
+            "Allow: GET, HEAD\r\n",
+            b"",
+        )
+        .await;
+    }
+
+    let mut ip: String<15> = String::new();
+    let ip = match stack.config_v4() {
+        Some(config) => write!(ip, "{}", config.address.address())
+            .ok()
+            .map(|()| ip.as_str()),
+        None => None,
+    };
+    let uptime = Instant::now().as_secs();
+    let rendered = STATUS.lock(|s| s.borrow().to_json(ip, uptime, body));
+    match rendered {
+        Ok(n) if method == b"HEAD" => {
+            respond_len(
+                socket,
+                "200 OK",
+                "Content-Type: application/json\r\n",
+                &body[..n],
+                false,
+            )
+            .await
+        }
+        Ok(n) => {
+            respond(
+                socket,
+                "200 OK",
+                "Content-Type: application/json\r\n",
+                &body[..n],
+            )
+            .await
+        }
+        Err(_) => respond(socket, "500 Internal Server Error", "", b"").await,
+    }
+}
+
+/// Reads until the end of the request head; `None` when it does not fit `buf`.
+async fn read_head(
+    socket: &mut TcpSocket<'_>,
+    buf: &mut [u8],
+) -> Result<Option<usize>, embassy_net::tcp::Error> {
+    let mut len = 0;
+    while len < buf.len() {
+        let n = socket.read(&mut buf[len..]).await?;
+        if n == 0 {
+            return Err(embassy_net::tcp::Error::ConnectionReset);
+        }
+        len += n;
+        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+            return Ok(Some(len));
+        }
+    }
+    Ok(None)
+}
+
+async fn respond(
+    socket: &mut TcpSocket<'_>,
+    status: &str,
+    headers: &str,
+    body: &[u8],
+) -> Result<(), embassy_net::tcp::Error> {
+    respond_len(socket, status, headers, body, true).await
+}
+
+async fn respond_len(
+    socket: &mut TcpSocket<'_>,
+    status: &str,
+    headers: &str,
+    body: &[u8],
+    send_body: bool,
+) -> Result<(), embassy_net::tcp::Error> {
+    let mut head: String<256> = String::new();
+    // Fits: the longest status line and header set here are well under 256 bytes.
+    let _ = write!(
+        head,
+        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await?;
+    if send_body {
+        socket.write_all(body).await?;
+    }
+    socket.flush().await
+}

@@ -1,0 +1,23 @@
+//! Host simulator of an ESP32 running the ota-sign agent.
+//!
+//! * [`simflash`]: a strict NOR flash (ESP32 geometry) with operation
+//!   counting and power-cut injection.
+//! * [`layout`]: ESP-IDF partition tables (via `esp-idf-part`) written to and
+//!   read from the simulated flash.
+//! * [`bootloader`]: the stock ESP-IDF second-stage bootloader over the
+//!   simulated flash, in both app-rollback modes, with a pluggable image
+//!   validator.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bootloader;
+// agent: the virtual device and its HTTP client
+pub mod device;
+pub mod http_client;
+pub mod layout;
+mod rng;
+pub mod simflash;
+
+pub use bootloader::{BootReport, ImageValidator, SimBootError, SimBootloader};
+pub use layout::{Layout, LayoutError, LayoutSpec};
+pub use simflash::{FlashOp, SimFlash, SimFlashError};

@@ -1,0 +1,101 @@
+//! Shared fixtures: a formatted flash with marked test images and a device
+//! that boots it with the simulated bootloader and runs the agent's boot logic.
+#![allow(dead_code)]
+
+use ota_agent::bootloader::BootloaderMode;
+use ota_agent::{BootAttempt, BootConfig, BootError, BootState, BootTarget, Region};
+use ota_device_sim::{LayoutSpec, SimBootloader, SimFlash, SimFlashError};
+
+/// Test images start with this marker followed by a version byte. The real
+/// ESP image validator replaces this once ota_format::esp lands.
+pub const MARK: &[u8; 4] = b"TAPP";
+
+pub fn write_image(flash: &mut SimFlash, region: Region, version: u8) {
+    let mut img = [0u8; 8];
+    img[..4].copy_from_slice(MARK);
+    img[4] = version;
+    flash.flash_image(region.offset, &img);
+}
+
+pub fn image_version(flash: &SimFlash, region: Region) -> Option<u8> {
+    let b = &flash.bytes()[region.offset as usize..region.offset as usize + 8];
+    (&b[..4] == MARK).then_some(b[4])
+}
+
+pub fn validator() -> impl FnMut(&mut SimFlash, BootTarget, Region) -> bool {
+    |flash: &mut SimFlash, _t, region| image_version(flash, region).is_some()
+}
+
+pub fn config(mode: BootloaderMode, max: u8) -> BootConfig {
+    match mode {
+        BootloaderMode::RollbackEnabled => BootConfig::rollback_bootloader(max),
+        BootloaderMode::RollbackDisabled => BootConfig::counting(max),
+    }
+}
+
+/// A simulated device: flash + bootloader build + agent config.
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub flash: SimFlash,
+    pub mode: BootloaderMode,
+    pub config: BootConfig,
+}
+
+impl Device {
+    pub fn new(spec: LayoutSpec, mode: BootloaderMode, max: u8) -> Self {
+        Self {
+            flash: spec.format().expect("layout"),
+            mode,
+            config: config(mode, max),
+        }
+    }
+
+    pub fn region(&mut self, t: BootTarget) -> Region {
+        ota_device_sim::Layout::read(&mut self.flash)
+            .unwrap()
+            .geometry
+            .region(t)
+            .unwrap()
+    }
+
+    pub fn put_image(&mut self, t: BootTarget, version: u8) {
+        let r = self.region(t);
+        write_image(&mut self.flash, r, version);
+    }
+
+    /// Power on: the bootloader picks and starts an app. `Ok(None)` = nothing
+    /// bootable.
+    pub fn boot(&mut self) -> Result<Option<BootTarget>, SimFlashError> {
+        match SimBootloader::new(self.mode).boot(&mut self.flash, &mut validator()) {
+            Ok(report) => Ok(report.booted),
+            Err(ota_device_sim::SimBootError::Flash(e)) => Err(e),
+            Err(e) => panic!("bootloader: {e}"),
+        }
+    }
+
+    /// The app's view after booting `running`.
+    pub fn state(&mut self, running: BootTarget) -> Result<BootState, BootError<SimFlashError>> {
+        let g = ota_device_sim::Layout::read(&mut self.flash)
+            .unwrap()
+            .geometry;
+        BootState::read_running(&mut self.flash, &g, self.config, running)
+    }
+
+    /// Boot, then run the agent's per-boot step.
+    pub fn boot_and_record(&mut self) -> Result<(BootTarget, BootAttempt, BootState), String> {
+        let running = self
+            .boot()
+            .map_err(|e| e.to_string())?
+            .ok_or("nothing bootable")?;
+        let mut st = self.state(running).map_err(|e| e.to_string())?;
+        let a = st
+            .record_boot_attempt(&mut self.flash, validator())
+            .map_err(|e| e.to_string())?;
+        Ok((running, a, st))
+    }
+
+    /// Power cut: the flash comes back with whatever the cut left.
+    pub fn power_cycle(&mut self) {
+        self.flash.power_cycle();
+    }
+}

@@ -1,0 +1,249 @@
+//! The NOR rules of the simulated flash.
+
+use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
+use ota_device_sim::{FlashOp, SimFlash, SimFlashError};
+
+fn flash() -> SimFlash {
+    SimFlash::new(4 * 4096)
+}
+
+#[test]
+fn starts_erased_and_reads_back_writes() {
+    let mut f = flash();
+    let mut buf = [0u8; 8];
+    f.read(4096, &mut buf).unwrap();
+    assert_eq!(buf, [0xFF; 8]);
+    f.write(4096, &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+    f.read(4096, &mut buf).unwrap();
+    assert_eq!(buf, [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(f.capacity(), 4 * 4096);
+}
+
+#[test]
+fn writing_a_one_over_a_zero_is_refused_and_changes_nothing() {
+    let mut f = flash();
+    f.write(0, &[0x0F, 0xFF, 0xFF, 0xFF]).unwrap();
+    let before = f.bytes().to_vec();
+    let err = f.write(0, &[0xFF, 0xFF, 0x00, 0x00]).unwrap_err();
+    assert_eq!(
+        err,
+        SimFlashError::WriteOverZero {
+            offset: 0,
+            held: 0x0F,
+            wrote: 0xFF
+        }
+    );
+    assert_eq!(err.kind(), NorFlashErrorKind::Other);
+    assert_eq!(f.bytes(), &before[..]);
+    assert_eq!(f.operations(), 1, "a refused write is not an operation");
+}
+
+#[test]
+fn clearing_more_bits_of_a_written_word_is_allowed() {
+    let mut f = flash();
+    f.write(8, &[0xF0, 0xFF, 0xFF, 0xFF]).unwrap();
+    f.write(8, &[0x30, 0xFF, 0x7F, 0xFF]).unwrap();
+    assert_eq!(&f.bytes()[8..12], &[0x30, 0xFF, 0x7F, 0xFF]);
+}
+
+#[test]
+fn erase_restores_ones() {
+    let mut f = flash();
+    f.write(4096, &[0; 16]).unwrap();
+    f.erase(4096, 8192).unwrap();
+    assert!(f.bytes()[4096..8192].iter().all(|&b| b == 0xFF));
+    f.write(4096, &[0xAB; 4]).unwrap();
+}
+
+#[test]
+fn unaligned_erase_is_refused() {
+    let mut f = flash();
+    assert_eq!(
+        f.erase(100, 4096),
+        Err(SimFlashError::NotAligned {
+            op: "erase",
+            offset: 100,
+            len: 3996
+        })
+    );
+    assert_eq!(
+        f.erase(0, 100),
+        Err(SimFlashError::NotAligned {
+            op: "erase",
+            offset: 0,
+            len: 100
+        })
+    );
+    assert_eq!(
+        f.erase(0, 100).unwrap_err().kind(),
+        NorFlashErrorKind::NotAligned
+    );
+    assert_eq!(
+        f.erase(8192, 4096),
+        Err(SimFlashError::OutOfBounds {
+            op: "erase",
+            offset: 8192,
+            len: 0
+        })
+    );
+}
+
+#[test]
+fn unaligned_write_is_refused() {
+    let mut f = flash();
+    assert_eq!(
+        f.write(2, &[0; 4]),
+        Err(SimFlashError::NotAligned {
+            op: "write",
+            offset: 2,
+            len: 4
+        })
+    );
+    assert_eq!(
+        f.write(0, &[0; 3]),
+        Err(SimFlashError::NotAligned {
+            op: "write",
+            offset: 0,
+            len: 3
+        })
+    );
+    assert!(f.bytes().iter().all(|&b| b == 0xFF));
+}
+
+#[test]
+fn out_of_bounds_is_refused() {
+    let mut f = flash();
+    let mut b = [0u8; 2];
+    assert_eq!(
+        f.read(4 * 4096 - 1, &mut b),
+        Err(SimFlashError::OutOfBounds {
+            op: "read",
+            offset: 4 * 4096 - 1,
+            len: 2
+        })
+    );
+    assert_eq!(
+        f.write(4 * 4096, &[0; 4]),
+        Err(SimFlashError::OutOfBounds {
+            op: "write",
+            offset: 4 * 4096,
+            len: 4
+        })
+    );
+    assert_eq!(
+        f.erase(0, 5 * 4096),
+        Err(SimFlashError::OutOfBounds {
+            op: "erase",
+            offset: 0,
+            len: 5 * 4096
+        })
+    );
+    assert_eq!(
+        f.write(4 * 4096, &[0; 4]).unwrap_err().kind(),
+        NorFlashErrorKind::OutOfBounds
+    );
+}
+
+#[test]
+fn operations_are_counted_and_logged() {
+    let mut f = flash();
+    f.erase(0, 8192).unwrap();
+    f.write(0, &[0; 8]).unwrap();
+    let mut b = [0u8; 1];
+    f.read(0, &mut b).unwrap();
+    assert_eq!(f.operations(), 2);
+    assert_eq!(f.reads(), 1);
+    assert_eq!(
+        f.log(),
+        &[
+            FlashOp::Erase { from: 0, to: 8192 },
+            FlashOp::Write { offset: 0, len: 8 }
+        ]
+    );
+}
+
+#[test]
+fn a_cut_write_lands_a_prefix_and_kills_the_flash() {
+    let data: Vec<u8> = (0..64u8).collect();
+    let mut prefixes = std::collections::BTreeSet::new();
+    for seed in 0..64 {
+        let mut f = flash().with_seed(seed);
+        f.write(0, &[0xEE; 4]).unwrap();
+        f.cut_after(1);
+        assert_eq!(f.write(4096, &data), Err(SimFlashError::PowerLost));
+        assert!(f.is_dead());
+        let got = &f.bytes()[4096..4096 + 64];
+        let landed = got.iter().zip(&data).take_while(|(g, d)| g == d).count();
+        prefixes.insert(landed);
+        // After the prefix: one byte between old and new value, then untouched.
+        if landed < 64 {
+            assert_eq!(
+                got[landed] & data[landed],
+                data[landed],
+                "only bits to clear may be cleared"
+            );
+            assert!(got[landed + 1..].iter().all(|&b| b == 0xFF));
+        }
+        let mut b = [0u8; 4];
+        assert_eq!(f.read(0, &mut b), Err(SimFlashError::PowerLost));
+        assert_eq!(f.erase(0, 4096), Err(SimFlashError::PowerLost));
+        assert_eq!(f.write(0, &[0; 4]), Err(SimFlashError::PowerLost));
+        f.power_cycle();
+        f.read(0, &mut b).unwrap();
+        assert_eq!(b, [0xEE; 4], "operations before the cut completed");
+    }
+    assert!(
+        prefixes.len() > 10,
+        "seeds give different tears: {prefixes:?}"
+    );
+}
+
+#[test]
+fn a_cut_erase_leaves_old_erased_or_half_erased_bytes() {
+    let mut kinds = std::collections::BTreeSet::new();
+    for seed in 0..32 {
+        let mut f = flash().with_seed(seed);
+        f.write(0, &[0x00; 4096]).unwrap();
+        f.cut_after(1);
+        assert_eq!(f.erase(0, 4096), Err(SimFlashError::PowerLost));
+        let s = &f.bytes()[..4096];
+        kinds.insert(if s.iter().all(|&b| b == 0) {
+            "untouched"
+        } else if s.iter().all(|&b| b == 0xFF) {
+            "erased"
+        } else {
+            "garbage"
+        });
+    }
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+}
+
+#[test]
+fn damage_is_reproducible_from_the_seed() {
+    let run = |seed| {
+        let mut f = flash().with_seed(seed);
+        f.write(0, &[0; 4096]).unwrap();
+        f.cut_after(1);
+        let _ = f.erase(0, 4096);
+        f.bytes().to_vec()
+    };
+    assert_eq!(run(7), run(7));
+}
+
+#[test]
+fn save_and_load_round_trip() {
+    let dir = std::env::temp_dir().join(format!("simflash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("flash.bin");
+    let mut f = flash();
+    f.write(12, &[1, 2, 3, 4]).unwrap();
+    f.save(&path).unwrap();
+    let g = SimFlash::load(&path).unwrap();
+    assert_eq!(g.bytes(), f.bytes());
+    std::fs::write(&path, [0u8; 100]).unwrap();
+    assert_eq!(
+        SimFlash::load(&path).unwrap_err().kind(),
+        std::io::ErrorKind::InvalidData
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

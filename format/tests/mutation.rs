@@ -1,0 +1,220 @@
+//! Every single-byte change, every truncation and a trailing byte: each is rejected, and
+//! where the rule that must catch it is unambiguous, with that rule's error.
+
+mod common;
+
+use common::*;
+use ota_format::*;
+
+fn keys(trusted: &[TrustedKey]) -> TrustedKeys<'_> {
+    TrustedKeys::new(trusted)
+}
+
+/// The errors a change inside the image header's signed fields may produce: the signature
+/// covers them all, but a field rule may fire first.
+fn is_header_rejection(e: FormatError) -> bool {
+    matches!(
+        e,
+        FormatError::BadMagic
+            | FormatError::UnsupportedVersion
+            | FormatError::BadLength
+            | FormatError::UnknownCriticalFlag
+            | FormatError::InvalidField(_)
+            | FormatError::UnknownKey
+            | FormatError::SignatureInvalid
+            | FormatError::Truncated
+    )
+}
+
+#[test]
+fn every_single_byte_change_of_the_image_header_is_rejected() {
+    let trusted = trusted();
+    let file = valid_image();
+    verify_image(&file, keys(&trusted), Expectations::default()).unwrap();
+    for offset in 0..IMAGE_HEADER_LEN {
+        for mask in [0x01u8, 0xFF] {
+            let mut bad = file.clone();
+            bad[offset] ^= mask;
+            let err = verify_image(&bad, keys(&trusted), Expectations::default())
+                .expect_err(&format!("offset {offset:#x} ^ {mask:#x} accepted"));
+            let expected = match offset {
+                0..4 => Some(FormatError::BadMagic),
+                4..6 => Some(FormatError::UnsupportedVersion),
+                // Every other signed byte: some rule, at the latest the signature.
+                6..0xC0 => None,
+                // The signature itself (including its R half, which no field rule reads).
+                _ => Some(FormatError::SignatureInvalid),
+            };
+            match expected {
+                Some(want) => assert_eq!(err, want, "offset {offset:#x} ^ {mask:#x}"),
+                None => assert!(is_header_rejection(err), "offset {offset:#x}: {err:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn every_single_byte_change_of_the_payload_is_a_digest_mismatch() {
+    let trusted = trusted();
+    let file = small_image();
+    for offset in IMAGE_HEADER_LEN..file.len() {
+        let mut bad = file.clone();
+        bad[offset] ^= if offset % 2 == 0 { 0x01 } else { 0xFF };
+        assert_eq!(
+            verify_image(&bad, keys(&trusted), Expectations::default()).unwrap_err(),
+            FormatError::PayloadDigestMismatch,
+            "payload offset {offset}"
+        );
+    }
+}
+
+#[test]
+fn every_single_byte_change_of_the_manifest_is_rejected() {
+    let trusted = trusted();
+    let m = valid_manifest().sign(&key_a()).unwrap();
+    Manifest::verify(&m, &keys(&trusted)).unwrap();
+    for offset in 0..MANIFEST_LEN {
+        for mask in [0x01u8, 0xFF] {
+            let mut bad = m;
+            bad[offset] ^= mask;
+            let err = Manifest::verify(&bad, &keys(&trusted))
+                .expect_err(&format!("offset {offset:#x} ^ {mask:#x} accepted"));
+            match offset {
+                0..4 => assert_eq!(err, FormatError::BadMagic),
+                4..6 => assert_eq!(err, FormatError::UnsupportedVersion),
+                // Any other length than 368 is either out of range or not the input's length.
+                6..8 => assert!(
+                    matches!(
+                        err,
+                        FormatError::BadLength
+                            | FormatError::Truncated
+                            | FormatError::TrailingBytes
+                    ),
+                    "offset {offset}: {err:?}"
+                ),
+                0x128..0x130 => assert_eq!(err, FormatError::UnknownKey, "key id {offset}"),
+                0x130.. => assert_eq!(err, FormatError::SignatureInvalid, "signature {offset}"),
+                _ => assert!(
+                    matches!(
+                        err,
+                        FormatError::UnknownCriticalFlag
+                            | FormatError::InvalidField(_)
+                            | FormatError::SignatureInvalid
+                    ),
+                    "offset {offset:#x} ^ {mask:#x}: {err:?}"
+                ),
+            }
+        }
+    }
+}
+
+#[test]
+fn changing_the_signer_key_id_of_an_image_is_unknown_key() {
+    let trusted = trusted();
+    let file = valid_image();
+    for offset in 0xA8..0xB0 {
+        let mut bad = file.clone();
+        bad[offset] ^= 0x01;
+        assert_eq!(
+            verify_image(&bad, keys(&trusted), Expectations::default()).unwrap_err(),
+            FormatError::UnknownKey
+        );
+    }
+}
+
+#[test]
+fn every_truncation_of_an_image_is_truncated() {
+    let trusted = trusted();
+    let file = small_image();
+    for len in 0..file.len() {
+        assert_eq!(
+            verify_image(&file[..len], keys(&trusted), Expectations::default()).unwrap_err(),
+            FormatError::Truncated,
+            "cut at {len}"
+        );
+    }
+    // The same through the streaming verifier: nothing fails until the end is declared.
+    for len in [0, 1, 7, 8, 255, 256, 257, file.len() - 1] {
+        let mut v = ImageVerifier::new(keys(&trusted), Expectations::default());
+        v.feed(&file[..len]).unwrap();
+        assert_eq!(
+            v.finish().unwrap_err(),
+            FormatError::Truncated,
+            "cut at {len}"
+        );
+    }
+}
+
+#[test]
+fn every_truncation_of_a_manifest_is_truncated() {
+    let trusted = trusted();
+    let m = valid_manifest().sign(&key_a()).unwrap();
+    for len in 0..MANIFEST_LEN {
+        assert_eq!(
+            Manifest::verify(&m[..len], &keys(&trusted)).unwrap_err(),
+            FormatError::Truncated,
+            "cut at {len}"
+        );
+        assert_eq!(
+            Manifest::inspect(&m[..len]).unwrap_err(),
+            FormatError::Truncated
+        );
+    }
+}
+
+#[test]
+fn every_truncation_of_a_descriptor_is_truncated() {
+    let d = TrustedKeyDescriptor::new(&[pk(&key_a())]).to_bytes();
+    for len in 0..DESCRIPTOR_LEN {
+        assert_eq!(
+            TrustedKeyDescriptor::parse(&d[..len]).unwrap_err(),
+            FormatError::Truncated
+        );
+    }
+    assert_eq!(TrustedKeyDescriptor::parse(&d).unwrap().keys().len(), 1);
+}
+
+#[test]
+fn a_trailing_byte_is_rejected_whatever_its_value() {
+    let trusted = trusted();
+    let file = valid_image();
+    let m = valid_manifest().sign(&key_a()).unwrap();
+    for extra in [0x00u8, 0x01, 0xFF] {
+        let mut f = file.clone();
+        f.push(extra);
+        assert_eq!(
+            verify_image(&f, keys(&trusted), Expectations::default()).unwrap_err(),
+            FormatError::TrailingBytes
+        );
+        let mut mm = m.to_vec();
+        mm.push(extra);
+        assert_eq!(
+            Manifest::verify(&mm, &keys(&trusted)).unwrap_err(),
+            FormatError::TrailingBytes
+        );
+    }
+    // The trailing byte is refused when it arrives, before the digest could be checked,
+    // and after the payload was accepted in full.
+    let mut v = ImageVerifier::new(keys(&trusted), Expectations::default());
+    assert_eq!(v.feed(&file).unwrap().len(), file.len() - IMAGE_HEADER_LEN);
+    assert_eq!(v.feed(&[0]).unwrap_err(), FormatError::TrailingBytes);
+    assert_eq!(v.payload_seen() as usize, file.len() - IMAGE_HEADER_LEN);
+    assert_eq!(v.finish().unwrap_err(), FormatError::TrailingBytes);
+}
+
+#[test]
+fn inspect_reads_unverified_fields_without_trusting_them() {
+    let file = valid_image();
+    let (info, len) = inspect_header(&file).unwrap();
+    assert_eq!(len, IMAGE_HEADER_LEN);
+    assert_eq!(info, info_for(&payload(), &key_a()));
+    // A bad signature does not stop inspection, but does stop verification.
+    let mut bad = file.clone();
+    bad[IMAGE_HEADER_LEN - 1] ^= 1;
+    assert_eq!(inspect_header(&bad).unwrap().0, info);
+    let trusted = trusted();
+    assert_eq!(
+        verify_image(&bad, keys(&trusted), Expectations::default()).unwrap_err(),
+        FormatError::SignatureInvalid
+    );
+}

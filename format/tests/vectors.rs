@@ -1,0 +1,214 @@
+//! The committed test vectors (`tests/vectors/`): they match their generator byte for
+//! byte, each produces exactly the outcome its index entry labels, and the independent
+//! Python verifier (written from docs/FORMAT.md alone) agrees on every one.
+//!
+//! `OTA_REGENERATE_VECTORS=1 cargo test -p ota-format --test vectors` rewrites them.
+
+mod common;
+#[path = "vectors/generator.rs"]
+mod generator;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ota_format::*;
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+}
+
+fn index() -> Value {
+    let text = std::fs::read_to_string(dir().join("vectors.json")).expect("vectors.json");
+    serde_json::from_str(&text).expect("vectors.json parses")
+}
+
+fn read(file: &str) -> Vec<u8> {
+    std::fs::read(dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+fn hex32(v: &Value) -> [u8; 32] {
+    hex::decode(v.as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+#[test]
+fn vectors_on_disk_match_the_generator() {
+    let generated = generator::generate();
+    let json = serde_json::to_string_pretty(&generated.index).unwrap() + "\n";
+    if std::env::var_os("OTA_REGENERATE_VECTORS").is_some() {
+        for (name, bytes) in &generated.files {
+            let path = dir().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        std::fs::write(dir().join("vectors.json"), json).unwrap();
+        return;
+    }
+    for (name, bytes) in &generated.files {
+        assert!(
+            &read(name) == bytes,
+            "{name} differs from its generator: run OTA_REGENERATE_VECTORS=1 cargo test -p ota-format --test vectors"
+        );
+    }
+    assert_eq!(
+        index(),
+        generated.index,
+        "vectors.json is stale: regenerate"
+    );
+    let readme = std::fs::read_to_string(dir().join("README.md")).unwrap();
+    for entry in generated.index["vectors"].as_array().unwrap() {
+        let file = entry["file"].as_str().unwrap();
+        assert!(
+            readme.contains(&format!("`{file}`")),
+            "README.md lacks {file}"
+        );
+    }
+}
+
+fn device_from(v: &Value, id: &[u8]) -> Device<'static> {
+    let id: &'static [u8] = Box::leak(id.to_vec().into_boxed_slice());
+    Device {
+        device_type: DeviceType::new(v["device_type"].as_str().unwrap()).unwrap(),
+        chip: ChipId(v["chip"].as_u64().unwrap() as u16),
+        channel: Channel::new(v["channel"].as_str().unwrap()).unwrap(),
+        running_version: Version::parse(v["running_version"].as_str().unwrap()).unwrap(),
+        security_counter: v["security_counter"].as_u64().unwrap(),
+        last_sequence: v["last_sequence"].as_u64(),
+        device_id: id,
+        now: v["now"].as_u64(),
+        slot_size: v["slot_size"].as_u64().unwrap() as u32,
+    }
+}
+
+fn run(entry: &Value, keys: TrustedKeys<'_>) -> String {
+    let bytes = read(entry["file"].as_str().unwrap());
+    let err = |e: FormatError| format!("{e:?}");
+    match entry["kind"].as_str().unwrap() {
+        "image" => {
+            let manifest = entry.get("manifest").map(|m| {
+                Manifest::verify(&read(m.as_str().unwrap()), &keys).expect("bound manifest")
+            });
+            let expect = Expectations {
+                manifest: manifest.as_ref(),
+                device_type: entry
+                    .get("expect_device_type")
+                    .map(|t| DeviceType::new(t.as_str().unwrap()).unwrap()),
+                chip: entry
+                    .get("expect_chip")
+                    .map(|c| ChipId(c.as_u64().unwrap() as u16)),
+            };
+            let whole = verify_image(&bytes, keys, expect).map_or_else(err, |_| "valid".into());
+            // Byte-at-a-time streaming must reach the same verdict.
+            let mut v = ImageVerifier::new(keys, expect);
+            let streamed = bytes
+                .iter()
+                .try_for_each(|b| v.feed(std::slice::from_ref(b)).map(drop))
+                .and_then(|()| v.finish())
+                .map_or_else(err, |_| "valid".into());
+            assert_eq!(whole, streamed, "{entry}");
+            whole
+        }
+        "manifest" => match Manifest::verify(&bytes, &keys) {
+            Err(e) => err(e),
+            Ok(vm) => match entry.get("device") {
+                None => "valid".into(),
+                Some(d) => {
+                    let id = hex::decode(d["device_id"].as_str().unwrap()).unwrap();
+                    vm.decide(&device_from(d, &id))
+                        .map_or_else(err, |decision| format!("{decision:?}"))
+                }
+            },
+        },
+        kind @ ("descriptor" | "firmware") => {
+            let parsed = if kind == "descriptor" {
+                TrustedKeyDescriptor::parse(&bytes).map(Some)
+            } else {
+                TrustedKeyDescriptor::find_in(&bytes)
+            };
+            match parsed {
+                Err(e) => err(e),
+                Ok(None) => "None".into(),
+                Ok(Some(d)) => {
+                    let want: Vec<[u8; 32]> = entry["keys"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(hex32)
+                        .collect();
+                    let got: Vec<[u8; 32]> = d.keys().iter().map(|k| k.public_key).collect();
+                    assert_eq!(got, want, "{entry}");
+                    "valid".into()
+                }
+            }
+        }
+        other => panic!("unknown vector kind {other}"),
+    }
+}
+
+#[test]
+fn every_vector_gives_its_labelled_result() {
+    let index = index();
+    let trusted: Vec<TrustedKey> = index["trusted_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| TrustedKey::new(hex32(k)))
+        .collect();
+    let keys = TrustedKeys::new(&trusted);
+    let entries = index["vectors"].as_array().unwrap();
+    assert!(entries.len() >= 90, "only {} vectors", entries.len());
+    let mut failures = Vec::new();
+    for entry in entries {
+        let got = run(entry, keys);
+        if got != entry["expect"].as_str().unwrap() {
+            failures.push(format!("{}: got {got}, {entry}", entry["file"]));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn index_keys_and_rollout_buckets_are_what_the_crate_computes() {
+    let index = index();
+    for (name, key) in index["keys"].as_object().unwrap() {
+        let public = hex32(&key["public"]);
+        let signing = ed25519_dalek::SigningKey::from_bytes(&hex32(&key["seed"]));
+        assert_eq!(signing.verifying_key().to_bytes(), public, "key {name}");
+        assert_eq!(KeyId::of(&public).to_string(), key["key_id"], "key {name}");
+    }
+    for b in index["rollout_buckets"].as_array().unwrap() {
+        let id = hex::decode(b["device_id"].as_str().unwrap()).unwrap();
+        let bucket = rollout_bucket(&hex32(&b["image_header_sha256"]), &id);
+        assert_eq!(u64::from(bucket), b["bucket"].as_u64().unwrap());
+    }
+}
+
+#[test]
+fn independent_python_verifier_agrees() {
+    let python = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .status();
+    if !matches!(python, Ok(s) if s.success()) {
+        println!("SKIPPED: python3 with the `cryptography` package is not available");
+        return;
+    }
+    let out = Command::new("python3")
+        .arg(dir().join("verify.py"))
+        .arg(dir().join("vectors.json"))
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "verify.py failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let total = index()["vectors"].as_array().unwrap().len();
+    assert!(
+        stdout.contains(&format!("{total}/{total} vectors agree")),
+        "{stdout}"
+    );
+}

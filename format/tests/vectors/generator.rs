@@ -1,0 +1,1087 @@
+//! Builds every test vector and its index entry, deterministically (fixed keys, fixed
+//! times, deterministic Ed25519). Each hostile variant states the exact outcome it must
+//! produce; the label is written here by hand, never computed by the verifier under test.
+
+use ota_format::*;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+pub struct Vectors {
+    pub files: Vec<(String, Vec<u8>)>,
+    pub index: Value,
+}
+
+/// The group order of Ed25519, little-endian: adding it to S gives the same signature
+/// equation with a non-canonical S.
+const ED25519_L: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+
+fn hex(b: &[u8]) -> String {
+    hex::encode(b)
+}
+
+fn device_json(d: &Device<'_>) -> Value {
+    json!({
+        "device_type": d.device_type.as_str(),
+        "chip": d.chip.0,
+        "channel": d.channel.as_str(),
+        "running_version": d.running_version.to_string(),
+        "security_counter": d.security_counter,
+        "last_sequence": d.last_sequence,
+        "device_id": hex(d.device_id),
+        "now": d.now,
+        "slot_size": d.slot_size,
+    })
+}
+
+/// Adds L to the S half of a signature that ends at `end`.
+fn non_canonical_s(object: &mut [u8], end: usize) {
+    let s = &mut object[end - 32..end];
+    let mut carry = 0u16;
+    for (b, l) in s.iter_mut().zip(ED25519_L) {
+        let sum = *b as u16 + l as u16 + carry;
+        *b = sum as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0);
+}
+
+/// A zstd frame built by hand: one raw block (`head`) and one RLE block (`fill` repeated
+/// `fill_len` times), with a 2-byte frame content size and no checksum.
+fn zstd_frame(head: &[u8], fill: u8, fill_len: u32) -> Vec<u8> {
+    let total = head.len() as u32 + fill_len;
+    let mut f = vec![0x28, 0xB5, 0x2F, 0xFD, 0x60];
+    f.extend_from_slice(&((total - 256) as u16).to_le_bytes());
+    let raw = (head.len() as u32) << 3;
+    f.extend_from_slice(&raw.to_le_bytes()[..3]);
+    f.extend_from_slice(head);
+    let rle = (fill_len << 3) | (1 << 1) | 1;
+    f.extend_from_slice(&rle.to_le_bytes()[..3]);
+    f.push(fill);
+    f
+}
+
+struct Builder {
+    files: Vec<(String, Vec<u8>)>,
+    entries: Vec<Value>,
+}
+
+impl Builder {
+    fn file(&mut self, name: &str, bytes: Vec<u8>) {
+        assert!(
+            !self.files.iter().any(|(n, _)| n == name),
+            "duplicate {name}"
+        );
+        self.files.push((name.to_string(), bytes));
+    }
+
+    fn entry(&mut self, mut e: Value) {
+        e.as_object_mut()
+            .unwrap()
+            .retain(|_, v| !v.is_null() && v != &json!(""));
+        self.entries.push(e);
+    }
+
+    fn image(&mut self, name: &str, bytes: Vec<u8>, expect: &str, attack: &str) {
+        let file = format!("images/{name}");
+        self.file(&file, bytes);
+        self.entry(json!({"file": file, "kind": "image", "expect": expect, "attack": attack}));
+    }
+
+    fn manifest(&mut self, name: &str, bytes: Vec<u8>, expect: &str, attack: &str) {
+        let file = format!("manifests/{name}");
+        self.file(&file, bytes);
+        self.entry(json!({"file": file, "kind": "manifest", "expect": expect, "attack": attack}));
+    }
+
+    /// An image checked against a manifest and/or the device's type and chip.
+    fn bound_image(
+        &mut self,
+        image: &str,
+        manifest: Option<&str>,
+        device: Option<(&str, u16)>,
+        expect: &str,
+        attack: &str,
+    ) {
+        self.entry(json!({
+            "file": format!("images/{image}"), "kind": "image", "expect": expect, "attack": attack,
+            "manifest": manifest.map(|m| format!("manifests/{m}")),
+            "expect_device_type": device.map(|d| d.0), "expect_chip": device.map(|d| d.1),
+        }));
+    }
+
+    /// A manifest decided on by a device.
+    fn decide(&mut self, manifest: &str, device: &Device<'_>, expect: &str, attack: &str) {
+        self.entry(json!({
+            "file": format!("manifests/{manifest}"), "kind": "manifest", "expect": expect,
+            "attack": attack, "device": device_json(device),
+        }));
+    }
+}
+
+const DESCRIPTOR_ATTACKS: &[(&str, &str)] = &[
+    ("two-keys.bin", "none: descriptor trusting keys A and B"),
+    (
+        "firmware-with-descriptor.bin",
+        "none: 4 KiB firmware, descriptor at offset 1000",
+    ),
+    (
+        "firmware-same-descriptor-twice.bin",
+        "none: the same descriptor at 1000 and 3000",
+    ),
+    (
+        "firmware-two-descriptors.bin",
+        "a second, different descriptor (key B only) at 3000",
+    ),
+    (
+        "firmware-without-descriptor.bin",
+        "none: firmware without a descriptor",
+    ),
+    ("zero-keys.bin", "key count 0"),
+    ("nine-keys.bin", "key count 9"),
+    ("unused-slot-not-zero.bin", "a byte set in unused slot 2"),
+    ("reserved-not-zero.bin", "reserved byte 18 set"),
+    ("version-2.bin", "descriptor version 2"),
+    ("truncated.bin", "last byte missing"),
+    (
+        "firmware-descriptor-cut-off.bin",
+        "firmware ends inside its descriptor",
+    ),
+];
+
+pub fn generate() -> Vectors {
+    let a = key_a();
+    let b = key_b();
+    let mut v = Builder {
+        files: Vec::new(),
+        entries: Vec::new(),
+    };
+    const H: usize = IMAGE_HEADER_LEN;
+    const M: usize = MANIFEST_LEN;
+
+    // --- keys ---
+    v.file(
+        "keys/TEST-ONLY-key-a.seed.hex",
+        (hex(&a.to_bytes()) + "\n").into_bytes(),
+    );
+    v.file(
+        "keys/TEST-ONLY-key-a.public.hex",
+        (hex(&pk(&a)) + "\n").into_bytes(),
+    );
+    v.file(
+        "keys/TEST-ONLY-key-b.seed.hex",
+        (hex(&b.to_bytes()) + "\n").into_bytes(),
+    );
+    v.file(
+        "keys/TEST-ONLY-key-b.public.hex",
+        (hex(&pk(&b)) + "\n").into_bytes(),
+    );
+
+    // --- images ---
+    let payload = payload();
+    let info = info_for(&payload, &a);
+    let valid = image(&info, &a, &payload);
+    let with_header = |header: &[u8]| {
+        let mut f = header.to_vec();
+        f.extend_from_slice(&payload);
+        f
+    };
+    // Change the signed part of the valid header and sign it again with key A.
+    let resigned = |patch: &dyn Fn(&mut Vec<u8>)| {
+        let mut f = valid.clone();
+        patch(&mut f);
+        resign(&mut f, H, &a, IMAGE_DOMAIN);
+        f
+    };
+    v.image(
+        "valid.ota",
+        valid.clone(),
+        "valid",
+        "none: the reference image (uncompressed)",
+    );
+
+    let head: Vec<u8> = payload[..1000].to_vec();
+    let mut installed = head.clone();
+    installed.resize(3000, 0xFF);
+    let frame = zstd_frame(&head, 0xFF, 2000);
+    let zinfo = ImageInfo {
+        compression: Compression::Zstd { window_log: 12 },
+        payload_size: frame.len() as u32,
+        payload_sha256: sha(&frame),
+        image_size: installed.len() as u32,
+        image_sha256: sha(&installed),
+        ..info
+    };
+    v.file("images/valid-zstd.installed.bin", installed);
+    v.image(
+        "valid-zstd.ota",
+        image(&zinfo, &a, &frame),
+        "valid",
+        "none: zstd payload (raw + RLE block) of valid-zstd.installed.bin",
+    );
+
+    let mut ext = valid[..H - 64].to_vec();
+    ext[6..8].copy_from_slice(&320u16.to_le_bytes());
+    ext.resize(320 - 64, 0);
+    let sig = sign_raw(&a, IMAGE_DOMAIN, &ext);
+    ext.extend_from_slice(&sig);
+    v.image(
+        "valid-extended-header.ota",
+        with_header(&ext),
+        "valid",
+        "none: header length 320 with a zero extension area (forward compatibility)",
+    );
+    v.image(
+        "extension-area-not-zero.ota",
+        resigned(&|f| f[0xB0..0xC0].fill(0xA5)),
+        "valid",
+        "none: the 16-byte extension area of a 256-byte header is ignored (but signed)",
+    );
+    v.image(
+        "informational-flag.ota",
+        resigned(&|f| f[0x0A] = 0x01),
+        "valid",
+        "none: informational flag bit 16 set, ignored",
+    );
+
+    let mut f = valid.clone();
+    f[0] = b'X';
+    v.image("bad-magic.ota", f, "BadMagic", "first byte changed");
+    v.image(
+        "unsupported-version.ota",
+        resigned(&|f| f[4] = 2),
+        "UnsupportedVersion",
+        "format version 2, re-signed",
+    );
+    let mut f = valid.clone();
+    f[6..8].copy_from_slice(&255u16.to_le_bytes());
+    v.image(
+        "header-length-255.ota",
+        f,
+        "BadLength",
+        "header length below 256",
+    );
+    let mut f = valid.clone();
+    f[6..8].copy_from_slice(&1025u16.to_le_bytes());
+    v.image(
+        "header-length-1025.ota",
+        f,
+        "BadLength",
+        "header length above 1024",
+    );
+    let mut f = valid.clone();
+    f[6..8].copy_from_slice(&288u16.to_le_bytes());
+    v.image(
+        "header-length-288.ota",
+        f,
+        "SignatureInvalid",
+        "header length raised to 288 so payload bytes are read as header",
+    );
+    v.image("empty.ota", Vec::new(), "Truncated", "zero bytes");
+    v.image(
+        "truncated-header.ota",
+        valid[..H - 1].to_vec(),
+        "Truncated",
+        "header cut one byte short",
+    );
+    v.image(
+        "header-only.ota",
+        valid[..H].to_vec(),
+        "Truncated",
+        "payload missing",
+    );
+    v.image(
+        "truncated-payload.ota",
+        valid[..valid.len() - 1].to_vec(),
+        "Truncated",
+        "last payload byte missing",
+    );
+    let mut f = valid.clone();
+    f.push(0);
+    v.image("trailing-byte.ota", f, "TrailingBytes", "one byte appended");
+    let mut f = valid.clone();
+    f[H - 64] ^= 0x01;
+    v.image(
+        "bad-signature.ota",
+        f,
+        "SignatureInvalid",
+        "one signature bit flipped",
+    );
+    let mut f = valid.clone();
+    f[0x50] = 3;
+    v.image(
+        "tampered-counter.ota",
+        f,
+        "SignatureInvalid",
+        "security counter raised without re-signing",
+    );
+    let mut f = valid.clone();
+    f[H + 100] ^= 0x80;
+    v.image(
+        "tampered-payload.ota",
+        f,
+        "PayloadDigestMismatch",
+        "one payload bit flipped",
+    );
+    v.image(
+        "wrong-key.ota",
+        image(&info_for(&payload, &b), &b, &payload),
+        "UnknownKey",
+        "signed by untrusted key B, naming key B",
+    );
+    v.image(
+        "wrong-key-claims-trusted-id.ota",
+        image(&info, &b, &payload),
+        "SignatureInvalid",
+        "signed by untrusted key B, naming trusted key A",
+    );
+    let mut f = valid.clone();
+    non_canonical_s(&mut f, H);
+    v.image(
+        "non-canonical-signature.ota",
+        f,
+        "SignatureInvalid",
+        "L added to the signature's S (malleated signature)",
+    );
+    v.image(
+        "unknown-critical-flag.ota",
+        resigned(&|f| f[0x08] = 0x01),
+        "UnknownCriticalFlag",
+        "critical flag bit 0 set, re-signed",
+    );
+    v.image(
+        "bad-compression.ota",
+        resigned(&|f| f[0x0E] = 2),
+        "InvalidField(Compression)",
+        "compression method 2, re-signed",
+    );
+    v.image(
+        "bad-window-log.ota",
+        resigned(&|f| {
+            f[0x0E] = 1;
+            f[0x0F] = 9;
+        }),
+        "InvalidField(Compression)",
+        "zstd with window log 9, re-signed",
+    );
+    v.image(
+        "bad-device-type.ota",
+        resigned(&|f| f[0x10] = b'T'),
+        "InvalidField(DeviceType)",
+        "upper-case device type, re-signed",
+    );
+    v.image(
+        "bad-version.ota",
+        resigned(&|f| f[0x30 + 12..0x30 + 15].copy_from_slice(b"rc!")),
+        "InvalidField(Version)",
+        "pre-release with '!', re-signed",
+    );
+    v.image(
+        "size-mismatch.ota",
+        resigned(&|f| f[0x60..0x64].copy_from_slice(&2999u32.to_le_bytes())),
+        "InvalidField(Sizes)",
+        "uncompressed but image size != payload size, re-signed",
+    );
+    v.image(
+        "oversized-payload.ota",
+        resigned(&|f| {
+            f[0x0E] = 1;
+            f[0x0F] = 12;
+            f[0x64..0x68].copy_from_slice(&(MAX_PAYLOAD_SIZE + 1).to_le_bytes());
+        }),
+        "InvalidField(Sizes)",
+        "payload size above the limit (endless data), re-signed",
+    );
+
+    // --- manifests ---
+    let manifest = manifest_for(&valid, &info);
+    let vm = manifest.sign(&a).unwrap();
+    let m_resigned = |patch: &dyn Fn(&mut Vec<u8>)| {
+        let mut m = vm.to_vec();
+        patch(&mut m);
+        resign(&mut m, M, &a, MANIFEST_DOMAIN);
+        m
+    };
+    let signed = |m: &Manifest| m.sign(&a).unwrap().to_vec();
+    v.manifest(
+        "valid.manifest",
+        vm.to_vec(),
+        "valid",
+        "none: names images/valid.ota",
+    );
+
+    let mut f = valid.clone();
+    f[H - 64..H].copy_from_slice(&vm[M - 64..]);
+    v.image(
+        "manifest-signature-replayed.ota",
+        f,
+        "SignatureInvalid",
+        "header signature replaced by the valid manifest's signature",
+    );
+    let mut f = valid.clone();
+    resign(&mut f, H, &a, MANIFEST_DOMAIN);
+    v.image(
+        "signed-with-manifest-domain.ota",
+        f,
+        "SignatureInvalid",
+        "header signed by key A under the manifest's domain string",
+    );
+
+    // Images checked against expectations.
+    v.bound_image(
+        "valid.ota",
+        Some("valid.manifest"),
+        Some(("thermostat", ChipId::ESP32C3.0)),
+        "valid",
+        "none: the image the manifest names",
+    );
+    let other = info_for(&payload, &a);
+    let doorbell = ImageInfo {
+        device_type: DeviceType::new("doorbell").unwrap(),
+        ..other
+    };
+    v.image(
+        "wrong-device-type.ota",
+        image(&doorbell, &a, &payload),
+        "valid",
+        "none on its own: a valid image for device type doorbell",
+    );
+    v.bound_image(
+        "wrong-device-type.ota",
+        None,
+        Some(("thermostat", ChipId::ESP32C3.0)),
+        "WrongDeviceType",
+        "validly signed image for another device type",
+    );
+    let s3 = ImageInfo {
+        chip: ChipId::ESP32S3,
+        ..other
+    };
+    v.image(
+        "wrong-chip.ota",
+        image(&s3, &a, &payload),
+        "valid",
+        "none on its own: a valid image for chip esp32s3",
+    );
+    v.bound_image(
+        "wrong-chip.ota",
+        None,
+        Some(("thermostat", ChipId::ESP32C3.0)),
+        "WrongChip",
+        "validly signed image for another chip",
+    );
+    let mut old_payload = payload.clone();
+    old_payload[0] ^= 0xFF;
+    let old = ImageInfo {
+        version: Version::parse("1.2.2").unwrap(),
+        ..info_for(&old_payload, &a)
+    };
+    v.image(
+        "swapped.ota",
+        image(&old, &a, &old_payload),
+        "valid",
+        "none on its own: a valid older image",
+    );
+    v.bound_image(
+        "swapped.ota",
+        Some("valid.manifest"),
+        None,
+        "ManifestImageMismatch",
+        "another validly signed image served in place of the named one",
+    );
+    let bind_variant = |v: &mut Builder, name: &str, m: Manifest, expect: &str, attack: &str| {
+        v.file(&format!("manifests/{name}"), signed(&m));
+        v.bound_image("valid.ota", Some(name), None, expect, attack);
+    };
+    bind_variant(
+        &mut v,
+        "binds-wrong-file-size.manifest",
+        Manifest {
+            image_file_size: manifest.image_file_size + 1,
+            ..manifest
+        },
+        "ManifestImageMismatch",
+        "manifest binds the header but a different file size",
+    );
+    bind_variant(
+        &mut v,
+        "binds-wrong-version.manifest",
+        Manifest {
+            version: Version::parse("1.3.0").unwrap(),
+            ..manifest
+        },
+        "ManifestFieldMismatch(Version)",
+        "manifest binds the header but claims another version",
+    );
+    bind_variant(
+        &mut v,
+        "binds-wrong-counter.manifest",
+        Manifest {
+            security_counter: 9,
+            ..manifest
+        },
+        "ManifestFieldMismatch(SecurityCounter)",
+        "manifest binds the header but claims another counter",
+    );
+
+    // Structural manifest rejections.
+    v.manifest("empty.manifest", Vec::new(), "Truncated", "zero bytes");
+    let mut m = vm.to_vec();
+    m[1] = b'X';
+    v.manifest("bad-magic.manifest", m, "BadMagic", "second byte changed");
+    v.manifest(
+        "unsupported-version.manifest",
+        m_resigned(&|m| m[4] = 2),
+        "UnsupportedVersion",
+        "format version 2, re-signed",
+    );
+    let mut m = vm.to_vec();
+    m[6..8].copy_from_slice(&367u16.to_le_bytes());
+    v.manifest(
+        "length-367.manifest",
+        m,
+        "BadLength",
+        "declared length below 368",
+    );
+    let mut m = vm.to_vec();
+    m[6..8].copy_from_slice(&1025u16.to_le_bytes());
+    v.manifest(
+        "length-1025.manifest",
+        m,
+        "BadLength",
+        "declared length above 1024",
+    );
+    v.manifest(
+        "truncated.manifest",
+        vm[..M - 1].to_vec(),
+        "Truncated",
+        "last byte missing",
+    );
+    let mut m = vm.to_vec();
+    m.push(0);
+    v.manifest(
+        "trailing-byte.manifest",
+        m,
+        "TrailingBytes",
+        "one byte appended",
+    );
+    let mut m = vm.to_vec();
+    m[M - 1] ^= 0x40;
+    v.manifest(
+        "bad-signature.manifest",
+        m,
+        "SignatureInvalid",
+        "one signature bit flipped",
+    );
+    let mut m = vm.to_vec();
+    m[0x68] = 99;
+    v.manifest(
+        "tampered-sequence.manifest",
+        m,
+        "SignatureInvalid",
+        "sequence raised without re-signing",
+    );
+    let mut m = vm.to_vec();
+    non_canonical_s(&mut m, M);
+    v.manifest(
+        "non-canonical-signature.manifest",
+        m,
+        "SignatureInvalid",
+        "L added to the signature's S",
+    );
+    let mut mb = manifest;
+    mb.key_id = KeyId::of(&pk(&b));
+    v.manifest(
+        "wrong-key.manifest",
+        mb.sign(&b).unwrap().to_vec(),
+        "UnknownKey",
+        "signed by untrusted key B, naming key B",
+    );
+    v.manifest(
+        "wrong-key-claims-trusted-id.manifest",
+        manifest.sign(&b).unwrap().to_vec(),
+        "SignatureInvalid",
+        "signed by untrusted key B, naming trusted key A",
+    );
+    let mut m = vm.to_vec();
+    m[M - 64..].copy_from_slice(&valid[H - 64..H]);
+    v.manifest(
+        "image-signature-replayed.manifest",
+        m,
+        "SignatureInvalid",
+        "signature replaced by the valid image header's signature",
+    );
+    let mut m = vm.to_vec();
+    resign(&mut m, M, &a, IMAGE_DOMAIN);
+    v.manifest(
+        "signed-with-image-domain.manifest",
+        m,
+        "SignatureInvalid",
+        "manifest signed by key A under the image's domain string",
+    );
+    v.manifest(
+        "unknown-critical-flag.manifest",
+        m_resigned(&|m| m[0x08] = 0x04),
+        "UnknownCriticalFlag",
+        "critical flag bit 2 set, re-signed",
+    );
+    v.manifest(
+        "informational-flag.manifest",
+        m_resigned(&|m| m[0x0B] = 0x80),
+        "valid",
+        "none: informational flag bit 31 set, ignored",
+    );
+    v.manifest(
+        "bad-rollout.manifest",
+        m_resigned(&|m| m[0x0E..0x10].copy_from_slice(&10_001u16.to_le_bytes())),
+        "InvalidField(Rollout)",
+        "rollout 10001 basis points, re-signed",
+    );
+    v.manifest(
+        "bad-device-type.manifest",
+        m_resigned(&|m| m[0x10 + 10] = b'.'),
+        "InvalidField(DeviceType)",
+        "device type with '.', re-signed",
+    );
+    v.manifest(
+        "bad-channel.manifest",
+        m_resigned(&|m| m[0x30 + 1] = 0),
+        "InvalidField(Channel)",
+        "channel with a NUL followed by non-zero padding, re-signed",
+    );
+    v.manifest(
+        "bad-image-name.manifest",
+        m_resigned(&|m| {
+            m[0xC8..0xC8 + 96].fill(0);
+            m[0xC8..0xC8 + 11].copy_from_slice(b"../evil.ota");
+        }),
+        "InvalidField(ImageName)",
+        "image name escapes the directory (../), re-signed",
+    );
+    v.manifest(
+        "image-name-with-slash.manifest",
+        m_resigned(&|m| m[0xC8 + 4] = b'/'),
+        "InvalidField(ImageName)",
+        "image name with a '/', re-signed",
+    );
+    v.manifest(
+        "min-version-without-flag.manifest",
+        m_resigned(&|m| m[0xA8] = 1),
+        "InvalidField(Version)",
+        "minimum running version set while flag bit 1 is clear, re-signed",
+    );
+    v.manifest(
+        "zero-image-size.manifest",
+        m_resigned(&|m| m[0x84..0x88].fill(0)),
+        "InvalidField(Sizes)",
+        "installed image size 0, re-signed",
+    );
+    v.manifest(
+        "file-size-too-small.manifest",
+        m_resigned(&|m| m[0x80..0x84].copy_from_slice(&256u32.to_le_bytes())),
+        "InvalidField(Sizes)",
+        "image file size 256 (no payload), re-signed",
+    );
+    let mut ext = vm[..M - 64].to_vec();
+    ext[6..8].copy_from_slice(&400u16.to_le_bytes());
+    ext.resize(400 - 64, 0);
+    let sig = sign_raw(&a, MANIFEST_DOMAIN, &ext);
+    ext.extend_from_slice(&sig);
+    v.manifest(
+        "valid-extended.manifest",
+        ext,
+        "valid",
+        "none: manifest length 400 with a zero extension area",
+    );
+
+    // --- policy: the device decides ---
+    let d = device();
+    v.decide(
+        "valid.manifest",
+        &d,
+        "Install",
+        "none: a device one version behind",
+    );
+    v.decide(
+        "valid.manifest",
+        &Device {
+            last_sequence: Some(7),
+            ..d
+        },
+        "Install",
+        "none: the same sequence seen again is not a replay",
+    );
+    v.decide(
+        "valid.manifest",
+        &Device {
+            running_version: Version::parse("1.2.3").unwrap(),
+            ..d
+        },
+        "UpToDate",
+        "none: the device already runs 1.2.3",
+    );
+    v.decide(
+        "valid.manifest",
+        &Device {
+            device_type: DeviceType::new("doorbell").unwrap(),
+            ..d
+        },
+        "WrongDeviceType",
+        "manifest for another device type",
+    );
+    v.decide(
+        "valid.manifest",
+        &Device {
+            chip: ChipId::ESP32S3,
+            ..d
+        },
+        "WrongChip",
+        "manifest for another chip",
+    );
+    v.decide(
+        "valid.manifest",
+        &Device {
+            channel: Channel::new("beta").unwrap(),
+            ..d
+        },
+        "WrongChannel",
+        "manifest for another channel",
+    );
+    v.decide(
+        "valid.manifest",
+        &Device {
+            last_sequence: Some(8),
+            ..d
+        },
+        "SequenceRollback",
+        "device already accepted sequence 8 (freeze / replay)",
+    );
+    v.decide(
+        "valid.manifest",
+        &Device {
+            security_counter: 3,
+            ..d
+        },
+        "CounterRollback",
+        "device counter 3 above the release's 2",
+    );
+    v.decide(
+        "valid.manifest",
+        &Device {
+            running_version: Version::parse("1.3.0").unwrap(),
+            ..d
+        },
+        "Downgrade",
+        "device runs 1.3.0, release is 1.2.3",
+    );
+    v.decide(
+        "valid.manifest",
+        &Device {
+            slot_size: 2999,
+            ..d
+        },
+        "TooLarge",
+        "update slot smaller than the image",
+    );
+
+    let expiring = Manifest {
+        not_after: Some(T0 + 86_400),
+        ..manifest
+    };
+    v.file("manifests/expiring.manifest", signed(&expiring));
+    v.decide(
+        "expiring.manifest",
+        &Device {
+            now: Some(T0 + 86_401),
+            ..d
+        },
+        "Expired",
+        "clock one second past not-after",
+    );
+    v.decide(
+        "expiring.manifest",
+        &Device {
+            now: Some(T0 + 86_400),
+            ..d
+        },
+        "Install",
+        "none: clock exactly at not-after is still valid",
+    );
+    v.decide(
+        "expiring.manifest",
+        &Device { now: None, ..d },
+        "Install",
+        "none: a device without a clock cannot check expiry",
+    );
+    let replayed = Manifest {
+        sequence: 5,
+        version: Version::parse("1.2.2").unwrap(),
+        ..manifest
+    };
+    v.file("manifests/replayed-old.manifest", signed(&replayed));
+    v.decide(
+        "replayed-old.manifest",
+        &d,
+        "SequenceRollback",
+        "validly signed older manifest (sequence 5) replayed",
+    );
+    let counter = Manifest {
+        version: Version::parse("1.3.0").unwrap(),
+        security_counter: 1,
+        sequence: 8,
+        ..manifest
+    };
+    v.file("manifests/counter-rollback.manifest", signed(&counter));
+    v.decide(
+        "counter-rollback.manifest",
+        &d,
+        "CounterRollback",
+        "newer version carrying a lower security counter",
+    );
+    let downgrade = Manifest {
+        version: Version::parse("1.1.0").unwrap(),
+        sequence: 8,
+        ..manifest
+    };
+    v.file("manifests/downgrade.manifest", signed(&downgrade));
+    v.decide(
+        "downgrade.manifest",
+        &d,
+        "Downgrade",
+        "older version without the allow-downgrade flag",
+    );
+    let allowed = Manifest {
+        allow_downgrade: true,
+        ..downgrade
+    };
+    v.file("manifests/downgrade-allowed.manifest", signed(&allowed));
+    v.decide(
+        "downgrade-allowed.manifest",
+        &d,
+        "Install",
+        "none: older version with allow-downgrade (counter equal)",
+    );
+    v.decide(
+        "downgrade-allowed.manifest",
+        &Device {
+            security_counter: 3,
+            ..d
+        },
+        "CounterRollback",
+        "allow-downgrade never lowers the security counter",
+    );
+    let min = Manifest {
+        min_running_version: Some(Version::parse("1.2.0").unwrap()),
+        ..manifest
+    };
+    v.file("manifests/min-version.manifest", signed(&min));
+    v.decide(
+        "min-version.manifest",
+        &Device {
+            running_version: Version::parse("1.1.9").unwrap(),
+            ..d
+        },
+        "BelowMinimumVersion",
+        "device runs 1.1.9, release needs at least 1.2.0",
+    );
+    v.decide(
+        "min-version.manifest",
+        &Device {
+            running_version: Version::parse("1.2.0-rc.1").unwrap(),
+            ..d
+        },
+        "BelowMinimumVersion",
+        "pre-release 1.2.0-rc.1 is below 1.2.0",
+    );
+    v.decide(
+        "min-version.manifest",
+        &d,
+        "Install",
+        "none: 1.2.2 >= 1.2.0",
+    );
+
+    // Staged rollout: find one device id inside 10% and one outside, from a fixed list.
+    let staged = Manifest {
+        rollout: 1000,
+        ..manifest
+    };
+    v.file("manifests/rollout-10pct.manifest", signed(&staged));
+    let ids: Vec<[u8; 6]> = (0..64u8).map(|i| [0x24, 0x0a, 0xc4, 0, 1, i]).collect();
+    let bucket = |id: &[u8]| rollout_bucket(&manifest.image_header_sha256, id);
+    let inside = ids.iter().find(|id| bucket(&id[..]) < 1000).unwrap();
+    let outside = ids.iter().find(|id| bucket(&id[..]) >= 1000).unwrap();
+    v.decide(
+        "rollout-10pct.manifest",
+        &Device {
+            device_id: &inside[..],
+            ..d
+        },
+        "Install",
+        "none: device bucket below 1000",
+    );
+    v.decide(
+        "rollout-10pct.manifest",
+        &Device {
+            device_id: &outside[..],
+            ..d
+        },
+        &format!(
+            "NotInRollout {{ bucket: {}, rollout: 1000 }}",
+            bucket(&outside[..])
+        ),
+        "device bucket at or above 1000 waits",
+    );
+    let rollout: Vec<Value> = ids[..8]
+        .iter()
+        .map(|id| {
+            json!({
+                "image_header_sha256": hex(&manifest.image_header_sha256),
+                "device_id": hex(id),
+                "bucket": bucket(&id[..]),
+            })
+        })
+        .collect();
+
+    // --- trusted-key descriptors ---
+    let desc = TrustedKeyDescriptor::new(&[pk(&a), pk(&b)]).to_bytes();
+    let keys_ab = json!([hex(&pk(&a)), hex(&pk(&b))]);
+    let desc_entry = |v: &mut Builder, name: &str, bytes: Vec<u8>, kind: &str, expect: &str| {
+        let file = format!("descriptors/{name}");
+        v.file(&file, bytes);
+        let keys = if expect == "valid" {
+            keys_ab.clone()
+        } else {
+            Value::Null
+        };
+        let attack = DESCRIPTOR_ATTACKS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+            .unwrap();
+        v.entry(
+            json!({"file": file, "kind": kind, "expect": expect, "keys": keys, "attack": attack}),
+        );
+    };
+    desc_entry(&mut v, "two-keys.bin", desc.to_vec(), "descriptor", "valid");
+    let mut fw: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 256) as u8).collect();
+    fw[1000..1000 + DESCRIPTOR_LEN].copy_from_slice(&desc);
+    desc_entry(
+        &mut v,
+        "firmware-with-descriptor.bin",
+        fw.clone(),
+        "firmware",
+        "valid",
+    );
+    let mut twice = fw.clone();
+    twice[3000..3000 + DESCRIPTOR_LEN].copy_from_slice(&desc);
+    desc_entry(
+        &mut v,
+        "firmware-same-descriptor-twice.bin",
+        twice.clone(),
+        "firmware",
+        "valid",
+    );
+    let other_desc = TrustedKeyDescriptor::new(&[pk(&b)]).to_bytes();
+    twice[3000..3000 + DESCRIPTOR_LEN].copy_from_slice(&other_desc);
+    desc_entry(
+        &mut v,
+        "firmware-two-descriptors.bin",
+        twice,
+        "firmware",
+        "AmbiguousDescriptor",
+    );
+    let plain: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 256) as u8).collect();
+    desc_entry(
+        &mut v,
+        "firmware-without-descriptor.bin",
+        plain,
+        "firmware",
+        "None",
+    );
+    let mut d0 = desc;
+    d0[17] = 0;
+    desc_entry(
+        &mut v,
+        "zero-keys.bin",
+        d0.to_vec(),
+        "descriptor",
+        "BadDescriptor",
+    );
+    let mut d9 = desc;
+    d9[17] = 9;
+    desc_entry(
+        &mut v,
+        "nine-keys.bin",
+        d9.to_vec(),
+        "descriptor",
+        "BadDescriptor",
+    );
+    let mut dslot = desc;
+    dslot[20 + 2 * 32] = 1;
+    desc_entry(
+        &mut v,
+        "unused-slot-not-zero.bin",
+        dslot.to_vec(),
+        "descriptor",
+        "BadDescriptor",
+    );
+    let mut dres = desc;
+    dres[18] = 1;
+    desc_entry(
+        &mut v,
+        "reserved-not-zero.bin",
+        dres.to_vec(),
+        "descriptor",
+        "BadDescriptor",
+    );
+    let mut dver = desc;
+    dver[16] = 2;
+    desc_entry(
+        &mut v,
+        "version-2.bin",
+        dver.to_vec(),
+        "descriptor",
+        "UnsupportedVersion",
+    );
+    desc_entry(
+        &mut v,
+        "truncated.bin",
+        desc[..DESCRIPTOR_LEN - 1].to_vec(),
+        "descriptor",
+        "Truncated",
+    );
+    let mut truncated_fw = fw;
+    truncated_fw.truncate(1000 + DESCRIPTOR_LEN - 1);
+    desc_entry(
+        &mut v,
+        "firmware-descriptor-cut-off.bin",
+        truncated_fw,
+        "firmware",
+        "Truncated",
+    );
+
+    let key_json = |k: &ed25519_dalek::SigningKey, trusted: bool| {
+        json!({
+            "seed": hex(&k.to_bytes()),
+            "public": hex(&pk(k)),
+            "key_id": KeyId::of(&pk(k)).to_string(),
+            "trusted": trusted,
+        })
+    };
+    let index = json!({
+        "comment": "ota-sign test vectors. The keys below are TEST ONLY: their seeds are public. \
+                    Never trust them in production. Regenerate with OTA_REGENERATE_VECTORS=1 \
+                    cargo test -p ota-format --test vectors.",
+        "keys": {"a": key_json(&a, true), "b": key_json(&b, false)},
+        "trusted_keys": [hex(&pk(&a))],
+        "vectors": v.entries,
+        "rollout_buckets": rollout,
+    });
+    Vectors {
+        files: v.files,
+        index,
+    }
+}

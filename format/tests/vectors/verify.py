@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""An independent verifier for ota-sign objects, written from docs/FORMAT.md alone.
+
+Usage: verify.py vectors.json
+Checks every vector listed in the index and prints one line per disagreement, then
+"N/N vectors agree". Exit status 0 only if all agree. Needs the `cryptography` package
+(Ed25519); everything else is the standard library.
+"""
+
+import hashlib
+import json
+import os
+import sys
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+IMAGE_DOMAIN = b"ota-sign image v1\0"
+MANIFEST_DOMAIN = b"ota-sign manifest v1\0"
+ROLLOUT_DOMAIN = b"ota-sign rollout v1\0"
+GROUP_ORDER = 2**252 + 27742317777372353535851937790883648493
+MAX_IMAGE = 16 * 1024 * 1024
+MAX_PAYLOAD = MAX_IMAGE + 64 * 1024
+DESC_MAGIC = b"OTAKEYS!" + bytes.fromhex("9c5e12d07b33a16e")
+DESC_LEN = 276
+
+
+class Reject(Exception):
+    """A rejection, named as in FORMAT.md's error table."""
+
+
+def u16(b, o):
+    return int.from_bytes(b[o:o + 2], "little")
+
+
+def u32(b, o):
+    return int.from_bytes(b[o:o + 4], "little")
+
+
+def u64(b, o):
+    return int.from_bytes(b[o:o + 8], "little")
+
+
+def padded(field, valid, err):
+    n = field.find(0)
+    n = len(field) if n < 0 else n
+    text, rest = field[:n], field[n:]
+    if any(rest) or not valid(text):
+        raise Reject(err)
+    return text
+
+
+def valid_name(s):
+    ok = set(b"abcdefghijklmnopqrstuvwxyz0123456789")
+    return len(s) > 0 and s[0] in ok and all(c in ok or c in b"-_" for c in s)
+
+
+def valid_image_name(s):
+    ok = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
+    return len(s) > 0 and s[0] != ord(".") and b".." not in s and all(c in ok for c in s)
+
+
+def valid_pre(s):
+    ok = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+    for ident in s.split(b"."):
+        if not ident or not all(c in ok for c in ident):
+            return False
+        if ident.isdigit() and len(ident) > 1 and ident[0] == ord("0"):
+            return False
+    return True
+
+
+def version(field):
+    """Decodes the 32-byte version into (major, minor, patch, pre-identifiers)."""
+    pre = padded(field[12:32], lambda p: not p or valid_pre(p), "InvalidField(Version)")
+    return (u32(field, 0), u32(field, 4), u32(field, 8), pre.split(b".") if pre else [])
+
+
+def parse_version(text):
+    core, _, pre = text.partition("-")
+    major, minor, patch = (int(x) for x in core.split("."))
+    return (major, minor, patch, pre.encode().split(b".") if pre else [])
+
+
+def version_key(v):
+    """A sort key giving semver precedence."""
+    def ident(i):
+        return (0, len(i), i) if i.isdigit() else (1, 0, i)
+    # A release (no pre-release) is above every pre-release of the same core.
+    pre = (1,) if not v[3] else (0, [ident(i) for i in v[3]])
+    return (v[0], v[1], v[2], pre)
+
+
+def check_signature(obj, length, key_id_off, domain, trusted):
+    key_id = obj[key_id_off:key_id_off + 8]
+    keys = [k for k in trusted if hashlib.sha256(k).digest()[:8] == key_id]
+    if not keys:
+        raise Reject("UnknownKey")
+    sig = obj[length - 64:length]
+    if int.from_bytes(sig[32:], "little") >= GROUP_ORDER:
+        raise Reject("SignatureInvalid")
+    try:
+        Ed25519PublicKey.from_public_bytes(keys[0]).verify(sig, domain + obj[:length - 64])
+    except (InvalidSignature, ValueError):
+        raise Reject("SignatureInvalid")
+
+
+def prefix(b, magic):
+    if b[:min(4, len(b))] != magic[:min(4, len(b))]:
+        raise Reject("BadMagic")
+
+
+def image_header(f, trusted):
+    prefix(f, b"OTAI")
+    if len(f) >= 6 and u16(f, 4) != 1:
+        raise Reject("UnsupportedVersion")
+    if len(f) < 8:
+        raise Reject("Truncated")
+    h = u16(f, 6)
+    if not 256 <= h <= 1024:
+        raise Reject("BadLength")
+    if len(f) < h:
+        raise Reject("Truncated")
+    if u32(f, 8) & 0xFFFF:
+        raise Reject("UnknownCriticalFlag")
+    hdr = {
+        "device_type": padded(f[0x10:0x30], valid_name, "InvalidField(DeviceType)"),
+        "version": version(f[0x30:0x50]),
+        "chip": u16(f, 0x0C),
+        "counter": u64(f, 0x50),
+        "image_size": u32(f, 0x60),
+        "payload_size": u32(f, 0x64),
+        "payload_sha": f[0x68:0x88],
+        "image_sha": f[0x88:0xA8],
+        "h": h,
+        "digest": hashlib.sha256(f[:h]).digest(),
+    }
+    method, wlog = f[0x0E], f[0x0F]
+    if (method, wlog) != (0, 0) and not (method == 1 and 10 <= wlog <= 31):
+        raise Reject("InvalidField(Compression)")
+    if not 0 < hdr["image_size"] <= MAX_IMAGE or not 0 < hdr["payload_size"] <= MAX_PAYLOAD:
+        raise Reject("InvalidField(Sizes)")
+    if method == 0 and (hdr["payload_size"] != hdr["image_size"]
+                        or hdr["payload_sha"] != hdr["image_sha"]):
+        raise Reject("InvalidField(Sizes)")
+    check_signature(f, h, 0xA8, IMAGE_DOMAIN, trusted)
+    return hdr
+
+
+def verify_image(f, trusted, manifest=None, device_type=None, chip=None):
+    hdr = image_header(f, trusted)
+    if device_type is not None and hdr["device_type"] != device_type:
+        raise Reject("WrongDeviceType")
+    if chip is not None and hdr["chip"] != chip:
+        raise Reject("WrongChip")
+    if manifest is not None:
+        if (hdr["digest"] != manifest["header_sha"]
+                or hdr["h"] + hdr["payload_size"] != manifest["file_size"]):
+            raise Reject("ManifestImageMismatch")
+        for field, mfield, name in [("device_type", "device_type", "DeviceType"),
+                                    ("chip", "chip", "Chip"), ("version", "version", "Version"),
+                                    ("counter", "counter", "SecurityCounter"),
+                                    ("image_size", "image_size", "ImageSize")]:
+            if hdr[field] != manifest[mfield]:
+                raise Reject(f"ManifestFieldMismatch({name})")
+    end = hdr["h"] + hdr["payload_size"]
+    if len(f) > end:
+        raise Reject("TrailingBytes")
+    if len(f) < end:
+        raise Reject("Truncated")
+    if hashlib.sha256(f[hdr["h"]:]).digest() != hdr["payload_sha"]:
+        raise Reject("PayloadDigestMismatch")
+    return hdr
+
+
+def verify_manifest(m, trusted):
+    prefix(m, b"OTAM")
+    if len(m) < 8:
+        raise Reject("Truncated")
+    if u16(m, 4) != 1:
+        raise Reject("UnsupportedVersion")
+    n = u16(m, 6)
+    if not 368 <= n <= 1024:
+        raise Reject("BadLength")
+    if len(m) < n:
+        raise Reject("Truncated")
+    if len(m) > n:
+        raise Reject("TrailingBytes")
+    flags = u32(m, 8)
+    if flags & 0xFFFC:
+        raise Reject("UnknownCriticalFlag")
+    out = {
+        "device_type": padded(m[0x10:0x30], valid_name, "InvalidField(DeviceType)"),
+        "channel": padded(m[0x30:0x40], valid_name, "InvalidField(Channel)"),
+        "version": version(m[0x40:0x60]),
+        "chip": u16(m, 0x0C),
+        "rollout": u16(m, 0x0E),
+        "counter": u64(m, 0x60),
+        "sequence": u64(m, 0x68),
+        "not_after": u64(m, 0x78),
+        "file_size": u32(m, 0x80),
+        "image_size": u32(m, 0x84),
+        "header_sha": m[0x88:0xA8],
+        "allow_downgrade": bool(flags & 1),
+        "min_version": None,
+    }
+    if flags & 2:
+        out["min_version"] = version(m[0xA8:0xC8])
+    elif any(m[0xA8:0xC8]):
+        raise Reject("InvalidField(Version)")
+    padded(m[0xC8:0x128], valid_image_name, "InvalidField(ImageName)")
+    if out["rollout"] > 10000:
+        raise Reject("InvalidField(Rollout)")
+    if not 0 < out["image_size"] <= MAX_IMAGE:
+        raise Reject("InvalidField(Sizes)")
+    if not 257 <= out["file_size"] <= 1024 + MAX_PAYLOAD:
+        raise Reject("InvalidField(Sizes)")
+    check_signature(m, n, 0x128, MANIFEST_DOMAIN, trusted)
+    return out
+
+
+def rollout_bucket(header_sha, device_id):
+    d = hashlib.sha256(ROLLOUT_DOMAIN + header_sha + device_id).digest()
+    return int.from_bytes(d[:4], "little") % 10000
+
+
+def decide(m, dev):
+    running = parse_version(dev["running_version"])
+    if m["device_type"] != dev["device_type"].encode():
+        raise Reject("WrongDeviceType")
+    if m["chip"] != dev["chip"]:
+        raise Reject("WrongChip")
+    if m["channel"] != dev["channel"].encode():
+        raise Reject("WrongChannel")
+    now = dev.get("now")
+    if m["not_after"] and now is not None and now > m["not_after"]:
+        raise Reject("Expired")
+    last = dev.get("last_sequence")
+    if last is not None and m["sequence"] < last:
+        raise Reject("SequenceRollback")
+    if version_key(m["version"]) == version_key(running):
+        return "UpToDate"
+    if m["counter"] < dev["security_counter"]:
+        raise Reject("CounterRollback")
+    if version_key(m["version"]) < version_key(running) and not m["allow_downgrade"]:
+        raise Reject("Downgrade")
+    if m["min_version"] is not None and version_key(running) < version_key(m["min_version"]):
+        raise Reject("BelowMinimumVersion")
+    if m["image_size"] > dev["slot_size"]:
+        raise Reject("TooLarge")
+    bucket = rollout_bucket(m["header_sha"], bytes.fromhex(dev["device_id"]))
+    if bucket >= m["rollout"]:
+        return f"NotInRollout {{ bucket: {bucket}, rollout: {m['rollout']} }}"
+    return "Install"
+
+
+def descriptor(b):
+    if len(b) < DESC_LEN:
+        raise Reject("Truncated")
+    b = b[:DESC_LEN]
+    if b[:16] != DESC_MAGIC:
+        raise Reject("BadMagic")
+    if b[16] != 1:
+        raise Reject("UnsupportedVersion")
+    n = b[17]
+    if not 1 <= n <= 8 or b[18:20] != b"\0\0" or any(b[20 + 32 * n:]):
+        raise Reject("BadDescriptor")
+    return [b[20 + 32 * i:52 + 32 * i] for i in range(n)]
+
+
+def find_descriptor(fw):
+    found, start = None, 0
+    while (at := fw.find(DESC_MAGIC, start)) >= 0:
+        keys = descriptor(fw[at:])
+        if found is not None and found != keys:
+            raise Reject("AmbiguousDescriptor")
+        found, start = keys, at + 16
+    return found
+
+
+def run(entry, base, trusted):
+    data = open(os.path.join(base, entry["file"]), "rb").read()
+    kind = entry["kind"]
+    if kind == "image":
+        manifest = None
+        if "manifest" in entry:
+            manifest = verify_manifest(open(os.path.join(base, entry["manifest"]), "rb").read(),
+                                       trusted)
+        dt = entry.get("expect_device_type")
+        verify_image(data, trusted, manifest, dt.encode() if dt else None,
+                     entry.get("expect_chip"))
+        return "valid"
+    if kind == "manifest":
+        m = verify_manifest(data, trusted)
+        return decide(m, entry["device"]) if "device" in entry else "valid"
+    keys = descriptor(data) if kind == "descriptor" else find_descriptor(data)
+    if keys is None:
+        return "None"
+    if [k.hex() for k in keys] != entry["keys"]:
+        return "wrong keys"
+    return "valid"
+
+
+def main():
+    path = sys.argv[1]
+    base = os.path.dirname(os.path.abspath(path))
+    index = json.load(open(path))
+    trusted = [bytes.fromhex(k) for k in index["trusted_keys"]]
+    agree = 0
+    for name, key in index["keys"].items():
+        public = bytes.fromhex(key["public"])
+        if hashlib.sha256(public).digest()[:8].hex() != key["key_id"]:
+            print(f"key {name}: key id differs")
+            agree -= 1
+    for r in index["rollout_buckets"]:
+        got = rollout_bucket(bytes.fromhex(r["image_header_sha256"]), bytes.fromhex(r["device_id"]))
+        if got != r["bucket"]:
+            print(f"rollout {r['device_id']}: bucket {got}, expected {r['bucket']}")
+            agree -= 1
+    for entry in index["vectors"]:
+        try:
+            got = run(entry, base, trusted)
+        except Reject as e:
+            got = str(e)
+        if got == entry["expect"]:
+            agree += 1
+        else:
+            print(f"{entry['file']}: got {got}, expected {entry['expect']} ({entry.get('attack')})")
+    total = len(index["vectors"])
+    print(f"{agree}/{total} vectors agree")
+    return 0 if agree == total else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

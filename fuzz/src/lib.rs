@@ -1,0 +1,127 @@
+//! The bodies of the fuzz targets: each calls the real parsers of `ota-format` and checks
+//! the properties that must hold for every input (agreement between the streaming and
+//! the whole-file verifier, canonical re-encoding, never more payload than declared).
+//! The targets in `fuzz_targets/` are one line each.
+#![forbid(unsafe_code)]
+
+use ota_format::*;
+
+/// TEST ONLY key A of `format/tests/vectors` (its seed is public): the seed corpus is
+/// signed with it, so mutated inputs reach code past the signature check.
+const TEST_KEY_A: [u8; 32] = [
+    0xe9, 0xe9, 0xd3, 0x5d, 0x90, 0x7a, 0xc5, 0x1b, 0xbf, 0xfc, 0xbf, 0xc6, 0x8d, 0xd1, 0x5c, 0xbb,
+    0x66, 0xa7, 0x98, 0x6d, 0xef, 0x58, 0xba, 0x29, 0x9b, 0x40, 0xf8, 0x0f, 0xe5, 0x22, 0x00, 0xf4,
+];
+const TRUSTED: [TrustedKey; 1] = [TrustedKey::new(TEST_KEY_A)];
+
+fn keys() -> TrustedKeys<'static> {
+    TrustedKeys::new(&TRUSTED)
+}
+
+/// Manifest parse + verify + decide; a manifest that decodes re-encodes to its bytes.
+pub fn manifest(data: &[u8]) {
+    if let Ok(m) = Manifest::inspect(data) {
+        let informational = u32::from_le_bytes([data[8], data[9], data[10], data[11]]) >> 16;
+        if data.len() == MANIFEST_LEN && informational == 0 {
+            let sig: [u8; SIGNATURE_LEN] = data[MANIFEST_LEN - SIGNATURE_LEN..].try_into().unwrap();
+            assert_eq!(
+                &m.assemble(&sig).unwrap()[..],
+                data,
+                "manifest is not canonical"
+            );
+        }
+    }
+    if let Ok(vm) = Manifest::verify(data, &keys()) {
+        assert_eq!(Manifest::inspect(data), Ok(*vm.manifest()));
+        let m = vm.manifest();
+        let device = Device {
+            device_type: m.device_type,
+            chip: m.chip,
+            channel: m.channel,
+            running_version: Version::new(1, 0, 0),
+            security_counter: 1,
+            last_sequence: Some(1),
+            device_id: data,
+            now: Some(1_767_225_600),
+            slot_size: 1 << 20,
+        };
+        if let Ok(Decision::NotInRollout { bucket, rollout }) = vm.decide(&device) {
+            assert!(bucket >= rollout && bucket < FULL_ROLLOUT);
+        }
+    }
+}
+
+/// The streaming image verifier fed with chunk sizes taken from the first bytes; its
+/// verdict must equal the whole-file verifier's, and it never hands out more payload than
+/// the header declares.
+pub fn image_stream(data: &[u8]) {
+    let Some((&cut, file)) = data.split_first() else {
+        return;
+    };
+    let whole = verify_image(file, keys(), Expectations::default()).map(|v| v.header);
+    let mut v = ImageVerifier::new(keys(), Expectations::default());
+    let mut handed_out = 0usize;
+    let mut rest = file;
+    let mut size = usize::from(cut) + 1;
+    let mut streamed = Ok(());
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(size.min(rest.len()));
+        rest = tail;
+        size = size * 7 % 301 + 1;
+        match v.feed(chunk) {
+            Ok(p) => handed_out += p.len(),
+            Err(e) => {
+                streamed = Err(e);
+                break;
+            }
+        }
+        if let Some(h) = v.header() {
+            assert!(v.payload_seen() <= h.info.payload_size);
+        }
+    }
+    let streamed = streamed.and_then(|()| v.finish().map(|v| v.header));
+    assert_eq!(whole, streamed);
+    assert!(handed_out <= file.len().saturating_sub(IMAGE_HEADER_LEN));
+    if let Ok((info, IMAGE_HEADER_LEN)) = inspect_header(file) {
+        let sig: [u8; SIGNATURE_LEN] = file[IMAGE_HEADER_LEN - SIGNATURE_LEN..IMAGE_HEADER_LEN]
+            .try_into()
+            .unwrap();
+        // Canonical except the extension area (0xB0..0xC0), which readers ignore.
+        let mut expected = [0u8; IMAGE_HEADER_LEN];
+        expected.copy_from_slice(&file[..IMAGE_HEADER_LEN]);
+        expected[0xB0..IMAGE_HEADER_LEN - SIGNATURE_LEN].fill(0);
+        assert_eq!(
+            info.assemble(&sig).unwrap(),
+            expected,
+            "image header is not canonical"
+        );
+    }
+}
+
+/// Descriptor parse and firmware scan; a descriptor that parses re-encodes to its bytes.
+pub fn descriptor(data: &[u8]) {
+    if let Ok(d) = TrustedKeyDescriptor::parse(data) {
+        assert_eq!(&d.to_bytes()[..], &data[..DESCRIPTOR_LEN]);
+        assert!(!d.keys().is_empty());
+    }
+    if let Ok(Some(d)) = TrustedKeyDescriptor::find_in(data) {
+        assert!(d.keys().len() <= MAX_TRUSTED_KEYS);
+    }
+}
+
+/// Version decode (32 bytes) and text parse; both round-trip.
+pub fn version(data: &[u8]) {
+    if let Ok(bytes) = <&[u8; 32]>::try_from(data)
+        && let Ok(v) = Version::decode(bytes)
+    {
+        assert_eq!(&v.encode(), bytes);
+    }
+    if let Ok(text) = core::str::from_utf8(data)
+        && let Some(v) = Version::parse(text)
+    {
+        // Display drops the `v` prefix and build metadata, which carry no precedence.
+        let shown = std::string::ToString::to_string(&v);
+        assert_eq!(Version::parse(&shown), Some(v));
+        assert_eq!(Version::decode(&v.encode()), Ok(v));
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the tests need, then checks
+# formatting, lints, the no_std build, the real ESP32-C3 firmware build and every test.
+#
+#   OTA_SKIP_FIRMWARE=1   skip the riscv32 firmware build (local quick runs only)
+#   OTA_QUICK=1           skip the exhaustive power-cut sweep (local quick runs only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test dependencies"
+bash scripts/install-test-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "ota-format builds without std and without an allocator"
+cargo build -p ota-format --no-default-features --locked
+
+if [[ -d firmware/esp32c3 && "${OTA_SKIP_FIRMWARE:-0}" != 1 ]]; then
+    step "real ESP32-C3 firmware (riscv32imc-unknown-none-elf)"
+    bash scripts/build-firmware.sh
+fi
+
+step "cargo test --workspace"
+cargo test --workspace --locked

@@ -1,0 +1,778 @@
+//! A local stand-in for GitHub Releases, on four loopback ports like GitHub's four hosts:
+//!
+//! | field         | plays                               | serves                                   |
+//! |---------------|-------------------------------------|------------------------------------------|
+//! | `api_url`     | `api.github.com`                    | repos, releases (drafts), asset listing   |
+//! | `upload_url`  | `uploads.github.com`                | `POST .../releases/{id}/assets?name=`    |
+//! | `web_url`     | `github.com`                        | `/{o}/{r}/releases/latest/download/{n}`: 302 -> `/download/{tag}/{n}`: 302 -> objects |
+//! | `objects_url` | `objects.githubusercontent.com`     | asset bytes behind a "signed" URL (ETag, Range) |
+//!
+//! Every API and upload request must carry the token. A test can make the whole server
+//! die at the N-th upload ([`FakeGitHub::die_at_upload`]), dropping that connection and
+//! every later one, as if the process were killed mid-publish.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Which of the four hosts a request reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// The REST API.
+    Api,
+    /// The upload host.
+    Upload,
+    /// The web host (`latest/download`).
+    Web,
+    /// The object storage behind the signed URLs.
+    Objects,
+}
+
+/// One request as the server saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Logged {
+    /// Host.
+    pub host: Host,
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+}
+
+/// A stored release asset.
+#[derive(Clone, Debug)]
+pub struct Asset {
+    /// Asset id.
+    pub id: u64,
+    /// File name.
+    pub name: String,
+    /// Content type given at upload.
+    pub content_type: String,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// A stored release.
+#[derive(Clone, Debug)]
+pub struct Release {
+    /// Release id.
+    pub id: u64,
+    /// Tag name.
+    pub tag: String,
+    /// Whether it is still a draft.
+    pub draft: bool,
+    /// Order of publication (higher = later); `None` while a draft.
+    pub published: Option<u64>,
+    /// Assets in upload order.
+    pub assets: Vec<Asset>,
+}
+
+#[derive(Default)]
+struct State {
+    owner: String,
+    repo: String,
+    token: String,
+    releases: Vec<Release>,
+    next_id: u64,
+    clock: u64,
+    log: Vec<Logged>,
+    die_at_upload: Option<usize>,
+    uploads: usize,
+    dead: bool,
+}
+
+impl State {
+    fn latest(&self) -> Option<&Release> {
+        self.releases
+            .iter()
+            .filter(|r| !r.draft)
+            .max_by_key(|r| r.published)
+    }
+}
+
+struct Urls {
+    api: String,
+    upload: String,
+    web: String,
+    objects: String,
+}
+
+/// The running fake. Stops when dropped.
+pub struct FakeGitHub {
+    /// Base URL of the REST API.
+    pub api_url: String,
+    /// Base URL of the upload host.
+    pub upload_url: String,
+    /// Base URL of the web host.
+    pub web_url: String,
+    /// Base URL of the object host.
+    pub objects_url: String,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+    ports: Vec<u16>,
+}
+
+impl FakeGitHub {
+    /// Starts a fake holding one empty repository `owner/repo` that accepts `token`.
+    pub fn start(owner: &str, repo: &str, token: &str) -> FakeGitHub {
+        let listeners: Vec<TcpListener> = (0..4)
+            .map(|_| TcpListener::bind(("127.0.0.1", 0)).expect("bind loopback"))
+            .collect();
+        let ports: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().expect("local addr").port())
+            .collect();
+        let url = |i: usize| format!("http://127.0.0.1:{}", ports[i]);
+        let urls = Arc::new(Urls {
+            api: url(0),
+            upload: url(1),
+            web: url(2),
+            objects: url(3),
+        });
+        let state = Arc::new(Mutex::new(State {
+            owner: owner.into(),
+            repo: repo.into(),
+            token: token.into(),
+            next_id: 1000,
+            ..State::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let hosts = [Host::Api, Host::Upload, Host::Web, Host::Objects];
+        for (listener, host) in listeners.into_iter().zip(hosts) {
+            let (state, stop, urls) = (state.clone(), stop.clone(), urls.clone());
+            thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let (state, urls) = (state.clone(), urls.clone());
+                    thread::spawn(move || serve(conn, host, &state, &urls));
+                }
+            });
+        }
+        FakeGitHub {
+            api_url: urls.api.clone(),
+            upload_url: urls.upload.clone(),
+            web_url: urls.web.clone(),
+            objects_url: urls.objects.clone(),
+            state,
+            stop,
+            ports,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn log(&self) -> Vec<Logged> {
+        self.lock().log.clone()
+    }
+
+    /// Every release, drafts included, in creation order.
+    pub fn releases(&self) -> Vec<Release> {
+        self.lock().releases.clone()
+    }
+
+    /// The release `latest/download` resolves to.
+    pub fn latest(&self) -> Option<Release> {
+        self.lock().latest().cloned()
+    }
+
+    /// The server dies when the `n`-th upload (counting from 1) arrives: that upload and
+    /// every later request on every host get their connection dropped unanswered.
+    pub fn die_at_upload(&self, n: usize) {
+        self.lock().die_at_upload = Some(n);
+    }
+
+    /// Brings a dead server back, keeping its state (a restarted GitHub).
+    pub fn revive(&self) {
+        let mut s = self.lock();
+        s.dead = false;
+        s.die_at_upload = None;
+    }
+
+    /// The URL a device polls for `name` in the latest release.
+    pub fn latest_download_url(&self, name: &str) -> String {
+        let s = self.lock();
+        format!(
+            "{}/{}/{}/releases/latest/download/{name}",
+            self.web_url, s.owner, s.repo
+        )
+    }
+}
+
+impl Drop for FakeGitHub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for p in &self.ports {
+            // Wakes each accept loop so it sees the stop flag.
+            let _ = TcpStream::connect(("127.0.0.1", *p));
+        }
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    query: BTreeMap<String, String>,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(status: u16, v: Value) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: serde_json::to_vec(&v).expect("json"),
+        }
+    }
+
+    fn message(status: u16, msg: &str) -> Reply {
+        Reply::json(status, json!({ "message": msg }))
+    }
+
+    fn redirect(location: String) -> Reply {
+        Reply {
+            status: 302,
+            headers: vec![("Location".into(), location)],
+            body: Vec::new(),
+        }
+    }
+}
+
+/// Reads header lines up to the blank line; names lowercased.
+pub(crate) fn read_headers(r: &mut impl BufRead) -> Result<Vec<(String, String)>, String> {
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            return Err("connection closed in headers".into());
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            return Ok(headers);
+        }
+        let (n, v) = line.split_once(':').ok_or("bad header line")?;
+        headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
+    }
+}
+
+/// Reads a chunked body.
+pub(crate) fn read_chunked(r: &mut impl BufRead) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).map_err(|e| e.to_string())?;
+        let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+            .map_err(|_| format!("bad chunk size {line:?}"))?;
+        if size == 0 {
+            read_headers(r)?;
+            return Ok(body);
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        r.read_exact(&mut body[start..])
+            .map_err(|e| e.to_string())?;
+        let mut crlf = [0u8; 2];
+        r.read_exact(&mut crlf).map_err(|e| e.to_string())?;
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn read_request(r: &mut impl BufRead) -> Result<Request, String> {
+    let mut line = String::new();
+    r.read_line(&mut line).map_err(|e| e.to_string())?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().ok_or("empty request")?.to_owned();
+    let target = parts.next().ok_or("no target")?.to_owned();
+    let headers = read_headers(r)?;
+    let find = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let body = if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        read_chunked(r)?
+    } else if let Some(len) = find("content-length") {
+        let len: usize = len.trim().parse().map_err(|_| "bad content-length")?;
+        let mut b = vec![0; len];
+        r.read_exact(&mut b).map_err(|e| e.to_string())?;
+        b
+    } else {
+        Vec::new()
+    };
+    let (path, q) = target.split_once('?').unwrap_or((&target, ""));
+    let query = q
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    Ok(Request {
+        method,
+        path: path.to_owned(),
+        query,
+        headers,
+        body,
+    })
+}
+
+fn serve(conn: TcpStream, host: Host, state: &Mutex<State>, urls: &Urls) {
+    let mut reader = BufReader::new(match conn.try_clone() {
+        Ok(c) => c,
+        Err(_) => return,
+    });
+    let Ok(req) = read_request(&mut reader) else {
+        return;
+    };
+    let reply = {
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        let full = if req.query.is_empty() {
+            req.path.clone()
+        } else {
+            let q: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}?{}", req.path, q.join("&"))
+        };
+        s.log.push(Logged {
+            host,
+            method: req.method.clone(),
+            path: full,
+        });
+        if host == Host::Upload && req.method == "POST" {
+            s.uploads += 1;
+            if s.die_at_upload.is_some_and(|n| s.uploads >= n) {
+                s.dead = true;
+            }
+        }
+        if s.dead {
+            None
+        } else {
+            Some(route(&mut s, host, &req, urls))
+        }
+    };
+    // A dead server answers nothing: dropping the connection is what a killed process does.
+    let Some(reply) = reply else {
+        let _ = conn.shutdown(std::net::Shutdown::Both);
+        return;
+    };
+    let mut out = conn;
+    let mut head = format!("HTTP/1.1 {} X\r\n", reply.status);
+    for (n, v) in &reply.headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        reply.body.len()
+    ));
+    let head_only = req.method == "HEAD";
+    let _ = out.write_all(head.as_bytes());
+    if !head_only {
+        let _ = out.write_all(&reply.body);
+    }
+    let _ = out.flush();
+}
+
+fn asset_json(s: &State, urls: &Urls, tag: &str, a: &Asset) -> Value {
+    json!({
+        "id": a.id,
+        "name": a.name,
+        "size": a.data.len(),
+        "content_type": a.content_type,
+        "state": "uploaded",
+        "digest": format!("sha256:{}", hex(&Sha256::digest(&a.data))),
+        "url": format!("{}/repos/{}/{}/releases/assets/{}", urls.api, s.owner, s.repo, a.id),
+        "browser_download_url":
+            format!("{}/{}/{}/releases/download/{tag}/{}", urls.web, s.owner, s.repo, a.name),
+    })
+}
+
+fn release_json(s: &State, urls: &Urls, r: &Release) -> Value {
+    json!({
+        "id": r.id,
+        "tag_name": r.tag,
+        "name": r.tag,
+        "draft": r.draft,
+        "prerelease": false,
+        "url": format!("{}/repos/{}/{}/releases/{}", urls.api, s.owner, s.repo, r.id),
+        "upload_url":
+            format!("{}/repos/{}/{}/releases/{}/assets{{?name,label}}", urls.upload, s.owner, s.repo, r.id),
+        "assets": r.assets.iter().map(|a| asset_json(s, urls, &r.tag, a)).collect::<Vec<_>>(),
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn route(s: &mut State, host: Host, req: &Request, urls: &Urls) -> Reply {
+    let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+    match host {
+        Host::Api | Host::Upload => {
+            let auth = req.header("authorization").unwrap_or("");
+            let ok = auth
+                .strip_prefix("Bearer ")
+                .or_else(|| auth.strip_prefix("token "))
+                .is_some_and(|t| t == s.token);
+            if !ok {
+                return Reply::message(401, "Bad credentials");
+            }
+            if segs.len() < 3 || segs[0] != "repos" || segs[1] != s.owner || segs[2] != s.repo {
+                return Reply::message(404, "Not Found");
+            }
+            if host == Host::Upload {
+                return upload(s, req, &segs[3..], urls);
+            }
+            api(s, req, &segs[3..], urls)
+        }
+        Host::Web => web(s, req, &segs, urls),
+        Host::Objects => objects(s, req, &segs),
+    }
+}
+
+fn api(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
+    let find = |s: &State, id: &str| {
+        id.parse::<u64>()
+            .ok()
+            .and_then(|id| s.releases.iter().position(|r| r.id == id))
+    };
+    match (req.method.as_str(), rest) {
+        ("GET", []) => Reply::json(
+            200,
+            json!({ "full_name": format!("{}/{}", s.owner, s.repo), "private": false }),
+        ),
+        ("GET", ["releases"]) => {
+            let v: Vec<Value> = s
+                .releases
+                .iter()
+                .rev()
+                .map(|r| release_json(s, urls, r))
+                .collect();
+            Reply::json(200, Value::Array(v))
+        }
+        ("GET", ["releases", "latest"]) => match s.latest() {
+            Some(r) => Reply::json(200, release_json(s, urls, r)),
+            None => Reply::message(404, "Not Found"),
+        },
+        ("POST", ["releases"]) => {
+            let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+                return Reply::message(400, "Problems parsing JSON");
+            };
+            let Some(tag) = body["tag_name"].as_str() else {
+                return Reply::message(422, "Validation Failed: tag_name");
+            };
+            if s.releases.iter().any(|r| r.tag == tag) {
+                return Reply::json(
+                    422,
+                    json!({"message": "Validation Failed",
+                           "errors": [{"resource": "Release", "code": "already_exists", "field": "tag_name"}]}),
+                );
+            }
+            s.next_id += 1;
+            s.clock += 1;
+            let draft = body["draft"].as_bool().unwrap_or(false);
+            let r = Release {
+                id: s.next_id,
+                tag: tag.to_owned(),
+                draft,
+                published: (!draft).then_some(s.clock),
+                assets: Vec::new(),
+            };
+            let v = release_json(s, urls, &r);
+            s.releases.push(r);
+            Reply::json(201, v)
+        }
+        ("GET", ["releases", "assets", id]) => {
+            let Some((tag, a)) = s.releases.iter().find_map(|r| {
+                r.assets
+                    .iter()
+                    .find(|a| a.id.to_string() == *id)
+                    .map(|a| (r.tag.clone(), a.clone()))
+            }) else {
+                return Reply::message(404, "Not Found");
+            };
+            if req.header("accept") == Some("application/octet-stream") {
+                return Reply::redirect(signed_url(urls, a.id));
+            }
+            Reply::json(200, asset_json(s, urls, &tag, &a))
+        }
+        ("GET", ["releases", id]) => match find(s, id) {
+            Some(i) => Reply::json(200, release_json(s, urls, &s.releases[i])),
+            None => Reply::message(404, "Not Found"),
+        },
+        ("GET", ["releases", id, "assets"]) => match find(s, id) {
+            Some(i) => {
+                let r = &s.releases[i];
+                let v: Vec<Value> = r
+                    .assets
+                    .iter()
+                    .map(|a| asset_json(s, urls, &r.tag, a))
+                    .collect();
+                Reply::json(200, Value::Array(v))
+            }
+            None => Reply::message(404, "Not Found"),
+        },
+        ("PATCH", ["releases", id]) => {
+            let Some(i) = find(s, id) else {
+                return Reply::message(404, "Not Found");
+            };
+            let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+                return Reply::message(400, "Problems parsing JSON");
+            };
+            if body["draft"] == json!(false) && s.releases[i].draft {
+                s.clock += 1;
+                s.releases[i].draft = false;
+                s.releases[i].published = Some(s.clock);
+            }
+            Reply::json(200, release_json(s, urls, &s.releases[i]))
+        }
+        ("DELETE", ["releases", id]) => match find(s, id) {
+            Some(i) => {
+                s.releases.remove(i);
+                Reply {
+                    status: 204,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                }
+            }
+            None => Reply::message(404, "Not Found"),
+        },
+        _ => Reply::message(404, "Not Found"),
+    }
+}
+
+fn upload(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
+    let ["releases", id, "assets"] = rest else {
+        return Reply::message(404, "Not Found");
+    };
+    if req.method != "POST" {
+        return Reply::message(404, "Not Found");
+    }
+    let Some(name) = req.query.get("name").cloned() else {
+        return Reply::message(422, "Validation Failed: name");
+    };
+    let Some(i) = s.releases.iter().position(|r| r.id.to_string() == *id) else {
+        return Reply::message(404, "Not Found");
+    };
+    if s.releases[i].assets.iter().any(|a| a.name == name) {
+        return Reply::json(
+            422,
+            json!({"message": "Validation Failed",
+                   "errors": [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}]}),
+        );
+    }
+    s.next_id += 1;
+    let a = Asset {
+        id: s.next_id,
+        name,
+        content_type: req
+            .header("content-type")
+            .unwrap_or("application/octet-stream")
+            .to_owned(),
+        data: req.body.clone(),
+    };
+    let tag = s.releases[i].tag.clone();
+    let v = asset_json(s, urls, &tag, &a);
+    s.releases[i].assets.push(a);
+    Reply::json(201, v)
+}
+
+fn signed_url(urls: &Urls, asset_id: u64) -> String {
+    format!(
+        "{}/github-production-release-asset/{asset_id}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=300&X-Amz-Signature={:064x}",
+        urls.objects,
+        u128::from(asset_id).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    )
+}
+
+fn web(s: &State, req: &Request, segs: &[&str], urls: &Urls) -> Reply {
+    if req.method != "GET" && req.method != "HEAD" {
+        return Reply::message(404, "Not Found");
+    }
+    match segs {
+        [o, r, "releases", "latest", "download", name] if *o == s.owner && *r == s.repo => {
+            match s.latest() {
+                Some(rel) => Reply::redirect(format!(
+                    "{}/{}/{}/releases/download/{}/{name}",
+                    urls.web, s.owner, s.repo, rel.tag
+                )),
+                None => Reply::message(404, "Not Found"),
+            }
+        }
+        [o, r, "releases", "download", tag, name] if *o == s.owner && *r == s.repo => {
+            let asset = s
+                .releases
+                .iter()
+                .find(|rel| !rel.draft && rel.tag == *tag)
+                .and_then(|rel| rel.assets.iter().find(|a| a.name == *name));
+            match asset {
+                Some(a) => Reply::redirect(signed_url(urls, a.id)),
+                None => Reply::message(404, "Not Found"),
+            }
+        }
+        _ => Reply::message(404, "Not Found"),
+    }
+}
+
+fn objects(s: &State, req: &Request, segs: &[&str]) -> Reply {
+    let ["github-production-release-asset", id] = segs else {
+        return Reply::message(404, "Not Found");
+    };
+    if !req.query.contains_key("X-Amz-Signature") {
+        return Reply::message(403, "AccessDenied");
+    }
+    let Some(a) = s
+        .releases
+        .iter()
+        .flat_map(|r| r.assets.iter())
+        .find(|a| a.id.to_string() == *id)
+    else {
+        return Reply::message(404, "NoSuchKey");
+    };
+    let etag = format!("\"{}\"", hex(&Sha256::digest(&a.data)[..16]));
+    if req.header("if-none-match") == Some(etag.as_str()) {
+        return Reply {
+            status: 304,
+            headers: vec![("ETag".into(), etag)],
+            body: Vec::new(),
+        };
+    }
+    let mut headers = vec![
+        ("ETag".into(), etag),
+        ("Content-Type".into(), "application/octet-stream".into()),
+        ("Accept-Ranges".into(), "bytes".into()),
+    ];
+    if let Some(range) = req.header("range").and_then(|r| r.strip_prefix("bytes=")) {
+        let (a0, a1) = range.split_once('-').unwrap_or((range, ""));
+        let len = a.data.len();
+        let start: usize = a0.parse().unwrap_or(len);
+        let end: usize = a1.parse().map(|e: usize| e + 1).unwrap_or(len).min(len);
+        if start >= end {
+            return Reply::message(416, "Range Not Satisfiable");
+        }
+        headers.push((
+            "Content-Range".into(),
+            format!("bytes {start}-{}/{len}", end - 1),
+        ));
+        return Reply {
+            status: 206,
+            headers,
+            body: a.data[start..end].to_vec(),
+        };
+    }
+    Reply {
+        status: 200,
+        headers,
+        body: a.data.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http;
+
+    #[test]
+    fn draft_is_invisible_until_published_and_latest_redirects_twice() {
+        let gh = FakeGitHub::start("acme", "fw", "t0k");
+        let auth = [("Authorization", "Bearer t0k")];
+        let r = http::request(
+            "POST",
+            &format!("{}/repos/acme/fw/releases", gh.api_url),
+            &auth,
+            br#"{"tag_name":"v1","draft":true}"#,
+        )
+        .unwrap();
+        assert_eq!(r.status, 201);
+        let rel: Value = serde_json::from_slice(&r.body).unwrap();
+        let upload = rel["upload_url"]
+            .as_str()
+            .unwrap()
+            .replace("{?name,label}", "");
+        assert!(upload.starts_with(&gh.upload_url));
+        let r = http::request("POST", &format!("{upload}?name=a.bin"), &auth, b"hello").unwrap();
+        assert_eq!(r.status, 201);
+        let url = gh.latest_download_url("a.bin");
+        assert_eq!(http::get(&url, &[]).unwrap().status, 404);
+        let id = rel["id"].as_u64().unwrap();
+        let r = http::request(
+            "PATCH",
+            &format!("{}/repos/acme/fw/releases/{id}", gh.api_url),
+            &auth,
+            br#"{"draft":false}"#,
+        )
+        .unwrap();
+        assert_eq!(r.status, 200);
+        let (resp, hops) = http::get_following(&url, &[]).unwrap();
+        assert_eq!((resp.status, resp.body.as_slice()), (200, &b"hello"[..]));
+        assert_eq!(hops.len(), 3);
+        assert!(hops[1].starts_with(&gh.web_url));
+        assert!(hops[2].starts_with(&gh.objects_url));
+    }
+
+    #[test]
+    fn wrong_token_is_refused() {
+        let gh = FakeGitHub::start("acme", "fw", "t0k");
+        let r = http::get(
+            &format!("{}/repos/acme/fw", gh.api_url),
+            &[("Authorization", "Bearer nope")],
+        )
+        .unwrap();
+        assert_eq!(r.status, 401);
+    }
+
+    #[test]
+    fn dying_server_drops_connections() {
+        let gh = FakeGitHub::start("acme", "fw", "t0k");
+        gh.die_at_upload(1);
+        let url = format!("{}/repos/acme/fw/releases/1/assets?name=x", gh.upload_url);
+        assert!(http::request("POST", &url, &[("Authorization", "Bearer t0k")], b"x").is_err());
+        assert!(http::get(&format!("{}/repos/acme/fw", gh.api_url), &[]).is_err());
+    }
+}

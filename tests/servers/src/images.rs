@@ -1,0 +1,116 @@
+//! Signed synthetic `.ota` images, standing in for `ota-sign package` output: a header
+//! signed with a key derived from a seed, followed by a deterministic payload.
+
+use ed25519_dalek::SigningKey;
+use ota_format::{ChipId, Compression, DeviceType, ImageInfo, KeyId, Version};
+use sha2::{Digest, Sha256};
+
+/// A signing key from a one-byte seed, so tests name keys by number.
+pub fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+/// The raw public key of [`key`]`(seed)`.
+pub fn public_key(seed: u8) -> [u8; 32] {
+    key(seed).verifying_key().to_bytes()
+}
+
+/// What to build.
+#[derive(Clone, Debug)]
+pub struct ImageSpec {
+    /// Device type.
+    pub device_type: String,
+    /// Version.
+    pub version: String,
+    /// Security counter.
+    pub security_counter: u64,
+    /// Payload size in bytes.
+    pub size: usize,
+    /// Seed of the signing key.
+    pub key_seed: u8,
+    /// Varies the payload bytes, so two builds of one version differ.
+    pub build: u8,
+}
+
+impl ImageSpec {
+    /// A 4 KiB image signed with key 1.
+    pub fn new(device_type: &str, version: &str) -> Self {
+        ImageSpec {
+            device_type: device_type.into(),
+            version: version.into(),
+            security_counter: 0,
+            size: 4096,
+            key_seed: 1,
+            build: 0,
+        }
+    }
+
+    /// Sets the security counter.
+    pub fn counter(mut self, c: u64) -> Self {
+        self.security_counter = c;
+        self
+    }
+
+    /// Sets the payload size.
+    pub fn size(mut self, s: usize) -> Self {
+        self.size = s;
+        self
+    }
+
+    /// Sets the signing key's seed.
+    pub fn key(mut self, seed: u8) -> Self {
+        self.key_seed = seed;
+        self
+    }
+
+    /// Sets the build variant.
+    pub fn build(mut self, b: u8) -> Self {
+        self.build = b;
+        self
+    }
+
+    /// The signed `.ota` bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut payload = Vec::with_capacity(self.size);
+        let mut state = u32::from(self.build)
+            .wrapping_mul(0x9E37_79B9)
+            .wrapping_add(self.size as u32)
+            | 1;
+        while payload.len() < self.size {
+            // xorshift: cheap, deterministic, and incompressible enough for sizes.
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            payload.push(state as u8);
+        }
+        let digest: [u8; 32] = Sha256::digest(&payload).into();
+        let key = key(self.key_seed);
+        let info = ImageInfo {
+            device_type: DeviceType::new(&self.device_type).expect("valid device type"),
+            chip: ChipId(5),
+            version: Version::parse(&self.version).expect("valid version"),
+            security_counter: self.security_counter,
+            created: 1_700_000_000,
+            image_size: self.size as u32,
+            payload_size: self.size as u32,
+            compression: Compression::None,
+            payload_sha256: digest,
+            image_sha256: digest,
+            key_id: KeyId::of(&key.verifying_key().to_bytes()),
+            flags: 0,
+        };
+        let mut out = info.sign(&key).expect("valid header").to_vec();
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    /// Writes the image into `dir` and returns its path.
+    pub fn write_to(&self, dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join(format!(
+            "{}-{}-b{}.in.ota",
+            self.device_type, self.version, self.build
+        ));
+        std::fs::write(&path, self.bytes()).expect("write image");
+        path
+    }
+}
