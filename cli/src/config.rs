@@ -25,6 +25,10 @@ pub const FILE_NAME: &str = "ota-sign.toml";
 /// Environment variable naming the configuration file explicitly.
 pub const CONFIG_ENV: &str = "OTA_SIGN_CONFIG";
 /// Environment variable for the default channel.
+#[allow(
+    dead_code,
+    reason = "for `publish` (channel) and trusted-key checks, which land separately"
+)]
 pub const CHANNEL_ENV: &str = "OTA_SIGN_CHANNEL";
 /// Environment variable for the default device type.
 pub const DEVICE_TYPE_ENV: &str = "OTA_SIGN_DEVICE_TYPE";
@@ -51,6 +55,10 @@ pub struct Defaults {
     /// Signing key file (resolved against the file's directory).
     pub key: Option<PathBuf>,
     /// Release channel.
+    #[allow(
+        dead_code,
+        reason = "for `publish` (channel) and trusted-key checks, which land separately"
+    )]
     pub channel: Option<Channel>,
     /// Device type.
     pub device_type: Option<DeviceType>,
@@ -60,12 +68,20 @@ pub struct Defaults {
 #[derive(Debug)]
 pub struct Device {
     /// The device type (the table's name).
+    #[allow(
+        dead_code,
+        reason = "for `publish` (channel) and trusted-key checks, which land separately"
+    )]
     pub name: DeviceType,
     /// The chip the firmware runs on.
     pub chip: Option<ChipId>,
     /// Size of one OTA app slot in bytes; images larger than this are refused.
     pub slot_size: Option<u32>,
     /// Keys the fleet's firmware is expected to trust.
+    #[allow(
+        dead_code,
+        reason = "for `publish` (channel) and trusted-key checks, which land separately"
+    )]
     pub trusted_keys: Vec<TrustedKeySpec>,
 }
 
@@ -289,6 +305,10 @@ impl Config {
 }
 
 /// The channel: `flag`, else [`CHANNEL_ENV`], else `[defaults] channel`.
+#[allow(
+    dead_code,
+    reason = "for `publish` (channel) and trusted-key checks, which land separately"
+)]
 pub fn channel(
     flag: Option<Channel>,
     config: Option<&Config>,

@@ -176,6 +176,7 @@ impl Diagnostic for KeyDiagnostic {
             KeyError::PassphraseMismatch => "passphrase_mismatch",
             KeyError::EmptyPassphrase => "empty_passphrase",
             KeyError::InvalidPublicKey { .. } => "invalid_public_key",
+            KeyError::InvalidTrustedKeySet { .. } => "invalid_trusted_key_set",
             _ => "other",
         };
         Some(Box::new(format!("ota_sign::key::{code}")))

@@ -4,14 +4,7 @@
 
 mod cli;
 mod commands;
-// Device tables, channel and device-type defaults are read by `package`/`verify`/
-// `publish`, which land separately; until then parts of it are unused in the binary.
-#[allow(dead_code, reason = "read by commands that land separately")]
 mod config;
-#[allow(
-    dead_code,
-    reason = "codes 3 and 6 and IoFailure are for commands that land separately"
-)]
 mod diagnostics;
 mod exit;
 mod firmware;

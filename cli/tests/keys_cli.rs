@@ -245,6 +245,28 @@ fn openssl_reads_our_encrypted_key_with_the_passphrase_only() {
     assert!(!wrong.status.success());
 }
 
+/// The release default (scrypt log_n 14), not the test override: OpenSSL 3 caps scrypt at
+/// 32 MiB, and this proves the default stays under it.
+#[test]
+fn openssl_reads_a_key_encrypted_at_the_default_cost() {
+    let r = Run::new();
+    let o = r
+        .cmd(&["keygen", "k", "--encrypt"])
+        .env_remove("OTA_SIGN_TEST_SCRYPT_LOG_N")
+        .env("OTA_SIGN_PASSPHRASE", "pw")
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    let der = r.openssl_ok(&["asn1parse", "-in", "k.key"]);
+    let der = String::from_utf8(der).unwrap();
+    assert!(
+        der.contains(":scrypt") && der.contains("INTEGER           :4000"),
+        "{der}"
+    );
+    let pubout = r.openssl_ok(&["pkey", "-in", "k.key", "-passin", "pass:pw", "-pubout"]);
+    assert_eq!(pubout, fs::read(r.path("k.pub")).unwrap());
+}
+
 #[test]
 fn openssl_key_is_read_and_signs_like_openssl() {
     let r = Run::new();

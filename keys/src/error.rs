@@ -142,6 +142,14 @@ pub enum KeyError {
         detail: String,
     },
 
+    /// A list of trusted keys that no firmware descriptor can hold (none, more than 8,
+    /// or duplicates).
+    #[error("invalid trusted-key set: {detail}")]
+    InvalidTrustedKeySet {
+        /// Why.
+        detail: String,
+    },
+
     /// Scrypt cost parameters out of the range this crate writes.
     #[error("invalid scrypt parameters: {detail}")]
     InvalidKdfParams {

@@ -67,7 +67,6 @@ pub fn key_location(
     Ok(KeyLocation::resolve(flag, from_env, None))
 }
 
-#[allow(dead_code, reason = "for package/verify, which land separately")]
 fn no_key() -> Failure {
     Failure::usage(
         "no signing key given",
@@ -79,10 +78,6 @@ fn no_key() -> Failure {
     )
 }
 
-#[allow(
-    dead_code,
-    reason = "for package and release signing, which land separately"
-)]
 /// The signing key for commands that sign (see [`key_location`] for the precedence),
 /// asking for its passphrase if it is encrypted.
 pub fn signing_key(flag: Option<&Path>, global: &GlobalOpts) -> Result<LocalKey, Failure> {
@@ -93,10 +88,6 @@ pub fn signing_key(flag: Option<&Path>, global: &GlobalOpts) -> Result<LocalKey,
     Ok(loaded.value)
 }
 
-#[allow(
-    dead_code,
-    reason = "for verify and trusted-key flags, which land separately"
-)]
 /// The public key of a key file (public or private) or of 64 hex digits.
 pub fn public_key(spec: &str, global: &GlobalOpts) -> Result<PublicKey, Failure> {
     let loaded = ota_keys::load_public_key(spec, &crate::passphrase::source())?;

@@ -203,6 +203,10 @@ pub enum AgentError {
     /// An update cannot start while the running image is on trial.
     #[error("running image is on trial; confirm it first")]
     TrialInProgress,
+    /// An installed image waits for the reboot into its trial; checking again would
+    /// rewrite the slot otadata now points at.
+    #[error("an installed update waits for a reboot")]
+    RebootPending,
     /// The partition table has no slot to update into.
     #[error("no OTA slot to update into")]
     NoUpdateSlot,
@@ -501,7 +505,7 @@ where
             result,
         });
         self.update = match result {
-            CheckResult::Installed { .. } => UpdateState::RebootRequired,
+            _ if self.saved.pending.is_some() => UpdateState::RebootRequired,
             _ if self.trial.is_some() => UpdateState::TrialBoot,
             _ => UpdateState::Idle,
         };
@@ -517,6 +521,9 @@ where
     async fn check_inner(&mut self) -> Result<CheckResult, AgentError> {
         if self.trial.is_some() {
             return Err(self.fail(Stage::Check, AgentError::TrialInProgress));
+        }
+        if self.saved.pending.is_some() {
+            return Err(self.fail(Stage::Check, AgentError::RebootPending));
         }
         self.set_update(UpdateState::Checking);
         let (etag, len) = match self.fetch_manifest().await {

@@ -255,6 +255,9 @@ fn update_confirm_and_idle_check_in_both_modes() {
             assert_eq!(outcome, BootOutcome::Normal);
             let r = check(a);
             assert_eq!(a.status().update, UpdateState::RebootRequired);
+            // Checking again before the reboot must not touch the switched-to slot.
+            assert_eq!(check(a), Err(AgentError::RebootPending));
+            assert_eq!(a.status().update, UpdateState::RebootRequired);
             r
         });
         assert_eq!(

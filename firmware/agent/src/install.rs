@@ -15,8 +15,8 @@ use core::marker::PhantomData;
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
 use ota_format::esp::{AppImageError, AppImageValidator, DigestPolicy, ValidateOptions};
 use ota_format::{
-    ChipId, Compression, DeviceType, Expectations, FormatError, ImageHeader, ImageVerifier,
-    TrustedKeys, VerifiedManifest, Version,
+    ChipId, Compression, DESCRIPTOR_LEN, DESCRIPTOR_MAGIC, DeviceType, Expectations, FormatError,
+    ImageHeader, ImageVerifier, TrustedKeyDescriptor, TrustedKeys, VerifiedManifest, Version,
 };
 use sha2::{Digest, Sha256};
 
@@ -54,6 +54,9 @@ pub enum InstallError {
     /// Decompression produced fewer bytes than the signed image size.
     #[error("payload decompresses to less than the signed image size")]
     OutputTooShort,
+    /// The new firmware trusts no key: once running it could never be updated again.
+    #[error("new firmware has no trusted-key descriptor: it would lock the device out")]
+    NoTrustedKeys,
     /// A caller buffer does not suit the flash (write granularity) or the window.
     #[error("install buffer unsuitable: {0}")]
     Buffer(&'static str),
@@ -91,6 +94,8 @@ pub struct InstalledImage {
     pub header: ImageHeader,
     /// Version in the app image's descriptor.
     pub app_version: Option<Version>,
+    /// The keys the new firmware trusts (what this device trusts once it is confirmed).
+    pub trusted_keys: TrustedKeyDescriptor,
 }
 
 /// Writes a stream into a slot through a fixed buffer, erasing each sector just before
@@ -318,10 +323,17 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             self.target.chip,
             self.writer.buf,
         )?;
+        let trusted_keys = find_key_descriptor(
+            flash,
+            Region::new(self.target.slot.offset, verified.header.info.image_size),
+            self.writer.buf,
+        )?
+        .ok_or(InstallError::NoTrustedKeys)?;
         Ok(InstalledImage {
             slot: self.target.slot,
             header: verified.header,
             app_version,
+            trusted_keys,
         })
     }
 }
@@ -367,6 +379,83 @@ pub fn check_slot<F: NorFlash>(
         .ok()
         .and_then(|d| Version::parse(d.version()));
     Ok(version)
+}
+
+/// [`TrustedKeyDescriptor::find_in`] over an image in flash, read through `buf`:
+/// the same rules (a magic without a well-formed descriptor is skipped, two different
+/// descriptors are an error) without holding the image in RAM.
+pub fn find_key_descriptor<F: NorFlash>(
+    flash: &mut F,
+    image: Region,
+    buf: &mut [u8],
+) -> Result<Option<TrustedKeyDescriptor>, InstallError> {
+    let magic = DESCRIPTOR_MAGIC.len();
+    if buf.len() <= magic {
+        return Err(InstallError::Buffer(
+            "read buffer shorter than the key magic",
+        ));
+    }
+    let mut found: Option<TrustedKeyDescriptor> = None;
+    let mut at = 0u32;
+    while at < image.size {
+        let n = (image.size - at).min(buf.len() as u32) as usize;
+        read_exact(flash, image.offset + at, &mut buf[..n])?;
+        let hits = buf[..n]
+            .windows(magic)
+            .enumerate()
+            .filter(|(_, w)| *w == DESCRIPTOR_MAGIC);
+        for (pos, _) in hits {
+            let start = at + pos as u32;
+            if start as usize + DESCRIPTOR_LEN > image.size as usize {
+                break;
+            }
+            let mut desc = [0u8; DESCRIPTOR_LEN];
+            read_exact(flash, image.offset + start, &mut desc)?;
+            let Ok(d) = TrustedKeyDescriptor::parse(&desc) else {
+                continue;
+            };
+            match found {
+                Some(prev) if prev != d => {
+                    return Err(FormatError::AmbiguousDescriptor.into());
+                }
+                _ => found = Some(d),
+            }
+        }
+        if at + n as u32 >= image.size {
+            break;
+        }
+        // Overlap so that a magic across two reads is seen once, in the next one.
+        at += (n - (magic - 1)) as u32;
+    }
+    Ok(found)
+}
+
+/// Reads `buf.len()` bytes at `offset`, going through a small aligned bounce buffer
+/// when the flash needs aligned reads.
+fn read_exact<F: NorFlash>(flash: &mut F, offset: u32, buf: &mut [u8]) -> Result<(), InstallError> {
+    let align = F::READ_SIZE.max(1) as u32;
+    let mut bounce = [0u8; 64];
+    if align as usize > bounce.len() {
+        return Err(InstallError::Buffer("flash read size above 64 bytes"));
+    }
+    if offset.is_multiple_of(align) && (buf.len() as u32).is_multiple_of(align) {
+        return flash.read(offset, buf).map_err(flash_err::<F>);
+    }
+    let mut done = 0usize;
+    while done < buf.len() {
+        let pos = offset + done as u32;
+        let base = pos - pos % align;
+        let skip = (pos - base) as usize;
+        let len = (skip + buf.len() - done).min(bounce.len()) as u32;
+        let len = (len - len % align).max(align) as usize;
+        flash
+            .read(base, &mut bounce[..len])
+            .map_err(flash_err::<F>)?;
+        let take = (len - skip).min(buf.len() - done);
+        buf[done..done + take].copy_from_slice(&bounce[skip..skip + take]);
+        done += take;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -583,6 +672,53 @@ mod tests {
         assert!(matches!(
             r,
             Err(InstallError::AppImage(AppImageError::WrongChip { .. }))
+        ));
+    }
+
+    #[test]
+    fn firmware_that_trusts_no_key_is_refused() {
+        let app = ota_testkit::TestFirmware::new(ota_testkit::Chip::Esp32c3)
+            .version("1.1.0")
+            .payload_size(20_000)
+            .app_image();
+        let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
+        assert_eq!(r, Err(InstallError::NoTrustedKeys));
+    }
+
+    #[test]
+    fn two_different_key_descriptors_are_refused() {
+        let mut app = ts::app_image("1.1.0", 20_000);
+        let other = TrustedKeyDescriptor::new(&[[1; 32]]).to_bytes();
+        // A second, different descriptor in the filler of the same segment.
+        let at = app.len() / 2;
+        app[at..at + DESCRIPTOR_LEN].copy_from_slice(&other);
+        ota_testkit::reseal(&mut app);
+        let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
+        assert_eq!(
+            r,
+            Err(InstallError::Format(FormatError::AmbiguousDescriptor))
+        );
+    }
+
+    #[test]
+    fn key_descriptor_is_found_across_read_boundaries() {
+        let app = ts::app_image("1.1.0", 20_000);
+        let expected = TrustedKeyDescriptor::find_in(&app).unwrap().unwrap();
+        let mut flash = TestFlash::new(0x40000);
+        flash.data[0x10000..0x10000 + app.len()].copy_from_slice(&app);
+        let image = Region::new(0x10000, app.len() as u32);
+        for len in (17..400).chain([1024, 4096, 65536]) {
+            let mut buf = vec![0u8; len];
+            assert_eq!(
+                find_key_descriptor(&mut flash, image, &mut buf),
+                Ok(Some(expected)),
+                "read buffer {len}"
+            );
+        }
+        let mut buf = [0u8; 16];
+        assert!(matches!(
+            find_key_descriptor(&mut flash, image, &mut buf),
+            Err(InstallError::Buffer(_))
         ));
     }
 

@@ -22,9 +22,9 @@ use ota_agent::boot::BootConfig;
 use ota_agent::bootloader::BootloaderMode;
 use ota_agent::download::{Clock, DownloadProgress, RetryPolicy};
 use ota_agent::geometry::{BootTarget, Region};
+use ota_agent::partition_table::PARTITION_TABLE_OFFSET;
 use ota_agent::state::StateStore;
 use ota_agent::status::{CheckResult, Status, UpdateState, state_label, target_label};
-use ota_agent::partition_table::PARTITION_TABLE_OFFSET;
 use ota_format::esp::find_descriptors;
 use ota_format::{Channel, ChipId, DeviceType, TrustedKey, Version};
 
@@ -71,7 +71,11 @@ impl Behaviour {
             return Behaviour::Normal;
         };
         let rest = &image[at + BEHAVIOUR_MARKER.len()..];
-        for b in [Behaviour::HealthFail, Behaviour::CrashAtBoot, Behaviour::Hang] {
+        for b in [
+            Behaviour::HealthFail,
+            Behaviour::CrashAtBoot,
+            Behaviour::Hang,
+        ] {
             let name = &b.marker().unwrap_or("").as_bytes()[BEHAVIOUR_MARKER.len()..];
             if rest.starts_with(name) {
                 return b;
@@ -397,12 +401,10 @@ impl VirtualDevice {
                 return Ok(BootResult::TrialsExhausted(firmware));
             }
             (_, Behaviour::CrashAtBoot | Behaviour::Hang) => {
-                drop(agent);
                 return Ok(self.power_lost().unwrap_or(BootResult::Crashed(firmware)));
             }
             (BootOutcome::Trial, Behaviour::HealthFail) => {
                 let r = agent.reject();
-                drop(agent);
                 if let Some(lost) = self.power_lost() {
                     return Ok(lost);
                 }
@@ -415,7 +417,6 @@ impl VirtualDevice {
         }
         let confirmed_trial = outcome == BootOutcome::Trial;
         if confirmed_trial && let Err(e) = agent.confirm() {
-            drop(agent);
             return Ok(self
                 .power_lost()
                 .unwrap_or(BootResult::AgentFailed(firmware, e)));
@@ -425,7 +426,6 @@ impl VirtualDevice {
             firmware: firmware.clone(),
         };
         let value = app(&mut session);
-        drop(session);
         Ok(self.power_lost().unwrap_or(BootResult::Ran {
             firmware,
             confirmed_trial,
@@ -435,10 +435,12 @@ impl VirtualDevice {
 
     /// Reads what the image in `region` says about itself.
     fn describe(&self, target: BootTarget, region: Region) -> Result<RunningFirmware, SimError> {
-        let image = &self.flash.bytes()[region.offset as usize..(region.offset + region.size) as usize];
+        let image =
+            &self.flash.bytes()[region.offset as usize..(region.offset + region.size) as usize];
         let desc = find_descriptors(image).map_err(|e| SimError::Firmware(e.to_string()))?;
-        let version = Version::parse(desc.app.version())
-            .ok_or_else(|| SimError::Firmware(format!("version {:?} is not semver", desc.app.version())))?;
+        let version = Version::parse(desc.app.version()).ok_or_else(|| {
+            SimError::Firmware(format!("version {:?} is not semver", desc.app.version()))
+        })?;
         let device_type = match self.config.device_type {
             Some(t) => t,
             None => DeviceType::new(desc.app.project_name()).ok_or_else(|| {
@@ -477,9 +479,19 @@ pub fn state_region(layout: &Layout) -> Result<Region, SimError> {
 
 /// The simulator's default layout: nvs, `ota_state`, otadata, phy_init, then two OTA
 /// slots of `slot_size` bytes.
-pub fn default_partition_table(flash_size: u32, slot_size: u32) -> Result<PartitionTable, SimError> {
+pub fn default_partition_table(
+    flash_size: u32,
+    slot_size: u32,
+) -> Result<PartitionTable, SimError> {
     let data = |name: &str, ty: DataType, offset, size| {
-        Partition::new(name, Type::Data, SubType::Data(ty), offset, size, Flags::empty())
+        Partition::new(
+            name,
+            Type::Data,
+            SubType::Data(ty),
+            offset,
+            size,
+            Flags::empty(),
+        )
     };
     let mut parts = vec![
         data("nvs", DataType::Nvs, 0x9000, 0x2000),
@@ -507,7 +519,11 @@ pub fn default_partition_table(flash_size: u32, slot_size: u32) -> Result<Partit
 
 /// A fresh flash as `espflash` would leave it: partition table at 0x8000, `app` in the
 /// first app partition (factory, else `ota_0`), otadata and state erased.
-pub fn create_flash(app: &[u8], table: &PartitionTable, flash_size: u32) -> Result<SimFlash, SimError> {
+pub fn create_flash(
+    app: &[u8],
+    table: &PartitionTable,
+    flash_size: u32,
+) -> Result<SimFlash, SimError> {
     let mut flash = SimFlash::new(flash_size as usize);
     flash.flash_image(PARTITION_TABLE_OFFSET, &table.to_bin()?);
     let first_app = table
@@ -515,7 +531,9 @@ pub fn create_flash(app: &[u8], table: &PartitionTable, flash_size: u32) -> Resu
         .or_else(|| table.find_by_subtype(Type::App, SubType::app(0x10)))
         .ok_or_else(|| SimError::Firmware("no app partition".into()))?;
     if app.len() as u64 > u64::from(first_app.size()) {
-        return Err(SimError::Firmware("app image does not fit its partition".into()));
+        return Err(SimError::Firmware(
+            "app image does not fit its partition".into(),
+        ));
     }
     flash.flash_image(first_app.offset(), app);
     Ok(flash)
@@ -528,9 +546,7 @@ pub fn offline_status(flash: &mut SimFlash, chip: ChipId) -> Result<serde_json::
     let mut entries = Vec::new();
     for index in 0..2usize {
         let at = g.otadata_sector(index) as usize;
-        let bytes: [u8; 32] = flash.bytes()[at..at + 32]
-            .try_into()
-            .unwrap_or([0xFF; 32]);
+        let bytes: [u8; 32] = flash.bytes()[at..at + 32].try_into().unwrap_or([0xFF; 32]);
         let e = ota_agent::OtaSelectEntry::from_bytes(&bytes);
         entries.push(serde_json::json!({
             "seq": e.seq,

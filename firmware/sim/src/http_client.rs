@@ -143,7 +143,9 @@ impl HttpBody for StdBody<'_> {
                 Box::pin(self.read(buf)).await
             }
             Framing::Chunked { left_in_chunk, .. } => {
-                let want = buf.len().min(usize::try_from(left_in_chunk).unwrap_or(usize::MAX));
+                let want = buf
+                    .len()
+                    .min(usize::try_from(left_in_chunk).unwrap_or(usize::MAX));
                 let n = self.raw(&mut buf[..want])?;
                 if n == 0 {
                     return Err(HttpError::ConnectionLost);
@@ -219,7 +221,9 @@ fn exchange(
     if url.port != default_port {
         text.push_str(&format!(":{}", url.port));
     }
-    text.push_str("\r\nUser-Agent: ota-device-sim\r\nAccept-Encoding: identity\r\nConnection: close\r\n");
+    text.push_str(
+        "\r\nUser-Agent: ota-device-sim\r\nAccept-Encoding: identity\r\nConnection: close\r\n",
+    );
     if let Some(tag) = request.if_none_match {
         text.push_str(&format!("If-None-Match: {}\r\n", tag.as_str()));
     }

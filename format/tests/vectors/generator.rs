@@ -147,8 +147,16 @@ const DESCRIPTOR_ATTACKS: &[(&str, &str)] = &[
     ("version-2.bin", "descriptor version 2"),
     ("truncated.bin", "last byte missing"),
     (
+        "firmware-bare-magic-and-descriptor.bin",
+        "none: a bare copy of the magic at 200 (skipped), the descriptor at 1000",
+    ),
+    (
+        "firmware-damaged-descriptor.bin",
+        "the only descriptor has key count 0: no descriptor (package refuses it)",
+    ),
+    (
         "firmware-descriptor-cut-off.bin",
-        "firmware ends inside its descriptor",
+        "firmware ends inside its descriptor: no descriptor",
     ),
 ];
 
@@ -1053,6 +1061,24 @@ pub fn generate() -> Vectors {
         "descriptor",
         "Truncated",
     );
+    let mut bare = fw.clone();
+    bare[200..216].copy_from_slice(&DESCRIPTOR_MAGIC);
+    desc_entry(
+        &mut v,
+        "firmware-bare-magic-and-descriptor.bin",
+        bare,
+        "firmware",
+        "valid",
+    );
+    let mut damaged = fw.clone();
+    damaged[1000 + 17] = 0;
+    desc_entry(
+        &mut v,
+        "firmware-damaged-descriptor.bin",
+        damaged,
+        "firmware",
+        "None",
+    );
     let mut truncated_fw = fw;
     truncated_fw.truncate(1000 + DESCRIPTOR_LEN - 1);
     desc_entry(
@@ -1060,7 +1086,7 @@ pub fn generate() -> Vectors {
         "firmware-descriptor-cut-off.bin",
         truncated_fw,
         "firmware",
-        "Truncated",
+        "None",
     );
 
     let key_json = |k: &ed25519_dalek::SigningKey, trusted: bool| {

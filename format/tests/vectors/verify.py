@@ -271,10 +271,14 @@ def descriptor(b):
 def find_descriptor(fw):
     found, start = None, 0
     while (at := fw.find(DESC_MAGIC, start)) >= 0:
-        keys = descriptor(fw[at:])
+        start = at + 16
+        try:
+            keys = descriptor(fw[at:])
+        except Reject:
+            continue
         if found is not None and found != keys:
             raise Reject("AmbiguousDescriptor")
-        found, start = keys, at + 16
+        found = keys
     return found
 
 

@@ -1,0 +1,346 @@
+//! Every threat of DESIGN.md against a running device: the attack fails, the device
+//! keeps running its firmware and reports the error.
+
+mod support;
+
+use ota_agent::agent::AgentError;
+use ota_agent::bootloader::BootloaderMode::RollbackDisabled;
+use ota_agent::download::DownloadError;
+use ota_agent::install::InstallError;
+use ota_agent::status::{CheckResult, Stage};
+use ota_device_sim::device::{Behaviour, VirtualDevice};
+use ota_format::esp::AppImageError;
+use ota_format::{ChipId, FormatError};
+use ota_testkit::Chip;
+use support::*;
+
+/// A device that already installed 1.1.0 (counter 5, manifest sequence 10).
+fn updated_device(host: &Host) -> VirtualDevice {
+    let mut d = device(host, RollbackDisabled);
+    host.publish(&release(&Spec {
+        counter: 5,
+        sequence: 10,
+        ..Spec::default()
+    }));
+    let (r, running) = check_and_reboot(&mut d);
+    assert_eq!(
+        r,
+        Ok(CheckResult::Installed {
+            version: v("1.1.0")
+        })
+    );
+    assert_eq!(running, v("1.1.0"));
+    d
+}
+
+/// Checks once against what `host` serves; the device must keep `running` and report
+/// `expected` as its last error.
+fn attack(d: &mut VirtualDevice, running: &str, expected: AgentError) {
+    let (_, (r, status)) = boot_until_running(d, |s| (s.check(), s.agent.status()));
+    assert_eq!(r, Err(expected));
+    assert_eq!(status.installed_version, v(running));
+    assert_eq!(status.last_error.unwrap().error, expected);
+    // Still running it after a reboot.
+    let (after, ()) = boot_until_running(d, |_| ());
+    assert_eq!(after, v(running));
+}
+
+fn install_error(e: FormatError) -> AgentError {
+    AgentError::Download(DownloadError::Install(InstallError::Format(e)))
+}
+
+#[test]
+fn manifest_from_a_wrong_signer() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    host.publish(&release(&Spec {
+        signer: ATTACKER,
+        ..Spec::default()
+    }));
+    attack(d, "1.0.0", AgentError::Manifest(FormatError::UnknownKey));
+}
+
+#[test]
+fn image_from_a_wrong_signer_under_a_good_manifest() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    host.publish(&release(&Spec {
+        signer: ATTACKER,
+        manifest_signer: Some(SIGNER),
+        ..Spec::default()
+    }));
+    attack(d, "1.0.0", install_error(FormatError::UnknownKey));
+}
+
+#[test]
+fn tampered_manifest() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    let mut rel = release(&Spec::default());
+    rel.manifest[0x60] ^= 1; // security counter
+    host.publish(&rel);
+    attack(
+        d,
+        "1.0.0",
+        AgentError::Manifest(FormatError::SignatureInvalid),
+    );
+}
+
+#[test]
+fn tampered_image_header_and_payload() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    let mut rel = release(&Spec::default());
+    rel.ota[0x30] ^= 1; // version in the signed header
+    host.publish(&rel);
+    attack(d, "1.0.0", install_error(FormatError::SignatureInvalid));
+
+    let mut rel = release(&Spec {
+        window_log: None,
+        sequence: 3,
+        ..Spec::default()
+    });
+    let at = rel.ota.len() - 50;
+    rel.ota[at] ^= 1;
+    host.publish(&rel);
+    attack(
+        d,
+        "1.0.0",
+        AgentError::Install(InstallError::Format(FormatError::PayloadDigestMismatch)),
+    );
+}
+
+#[test]
+fn security_counter_rollback() {
+    let host = Host::start();
+    let d = &mut updated_device(&host);
+    host.publish(&release(&Spec {
+        version: "1.2.0",
+        counter: 4,
+        sequence: 11,
+        ..Spec::default()
+    }));
+    attack(
+        d,
+        "1.1.0",
+        AgentError::Manifest(FormatError::CounterRollback),
+    );
+}
+
+#[test]
+fn old_image_downgrade() {
+    let host = Host::start();
+    let d = &mut updated_device(&host);
+    host.publish(&release(&Spec {
+        version: "1.0.5",
+        counter: 5,
+        sequence: 11,
+        ..Spec::default()
+    }));
+    attack(d, "1.1.0", AgentError::Manifest(FormatError::Downgrade));
+}
+
+#[test]
+fn replayed_old_manifest() {
+    let host = Host::start();
+    let d = &mut updated_device(&host);
+    // The attacker replays an older, validly signed manifest (freeze / rollback).
+    host.publish(&release(&Spec {
+        version: "1.2.0",
+        counter: 5,
+        sequence: 9,
+        ..Spec::default()
+    }));
+    attack(
+        d,
+        "1.1.0",
+        AgentError::Manifest(FormatError::SequenceRollback),
+    );
+}
+
+#[test]
+fn image_for_another_device_type_or_chip() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    host.publish(&release(&Spec {
+        device_type: "camera",
+        ..Spec::default()
+    }));
+    attack(
+        d,
+        "1.0.0",
+        AgentError::Manifest(FormatError::WrongDeviceType),
+    );
+    host.publish(&release(&Spec {
+        chip: ChipId(13),
+        sequence: 3,
+        ..Spec::default()
+    }));
+    attack(d, "1.0.0", AgentError::Manifest(FormatError::WrongChip));
+}
+
+#[test]
+fn wrong_chip_app_image_signed_as_the_right_chip() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    let c6 = firmware("1.1.0", Behaviour::Normal, &[public(SIGNER)], Chip::Esp32c6);
+    host.publish(&release_of(&Spec::default(), c6));
+    let (_, (r, status)) = boot_until_running(d, |s| (s.check(), s.agent.status()));
+    assert!(
+        matches!(
+            r,
+            Err(AgentError::Install(InstallError::AppImage(
+                AppImageError::WrongChip { .. }
+            )))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(status.installed_version, v("1.0.0"));
+    assert_eq!(status.last_error.unwrap().stage, Stage::Install);
+}
+
+#[test]
+fn trailing_data_after_the_image() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    // A served file longer than the manifest says: refused before any byte is used.
+    let mut rel = release(&Spec::default());
+    rel.ota.extend_from_slice(&[0u8; 100]);
+    host.publish(&rel);
+    attack(
+        d,
+        "1.0.0",
+        AgentError::Download(DownloadError::SizeMismatch {
+            served: rel.ota.len() as u64,
+            expected: rel.ota.len() as u64 - 100,
+        }),
+    );
+    // Endless data without a declared length: refused at the first byte past the
+    // signed payload.
+    let rel = release(&Spec {
+        sequence: 3,
+        ..Spec::default()
+    });
+    host.publish(&rel);
+    host.fault(&format!("/fw/{}", rel.image_name), vec![Fault::Endless]);
+    attack(d, "1.0.0", install_error(FormatError::TrailingBytes));
+    // A (signed) manifest that names a longer file than the image header declares.
+    host.publish(&release(&Spec {
+        trailing: 64,
+        sequence: 4,
+        ..Spec::default()
+    }));
+    attack(
+        d,
+        "1.0.0",
+        install_error(FormatError::ManifestImageMismatch),
+    );
+}
+
+#[test]
+fn oversized_image() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    let big = ota_testkit::TestFirmware::new(Chip::Esp32c3)
+        .version("1.1.0")
+        .project_name(DEVICE_TYPE)
+        .trusted_keys(&[public(SIGNER)])
+        .payload_size(SLOT_SIZE as usize + 4096)
+        .app_image();
+    host.publish(&release_of(&Spec::default(), big));
+    attack(d, "1.0.0", AgentError::Manifest(FormatError::TooLarge));
+}
+
+#[test]
+fn redirect_to_a_hostile_host() {
+    let origin = Host::start();
+    let hostile = Host::start();
+    let d = &mut device(&origin, RollbackDisabled);
+    hostile.publish(&release(&Spec {
+        signer: ATTACKER,
+        ..Spec::default()
+    }));
+    origin.fault(
+        MANIFEST_PATH,
+        vec![Fault::Redirect(hostile.url(MANIFEST_PATH)); 2],
+    );
+    attack(d, "1.0.0", AgentError::Manifest(FormatError::UnknownKey));
+}
+
+#[test]
+fn image_swapped_between_check_and_use() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    let checked = release(&Spec::default());
+    // Another (validly signed) release appears under the name the manifest gave.
+    let swapped = release(&Spec {
+        version: "1.1.0",
+        counter: 2,
+        behaviour: Behaviour::HealthFail,
+        ..Spec::default()
+    });
+    host.put(MANIFEST_PATH, checked.manifest.clone());
+    host.put(&format!("/fw/{}", checked.image_name), swapped.ota.clone());
+    let (_, r) = boot_until_running(d, |s| s.check());
+    assert!(
+        matches!(
+            r,
+            Err(AgentError::Download(DownloadError::Install(
+                InstallError::Format(FormatError::ManifestImageMismatch)
+            ))) | Err(AgentError::Download(DownloadError::SizeMismatch { .. }))
+        ),
+        "{r:?}"
+    );
+    let (running, ()) = boot_until_running(d, |_| ());
+    assert_eq!(running, v("1.0.0"));
+}
+
+#[test]
+fn key_rotation_follows_the_new_firmware() {
+    const NEW_KEY: [u8; 32] = [9; 32];
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    // 1.1.0, signed with the old key, trusts only the new one.
+    host.publish(&release(&Spec {
+        new_keys: Some(vec![public(NEW_KEY)]),
+        ..Spec::default()
+    }));
+    assert_eq!(check_and_reboot(d).1, v("1.1.0"));
+    // The old (say stolen) key no longer works.
+    host.publish(&release(&Spec {
+        version: "1.2.0",
+        sequence: 3,
+        ..Spec::default()
+    }));
+    attack(d, "1.1.0", AgentError::Manifest(FormatError::UnknownKey));
+    // The new one does.
+    host.publish(&release(&Spec {
+        version: "1.3.0",
+        sequence: 4,
+        signer: NEW_KEY,
+        new_keys: Some(vec![public(NEW_KEY)]),
+        ..Spec::default()
+    }));
+    assert_eq!(check_and_reboot(d).1, v("1.3.0"));
+}
+
+#[test]
+fn firmware_without_trusted_keys_cannot_be_updated() {
+    let host = Host::start();
+    let no_keys = firmware("1.0.0", Behaviour::Normal, &[], Chip::Esp32c3);
+    let d = &mut device_with(&host, RollbackDisabled, &no_keys);
+    host.publish(&release(&Spec::default()));
+    attack(d, "1.0.0", AgentError::Manifest(FormatError::UnknownKey));
+}
+
+#[test]
+fn release_that_would_lock_the_device_out() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    // Correctly signed, but the new firmware trusts no key at all.
+    host.publish(&release(&Spec {
+        new_keys: Some(vec![]),
+        ..Spec::default()
+    }));
+    attack(d, "1.0.0", AgentError::Install(InstallError::NoTrustedKeys));
+}

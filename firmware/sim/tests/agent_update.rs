@@ -1,0 +1,244 @@
+//! Full updates through a real HTTP server, in both bootloader modes.
+
+mod support;
+
+use ota_agent::bootloader::BootloaderMode::{self, RollbackDisabled, RollbackEnabled};
+use ota_agent::geometry::BootTarget;
+use ota_agent::status::{CheckResult, UpdateState};
+use ota_device_sim::device::BootResult;
+use support::*;
+
+const MODES: [BootloaderMode; 2] = [RollbackDisabled, RollbackEnabled];
+
+#[test]
+fn update_confirms_and_idle_check_costs_a_304() {
+    for mode in MODES {
+        let host = Host::start();
+        let d = &mut device(&host, mode);
+        host.publish(&release(&Spec::default()));
+        // Stored, then zstd-compressed at the device's largest default window.
+        let (r, running) = check_and_reboot(d);
+        assert_eq!(
+            r,
+            Ok(CheckResult::Installed {
+                version: v("1.1.0")
+            })
+        );
+        assert_eq!(running, v("1.1.0"));
+        let (_, status) = boot_until_running(d, |s| {
+            let idle = s.check();
+            (idle, s.check(), s.agent.status())
+        });
+        let (first, second, status) = status;
+        assert_eq!(first, Ok(CheckResult::UpToDate));
+        assert_eq!(second, Ok(CheckResult::NotModified));
+        assert_eq!(status.running.slot, BootTarget::Ota(1));
+        assert_eq!(status.security_counter, 1);
+        assert_eq!(status.other.unwrap().version, Some(v("1.0.0")));
+        assert_eq!(status.update, UpdateState::Idle);
+        let log = host.log();
+        assert_eq!(log.last().unwrap().2, 304, "{mode:?}");
+        assert_eq!(host.requests_for("/fw/sensor-1.1.0.ota"), 1);
+    }
+}
+
+#[test]
+fn stored_images_install_too() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    host.publish(&release(&Spec {
+        window_log: None,
+        ..Spec::default()
+    }));
+    assert_eq!(check_and_reboot(d).1, v("1.1.0"));
+}
+
+#[test]
+fn successive_releases_alternate_slots() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackEnabled);
+    for (i, version) in ["1.1.0", "1.2.0", "2.0.0"].into_iter().enumerate() {
+        host.publish(&release(&Spec {
+            version,
+            sequence: 10 + i as u64,
+            counter: i as u64,
+            ..Spec::default()
+        }));
+        let (r, running) = check_and_reboot(d);
+        assert_eq!(
+            r,
+            Ok(CheckResult::Installed {
+                version: v(version)
+            })
+        );
+        assert_eq!(running, v(version));
+    }
+    let (_, slot) = boot_until_running(d, |s| s.agent.status().running.slot);
+    assert_eq!(slot, BootTarget::Ota(1));
+}
+
+#[test]
+fn status_is_served_while_the_device_downloads() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let host = Host::start();
+    let rel = release(&Spec::default());
+    host.publish(&rel);
+    // Slow enough that the download takes a few seconds.
+    host.fault(
+        &format!("/fw/{}", rel.image_name),
+        vec![Fault::Slow(Duration::from_millis(60))],
+    );
+    let dir = std::env::temp_dir().join(format!("ota-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let app_path = dir.join("app.bin");
+    std::fs::write(&app_path, app("1.0.0")).unwrap();
+    let flash_path = dir.join("flash.bin");
+    let _ = std::fs::remove_file(&flash_path);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
+        .args(["run", "--flash"])
+        .arg(&flash_path)
+        .arg("--app")
+        .arg(&app_path)
+        .args(["--flash-size", "589824", "--device-type", "sensor"])
+        .args(["--manifest-url", &host.url(MANIFEST_PATH)])
+        .args([
+            "--device-id",
+            "dev-1",
+            "--interval",
+            "0.1",
+            "--max-checks",
+            "2",
+        ])
+        .args(["--status-addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("status-url http://")
+        .unwrap()
+        .to_owned();
+    let addr = url.split('/').next().unwrap().to_owned();
+    let get = |path: &str| -> Option<String> {
+        let mut s = TcpStream::connect(&addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        Some(text.split("\r\n\r\n").nth(1)?.to_owned())
+    };
+    let start = Instant::now();
+    let mut pings_during_download = 0;
+    let mut saw_progress = false;
+    while start.elapsed() < Duration::from_secs(30) {
+        if let Some(status) = get("/ota/status") {
+            let json: serde_json::Value = serde_json::from_str(&status).unwrap();
+            if json["update"]["state"] == "downloading" {
+                saw_progress |= json["update"]["progress"]["received"].as_u64().unwrap_or(0) > 0;
+                let t = Instant::now();
+                let ping = get("/app/ping").unwrap();
+                assert!(ping.contains("pong"));
+                assert!(t.elapsed() < Duration::from_millis(500), "ping was slow");
+                pings_during_download += 1;
+            }
+            if json["update"]["state"] == "reboot_required" || json["installed_version"] == "1.1.0"
+            {
+                break;
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        pings_during_download >= 3,
+        "{pings_during_download} pings during the download"
+    );
+    assert!(saw_progress);
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{rest}");
+    assert!(rest.contains("boot running ota_1 version 1.1.0"), "{rest}");
+    let status = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
+        .args(["status", "--flash"])
+        .arg(&flash_path)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["slots"][1]["version"], "1.1.0");
+    assert_eq!(json["agent_state"]["security_counter"], 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn boot_reports_the_running_image_truthfully() {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    match d.boot(|s| s.agent.status()).unwrap() {
+        BootResult::Ran {
+            firmware, value, ..
+        } => {
+            assert_eq!(value.installed_version, firmware.version);
+            assert_eq!(value.running.slot, firmware.target);
+            assert_eq!(value.trusted_keys.iter().count(), 1);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn cli_power_cut_then_power_back_completes_the_update() {
+    use std::process::Command;
+
+    let host = Host::start();
+    host.publish(&release(&Spec::default()));
+    let dir = std::env::temp_dir().join(format!("ota-sim-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let app_path = dir.join("app.bin");
+    std::fs::write(&app_path, app("1.0.0")).unwrap();
+    let flash_path = dir.join("flash.bin");
+    let _ = std::fs::remove_file(&flash_path);
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
+            .args(["run", "--flash"])
+            .arg(&flash_path)
+            .arg("--app")
+            .arg(&app_path)
+            .args(["--flash-size", "589824", "--device-type", "sensor"])
+            .args(["--manifest-url", &host.url(MANIFEST_PATH)])
+            .args([
+                "--device-id",
+                "dev-1",
+                "--interval",
+                "0",
+                "--max-checks",
+                "2",
+            ])
+            .args(["--bootloader", "rollback"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Operation 30 is in the middle of writing the new image.
+    let cut = run(&["--power-cut-at", "30"]);
+    let text = String::from_utf8_lossy(&cut.stdout).into_owned();
+    assert_eq!(cut.status.code(), Some(3), "{text}");
+    assert!(text.contains("power-lost at operation 31"), "{text}");
+    let again = run(&[]);
+    let text = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.status.success(), "{text}");
+    assert!(
+        text.starts_with("boot running ota_0 version 1.0.0"),
+        "{text}"
+    );
+    assert!(text.contains("boot running ota_1 version 1.1.0"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
