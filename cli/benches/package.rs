@@ -15,7 +15,12 @@ const SIZE: usize = 4 * 1024 * 1024;
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().expect("spawn");
-    assert!(out.status.success(), "{:?}: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn package(dir: &Path, out: &str, extra: &[&str]) {
@@ -23,21 +28,38 @@ fn package(dir: &Path, out: &str, extra: &[&str]) {
     run(Command::new(BIN)
         .current_dir(dir)
         .env("SOURCE_DATE_EPOCH", "1764000000")
-        .args(["package", "--key", "bench.key", "--device-type", "bench", "--app-image", "app.bin"])
+        .args([
+            "package",
+            "--key",
+            "bench.key",
+            "--device-type",
+            "bench",
+            "--app-image",
+            "app.bin",
+        ])
         .args(["--allow-lockout", "-q", "-o", out])
         .args(extra));
 }
 
 fn imgtool_available() -> bool {
-    Command::new("imgtool").arg("version").output().is_ok_and(|o| o.status.success())
+    Command::new("imgtool")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let app = TestFirmware::new(Chip::Esp32c3).version("1.0.0").payload_size(SIZE).seed(11).app_image();
+    let app = TestFirmware::new(Chip::Esp32c3)
+        .version("1.0.0")
+        .payload_size(SIZE)
+        .seed(11)
+        .app_image();
     std::fs::write(d.join("app.bin"), &app).unwrap();
-    run(Command::new(BIN).current_dir(d).args(["keygen", "--no-encrypt", "bench"]));
+    run(Command::new(BIN)
+        .current_dir(d)
+        .args(["keygen", "--no-encrypt", "bench"]));
 
     let variants: [(&str, &[&str]); 3] = [
         ("stored", &["--no-compress"]),
@@ -57,19 +79,35 @@ fn bench(c: &mut Criterion) {
     }
 
     let mut group = c.benchmark_group("package_4MiB");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     for (name, extra) in variants {
         group.bench_function(format!("ota-sign package ({name})"), |b| {
             b.iter(|| package(d, &format!("{name}.ota"), extra))
         });
     }
     if imgtool_available() {
-        run(Command::new("imgtool").current_dir(d).args(["keygen", "-k", "ed.pem", "-t", "ed25519"]));
+        run(Command::new("imgtool")
+            .current_dir(d)
+            .args(["keygen", "-k", "ed.pem", "-t", "ed25519"]));
         group.bench_function("imgtool sign (ed25519, uncompressed)", |b| {
             b.iter(|| {
                 run(Command::new("imgtool").current_dir(d).args([
-                    "sign", "-k", "ed.pem", "--header-size", "0x200", "--pad-header", "--align", "4",
-                    "--version", "1.0.0", "--slot-size", "0x500000", "app.bin", "signed.bin",
+                    "sign",
+                    "-k",
+                    "ed.pem",
+                    "--header-size",
+                    "0x200",
+                    "--pad-header",
+                    "--align",
+                    "4",
+                    "--version",
+                    "1.0.0",
+                    "--slot-size",
+                    "0x500000",
+                    "app.bin",
+                    "signed.bin",
                 ]))
             })
         });

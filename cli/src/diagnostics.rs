@@ -83,22 +83,37 @@ pub fn format_exit_code(e: &FormatError) -> u8 {
 
 impl Diagnostic for FormatDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(format!("ota_sign::format::{}", format_error_name(&self.error))))
+        Some(Box::new(format!(
+            "ota_sign::format::{}",
+            format_error_name(&self.error)
+        )))
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         use FormatError::*;
         let help = match self.error {
-            UnknownKey => "the file was signed by a key you did not pass; check --pubkey (`ota-sign inspect FILE` shows the signer's key id)",
-            SignatureInvalid => "the signed bytes were changed after signing, or the signature is forged: do not ship this file",
-            PayloadDigestMismatch | InstalledDigestMismatch => "the payload was changed after signing: do not ship this file",
+            UnknownKey => {
+                "the file was signed by a key you did not pass; check --pubkey (`ota-sign inspect FILE` shows the signer's key id)"
+            }
+            SignatureInvalid => {
+                "the signed bytes were changed after signing, or the signature is forged: do not ship this file"
+            }
+            PayloadDigestMismatch | InstalledDigestMismatch => {
+                "the payload was changed after signing: do not ship this file"
+            }
             Truncated => "the file is incomplete: was the download or copy interrupted?",
-            TrailingBytes => "bytes were appended after the signed data; the format accepts nothing after the payload",
-            BadMagic => "this is not an ota-sign image or manifest (`ota-sign inspect FILE` tells what it is)",
+            TrailingBytes => {
+                "bytes were appended after the signed data; the format accepts nothing after the payload"
+            }
+            BadMagic => {
+                "this is not an ota-sign image or manifest (`ota-sign inspect FILE` tells what it is)"
+            }
             UnsupportedVersion => "made by a newer ota-sign; upgrade this tool",
             WrongDeviceType | WrongChip => "the file is for another kind of device",
             Downgrade => "pass --allow-downgrade to `release` to sign a deliberate downgrade",
-            CounterRollback => "a lower security counter can never be installed; raise --security-counter",
+            CounterRollback => {
+                "a lower security counter can never be installed; raise --security-counter"
+            }
             Expired => "re-sign the manifest with a later --expires",
             _ => return None,
         };
@@ -139,9 +154,9 @@ impl Diagnostic for FirmwareDiagnostic {
             FirmwareError::ElfChipMismatch { .. } | FirmwareError::AppImageChipMismatch { .. } => {
                 "pass the --chip the firmware was built for"
             }
-            FirmwareError::AppImage(AppImageError::ChecksumMismatch { .. } | AppImageError::DigestMismatch) => {
-                "the app image is corrupt; rebuild it"
-            }
+            FirmwareError::AppImage(
+                AppImageError::ChecksumMismatch { .. } | AppImageError::DigestMismatch,
+            ) => "the app image is corrupt; rebuild it",
             _ => return None,
         };
         Some(Box::new(help))

@@ -10,9 +10,9 @@ mod exit;
 mod firmware;
 mod output;
 mod packaging;
+mod passphrase;
 mod progress;
 mod repo;
-mod passphrase;
 
 use std::process::ExitCode;
 

@@ -24,7 +24,10 @@ pub fn exists(path: &Path) -> Failure {
         exit::CONFLICT,
         crate::exit::Message::new(
             format!("{} already exists", path.display()),
-            Some("outputs are never overwritten silently; pass --force or choose another name".to_owned()),
+            Some(
+                "outputs are never overwritten silently; pass --force or choose another name"
+                    .to_owned(),
+            ),
             "ota_sign::output_exists",
         ),
     )

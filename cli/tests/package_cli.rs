@@ -17,7 +17,17 @@ fn firmware(chip: Chip, keys: &[[u8; 32]]) -> TestFirmware {
 
 fn package_args<'a>(elf: &'a str, chip: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![
-        "package", "--key", "release.key", "--device-type", "thermostat", "--elf", elf, "--chip", chip, "-o", out,
+        "package",
+        "--key",
+        "release.key",
+        "--device-type",
+        "thermostat",
+        "--elf",
+        elf,
+        "--chip",
+        chip,
+        "-o",
+        out,
     ]
 }
 
@@ -26,15 +36,30 @@ fn elf_for_every_chip_packages_verifies_and_extracts() {
     let s = Scratch::new();
     let pk = s.keygen("release");
     for chip in Chip::ALL {
-        let elf = s.write(&format!("{}.elf", chip.name()), &firmware(chip, &[pk]).elf());
+        let elf = s.write(
+            &format!("{}.elf", chip.name()),
+            &firmware(chip, &[pk]).elf(),
+        );
         let out = format!("{}.ota", chip.name());
-        let json = s.ok(&[&package_args(elf.to_str().unwrap(), chip.name(), &out)[..], &["--json"]].concat());
+        let json = s.ok(&[
+            &package_args(elf.to_str().unwrap(), chip.name(), &out)[..],
+            &["--json"],
+        ]
+        .concat());
         let summary: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(summary["version"], "1.4.0");
         assert_eq!(summary["chip"], chip.name());
         assert!(summary["file_size"].as_u64().unwrap() < summary["input_size"].as_u64().unwrap());
 
-        let verdict = s.ok(&["verify", "--pubkey", "release.pub", "--device-type", "thermostat", &out, "--json"]);
+        let verdict = s.ok(&[
+            "verify",
+            "--pubkey",
+            "release.pub",
+            "--device-type",
+            "thermostat",
+            &out,
+            "--json",
+        ]);
         let verdict: serde_json::Value = serde_json::from_str(&verdict).unwrap();
         assert_eq!(verdict["valid"], true);
 
@@ -54,7 +79,10 @@ fn output_is_deterministic_under_source_date_epoch() {
     let elf = s.write("fw.elf", &firmware(Chip::Esp32c3, &[pk]).elf());
     s.ok(&package_args(elf.to_str().unwrap(), "esp32c3", "a.ota"));
     s.ok(&package_args(elf.to_str().unwrap(), "esp32c3", "b.ota"));
-    assert_eq!(std::fs::read(s.path("a.ota")).unwrap(), std::fs::read(s.path("b.ota")).unwrap());
+    assert_eq!(
+        std::fs::read(s.path("a.ota")).unwrap(),
+        std::fs::read(s.path("b.ota")).unwrap()
+    );
 }
 
 #[test]
@@ -63,11 +91,29 @@ fn app_image_input_is_checked_and_packaged() {
     let pk = s.keygen("release");
     let image = firmware(Chip::Esp32s3, &[pk]).app_image();
     s.write("app.bin", &image);
-    let base = ["package", "--key", "release.key", "--device-type", "thermostat", "--app-image", "app.bin"];
+    let base = [
+        "package",
+        "--key",
+        "release.key",
+        "--device-type",
+        "thermostat",
+        "--app-image",
+        "app.bin",
+    ];
     s.ok(&[&base[..], &["-o", "ok.ota"]].concat());
-    s.ok(&["verify", "--pubkey", "release.pub", "--chip", "esp32s3", "ok.ota"]);
+    s.ok(&[
+        "verify",
+        "--pubkey",
+        "release.pub",
+        "--chip",
+        "esp32s3",
+        "ok.ota",
+    ]);
 
-    let err = s.fails(&[&base[..], &["--chip", "esp32c3", "-o", "wrong-chip.ota"]].concat(), FAILURE);
+    let err = s.fails(
+        &[&base[..], &["--chip", "esp32c3", "-o", "wrong-chip.ota"]].concat(),
+        FAILURE,
+    );
     assert!(err.contains("esp32s3"), "{err}");
     assert_absent(&s.path("wrong-chip.ota"));
 
@@ -79,8 +125,17 @@ fn app_image_input_is_checked_and_packaged() {
     ] {
         s.write(&format!("{name}.bin"), &corrupt(&image, corruption));
         let args = [
-            "package", "--key", "release.key", "--device-type", "thermostat", "--app-image", &format!("{name}.bin"),
-            "--chip", "esp32s3", "-o", &format!("{name}.ota"),
+            "package",
+            "--key",
+            "release.key",
+            "--device-type",
+            "thermostat",
+            "--app-image",
+            &format!("{name}.bin"),
+            "--chip",
+            "esp32s3",
+            "-o",
+            &format!("{name}.ota"),
         ];
         s.fails(&args, FAILURE);
         assert_absent(&s.path(&format!("{name}.ota")));
@@ -106,8 +161,14 @@ fn firmware_that_would_lock_the_fleet_out_is_refused() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
 
-    let bare = s.write("bare.elf", &TestFirmware::new(Chip::Esp32c3).version("1.0.0").elf());
-    let err = s.fails(&package_args(bare.to_str().unwrap(), "esp32c3", "bare.ota"), POLICY);
+    let bare = s.write(
+        "bare.elf",
+        &TestFirmware::new(Chip::Esp32c3).version("1.0.0").elf(),
+    );
+    let err = s.fails(
+        &package_args(bare.to_str().unwrap(), "esp32c3", "bare.ota"),
+        POLICY,
+    );
     assert!(err.contains("no trusted-key descriptor"), "{err}");
     assert_absent(&s.path("bare.ota"));
 }
@@ -118,30 +179,53 @@ fn bad_firmware_inputs_get_clear_errors_and_no_output() {
     let pk = s.keygen("release");
     let no_desc = s.write(
         "nodesc.elf",
-        &TestFirmware::new(Chip::Esp32c3).trusted_keys(&[pk]).without_app_descriptor().elf(),
+        &TestFirmware::new(Chip::Esp32c3)
+            .trusted_keys(&[pk])
+            .without_app_descriptor()
+            .elf(),
     );
-    let err = s.fails(&package_args(no_desc.to_str().unwrap(), "esp32c3", "a.ota"), FAILURE);
+    let err = s.fails(
+        &package_args(no_desc.to_str().unwrap(), "esp32c3", "a.ota"),
+        FAILURE,
+    );
     assert!(err.contains("app descriptor"), "{err}");
 
     let not_semver = s.write(
         "v.elf",
-        &TestFirmware::new(Chip::Esp32c3).version("v1.2-dirty").trusted_keys(&[pk]).elf(),
+        &TestFirmware::new(Chip::Esp32c3)
+            .version("v1.2-dirty")
+            .trusted_keys(&[pk])
+            .elf(),
     );
-    let err = s.fails(&package_args(not_semver.to_str().unwrap(), "esp32c3", "b.ota"), FAILURE);
+    let err = s.fails(
+        &package_args(not_semver.to_str().unwrap(), "esp32c3", "b.ota"),
+        FAILURE,
+    );
     assert!(err.contains("semver") || err.contains("semantic"), "{err}");
 
     let xtensa = s.write("s3.elf", &firmware(Chip::Esp32s3, &[pk]).elf());
-    let err = s.fails(&package_args(xtensa.to_str().unwrap(), "esp32c3", "c.ota"), FAILURE);
+    let err = s.fails(
+        &package_args(xtensa.to_str().unwrap(), "esp32c3", "c.ota"),
+        FAILURE,
+    );
     assert!(err.contains("Xtensa"), "{err}");
 
     let good = s.write("fw.elf", &firmware(Chip::Esp32c3, &[pk]).elf());
     let err = s.fails(
-        &[&package_args(good.to_str().unwrap(), "esp32c3", "d.ota")[..], &["--version", "2.0.0"]].concat(),
+        &[
+            &package_args(good.to_str().unwrap(), "esp32c3", "d.ota")[..],
+            &["--version", "2.0.0"],
+        ]
+        .concat(),
         POLICY,
     );
     assert!(err.contains("contradicts"), "{err}");
     let err = s.fails(
-        &[&package_args(good.to_str().unwrap(), "esp32c3", "e.ota")[..], &["--slot-size", "64K"]].concat(),
+        &[
+            &package_args(good.to_str().unwrap(), "esp32c3", "e.ota")[..],
+            &["--slot-size", "64K"],
+        ]
+        .concat(),
         POLICY,
     );
     assert!(err.contains("slot"), "{err}");
@@ -177,9 +261,29 @@ fn verify_rejects_tampering_wrong_keys_and_wrong_targets() {
 
     let err = s.fails(&["verify", "--pubkey", "stranger.pub", "good.ota"], INVALID);
     assert!(err.contains("not trusted"), "{err}");
-    let err = s.fails(&["verify", "--pubkey", "release.pub", "--device-type", "doorbell", "good.ota"], POLICY);
+    let err = s.fails(
+        &[
+            "verify",
+            "--pubkey",
+            "release.pub",
+            "--device-type",
+            "doorbell",
+            "good.ota",
+        ],
+        POLICY,
+    );
     assert!(err.contains("device type"), "{err}");
-    s.fails(&["verify", "--pubkey", "release.pub", "--chip", "esp32", "good.ota"], POLICY);
+    s.fails(
+        &[
+            "verify",
+            "--pubkey",
+            "release.pub",
+            "--chip",
+            "esp32",
+            "good.ota",
+        ],
+        POLICY,
+    );
 
     let mut header_flip = good.clone();
     header_flip[0x50] ^= 1; // the security counter: only the signature catches it
@@ -192,13 +296,20 @@ fn verify_rejects_tampering_wrong_keys_and_wrong_targets() {
         ("header.ota", header_flip, "signature"),
         ("payload.ota", payload_flip, "digest"),
         ("trailing.ota", trailing, "trailing"),
-        ("truncated.ota", good[..good.len() - 10].to_vec(), "truncated"),
+        (
+            "truncated.ota",
+            good[..good.len() - 10].to_vec(),
+            "truncated",
+        ),
     ];
     for (name, bytes, what) in cases {
         s.write(name, &bytes);
         let err = s.fails(&["verify", "--pubkey", "release.pub", name], INVALID);
         assert!(err.contains(what), "{name}: {err}");
-        s.fails(&["extract", "--pubkey", "release.pub", name, "-o", "x.bin"], INVALID);
+        s.fails(
+            &["extract", "--pubkey", "release.pub", name, "-o", "x.bin"],
+            INVALID,
+        );
         assert_absent(&s.path("x.bin"));
     }
 }
@@ -213,18 +324,21 @@ fn inspect_describes_every_kind_of_file() {
     s.ok(&package_args(elf.to_str().unwrap(), "esp32c3", "fw.ota"));
     let key_id = ota_format::KeyId::of(&pk).to_string();
 
-    let image: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "--json", "fw.ota"])).unwrap();
+    let image: serde_json::Value =
+        serde_json::from_str(&s.ok(&["inspect", "--json", "fw.ota"])).unwrap();
     assert_eq!(image["kind"], "image");
     assert_eq!(image["verified"], false);
     assert_eq!(image["key_id"], key_id.as_str());
     assert_eq!(image["complete"], true);
 
-    let app: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "--json", "app.bin"])).unwrap();
+    let app: serde_json::Value =
+        serde_json::from_str(&s.ok(&["inspect", "--json", "app.bin"])).unwrap();
     assert_eq!(app["kind"], "app_image");
     assert_eq!(app["version"], "1.4.0");
     assert_eq!(app["trusted_key_ids"][0], key_id.as_str());
 
-    let elf_report: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "--json", "fw.elf"])).unwrap();
+    let elf_report: serde_json::Value =
+        serde_json::from_str(&s.ok(&["inspect", "--json", "fw.elf"])).unwrap();
     assert_eq!(elf_report["kind"], "elf");
     assert_eq!(elf_report["chips"][0], "esp32c3");
 

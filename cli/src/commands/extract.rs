@@ -52,15 +52,22 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     let keys = super::verify::trusted_keys(&args.pubkey, global)?;
     let bytes = output::read(&args.file)?;
     let subject = format!("image {}", args.file.display());
-    let (verified, app) =
-        super::verify::check_image(&subject, &bytes, TrustedKeys::new(&keys), Expectations::default())?;
+    let (verified, app) = super::verify::check_image(
+        &subject,
+        &bytes,
+        TrustedKeys::new(&keys),
+        Expectations::default(),
+    )?;
     output::write(&args.output, &app, args.force)?;
     let result = Extracted {
         output: args.output.display().to_string(),
         size: app.len(),
         image_sha256: hex::encode(verified.header.info.image_sha256),
     };
-    global.say(&format!("wrote {} ({} bytes, sha256 {})", result.output, result.size, result.image_sha256));
+    global.say(&format!(
+        "wrote {} ({} bytes, sha256 {})",
+        result.output, result.size, result.image_sha256
+    ));
     global.json_result(&result);
     Ok(())
 }

@@ -91,8 +91,8 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     let bytes = output::read(&args.file)?;
     let name = args.file.display().to_string();
     let report = if bytes.starts_with(&ota_format::IMAGE_MAGIC) {
-        let (info, header_len) =
-            inspect_header(&bytes).map_err(|e| FormatDiagnostic::new(format!("image {name}"), e))?;
+        let (info, header_len) = inspect_header(&bytes)
+            .map_err(|e| FormatDiagnostic::new(format!("image {name}"), e))?;
         Report::Image {
             verified: false,
             device_type: info.device_type.to_string(),
@@ -114,7 +114,8 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             complete: bytes.len() as u64 == header_len as u64 + u64::from(info.payload_size),
         }
     } else if bytes.starts_with(&ota_format::MANIFEST_MAGIC) {
-        let m = Manifest::inspect(&bytes).map_err(|e| FormatDiagnostic::new(format!("manifest {name}"), e))?;
+        let m = Manifest::inspect(&bytes)
+            .map_err(|e| FormatDiagnostic::new(format!("manifest {name}"), e))?;
         Report::Manifest {
             verified: false,
             device_type: m.device_type.to_string(),
@@ -187,7 +188,11 @@ fn render(name: &str, report: &Report) -> String {
                 serde_json::Value::Null => "-".to_owned(),
                 serde_json::Value::Array(items) => items
                     .iter()
-                    .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
+                    .map(|i| {
+                        i.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| i.to_string())
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
                 other => other.to_string(),

@@ -28,8 +28,9 @@ The firmware must also carry a trusted-key descriptor that contains the signing 
 key given with --next-key: a device that installs firmware trusting none of your keys
 can never be updated again. --allow-lockout overrides this for deliberate hand-overs.
 
-The payload is zstd-compressed with a small window (16 KiB by default) so devices can
-decompress it within their RAM budget. The output is deterministic: the same inputs give
+The payload is zstd-compressed with a small window (4 KiB by default) so devices can
+decompress it within their 64 KiB RAM budget; raise --zstd-window-log only for devices
+built to accept it. The output is deterministic: the same inputs give
 the same bytes (the creation time comes from SOURCE_DATE_EPOCH when set).
 
 Examples:
@@ -51,7 +52,12 @@ pub struct Args {
     pub device_type: Option<DeviceType>,
 
     /// ELF file of the firmware build
-    #[arg(long, value_name = "FILE", conflicts_with = "app_image", required_unless_present = "app_image")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "app_image",
+        required_unless_present = "app_image"
+    )]
     pub elf: Option<PathBuf>,
 
     /// ESP-IDF app image (the .bin an ESP-IDF build or `espflash save-image` writes)
@@ -124,6 +130,8 @@ struct Summary {
     image_sha256: String,
     trusted_key_ids: Vec<String>,
     created: u64,
+    project_name: String,
+    segments: usize,
 }
 
 pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
@@ -131,7 +139,10 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     let device_type = config::device_type(args.device_type, cfg)?.ok_or_else(|| {
         Failure::usage(
             "no device type given",
-            Some("pass --device-type NAME or set device_type in [defaults] of ota-sign.toml".to_owned()),
+            Some(
+                "pass --device-type NAME or set device_type in [defaults] of ota-sign.toml"
+                    .to_owned(),
+            ),
         )
     })?;
     let device_cfg = cfg.and_then(|c| c.device(device_type.as_str()));
@@ -164,7 +175,9 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         device_type,
         chip: firmware.chip,
         version,
-        security_counter: args.security_counter.unwrap_or(u64::from(firmware.secure_version)),
+        security_counter: args
+            .security_counter
+            .unwrap_or(u64::from(firmware.secure_version)),
         created: creation_time()?,
         encoding: if args.no_compress {
             PayloadEncoding::Stored
@@ -203,6 +216,8 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             .map(|d| d.keys().iter().map(|k| k.id().to_string()).collect())
             .unwrap_or_default(),
         created: info.created,
+        project_name: firmware.project_name.clone(),
+        segments: firmware.info.segments().len(),
     };
     global.say(&format!(
         "packaged {} {} for {} ({}) -> {}\n  {} bytes -> {} bytes ({}), signed by key {}",
@@ -248,13 +263,19 @@ fn load_firmware(args: &Args, chip: Option<ChipId>) -> Result<Firmware, Failure>
         let chip = match chip {
             Some(c) => c,
             // An app image names its chip; without --chip that is what we package for.
-            None => ota_format::esp::ImageHeader::decode(
-                bytes
-                    .get(..ota_format::esp::IMAGE_HEADER_LEN)
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| diag(firmware::FirmwareError::AppImage(ota_format::esp::AppImageError::Truncated)))?,
-            )
-            .chip_id,
+            None => {
+                ota_format::esp::ImageHeader::decode(
+                    bytes
+                        .get(..ota_format::esp::IMAGE_HEADER_LEN)
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or_else(|| {
+                            diag(firmware::FirmwareError::AppImage(
+                                ota_format::esp::AppImageError::Truncated,
+                            ))
+                        })?,
+                )
+                .chip_id
+            }
         };
         firmware::load_app_image(bytes, chip).map_err(|e| diag(e).into())
     }
@@ -264,7 +285,13 @@ fn chip_required(path: &Path) -> Failure {
     let detected = std::fs::read(path)
         .ok()
         .and_then(|b| firmware::detect_elf_chips(&b).ok())
-        .map(|chips| chips.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" or "))
+        .map(|chips| {
+            chips
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        })
         .filter(|s| !s.is_empty());
     Failure::usage(
         "--chip is required with --elf",
@@ -309,7 +336,12 @@ fn check_trust(
     if trusted.iter().any(|id| held.contains(id)) {
         return Ok(());
     }
-    let list = |ids: &[KeyId]| ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    let list = |ids: &[KeyId]| {
+        ids.iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let message = if firmware.trusted_keys.is_none() {
         "the firmware carries no trusted-key descriptor: devices running it would accept no update ever again".to_owned()
     } else {
@@ -356,13 +388,18 @@ pub fn parse_chip(s: &str) -> Result<ChipId, String> {
 
 /// Parses a semantic version for clap.
 pub fn parse_version(s: &str) -> Result<Version, String> {
-    Version::parse(s).ok_or_else(|| format!("{s:?} is not a semantic version (MAJOR.MINOR.PATCH[-PRE])"))
+    Version::parse(s)
+        .ok_or_else(|| format!("{s:?} is not a semantic version (MAJOR.MINOR.PATCH[-PRE])"))
 }
 
 /// Parses a byte size: `1572864`, `0x180000`, `1536K`, `1536KiB`, `2M`.
 pub fn parse_size(s: &str) -> Result<u32, String> {
     let t = s.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("KiB").or(t.strip_suffix("K")).or(t.strip_suffix("k")) {
+    let (num, mult) = if let Some(n) = t
+        .strip_suffix("KiB")
+        .or(t.strip_suffix("K"))
+        .or(t.strip_suffix("k"))
+    {
         (n, 1024u64)
     } else if let Some(n) = t.strip_suffix("MiB").or(t.strip_suffix("M")) {
         (n, 1024 * 1024)
@@ -389,7 +426,11 @@ fn parse_flash_size(s: &str) -> Result<espflash::flasher::FlashSize, String> {
         "8M" => _8Mb,
         "16M" => _16Mb,
         "32M" => _32Mb,
-        _ => return Err(format!("{s:?} is not a flash size (1MB, 2MB, 4MB, 8MB, 16MB, 32MB)")),
+        _ => {
+            return Err(format!(
+                "{s:?} is not a flash size (1MB, 2MB, 4MB, 8MB, 16MB, 32MB)"
+            ));
+        }
     })
 }
 

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
 use ota_format::{
-    ChipId, DeviceType, Expectations, FormatError, Manifest, TrustedKey, TrustedKeys, VerifiedImage,
-    VerifiedManifest, verify_image,
+    ChipId, DeviceType, Expectations, FormatError, Manifest, TrustedKey, TrustedKeys,
+    VerifiedImage, VerifiedManifest, verify_image,
 };
 use serde::Serialize;
 
@@ -96,7 +96,12 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
                 manifest: Some(&manifest),
                 ..Default::default()
             };
-            check_image(&format!("image {}", image_path.display()), &image, keys, expect)?;
+            check_image(
+                &format!("image {}", image_path.display()),
+                &image,
+                keys,
+                expect,
+            )?;
         }
         let m = manifest.manifest();
         Verdict {
@@ -134,7 +139,12 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     };
     global.say(&format!(
         "valid {}: {} {} for {}, security counter {}, signed by key {}",
-        verdict.kind, verdict.device_type, verdict.version, verdict.chip, verdict.security_counter, verdict.key_id
+        verdict.kind,
+        verdict.device_type,
+        verdict.version,
+        verdict.chip,
+        verdict.security_counter,
+        verdict.key_id
     ));
     global.json_result(&verdict);
     Ok(())
@@ -163,14 +173,19 @@ pub fn check_image(
     keys: TrustedKeys<'_>,
     expect: Expectations<'_>,
 ) -> Result<(VerifiedImage, Vec<u8>), Failure> {
-    let verified = verify_image(bytes, keys, expect).map_err(|e| FormatDiagnostic::new(subject, e))?;
+    let verified =
+        verify_image(bytes, keys, expect).map_err(|e| FormatDiagnostic::new(subject, e))?;
     let app = installed_image(subject, bytes, &verified)?;
     Ok((verified, app))
 }
 
 /// Decodes the payload of a verified image into the app image a device installs, and
 /// checks it the way the device does before switching slots.
-pub fn installed_image(subject: &str, bytes: &[u8], verified: &VerifiedImage) -> Result<Vec<u8>, Failure> {
+pub fn installed_image(
+    subject: &str,
+    bytes: &[u8],
+    verified: &VerifiedImage,
+) -> Result<Vec<u8>, Failure> {
     let header = &verified.header;
     let payload = &bytes[header.header_len()..];
     let bad = |e| Failure::from(FormatDiagnostic::new(subject, e));
@@ -178,13 +193,15 @@ pub fn installed_image(subject: &str, bytes: &[u8], verified: &VerifiedImage) ->
         .map_err(|_| bad(FormatError::InstalledDigestMismatch))?;
     let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&app).into();
     header.check_installed_digest(&digest).map_err(bad)?;
-    ota_format::esp::validate(&app, ota_format::esp::ValidateOptions::default().chip(header.info.chip)).map_err(
-        |error| {
-            Failure::from(FirmwareDiagnostic {
-                path: subject.to_owned(),
-                error: crate::firmware::FirmwareError::AppImage(error),
-            })
-        },
-    )?;
+    ota_format::esp::validate(
+        &app,
+        ota_format::esp::ValidateOptions::default().chip(header.info.chip),
+    )
+    .map_err(|error| {
+        Failure::from(FirmwareDiagnostic {
+            path: subject.to_owned(),
+            error: crate::firmware::FirmwareError::AppImage(error),
+        })
+    })?;
     Ok(app)
 }

@@ -17,16 +17,19 @@ use super::s3::{S3Destination, S3Options};
 use super::{Destination, FailureKind, Progress, PublishError};
 use crate::repo::ReleaseTree;
 use crate::repo::channel::ReleaseOptions;
-use crate::repo::release::{ManifestSigner, ReleaseRequest, release};
+use crate::repo::release::{ReleaseRequest, release};
 
 struct TestSigner(ed25519_dalek::SigningKey);
 
-impl ManifestSigner for TestSigner {
+impl ota_keys::SigningKeySource for TestSigner {
     fn public_key(&self) -> [u8; 32] {
         self.0.verifying_key().to_bytes()
     }
-    fn sign(&self, message: &[u8]) -> Result<[u8; 64], crate::repo::RepoError> {
+    fn sign(&self, message: &[u8]) -> Result<[u8; 64], ota_keys::KeyError> {
         Ok(self.0.sign(message).to_bytes())
+    }
+    fn describe(&self) -> String {
+        "test key".to_owned()
     }
 }
 

@@ -96,9 +96,9 @@ pub enum RepoError {
     /// The signer produced a signature that does not verify.
     #[error("the signer produced an invalid signature")]
     SignerFailed,
-    /// A signer backend error.
-    #[error("signing failed: {0}")]
-    Signer(String),
+    /// The signing key could not sign (a remote signer failed, a key error).
+    #[error("signing failed")]
+    Signer(#[source] ota_keys::KeyError),
     /// A rollout outside 0..=100%.
     #[error("rollout must be between 0 and 100%")]
     BadRollout,

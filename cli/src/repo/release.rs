@@ -9,19 +9,11 @@ use std::fs;
 use std::path::PathBuf;
 
 use ota_format::{Channel, Expectations, KeyId, Manifest, TrustedKey, TrustedKeys, verify_image};
+use ota_keys::SigningKeySource;
 use serde::Serialize;
 
 use super::channel::{self, Change, ImageFacts, ReleaseOptions};
 use super::{ReleaseTree, RepoError, atomic, index, io_err, layout};
-
-/// Whatever holds the release key: a key file, an HSM, a cloud KMS. Signs the exact bytes
-/// of [`Manifest::signing_message`].
-pub trait ManifestSigner {
-    /// The raw Ed25519 public key of the signing key.
-    fn public_key(&self) -> [u8; 32];
-    /// An Ed25519 signature over `message`.
-    fn sign(&self, message: &[u8]) -> Result<[u8; 64], RepoError>;
-}
 
 /// One `release` invocation.
 #[derive(Clone, Debug)]
@@ -64,10 +56,11 @@ struct Prepared {
     current: Option<Manifest>,
 }
 
-/// Runs a release against `tree`.
+/// Runs a release against `tree`, signing manifests with `signer` (a key file, or any
+/// other [`SigningKeySource`]: the one signing abstraction of the project).
 pub fn release(
     tree: &ReleaseTree,
-    signer: &dyn ManifestSigner,
+    signer: &dyn SigningKeySource,
     request: &ReleaseRequest,
 ) -> Result<Vec<ChannelOutcome>, RepoError> {
     let release_key = signer.public_key();
@@ -180,7 +173,7 @@ pub fn release(
 /// Signs through the signer and checks the result, so a faulty backend can never put an
 /// unverifiable manifest into the tree.
 fn sign(
-    signer: &dyn ManifestSigner,
+    signer: &dyn SigningKeySource,
     m: &Manifest,
     public_key: [u8; 32],
 ) -> Result<[u8; ota_format::MANIFEST_LEN], RepoError> {
@@ -190,7 +183,7 @@ fn sign(
             name: m.device_type.to_string(),
             source,
         })?;
-    let sig = signer.sign(message.as_bytes())?;
+    let sig = signer.sign(message.as_bytes()).map_err(RepoError::Signer)?;
     let bytes = m.assemble(&sig).map_err(|source| RepoError::BadManifest {
         name: m.device_type.to_string(),
         source,
