@@ -11,6 +11,12 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing test dependencies"
 bash scripts/install-test-deps.sh
+# OpenSSL and a C compiler: key interoperability tests and the C key export.
+for tool in openssl cc; do
+    command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl gcc >/dev/null; break; }
+done
+# The independent Python verifier of the format's test vectors.
+python3 -c "import cryptography" 2>/dev/null || python3 -m pip install --quiet cryptography
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -78,10 +78,6 @@ pub struct Device {
     /// Size of one OTA app slot in bytes; images larger than this are refused.
     pub slot_size: Option<u32>,
     /// Keys the fleet's firmware is expected to trust.
-    #[allow(
-        dead_code,
-        reason = "for `publish` (channel) and trusted-key checks, which land separately"
-    )]
     pub trusted_keys: Vec<TrustedKeySpec>,
 }
 

@@ -12,6 +12,9 @@
 //! | 5    | [`KEY`]               | key problem: wrong passphrase, wrong key type, corrupt key file |
 //! | 6    | [`POLICY`]            | refused by a safety rule (lock-out, downgrade, wrong device)    |
 //! | 7    | [`CONFLICT`]          | the target already exists (key or output file, published release) |
+//! | 8    | [`CREDENTIALS`]       | the host rejected the credentials (S3 keys, GitHub token)       |
+//! | 9    | [`NOT_FOUND`]         | the bucket or repository to publish to does not exist           |
+//! | 10   | [`NETWORK`]           | the host could not be reached or broke off                      |
 //!
 //! A command returns [`Failure`]. Any error type that implements [`ExitStatus`] and
 //! [`miette::Diagnostic`] converts into it with `?`, so a new command adds its own error
@@ -40,6 +43,12 @@ pub const KEY: u8 = 5;
 pub const POLICY: u8 = 6;
 /// The thing to be created already exists and is never overwritten.
 pub const CONFLICT: u8 = 7;
+/// The host rejected the credentials (or they lack a permission).
+pub const CREDENTIALS: u8 = 8;
+/// The bucket or repository does not exist, or the credentials cannot see it.
+pub const NOT_FOUND: u8 = 9;
+/// The host could not be reached, or the connection broke off.
+pub const NETWORK: u8 = 10;
 
 /// Errors that know which exit code they mean.
 pub trait ExitStatus {
@@ -309,10 +318,13 @@ mod tests {
             KEY,
             POLICY,
             CONFLICT,
+            CREDENTIALS,
+            NOT_FOUND,
+            NETWORK,
         ];
         let mut sorted = all.to_vec();
         sorted.dedup();
         assert_eq!(sorted.len(), all.len());
-        assert_eq!(all, [0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(all, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     }
 }

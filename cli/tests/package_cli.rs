@@ -347,3 +347,53 @@ fn inspect_describes_every_kind_of_file() {
     s.write("junk", b"hello");
     s.fails(&["inspect", "junk"], INVALID);
 }
+
+#[test]
+fn ota_sign_toml_supplies_defaults_and_flags_win() {
+    let s = Scratch::new();
+    s.keygen("release");
+    let next = s.keygen("next");
+    s.write(
+        "ota-sign.toml",
+        br#"
+[defaults]
+key = "release.key"
+device_type = "thermostat"
+
+[device.thermostat]
+chip = "esp32c3"
+slot_size = "1M"
+trusted_keys = ["release.pub", "next.pub"]
+"#,
+    );
+    // The firmware trusts only the next key, which the configuration lists as planned.
+    let elf = s.write("fw.elf", &firmware(Chip::Esp32c3, &[next]).elf());
+    let summary: serde_json::Value = serde_json::from_str(&s.ok(&[
+        "package",
+        "--elf",
+        elf.to_str().unwrap(),
+        "-o",
+        "fw.ota",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(summary["device_type"], "thermostat");
+    assert_eq!(summary["chip"], "esp32c3");
+    // verify takes its keys from the device type's trusted_keys.
+    s.ok(&["verify", "--device-type", "thermostat", "fw.ota"]);
+    s.fails(&["verify", "fw.ota"], USAGE);
+    // A flag beats the file: the slot size from the command line refuses the image.
+    s.fails(
+        &[
+            "package",
+            "--elf",
+            elf.to_str().unwrap(),
+            "--slot-size",
+            "4K",
+            "-o",
+            "small.ota",
+        ],
+        POLICY,
+    );
+    assert_absent(&s.path("small.ota"));
+}

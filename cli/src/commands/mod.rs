@@ -9,6 +9,8 @@ pub mod inspect;
 pub mod keygen;
 pub mod package;
 pub mod pubkey;
+pub mod publish;
+pub mod release;
 pub mod verify;
 
 use std::path::Path;
@@ -34,6 +36,10 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Write the app image a device would install from a signed image
     Extract(extract::Args),
+    /// Sign channel manifests for images in a local release tree (offline)
+    Release(release::Args),
+    /// Upload a release tree to a directory, S3 or GitHub Releases (no key needed)
+    Publish(publish::Args),
 }
 
 impl Command {
@@ -46,6 +52,8 @@ impl Command {
             Command::Verify(args) => verify::run(args, global),
             Command::Inspect(args) => inspect::run(args, global),
             Command::Extract(args) => extract::run(args, global),
+            Command::Release(args) => release::run(args, global),
+            Command::Publish(args) => publish::run(args, global),
         }
     }
 }
@@ -93,6 +101,30 @@ pub fn public_key(spec: &str, global: &GlobalOpts) -> Result<PublicKey, Failure>
     let loaded = ota_keys::load_public_key(spec, &crate::passphrase::source())?;
     report_warnings(global, &loaded.warnings);
     Ok(loaded.value)
+}
+
+/// The public keys `[device.<name>] trusted_keys` of ota-sign.toml lists for a device
+/// type: the keys its firmware is expected to trust. Empty when there is no such table.
+pub fn configured_trusted_keys(
+    device_type: Option<&str>,
+    global: &GlobalOpts,
+) -> Result<Vec<PublicKey>, Failure> {
+    let Some(device_type) = device_type else {
+        return Ok(Vec::new());
+    };
+    let Some(device) = global.config()?.and_then(|c| c.device(device_type)) else {
+        return Ok(Vec::new());
+    };
+    device
+        .trusted_keys
+        .iter()
+        .map(|spec| match spec {
+            crate::config::TrustedKeySpec::Hex(key) => Ok(*key),
+            crate::config::TrustedKeySpec::File(path) => {
+                public_key(&path.display().to_string(), global)
+            }
+        })
+        .collect()
 }
 
 /// Shows the library's warnings on stderr.

@@ -77,7 +77,7 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub security_counter: Option<u64>,
 
-    /// Public key of a key you will sign with later (planned rotation); the firmware may trust it instead of the signing key
+    /// Public key of a key you will sign with later (planned rotation); the firmware may trust it instead of the signing key. `trusted_keys` of the device type in ota-sign.toml count too
     #[arg(long, value_name = "PUBKEY")]
     pub next_key: Vec<String>,
 
@@ -155,7 +155,15 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     let key = super::signing_key(args.key.as_deref(), global)?;
     let firmware = load_firmware(&args, chip)?;
     let version = resolve_version(&firmware, args.version)?;
-    check_trust(&firmware, &key, &args.next_key, args.allow_lockout, global)?;
+    let configured = super::configured_trusted_keys(Some(device_type.as_str()), global)?;
+    check_trust(
+        &firmware,
+        &key,
+        &args.next_key,
+        &configured,
+        args.allow_lockout,
+        global,
+    )?;
     if let Some(slot) = slot_size
         && firmware.app_image.len() as u64 > u64::from(slot)
     {
@@ -322,6 +330,7 @@ fn check_trust(
     firmware: &Firmware,
     key: &ota_keys::LocalKey,
     next_keys: &[String],
+    configured: &[ota_keys::PublicKey],
     allow_lockout: bool,
     global: &GlobalOpts,
 ) -> Result<(), Failure> {
@@ -329,6 +338,8 @@ fn check_trust(
     for spec in next_keys {
         held.push(super::public_key(spec, global)?.key_id());
     }
+    // Keys ota-sign.toml lists for this device type count as planned rotations too.
+    held.extend(configured.iter().map(|k| k.key_id()));
     let trusted: Vec<KeyId> = firmware
         .trusted_keys
         .map(|d| d.keys().iter().map(|k| k.id()).collect())

@@ -37,7 +37,8 @@ Examples:
 #[command(long_about = ABOUT)]
 pub struct Args {
     /// Trusted public key: a .pub or .key file, or 64 hex digits (repeat for several)
-    #[arg(long, value_name = "PUBKEY", required = true)]
+    /// [default: `trusted_keys` of the device type in ota-sign.toml]
+    #[arg(long, value_name = "PUBKEY")]
     pub pubkey: Vec<String>,
 
     /// The device type the file must be for
@@ -81,7 +82,21 @@ pub fn trusted_keys(specs: &[String], global: &GlobalOpts) -> Result<Vec<Trusted
 }
 
 pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
-    let keys = trusted_keys(&args.pubkey, global)?;
+    let mut keys = trusted_keys(&args.pubkey, global)?;
+    if keys.is_empty() {
+        let configured =
+            super::configured_trusted_keys(args.device_type.as_ref().map(|t| t.as_str()), global)?;
+        keys = configured
+            .iter()
+            .map(|k| TrustedKey::new(k.to_bytes()))
+            .collect();
+    }
+    if keys.is_empty() {
+        return Err(Failure::usage(
+            "no trusted public key given",
+            Some("pass --pubkey KEY.pub, or --device-type NAME with trusted_keys in [device.NAME] of ota-sign.toml".to_owned()),
+        ));
+    }
     let keys = TrustedKeys::new(&keys);
     let bytes = output::read(&args.file)?;
     let name = args.file.display().to_string();

@@ -2,8 +2,8 @@
 //!
 //! Everything that can fail is decided before the first write: images are verified,
 //! names checked against what the tree holds, manifests signed and their signatures
-//! checked. Only then are images written (never replaced), then manifests (atomically
-//! replaced), then the informational files.
+//! checked ([`prepare`]). Only then are images written (never replaced), then manifests
+//! (atomically replaced), then the informational files ([`SignedRelease::write`]).
 
 use std::fs;
 use std::path::PathBuf;
@@ -31,38 +31,65 @@ pub struct ReleaseRequest {
     pub now: u64,
 }
 
-/// What happened to one channel.
+/// What happens (or happened) to one channel.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct ChannelOutcome {
     /// Manifest file name.
     pub manifest: String,
     /// Image file name.
     pub image: String,
-    /// Version now at the head.
+    /// Whether the image file is new in the tree.
+    pub image_added: bool,
+    /// Version at the head.
     pub version: String,
-    /// Sequence now at the head.
+    /// Security counter at the head.
+    pub security_counter: u64,
+    /// Sequence at the head.
     pub sequence: u64,
-    /// Rollout now at the head, basis points.
+    /// Rollout at the head, basis points.
     pub rollout: u16,
-    /// How the head moved; `None` when the request changed nothing.
+    /// Expiry at the head, Unix seconds.
+    pub not_after: Option<u64>,
+    /// Whether the head lets devices install it over a newer version.
+    pub allow_downgrade: bool,
+    /// How the head moves; `None` when the request changes nothing.
     pub change: Option<Change>,
 }
 
 struct Prepared {
     facts: ImageFacts,
     bytes: Vec<u8>,
+    image_added: bool,
     manifest_name: String,
     signed: Option<([u8; ota_format::MANIFEST_LEN], Manifest, Change)>,
     current: Option<Manifest>,
 }
 
-/// Runs a release against `tree`, signing manifests with `signer` (a key file, or any
-/// other [`SigningKeySource`]: the one signing abstraction of the project).
+/// A release whose every check passed and whose manifests are signed, not yet written.
+/// The only thing to do with it is to look at it ([`SignedRelease::outcomes`], for
+/// `--dry-run`) or to write it ([`SignedRelease::write`]).
+#[must_use = "a signed release changes nothing until it is written"]
+pub struct SignedRelease {
+    prepared: Vec<Prepared>,
+}
+
+/// Runs a release against `tree`: [`prepare`] then [`SignedRelease::write`].
 pub fn release(
     tree: &ReleaseTree,
     signer: &dyn SigningKeySource,
     request: &ReleaseRequest,
 ) -> Result<Vec<ChannelOutcome>, RepoError> {
+    prepare(tree, signer, request)?.write(tree)
+}
+
+/// Verifies the images, applies the channel rules and signs the new manifests with
+/// `signer` (a key file, or any other [`SigningKeySource`]: the one signing abstraction of
+/// the project). Reads `tree`, writes nothing.
+pub fn prepare(
+    tree: &ReleaseTree,
+    signer: &dyn SigningKeySource,
+    request: &ReleaseRequest,
+) -> Result<SignedRelease, RepoError> {
     let release_key = signer.public_key();
     let key_id = KeyId::of(&release_key);
     let trusted: Vec<TrustedKey> = std::iter::once(release_key)
@@ -90,9 +117,8 @@ pub fn release(
         }
         let name = layout::image_name(&info.device_type, &info.version, header.header_sha256())
             .ok_or_else(|| RepoError::BadName(format!("{}-{}", info.device_type, info.version)))?;
-        if let Some(existing) = tree.read(name.as_str())?
-            && existing != bytes
-        {
+        let existing = tree.read(name.as_str())?;
+        if existing.as_ref().is_some_and(|e| *e != bytes) {
             return Err(RepoError::ImageNameCollision(name.to_string()));
         }
         let manifest_name = layout::manifest_name(&info.device_type, &request.channel);
@@ -115,6 +141,7 @@ pub fn release(
                 name,
             },
             bytes,
+            image_added: existing.is_none(),
             manifest_name,
             signed: None,
             current,
@@ -137,37 +164,66 @@ pub fn release(
         }
     }
 
-    fs::create_dir_all(tree.root()).map_err(io_err(tree.root()))?;
-    for p in &prepared {
-        let path = tree.path(p.facts.name.as_str());
-        if !path.exists() {
-            atomic::write_new(&path, &p.bytes).map_err(io_err(&path))?;
-        }
+    Ok(SignedRelease { prepared })
+}
+
+impl SignedRelease {
+    /// What [`SignedRelease::write`] does to each channel.
+    pub fn outcomes(&self) -> Vec<ChannelOutcome> {
+        self.prepared
+            .iter()
+            .map(|p| {
+                let head = match &p.signed {
+                    Some((_, m, _)) => m,
+                    None => p
+                        .current
+                        .as_ref()
+                        .expect("unchanged implies a current head"),
+                };
+                ChannelOutcome {
+                    manifest: p.manifest_name.clone(),
+                    image: head.image_name.to_string(),
+                    image_added: p.image_added,
+                    version: head.version.to_string(),
+                    security_counter: head.security_counter,
+                    sequence: head.sequence,
+                    rollout: head.rollout,
+                    not_after: head.not_after,
+                    allow_downgrade: head.allow_downgrade,
+                    change: p.signed.as_ref().map(|s| s.2),
+                }
+            })
+            .collect()
     }
-    let mut outcomes = Vec::new();
-    for p in &prepared {
-        let head = match &p.signed {
-            Some((bytes, m, _)) => {
+
+    /// Writes images (never replacing one), then manifests (atomically replaced), then
+    /// `index.json` and `SHA256SUMS`. A crash in between leaves at worst an image no
+    /// manifest names yet, which the next run reuses.
+    pub fn write(self, tree: &ReleaseTree) -> Result<Vec<ChannelOutcome>, RepoError> {
+        fs::create_dir_all(tree.root()).map_err(io_err(tree.root()))?;
+        for p in &self.prepared {
+            let path = tree.path(p.facts.name.as_str());
+            if p.image_added {
+                match atomic::write_new(&path, &p.bytes) {
+                    // Written by a concurrent or interrupted run: fine if identical.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        if fs::read(&path).map_err(io_err(&path))? != p.bytes {
+                            return Err(RepoError::ImageNameCollision(p.facts.name.to_string()));
+                        }
+                    }
+                    r => r.map_err(io_err(&path))?,
+                }
+            }
+        }
+        for p in &self.prepared {
+            if let Some((bytes, _, _)) = &p.signed {
                 let path = tree.path(&p.manifest_name);
                 atomic::write_replace(&path, bytes).map_err(io_err(&path))?;
-                m
             }
-            None => p
-                .current
-                .as_ref()
-                .expect("unchanged implies a current head"),
-        };
-        outcomes.push(ChannelOutcome {
-            manifest: p.manifest_name.clone(),
-            image: head.image_name.to_string(),
-            version: head.version.to_string(),
-            sequence: head.sequence,
-            rollout: head.rollout,
-            change: p.signed.as_ref().map(|s| s.2),
-        });
+        }
+        index::write(tree)?;
+        Ok(self.outcomes())
     }
-    index::write(tree)?;
-    Ok(outcomes)
 }
 
 /// Signs through the signer and checks the result, so a faulty backend can never put an

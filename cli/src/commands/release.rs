@@ -1,0 +1,348 @@
+//! `ota-sign release`: signed images into a local release tree, and the channel manifests
+//! that point devices at them. Offline: needs the key, never the network.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Args as ClapArgs;
+use miette::Diagnostic;
+use ota_format::{Channel, FULL_ROLLOUT};
+use serde::Serialize;
+
+use crate::cli::GlobalOpts;
+use crate::config;
+use crate::diagnostics::{format_error_name, format_exit_code};
+use crate::exit::{self, ExitStatus, Failure};
+use crate::repo::channel::{DowngradePolicy, ReleaseOptions, parse_rollout};
+use crate::repo::release::{ChannelOutcome, ReleaseRequest, prepare};
+use crate::repo::{ReleaseTree, RepoError};
+
+const ABOUT: &str = "\
+Put signed images into a local release tree and sign the channel manifests that point
+devices at them. Offline: this needs the signing key and no network; `ota-sign publish`
+then copies the tree to a host without any key.
+
+The tree is the flat layout every host serves unchanged:
+  <device-type>.<channel>.manifest        signed head of a channel (devices poll it)
+  <device-type>-<version>-<digest8>.ota   signed image, never replaced
+  index.json, SHA256SUMS                  for people and scripts
+
+Each manifest's sequence number grows by one per release of its device type and channel.
+The current manifest in the tree is the channel's state, so run `release` against the same
+tree each time (keep it, or fetch it back from the host).
+
+Rules:
+  - a lower security counter than the channel's current one is always refused: devices
+    would refuse it too;
+  - a lower version is refused unless --allow-downgrade, which marks the manifest so
+    devices running the newer version install it;
+  - a version already released as a different image is refused (bump the version);
+  - releasing the image the channel already carries, with a new --rollout or --expires,
+    re-signs only the manifest: a staged rollout is 5 -> 50 -> 100, and 0 pauses it.
+
+Examples:
+  ota-sign release --key release.key --repo site --channel stable thermostat.ota
+  ota-sign release --key release.key --repo site --channel stable --rollout 5 thermostat.ota
+  ota-sign release --key release.key --repo site --channel stable --rollout 50 thermostat.ota
+  ota-sign release --key release.key --repo site --channel beta --expires 30d a.ota b.ota
+  ota-sign release --key release.key --repo site --channel stable --dry-run --json fix.ota";
+
+/// Sign channel manifests for images in a local release tree
+#[derive(ClapArgs, Debug)]
+#[command(long_about = ABOUT)]
+pub struct Args {
+    /// Private key that signs the manifests [default: $OTA_SIGN_KEY, then `key` in ota-sign.toml]
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<PathBuf>,
+
+    /// The local release tree (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub repo: PathBuf,
+
+    /// Channel to release to [default: $OTA_SIGN_CHANNEL, then `channel` in ota-sign.toml]
+    #[arg(long, value_parser = config::parse_channel)]
+    pub channel: Option<Channel>,
+
+    /// Share of devices that install it, in percent (5, 12.5, 100; 0 pauses)
+    /// [default: the current rollout for the same image, 100 for a new one]
+    #[arg(long, value_name = "PCT", value_parser = parse_rollout_arg)]
+    pub rollout: Option<u16>,
+
+    /// Devices stop accepting the manifest this long after signing (90m, 12h, 30d)
+    /// [default: the current expiry for the same image, none for a new one]
+    #[arg(long, value_name = "DURATION", value_parser = parse_expiry)]
+    pub expires: Option<Duration>,
+
+    /// Release a lower version than the channel's current one, and let devices install it
+    /// (a lower security counter stays refused)
+    #[arg(long)]
+    pub allow_downgrade: bool,
+
+    /// Also trust this public key for images and manifests already signed (before a key
+    /// rotation); repeat for several
+    #[arg(long, value_name = "PUBKEY")]
+    pub trust: Vec<String>,
+
+    /// Check and sign, print what would change, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Signed images (.ota) made by `ota-sign package`, at most one per device type
+    #[arg(value_name = "IMAGE.ota", required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    repo: String,
+    channel: String,
+    dry_run: bool,
+    channels: Vec<ChannelOutcome>,
+}
+
+pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
+    let cfg = global.config()?;
+    let channel = config::channel(args.channel, cfg)?.ok_or_else(|| {
+        Failure::usage(
+            "no channel given",
+            Some("pass --channel NAME (e.g. stable), set OTA_SIGN_CHANNEL, or set `channel` in [defaults] of ota-sign.toml".to_owned()),
+        )
+    })?;
+    let key = super::signing_key(args.key.as_deref(), global)?;
+    let mut extra_trusted = Vec::new();
+    for spec in &args.trust {
+        extra_trusted.push(super::public_key(spec, global)?.to_bytes());
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let request = ReleaseRequest {
+        channel,
+        images: args.images,
+        options: ReleaseOptions {
+            rollout: args.rollout,
+            expires_in: args.expires.map(|d| d.as_secs()),
+            downgrade: if args.allow_downgrade {
+                DowngradePolicy::Allow
+            } else {
+                DowngradePolicy::Refuse
+            },
+        },
+        extra_trusted,
+        now,
+    };
+    let tree = ReleaseTree::new(&args.repo);
+    let signed = prepare(&tree, &key, &request).map_err(RepoDiagnostic)?;
+    let outcomes = if args.dry_run {
+        signed.outcomes()
+    } else {
+        signed.write(&tree).map_err(RepoDiagnostic)?
+    };
+
+    let verb = if args.dry_run { "would release" } else { "released" };
+    global.say(&format!(
+        "{verb} to channel {channel} in {}:",
+        args.repo.display()
+    ));
+    for o in &outcomes {
+        global.say(&describe(o));
+    }
+    if args.dry_run {
+        global.say("nothing written (--dry-run)");
+    } else if outcomes.iter().any(|o| o.change.is_some()) {
+        global.say(&format!(
+            "next: ota-sign publish --repo {} --to DEST",
+            args.repo.display()
+        ));
+    }
+    global.json_result(&Summary {
+        repo: args.repo.display().to_string(),
+        channel: channel.to_string(),
+        dry_run: args.dry_run,
+        channels: outcomes,
+    });
+    Ok(())
+}
+
+/// One line per channel: what the head is and how it moved.
+fn describe(o: &ChannelOutcome) -> String {
+    let change = match o.change {
+        None => "unchanged".to_owned(),
+        Some(c) => serde_json::to_value(c)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+    };
+    let mut line = format!(
+        "  {}  {} (counter {})  sequence {}  rollout {}  {change}\n    image {}{}",
+        o.manifest,
+        o.version,
+        o.security_counter,
+        o.sequence,
+        percent(o.rollout),
+        o.image,
+        if o.image_added { " (added)" } else { "" },
+    );
+    if let Some(t) = o.not_after {
+        let t = UNIX_EPOCH + Duration::from_secs(t);
+        line.push_str(&format!(
+            "  expires {}",
+            humantime::format_rfc3339_seconds(t)
+        ));
+    }
+    if o.allow_downgrade {
+        line.push_str("  allows downgrade");
+    }
+    line
+}
+
+fn percent(bp: u16) -> String {
+    let pct = f64::from(bp) * 100.0 / f64::from(FULL_ROLLOUT);
+    let text = format!("{pct:.2}");
+    format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
+fn parse_rollout_arg(s: &str) -> Result<u16, String> {
+    parse_rollout(s).map_err(|_| {
+        format!("{s:?} is not a rollout: a percentage from 0 to 100, at most two decimals (5, 12.5, 100)")
+    })
+}
+
+fn parse_expiry(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration (90m, 12h, 30d): {e}"))?;
+    if d.as_secs() == 0 {
+        return Err("an expiry must be at least one second".to_owned());
+    }
+    Ok(d)
+}
+
+/// A release-tree error with a stable code, a line of help and an exit code.
+#[derive(Debug)]
+pub struct RepoDiagnostic(pub RepoError);
+
+impl fmt::Display for RepoDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for RepoDiagnostic {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0)
+    }
+}
+
+impl Diagnostic for RepoDiagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        let code = match &self.0 {
+            RepoError::Io { .. } => "io".to_owned(),
+            RepoError::BadImage { source, .. } => {
+                format!("bad_image::{}", format_error_name(source))
+            }
+            RepoError::BadManifest { source, .. } => {
+                format!("bad_manifest::{}", format_error_name(source))
+            }
+            RepoError::DuplicateDeviceType(_) => "duplicate_device_type".to_owned(),
+            RepoError::CounterRollback { .. } => "counter_rollback".to_owned(),
+            RepoError::Downgrade { .. } => "downgrade".to_owned(),
+            RepoError::VersionReused { .. } => "version_reused".to_owned(),
+            RepoError::ImageNameCollision(_) => "image_name_collision".to_owned(),
+            RepoError::SequenceExhausted(_) => "sequence_exhausted".to_owned(),
+            RepoError::BadName(_) => "bad_name".to_owned(),
+            RepoError::SignerFailed | RepoError::Signer(_) => "signer".to_owned(),
+            RepoError::BadRollout => "bad_rollout".to_owned(),
+            _ => "other".to_owned(),
+        };
+        Some(Box::new(format!("ota_sign::release::{code}")))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        let help = match &self.0 {
+            RepoError::BadImage {
+                source: ota_format::FormatError::UnknownKey,
+                ..
+            } => "the image is signed by another key; package it with this --key, or pass --trust with the key that signed it",
+            RepoError::BadImage { .. } => "the image is damaged or was changed after signing: do not release it",
+            RepoError::BadManifest {
+                source: ota_format::FormatError::UnknownKey,
+                ..
+            } => "the channel's current manifest is signed by another key; after a key rotation pass --trust OLD.pub",
+            RepoError::BadManifest { .. } => "the tree's manifest is damaged; restore the tree from the host or a backup",
+            RepoError::DuplicateDeviceType(_) => "release one image per device type at a time",
+            RepoError::CounterRollback { .. } => "package the image with a security counter at least the current one",
+            RepoError::Downgrade { .. } => "pass --allow-downgrade to roll the channel back deliberately",
+            RepoError::VersionReused { .. } => "give the new build a new version (e.g. 1.2.4 or 1.2.3-fix.1) and package it again",
+            RepoError::ImageNameCollision(_) => "a different build of this version already sits in the tree; give the new build a new version",
+            RepoError::SignerFailed | RepoError::Signer(_) => "check the signing key or signer backend",
+            _ => return None,
+        };
+        Some(Box::new(help))
+    }
+}
+
+impl ExitStatus for RepoDiagnostic {
+    fn exit_code(&self) -> u8 {
+        repo_exit_code(&self.0)
+    }
+}
+
+/// The exit code of a release-tree error.
+pub fn repo_exit_code(e: &RepoError) -> u8 {
+    match e {
+        RepoError::Io { .. } => exit::IO,
+        RepoError::BadImage { source, .. } => format_exit_code(source),
+        RepoError::BadManifest { .. } => exit::INVALID_SIGNATURE,
+        RepoError::DuplicateDeviceType(_) | RepoError::BadRollout => exit::USAGE,
+        RepoError::CounterRollback { .. }
+        | RepoError::Downgrade { .. }
+        | RepoError::VersionReused { .. } => exit::POLICY,
+        RepoError::ImageNameCollision(_) => exit::CONFLICT,
+        RepoError::Signer(e) => exit::key_exit_code(e),
+        _ => exit::FAILURE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_prints_as_people_write_it() {
+        assert_eq!(percent(500), "5%");
+        assert_eq!(percent(1250), "12.5%");
+        assert_eq!(percent(1), "0.01%");
+        assert_eq!(percent(0), "0%");
+        assert_eq!(percent(FULL_ROLLOUT), "100%");
+    }
+
+    #[test]
+    fn expiry_needs_a_positive_duration() {
+        assert_eq!(parse_expiry("30d").unwrap().as_secs(), 30 * 86_400);
+        assert_eq!(parse_expiry("90m").unwrap().as_secs(), 5_400);
+        assert!(parse_expiry("0s").is_err());
+        assert!(parse_expiry("soon").is_err());
+    }
+
+    #[test]
+    fn refusals_have_policy_codes() {
+        let e = RepoError::Downgrade {
+            channel: "a.stable".into(),
+            new: ota_format::Version::parse("1.0.0").unwrap(),
+            current: ota_format::Version::parse("2.0.0").unwrap(),
+        };
+        assert_eq!(repo_exit_code(&e), exit::POLICY);
+        let e = RepoError::CounterRollback {
+            channel: "a.stable".into(),
+            new: 1,
+            current: 2,
+        };
+        assert_eq!(repo_exit_code(&e), exit::POLICY);
+        assert_eq!(
+            repo_exit_code(&RepoError::ImageNameCollision("x.ota".into())),
+            exit::CONFLICT
+        );
+    }
+}
