@@ -77,6 +77,9 @@ pub struct Device {
     pub chip: Option<ChipId>,
     /// Size of one OTA app slot in bytes; images larger than this are refused.
     pub slot_size: Option<u32>,
+    /// ESP-IDF partition table (CSV or binary) for `flash` (resolved against the file's
+    /// directory).
+    pub partition_table: Option<PathBuf>,
     /// Keys the fleet's firmware is expected to trust.
     pub trusted_keys: Vec<TrustedKeySpec>,
 }
@@ -161,6 +164,7 @@ struct RawDefaults {
 struct RawDevice {
     chip: Option<Spanned<String>>,
     slot_size: Option<Spanned<SlotSize>>,
+    partition_table: Option<String>,
     #[serde(default)]
     trusted_keys: Vec<Spanned<String>>,
 }
@@ -283,6 +287,7 @@ impl Config {
                     name: device_type,
                     chip,
                     slot_size,
+                    partition_table: raw_device.partition_table.map(|p| base.join(p)),
                     trusted_keys,
                 },
             );
@@ -440,6 +445,15 @@ mod tests {
         );
         assert!(matches!(d.trusted_keys[1], TrustedKeySpec::Hex(_)));
         assert!(c.device("gateway").is_some());
+    }
+
+    #[test]
+    fn partition_table_is_relative_to_the_file() {
+        let c = parse("[device.a]\npartition_table = \"hw/partitions.csv\"\n").unwrap();
+        assert_eq!(
+            c.device("a").unwrap().partition_table,
+            Some(PathBuf::from("/proj/hw/partitions.csv"))
+        );
     }
 
     #[test]

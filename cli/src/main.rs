@@ -8,6 +8,7 @@ mod config;
 mod diagnostics;
 mod exit;
 mod firmware;
+mod flash;
 mod output;
 mod packaging;
 mod passphrase;

@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 
-use ota_format::{Channel, DeviceType, MAX_TRUSTED_KEYS, Version};
+use ota_format::{Channel, DeviceType, MAX_IMAGE_NAME_LEN, MAX_TRUSTED_KEYS, Version};
 
 /// Public half of the test key whose 32-byte seed is
 /// SHA-256("ota-sign INSECURE test key; never use in production"), see README.md.
@@ -34,6 +34,8 @@ const DEFAULT_CHECK_INTERVAL_S: u32 = 600;
 const MIN_CHECK_INTERVAL_S: u32 = 10;
 const SSID_MAX: usize = 32;
 const PASSWORD_MAX: usize = 64;
+/// ota-agent's `MAX_URL_LEN`: the buffer image URLs are built in.
+const IMAGE_URL_MAX: usize = 512;
 
 fn main() {
     for var in [
@@ -140,6 +142,15 @@ impl Config {
                      images are trusted by signature, not by transport)"
                 ));
             }
+            // The agent builds image URLs (this directory + a name of up to
+            // MAX_IMAGE_NAME_LEN bytes) in a 512-byte buffer (ota-agent's MAX_URL_LEN).
+            Some(url) if url.len() + 1 + MAX_IMAGE_NAME_LEN > IMAGE_URL_MAX => {
+                return Err(format!(
+                    "OTA_BASE_URL is {} bytes; at most {} leave room for image names",
+                    url.len(),
+                    IMAGE_URL_MAX - 1 - MAX_IMAGE_NAME_LEN
+                ));
+            }
             Some(_) => {}
             None => warnings.push("OTA_BASE_URL is not set: the update agent will not poll".into()),
         }
@@ -190,7 +201,15 @@ impl Config {
         let _ = writeln!(s, "pub const CHANNEL: &str = {:?};", self.channel);
         let _ = writeln!(s, "pub const WIFI_SSID: &str = {:?};", self.ssid);
         let _ = writeln!(s, "pub const WIFI_PASSWORD: &str = {:?};", self.password);
-        let _ = writeln!(s, "pub const BASE_URL: Option<&str> = {:?};", self.base_url);
+        // The agent resolves image names against this URL, never against redirect targets.
+        let manifest_url = self
+            .base_url
+            .as_ref()
+            .map(|base| format!("{base}/{}.{}.manifest", self.device_type, self.channel));
+        let _ = writeln!(
+            s,
+            "pub const MANIFEST_URL: Option<&str> = {manifest_url:?};"
+        );
         let _ = writeln!(
             s,
             "pub const CHECK_INTERVAL_S: u32 = {};",

@@ -5,6 +5,7 @@
 //! Helpers shared by several commands (finding the signing key) live here.
 
 pub mod extract;
+pub mod flash;
 pub mod inspect;
 pub mod keygen;
 pub mod package;
@@ -36,6 +37,8 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Write the app image a device would install from a signed image
     Extract(extract::Args),
+    /// Install bootloader, partition table and firmware on a new device (serial or flash image)
+    Flash(flash::Args),
     /// Sign channel manifests for images in a local release tree (offline)
     Release(release::Args),
     /// Upload a release tree to a directory, S3 or GitHub Releases (no key needed)
@@ -52,6 +55,7 @@ impl Command {
             Command::Verify(args) => verify::run(args, global),
             Command::Inspect(args) => inspect::run(args, global),
             Command::Extract(args) => extract::run(args, global),
+            Command::Flash(args) => flash::run(args, global),
             Command::Release(args) => release::run(args, global),
             Command::Publish(args) => publish::run(args, global),
         }

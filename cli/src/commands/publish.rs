@@ -195,17 +195,14 @@ fn destination(target: &Target, args: &Args) -> Result<Box<dyn Destination>, Fai
 
 fn print_plan(plan: &Plan, dry_run: bool, global: &GlobalOpts) {
     let count = plan.uploads().count();
-    let head = if count == 0 {
-        format!("{}: up to date", plan.destination)
-    } else {
-        format!(
+    if count > 0 || dry_run {
+        global.say(&format!(
             "{}plan for {}: {count} uploads, {} bytes",
             if dry_run { "dry run: " } else { "" },
             plan.destination,
             plan.upload_bytes()
-        )
-    };
-    global.say(&head);
+        ));
+    }
     for s in &plan.steps {
         // Unchanged files matter only to someone asking for detail.
         if !s.upload && !dry_run && global.verbose == 0 {

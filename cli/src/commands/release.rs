@@ -254,7 +254,6 @@ impl Diagnostic for RepoDiagnostic {
             RepoError::BadName(_) => "bad_name".to_owned(),
             RepoError::SignerFailed | RepoError::Signer(_) => "signer".to_owned(),
             RepoError::BadRollout => "bad_rollout".to_owned(),
-            _ => "other".to_owned(),
         };
         Some(Box::new(format!("ota_sign::release::{code}")))
     }
@@ -301,7 +300,9 @@ pub fn repo_exit_code(e: &RepoError) -> u8 {
         | RepoError::VersionReused { .. } => exit::POLICY,
         RepoError::ImageNameCollision(_) => exit::CONFLICT,
         RepoError::Signer(e) => exit::key_exit_code(e),
-        _ => exit::FAILURE,
+        RepoError::SequenceExhausted(_) | RepoError::BadName(_) | RepoError::SignerFailed => {
+            exit::FAILURE
+        }
     }
 }
 

@@ -59,10 +59,6 @@ pub trait Progress {
     fn done(&self, _name: &str) {}
 }
 
-/// Reports nothing.
-pub struct NoProgress;
-impl Progress for NoProgress {}
-
 /// A static host. Implementations are thin: they list, read and write whole files; the
 /// rules (order, idempotence, conflicts) are in [`plan`].
 pub trait Destination {

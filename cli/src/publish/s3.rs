@@ -93,11 +93,6 @@ impl S3Destination {
         })
     }
 
-    /// The underlying store (tests use it to presign device URLs).
-    pub fn store(&self) -> &AmazonS3 {
-        &self.store
-    }
-
     fn key(&self, name: &str) -> ObjPath {
         if self.prefix.is_empty() {
             ObjPath::from(name)
@@ -288,20 +283,5 @@ impl S3Destination {
             hex::decode_to_slice(v.as_bytes(), &mut d).ok().map(|_| d)
         });
         Ok((sha256, r.meta.e_tag))
-    }
-
-    /// A presigned GET URL for `name`, valid for `secs`: how a test stands in for a
-    /// public bucket or CDN in front of a private one.
-    pub fn presigned_get(&self, name: &str, secs: u64) -> Result<String, PublishError> {
-        use object_store::signer::{Method, Signer};
-        let key = self.key(name);
-        self.rt
-            .block_on(self.store.signed_url(
-                Method::GET,
-                &key,
-                std::time::Duration::from_secs(secs),
-            ))
-            .map(|u| u.to_string())
-            .map_err(|e| self.error(name, e))
     }
 }

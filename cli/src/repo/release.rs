@@ -74,6 +74,7 @@ pub struct SignedRelease {
 }
 
 /// Runs a release against `tree`: [`prepare`] then [`SignedRelease::write`].
+#[cfg(test)]
 pub fn release(
     tree: &ReleaseTree,
     signer: &dyn SigningKeySource,

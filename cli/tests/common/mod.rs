@@ -14,6 +14,9 @@ pub const IO: i32 = 4;
 pub const KEY: i32 = 5;
 pub const POLICY: i32 = 6;
 pub const CONFLICT: i32 = 7;
+pub const CREDENTIALS: i32 = 8;
+pub const NOT_FOUND: i32 = 9;
+pub const NETWORK: i32 = 10;
 
 /// A scratch directory to run commands in.
 pub struct Scratch {
@@ -56,6 +59,15 @@ impl Scratch {
             "OTA_SIGN_CONFIG",
             "OTA_SIGN_CHANNEL",
             "OTA_SIGN_DEVICE_TYPE",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_PROFILE",
+            "GITHUB_TOKEN",
+            "GITHUB_API_URL",
         ] {
             c.env_remove(var);
         }
@@ -92,6 +104,98 @@ impl Scratch {
         let hex_text = self.ok(&["pubkey", &format!("{name}.pub"), "--format", "hex"]);
         let bytes = hex::decode(hex_text.trim()).unwrap();
         bytes.try_into().unwrap()
+    }
+}
+
+/// Firmware to package: an ESP32-C3 app image from ota-testkit that trusts `keys`.
+pub struct Build<'a> {
+    pub device_type: &'a str,
+    pub version: &'a str,
+    pub security_counter: u64,
+    /// Varies the bytes, so two builds of one version differ.
+    pub seed: u64,
+}
+
+impl<'a> Build<'a> {
+    pub fn new(device_type: &'a str, version: &'a str) -> Self {
+        Build {
+            device_type,
+            version,
+            security_counter: 0,
+            seed: 1,
+        }
+    }
+
+    pub fn counter(mut self, c: u64) -> Self {
+        self.security_counter = c;
+        self
+    }
+
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+}
+
+impl Scratch {
+    /// Packages `build` with `ota-sign package --key KEY.key` (whose public key is `pk`)
+    /// into `OUT` and returns its path.
+    pub fn package(&self, key: &str, pk: [u8; 32], build: &Build<'_>, out: &str) -> PathBuf {
+        let app = ota_testkit::TestFirmware::new(ota_testkit::Chip::Esp32c3)
+            .version(build.version)
+            .project_name(build.device_type)
+            .trusted_keys(&[pk])
+            .payload_size(24_000)
+            .seed(build.seed)
+            .app_image();
+        let input = format!("{out}.bin");
+        self.write(&input, &app);
+        self.ok(&[
+            "package",
+            "--key",
+            &format!("{key}.key"),
+            "--device-type",
+            build.device_type,
+            "--app-image",
+            &input,
+            "--security-counter",
+            &build.security_counter.to_string(),
+            "--force",
+            "-q",
+            "-o",
+            out,
+        ]);
+        self.path(out)
+    }
+
+    /// Runs with `--json` and parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.ok(&[args, &["--json"]].concat());
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+
+    /// Runs with extra environment variables, asserting the exit code; returns (stdout, stderr).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)], code: i32) -> (String, String) {
+        let mut c = self.cmd(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "ota-sign {args:?}: {stderr}");
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    }
+
+    /// Every file name in a directory, sorted.
+    pub fn listing(&self, dir: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.path(dir))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
     }
 }
 

@@ -54,6 +54,19 @@ pub enum InstallError {
     /// Decompression produced fewer bytes than the signed image size.
     #[error("payload decompresses to less than the signed image size")]
     OutputTooShort,
+    /// The installed app image's descriptor names another version than the signed
+    /// header: the device would report (and decide updates on) a version nobody signed.
+    #[error("app descriptor says version {installed}, the signed image header {signed}")]
+    AppVersionMismatch {
+        /// Version in the signed `.ota` header.
+        signed: Version,
+        /// Version in the installed app descriptor.
+        installed: Version,
+    },
+    /// The installed app image has no app descriptor, or its version is not semver: the
+    /// device could not tell what it runs after the switch.
+    #[error("installed app image has no semver version in its app descriptor")]
+    NoAppVersion,
     /// The new firmware trusts no key: once running it could never be updated again.
     #[error("new firmware has no trusted-key descriptor: it would lock the device out")]
     NoTrustedKeys,
@@ -92,8 +105,8 @@ pub struct InstalledImage {
     pub slot: Region,
     /// The verified `.ota` header.
     pub header: ImageHeader,
-    /// Version in the app image's descriptor.
-    pub app_version: Option<Version>,
+    /// Version in the app image's descriptor (equal to the signed header's).
+    pub app_version: Version,
     /// The keys the new firmware trusts (what this device trusts once it is confirmed).
     pub trusted_keys: TrustedKeyDescriptor,
 }
@@ -322,7 +335,19 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             &verified.header,
             self.target.chip,
             self.writer.buf,
-        )?;
+        )?
+        .ok_or(InstallError::NoAppVersion)?;
+        // The header's device type and chip were matched against this device by the
+        // verifier, and the app image's chip id by `check_slot`; the app descriptor has
+        // no device-type field (its project name is the build's crate name), so the
+        // version is what remains to tie the running image to what was signed.
+        let signed = verified.header.info.version;
+        if app_version != signed {
+            return Err(InstallError::AppVersionMismatch {
+                signed,
+                installed: app_version,
+            });
+        }
         let trusted_keys = find_key_descriptor(
             flash,
             Region::new(self.target.slot.offset, verified.header.info.image_size),
@@ -541,7 +566,7 @@ mod tests {
                 let installed = r.unwrap_or_else(|e| panic!("{window_log:?}/{chunk}: {e}"));
                 assert!(slot_holds(&flash, &app));
                 assert_eq!(installed.slot, SLOT);
-                assert_eq!(installed.app_version, Version::parse("1.1.0"));
+                assert_eq!(Some(installed.app_version), Version::parse("1.1.0"));
             }
         }
     }
@@ -673,6 +698,37 @@ mod tests {
             r,
             Err(InstallError::AppImage(AppImageError::WrongChip { .. }))
         ));
+    }
+
+    #[test]
+    fn app_descriptor_version_must_equal_the_signed_version() {
+        // An old build (1.0.0) signed as 1.1.0: it would pass the counter and version
+        // checks, then report and decide on a version nobody signed.
+        let app = ts::app_image("1.0.0", 20_000);
+        let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
+        assert_eq!(
+            r,
+            Err(InstallError::AppVersionMismatch {
+                signed: Version::parse("1.1.0").unwrap(),
+                installed: Version::parse("1.0.0").unwrap(),
+            })
+        );
+        // A descriptor whose version is not semver, or no descriptor at all, says
+        // nothing the device could compare.
+        let app = ota_testkit::TestFirmware::new(ota_testkit::Chip::Esp32c3)
+            .version("nightly")
+            .trusted_keys(&[ts::key(ts::SEED).verifying_key().to_bytes()])
+            .payload_size(20_000)
+            .app_image();
+        let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
+        assert_eq!(r, Err(InstallError::NoAppVersion));
+        let app = ota_testkit::TestFirmware::new(ota_testkit::Chip::Esp32c3)
+            .without_app_descriptor()
+            .trusted_keys(&[ts::key(ts::SEED).verifying_key().to_bytes()])
+            .payload_size(20_000)
+            .app_image();
+        let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
+        assert_eq!(r, Err(InstallError::NoAppVersion));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Device side of ota-sign: the parts of the update agent that live next to the
-//! ESP-IDF boot flow.
+//! Device side of ota-sign: the update agent and the parts of it that live next to
+//! the ESP-IDF boot flow.
 //!
 //! * [`otadata`]: the two-sector `otadata` partition, byte-exact with ESP-IDF.
 //! * [`geometry`] and [`partition_table`]: where otadata and the app slots live.
@@ -7,9 +7,16 @@
 //!   trial boots) generic over `embedded-storage` NOR flash.
 //! * [`bootloader`]: the stock ESP-IDF second-stage bootloader's otadata rules,
 //!   so a simulator (or a test) can reproduce what the real bootloader does.
+//! * [`agent`]: check → decide → [`download`] → [`install`] → switch, with the
+//!   persistent [`state`] and the [`status`] report (R6), over the [`http`] trait.
 //!
-//! Everything is `no_std`, allocation-free and works on caller-owned stack
-//! buffers of at most 64 bytes.
+//! Everything is `no_std`. The boot-slot modules never allocate and use caller-owned
+//! stack buffers of at most 64 bytes. The update path works in caller-provided
+//! buffers ([`agent::UpdateBuffers`]) too; its one heap allocation is the zstd
+//! decoder's window (ruzstd: the window plus one block and its tables, made when a
+//! compressed install starts and freed when it ends), which is why the crate needs
+//! `alloc` and the firmware a small heap. `tests/ram.rs` measures the whole path: a
+//! 2^12 window takes about 48 KiB, a 2^14 window about 149 KiB.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -6,7 +6,7 @@
 //! against the magic, which would put a second, bare copy of the magic into `.rodata` and
 //! make the firmware's descriptor ambiguous to `TrustedKeyDescriptor::find_in`.
 
-use ota_format::{DESCRIPTOR_LEN, KeyId, MAX_TRUSTED_KEYS, TrustedKeyDescriptor};
+use ota_format::{DESCRIPTOR_LEN, TrustedKeyDescriptor};
 
 use crate::build_config::TRUSTED_KEYS;
 
@@ -17,8 +17,3 @@ pub const DESCRIPTOR: TrustedKeyDescriptor = TrustedKeyDescriptor::new(&TRUSTED_
 /// `#[used]` keeps it although no code reads it.
 #[used]
 pub static OTA_TRUSTED_KEYS: [u8; DESCRIPTOR_LEN] = DESCRIPTOR.to_bytes();
-
-/// The ids of the trusted keys, for the status report.
-pub fn key_ids() -> heapless::Vec<KeyId, MAX_TRUSTED_KEYS> {
-    DESCRIPTOR.keys().iter().map(|k| k.id()).collect()
-}

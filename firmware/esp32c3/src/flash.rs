@@ -1,153 +1,116 @@
-//! Where otadata and the OTA app slots live, read from the ESP-IDF partition table at 0x8000.
+//! Where otadata, the OTA app slots and the agent's state live, read from the ESP-IDF
+//! partition table at 0x8000 with ota-agent's parser (the one the simulator checks
+//! against esp-idf-part), and which slot the MMU booted.
 //!
-//! The update agent works on the whole flash through the `embedded-storage` NOR-flash traits
+//! The agent works on the whole flash through the `embedded-storage` NOR-flash traits
 //! (esp-storage's [`FlashStorage`]) and needs only these absolute regions.
 
 use core::fmt;
 
-use esp_bootloader_esp_idf::partitions::{
-    self, AppPartitionSubType, DataPartitionSubType, PARTITION_TABLE_MAX_LEN, PartitionEntry,
-    PartitionType,
-};
+use embedded_storage::nor_flash::ReadNorFlash as _;
+use esp_bootloader_esp_idf::partitions::{self, PARTITION_TABLE_MAX_LEN};
 use esp_storage::FlashStorage;
+use ota_agent::geometry::{BootTarget, Geometry, Region};
+use ota_agent::partition_table::{PartitionTable, PartitionTableError, TYPE_DATA};
+use ota_agent::status::target_label;
 
-/// Flash erase unit; otadata is exactly two of them and every region must start on one.
-pub const SECTOR: u32 = 4096;
+/// Label of the agent's state partition (as in the simulator's default table).
+pub const STATE_PARTITION: &str = "ota_state";
+/// Its data subtype: `undefined`, so that no ESP-IDF component claims it.
+const SUBTYPE_UNDEFINED: u8 = 0x06;
+/// Two 4 KiB sectors: the state store alternates between halves.
+const STATE_MIN_SIZE: u32 = 0x2000;
 
-/// An absolute byte range of the flash.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Region {
-    pub offset: u32,
-    pub size: u32,
+/// The partitions the update agent works with.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    pub geometry: Geometry,
+    pub state: Region,
+    pub running: BootTarget,
 }
 
-impl Region {
-    fn of(entry: &PartitionEntry) -> Self {
-        Region {
-            offset: entry.offset(),
-            size: entry.len(),
-        }
-    }
-
-    fn contains(&self, addr: u32) -> bool {
-        addr >= self.offset && addr - self.offset < self.size
-    }
-}
-
-impl fmt::Display for Region {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#x}+{:#x}", self.offset, self.size)
-    }
-}
-
-/// The app slot the running firmware was loaded from.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum RunningSlot {
-    Ota(u8),
-    Factory,
-}
-
-impl RunningSlot {
-    pub fn name(self) -> &'static str {
-        match self {
-            RunningSlot::Ota(0) => "ota_0",
-            RunningSlot::Ota(_) => "ota_1",
-            RunningSlot::Factory => "factory",
-        }
-    }
-}
-
-/// otadata and the two OTA slots of an ESP-IDF partition table.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct FlashLayout {
-    pub otadata: Region,
-    pub slots: [Region; 2],
-    pub factory: Option<Region>,
-    /// `None` when the running code is mapped from no partition the table lists, which only
-    /// happens with a table that does not match the flash contents.
-    pub running: Option<RunningSlot>,
-}
-
-/// Why the partition table cannot carry OTA updates.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+/// Why the flash cannot carry OTA updates.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
 pub enum LayoutError {
-    #[error("partition table unreadable: {0}")]
-    Table(partitions::Error),
-    #[error("no otadata partition")]
-    NoOtadata,
-    #[error("otadata is {0:#x} bytes, ESP-IDF needs exactly two 4 KiB sectors")]
-    OtadataSize(u32),
-    #[error("no ota_{0} partition")]
-    NoSlot(u8),
-    #[error("partition at {0:#x} does not start on a 4 KiB sector")]
-    Unaligned(u32),
+    /// The agent writes plaintext and counts boots with single-word writes; neither works
+    /// under flash encryption (that needs the rollback bootloader and encrypted writes).
+    #[error("flash encryption is enabled; the agent does not support it")]
+    FlashEncryption,
+    #[error("partition table unreadable: {0:?}")]
+    Read(partitions::Error),
+    #[error("partition table: {0}")]
+    Table(#[from] PartitionTableError),
+    #[error("no data partition `{STATE_PARTITION}` (subtype undefined, 8 KiB) for the agent")]
+    NoStatePartition,
+    #[error("the running app is mapped from {0:#x}, which is no app partition")]
+    UnknownRunningSlot(u32),
 }
 
 impl From<partitions::Error> for LayoutError {
     fn from(e: partitions::Error) -> Self {
-        LayoutError::Table(e)
+        LayoutError::Read(e)
     }
 }
 
-impl FlashLayout {
+impl Layout {
     pub fn read(flash: &mut FlashStorage<'_>) -> Result<Self, LayoutError> {
+        if esp_storage::flash_encryption() {
+            return Err(LayoutError::FlashEncryption);
+        }
         let mut buf = [0u8; PARTITION_TABLE_MAX_LEN];
-        let table = partitions::read_partition_table(flash, &mut buf)?;
-
-        let find = |kind| -> Result<Option<Region>, LayoutError> {
-            Ok(table.find_partition(kind)?.as_ref().map(Region::of))
-        };
-        let otadata =
-            find(PartitionType::Data(DataPartitionSubType::Ota))?.ok_or(LayoutError::NoOtadata)?;
-        if otadata.size != 2 * SECTOR {
-            return Err(LayoutError::OtadataSize(otadata.size));
-        }
-        let slots = [
-            find(PartitionType::App(AppPartitionSubType::Ota0))?.ok_or(LayoutError::NoSlot(0))?,
-            find(PartitionType::App(AppPartitionSubType::Ota1))?.ok_or(LayoutError::NoSlot(1))?,
-        ];
-        let factory = find(PartitionType::App(AppPartitionSubType::Factory))?;
-        for region in [otadata, slots[0], slots[1]] {
-            if region.offset % SECTOR != 0 {
-                return Err(LayoutError::Unaligned(region.offset));
-            }
-        }
-
-        // The MMU maps the booted partition's first page; comparing offsets instead of
-        // trusting otadata is what tells a bootloader fallback apart from the selected slot.
-        let running = table
+        // esp-bootloader-esp-idf reads the MMU's first mapping: the partition the
+        // bootloader really started, which differs from otadata's choice after a fallback.
+        let booted = partitions::read_partition_table(flash, &mut buf)?
             .booted_partition()?
-            .map(|p| p.offset())
-            .and_then(|at| {
-                if slots[0].contains(at) {
-                    Some(RunningSlot::Ota(0))
-                } else if slots[1].contains(at) {
-                    Some(RunningSlot::Ota(1))
-                } else if factory.is_some_and(|f| f.contains(at)) {
-                    Some(RunningSlot::Factory)
-                } else {
-                    None
-                }
-            });
+            .map(|p| p.offset());
 
-        Ok(FlashLayout {
-            otadata,
-            slots,
-            factory,
+        let capacity = u32::try_from(flash.capacity()).unwrap_or(u32::MAX);
+        let table = PartitionTable::parse(&buf, capacity)?;
+        let geometry = table.geometry()?;
+        let state = table
+            .entries()
+            .find(|e| e.label_str() == Some(STATE_PARTITION))
+            .filter(|e| {
+                e.ty == TYPE_DATA
+                    && e.subtype == SUBTYPE_UNDEFINED
+                    && e.region.size >= STATE_MIN_SIZE
+            })
+            .ok_or(LayoutError::NoStatePartition)?
+            .region;
+
+        let booted = booted.unwrap_or(u32::MAX);
+        let running = (0..geometry.slot_count())
+            .map(BootTarget::Ota)
+            .chain([BootTarget::Factory])
+            .find(|&t| geometry.region(t).is_some_and(|r| r.offset == booted))
+            .ok_or(LayoutError::UnknownRunningSlot(booted))?;
+        Ok(Layout {
+            geometry,
+            state,
             running,
         })
     }
 }
 
-impl fmt::Display for FlashLayout {
+impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let g = &self.geometry;
         write!(
             f,
-            "otadata {}, ota_0 {}, ota_1 {}, running {}",
-            self.otadata,
-            self.slots[0],
-            self.slots[1],
-            self.running.map_or("unknown", RunningSlot::name)
+            "otadata {:#x}+{:#x}, {} OTA slots",
+            g.otadata().offset,
+            g.otadata().size,
+            g.slot_count()
+        )?;
+        for (n, slot) in g.slots().iter().enumerate() {
+            write!(f, ", ota_{n} {:#x}+{:#x}", slot.offset, slot.size)?;
+        }
+        write!(
+            f,
+            ", {STATE_PARTITION} {:#x}+{:#x}, running {}",
+            self.state.offset,
+            self.state.size,
+            target_label(self.running)
         )
     }
 }

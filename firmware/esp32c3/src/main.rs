@@ -1,15 +1,19 @@
 //! ota-sign device firmware for the ESP32 family (ESP32-C3 by default).
 //!
 //! Boot flow, in the order `main` runs it:
-//! 1. heap, scheduler, flash: [`flash::FlashLayout`] finds otadata and the two OTA slots in
-//!    the ESP-IDF partition table, [`health::TrialBoot`] reads how this slot was booted;
-//! 2. network: WiFi station + DHCP on embassy-net ([`net`]);
-//! 3. services: the status endpoint `GET /ota/status` ([`status_server`]) and the update
-//!    check loop ([`update`]) that the `ota-agent` state machine plugs into;
-//! 4. the application health check ([`health`]) decides whether a trial boot is confirmed.
+//! 1. heap, scheduler, then ota-agent ([`update::start`]) before anything that could crash:
+//!    it finds otadata, the OTA slots and its `ota_state` partition in the partition table
+//!    ([`flash`]), counts a trial boot (espflash's bootloader has no app rollback) and
+//!    settles the last install; trial boots used up -> reboot into the previous image;
+//! 2. network: WiFi station + DHCP on embassy-net ([`net`]), and the status endpoint
+//!    `GET /ota/status` ([`status_server`]);
+//! 3. the application health check ([`health`]): on a trial boot the agent confirms the
+//!    image when it passes, rejects it (and the device reboots) when it fails;
+//! 4. the update loop ([`update::run`]): the agent's check at the interval with jitter,
+//!    reboot into an installed update.
 //!
 //! The trust anchor is [`descriptor::OTA_TRUSTED_KEYS`], the key descriptor the tools read
-//! back out of this firmware.
+//! back out of this firmware; the agent gets the same keys.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -33,11 +37,15 @@ use embassy_executor::Spawner;
 use embassy_time::Duration;
 use esp_backtrace as _;
 use esp_hal::clock::CpuClock;
+use esp_hal::rtc_cntl::{Rtc, RwdtStage, RwdtStageAction};
 use esp_hal::timer::timg::TimerGroup;
 use esp_storage::FlashStorage;
 use log::{error, info, warn};
+use ota_agent::agent::BootOutcome;
+use static_cell::StaticCell;
 
-use crate::health::{BootloaderTrialBoot, HealthVerdict, TrialBoot};
+use crate::health::HealthVerdict;
+use crate::http::NetCell;
 use crate::status::{HealthState, STATUS};
 
 // The ESP-IDF app descriptor (`esp_app_desc_t`), read by the bootloader, espflash and
@@ -62,6 +70,8 @@ const APP_HEAP: usize = 64 * 1024;
 
 /// How long the health check waits for the network before it declares the boot unhealthy.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(90);
+/// A trial boot without a verdict by then is reset by the RTC watchdog (and counted).
+const TRIAL_WATCHDOG: esp_hal::time::Duration = esp_hal::time::Duration::from_secs(150);
 
 #[esp_hal::main]
 async fn main(spawner: Spawner) -> ! {
@@ -85,66 +95,76 @@ async fn main(spawner: Spawner) -> ! {
     if build_config::TRUSTED_KEYS_ARE_TEST_KEY {
         warn!("this build trusts the PUBLISHED INSECURE TEST KEY: anyone can sign its updates");
     }
-    STATUS.lock(|s| s.borrow_mut().set_trusted_keys());
 
-    let mut flash = FlashStorage::new(peripherals.FLASH);
-    let layout = match flash::FlashLayout::read(&mut flash) {
-        Ok(layout) => {
-            info!("{layout}");
-            Some(layout)
-        }
-        Err(e) => {
-            error!("no usable OTA partition layout ({e}); updates are disabled");
-            STATUS.lock(|s| {
-                s.borrow_mut()
-                    .agent
-                    .set_error(status::AgentError::NoOtaLayout)
-            });
-            None
+    static NET: StaticCell<NetCell> = StaticCell::new();
+    let net: &'static NetCell = NET.init(NetCell::new(None));
+    let (mut agent, outcome) = match update::start(FlashStorage::new(peripherals.FLASH), net) {
+        Ok((agent, outcome)) => (Some(agent), outcome),
+        Err(why) => {
+            error!(
+                "update agent unavailable ({why}); this firmware cannot be updated over the air"
+            );
+            STATUS.lock(|s| s.borrow_mut().agent_unavailable = Some(why));
+            (None, BootOutcome::Normal)
         }
     };
-    let mut trial = BootloaderTrialBoot::new(&mut flash, layout.and_then(|l| l.running));
-    let boot = trial.state();
-    STATUS.lock(|s| s.borrow_mut().set_boot(layout.as_ref(), boot));
+    if outcome == BootOutcome::RebootRequired {
+        update::reboot("trial boots used up, otadata points back to the previous image").await;
+    }
 
-    let network = net::start(&spawner, peripherals.WIFI);
+    // A trial image that hangs instead of crashing must still get back to the bootloader
+    // to be counted: the RTC watchdog resets the chip unless the verdict comes in time.
+    let trial = outcome == BootOutcome::Trial;
+    let mut rtc = Rtc::new(peripherals.RTC_TIMER);
+    if trial {
+        rtc.rwdt
+            .set_stage_action(RwdtStage::Stage0, RwdtStageAction::ResetSystem);
+        rtc.rwdt.set_timeout(RwdtStage::Stage0, TRIAL_WATCHDOG);
+        rtc.rwdt.enable();
+    }
+
+    let network = net::start(&spawner, peripherals.WIFI, net);
     if let Some(stack) = network.stack() {
         spawner.spawn(status_server::task(stack).expect("status server spawns once"));
-        match (layout, build_config::BASE_URL) {
-            (Some(_), Some(base)) => {
-                spawner.spawn(update::task(stack, base).expect("update task spawns once"))
-            }
-            (_, None) => info!("OTA_BASE_URL was not set at build time: not polling"),
-            (None, Some(_)) => {}
-        }
     }
 
     let verdict = health::check(network, HEALTH_TIMEOUT).await;
-    let health = match verdict {
-        HealthVerdict::Healthy if boot.is_trial() => match trial.confirm() {
+    let health = match (verdict, agent.as_mut()) {
+        (HealthVerdict::Healthy, Some(agent)) if trial => match agent.confirm() {
             Ok(()) => {
                 info!("trial boot confirmed");
                 HealthState::Confirmed
             }
+            // The agent keeps the error in its status; the trial stays unconfirmed and
+            // the attempt counter decides on a later boot.
             Err(e) => {
-                error!("health check passed but confirming failed: {e:?}");
+                error!("health check passed but confirming failed: {e}");
                 HealthState::ConfirmFailed
             }
         },
-        HealthVerdict::Healthy => HealthState::Healthy,
-        HealthVerdict::Unhealthy(reason) => {
-            // Not confirming is the whole reaction: a rollback bootloader aborts this slot
-            // on the next reset, and the agent's boot-attempt counter does the same
-            // without one.
-            error!("health check failed: {reason}; this boot stays unconfirmed");
+        (HealthVerdict::Healthy, _) => HealthState::Healthy,
+        (HealthVerdict::Unhealthy(reason), Some(agent)) if trial => {
+            error!("health check failed on a trial boot: {reason}");
+            STATUS.lock(|s| s.borrow_mut().health = HealthState::Unhealthy(reason));
+            match agent.reject() {
+                Ok(()) => update::reboot("trial image rejected, rolling back").await,
+                // Nothing else can boot: keep running this image rather than reset forever.
+                Err(e) => error!("rejecting the trial image failed: {e}"),
+            }
+            HealthState::Unhealthy(reason)
+        }
+        (HealthVerdict::Unhealthy(reason), _) => {
+            error!("health check failed: {reason}");
             HealthState::Unhealthy(reason)
         }
     };
     STATUS.lock(|s| s.borrow_mut().health = health);
+    rtc.rwdt.disable();
 
-    loop {
-        let free = esp_alloc::HEAP.free();
-        STATUS.lock(|s| s.borrow_mut().heap_free = free);
-        embassy_time::Timer::after(Duration::from_secs(60)).await;
+    match (agent, network.stack(), build_config::MANIFEST_URL) {
+        (Some(agent), Some(stack), Some(_)) => update::run(agent, stack).await,
+        (_, _, None) => info!("OTA_BASE_URL was not set at build time: not checking for updates"),
+        _ => {}
     }
+    core::future::pending().await
 }

@@ -13,6 +13,7 @@ use log::{info, warn};
 use static_cell::StaticCell;
 
 use crate::build_config::{WIFI_PASSWORD, WIFI_SSID};
+use crate::http::NetCell;
 
 /// DHCP, DNS, the status server and one HTTP client connection.
 const SOCKETS: usize = 4;
@@ -38,7 +39,8 @@ impl Network {
     }
 }
 
-pub fn start(spawner: &Spawner, wifi: WIFI<'static>) -> Network {
+/// Starts WiFi and the stack, and hands the stack to the HTTP client through `cell`.
+pub fn start(spawner: &Spawner, wifi: WIFI<'static>, cell: &'static NetCell) -> Network {
     if WIFI_SSID.is_empty() {
         warn!("WIFI_SSID was not set at build time: staying offline");
         return Network::Disabled;
@@ -81,6 +83,7 @@ pub fn start(spawner: &Spawner, wifi: WIFI<'static>) -> Network {
     );
     spawner.spawn(connection(controller).expect("connection task spawns once"));
     spawner.spawn(net_task(runner).expect("net task spawns once"));
+    cell.set(Some(stack));
     Network::Up(stack)
 }
 

@@ -1,32 +1,19 @@
-//! What the device reports about itself (R6), shared between the tasks that learn it and
-//! the status endpoint that serves it.
-//!
-//! The state is kept as enums in [`DeviceStatus`]; [`DeviceStatus::to_json`] renders a
-//! snapshot. The agent part is the check loop's view for now; `ota-agent`'s own status
-//! (other slot, security counter, download progress) replaces [`AgentStatus`] when wired.
+//! What the device reports about itself (R6): ota-agent's [`Status`] as the agent last
+//! published it, plus what only the firmware knows (health check, test key, uptime,
+//! network). Shared between the task that runs the agent and the status endpoint.
 
 use core::cell::RefCell;
-use core::fmt::Write as _;
+use core::fmt;
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
-use esp_bootloader_esp_idf::ota::OtaImageState;
-use heapless::{String, Vec};
-use ota_format::MAX_TRUSTED_KEYS;
-use serde::Serialize;
+use ota_agent::agent::{AgentError, StatusSink};
+use ota_agent::download::DownloadProgress;
+use ota_agent::status::{Status, UpdateState};
+use serde::{Serialize, Serializer};
 
 use crate::build_config;
-use crate::flash::FlashLayout;
-use crate::health::BootState;
-
-/// Below this much free heap after start-up the app is not healthy: the update path could
-/// not allocate its decompression window.
-pub const MIN_FREE_HEAP: usize = 48 * 1024;
-
-/// Longest error text kept for the report.
-const ERROR_MAX: usize = 64;
-/// An ETag as servers send it (S3 and nginx stay well below this).
-pub const ETAG_MAX: usize = 80;
+use crate::flash::LayoutError;
 
 pub static STATUS: Mutex<CriticalSectionRawMutex, RefCell<DeviceStatus>> =
     Mutex::new(RefCell::new(DeviceStatus::new()));
@@ -38,104 +25,75 @@ pub enum HealthState {
     Pending,
     /// Healthy, and there was no trial to confirm.
     Healthy,
-    /// Healthy, and the trial boot was confirmed.
+    /// Healthy, and the agent confirmed the trial boot.
     Confirmed,
-    /// Healthy, but writing the confirmation failed.
+    /// Healthy, but the agent could not confirm (see the agent's `last_error`).
     ConfirmFailed,
+    /// Unhealthy; on a trial boot the agent rejected the image.
     Unhealthy(&'static str),
 }
 
-/// Why the update agent is not doing its job.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum AgentError {
-    NoOtaLayout,
-    Transport,
-    HttpStatus(u16),
-    TooManyRedirects,
-    ManifestTooLarge,
+/// Why there is no update agent on this boot.
+#[derive(Clone, Copy, Debug)]
+pub enum AgentUnavailable {
+    Layout(LayoutError),
+    /// A build-time value does not parse at run time (build.rs checks them all).
+    BuildConfig,
+    Start(AgentError),
 }
 
-/// Result of the last manifest check.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckResult {
-    /// 304: the manifest did not change.
-    NotModified,
-    /// 200: a manifest arrived (verified and decided on by the agent).
-    Fetched,
-    Failed,
-}
-
-/// The update agent's part of the report.
-#[derive(Clone, Debug)]
-pub struct AgentStatus {
-    pub polling: bool,
-    pub last_check_uptime_s: Option<u64>,
-    pub last_result: Option<CheckResult>,
-    pub last_error: Option<AgentError>,
-    pub manifest_etag: Option<String<ETAG_MAX>>,
-}
-
-impl AgentStatus {
-    const fn new() -> Self {
-        AgentStatus {
-            polling: false,
-            last_check_uptime_s: None,
-            last_result: None,
-            last_error: None,
-            manifest_etag: None,
+impl fmt::Display for AgentUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentUnavailable::Layout(e) => write!(f, "flash layout: {e}"),
+            AgentUnavailable::BuildConfig => f.write_str("build configuration does not parse"),
+            AgentUnavailable::Start(e) => write!(f, "agent start: {e}"),
         }
-    }
-
-    pub fn set_error(&mut self, e: AgentError) {
-        self.last_error = Some(e);
     }
 }
 
 /// Everything the device knows about itself.
 pub struct DeviceStatus {
-    pub running_slot: Option<&'static str>,
-    pub boot: Option<BootState>,
+    /// The agent's report as last published; `None` until it started, or when it could not.
+    pub agent: Option<Status>,
+    pub agent_unavailable: Option<AgentUnavailable>,
     pub health: HealthState,
-    pub trusted_key_ids: Vec<String<16>, MAX_TRUSTED_KEYS>,
-    pub heap_free: usize,
-    pub agent: AgentStatus,
 }
 
 impl DeviceStatus {
     const fn new() -> Self {
         DeviceStatus {
-            running_slot: None,
-            boot: None,
+            agent: None,
+            agent_unavailable: None,
             health: HealthState::Pending,
-            trusted_key_ids: Vec::new(),
-            heap_free: 0,
-            agent: AgentStatus::new(),
         }
     }
 
-    pub fn set_trusted_keys(&mut self) {
-        self.trusted_key_ids.clear();
-        for id in crate::descriptor::key_ids() {
-            let mut hex = String::new();
-            // 16 hex digits always fit String<16>.
-            let _ = write!(hex, "{id}");
-            let _ = self.trusted_key_ids.push(hex);
-        }
-    }
-
-    pub fn set_boot(&mut self, layout: Option<&FlashLayout>, boot: BootState) {
-        self.running_slot = layout.and_then(|l| l.running).map(|s| s.name());
-        self.boot = Some(boot);
-    }
-
-    /// Renders the report; `ip` and `uptime_s` are sampled by the caller at request time.
+    /// Renders the report: the agent's status object with a `firmware` object added (the
+    /// same shape as the simulator's report with its `sim` object). Values sampled at
+    /// request time come from the caller.
     pub fn to_json(
         &self,
-        ip: Option<&str>,
-        uptime_s: u64,
+        now: &Sampled<'_>,
         out: &mut [u8],
     ) -> Result<usize, serde_json_core::ser::Error> {
+        use serde_json_core::ser::Error::BufferFull;
+
+        let mut at = match &self.agent {
+            Some(status) => {
+                // `{...}` becomes `{...,` so the firmware object can follow.
+                let n = serde_json_core::to_slice(status, out)?;
+                n - 1
+            }
+            None => 0,
+        };
+        let opening: &[u8] = if self.agent.is_some() { b"," } else { b"{" };
+        for part in [opening, b"\"firmware\":"] {
+            out.get_mut(at..at + part.len())
+                .ok_or(BufferFull)?
+                .copy_from_slice(part);
+            at += part.len();
+        }
         let (health, health_reason) = match self.health {
             HealthState::Pending => ("pending", None),
             HealthState::Healthy => ("healthy", None),
@@ -143,83 +101,75 @@ impl DeviceStatus {
             HealthState::ConfirmFailed => ("confirm_failed", None),
             HealthState::Unhealthy(reason) => ("unhealthy", Some(reason)),
         };
-        let mut last_error: String<ERROR_MAX> = String::new();
-        if let Some(e) = self.agent.last_error {
-            let _ = match e {
-                AgentError::NoOtaLayout => write!(last_error, "no OTA partition layout"),
-                AgentError::Transport => write!(last_error, "transport error"),
-                AgentError::HttpStatus(code) => write!(last_error, "HTTP status {code}"),
-                AgentError::TooManyRedirects => write!(last_error, "too many redirects"),
-                AgentError::ManifestTooLarge => write!(last_error, "manifest too large"),
-            };
-        }
-        let report = Report {
-            firmware_version: build_config::FIRMWARE_VERSION,
-            device_type: build_config::DEVICE_TYPE,
+        let report = FirmwareReport {
+            version: build_config::FIRMWARE_VERSION,
             channel: build_config::CHANNEL,
-            chip: crate::chip::NAME,
-            chip_id: crate::chip::ID.0,
-            running_slot: self.running_slot,
-            slot_state: self.boot.map(slot_state),
+            manifest_url: now.manifest_url,
+            check_interval_s: build_config::CHECK_INTERVAL_S,
+            test_key: build_config::TRUSTED_KEYS_ARE_TEST_KEY,
+            agent: self.agent_unavailable.map_or("running", |_| "unavailable"),
+            agent_error: self.agent_unavailable.as_ref(),
             health,
             health_reason,
-            trusted_key_ids: &self.trusted_key_ids,
-            test_key: build_config::TRUSTED_KEYS_ARE_TEST_KEY,
-            ip,
-            uptime_s,
-            heap_free: self.heap_free,
-            agent: AgentReport {
-                polling: self.agent.polling,
-                last_check_uptime_s: self.agent.last_check_uptime_s,
-                last_result: self.agent.last_result,
-                last_error: self.agent.last_error.map(|_| last_error.as_str()),
-                manifest_etag: self.agent.manifest_etag.as_deref(),
-            },
+            uptime_s: now.uptime_s,
+            ip: now.ip,
+            heap_free: now.heap_free,
         };
-        serde_json_core::to_slice(&report, out)
+        at += serde_json_core::to_slice(&report, out.get_mut(at..).ok_or(BufferFull)?)?;
+        *out.get_mut(at).ok_or(BufferFull)? = b'}';
+        Ok(at + 1)
     }
 }
 
-fn slot_state(boot: BootState) -> &'static str {
-    match boot {
-        BootState::Default => "blank_otadata",
-        BootState::UnknownSlot => "unknown_slot",
-        BootState::Unreadable(_) => "unreadable",
-        BootState::Selected { state, .. } => match state {
-            OtaImageState::New => "new",
-            OtaImageState::PendingVerify => "pending_verify",
-            OtaImageState::Valid => "valid",
-            OtaImageState::Invalid => "invalid",
-            OtaImageState::Aborted => "aborted",
-            OtaImageState::Undefined => "undefined",
-        },
-    }
+/// Values the status endpoint samples when it answers.
+pub struct Sampled<'a> {
+    pub uptime_s: u64,
+    pub ip: Option<&'a str>,
+    pub heap_free: usize,
+    pub manifest_url: Option<&'a str>,
 }
 
 #[derive(Serialize)]
-struct AgentReport<'a> {
-    polling: bool,
-    last_check_uptime_s: Option<u64>,
-    last_result: Option<CheckResult>,
-    last_error: Option<&'a str>,
-    manifest_etag: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct Report<'a> {
-    firmware_version: &'a str,
-    device_type: &'a str,
+struct FirmwareReport<'a> {
+    version: &'a str,
     channel: &'a str,
-    chip: &'a str,
-    chip_id: u16,
-    running_slot: Option<&'a str>,
-    slot_state: Option<&'a str>,
+    manifest_url: Option<&'a str>,
+    check_interval_s: u32,
+    /// The build trusts the published insecure test key.
+    test_key: bool,
+    agent: &'a str,
+    #[serde(serialize_with = "opt_display")]
+    agent_error: Option<&'a AgentUnavailable>,
     health: &'a str,
     health_reason: Option<&'a str>,
-    trusted_key_ids: &'a [String<16>],
-    test_key: bool,
-    ip: Option<&'a str>,
     uptime_s: u64,
+    ip: Option<&'a str>,
     heap_free: usize,
-    agent: AgentReport<'a>,
+}
+
+fn opt_display<T: fmt::Display, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+/// Where the agent publishes: the shared [`STATUS`].
+pub struct Publisher;
+
+impl StatusSink for Publisher {
+    fn status(&mut self, status: &Status) {
+        STATUS.lock(|s| s.borrow_mut().agent = Some(*status));
+    }
+
+    fn progress(&mut self, progress: &DownloadProgress) {
+        STATUS.lock(|s| {
+            if let Some(status) = s.borrow_mut().agent.as_mut() {
+                status.download = Some(*progress);
+                status.update = UpdateState::Downloading {
+                    progress: *progress,
+                };
+            }
+        });
+    }
 }

@@ -11,7 +11,8 @@ use embedded_io_async::Write as _;
 use heapless::String;
 use log::{debug, warn};
 
-use crate::status::STATUS;
+use crate::build_config::MANIFEST_URL;
+use crate::status::{STATUS, Sampled};
 
 const PORT: u16 = 80;
 const PATH: &str = "/ota/status";
@@ -19,7 +20,9 @@ const PATH: &str = "/ota/status";
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Request heads beyond this are refused (431); a status poll needs a few dozen bytes.
 const REQUEST_MAX: usize = 1024;
-const BODY_MAX: usize = 1536;
+/// The agent's status at its longest (every optional field set, a long error text, eight
+/// key ids) is about 1.3 KiB, the firmware object a few hundred bytes more.
+const BODY_MAX: usize = 2048;
 
 #[embassy_executor::task]
 pub async fn task(stack: Stack<'static>) {
@@ -77,8 +80,13 @@ async fn serve(
             .map(|()| ip.as_str()),
         None => None,
     };
-    let uptime = Instant::now().as_secs();
-    let rendered = STATUS.lock(|s| s.borrow().to_json(ip, uptime, body));
+    let now = Sampled {
+        uptime_s: Instant::now().as_secs(),
+        ip,
+        heap_free: esp_alloc::HEAP.free(),
+        manifest_url: MANIFEST_URL,
+    };
+    let rendered = STATUS.lock(|s| s.borrow().to_json(&now, body));
     match rendered {
         Ok(n) if method == b"HEAD" => {
             respond_len(

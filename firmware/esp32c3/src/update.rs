@@ -1,132 +1,127 @@
-//! The update check loop: a conditional GET of this device's release manifest at the check
-//! interval, with jitter so a fleet does not poll in step.
+//! ota-agent on this device: its flash, HTTP client, clock and buffers, the boot-time
+//! trial handling, and the check loop at the configured interval with jitter.
 //!
-//! This is the `check` state of the update agent and where `ota-agent` plugs in: the
-//! fetched manifest bytes go to [`on_manifest`], which becomes the agent's
-//! verify -> decide -> download -> install step over the same [`HttpClient`] and the
-//! esp-storage flash.
-
-use core::fmt::Write as _;
+//! Everything the agent decides (manifest verification, policy, resumable download,
+//! install, otadata, trial boots) is ota-agent's and covered by its host tests and the
+//! simulator; this module only plugs the device's parts in.
 
 use embassy_net::Stack;
-use embassy_net::dns::DnsSocket;
-use embassy_net::tcp::client::TcpClient;
-use embassy_time::{Duration, Instant, Timer};
+use embassy_time::{Delay, Duration, Instant, Timer};
 use esp_hal::rng::Rng;
-use heapless::{String, Vec};
+use esp_storage::FlashStorage;
 use log::{info, warn};
+use ota_agent::agent::{
+    Agent, AgentConfig, BootOutcome, DEFAULT_WINDOW_LOG, DefaultUpdateMemory, Firmware,
+};
+use ota_agent::boot::BootConfig;
+use ota_agent::download::{Clock, RetryPolicy};
+use ota_agent::status::{CheckResult, UpdateState};
+use ota_format::{Channel, DeviceType, TrustedKeyDescriptor, Version};
 use static_cell::StaticCell;
 
-use crate::build_config::{CHANNEL, CHECK_INTERVAL_S, DEVICE_TYPE};
-use crate::http::{
-    BodySink, EmbassyHttp, GetError, GetRequest, HttpClient, ResponseHead, TcpState, URL_MAX,
-};
-use crate::status::{AgentError, CheckResult, ETAG_MAX, STATUS};
+use crate::build_config::{CHANNEL, CHECK_INTERVAL_S, DEVICE_TYPE, FIRMWARE_VERSION, MANIFEST_URL};
+use crate::flash::Layout;
+use crate::http::{EmbassyHttp, HttpMemory, NetCell};
+use crate::status::{AgentUnavailable, Publisher};
 
-/// A signed manifest is well under 1 KiB (DESIGN.md); anything bigger is refused unread.
-const MANIFEST_MAX: usize = 1024;
-const HEAD_BUF: usize = 4096;
-const IO_TIMEOUT: Duration = Duration::from_secs(20);
+/// espflash installs ESP-IDF's bootloader built without app rollback, so the agent
+/// protects trial boots itself: an image that has not confirmed after this many boots
+/// is rolled back. (A rollback-enabled bootloader would be `BootConfig::rollback_bootloader`.)
+const BOOT: BootConfig = BootConfig::counting(3);
 
-/// Collects a manifest body, refusing more than [`MANIFEST_MAX`] bytes.
-struct ManifestSink {
-    status: u16,
-    body: Vec<u8, MANIFEST_MAX>,
-}
+/// The keys this firmware trusts, as a static the agent borrows for its lifetime. Built
+/// from the same constant as the embedded descriptor, without its magic (see
+/// [`crate::descriptor`]).
+static TRUSTED_KEYS: TrustedKeyDescriptor = crate::descriptor::DESCRIPTOR;
 
-#[derive(Debug)]
-enum SinkError {
-    TooLarge,
-}
+/// Milliseconds since boot. No wall clock: manifest expiry is not enforced on this device.
+pub struct Uptime;
 
-impl BodySink for ManifestSink {
-    type Error = SinkError;
-
-    fn head(&mut self, head: &ResponseHead) -> Result<(), SinkError> {
-        self.status = head.status;
-        match head.content_length {
-            Some(n) if head.status == 200 && n > MANIFEST_MAX as u64 => Err(SinkError::TooLarge),
-            _ => Ok(()),
-        }
-    }
-
-    fn data(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
-        if self.status != 200 {
-            // An error page is not worth buffering.
-            return Ok(());
-        }
-        self.body
-            .extend_from_slice(bytes)
-            .map_err(|_| SinkError::TooLarge)
+impl Clock for Uptime {
+    fn now_ms(&self) -> u64 {
+        Instant::now().as_millis()
     }
 }
 
-#[embassy_executor::task]
-pub async fn task(stack: Stack<'static>, base_url: &'static str) {
-    static TCP_STATE: StaticCell<TcpState> = StaticCell::new();
-    static HEAD: StaticCell<[u8; HEAD_BUF]> = StaticCell::new();
+/// The agent as this firmware runs it.
+pub type DeviceAgent = Agent<'static, FlashStorage<'static>, EmbassyHttp, Delay, Uptime>;
 
-    let mut url: String<URL_MAX> = String::new();
-    if write!(url, "{base_url}/{DEVICE_TYPE}.{CHANNEL}.manifest").is_err() {
-        warn!("manifest URL longer than {URL_MAX} bytes; not polling");
-        return;
-    }
-    let tcp = TcpClient::new(stack, TCP_STATE.init(TcpState::new()));
-    let dns = DnsSocket::new(stack);
-    let mut http = EmbassyHttp::new(&tcp, &dns, HEAD.init([0; HEAD_BUF]), IO_TIMEOUT);
+/// Starts the agent: reads the partition table, counts or observes a trial boot, and
+/// settles the last install. Runs before the network and anything else that could crash,
+/// so a firmware that dies early still uses up its trial boots.
+pub fn start(
+    mut flash: FlashStorage<'static>,
+    net: &'static NetCell,
+) -> Result<(DeviceAgent, BootOutcome), AgentUnavailable> {
+    static UPDATE_MEMORY: StaticCell<DefaultUpdateMemory> = StaticCell::new();
+    static HTTP_MEMORY: StaticCell<HttpMemory> = StaticCell::new();
+    static DEVICE_ID: StaticCell<[u8; 6]> = StaticCell::new();
+    static PUBLISHER: StaticCell<Publisher> = StaticCell::new();
+
+    let layout = Layout::read(&mut flash).map_err(AgentUnavailable::Layout)?;
+    info!("{layout}");
+
+    // build.rs validated these with the same rules; failing here means a broken build.
+    let (Some(device_type), Some(channel), Some(version)) = (
+        DeviceType::new(DEVICE_TYPE),
+        Channel::new(CHANNEL),
+        Version::parse(FIRMWARE_VERSION),
+    ) else {
+        return Err(AgentUnavailable::BuildConfig);
+    };
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(esp_hal::efuse::base_mac_address().as_bytes());
+
+    let config = AgentConfig {
+        // Without a URL the agent still guards trial boots; it just never checks.
+        manifest_url: MANIFEST_URL.unwrap_or(""),
+        device_id: DEVICE_ID.init(mac),
+        channel,
+        geometry: layout.geometry,
+        state_region: layout.state,
+        boot: BOOT,
+        retry: RetryPolicy::default(),
+        max_window_log: DEFAULT_WINDOW_LOG,
+        security_counter_floor: 0,
+    };
+    let firmware = Firmware {
+        device_type,
+        chip: crate::chip::ID,
+        version,
+        trusted_keys: TRUSTED_KEYS.keys(),
+        running: layout.running,
+    };
+    Agent::start(
+        config,
+        firmware,
+        flash,
+        EmbassyHttp::new(net, HTTP_MEMORY.init(HttpMemory::new())),
+        Delay,
+        Uptime,
+        UPDATE_MEMORY.init(DefaultUpdateMemory::new()).buffers(),
+        PUBLISHER.init(Publisher),
+    )
+    .map_err(AgentUnavailable::Start)
+}
+
+/// Checks for updates forever; reboots into an installed update's trial boot.
+pub async fn run(mut agent: DeviceAgent, stack: Stack<'static>) -> ! {
     let rng = Rng::new();
-    let mut etag: Option<String<ETAG_MAX>> = None;
-
-    stack.wait_config_up().await;
-    STATUS.lock(|s| s.borrow_mut().agent.polling = true);
-    info!("polling {url} every {CHECK_INTERVAL_S} s");
-
+    info!(
+        "checking {} every {CHECK_INTERVAL_S} s",
+        MANIFEST_URL.unwrap_or("")
+    );
     loop {
-        let mut sink = ManifestSink {
-            status: 0,
-            body: Vec::new(),
-        };
-        let mut buf = [0u8; 512];
-        let req = GetRequest {
-            url: &url,
-            if_none_match: etag.as_deref(),
-            range_from: None,
-        };
-        let outcome = http.get(&req, &mut buf, &mut sink).await;
-        let now = Instant::now().as_secs();
-        let (result, error) = match outcome {
-            Ok(head) if head.status == 304 => (CheckResult::NotModified, None),
-            Ok(head) if head.status == 200 => {
-                etag = head.etag;
-                on_manifest(&sink.body);
-                (CheckResult::Fetched, None)
-            }
-            Ok(head) => (
-                CheckResult::Failed,
-                Some(AgentError::HttpStatus(head.status)),
-            ),
-            Err(GetError::Sink(SinkError::TooLarge)) => {
-                (CheckResult::Failed, Some(AgentError::ManifestTooLarge))
-            }
-            Err(GetError::Truncated { expected, received }) => {
-                warn!("manifest truncated: {received} of {expected} bytes");
-                (CheckResult::Failed, Some(AgentError::Transport))
-            }
-            Err(GetError::TooManyRedirects) => {
-                (CheckResult::Failed, Some(AgentError::TooManyRedirects))
-            }
-            Err(e) => {
-                warn!("manifest check failed: {e:?}");
-                (CheckResult::Failed, Some(AgentError::Transport))
-            }
-        };
-        STATUS.lock(|s| {
-            let mut s = s.borrow_mut();
-            s.agent.last_check_uptime_s = Some(now);
-            s.agent.last_result = Some(result);
-            s.agent.last_error = error;
-            s.agent.manifest_etag.clone_from(&etag);
-        });
+        stack.wait_config_up().await;
+        match agent.check().await {
+            Ok(CheckResult::Installed { version }) => info!("installed {version}"),
+            Ok(result) => info!("update check: {result:?}"),
+            // The agent logged it and keeps it as `last_error` in the status.
+            Err(_) => {}
+        }
+        if agent.status().update == UpdateState::RebootRequired {
+            reboot("starting the installed update on trial").await;
+        }
 
         // Up to a tenth of the interval later, so devices that booted together spread out.
         let jitter = u64::from(rng.random()) % (u64::from(CHECK_INTERVAL_S) * 100 + 1);
@@ -135,10 +130,10 @@ pub async fn task(stack: Stack<'static>, base_url: &'static str) {
     }
 }
 
-/// The agent's entry point for a fetched manifest.
-fn on_manifest(bytes: &[u8]) {
-    info!(
-        "manifest changed ({} bytes); verification and install need ota-agent",
-        bytes.len()
-    );
+/// Resets the chip so the bootloader reads otadata again.
+pub async fn reboot(why: &str) -> ! {
+    warn!("rebooting: {why}");
+    // Let the log line and a status answer in flight go out first.
+    Timer::after(Duration::from_millis(500)).await;
+    esp_hal::system::software_reset()
 }

@@ -174,6 +174,12 @@ impl SimFlash {
         self.cut_at = None;
     }
 
+    /// Reserves room in the operation log for `ops` more operations, so that a memory
+    /// measurement of the code under test does not count the simulator's bookkeeping.
+    pub fn reserve_log(&mut self, ops: usize) {
+        self.log.reserve(ops);
+    }
+
     /// Power comes back: the flash answers again and any pending cut is
     /// dropped. Contents are whatever the cut left.
     pub fn power_cycle(&mut self) {

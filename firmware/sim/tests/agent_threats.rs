@@ -200,6 +200,36 @@ fn wrong_chip_app_image_signed_as_the_right_chip() {
 }
 
 #[test]
+fn old_build_signed_under_a_newer_version() {
+    // A signed header claiming 1.1.0 (counter, version and manifest all pass) over an
+    // old 0.9.0 build: once running it would report 1.1.0 and never be offered the
+    // real one. Refused after the read-back, before otadata points at it.
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    host.publish(&release_of(&Spec::default(), app("0.9.0")));
+    let expected = AgentError::Install(InstallError::AppVersionMismatch {
+        signed: v("1.1.0"),
+        installed: v("0.9.0"),
+    });
+    attack(d, "1.0.0", expected);
+    let (_, slot) = boot_until_running(d, |s| s.agent.status().running.slot);
+    assert_eq!(slot, ota_agent::geometry::BootTarget::Ota(0));
+    // The release that tells the truth installs.
+    host.publish(&release(&Spec {
+        sequence: 3,
+        ..Spec::default()
+    }));
+    let (r, running) = check_and_reboot(d);
+    assert_eq!(
+        r,
+        Ok(CheckResult::Installed {
+            version: v("1.1.0")
+        })
+    );
+    assert_eq!(running, v("1.1.0"));
+}
+
+#[test]
 fn trailing_data_after_the_image() {
     let host = Host::start();
     let d = &mut device(&host, RollbackDisabled);

@@ -83,6 +83,8 @@ struct State {
     clock: u64,
     log: Vec<Logged>,
     die_at_upload: Option<usize>,
+    stall_at_upload: Option<usize>,
+    holding: bool,
     uploads: usize,
     dead: bool,
 }
@@ -193,11 +195,26 @@ impl FakeGitHub {
         self.lock().die_at_upload = Some(n);
     }
 
-    /// Brings a dead server back, keeping its state (a restarted GitHub).
+    /// The `n`-th upload from now (counting from 1) is held unanswered until [`FakeGitHub::revive`]
+    /// (then its connection is dropped), while every other request is served: a slow
+    /// upload during which a test can kill the publishing process.
+    pub fn stall_at_upload(&self, n: usize) {
+        let mut s = self.lock();
+        s.stall_at_upload = Some(s.uploads + n);
+    }
+
+    /// Whether an upload is being held by [`FakeGitHub::stall_at_upload`] right now.
+    pub fn holding(&self) -> bool {
+        self.lock().holding
+    }
+
+    /// Brings a dead server back, keeping its state (a restarted GitHub); releases a held
+    /// upload.
     pub fn revive(&self) {
         let mut s = self.lock();
         s.dead = false;
         s.die_at_upload = None;
+        s.stall_at_upload = None;
     }
 
     /// The URL a device polls for `name` in the latest release.
@@ -390,6 +407,15 @@ fn serve(conn: TcpStream, host: Host, state: &Mutex<State>, urls: &Urls) {
             if s.die_at_upload.is_some_and(|n| s.uploads >= n) {
                 s.dead = true;
             }
+            if s.stall_at_upload == Some(s.uploads) {
+                s.holding = true;
+            }
+        }
+        if s.holding && host == Host::Upload && req.method == "POST" {
+            drop(s);
+            hold(state);
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+            return;
         }
         if s.dead {
             None
@@ -417,6 +443,18 @@ fn serve(conn: TcpStream, host: Host, state: &Mutex<State>, urls: &Urls) {
         let _ = out.write_all(&reply.body);
     }
     let _ = out.flush();
+}
+
+/// Waits until the stall is lifted; the held request is never answered.
+fn hold(state: &Mutex<State>) {
+    loop {
+        thread::sleep(std::time::Duration::from_millis(20));
+        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.stall_at_upload.is_none() {
+            s.holding = false;
+            return;
+        }
+    }
 }
 
 fn asset_json(s: &State, urls: &Urls, tag: &str, a: &Asset) -> Value {

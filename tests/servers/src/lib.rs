@@ -6,6 +6,8 @@
 //! * [`github::FakeGitHub`]: the subset of the GitHub REST API that publish uses, with the
 //!   separate upload host and the 302 chain of `releases/latest/download`;
 //! * [`http`]: a device-like HTTP/1.1 client (conditional requests, ranges, redirects);
+//! * [`proxy::Proxy`]: counts requests and bytes in front of a server, and can hold one
+//!   request so a test can kill the client mid-upload;
 //! * [`images`]: signed synthetic `.ota` images.
 //!
 //! A missing server binary is a test failure with instructions, never a silent skip,
@@ -16,6 +18,7 @@ pub mod github;
 pub mod http;
 pub mod images;
 pub mod nginx;
+pub mod proxy;
 pub mod s3;
 mod util;
 

@@ -87,6 +87,32 @@ impl S3sFs {
         self.object_path(bucket, key).is_file()
     }
 
+    /// A presigned GET URL for `bucket/key`, valid for five minutes: how a test stands in
+    /// for a public bucket or a CDN in front of a private one (anonymous requests are
+    /// refused, since signature checking is on).
+    pub fn presigned_get(&self, bucket: &str, key: &str) -> String {
+        use object_store::signer::{Method, Signer};
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_region(REGION)
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET_KEY)
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .build()
+            .expect("S3 client for presigning");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(store.signed_url(
+            Method::GET,
+            &object_store::path::Path::from(key),
+            Duration::from_secs(300),
+        ))
+        .expect("presign")
+        .to_string()
+    }
+
     /// The directory a bucket lives in.
     pub fn bucket_dir(&self, bucket: &str) -> std::path::PathBuf {
         self.root.path().join(bucket)

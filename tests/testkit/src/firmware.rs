@@ -30,6 +30,7 @@ pub struct TestFirmware {
     seed: u64,
     app_descriptor: bool,
     metadata: bool,
+    markers: Vec<Vec<u8>>,
 }
 
 /// One allocated section of the firmware, at its run address.
@@ -64,6 +65,7 @@ impl TestFirmware {
             seed: 0,
             app_descriptor: true,
             metadata: true,
+            markers: Vec::new(),
         }
     }
 
@@ -102,6 +104,17 @@ impl TestFirmware {
     /// Seed of the filler.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Embeds `text` as a NUL-terminated string in `.rodata`, right after the key
+    /// descriptor and before the filler, the way a `static` string would land there.
+    /// Tests use it to mark an image (e.g. the simulator's `OTA-SIM-BEHAVIOUR:hang`)
+    /// without patching bytes into a built image; may be called more than once.
+    pub fn marker(mut self, text: &str) -> Self {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.push(0);
+        self.markers.push(bytes);
         self
     }
 
@@ -177,6 +190,9 @@ impl TestFirmware {
         let rodata_len = align4(self.payload_size * 2 / 5);
         let text_len = align4(self.payload_size - self.payload_size * 2 / 5);
         let mut rodata = self.key_descriptor().unwrap_or_default();
+        for m in &self.markers {
+            rodata.extend_from_slice(m);
+        }
         rodata.extend(filler(rodata_len, self.seed.wrapping_add(1)));
         rodata.resize(align4(rodata.len()), 0);
         sections.push(TestSection {

@@ -108,6 +108,29 @@ fn app_image_is_valid_for_its_chip() {
 }
 
 #[test]
+fn markers_land_in_rodata_of_a_valid_image() {
+    let marked = fw(Chip::Esp32c3)
+        .marker("OTA-SIM-BEHAVIOUR:hang")
+        .marker("second");
+    let image = marked.app_image();
+    validate(&image, ValidateOptions::default().chip(ChipId::ESP32C3)).unwrap();
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    // Right after the key descriptor, NUL-terminated, in the order given.
+    let keys = find(&image, &ota_format::DESCRIPTOR_MAGIC).unwrap();
+    let at = keys + ota_format::DESCRIPTOR_LEN;
+    assert_eq!(&image[at..at + 23], b"OTA-SIM-BEHAVIOUR:hang\0");
+    assert_eq!(&image[at + 23..at + 30], b"second\0");
+    // The descriptors are untouched and the ELF carries the same bytes.
+    assert_eq!(find_descriptors(&image).unwrap().app.version(), "1.2.0");
+    let elf = marked.elf();
+    let elf = ElfFile32::<Endianness>::parse(&*elf).unwrap();
+    let rodata = elf.section_by_name(".rodata").unwrap();
+    assert!(find(rodata.data().unwrap(), b"OTA-SIM-BEHAVIOUR:hang\0").is_some());
+    // Unmarked firmware has no marker.
+    assert!(find(&fw(Chip::Esp32c3).app_image(), b"OTA-SIM-BEHAVIOUR").is_none());
+}
+
+#[test]
 fn output_is_deterministic_per_seed() {
     let a = fw(Chip::Esp32s3);
     assert_eq!(a.elf(), a.clone().elf());

@@ -20,7 +20,7 @@ use ota_format::{
     Channel, ChipId, Compression, DeviceType, FULL_ROLLOUT, ImageInfo, ImageName, KeyId, Manifest,
     TrustedKeyDescriptor, Version,
 };
-use ota_testkit::{Chip, TestFirmware, reseal};
+use ota_testkit::{Chip, TestFirmware};
 use sha2::{Digest, Sha256};
 
 pub const SIGNER: [u8; 32] = [7; 32];
@@ -39,28 +39,29 @@ pub fn public(seed: [u8; 32]) -> [u8; 32] {
 
 /// An ESP32-C3 app image of `version` trusting `keys`, with a behaviour marker.
 pub fn firmware(version: &str, behaviour: Behaviour, keys: &[[u8; 32]], chip: Chip) -> Vec<u8> {
+    firmware_sized(version, behaviour, keys, chip, 40_000)
+}
+
+/// [`firmware`] with `payload` bytes of code and data filler.
+pub fn firmware_sized(
+    version: &str,
+    behaviour: Behaviour,
+    keys: &[[u8; 32]],
+    chip: Chip,
+    payload: usize,
+) -> Vec<u8> {
     let mut fw = TestFirmware::new(chip)
         .version(version)
         .project_name(DEVICE_TYPE)
-        .payload_size(40_000)
+        .payload_size(payload)
         .seed(version.len() as u64 * 31 + u64::from(version.as_bytes()[version.len() - 1]));
     if !keys.is_empty() {
         fw = fw.trusted_keys(keys);
     }
-    let mut image = fw.app_image();
     if let Some(marker) = behaviour.marker() {
-        // Into the filler right after the key descriptor (same read-only segment).
-        let magic = &ota_format::DESCRIPTOR_MAGIC[..];
-        let at = image
-            .windows(magic.len())
-            .position(|w| w == magic)
-            .expect("firmware has a key descriptor")
-            + ota_format::DESCRIPTOR_LEN;
-        image[at..at + marker.len()].copy_from_slice(marker.as_bytes());
-        reseal(&mut image);
-        ota_format::esp::validate(&image, Default::default()).expect("marked image stays valid");
+        fw = fw.marker(marker);
     }
-    image
+    fw.app_image()
 }
 
 pub fn app(version: &str) -> Vec<u8> {
@@ -85,6 +86,8 @@ pub struct Spec {
     pub trailing: usize,
     /// Keys in the new firmware's descriptor (default: the signer).
     pub new_keys: Option<Vec<[u8; 32]>>,
+    /// Code and data filler of the new firmware, bytes.
+    pub payload_size: usize,
 }
 
 impl Default for Spec {
@@ -102,6 +105,7 @@ impl Default for Spec {
             image_name: None,
             trailing: 0,
             new_keys: None,
+            payload_size: 40_000,
         }
     }
 }
@@ -134,7 +138,7 @@ pub fn release(spec: &Spec) -> Release {
     } else {
         Chip::Esp32c6
     };
-    let app = firmware(spec.version, spec.behaviour, &keys, chip);
+    let app = firmware_sized(spec.version, spec.behaviour, &keys, chip, spec.payload_size);
     release_of(spec, app)
 }
 

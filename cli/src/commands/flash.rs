@@ -1,0 +1,422 @@
+//! `ota-sign flash`: the first install of a device, over a serial port or into a full
+//! flash image file.
+
+use std::path::{Path, PathBuf};
+
+use clap::{ArgGroup, Args as ClapArgs};
+use espflash::flasher::{FlashSettings, FlashSize};
+use ota_format::{ChipId, DeviceType, Expectations, TrustedKeys};
+use serde::Serialize;
+
+use crate::cli::GlobalOpts;
+use crate::config::{self, Config};
+use crate::diagnostics::FirmwareDiagnostic;
+use crate::exit::Failure;
+use crate::firmware::{self, ElfOptions, Firmware, FirmwareError};
+use crate::flash::bootloader::flash_size_of;
+use crate::flash::layout::{default_table, parse_table};
+use crate::flash::{FlashError, Layout, Plan, PlanInput, PlanSummary};
+use crate::output;
+use crate::progress::Bar;
+
+const ABOUT: &str = "\
+Install a device for the first time: the ESP-IDF bootloader for its chip, a partition
+table with two OTA slots, blank otadata, a blank `ota_state` partition for the update
+agent, and the app in the partition the bootloader starts (`ota_0`, or `factory` when
+the table has one). Over a serial port with --port (espflash), or into a full flash
+image with --output (erased bytes are 0xFF; the same bytes at the same offsets).
+
+The firmware comes as an ELF (converted with espflash for --chip), an ESP-IDF app image,
+or a signed image (.ota), which is verified first (signature, digests, app image) with
+--pubkey: nothing is written unless it verifies.
+
+The partition table comes from --partition-table, else `partition_table` in the
+[device.NAME] table of ota-sign.toml, else the default for --flash-size: nvs, ota_state,
+otadata, phy_init, [factory,] ota_0, ota_1. A table must have otadata, ota_0 and ota_1,
+and an `ota_state` data partition of at least 8 KiB (the update agent keeps its state
+there and does not run without it); partitions must be aligned, inside the flash, after
+0x9000 and not overlap.
+
+The plan (offset, size, what) is printed before anything is written.
+
+Exit codes: 0 written; 6 refused (firmware for another chip or device type, app larger
+than its partition, a table without otadata, two OTA slots or ota_state, device with
+less flash); 3 the signed image does not verify; 1 invalid partition table, firmware or
+serial failure; 2 usage; 4 unreadable input, unwritable output or serial port; 7 the
+output exists.
+
+Examples:
+  ota-sign flash --elf target/riscv32imc-unknown-none-elf/release/app --chip esp32c3 --port /dev/ttyACM0
+  ota-sign flash --image thermostat-1.4.0.ota --pubkey release.pub --output flash.bin
+  ota-sign flash --app-image app.bin --partition-table partitions.csv --flash-size 8MB --output flash.bin --json";
+
+/// Install bootloader, partition table and firmware on a new device
+#[derive(ClapArgs, Debug)]
+#[command(
+    long_about = ABOUT,
+    group(ArgGroup::new("input").required(true).args(["elf", "app_image", "image"])),
+    group(ArgGroup::new("target").required(true).args(["port", "output", "dry_run"])),
+)]
+pub struct Args {
+    /// ELF file of the firmware build (needs --chip or `chip` in ota-sign.toml)
+    #[arg(long, value_name = "FILE")]
+    pub elf: Option<PathBuf>,
+
+    /// ESP-IDF app image (the .bin an ESP-IDF build or `espflash save-image` writes)
+    #[arg(long, value_name = "FILE")]
+    pub app_image: Option<PathBuf>,
+
+    /// Signed image (.ota), verified with --pubkey before anything is written
+    #[arg(long, value_name = "FILE.ota", requires = "pubkey")]
+    pub image: Option<PathBuf>,
+
+    /// Trusted public key for --image: a .pub or .key file, or 64 hex digits (repeatable)
+    #[arg(long, value_name = "PUBKEY")]
+    pub pubkey: Vec<String>,
+
+    /// Chip of the device (esp32, esp32c3, esp32c6, esp32s3, ...) [default: from ota-sign.toml, or the image]
+    #[arg(long, value_parser = super::package::parse_chip)]
+    pub chip: Option<ChipId>,
+
+    /// Device type: selects [device.NAME] in ota-sign.toml; a signed image must be for it
+    #[arg(long, value_parser = config::parse_device_type)]
+    pub device_type: Option<DeviceType>,
+
+    /// Serial port of the device (e.g. /dev/ttyACM0, /dev/ttyUSB0, COM3)
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<String>,
+
+    /// Baud rate for writing over --port (connection starts at 115200)
+    #[arg(long, value_name = "N", requires = "port")]
+    pub baud: Option<u32>,
+
+    /// Write a full flash image file instead of a device (never overwritten unless --force)
+    #[arg(short, long, value_name = "FLASH.bin")]
+    pub output: Option<PathBuf>,
+
+    /// Replace the --output file if it exists
+    #[arg(long, requires = "output")]
+    pub force: bool,
+
+    /// Print the plan and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Flash size (1MB, 2MB, 4MB, 8MB, 16MB, 32MB) [default: detected over --port, else 4MB]
+    #[arg(long, value_parser = parse_flash_size)]
+    pub flash_size: Option<FlashSize>,
+
+    /// ESP-IDF partition table, CSV or binary [default: `partition_table` in ota-sign.toml, else the default layout]
+    #[arg(long, value_name = "CSV")]
+    pub partition_table: Option<PathBuf>,
+
+    /// Add a factory app partition to the default layout (the app is installed there)
+    #[arg(long, conflicts_with = "partition_table")]
+    pub factory: bool,
+}
+
+/// Parses a flash size for clap: 4MB, 4M, 0x400000 or 4194304.
+pub fn parse_flash_size(s: &str) -> Result<FlashSize, String> {
+    let t = s.trim().trim_end_matches(['B', 'b']);
+    super::package::parse_size(t)
+        .ok()
+        .and_then(flash_size_of)
+        .ok_or_else(|| format!("{s:?} is not a flash size (1MB, 2MB, 4MB, 8MB, 16MB, 32MB)"))
+}
+
+#[derive(Serialize)]
+struct Summary {
+    #[serde(flatten)]
+    plan: PlanSummary,
+    /// "port", "output" or "dry-run".
+    target: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<String>,
+    written: bool,
+    device_type: String,
+    version: String,
+    app_size: usize,
+    app_sha256: String,
+}
+
+/// The app to install and what it says about itself.
+struct App {
+    firmware: Firmware,
+    device_type: String,
+}
+
+pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
+    if let Some(out) = &args.output
+        && !args.force
+        && out.exists()
+    {
+        return Err(output::exists(out));
+    }
+    let cfg = global.config()?;
+    let app = load_app(&args, cfg, global)?;
+    let chip = app.firmware.chip;
+    let device_cfg = cfg.and_then(|c| c.device(&app.device_type));
+
+    #[cfg(feature = "serial")]
+    let mut device = None;
+    let mut xtal = None;
+    let flash_size = match &args.port {
+        #[cfg(feature = "serial")]
+        Some(port) => {
+            let mut d = crate::flash::serial::SerialDevice::connect(port, args.baud, chip)?;
+            let (detected, crystal) = d.probe()?;
+            xtal = Some(crystal);
+            device = Some(d);
+            match args.flash_size {
+                Some(planned) if planned.size() > detected => {
+                    return Err(FlashError::DeviceFlashTooSmall {
+                        port: port.clone(),
+                        detected,
+                        planned: planned.size(),
+                    }
+                    .into());
+                }
+                Some(planned) => planned,
+                None => flash_size_of(detected).unwrap_or(FlashSize::_4Mb),
+            }
+        }
+        #[cfg(not(feature = "serial"))]
+        Some(_) => {
+            return Err(Failure::usage(
+                "this ota-sign was built without serial support",
+                Some("write a flash image with --output, or rebuild with the `serial` feature".to_owned()),
+            ));
+        }
+        None => args.flash_size.unwrap_or(FlashSize::_4Mb),
+    };
+
+    let table_path = args
+        .partition_table
+        .clone()
+        .or_else(|| device_cfg.and_then(|d| d.partition_table.clone()));
+    if args.factory && table_path.is_some() {
+        return Err(Failure::usage(
+            "--factory changes the default layout, but a partition table is configured",
+            Some("add a factory partition to the table instead".to_owned()),
+        ));
+    }
+    let table = match &table_path {
+        Some(path) => parse_table(&output::read(path)?, &path.display().to_string())?,
+        None => default_table(flash_size.size(), args.factory)?,
+    };
+    let layout = Layout::check(table, flash_size.size())?;
+    for slot in &layout.slots {
+        if app.firmware.app_image.len() as u64 > u64::from(slot.size()) {
+            global.warn(&format!(
+                "{} holds {} bytes, less than this app's {}: an update of this size could not be installed there",
+                slot.name(),
+                slot.size(),
+                app.firmware.app_image.len()
+            ));
+        }
+    }
+    let plan = Plan::new(PlanInput {
+        chip,
+        flash_size,
+        xtal,
+        layout,
+        app: &app.firmware.app_image,
+        app_label: format!(
+            "app {} {}",
+            app.firmware.project_name, app.firmware.version_text
+        ),
+    })?;
+    global.say(plan.describe().trim_end());
+
+    let (target, written) = if args.dry_run {
+        ("dry-run", false)
+    } else if let Some(out) = &args.output {
+        let bar = Bar::bytes(global, "placing", plan.bytes());
+        let image = plan.image(&|done| bar.set(done));
+        bar.finish();
+        output::write(out, &image, args.force)?;
+        global.say(&format!("wrote {} ({} bytes)", out.display(), image.len()));
+        ("output", true)
+    } else {
+        #[cfg(feature = "serial")]
+        if let Some(mut d) = device {
+            let mut progress = SerialProgress { global, bar: None };
+            d.write(&plan.writes, &mut progress)?;
+            global.say(&format!("flashed {} over {}", chip, d.port()));
+        }
+        ("port", true)
+    };
+
+    global.json_result(&Summary {
+        plan: plan.summary(),
+        target,
+        port: args.port.clone(),
+        output: args.output.as_ref().map(|p| p.display().to_string()),
+        written,
+        device_type: app.device_type,
+        version: app.firmware.version.to_string(),
+        app_size: app.firmware.app_image.len(),
+        app_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            &app.firmware.app_image,
+        )),
+    });
+    Ok(())
+}
+
+/// Where the expected chip comes from, for messages.
+fn expected_chip(
+    args: &Args,
+    cfg: Option<&Config>,
+    device_type: Option<&str>,
+) -> Option<(ChipId, String)> {
+    if let Some(chip) = args.chip {
+        return Some((chip, "--chip".to_owned()));
+    }
+    let name = device_type?;
+    let chip = cfg?.device(name)?.chip?;
+    Some((chip, format!("[device.{name}] in ota-sign.toml")))
+}
+
+fn check_chip(image: ChipId, expected: Option<&(ChipId, String)>) -> Result<(), FlashError> {
+    match expected {
+        Some((chip, from)) if *chip != image => Err(FlashError::wrong_chip(image, *chip, from)),
+        _ => Ok(()),
+    }
+}
+
+fn firmware_failure(path: &Path, error: FirmwareError) -> Failure {
+    FirmwareDiagnostic {
+        path: path.display().to_string(),
+        error,
+    }
+    .into()
+}
+
+fn load_app(args: &Args, cfg: Option<&Config>, global: &GlobalOpts) -> Result<App, Failure> {
+    let named_type = config::device_type(args.device_type, cfg)?;
+    if let Some(path) = &args.image {
+        let keys = super::verify::trusted_keys(&args.pubkey, global)?;
+        let bytes = output::read(path)?;
+        let subject = format!("image {}", path.display());
+        let (verified, app) = super::verify::check_image(
+            &subject,
+            &bytes,
+            TrustedKeys::new(&keys),
+            Expectations {
+                manifest: None,
+                device_type: args.device_type,
+                chip: None,
+            },
+        )?;
+        let info = verified.header.info;
+        let device_type = info.device_type.to_string();
+        check_chip(
+            info.chip,
+            expected_chip(args, cfg, Some(&device_type)).as_ref(),
+        )?;
+        let firmware = firmware::inspect(app, info.chip).map_err(|e| firmware_failure(path, e))?;
+        return Ok(App {
+            firmware,
+            device_type,
+        });
+    }
+    let device_type = named_type.map(|t| t.to_string());
+    let expected = expected_chip(args, cfg, device_type.as_deref());
+    let firmware = if let Some(path) = &args.elf {
+        let Some((chip, from)) = &expected else {
+            return Err(Failure::usage(
+                "--chip is required with --elf",
+                Some(
+                    "pass --chip (esp32, esp32c3, esp32c6, esp32s3, ...) or set chip in [device.NAME] of ota-sign.toml"
+                        .to_owned(),
+                ),
+            ));
+        };
+        let bytes = output::read(path)?;
+        let opts = ElfOptions {
+            flash: FlashSettings::new(None, Some(args.flash_size.unwrap_or(FlashSize::_4Mb)), None),
+        };
+        firmware::load_elf(&bytes, *chip, &opts).map_err(|e| match e {
+            FirmwareError::ElfChipMismatch { elf, .. } => FlashError::WrongChip {
+                image: elf,
+                expected: chip.to_string(),
+                expected_from: from.clone(),
+            }
+            .into(),
+            FirmwareError::ElfArchMismatch { arch, .. } => FlashError::WrongChip {
+                image: format!("a {arch} chip"),
+                expected: chip.to_string(),
+                expected_from: from.clone(),
+            }
+            .into(),
+            e => firmware_failure(path, e),
+        })?
+    } else {
+        let path = args
+            .app_image
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("clap requires one input"));
+        let bytes = output::read(path)?;
+        let header: &[u8; ota_format::esp::IMAGE_HEADER_LEN] = bytes
+            .get(..ota_format::esp::IMAGE_HEADER_LEN)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| {
+                firmware_failure(
+                    path,
+                    FirmwareError::AppImage(ota_format::esp::AppImageError::Truncated),
+                )
+            })?;
+        let chip = ota_format::esp::ImageHeader::decode(header).chip_id;
+        check_chip(chip, expected.as_ref())?;
+        firmware::load_app_image(bytes, chip).map_err(|e| firmware_failure(path, e))?
+    };
+    let device_type = device_type.unwrap_or_else(|| firmware.project_name.clone());
+    Ok(App {
+        firmware,
+        device_type,
+    })
+}
+
+/// espflash's progress reports as one bar per region.
+#[cfg(feature = "serial")]
+struct SerialProgress<'g> {
+    global: &'g GlobalOpts,
+    bar: Option<Bar>,
+}
+
+#[cfg(feature = "serial")]
+impl espflash::target::ProgressCallbacks for SerialProgress<'_> {
+    fn init(&mut self, addr: u32, total: usize) {
+        self.bar = Some(Bar::bytes(self.global, &format!("{addr:#x}"), total as u64));
+    }
+
+    fn update(&mut self, current: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set(current as u64);
+        }
+    }
+
+    fn verifying(&mut self) {}
+
+    fn finish(&mut self, _skipped: bool) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flash_sizes_parse_in_every_form() {
+        assert_eq!(parse_flash_size("4MB"), Ok(FlashSize::_4Mb));
+        assert_eq!(parse_flash_size("16M"), Ok(FlashSize::_16Mb));
+        assert_eq!(parse_flash_size("0x200000"), Ok(FlashSize::_2Mb));
+        assert!(parse_flash_size("3MB").is_err());
+        assert!(parse_flash_size("lots").is_err());
+    }
+}

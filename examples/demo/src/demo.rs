@@ -1,0 +1,375 @@
+//! The story a new user runs first (`scripts/demo.sh`): a throwaway key, a firmware that
+//! trusts it, a signed release on a local static host, a fleet of simulated devices
+//! updating to v2, and a broken v3 that every device rolls back from.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ota_agent::bootloader::BootloaderMode;
+use ota_device_sim::SimFlash;
+use ota_device_sim::device::{Behaviour, create_flash, default_partition_table, state_region};
+use ota_device_sim::layout::Layout;
+use ota_format::DeviceType;
+
+use crate::firmware::{self, Build};
+use crate::fleet::{Fleet, FleetSpec};
+use crate::host::{Host, HostKind};
+use crate::tools::{OtaSign, indent, ota_sign_path};
+use crate::view;
+
+/// The device type of the demo fleet.
+pub const DEVICE_TYPE: &str = "demo-sensor";
+const CHANNEL: &str = "stable";
+
+/// Settings of one demo run.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// Devices in the fleet.
+    pub devices: usize,
+    /// Mean check interval.
+    pub interval: Duration,
+    /// Build the real ESP32-C3 firmware instead of synthesizing one.
+    pub real_firmware: bool,
+    /// Work directory (kept); a temporary one when `None`.
+    pub work: Option<PathBuf>,
+    /// Which static server.
+    pub host: HostKind,
+    /// Longest wait for each phase.
+    pub timeout: Duration,
+}
+
+/// Why the demo failed.
+pub type DemoError = String;
+
+fn step(n: u32, text: &str) {
+    println!("\n== {n}. {text}");
+}
+
+struct Paths {
+    root: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Paths {
+    fn new(work: Option<&Path>) -> Result<Paths, DemoError> {
+        match work {
+            Some(dir) => {
+                if dir.exists() && dir.read_dir().map_err(|e| e.to_string())?.next().is_some() {
+                    return Err(format!(
+                        "{} is not empty (the demo needs a fresh work directory)",
+                        dir.display()
+                    ));
+                }
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                Ok(Paths {
+                    root: dir.to_path_buf(),
+                    _temp: None,
+                })
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("ota-demo-")
+                    .tempdir()
+                    .map_err(|e| e.to_string())?;
+                Ok(Paths {
+                    root: temp.path().to_path_buf(),
+                    _temp: Some(temp),
+                })
+            }
+        }
+    }
+
+    fn at(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+}
+
+/// Runs the demo.
+pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
+    let bin = ota_sign_path().ok_or(
+        "ota-sign not found: build it first (`cargo build --release -p ota-sign`) or set OTA_SIGN_BIN",
+    )?;
+    let tool = OtaSign::new(bin);
+    let paths = Paths::new(opts.work.as_deref())?;
+    for d in ["keys", "build", "dist", "repo", "www"] {
+        std::fs::create_dir_all(paths.at(d)).map_err(|e| e.to_string())?;
+    }
+    let root = &paths.root;
+    println!("ota-sign demo: work directory {}", root.display());
+
+    step(1, "A throwaway signing key (unencrypted: demo only)");
+    tool.run(root, ["keygen", "--no-encrypt", "keys/demo"])
+        .map_err(|e| e.to_string())?;
+    let key_hex = tool
+        .run(root, ["pubkey", "--format", "hex", "keys/demo.pub"])
+        .map_err(|e| e.to_string())?
+        .trim()
+        .to_owned();
+    let key = parse_key_hex(&key_hex)?;
+    println!("  public key {key_hex}");
+
+    step(2, "Example firmware that trusts this key");
+    let builds = build_firmware(opts, root, &key, &key_hex)?;
+
+    step(3, "Package v1 and v2 (signed images), and a broken v3");
+    let ota = |v: &str| format!("dist/{DEVICE_TYPE}-{v}.ota");
+    for (version, build) in &builds {
+        let mut args = vec![
+            "package".to_owned(),
+            "--key".into(),
+            "keys/demo.key".into(),
+            "--device-type".into(),
+            DEVICE_TYPE.into(),
+            "--chip".into(),
+            "esp32c3".into(),
+        ];
+        args.extend(build.package_args());
+        args.extend(["-o".into(), ota(version)]);
+        tool.run(root, &args).map_err(|e| e.to_string())?;
+    }
+
+    step(4, "Full flash images for the devices (bootloader layout, otadata, v1 in ota_0)");
+    let flash = flash_image(&tool, root, &ota("1.0.0"), opts.real_firmware)?;
+
+    step(5, "Release v1 to the local repository and publish it to the web root");
+    release(&tool, root, &ota("1.0.0"))?;
+    let host = Host::start(opts.host, &paths.at("www"), opts.devices * 2 + 64)?;
+    let manifest_url = format!("{}/{DEVICE_TYPE}.{CHANNEL}.manifest", host.url());
+    println!("  serving {} with {}", paths.at("www").display(), host.name());
+    println!("  devices poll {manifest_url}");
+
+    step(
+        6,
+        &format!(
+            "{} simulated ESP32-C3 devices boot v1 and poll every {:.1}s (±10%)",
+            opts.devices,
+            opts.interval.as_secs_f64()
+        ),
+    );
+    let spec = FleetSpec {
+        manifest_url,
+        device_type: DeviceType::new(DEVICE_TYPE).ok_or("bad device type")?,
+        interval: opts.interval,
+        id_prefix: "dev".into(),
+        bootloader: BootloaderMode::RollbackDisabled,
+    };
+    let fleet = Fleet::start(&spec, vec![flash; opts.devices]).map_err(|e| e.to_string())?;
+    if !view::follow(&fleet, "booting v1", opts.timeout, |v| {
+        v.settled_on("1.0.0") && v.checks > 0
+    }) {
+        return Err(fail(&fleet, "the fleet did not come up on v1"));
+    }
+
+    step(7, "Release and publish v2: the fleet updates");
+    let before: Vec<_> = fleet.snapshot().iter().map(|v| v.version.clone()).collect();
+    release(&tool, root, &ota("2.0.0"))?;
+    let published = Instant::now();
+    if !view::follow(&fleet, "updating to v2", opts.timeout, |v| v.settled_on("2.0.0")) {
+        return Err(fail(&fleet, "the fleet did not converge on v2"));
+    }
+    let converged = published.elapsed();
+    print!("{}", view::table(&fleet.snapshot(), &before, published));
+    println!(
+        "  all {} devices run v2, {:.1}s after the publish (check interval {:.1}s)",
+        fleet.len(),
+        converged.as_secs_f64(),
+        opts.interval.as_secs_f64()
+    );
+
+    step(8, "Release and publish a broken v3 (its health check fails)");
+    let before: Vec<_> = fleet.snapshot().iter().map(|v| v.version.clone()).collect();
+    release(&tool, root, &ota("3.0.0"))?;
+    let published = Instant::now();
+    let rolled_back = |v: &crate::fleet::DeviceView| {
+        v.settled_on("2.0.0") && v.rolled_back_releases >= 1 && v.last_check.starts_with("refused")
+    };
+    if !view::follow(&fleet, "v3 trial and rollback", opts.timeout, rolled_back) {
+        return Err(fail(&fleet, "the fleet did not roll back to v2"));
+    }
+    let views = fleet.stop();
+    print!("{}", view::table(&views, &before, published));
+    println!(
+        "  every device tried v3, failed its trial boot, rolled back to v2 and keeps checking \
+         (it refuses v3 from now on) — {:.1}s after the publish",
+        published.elapsed().as_secs_f64()
+    );
+
+    let stats = host.stats();
+    println!(
+        "\n== Done. {} served {} requests ({} answered 304 Not Modified, {} ranges), {} in all.",
+        host.name(),
+        stats.requests,
+        stats.not_modified,
+        stats.partial,
+        view::bytes(stats.bytes_sent)
+    );
+    if opts.work.is_some() {
+        println!("   Keys, images, the release tree and the web root are in {}", root.display());
+    }
+    Ok(())
+}
+
+fn fail(fleet: &Fleet, what: &str) -> String {
+    let mut out = format!("{what}; devices not there:\n");
+    for v in fleet.snapshot() {
+        out.push_str(&format!(
+            "  {} runs {:?} ({}, {}), last check {}, error {:?}, fatal {:?}\n",
+            v.id, v.version, v.slot, v.update, v.last_check, v.last_error, v.fatal
+        ));
+    }
+    out
+}
+
+fn parse_key_hex(hex: &str) -> Result<[u8; 32], DemoError> {
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("`ota-sign pubkey --format hex` printed {hex:?}"))?;
+    bytes
+        .try_into()
+        .map_err(|_| format!("`ota-sign pubkey --format hex` printed {hex:?}"))
+}
+
+/// v1, v2 (good) and v3 (fails its health check), as package inputs.
+fn build_firmware(
+    opts: &DemoOptions,
+    root: &Path,
+    key: &[u8; 32],
+    key_hex: &str,
+) -> Result<Vec<(&'static str, Build)>, DemoError> {
+    let synth = |version: &str, behaviour| -> Result<Build, DemoError> {
+        let path = root.join(format!("build/{DEVICE_TYPE}-{version}.bin"));
+        let image = firmware::synthesize(DEVICE_TYPE, version, &[*key], 96 * 1024, behaviour);
+        std::fs::write(&path, image).map_err(|e| e.to_string())?;
+        Ok(Build::AppImage(path))
+    };
+    let real = if opts.real_firmware {
+        match (firmware::real_firmware_dir(), firmware::riscv_target_installed()) {
+            (Some(dir), true) => Some(dir),
+            (None, _) => return Err("--real-firmware: firmware/esp32c3 is not in this checkout".into()),
+            (_, false) => {
+                return Err("--real-firmware: install the target first: \
+                            rustup target add riscv32imc-unknown-none-elf"
+                    .into());
+            }
+        }
+    } else {
+        None
+    };
+    let mut builds = Vec::new();
+    match real {
+        Some(dir) => {
+            println!(
+                "  using the REAL ESP32-C3 firmware (firmware/esp32c3, esp-hal, riscv32imc) built \
+                 with OTA_TRUSTED_KEYS={key_hex}"
+            );
+            let target_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+            for version in ["1.0.0", "2.0.0"] {
+                println!("  building v{version} (the first build takes a few minutes)...");
+                let out = root.join(format!("build/{DEVICE_TYPE}-{version}.elf"));
+                firmware::build_real(&dir, &target_root, DEVICE_TYPE, version, key_hex, &out)?;
+                builds.push((version_str(version), Build::Elf(out)));
+            }
+            println!(
+                "  v3 is a synthesized ESP32-C3 app marked to fail its health check (a real \
+                 firmware cannot be told to fail on purpose)"
+            );
+        }
+        None => {
+            println!(
+                "  using a SYNTHESIZED ESP32-C3 app image (ota-testkit: app descriptor, trusted-key \
+                 descriptor, 96 KiB of firmware-like code); pass --real-firmware to build firmware/esp32c3"
+            );
+            builds.push(("1.0.0", synth("1.0.0", Behaviour::Normal)?));
+            builds.push(("2.0.0", synth("2.0.0", Behaviour::Normal)?));
+        }
+    }
+    builds.push(("3.0.0", synth("3.0.0", Behaviour::HealthFail)?));
+    Ok(builds)
+}
+
+fn version_str(v: &str) -> &'static str {
+    match v {
+        "1.0.0" => "1.0.0",
+        _ => "2.0.0",
+    }
+}
+
+/// `ota-sign release` into the repository, then `ota-sign publish` to the web root.
+fn release(tool: &OtaSign, root: &Path, image: &str) -> Result<(), DemoError> {
+    for cmd in ["release", "publish"] {
+        if !tool.has_command(cmd) {
+            return Err(format!(
+                "this ota-sign has no `{cmd}` command yet; rebuild it from a newer checkout"
+            ));
+        }
+    }
+    tool.run(
+        root,
+        [
+            "release", "--key", "keys/demo.key", "--repo", "repo", "--channel", CHANNEL, image,
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    tool.run(root, ["publish", "--repo", "repo", "--to", "www"])
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The devices' flash: `ota-sign flash --output` when this ota-sign has it, else the
+/// simulator's own layout with the app that `ota-sign extract` takes out of v1.
+fn flash_image(
+    tool: &OtaSign,
+    root: &Path,
+    v1: &str,
+    large: bool,
+) -> Result<SimFlash, DemoError> {
+    let out = root.join("build/flash.bin");
+    if tool.has_command("flash") {
+        let size = if large { "4MB" } else { "1MB" };
+        match tool.run(
+            root,
+            [
+                "flash", "--image", v1, "--pubkey", "keys/demo.pub", "--flash-size", size, "--output",
+                "build/flash.bin",
+            ],
+        ) {
+            Ok(_) => match SimFlash::load(&out).map(|mut f| usable(&mut f).map(|()| f)) {
+                Ok(Ok(flash)) => return Ok(flash),
+                Ok(Err(why)) | Err(why) => {
+                    println!("  the flash image is not usable by the simulator ({why}); using the simulator's layout");
+                }
+            },
+            Err(e) => println!("  `ota-sign flash` failed; using the simulator's layout:\n{}", indent(&e.to_string())),
+        }
+    } else {
+        println!("  (this ota-sign has no `flash` command yet: the simulator lays out the flash)");
+    }
+    tool.run(root, ["extract", v1, "-o", "build/app-1.0.0.bin"])
+        .map_err(|e| e.to_string())?;
+    let app = std::fs::read(root.join("build/app-1.0.0.bin")).map_err(|e| e.to_string())?;
+    let (size, slot) = if large {
+        (4 * 1024 * 1024, 0x1F_0000)
+    } else {
+        (1024 * 1024, 0x7_0000)
+    };
+    let table = default_partition_table(size, slot).map_err(|e| e.to_string())?;
+    let flash = create_flash(&app, &table, size).map_err(|e| e.to_string())?;
+    flash.save(&out).map_err(|e| e.to_string())?;
+    println!(
+        "  {}: {} KiB flash, partition table at 0x8000, two OTA slots of {} KiB, v1 in ota_0",
+        out.display(),
+        size / 1024,
+        slot / 1024
+    );
+    Ok(flash)
+}
+
+/// Whether the simulator can run the agent on this flash (it needs the agent's state
+/// partition beside otadata).
+fn usable(flash: &mut SimFlash) -> Result<(), std::io::Error> {
+    let layout = Layout::read(flash).map_err(|e| std::io::Error::other(e.to_string()))?;
+    state_region(&layout).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! What a check costs on the wire (R5), counted by a byte-counting TCP relay between the
+//! simulated device and Debian's nginx: request and response bytes of each connection,
+//! headers included. An idle check is a conditional GET answered 304; a changed
+//! manifest is one 200 carrying it. The numbers go to docs/BENCHMARKS.md.
+//!
+//! nginx missing is a failure with the install command, unless
+//! `OTA_SKIP_SERVER_TESTS=1`.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use ota_agent::bootloader::BootloaderMode::RollbackDisabled;
+use ota_agent::status::CheckResult;
+use ota_test_servers::nginx::Nginx;
+use support::*;
+
+/// Bytes sent (device → server) and received (server → device) on one connection.
+#[derive(Clone, Copy, Debug)]
+struct Wire {
+    sent: u64,
+    received: u64,
+}
+
+impl Wire {
+    fn total(self) -> u64 {
+        self.sent + self.received
+    }
+}
+
+/// A relay to `upstream` that records what crossed each connection once it closed.
+struct Relay {
+    url: String,
+    done: Arc<Mutex<Vec<Wire>>>,
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream) -> u64 {
+    let mut buf = [0u8; 16 * 1024];
+    let mut n = 0u64;
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => {
+                if to.write_all(&buf[..k]).is_err() {
+                    break;
+                }
+                n += k as u64;
+            }
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+    n
+}
+
+impl Relay {
+    fn start(upstream: &str) -> Relay {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let done: Arc<Mutex<Vec<Wire>>> = Arc::default();
+        let log = done.clone();
+        std::thread::spawn(move || {
+            for device in listener.incoming().flatten() {
+                let server = TcpStream::connect(&upstream).unwrap();
+                let (d2, s2) = (device.try_clone().unwrap(), server.try_clone().unwrap());
+                let up = std::thread::spawn(move || pump(d2, s2));
+                let received = pump(server, device);
+                let sent = up.join().unwrap();
+                log.lock().unwrap().push(Wire { sent, received });
+            }
+        });
+        Relay { url, done }
+    }
+
+    /// The connections completed since the last call.
+    fn take(&self) -> Vec<Wire> {
+        // The relay records a connection just after the device saw it close.
+        std::thread::sleep(Duration::from_millis(50));
+        std::mem::take(&mut *self.done.lock().unwrap())
+    }
+}
+
+/// Publishes under `<root>/fw/`, image first, with a manifest mtime of its own: nginx's
+/// ETag is mtime and size, and every manifest is the same size.
+fn publish(root: &Path, release: &Release, mtime_secs: u64) {
+    let fw = root.join("fw");
+    std::fs::create_dir_all(&fw).unwrap();
+    std::fs::write(fw.join(&release.image_name), &release.ota).unwrap();
+    let path = root.join(MANIFEST_PATH.trim_start_matches('/'));
+    std::fs::write(&path, &release.manifest).unwrap();
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(mtime_secs))
+        .unwrap();
+}
+
+#[test]
+fn idle_check_costs_a_few_hundred_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(nginx) = Nginx::serve(dir.path()) else {
+        return;
+    };
+    let relay = Relay::start(&nginx.url);
+    let host = Host::start(); // only to build the device; never contacted
+    let mut d = device(&host, RollbackDisabled);
+    d.config.manifest_url = format!("{}{MANIFEST_PATH}", relay.url);
+
+    // The running release: fetched once (200), then unchanged (304).
+    publish(
+        dir.path(),
+        &release(&Spec {
+            version: "1.0.0",
+            counter: 0,
+            ..Spec::default()
+        }),
+        1_700_000_000,
+    );
+    let (_, (first, idle)) = boot_until_running(&mut d, |s| {
+        let first = s.check();
+        let after_first = relay.take();
+        let idle = s.check();
+        ((first, after_first), (idle, relay.take()))
+    });
+    assert_eq!(first.0, Ok(CheckResult::UpToDate));
+    assert_eq!(idle.0, Ok(CheckResult::NotModified));
+    let (fetch, idle) = (first.1, idle.1);
+    assert_eq!((fetch.len(), idle.len()), (1, 1), "one connection per check");
+    let (fetch, idle) = (fetch[0], idle[0]);
+    assert!(idle.total() < 500, "idle check: {idle:?}");
+
+    // A new release: the changed manifest, then the image.
+    let next = release(&Spec {
+        sequence: 3,
+        ..Spec::default()
+    });
+    publish(dir.path(), &next, 1_700_000_100);
+    let (_, (r, conns)) = boot_until_running(&mut d, |s| (s.check(), relay.take()));
+    assert_eq!(
+        r,
+        Ok(CheckResult::Installed {
+            version: v("1.1.0")
+        })
+    );
+    assert_eq!(conns.len(), 2, "{conns:?}");
+    let (changed, image) = (conns[0], conns[1]);
+    let manifest_len = next.manifest.len() as u64;
+    assert!(changed.received > manifest_len && changed.total() < manifest_len + 800);
+    let ota_len = next.ota.len() as u64;
+    assert!(image.received > ota_len && image.received < ota_len + 500);
+    eprintln!(
+        "wire bytes: idle check {} (request {} + 304 response {}); \
+         changed manifest {} (request {} + response {}, manifest {manifest_len}); \
+         first fetch {}; image {} for a {ota_len}-byte .ota",
+        idle.total(),
+        idle.sent,
+        idle.received,
+        changed.total(),
+        changed.sent,
+        changed.received,
+        fetch.total(),
+        image.total(),
+    );
+}
