@@ -397,3 +397,22 @@ trusted_keys = ["release.pub", "next.pub"]
     );
     assert_absent(&s.path("small.ota"));
 }
+
+#[test]
+fn every_command_help_teaches_with_examples() {
+    let s = Scratch::new();
+    for cmd in [
+        "keygen", "pubkey", "package", "verify", "inspect", "extract", "release", "publish",
+        "flash",
+    ] {
+        let help = s.ok(&[cmd, "--help"]);
+        assert!(
+            help.contains("Example"),
+            "`ota-sign {cmd} --help` has no examples:\n{help}"
+        );
+        assert!(
+            help.lines().count() > 15,
+            "`ota-sign {cmd} --help` is too short:\n{help}"
+        );
+    }
+}

@@ -110,7 +110,10 @@ fn image_of(s: &Scratch, manifest: &str) -> String {
 fn wait_until(what: &str, cond: impl Fn() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out: {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out: {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -130,7 +133,10 @@ fn directory_served_by_nginx() {
     let plan = s.json(&["publish", "--repo", TREE, "--to", "www", "--dry-run"]);
     assert_eq!(plan["dry_run"], true);
     let order = uploads(&plan);
-    let kinds: Vec<&str> = order.iter().map(|n| n.rsplit('.').next().unwrap()).collect();
+    let kinds: Vec<&str> = order
+        .iter()
+        .map(|n| n.rsplit('.').next().unwrap())
+        .collect();
     assert_eq!(
         kinds,
         ["ota", "ota", "manifest", "manifest", "json", "SHA256SUMS"]
@@ -164,8 +170,16 @@ fn directory_served_by_nginx() {
     // 100% -> 5%: only the manifest (and the informational files) change on the host,
     // and a device's conditional poll sees it at once.
     s.ok(&[
-        "release", "--key", "release.key", "--repo", TREE, "--channel", "stable", "--rollout",
-        "5", "lamp-1.0.0.ota",
+        "release",
+        "--key",
+        "release.key",
+        "--repo",
+        TREE,
+        "--channel",
+        "stable",
+        "--rollout",
+        "5",
+        "lamp-1.0.0.ota",
     ]);
     let out = s.json(&["publish", "--repo", TREE, "--to", &www_arg]);
     assert_eq!(
@@ -175,7 +189,10 @@ fn directory_served_by_nginx() {
     let changed = http::get(&url("lamp.stable.manifest"), &[("If-None-Match", &etag)]).unwrap();
     assert_eq!(changed.status, 200);
     assert_eq!(Manifest::inspect(&changed.body).unwrap().rollout, 500);
-    assert_eq!(device_fetch(&s, pk, "lamp.stable.manifest", &url), changed.body);
+    assert_eq!(
+        device_fetch(&s, pk, "lamp.stable.manifest", &url),
+        changed.body
+    );
 }
 
 fn s3_env() -> [(&'static str, &'static str); 3] {
@@ -216,7 +233,12 @@ fn s3s_fs_with_signature_checking() {
     ];
     let (_, err) = s.run_env(&s3_publish("s3://firmware/prod", ep), &bad, CREDENTIALS);
     assert!(err.contains("credentials rejected"), "{err}");
-    assert_eq!(std::fs::read_dir(server.bucket_dir("firmware")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::read_dir(server.bucket_dir("firmware"))
+            .unwrap()
+            .count(),
+        0
+    );
 
     let (out, _) = s.run_env(&s3_publish("s3://firmware/prod", ep), &s3_env(), 0);
     let out: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -240,28 +262,45 @@ fn s3s_fs_with_signature_checking() {
     );
     // s3s-fs 0.14 ignores If-None-Match on GET (AWS answers 304), so only the stable
     // ETag devices would send is checked here; Range works as on AWS.
-    let etag = |name: &str| http::get(&url(name), &[]).unwrap().header("etag").map(str::to_owned);
+    let etag = |name: &str| {
+        http::get(&url(name), &[])
+            .unwrap()
+            .header("etag")
+            .map(str::to_owned)
+    };
     assert!(etag("lamp.stable.manifest").is_some());
     assert_eq!(etag("lamp.stable.manifest"), etag("lamp.stable.manifest"));
     range(&url(&image), &img.body);
 
     let (out, _) = s.run_env(&s3_publish("s3://firmware/prod", ep), &s3_env(), 0);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["uploads"], 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["uploads"],
+        0
+    );
 
     // A new release with a bad secret: refused before the first byte, v1 stays whole.
     release_version(&s, pk, "1.1.0", 2);
     s.run_env(&s3_publish("s3://firmware/prod", ep), &bad, CREDENTIALS);
-    for (m, before) in ["lamp.stable.manifest", "plug.stable.manifest"].iter().zip(&v1) {
+    for (m, before) in ["lamp.stable.manifest", "plug.stable.manifest"]
+        .iter()
+        .zip(&v1)
+    {
         let now = http::get(&url(m), &[]).unwrap();
         assert_eq!(&now.body, before, "{m}");
     }
-    assert!(!server.has_object("firmware", &format!("prod/{}", image_of(&s, "lamp.stable.manifest"))));
+    assert!(!server.has_object(
+        "firmware",
+        &format!("prod/{}", image_of(&s, "lamp.stable.manifest"))
+    ));
 
     let (_, err) = s.run_env(&s3_publish("s3://no-such-bucket", ep), &s3_env(), NOT_FOUND);
     assert!(err.contains("not found"), "{err}");
     let dead = format!("http://127.0.0.1:{}", ota_test_servers::free_port());
     let (_, err) = s.run_env(&s3_publish("s3://firmware/prod", &dead), &s3_env(), NETWORK);
-    assert!(err.contains("run the same command again") || err.contains("again"), "{err}");
+    assert!(
+        err.contains("run the same command again") || err.contains("again"),
+        "{err}"
+    );
 }
 
 fn gh_publish<'a>(gh: &'a FakeGitHub, tag: &'a str) -> [&'a str; 11] {
@@ -285,9 +324,17 @@ fn github_releases_fake_with_redirects() {
     let gh = FakeGitHub::start("acme", "fw", "t0k");
     let (s, pk) = released("1.0.0");
 
-    let (_, err) = s.run_env(&gh_publish(&gh, "r0"), &[("GITHUB_TOKEN", "wrong")], CREDENTIALS);
+    let (_, err) = s.run_env(
+        &gh_publish(&gh, "r0"),
+        &[("GITHUB_TOKEN", "wrong")],
+        CREDENTIALS,
+    );
     assert!(err.contains("credentials rejected"), "{err}");
-    assert!(gh.releases().is_empty(), "nothing half-published: {:?}", gh.releases());
+    assert!(
+        gh.releases().is_empty(),
+        "nothing half-published: {:?}",
+        gh.releases()
+    );
     s.fails(&gh_publish(&gh, "r0"), USAGE);
 
     let (out, _) = s.run_env(&gh_publish(&gh, "r1"), &[("GITHUB_TOKEN", "t0k")], 0);
@@ -298,7 +345,11 @@ fn github_releases_fake_with_redirects() {
     let url = |name: &str| gh.latest_download_url(name);
     for m in ["lamp.stable.manifest", "plug.stable.manifest"] {
         let (_, hops) = http::get_following(&url(m), &[]).unwrap();
-        assert_eq!(hops.len(), 3, "latest/download -> download/TAG -> signed URL: {hops:?}");
+        assert_eq!(
+            hops.len(),
+            3,
+            "latest/download -> download/TAG -> signed URL: {hops:?}"
+        );
         assert!(hops[1].contains("/releases/download/r1/"), "{hops:?}");
         assert!(hops[2].starts_with(&gh.objects_url), "{hops:?}");
         assert_eq!(device_fetch(&s, pk, m, &url), tree_file(&s, m));
@@ -309,11 +360,19 @@ fn github_releases_fake_with_redirects() {
     conditional_and_range(&m_hops[2], &i_hops[2], &img.body);
 
     let (out, _) = s.run_env(&gh_publish(&gh, "r1b"), &[("GITHUB_TOKEN", "t0k")], 0);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["uploads"], 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["uploads"],
+        0
+    );
     assert_eq!(gh.releases().len(), 1, "an unchanged tree makes no release");
 
     let missing = [
-        "publish", "--repo", TREE, "--to", "github://acme/nope", "--github-api-url",
+        "publish",
+        "--repo",
+        TREE,
+        "--to",
+        "github://acme/nope",
+        "--github-api-url",
         &gh.api_url,
     ];
     s.run_env(&missing, &[("GITHUB_TOKEN", "t0k")], NOT_FOUND);
@@ -348,7 +407,10 @@ fn killed_s3_publish_leaves_devices_consistent_and_a_rerun_completes() {
     assert_eq!(lamp, tree_file(&s, "lamp.stable.manifest"), "lamp moved");
     let plug = http::get(&url("plug.stable.manifest"), &[]).unwrap();
     assert_eq!(plug.body, v1_plug, "plug still at 1.0.0");
-    let old_image = Manifest::inspect(&plug.body).unwrap().image_name.to_string();
+    let old_image = Manifest::inspect(&plug.body)
+        .unwrap()
+        .image_name
+        .to_string();
     assert_eq!(http::get(&url(&old_image), &[]).unwrap().status, 200);
 
     let (out, _) = s.run_env(&s3_publish("s3://firmware", &server.endpoint), &s3_env(), 0);
@@ -385,7 +447,10 @@ fn killed_github_publish_keeps_latest_and_a_rerun_completes() {
 
     // The draft is invisible: latest is still r1, whole.
     assert_eq!(gh.latest().unwrap().tag, "r1");
-    for (m, before) in ["lamp.stable.manifest", "plug.stable.manifest"].iter().zip(&v1) {
+    for (m, before) in ["lamp.stable.manifest", "plug.stable.manifest"]
+        .iter()
+        .zip(&v1)
+    {
         let (resp, _) = http::get_following(&url(m), &[]).unwrap();
         assert_eq!(&resp.body, before, "{m}");
         let image = Manifest::inspect(&resp.body).unwrap().image_name;

@@ -14,7 +14,15 @@ const TREE: &str = "site";
 
 fn release(s: &Scratch, extra: &[&str], images: &[&str]) -> serde_json::Value {
     let args = [
-        &["release", "--key", "release.key", "--repo", TREE, "--channel", "stable"][..],
+        &[
+            "release",
+            "--key",
+            "release.key",
+            "--repo",
+            TREE,
+            "--channel",
+            "stable",
+        ][..],
         extra,
         images,
     ]
@@ -24,7 +32,15 @@ fn release(s: &Scratch, extra: &[&str], images: &[&str]) -> serde_json::Value {
 
 fn release_fails(s: &Scratch, extra: &[&str], images: &[&str], code: i32) -> String {
     let args = [
-        &["release", "--key", "release.key", "--repo", TREE, "--channel", "stable"][..],
+        &[
+            "release",
+            "--key",
+            "release.key",
+            "--repo",
+            TREE,
+            "--channel",
+            "stable",
+        ][..],
         extra,
         images,
     ]
@@ -59,25 +75,47 @@ fn device(version: &str, now: u64) -> Device<'static> {
 fn sequence_grows_and_a_rollout_change_re_signs_without_touching_the_image() {
     let s = Scratch::new();
     let pk = s.keygen("release");
-    s.package("release", pk, &Build::new("lamp", "1.0.0"), "lamp-1.0.0.ota");
+    s.package(
+        "release",
+        pk,
+        &Build::new("lamp", "1.0.0"),
+        "lamp-1.0.0.ota",
+    );
 
     let first = release(&s, &[], &["lamp-1.0.0.ota"]);
     let ch = &first["channels"][0];
     assert_eq!(ch["manifest"], "lamp.stable.manifest");
-    assert_eq!((ch["sequence"].as_u64(), ch["rollout"].as_u64()), (Some(1), Some(10_000)));
+    assert_eq!(
+        (ch["sequence"].as_u64(), ch["rollout"].as_u64()),
+        (Some(1), Some(10_000))
+    );
     assert_eq!(ch["change"], "new");
     assert_eq!(ch["image_added"], true);
     let image = ch["image"].as_str().unwrap().to_owned();
-    assert!(image.starts_with("lamp-1.0.0-") && image.ends_with(".ota"), "{image}");
+    assert!(
+        image.starts_with("lamp-1.0.0-") && image.ends_with(".ota"),
+        "{image}"
+    );
     assert_eq!(
         s.listing(TREE),
         ["SHA256SUMS", "index.json", &image, "lamp.stable.manifest"]
     );
-    assert_eq!(tree_file(&s, &image), std::fs::read(s.path("lamp-1.0.0.ota")).unwrap());
-    let image_mtime = std::fs::metadata(s.path(TREE).join(&image)).unwrap().modified().unwrap();
+    assert_eq!(
+        tree_file(&s, &image),
+        std::fs::read(s.path("lamp-1.0.0.ota")).unwrap()
+    );
+    let image_mtime = std::fs::metadata(s.path(TREE).join(&image))
+        .unwrap()
+        .modified()
+        .unwrap();
 
     // 5% -> 50% -> 0% (paused) -> 100%: one new signed manifest each, same image.
-    for (seq, pct, bp) in [(2, "5", 500), (3, "50%", 5000), (4, "0", 0), (5, "100", 10_000)] {
+    for (seq, pct, bp) in [
+        (2, "5", 500),
+        (3, "50%", 5000),
+        (4, "0", 0),
+        (5, "100", 10_000),
+    ] {
         let out = release(&s, &["--rollout", pct], &["lamp-1.0.0.ota"]);
         let ch = &out["channels"][0];
         assert_eq!(ch["change"], "resign", "{out}");
@@ -87,7 +125,10 @@ fn sequence_grows_and_a_rollout_change_re_signs_without_touching_the_image() {
         assert_eq!((m.manifest().sequence, m.manifest().rollout), (seq, bp));
     }
     assert_eq!(
-        std::fs::metadata(s.path(TREE).join(&image)).unwrap().modified().unwrap(),
+        std::fs::metadata(s.path(TREE).join(&image))
+            .unwrap()
+            .modified()
+            .unwrap(),
         image_mtime,
         "a re-sign never rewrites the image"
     );
@@ -99,10 +140,18 @@ fn sequence_grows_and_a_rollout_change_re_signs_without_touching_the_image() {
     assert_eq!(tree_file(&s, "lamp.stable.manifest"), before);
 
     // A new version moves the head and starts at 100% unless told otherwise.
-    s.package("release", pk, &Build::new("lamp", "1.1.0").seed(2), "lamp-1.1.0.ota");
+    s.package(
+        "release",
+        pk,
+        &Build::new("lamp", "1.1.0").seed(2),
+        "lamp-1.1.0.ota",
+    );
     let out = release(&s, &[], &["lamp-1.1.0.ota"]);
     let ch = &out["channels"][0];
-    assert_eq!((ch["change"].as_str(), ch["sequence"].as_u64()), (Some("upgrade"), Some(6)));
+    assert_eq!(
+        (ch["change"].as_str(), ch["sequence"].as_u64()),
+        (Some("upgrade"), Some(6))
+    );
     let new_image = ch["image"].as_str().unwrap();
     s.ok(&[
         "verify",
@@ -120,10 +169,30 @@ fn sequence_grows_and_a_rollout_change_re_signs_without_touching_the_image() {
 fn downgrade_needs_the_flag_and_a_lower_counter_is_always_refused() {
     let s = Scratch::new();
     let pk = s.keygen("release");
-    s.package("release", pk, &Build::new("lamp", "2.0.0").counter(3), "v2.ota");
-    s.package("release", pk, &Build::new("lamp", "1.5.0").counter(3).seed(2), "v15.ota");
-    s.package("release", pk, &Build::new("lamp", "3.0.0").counter(2).seed(3), "v3-low.ota");
-    s.package("release", pk, &Build::new("lamp", "1.5.0").counter(3).seed(4), "v15-other.ota");
+    s.package(
+        "release",
+        pk,
+        &Build::new("lamp", "2.0.0").counter(3),
+        "v2.ota",
+    );
+    s.package(
+        "release",
+        pk,
+        &Build::new("lamp", "1.5.0").counter(3).seed(2),
+        "v15.ota",
+    );
+    s.package(
+        "release",
+        pk,
+        &Build::new("lamp", "3.0.0").counter(2).seed(3),
+        "v3-low.ota",
+    );
+    s.package(
+        "release",
+        pk,
+        &Build::new("lamp", "1.5.0").counter(3).seed(4),
+        "v15-other.ota",
+    );
     release(&s, &[], &["v2.ota"]);
     let head = tree_file(&s, "lamp.stable.manifest");
     let files = s.listing(TREE);
@@ -133,9 +202,16 @@ fn downgrade_needs_the_flag_and_a_lower_counter_is_always_refused() {
     assert!(err.contains("--allow-downgrade"), "{err}");
     for flags in [&[][..], &["--allow-downgrade"][..]] {
         let err = release_fails(&s, flags, &["v3-low.ota"], POLICY);
-        assert!(err.contains("security counter 2 is lower than the current 3"), "{err}");
+        assert!(
+            err.contains("security counter 2 is lower than the current 3"),
+            "{err}"
+        );
     }
-    assert_eq!(tree_file(&s, "lamp.stable.manifest"), head, "refusals write nothing");
+    assert_eq!(
+        tree_file(&s, "lamp.stable.manifest"),
+        head,
+        "refusals write nothing"
+    );
     assert_eq!(s.listing(TREE), files);
 
     let out = release(&s, &["--allow-downgrade"], &["v15.ota"]);
@@ -151,7 +227,10 @@ fn downgrade_needs_the_flag_and_a_lower_counter_is_always_refused() {
 
     // Same version, different bytes: refused, the version must change.
     let err = release_fails(&s, &["--allow-downgrade"], &["v15-other.ota"], POLICY);
-    assert!(err.contains("already released as a different image"), "{err}");
+    assert!(
+        err.contains("already released as a different image"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -163,7 +242,10 @@ fn expires_makes_devices_refuse_the_manifest_after_the_deadline() {
     let m = manifest(&s, pk, "lamp.stable.manifest");
     let created = m.manifest().created;
     assert_eq!(m.manifest().not_after, Some(created + 3600));
-    assert_eq!(m.decide(&device("0.9.0", created + 3600)), Ok(Decision::Install));
+    assert_eq!(
+        m.decide(&device("0.9.0", created + 3600)),
+        Ok(Decision::Install)
+    );
     assert_eq!(
         m.decide(&device("0.9.0", created + 3601)),
         Err(FormatError::Expired)
@@ -171,14 +253,21 @@ fn expires_makes_devices_refuse_the_manifest_after_the_deadline() {
     // A rollout change keeps the deadline; a new --expires replaces it.
     release(&s, &["--rollout", "50"], &["a.ota"]);
     assert_eq!(
-        manifest(&s, pk, "lamp.stable.manifest").manifest().not_after,
+        manifest(&s, pk, "lamp.stable.manifest")
+            .manifest()
+            .not_after,
         Some(created + 3600)
     );
     let out = release(&s, &["--expires", "30d"], &["a.ota"]);
     let not_after = out["channels"][0]["not_after"].as_u64().unwrap();
     assert!(not_after >= created + 30 * 86_400, "{out}");
     let index: serde_json::Value = serde_json::from_slice(&tree_file(&s, "index.json")).unwrap();
-    assert!(index["channels"][0]["expires"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        index["channels"][0]["expires"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
 
     release_fails(&s, &["--expires", "soon"], &["a.ota"], USAGE);
     release_fails(&s, &["--rollout", "101"], &["a.ota"], USAGE);
@@ -189,8 +278,18 @@ fn expires_makes_devices_refuse_the_manifest_after_the_deadline() {
 fn index_json_and_sha256sums_describe_the_tree() {
     let s = Scratch::new();
     let pk = s.keygen("release");
-    s.package("release", pk, &Build::new("lamp", "1.0.0").counter(1), "lamp.ota");
-    s.package("release", pk, &Build::new("plug", "2.1.0-rc.1").seed(5), "plug.ota");
+    s.package(
+        "release",
+        pk,
+        &Build::new("lamp", "1.0.0").counter(1),
+        "lamp.ota",
+    );
+    s.package(
+        "release",
+        pk,
+        &Build::new("plug", "2.1.0-rc.1").seed(5),
+        "plug.ota",
+    );
     release(&s, &["--rollout", "12.5"], &["lamp.ota", "plug.ota"]);
 
     let index: serde_json::Value = serde_json::from_slice(&tree_file(&s, "index.json")).unwrap();
@@ -223,7 +322,11 @@ fn index_json_and_sha256sums_describe_the_tree() {
     let mut listed = Vec::new();
     for line in sums.lines() {
         let (digest, name) = line.split_once("  ").unwrap();
-        assert_eq!(digest, hex::encode(Sha256::digest(tree_file(&s, name))), "{name}");
+        assert_eq!(
+            digest,
+            hex::encode(Sha256::digest(tree_file(&s, name))),
+            "{name}"
+        );
         listed.push(name.to_owned());
     }
     let mut expected = s.listing(TREE);
@@ -237,12 +340,24 @@ fn bad_inputs_are_refused_before_anything_is_written() {
     let pk = s.keygen("release");
     let other = s.keygen("other");
     s.package("release", pk, &Build::new("lamp", "1.0.0"), "lamp.ota");
-    s.package("release", pk, &Build::new("lamp", "1.1.0").seed(2), "lamp2.ota");
+    s.package(
+        "release",
+        pk,
+        &Build::new("lamp", "1.1.0").seed(2),
+        "lamp2.ota",
+    );
     s.package("other", other, &Build::new("plug", "1.0.0"), "foreign.ota");
 
     // Dry run: checks and signs, writes nothing.
     let out = s.json(&[
-        "release", "--key", "release.key", "--repo", TREE, "--channel", "stable", "--dry-run",
+        "release",
+        "--key",
+        "release.key",
+        "--repo",
+        TREE,
+        "--channel",
+        "stable",
+        "--dry-run",
         "lamp.ota",
     ]);
     assert_eq!(out["dry_run"], true);
@@ -260,7 +375,14 @@ fn bad_inputs_are_refused_before_anything_is_written() {
     release_fails(&s, &[], &["tampered.ota"], INVALID);
     release_fails(&s, &[], &["missing.ota"], IO);
     let err = s.fails(
-        &["release", "--key", "release.key", "--repo", TREE, "lamp.ota"],
+        &[
+            "release",
+            "--key",
+            "release.key",
+            "--repo",
+            TREE,
+            "lamp.ota",
+        ],
         USAGE,
     );
     assert!(err.contains("no channel given"), "{err}");
@@ -272,15 +394,36 @@ fn bad_inputs_are_refused_before_anything_is_written() {
     // refuses to build on them unless the old key is trusted.
     let err = s.fails(
         &[
-            "release", "--key", "other.key", "--repo", TREE, "--channel", "stable",
-            "--rollout", "5", "foreign.ota",
+            "release",
+            "--key",
+            "other.key",
+            "--repo",
+            TREE,
+            "--channel",
+            "stable",
+            "--rollout",
+            "5",
+            "foreign.ota",
         ],
         INVALID,
     );
-    assert!(err.contains("signed by another key") || err.contains("--trust"), "{err}");
+    assert!(
+        err.contains("signed by another key") || err.contains("--trust"),
+        "{err}"
+    );
     s.ok(&[
-        "release", "--key", "other.key", "--repo", TREE, "--channel", "stable", "--rollout",
-        "5", "--trust", "release.pub", "foreign.ota",
+        "release",
+        "--key",
+        "other.key",
+        "--repo",
+        TREE,
+        "--channel",
+        "stable",
+        "--rollout",
+        "5",
+        "--trust",
+        "release.pub",
+        "foreign.ota",
     ]);
     let m = manifest(&s, other, "plug.stable.manifest");
     assert_eq!((m.manifest().sequence, m.manifest().rollout), (2, 500));

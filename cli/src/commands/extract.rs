@@ -10,7 +10,7 @@ use crate::cli::GlobalOpts;
 use crate::exit::Failure;
 use crate::output;
 
-const ABOUT: &str = "\
+pub const ABOUT: &str = "\
 Write the ESP-IDF app image that a device installs from a signed image: the payload,
 decompressed, after the same checks `verify` makes (signature, digests, app image
 structure). The result can be flashed with espflash or esptool for debugging.

@@ -19,7 +19,8 @@ use crate::flash::{FlashError, Layout, Plan, PlanInput, PlanSummary};
 use crate::output;
 use crate::progress::Bar;
 
-const ABOUT: &str = "\
+/// The long help of `ota-sign flash`.
+pub const ABOUT: &str = "\
 Install a device for the first time: the ESP-IDF bootloader for its chip, a partition
 table with two OTA slots, blank otadata, a blank `ota_state` partition for the update
 agent, and the app in the partition the bootloader starts (`ota_0`, or `factory` when
@@ -46,9 +47,10 @@ serial failure; 2 usage; 4 unreadable input, unwritable output or serial port; 7
 output exists.
 
 Examples:
-  ota-sign flash --elf target/riscv32imc-unknown-none-elf/release/app --chip esp32c3 --port /dev/ttyACM0
+  ota-sign flash --elf build/app.elf --chip esp32c3 --port /dev/ttyACM0
   ota-sign flash --image thermostat-1.4.0.ota --pubkey release.pub --output flash.bin
-  ota-sign flash --app-image app.bin --partition-table partitions.csv --flash-size 8MB --output flash.bin --json";
+  ota-sign flash --app-image app.bin --partition-table parts.csv --flash-size 8MB \\
+      --output flash.bin --json";
 
 /// Install bootloader, partition table and firmware on a new device
 #[derive(ClapArgs, Debug)]
@@ -159,38 +161,11 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     let chip = app.firmware.chip;
     let device_cfg = cfg.and_then(|c| c.device(&app.device_type));
 
-    #[cfg(feature = "serial")]
-    let mut device = None;
-    let mut xtal = None;
-    let flash_size = match &args.port {
-        #[cfg(feature = "serial")]
-        Some(port) => {
-            let mut d = crate::flash::serial::SerialDevice::connect(port, args.baud, chip)?;
-            let (detected, crystal) = d.probe()?;
-            xtal = Some(crystal);
-            device = Some(d);
-            match args.flash_size {
-                Some(planned) if planned.size() > detected => {
-                    return Err(FlashError::DeviceFlashTooSmall {
-                        port: port.clone(),
-                        detected,
-                        planned: planned.size(),
-                    }
-                    .into());
-                }
-                Some(planned) => planned,
-                None => flash_size_of(detected).unwrap_or(FlashSize::_4Mb),
-            }
-        }
-        #[cfg(not(feature = "serial"))]
-        Some(_) => {
-            return Err(Failure::usage(
-                "this ota-sign was built without serial support",
-                Some("write a flash image with --output, or rebuild with the `serial` feature".to_owned()),
-            ));
-        }
-        None => args.flash_size.unwrap_or(FlashSize::_4Mb),
-    };
+    let Connected {
+        device,
+        xtal,
+        flash_size,
+    } = connect(&args, chip)?;
 
     let table_path = args
         .partition_table
@@ -239,14 +214,11 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         output::write(out, &image, args.force)?;
         global.say(&format!("wrote {} ({} bytes)", out.display(), image.len()));
         ("output", true)
-    } else {
-        #[cfg(feature = "serial")]
-        if let Some(mut d) = device {
-            let mut progress = SerialProgress { global, bar: None };
-            d.write(&plan.writes, &mut progress)?;
-            global.say(&format!("flashed {} over {}", chip, d.port()));
-        }
+    } else if let Some(device) = device {
+        write_serial(device, &plan, global)?;
         ("port", true)
+    } else {
+        unreachable!("clap requires --port, --output or --dry-run")
     };
 
     global.json_result(&Summary {
@@ -263,6 +235,78 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         )),
     });
     Ok(())
+}
+
+#[cfg(feature = "serial")]
+type Device = crate::flash::serial::SerialDevice;
+/// Without serial support there is never a device.
+#[cfg(not(feature = "serial"))]
+type Device = std::convert::Infallible;
+
+/// Where the plan goes and what is known about the flash there.
+struct Connected {
+    device: Option<Device>,
+    xtal: Option<espflash::target::XtalFrequency>,
+    flash_size: FlashSize,
+}
+
+/// Connects to `--port` (the flash size defaults to what the chip reports), or settles
+/// the flash size of an image file.
+fn connect(args: &Args, chip: ChipId) -> Result<Connected, Failure> {
+    let Some(port) = &args.port else {
+        return Ok(Connected {
+            device: None,
+            xtal: None,
+            flash_size: args.flash_size.unwrap_or(FlashSize::_4Mb),
+        });
+    };
+    #[cfg(not(feature = "serial"))]
+    {
+        let _ = (port, chip);
+        Err(Failure::usage(
+            "this ota-sign was built without serial support",
+            Some(
+                "write a flash image with --output, or rebuild with the `serial` feature"
+                    .to_owned(),
+            ),
+        ))
+    }
+    #[cfg(feature = "serial")]
+    {
+        let mut device = Device::connect(port, args.baud, chip)?;
+        let (detected, crystal) = device.probe()?;
+        let flash_size = match args.flash_size {
+            Some(planned) if planned.size() > detected => {
+                return Err(FlashError::DeviceFlashTooSmall {
+                    port: port.clone(),
+                    detected,
+                    planned: planned.size(),
+                }
+                .into());
+            }
+            Some(planned) => planned,
+            None => flash_size_of(detected).unwrap_or(FlashSize::_4Mb),
+        };
+        Ok(Connected {
+            device: Some(device),
+            xtal: Some(crystal),
+            flash_size,
+        })
+    }
+}
+
+/// Writes the plan over the serial port, one progress bar per region.
+#[cfg(feature = "serial")]
+fn write_serial(mut device: Device, plan: &Plan, global: &GlobalOpts) -> Result<(), Failure> {
+    let mut progress = SerialProgress { global, bar: None };
+    device.write(&plan.writes, &mut progress)?;
+    global.say(&format!("flashed {} over {}", plan.chip, device.port()));
+    Ok(())
+}
+
+#[cfg(not(feature = "serial"))]
+fn write_serial(device: Device, _: &Plan, _: &GlobalOpts) -> Result<(), Failure> {
+    match device {}
 }
 
 /// Where the expected chip comes from, for messages.

@@ -13,7 +13,7 @@ use crate::exit::Failure;
 use crate::firmware;
 use crate::output;
 
-const ABOUT: &str = "\
+pub const ABOUT: &str = "\
 Show what a file claims to be: a signed image (.ota), a release manifest, an ESP-IDF app
 image or an ESP ELF. Signatures are NOT checked (use `ota-sign verify` for that); the
 signer's key id is shown so you can tell which key to verify with. Firmware inputs show

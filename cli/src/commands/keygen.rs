@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::cli::GlobalOpts;
 use crate::exit::Failure;
 
-const LONG_ABOUT: &str = "\
+pub const LONG_ABOUT: &str = "\
 Create a new Ed25519 signing key pair.
 
 Writes PATH.key, the private key (PKCS#8 PEM, the format of `openssl genpkey -algorithm
@@ -24,7 +24,7 @@ pkey`) unless you pass --no-encrypt. The passphrase is taken from $OTA_SIGN_PASS
 asked twice on the terminal. Without a terminal and without $OTA_SIGN_PASSPHRASE you must
 choose --no-encrypt explicitly.";
 
-const EXAMPLES: &str = "\
+pub const EXAMPLES: &str = "\
 Examples:
   ota-sign keygen keys/release              # asks for a passphrase
   OTA_SIGN_PASSPHRASE=... ota-sign keygen keys/release --encrypt

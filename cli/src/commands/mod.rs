@@ -26,22 +26,32 @@ use crate::exit::Failure;
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a new Ed25519 signing key pair (KEY.key and KEY.pub)
+    #[command(long_about = keygen::LONG_ABOUT, after_long_help = keygen::EXAMPLES)]
     Keygen(keygen::Args),
     /// Print the public key of a key file, for people or for firmware source code
+    #[command(long_about = pubkey::LONG_ABOUT, after_long_help = pubkey::EXAMPLES)]
     Pubkey(pubkey::Args),
     /// Package an ESP32 build (ELF or app image) into a signed image
+    #[command(long_about = package::ABOUT)]
     Package(package::Args),
     /// Verify a signed image or manifest as a device would
+    #[command(long_about = verify::ABOUT)]
     Verify(verify::Args),
     /// Show what an image, manifest, app image or ELF contains (unverified)
+    #[command(long_about = inspect::ABOUT)]
     Inspect(inspect::Args),
     /// Write the app image a device would install from a signed image
+    #[command(long_about = extract::ABOUT)]
     Extract(extract::Args),
     /// Install bootloader, partition table and firmware on a new device (serial or flash image)
+    // The variant's doc comment would replace the long help given on `flash::Args`.
+    #[command(long_about = flash::ABOUT)]
     Flash(flash::Args),
     /// Sign channel manifests for images in a local release tree (offline)
+    #[command(long_about = release::ABOUT)]
     Release(release::Args),
     /// Upload a release tree to a directory, S3 or GitHub Releases (no key needed)
+    #[command(long_about = publish::ABOUT)]
     Publish(publish::Args),
 }
 

@@ -16,7 +16,7 @@ use crate::output;
 use crate::packaging::{self, PackageSpec, PayloadEncoding};
 use crate::progress::Bar;
 
-const ABOUT: &str = "\
+pub const ABOUT: &str = "\
 Turn an ESP32 build into a signed OTA image.
 
 The input is either the ELF your build produced (converted to an ESP-IDF app image with

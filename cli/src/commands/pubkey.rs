@@ -9,7 +9,7 @@ use crate::cli::GlobalOpts;
 use crate::commands::{key_location, report_warnings};
 use crate::exit::Failure;
 
-const LONG_ABOUT: &str = "\
+pub const LONG_ABOUT: &str = "\
 Print the public key of a key file (private or public, encrypted or not).
 
 Formats:
@@ -22,7 +22,7 @@ Every format names the key id; for pem and hex it is printed on stderr so that s
 stays a clean key file. Without KEY, the key comes from $OTA_SIGN_KEY, then from `key` in
 [defaults] of ota-sign.toml.";
 
-const EXAMPLES: &str = "\
+pub const EXAMPLES: &str = "\
 Examples:
   ota-sign pubkey keys/release.key > keys/release.pub
   ota-sign pubkey keys/release.pub --format hex

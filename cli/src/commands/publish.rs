@@ -29,7 +29,7 @@ use hosts::{Destination, FailureKind, Progress, PublishError, Target};
 /// Environment variable holding the GitHub token.
 pub const GITHUB_TOKEN_ENV: &str = "GITHUB_TOKEN";
 
-const ABOUT: &str = "\
+pub const ABOUT: &str = "\
 Copy a release tree made by `ota-sign release` to the static host devices poll. Needs no
 private key: a build machine that uploads never holds one.
 
@@ -110,7 +110,10 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     let target = Target::parse(&args.to).map_err(PublishDiagnostic)?;
     if !args.repo.is_dir() {
         return Err(Failure::usage(
-            format!("{} is not a release tree (no such directory)", args.repo.display()),
+            format!(
+                "{} is not a release tree (no such directory)",
+                args.repo.display()
+            ),
             Some("make one with `ota-sign release --repo DIR ...`".to_owned()),
         ));
     }

@@ -18,7 +18,7 @@ use crate::repo::channel::{DowngradePolicy, ReleaseOptions, parse_rollout};
 use crate::repo::release::{ChannelOutcome, ReleaseRequest, prepare};
 use crate::repo::{ReleaseTree, RepoError};
 
-const ABOUT: &str = "\
+pub const ABOUT: &str = "\
 Put signed images into a local release tree and sign the channel manifests that point
 devices at them. Offline: this needs the signing key and no network; `ota-sign publish`
 then copies the tree to a host without any key.
@@ -141,7 +141,11 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         signed.write(&tree).map_err(RepoDiagnostic)?
     };
 
-    let verb = if args.dry_run { "would release" } else { "released" };
+    let verb = if args.dry_run {
+        "would release"
+    } else {
+        "released"
+    };
     global.say(&format!(
         "{verb} to channel {channel} in {}:",
         args.repo.display()
@@ -263,19 +267,37 @@ impl Diagnostic for RepoDiagnostic {
             RepoError::BadImage {
                 source: ota_format::FormatError::UnknownKey,
                 ..
-            } => "the image is signed by another key; package it with this --key, or pass --trust with the key that signed it",
-            RepoError::BadImage { .. } => "the image is damaged or was changed after signing: do not release it",
+            } => {
+                "the image is signed by another key; package it with this --key, or pass --trust with the key that signed it"
+            }
+            RepoError::BadImage { .. } => {
+                "the image is damaged or was changed after signing: do not release it"
+            }
             RepoError::BadManifest {
                 source: ota_format::FormatError::UnknownKey,
                 ..
-            } => "the channel's current manifest is signed by another key; after a key rotation pass --trust OLD.pub",
-            RepoError::BadManifest { .. } => "the tree's manifest is damaged; restore the tree from the host or a backup",
+            } => {
+                "the channel's current manifest is signed by another key; after a key rotation pass --trust OLD.pub"
+            }
+            RepoError::BadManifest { .. } => {
+                "the tree's manifest is damaged; restore the tree from the host or a backup"
+            }
             RepoError::DuplicateDeviceType(_) => "release one image per device type at a time",
-            RepoError::CounterRollback { .. } => "package the image with a security counter at least the current one",
-            RepoError::Downgrade { .. } => "pass --allow-downgrade to roll the channel back deliberately",
-            RepoError::VersionReused { .. } => "give the new build a new version (e.g. 1.2.4 or 1.2.3-fix.1) and package it again",
-            RepoError::ImageNameCollision(_) => "a different build of this version already sits in the tree; give the new build a new version",
-            RepoError::SignerFailed | RepoError::Signer(_) => "check the signing key or signer backend",
+            RepoError::CounterRollback { .. } => {
+                "package the image with a security counter at least the current one"
+            }
+            RepoError::Downgrade { .. } => {
+                "pass --allow-downgrade to roll the channel back deliberately"
+            }
+            RepoError::VersionReused { .. } => {
+                "give the new build a new version (e.g. 1.2.4 or 1.2.3-fix.1) and package it again"
+            }
+            RepoError::ImageNameCollision(_) => {
+                "a different build of this version already sits in the tree; give the new build a new version"
+            }
+            RepoError::SignerFailed | RepoError::Signer(_) => {
+                "check the signing key or signer backend"
+            }
             _ => return None,
         };
         Some(Box::new(help))

@@ -16,7 +16,7 @@ use crate::exit::Failure;
 use crate::output;
 use crate::packaging;
 
-const ABOUT: &str = "\
+pub const ABOUT: &str = "\
 Verify a signed image (.ota) or release manifest (.manifest) exactly as a device would.
 
 For an image: the header signature against the given public keys, the payload digest,

@@ -111,7 +111,10 @@ mod tests {
             let chip = ChipId::from_name(name).unwrap();
             let (at, bytes) = bootloader(chip, FlashSize::_4Mb, None).unwrap();
             assert_eq!(at, addr, "{name}");
-            assert!(at as usize + bytes.len() <= 0x8000, "{name} overlaps the table");
+            assert!(
+                at as usize + bytes.len() <= 0x8000,
+                "{name} overlaps the table"
+            );
             // A bootloader is an ESP image too: header, segments, checksum, SHA-256.
             let info = validate(&bytes, ValidateOptions::default().chip(chip));
             assert!(info.is_ok(), "{name}: {info:?}");

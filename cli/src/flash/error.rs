@@ -10,6 +10,10 @@ use crate::exit::{self, ExitStatus};
 /// A refused or failed first install.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[cfg_attr(
+    not(feature = "serial"),
+    allow(dead_code, reason = "the serial variants exist only with --port")
+)]
 pub enum FlashError {
     /// The partition table file is empty.
     #[error("partition table {origin} is empty")]
@@ -36,7 +40,9 @@ pub enum FlashError {
         align: u32,
     },
     /// A partition starts inside the bootloader or the partition table.
-    #[error("partition {name} at {offset:#x} overlaps the bootloader or the partition table (0x0-0x9000)")]
+    #[error(
+        "partition {name} at {offset:#x} overlaps the bootloader or the partition table (0x0-0x9000)"
+    )]
     BeforeTableEnd {
         /// Partition name.
         name: String,
@@ -44,7 +50,9 @@ pub enum FlashError {
         offset: u32,
     },
     /// A partition is empty or ends past the flash.
-    #[error("partition {name} ({offset:#x}, {size:#x} bytes) does not fit a flash of {flash_size:#x} bytes")]
+    #[error(
+        "partition {name} ({offset:#x}, {size:#x} bytes) does not fit a flash of {flash_size:#x} bytes"
+    )]
     OutsideFlash {
         /// Partition name.
         name: String,
@@ -64,16 +72,22 @@ pub enum FlashError {
         second: String,
     },
     /// No otadata partition: the bootloader could never switch slots.
-    #[error("the partition table has no otadata partition (data, ota): the device could never switch to an update")]
+    #[error(
+        "the partition table has no otadata partition (data, ota): the device could never switch to an update"
+    )]
     NoOtadata,
     /// Fewer than two OTA slots.
-    #[error("the partition table has {found} OTA slot(s); an updatable device needs ota_0 and ota_1")]
+    #[error(
+        "the partition table has {found} OTA slot(s); an updatable device needs ota_0 and ota_1"
+    )]
     TooFewSlots {
         /// Consecutive `ota_N` slots found from `ota_0`.
         found: usize,
     },
     /// No `ota_state` partition.
-    #[error("the partition table has no `ota_state` partition: the update agent keeps its state (anti-rollback counter, trial boots, manifest sequence) there and refuses to run without it")]
+    #[error(
+        "the partition table has no `ota_state` partition: the update agent keeps its state (anti-rollback counter, trial boots, manifest sequence) there and refuses to run without it"
+    )]
     NoStatePartition,
     /// `ota_state` is not a data partition of at least two sectors.
     #[error("the `ota_state` partition is {size:#x} bytes{}; the update agent needs a data partition of two or more whole 4 KiB sectors", if *is_data { "" } else { " and not a data partition" })]
@@ -136,7 +150,9 @@ pub enum FlashError {
         reason: String,
     },
     /// The connected device has less flash than planned.
-    #[error("the device on {port} has {detected:#x} bytes of flash, less than the {planned:#x} planned")]
+    #[error(
+        "the device on {port} has {detected:#x} bytes of flash, less than the {planned:#x} planned"
+    )]
     DeviceFlashTooSmall {
         /// The port.
         port: String,

@@ -132,12 +132,10 @@ impl Layout {
     pub fn check(table: PartitionTable, flash_size: u32) -> Result<Layout, FlashError> {
         // Our own checks first, with messages that name the partition: esp-idf-part
         // validates too, but skips pairs of identical entries and knows no flash size.
-        table
-            .validate()
-            .map_err(|error| FlashError::InvalidTable {
-                origin: "partition table".to_owned(),
-                error: error.to_string(),
-            })?;
+        table.validate().map_err(|error| FlashError::InvalidTable {
+            origin: "partition table".to_owned(),
+            error: error.to_string(),
+        })?;
         let parts = table.partitions();
         for p in parts {
             let align = if p.ty() == Type::App {
@@ -185,7 +183,11 @@ impl Layout {
             .cloned()
             .ok_or(FlashError::NoOtadata)?;
         let slots: Vec<Partition> = (0..16u8)
-            .map_while(|n| table.find_by_subtype(Type::App, SubType::app(0x10 + n)).cloned())
+            .map_while(|n| {
+                table
+                    .find_by_subtype(Type::App, SubType::app(0x10 + n))
+                    .cloned()
+            })
             .collect();
         if slots.len() < 2 {
             return Err(FlashError::TooFewSlots { found: slots.len() });
@@ -243,7 +245,10 @@ ota_1,    app,  ota_1,     0x110000,0x100000,
                 let layout = Layout::check(default_table(size, factory).unwrap(), size).unwrap();
                 assert_eq!(layout.slots.len(), 2);
                 assert_eq!(layout.slots[0].size(), layout.slots[1].size());
-                assert_eq!(layout.boot.name(), if factory { "factory" } else { "ota_0" });
+                assert_eq!(
+                    layout.boot.name(),
+                    if factory { "factory" } else { "ota_0" }
+                );
                 let end = layout.slots[1].offset() + layout.slots[1].size();
                 assert!(end <= size && size - end < 3 * APP_ALIGN, "{mb} MB");
             }
@@ -300,7 +305,10 @@ ota_1,    app,  ota_1,     0x110000,0x100000,
             Layout::check(csv(GOOD), 0x10_0000).unwrap_err(),
             FlashError::OutsideFlash { ref name, .. } if name == "ota_0"
         ));
-        let early = GOOD.replace("nvs,      data, nvs,       0x9000", "nvs,      data, nvs,       0x7000");
+        let early = GOOD.replace(
+            "nvs,      data, nvs,       0x9000",
+            "nvs,      data, nvs,       0x7000",
+        );
         assert!(matches!(
             Layout::check(csv(&early), 0x40_0000).unwrap_err(),
             FlashError::BeforeTableEnd { offset: 0x7000, .. }

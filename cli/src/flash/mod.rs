@@ -16,4 +16,4 @@ pub mod serial;
 
 pub use error::FlashError;
 pub use layout::Layout;
-pub use plan::{Plan, PlanInput, PlanSummary, Write};
+pub use plan::{Plan, PlanInput, PlanSummary};

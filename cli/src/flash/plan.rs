@@ -10,9 +10,9 @@ use espflash::target::XtalFrequency;
 use ota_format::ChipId;
 use serde::Serialize;
 
+use super::FlashError;
 use super::bootloader::bootloader;
 use super::layout::{Layout, PARTITION_TABLE_OFFSET};
-use super::FlashError;
 
 /// One contiguous write.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,8 +12,9 @@ use espflash::target::{ProgressCallbacks, XtalFrequency};
 use ota_format::ChipId;
 use serialport::{FlowControl, SerialPortType, UsbPortInfo};
 
+use super::FlashError;
 use super::bootloader::esp_chip;
-use super::{FlashError, Write};
+use super::plan::Write;
 
 /// The ROM bootloader always starts at this rate; espflash raises it afterwards.
 const CONNECT_BAUD: u32 = 115_200;

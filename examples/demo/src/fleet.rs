@@ -55,6 +55,8 @@ pub struct DeviceView {
     pub last_check: String,
     /// Checks done.
     pub checks: u64,
+    /// Checks done since the last boot.
+    pub checks_this_boot: u64,
     /// Power-ons.
     pub boots: u64,
     /// HTTP requests sent (redirects included).
@@ -85,6 +87,7 @@ impl DeviceView {
             update: "booting".into(),
             last_check: "-".into(),
             checks: 0,
+            checks_this_boot: 0,
             boots: 0,
             requests: 0,
             bytes_received: 0,
@@ -183,13 +186,9 @@ impl Fleet {
     }
 
     /// Number of devices.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.views.len()
-    }
-
-    /// Whether the fleet has no devices.
-    pub fn is_empty(&self) -> bool {
-        self.views.is_empty()
     }
 
     /// Every device as it is now.
@@ -318,12 +317,18 @@ impl Runner {
             let mut rng = self.rng;
             let result = self.device.boot(|s| {
                 let status = s.agent.status();
-                record_boot(&view, &s.firmware, &status);
+                if let Some(kind) = record_boot(&view, &s.firmware, &status) {
+                    let _ = events.send(Event {
+                        device: index,
+                        kind,
+                    });
+                }
                 loop {
                     let result = s.check();
                     let status = s.agent.status();
                     let mut v = view.lock().unwrap_or_else(|e| e.into_inner());
                     v.checks += 1;
+                    v.checks_this_boot += 1;
                     record_status(&mut v, &status);
                     match &result {
                         Ok(r) => {
@@ -355,15 +360,8 @@ impl Runner {
             });
             self.rng = rng;
             match result {
-                Ok(BootResult::Ran {
-                    firmware,
-                    confirmed_trial,
-                    value,
-                }) => {
+                Ok(BootResult::Ran { value, .. }) => {
                     trials_failed_in_a_row = 0;
-                    if confirmed_trial {
-                        self.event(EventKind::Confirmed(firmware.version.to_string()));
-                    }
                     self.publish(|_| {});
                     if matches!(value, AppExit::Stop) {
                         return;
@@ -405,18 +403,28 @@ impl Runner {
     }
 }
 
-fn record_boot(view: &Mutex<DeviceView>, firmware: &RunningFirmware, status: &Status) {
+/// Records a boot that reached the application (so any trial was confirmed); returns the
+/// event when the device now runs another version than before.
+fn record_boot(
+    view: &Mutex<DeviceView>,
+    firmware: &RunningFirmware,
+    status: &Status,
+) -> Option<EventKind> {
     let mut v = view.lock().unwrap_or_else(|e| e.into_inner());
     let version = firmware.version.to_string();
     v.boots += 1;
+    v.checks_this_boot = 0;
+    record_status(&mut v, status);
     if v.first_version.is_none() {
         v.first_version = Some(version.clone());
     }
-    if v.version.as_deref() != Some(&version) {
-        v.version = Some(version);
-        v.version_since = Some(Instant::now());
+    if v.version.as_deref() == Some(&version) {
+        return None;
     }
-    record_status(&mut v, status);
+    let first = v.version.is_none();
+    v.version = Some(version.clone());
+    v.version_since = Some(Instant::now());
+    (!first).then_some(EventKind::Confirmed(version))
 }
 
 fn record_status(v: &mut DeviceView, status: &Status) {

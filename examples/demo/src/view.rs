@@ -66,7 +66,7 @@ fn describe(views: &[DeviceView], e: &Event) -> String {
     let id = views.get(e.device).map_or("?", |v| v.id.as_str());
     match &e.kind {
         EventKind::Installed(v) => format!("{id}: installed {v} into the other slot, rebooting"),
-        EventKind::Confirmed(v) => format!("{id}: trial boot of {v} passed its health check"),
+        EventKind::Confirmed(v) => format!("{id}: runs {v}: its trial boot passed the health check"),
         EventKind::TrialFailed(how, v) => format!("{id}: trial boot of {v} failed ({how}), rolling back"),
         EventKind::CheckFailed(err) => format!("{id}: check failed: {err}"),
         EventKind::Fatal(why) => format!("{id}: simulation stopped: {why}"),
@@ -152,31 +152,39 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// The table per device: version before and after, slot and its state, bytes downloaded,
-/// time from `since` to running the current version.
-pub fn table(views: &[DeviceView], before: &[Option<String>], since: Instant) -> String {
+/// The table per device: version before and after, slot and its state, bytes downloaded
+/// since `before` was taken, time from `since` to running the current version.
+pub fn table(views: &[DeviceView], before: &[DeviceView], since: Instant) -> String {
     let mut out = format!(
-        "  {:<12} {:>8} {:>8} {:<6} {:<8} {:>10} {:>10} {:>9} {:>6}\n",
-        "device", "before", "after", "slot", "state", "image", "all http", "updated", "trials"
+        "  {:<12} {:>8} {:>8} {:<6} {:<8} {:>10} {:>10} {:>11} {:>13}\n",
+        "device",
+        "before",
+        "after",
+        "slot",
+        "state",
+        "downloaded",
+        "http total",
+        "update took",
+        "failed trials"
     );
     for (v, before) in views.iter().zip(before) {
         let updated = match v.version_since {
-            Some(t) if t >= since && before.as_deref() != v.version.as_deref() => {
+            Some(t) if t >= since && before.version != v.version => {
                 format!("{:.1}s", (t - since).as_secs_f64())
             }
             _ => "-".into(),
         };
         out.push_str(&format!(
-            "  {:<12} {:>8} {:>8} {:<6} {:<8} {:>10} {:>10} {:>9} {:>6}\n",
+            "  {:<12} {:>8} {:>8} {:<6} {:<8} {:>10} {:>10} {:>11} {:>13}\n",
             v.id,
-            before.as_deref().unwrap_or("-"),
+            before.version.as_deref().unwrap_or("-"),
             v.version.as_deref().unwrap_or("-"),
             v.slot,
             v.slot_state,
-            bytes(v.image_bytes),
-            bytes(v.bytes_received),
+            bytes(v.image_bytes - before.image_bytes),
+            bytes(v.bytes_received - before.bytes_received),
             updated,
-            v.failed_trials,
+            v.failed_trials - before.failed_trials,
         ));
     }
     out

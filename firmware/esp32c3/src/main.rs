@@ -121,6 +121,7 @@ async fn main(spawner: Spawner) -> ! {
             .set_stage_action(RwdtStage::Stage0, RwdtStageAction::ResetSystem);
         rtc.rwdt.set_timeout(RwdtStage::Stage0, TRIAL_WATCHDOG);
         rtc.rwdt.enable();
+        rtc.rwdt.feed();
     }
 
     let network = net::start(&spawner, peripherals.WIFI, net);

@@ -201,7 +201,10 @@ fn full_update_through_nginx_keeps_the_app_answering() {
     // The download was observed in progress, truthfully.
     assert!(seen.len() >= 3, "download seen {} times", seen.len());
     let total = rel.ota.len() as u64;
-    assert!(seen.iter().all(|&(_, r, t)| t == total && r <= t), "{seen:?}");
+    assert!(
+        seen.iter().all(|&(_, r, t)| t == total && r <= t),
+        "{seen:?}"
+    );
     assert!(
         seen.windows(2).all(|w| w[0].1 <= w[1].1),
         "progress went backwards: {seen:?}"

@@ -118,34 +118,38 @@ fn idle_check_costs_a_few_hundred_bytes() {
         }),
         1_700_000_000,
     );
-    let (_, (first, idle)) = boot_until_running(&mut d, |s| {
-        let first = s.check();
-        let after_first = relay.take();
-        let idle = s.check();
-        ((first, after_first), (idle, relay.take()))
-    });
-    assert_eq!(first.0, Ok(CheckResult::UpToDate));
-    assert_eq!(idle.0, Ok(CheckResult::NotModified));
-    let (fetch, idle) = (first.1, idle.1);
-    assert_eq!((fetch.len(), idle.len()), (1, 1), "one connection per check");
-    let (fetch, idle) = (fetch[0], idle[0]);
-    assert!(idle.total() < 500, "idle check: {idle:?}");
-
-    // A new release: the changed manifest, then the image.
+    // Then, in the same boot (the ETag lives in RAM), a new release: the changed
+    // manifest, then the image.
     let next = release(&Spec {
         sequence: 3,
         ..Spec::default()
     });
-    publish(dir.path(), &next, 1_700_000_100);
-    let (_, (r, conns)) = boot_until_running(&mut d, |s| (s.check(), relay.take()));
+    let (_, (first, idle, changed)) = boot_until_running(&mut d, |s| {
+        let first = (s.check(), relay.take());
+        let idle = (s.check(), relay.take());
+        publish(dir.path(), &next, 1_700_000_100);
+        (first, idle, (s.check(), relay.take()))
+    });
+    assert_eq!(first.0, Ok(CheckResult::UpToDate));
+    assert_eq!(idle.0, Ok(CheckResult::NotModified));
     assert_eq!(
-        r,
+        changed.0,
         Ok(CheckResult::Installed {
             version: v("1.1.0")
         })
     );
+    let (fetch, idle, conns) = (first.1, idle.1, changed.1);
+    assert_eq!(
+        (fetch.len(), idle.len()),
+        (1, 1),
+        "one connection per check"
+    );
+    let (fetch, idle) = (fetch[0], idle[0]);
+    assert!(idle.total() < 500, "idle check: {idle:?}");
     assert_eq!(conns.len(), 2, "{conns:?}");
     let (changed, image) = (conns[0], conns[1]);
+    // The conditional request of an idle check, with the new manifest in the answer.
+    assert_eq!(changed.sent, idle.sent);
     let manifest_len = next.manifest.len() as u64;
     assert!(changed.received > manifest_len && changed.total() < manifest_len + 800);
     let ota_len = next.ota.len() as u64;
