@@ -190,8 +190,9 @@ impl Destination for S3Destination {
             let (sha256, version) = if kind == layout::FileKind::Image {
                 (self.head(&name)?.0, meta.e_tag)
             } else if meta.e_tag.is_none() {
-                // Some servers list without ETags; the conditional write needs one.
-                (None, self.head(&name)?.1)
+                // Some servers list without ETags; the conditional write needs one, and
+                // the digest from the same HEAD spares downloading an unchanged file.
+                self.head(&name)?
             } else {
                 (None, meta.e_tag)
             };

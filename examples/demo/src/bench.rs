@@ -31,7 +31,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2.0)]
     interval: f64,
     /// Firmware payload in KiB (the app image is a little larger)
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 128)]
     payload_kib: usize,
     /// Staged rollout percentage to measure
     #[arg(long, default_value_t = 10)]
@@ -273,12 +273,27 @@ fn one(tool: &OtaSign, args: &BenchArgs, n: usize, host_kind: HostKind) -> Resul
     );
 
     // Staged rollout: a fraction first, then everyone.
+    let before: Vec<u64> = fleet.snapshot().iter().map(|v| v.checks).collect();
     release(tool, dir, "3.0.0.ota", Some(args.rollout))?;
-    wait_all(&fleet, patience, "see the staged manifest", |v| {
-        v.last_check == "not-in-rollout" || v.version.as_deref() == Some("3.0.0")
-    })?;
-    // Devices inside the stage are mid-install when the others have looked; let them finish.
-    std::thread::sleep(interval * 3);
+    // Two checks after the publish: the first one saw the staged manifest (and a device
+    // inside the stage installed and rebooted), the second one runs on whatever it kept.
+    let settled = |v: &DeviceView| v.update == "idle" && v.fatal.is_none();
+    let start = Instant::now();
+    loop {
+        let views = fleet.snapshot();
+        if views
+            .iter()
+            .zip(&before)
+            .all(|(v, c)| v.checks >= c + 2 && settled(v))
+        {
+            break;
+        }
+        if start.elapsed() > patience {
+            return Err("staged rollout: devices stopped checking".into());
+        }
+        let _ = fleet.events();
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let staged_updated = fleet
         .snapshot()
         .iter()

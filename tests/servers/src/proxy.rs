@@ -149,10 +149,7 @@ fn connection(client: TcpStream, upstream: &str, state: &Arc<Mutex<State>>, stop
     // Client -> server: request by request, so each can be counted or held.
     let mut reader = BufReader::new(client);
     let mut to_server = server;
-    loop {
-        let Ok(Some((head, method, path, body_len))) = read_head(&mut reader) else {
-            break;
-        };
+    while let Ok(Some((head, method, path, body_len))) = read_head(&mut reader) {
         {
             let mut s = lock();
             let target = s.stall.clone().filter(|(m, _)| *m == method);
