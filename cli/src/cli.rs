@@ -33,7 +33,9 @@ Settings come from flags, then environment variables, then ota-sign.toml (search
 from the current directory; see examples/ota-sign.toml).
 
 Exit codes: 0 ok, 1 failure, 2 usage or configuration, 3 invalid signature, 4 I/O error,
-5 key error, 6 refused by a safety rule, 7 target already exists.";
+5 key error, 6 refused by a safety rule, 7 target already exists or a concurrent
+publisher moved ahead, 8 credentials rejected, 9 bucket or repository not found,
+10 network failure.";
 
 /// `ota-sign`: the whole command line.
 #[derive(Parser, Debug)]

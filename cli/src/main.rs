@@ -13,6 +13,7 @@ mod output;
 mod packaging;
 mod passphrase;
 mod progress;
+mod publish;
 mod repo;
 
 use std::process::ExitCode;

@@ -15,10 +15,7 @@ use crate::exit::{self, ExitStatus, Failure};
 use crate::progress::Bar;
 use crate::repo::ReleaseTree;
 
-// The destinations live in src/publish/ (one module per host); main.rs does not declare
-// them yet, so they are compiled from here.
-#[path = "../publish/mod.rs"]
-pub mod hosts;
+use crate::publish as hosts;
 
 use hosts::dir::DirDestination;
 use hosts::github::{DEFAULT_API_URL, GitHubDestination, GitHubOptions};

@@ -40,6 +40,12 @@ Rules:
   - a version already released as a different image is refused (bump the version);
   - releasing the image the channel already carries, with a new --rollout or --expires,
     re-signs only the manifest: a staged rollout is 5 -> 50 -> 100, and 0 pauses it.
+Everything is checked and signed before the first write; images are written before the
+manifests that name them.
+
+Exit codes: 0 released (or nothing to change); 6 refused by a rule above; 3 an image or
+the tree's current manifest does not verify (--trust for a rotated key); 7 another build
+under the same image name in the tree; 5 key problem; 4 unreadable file; 2 usage.
 
 Examples:
   ota-sign release --key release.key --repo site --channel stable thermostat.ota

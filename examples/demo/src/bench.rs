@@ -147,7 +147,10 @@ fn wait_all(
             return Err(format!("{}: {:?}", v.id, v.fatal));
         }
         if start.elapsed() > timeout {
-            return Err(format!("{what}: only {done}/{} devices after {timeout:?}", views.len()));
+            return Err(format!(
+                "{what}: only {done}/{} devices after {timeout:?}",
+                views.len()
+            ));
         }
         if last.elapsed() > Duration::from_secs(5) {
             println!("  {what}: {done}/{}", views.len());
@@ -197,7 +200,8 @@ fn one(tool: &OtaSign, args: &BenchArgs, n: usize, host_kind: HostKind) -> Resul
     for d in ["repo", "www"] {
         std::fs::create_dir_all(dir.join(d)).map_err(err)?;
     }
-    tool.run(dir, ["keygen", "--no-encrypt", "demo"]).map_err(err)?;
+    tool.run(dir, ["keygen", "--no-encrypt", "demo"])
+        .map_err(err)?;
     let hex = tool
         .run(dir, ["pubkey", "--format", "hex", "demo.pub"])
         .map_err(err)?;
@@ -209,13 +213,28 @@ fn one(tool: &OtaSign, args: &BenchArgs, n: usize, host_kind: HostKind) -> Resul
         .map_err(|_| "bad public key".to_owned())?;
     let mut apps = Vec::new();
     for v in ["1.0.0", "2.0.0", "3.0.0"] {
-        let app = firmware::synthesize(DEVICE_TYPE, v, &[key], args.payload_kib * 1024, Behaviour::Normal);
+        let app = firmware::synthesize(
+            DEVICE_TYPE,
+            v,
+            &[key],
+            args.payload_kib * 1024,
+            Behaviour::Normal,
+        );
         std::fs::write(dir.join(format!("{v}.bin")), &app).map_err(err)?;
         tool.run(
             dir,
             [
-                "package", "--key", "demo.key", "--device-type", DEVICE_TYPE, "--chip", "esp32c3",
-                "--app-image", &format!("{v}.bin"), "-o", &format!("{v}.ota"),
+                "package",
+                "--key",
+                "demo.key",
+                "--device-type",
+                DEVICE_TYPE,
+                "--chip",
+                "esp32c3",
+                "--app-image",
+                &format!("{v}.bin"),
+                "-o",
+                &format!("{v}.ota"),
             ],
         )
         .map_err(err)?;
@@ -240,7 +259,9 @@ fn one(tool: &OtaSign, args: &BenchArgs, n: usize, host_kind: HostKind) -> Resul
     };
     let patience = interval * 30 + Duration::from_secs(60);
     let fleet = Fleet::start(&spec, vec![flash; n]).map_err(err)?;
-    wait_all(&fleet, patience, "boot v1", |v| v.settled_on("1.0.0") && v.checks >= 2)?;
+    wait_all(&fleet, patience, "boot v1", |v| {
+        v.settled_on("1.0.0") && v.checks >= 2
+    })?;
 
     // Idle: every check is a conditional GET answered 304.
     let s0 = host.stats();

@@ -128,14 +128,24 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
         tool.run(root, &args).map_err(|e| e.to_string())?;
     }
 
-    step(4, "Full flash images for the devices (bootloader layout, otadata, v1 in ota_0)");
+    step(
+        4,
+        "Full flash images for the devices (bootloader layout, otadata, v1 in ota_0)",
+    );
     let flash = flash_image(&tool, root, &ota("1.0.0"), opts.real_firmware)?;
 
-    step(5, "Release v1 to the local repository and publish it to the web root");
+    step(
+        5,
+        "Release v1 to the local repository and publish it to the web root",
+    );
     release(&tool, root, &ota("1.0.0"))?;
     let host = Host::start(opts.host, &paths.at("www"), opts.devices * 2 + 64)?;
     let manifest_url = format!("{}/{DEVICE_TYPE}.{CHANNEL}.manifest", host.url());
-    println!("  serving {} with {}", paths.at("www").display(), host.name());
+    println!(
+        "  serving {} with {}",
+        paths.at("www").display(),
+        host.name()
+    );
     println!("  devices poll {manifest_url}");
 
     step(
@@ -164,7 +174,9 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
     let before = fleet.snapshot();
     release(&tool, root, &ota("2.0.0"))?;
     let published = Instant::now();
-    if !view::follow(&fleet, "updating to v2", opts.timeout, |v| v.settled_on("2.0.0")) {
+    if !view::follow(&fleet, "updating to v2", opts.timeout, |v| {
+        v.settled_on("2.0.0")
+    }) {
         return Err(fail(&fleet, "the fleet did not converge on v2"));
     }
     let converged = published.elapsed();
@@ -176,7 +188,10 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
         opts.interval.as_secs_f64()
     );
 
-    step(8, "Release and publish a broken v3 (its health check fails)");
+    step(
+        8,
+        "Release and publish a broken v3 (its health check fails)",
+    );
     let before = fleet.snapshot();
     release(&tool, root, &ota("3.0.0"))?;
     let published = Instant::now();
@@ -209,7 +224,10 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
         view::bytes(stats.bytes_sent)
     );
     if opts.work.is_some() {
-        println!("   Keys, images, the release tree and the web root are in {}", root.display());
+        println!(
+            "   Keys, images, the release tree and the web root are in {}",
+            root.display()
+        );
     }
     Ok(())
 }
@@ -250,9 +268,14 @@ fn build_firmware(
         Ok(Build::AppImage(path))
     };
     let real = if opts.real_firmware {
-        match (firmware::real_firmware_dir(), firmware::riscv_target_installed()) {
+        match (
+            firmware::real_firmware_dir(),
+            firmware::riscv_target_installed(),
+        ) {
             (Some(dir), true) => Some(dir),
-            (None, _) => return Err("--real-firmware: firmware/esp32c3 is not in this checkout".into()),
+            (None, _) => {
+                return Err("--real-firmware: firmware/esp32c3 is not in this checkout".into());
+            }
             (_, false) => {
                 return Err("--real-firmware: install the target first: \
                             rustup target add riscv32imc-unknown-none-elf"
@@ -313,7 +336,14 @@ fn release(tool: &OtaSign, root: &Path, image: &str) -> Result<(), DemoError> {
     tool.run(
         root,
         [
-            "release", "--key", "keys/demo.key", "--repo", "repo", "--channel", CHANNEL, image,
+            "release",
+            "--key",
+            "keys/demo.key",
+            "--repo",
+            "repo",
+            "--channel",
+            CHANNEL,
+            image,
         ],
     )
     .map_err(|e| e.to_string())?;
@@ -324,29 +354,36 @@ fn release(tool: &OtaSign, root: &Path, image: &str) -> Result<(), DemoError> {
 
 /// The devices' flash: `ota-sign flash --output` when this ota-sign has it, else the
 /// simulator's own layout with the app that `ota-sign extract` takes out of v1.
-fn flash_image(
-    tool: &OtaSign,
-    root: &Path,
-    v1: &str,
-    large: bool,
-) -> Result<SimFlash, DemoError> {
+fn flash_image(tool: &OtaSign, root: &Path, v1: &str, large: bool) -> Result<SimFlash, DemoError> {
     let out = root.join("build/flash.bin");
     if tool.has_command("flash") {
         let size = if large { "4MB" } else { "1MB" };
         match tool.run(
             root,
             [
-                "flash", "--image", v1, "--pubkey", "keys/demo.pub", "--flash-size", size, "--output",
+                "flash",
+                "--image",
+                v1,
+                "--pubkey",
+                "keys/demo.pub",
+                "--flash-size",
+                size,
+                "--output",
                 "build/flash.bin",
             ],
         ) {
             Ok(_) => match SimFlash::load(&out).map(|mut f| usable(&mut f).map(|()| f)) {
                 Ok(Ok(flash)) => return Ok(flash),
                 Ok(Err(why)) | Err(why) => {
-                    println!("  the flash image is not usable by the simulator ({why}); using the simulator's layout");
+                    println!(
+                        "  the flash image is not usable by the simulator ({why}); using the simulator's layout"
+                    );
                 }
             },
-            Err(e) => println!("  `ota-sign flash` failed; using the simulator's layout:\n{}", indent(&e.to_string())),
+            Err(e) => println!(
+                "  `ota-sign flash` failed; using the simulator's layout:\n{}",
+                indent(&e.to_string())
+            ),
         }
     } else {
         println!("  (this ota-sign has no `flash` command yet: the simulator lays out the flash)");

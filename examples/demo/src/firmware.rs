@@ -37,9 +37,9 @@ pub fn synthesize(
     payload: usize,
     behaviour: Behaviour,
 ) -> Vec<u8> {
-    let seed = version
-        .bytes()
-        .fold(0xC3u64, |s, b| s.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let seed = version.bytes().fold(0xC3u64, |s, b| {
+        s.wrapping_mul(31).wrapping_add(u64::from(b))
+    });
     let mut image = TestFirmware::new(Chip::Esp32c3)
         .project_name(device_type)
         .version(version)

@@ -195,7 +195,11 @@ impl Fleet {
     pub fn snapshot(&self) -> Vec<DeviceView> {
         self.views
             .iter()
-            .map(|v| v.lock().map(|v| v.clone()).unwrap_or_else(|e| e.into_inner().clone()))
+            .map(|v| {
+                v.lock()
+                    .map(|v| v.clone())
+                    .unwrap_or_else(|e| e.into_inner().clone())
+            })
             .collect()
     }
 
@@ -367,7 +371,9 @@ impl Runner {
                         return;
                     }
                 }
-                Ok(BootResult::Crashed(f)) => self.trial_failed("crashed", &f, &mut trials_failed_in_a_row),
+                Ok(BootResult::Crashed(f)) => {
+                    self.trial_failed("crashed", &f, &mut trials_failed_in_a_row)
+                }
                 Ok(BootResult::RejectedTrial(f)) => {
                     self.trial_failed("health check failed", &f, &mut trials_failed_in_a_row)
                 }

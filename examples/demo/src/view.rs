@@ -39,7 +39,11 @@ pub fn follow(
             drawn = redraw(&views, &progress, title, start.elapsed(), drawn, &goal);
         } else {
             for e in fleet.events() {
-                println!("  [{:>5.1}s] {}", start.elapsed().as_secs_f64(), describe(&views, &e));
+                println!(
+                    "  [{:>5.1}s] {}",
+                    start.elapsed().as_secs_f64(),
+                    describe(&views, &e)
+                );
             }
             if finished || timed_out || last_summary.elapsed() > Duration::from_secs(5) {
                 println!(
@@ -66,8 +70,12 @@ fn describe(views: &[DeviceView], e: &Event) -> String {
     let id = views.get(e.device).map_or("?", |v| v.id.as_str());
     match &e.kind {
         EventKind::Installed(v) => format!("{id}: installed {v} into the other slot, rebooting"),
-        EventKind::Confirmed(v) => format!("{id}: runs {v}: its trial boot passed the health check"),
-        EventKind::TrialFailed(how, v) => format!("{id}: trial boot of {v} failed ({how}), rolling back"),
+        EventKind::Confirmed(v) => {
+            format!("{id}: runs {v}: its trial boot passed the health check")
+        }
+        EventKind::TrialFailed(how, v) => {
+            format!("{id}: trial boot of {v} failed ({how}), rolling back")
+        }
         EventKind::CheckFailed(err) => format!("{id}: check failed: {err}"),
         EventKind::Fatal(why) => format!("{id}: simulation stopped: {why}"),
     }

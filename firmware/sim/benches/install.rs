@@ -25,7 +25,7 @@ use ota_format::{ChipId, DeviceType, Manifest, TrustedKey, TrustedKeys};
 use ota_testkit::Chip;
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use support::{SIGNER, Spec, public, release_of};

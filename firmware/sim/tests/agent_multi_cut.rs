@@ -57,15 +57,17 @@ fn run_with_cuts(d: &mut VirtualDevice, rng: &mut Rng, cuts: usize, span: u64) -
                 value: (_, true), ..
             } => {}
             BootResult::Ran {
-                value: (Ok(result), false),
+                value:
+                    (
+                        Ok(
+                            CheckResult::UpToDate
+                            | CheckResult::NotModified
+                            | CheckResult::PreviouslyFailed { .. },
+                        ),
+                        false,
+                    ),
                 ..
-            } if matches!(
-                result,
-                CheckResult::UpToDate
-                    | CheckResult::NotModified
-                    | CheckResult::PreviouslyFailed { .. }
-            ) =>
-            {
+            } => {
                 // Idle: a cut still armed would never fire (an idle check writes
                 // nothing), so the run ends here.
                 d.flash.cancel_cut();

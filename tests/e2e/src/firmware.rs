@@ -116,7 +116,12 @@ mod tests {
 
     #[test]
     fn marked_apps_stay_valid() {
-        let image = app("x", "1.0.0", &[[1; 32]], Some("OTA-SIM-BEHAVIOUR:health-fail"));
+        let image = app(
+            "x",
+            "1.0.0",
+            &[[1; 32]],
+            Some("OTA-SIM-BEHAVIOUR:health-fail"),
+        );
         ota_format::esp::validate(&image, Default::default()).expect("valid");
     }
 }

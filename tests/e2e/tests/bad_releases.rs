@@ -11,7 +11,14 @@ use ota_test_servers::nginx::Nginx;
 const DT: &str = "bad-node";
 const MANIFEST: &str = "bad-node.stable.manifest";
 
-fn package(w: &Work, key: &str, dt: &str, version: &str, keys: &[[u8; 32]], counter: u64) -> String {
+fn package(
+    w: &Work,
+    key: &str,
+    dt: &str,
+    version: &str,
+    keys: &[[u8; 32]],
+    counter: u64,
+) -> String {
     let bin = format!("{dt}-{version}.bin");
     std::fs::write(w.path(&bin), app(dt, version, keys, None)).unwrap();
     let out = format!("{dt}-{version}.ota");
@@ -37,12 +44,27 @@ fn package(w: &Work, key: &str, dt: &str, version: &str, keys: &[[u8; 32]], coun
 /// rollout, so its manifest's sequence is above anything the device has seen.
 fn release_into(w: &Work, key: &str, repo: &str, image: &str, extra: u32) {
     w.sign(&[
-        "release", "--key", key, "--repo", repo, "--channel", "stable", image,
+        "release",
+        "--key",
+        key,
+        "--repo",
+        repo,
+        "--channel",
+        "stable",
+        image,
     ]);
     for n in 0..extra {
         let pct = if n % 2 == 0 { "99" } else { "100" };
         w.sign(&[
-            "release", "--key", key, "--repo", repo, "--channel", "stable", "--rollout", pct,
+            "release",
+            "--key",
+            key,
+            "--repo",
+            repo,
+            "--channel",
+            "stable",
+            "--rollout",
+            pct,
             image,
         ]);
     }
@@ -72,7 +94,8 @@ fn assert_untouched(w: &Work, out: &[String], what: &str, bad_version: &str) {
         "{what}: {out:?}"
     );
     assert!(
-        out.iter().all(|l| !l.starts_with("boot") || l == "boot running ota_1 version 2.0.0"),
+        out.iter()
+            .all(|l| !l.starts_with("boot") || l == "boot running ota_1 version 2.0.0"),
         "{what}: {out:?}"
     );
     let status = w.flash_status("flash.bin");
@@ -83,7 +106,10 @@ fn assert_untouched(w: &Work, out: &[String], what: &str, bad_version: &str) {
         slots.iter().all(|s| s["version"] != bad_version),
         "{what}: {status:#}"
     );
-    assert_eq!(status["agent_state"]["security_counter"], 5, "{what}: {status:#}");
+    assert_eq!(
+        status["agent_state"]["security_counter"], 5,
+        "{what}: {status:#}"
+    );
 }
 
 #[test]
@@ -98,7 +124,14 @@ fn bad_releases_never_reach_the_boot_slot() {
     let v1 = package(&w, "release.key", DT, "1.0.0", &[k], 4);
     let v2 = package(&w, "release.key", DT, "2.0.0", &[k], 5);
     w.sign(&[
-        "flash", "--image", &v1, "--pubkey", "release.pub", "--flash-size", "1MB", "--output",
+        "flash",
+        "--image",
+        &v1,
+        "--pubkey",
+        "release.pub",
+        "--flash-size",
+        "1MB",
+        "--output",
         "flash.bin",
     ]);
     release_into(&w, "release.key", "repo", &v1, 0);
@@ -123,8 +156,15 @@ fn bad_releases_never_reach_the_boot_slot() {
     let low = package(&w, "release.key", DT, "3.1.0", &[k], 1);
     let r = w.sign_env(
         &[
-            "release", "--key", "release.key", "--repo", "repo", "--channel", "stable",
-            "--allow-downgrade", &low,
+            "release",
+            "--key",
+            "release.key",
+            "--repo",
+            "repo",
+            "--channel",
+            "stable",
+            "--allow-downgrade",
+            &low,
         ],
         &[],
     );

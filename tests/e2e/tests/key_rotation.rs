@@ -10,7 +10,13 @@ const DT: &str = "rot-node";
 
 fn release(w: &Work, key: &str, image: &str, trust: Option<&str>) {
     let mut args = vec![
-        "release", "--key", key, "--repo", "repo", "--channel", "stable",
+        "release",
+        "--key",
+        key,
+        "--repo",
+        "repo",
+        "--channel",
+        "stable",
     ];
     if let Some(t) = trust {
         args.extend(["--trust", t]);
@@ -36,8 +42,17 @@ fn rotation_installs_new_key_releases_and_refuses_the_retired_key() {
         std::fs::write(w.path(&bin), app(DT, version, keys, None)).unwrap();
         let out = format!("{version}.ota");
         let mut args = vec![
-            "package", "--key", signer, "--device-type", DT, "--chip", "esp32c3", "--app-image",
-            &bin, "-o", &out,
+            "package",
+            "--key",
+            signer,
+            "--device-type",
+            DT,
+            "--chip",
+            "esp32c3",
+            "--app-image",
+            &bin,
+            "-o",
+            &out,
         ];
         if let Some(n) = next {
             args.extend(["--next-key", n]);
@@ -53,7 +68,14 @@ fn rotation_installs_new_key_releases_and_refuses_the_retired_key() {
     build("4.0.0", &[new], "old.key", Some("new.pub"));
 
     w.sign(&[
-        "flash", "--image", "1.0.0.ota", "--pubkey", "old.pub", "--flash-size", "1MB", "--output",
+        "flash",
+        "--image",
+        "1.0.0.ota",
+        "--pubkey",
+        "old.pub",
+        "--flash-size",
+        "1MB",
+        "--output",
         "flash.bin",
     ]);
     release(&w, "old.key", "1.0.0.ota", None);

@@ -16,8 +16,17 @@ const MANIFEST: &str = "e2e-node.stable.manifest";
 
 fn package(w: &Work, key: &str, app_file: &str, out: &str, extra: &[&str]) {
     let mut args = vec![
-        "package", "--key", key, "--device-type", DT, "--chip", "esp32c3", "--app-image",
-        app_file, "-o", out,
+        "package",
+        "--key",
+        key,
+        "--device-type",
+        DT,
+        "--chip",
+        "esp32c3",
+        "--app-image",
+        app_file,
+        "-o",
+        out,
     ];
     args.extend_from_slice(extra);
     w.sign(&args);
@@ -64,8 +73,15 @@ impl Hosts {
         w.sign(&["publish", "--repo", "repo", "--to", "www"]);
         let r = w.sign_env(
             &[
-                "publish", "--repo", "repo", "--to", "s3://firmware/prod", "--s3-endpoint",
-                &self.s3.endpoint, "--s3-region", s3::REGION,
+                "publish",
+                "--repo",
+                "repo",
+                "--to",
+                "s3://firmware/prod",
+                "--s3-endpoint",
+                &self.s3.endpoint,
+                "--s3-region",
+                s3::REGION,
             ],
             &[
                 ("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY),
@@ -75,8 +91,15 @@ impl Hosts {
         assert_eq!(r.code, Some(0), "s3 publish: {}{}", r.stdout, r.stderr);
         let r = w.sign_env(
             &[
-                "publish", "--repo", "repo", "--to", "github://acme/fw", "--github-api-url",
-                &self.github.api_url, "--github-tag", tag,
+                "publish",
+                "--repo",
+                "repo",
+                "--to",
+                "github://acme/fw",
+                "--github-api-url",
+                &self.github.api_url,
+                "--github-tag",
+                tag,
             ],
             &[("GITHUB_TOKEN", "t0k")],
         );
@@ -102,16 +125,36 @@ fn devices_update_from_nginx_s3_and_github() {
     let pk = w.keygen("release");
     for v in ["1.0.0", "2.0.0"] {
         std::fs::write(w.path(&format!("{v}.bin")), app(DT, v, &[pk], None)).unwrap();
-        package(&w, "release.key", &format!("{v}.bin"), &format!("{v}.ota"), &[]);
+        package(
+            &w,
+            "release.key",
+            &format!("{v}.bin"),
+            &format!("{v}.ota"),
+            &[],
+        );
     }
     w.sign(&[
-        "flash", "--image", "1.0.0.ota", "--pubkey", "release.pub", "--flash-size", "1MB",
-        "--output", "flash.bin",
+        "flash",
+        "--image",
+        "1.0.0.ota",
+        "--pubkey",
+        "release.pub",
+        "--flash-size",
+        "1MB",
+        "--output",
+        "flash.bin",
     ]);
     assert_eq!(slot_versions(&w, "flash.bin")[0].as_deref(), Some("1.0.0"));
 
     w.sign(&[
-        "release", "--key", "release.key", "--repo", "repo", "--channel", "stable", "1.0.0.ota",
+        "release",
+        "--key",
+        "release.key",
+        "--repo",
+        "repo",
+        "--channel",
+        "stable",
+        "1.0.0.ota",
     ]);
     hosts.publish(&w, "e2e-1");
     for (host, url) in hosts.urls() {
@@ -125,7 +168,14 @@ fn devices_update_from_nginx_s3_and_github() {
     }
 
     w.sign(&[
-        "release", "--key", "release.key", "--repo", "repo", "--channel", "stable", "2.0.0.ota",
+        "release",
+        "--key",
+        "release.key",
+        "--repo",
+        "repo",
+        "--channel",
+        "stable",
+        "2.0.0.ota",
     ]);
     hosts.publish(&w, "e2e-2");
     for (host, url) in hosts.urls() {
@@ -183,25 +233,57 @@ fn the_real_esp32c3_firmware_is_packaged_released_and_installed() {
             "CI builds the firmware with the test key, but {} trusts other keys",
             elf.display()
         );
-        eprintln!("note: {} trusts other keys (OTA_TRUSTED_KEYS); skipped", elf.display());
+        eprintln!(
+            "note: {} trusts other keys (OTA_TRUSTED_KEYS); skipped",
+            elf.display()
+        );
         return;
     }
     let device_type = "ota-esp32c3";
-    let json = w.sign(&[
-        "--json", "package", "--key", "test.key", "--device-type", device_type, "--chip",
-        "esp32c3", "--elf", &elf.display().to_string(), "-o", "real.ota",
+    w.sign(&[
+        "package",
+        "--key",
+        "test.key",
+        "--device-type",
+        device_type,
+        "--chip",
+        "esp32c3",
+        "--elf",
+        &elf.display().to_string(),
+        "-o",
+        "real.ota",
     ]);
-    let summary: serde_json::Value = serde_json::from_str(&json).expect("package --json");
+    let json = w.sign(&["--json", "inspect", "real.ota"]);
+    let summary: serde_json::Value = serde_json::from_str(&json).expect("inspect --json");
+    assert_eq!(summary["device_type"], device_type);
+    assert_eq!(summary["chip"], "esp32c3");
     let version = summary["version"].as_str().expect("version").to_owned();
     w.sign(&["verify", "--pubkey", "test.key", "real.ota"]);
 
     // A device of the same type on a synthesized 0.0.1 that trusts the test key.
-    std::fs::write(w.path("old.bin"), app(device_type, "0.0.1", &[test_pk], None)).unwrap();
+    std::fs::write(
+        w.path("old.bin"),
+        app(device_type, "0.0.1", &[test_pk], None),
+    )
+    .unwrap();
     w.sign(&[
-        "flash", "--app-image", "old.bin", "--chip", "esp32c3", "--output", "flash.bin",
+        "flash",
+        "--app-image",
+        "old.bin",
+        "--chip",
+        "esp32c3",
+        "--output",
+        "flash.bin",
     ]);
     w.sign(&[
-        "release", "--key", "test.key", "--repo", "repo", "--channel", "stable", "real.ota",
+        "release",
+        "--key",
+        "test.key",
+        "--repo",
+        "repo",
+        "--channel",
+        "stable",
+        "real.ota",
     ]);
     std::fs::create_dir_all(w.path("www")).unwrap();
     w.sign(&["publish", "--repo", "repo", "--to", "www"]);
@@ -221,6 +303,10 @@ fn the_real_esp32c3_firmware_is_packaged_released_and_installed() {
         "{out:?}"
     );
     let status = w.flash_status("flash.bin");
-    assert_eq!(status["slots"][1]["version"], version.as_str(), "{status:#}");
+    assert_eq!(
+        status["slots"][1]["version"],
+        version.as_str(),
+        "{status:#}"
+    );
     assert_eq!(status["slots"][1]["bootable"], true, "{status:#}");
 }

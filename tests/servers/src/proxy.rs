@@ -219,3 +219,77 @@ fn read_head(r: &mut impl BufRead) -> Result<Option<Head>, String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upstream that answers every request on a connection with "ok".
+    fn upstream() -> String {
+        let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        thread::spawn(move || {
+            for conn in l.incoming().flatten() {
+                thread::spawn(move || {
+                    let mut out = conn.try_clone().unwrap();
+                    let mut r = BufReader::new(conn);
+                    while let Ok(Some(_)) = read_head(&mut r) {
+                        let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if out.write_all(reply).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn counts_requests_and_bytes_both_ways() {
+        let proxy = Proxy::start(&upstream());
+        let a = crate::http::get(&format!("{}/a", proxy.url), &[]).unwrap();
+        let b = crate::http::request("PUT", &format!("{}/b?x=1", proxy.url), &[], b"body").unwrap();
+        assert_eq!((a.body.as_slice(), b.status), (&b"ok"[..], 200));
+        let seen = proxy.requests();
+        assert_eq!(
+            seen,
+            [
+                Seen {
+                    method: "GET".into(),
+                    path: "/a".into()
+                },
+                Seen {
+                    method: "PUT".into(),
+                    path: "/b?x=1".into()
+                }
+            ]
+        );
+        let (up, down) = proxy.bytes();
+        assert!(up > 4 && down == 2 * 40, "{up} {down}");
+        proxy.reset();
+        assert!(proxy.requests().is_empty());
+    }
+
+    #[test]
+    fn a_stalled_request_is_held_unanswered_until_released() {
+        let proxy = Proxy::start(&upstream());
+        proxy.stall_at("PUT", 2);
+        let url = format!("{}/x", proxy.url);
+        crate::http::request("PUT", &url, &[], b"1").unwrap();
+        let held = thread::spawn(move || crate::http::request("PUT", &url, &[], b"2"));
+        let start = std::time::Instant::now();
+        while !proxy.holding() {
+            assert!(start.elapsed() < Duration::from_secs(10));
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!held.is_finished());
+        proxy.release();
+        assert!(held.join().unwrap().is_err(), "dropped, never answered");
+        assert_eq!(
+            proxy.requests().len(),
+            1,
+            "the held request never reached upstream"
+        );
+    }
+}

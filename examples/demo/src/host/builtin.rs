@@ -305,7 +305,10 @@ pub fn answer(req: &Request, root: &Path) -> (String, Vec<u8>) {
     if let Some(inm) = &req.if_none_match
         && (inm.trim() == "*" || inm.split(',').any(|t| t.trim() == tag))
     {
-        return (format!("HTTP/1.1 304 Not Modified\r\n{common}\r\n"), Vec::new());
+        return (
+            format!("HTTP/1.1 304 Not Modified\r\n{common}\r\n"),
+            Vec::new(),
+        );
     }
     // A range is only honoured if the client still holds this exact version.
     let range_applies = req.if_range.as_deref().is_none_or(|t| t.trim() == tag);

@@ -53,7 +53,9 @@ impl Nginx {
     /// Serves `root` on a free loopback port, with room for `connections` clients at once.
     pub fn serve(root: &Path, connections: usize) -> Result<Nginx, NginxError> {
         let bin = find().ok_or(NginxError::Missing)?;
-        let work = tempfile::Builder::new().prefix("ota-demo-nginx").tempdir()?;
+        let work = tempfile::Builder::new()
+            .prefix("ota-demo-nginx")
+            .tempdir()?;
         let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
             .local_addr()?
             .port();
