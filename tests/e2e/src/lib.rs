@@ -2,9 +2,10 @@
 //! built once per test run and run as a user would, and what they print.
 //!
 //! The binaries belong to other packages, so `CARGO_BIN_EXE_*` cannot name them: the first
-//! test to need them runs `cargo build -p ota-sign -p ota-device-sim` in the same profile
-//! and target directory as the tests themselves (cargo has released its build lock by the
-//! time tests run). `OTA_SIGN_BIN` and `OTA_DEVICE_SIM_BIN` override both paths.
+//! test to need them runs `cargo build -p ota-sign -p ota-device-sim -p ota-demo` in the
+//! same profile and target directory as the tests themselves (cargo has released its build
+//! lock by the time tests run). `OTA_SIGN_BIN`, `OTA_DEVICE_SIM_BIN` and `OTA_DEMO_BIN`
+//! together override the paths.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,8 @@ pub struct Bins {
     pub ota_sign: PathBuf,
     /// `ota-device-sim`.
     pub sim: PathBuf,
+    /// `ota-demo` (the README's first command).
+    pub demo: PathBuf,
 }
 
 fn workspace_root() -> PathBuf {
@@ -46,8 +49,13 @@ pub fn bins() -> &'static Bins {
     BINS.get_or_init(|| {
         let sign = std::env::var_os("OTA_SIGN_BIN").map(PathBuf::from);
         let sim = std::env::var_os("OTA_DEVICE_SIM_BIN").map(PathBuf::from);
-        if let (Some(ota_sign), Some(sim)) = (sign.clone(), sim.clone()) {
-            return Bins { ota_sign, sim };
+        let demo = std::env::var_os("OTA_DEMO_BIN").map(PathBuf::from);
+        if let (Some(ota_sign), Some(sim), Some(demo)) = (sign.clone(), sim.clone(), demo.clone()) {
+            return Bins {
+                ota_sign,
+                sim,
+                demo,
+            };
         }
         let dir = profile_dir();
         let target_dir = dir.parent().expect("target dir").to_path_buf();
@@ -55,7 +63,7 @@ pub fn bins() -> &'static Bins {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.arg("build")
-            .args(["-p", "ota-sign", "-p", "ota-device-sim"])
+            .args(["-p", "ota-sign", "-p", "ota-device-sim", "-p", "ota-demo"])
             .arg("--manifest-path")
             .arg(workspace_root().join("Cargo.toml"))
             .env("CARGO_TARGET_DIR", &target_dir);
@@ -71,6 +79,7 @@ pub fn bins() -> &'static Bins {
         Bins {
             ota_sign: sign.unwrap_or_else(|| dir.join("ota-sign")),
             sim: sim.unwrap_or_else(|| dir.join("ota-device-sim")),
+            demo: demo.unwrap_or_else(|| dir.join("ota-demo")),
         }
     })
 }

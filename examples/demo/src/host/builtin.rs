@@ -465,11 +465,9 @@ mod tests {
         let server = BuiltinServer::serve(dir.path()).unwrap();
         let addr = server.url().trim_start_matches("http://").to_owned();
         let mut s = TcpStream::connect(&addr).unwrap();
-        write!(
-            s,
-            "GET /a.ota HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
+        let request =
+            "GET /a.ota HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1\r\nConnection: close\r\n\r\n";
+        s.write_all(request.as_bytes()).unwrap();
         let mut text = String::new();
         io::Read::read_to_string(&mut s, &mut text).unwrap();
         assert!(text.starts_with("HTTP/1.1 206"), "{text}");
@@ -480,5 +478,6 @@ mod tests {
         assert_eq!(stats.requests, 1);
         assert_eq!(stats.partial, 1);
         assert_eq!(stats.bytes_sent, text.len() as u64);
+        assert_eq!(stats.bytes_received, request.len() as u64);
     }
 }
