@@ -27,15 +27,9 @@ pub const PARTITION_TABLE_OFFSET: u32 = 0x8000;
 pub const PARTITION_TABLE_END: u32 = 0x9000;
 /// Name of the update agent's state partition (the simulator and the firmware look it
 /// up by this name).
-pub const STATE_PARTITION: &str = "ota_state";
-/// Size of `ota_state`: the agent alternates between two 4 KiB sectors.
-pub const STATE_SIZE: u32 = 0x2000;
-/// Data subtype of `ota_state` (ESP-IDF's "undefined": nothing else claims it).
-pub const STATE_SUBTYPE: DataType = DataType::Undefined;
-/// Size of otadata: two sectors, as ESP-IDF requires.
-pub const OTADATA_SIZE: u32 = 0x2000;
-/// Where app partitions start in the default layout.
-pub const FIRST_APP_OFFSET: u32 = 0x1_0000;
+pub use ota_format::esp::layout::{
+    FIRST_APP_OFFSET, STATE_PARTITION, STATE_PARTITION_SIZE as STATE_SIZE,
+};
 
 const SECTOR: u32 = 0x1000;
 const APP_ALIGN: u32 = 0x1_0000;
@@ -51,22 +45,7 @@ pub fn default_table(flash_size: u32, factory: bool) -> Result<PartitionTable, F
     if slot == 0 {
         return Err(FlashError::FlashTooSmall { flash_size, apps });
     }
-    let data = |name: &str, ty: DataType, offset, size| {
-        Partition::new(
-            name,
-            Type::Data,
-            SubType::Data(ty),
-            offset,
-            size,
-            Flags::empty(),
-        )
-    };
-    let mut parts = vec![
-        data("nvs", DataType::Nvs, 0x9000, 0x2000),
-        data(STATE_PARTITION, STATE_SUBTYPE, 0xB000, STATE_SIZE),
-        data("otadata", DataType::Ota, 0xD000, OTADATA_SIZE),
-        data("phy_init", DataType::Phy, 0xF000, 0x1000),
-    ];
+    let mut parts = default_data_partitions();
     let mut offset = FIRST_APP_OFFSET;
     if factory {
         parts.push(Partition::new(
@@ -218,6 +197,24 @@ impl Layout {
             table,
         })
     }
+}
+
+/// The data partitions of the default layout (shared with the simulator through
+/// `ota_format::esp::layout`) as esp-idf-part partitions.
+pub fn default_data_partitions() -> Vec<Partition> {
+    ota_format::esp::layout::DEFAULT_DATA_PARTITIONS
+        .iter()
+        .map(|p| {
+            Partition::new(
+                p.name,
+                Type::Data,
+                SubType::data(p.subtype),
+                p.offset,
+                p.size,
+                Flags::empty(),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ota_device_sim::device::Behaviour;
-use ota_testkit::{Chip, TestFirmware, reseal};
+use ota_testkit::{Chip, TestFirmware};
 
 /// What a firmware build produced.
 #[derive(Clone, Debug)]
@@ -40,24 +40,16 @@ pub fn synthesize(
     let seed = version.bytes().fold(0xC3u64, |s, b| {
         s.wrapping_mul(31).wrapping_add(u64::from(b))
     });
-    let mut image = TestFirmware::new(Chip::Esp32c3)
+    let mut firmware = TestFirmware::new(Chip::Esp32c3)
         .project_name(device_type)
         .version(version)
         .trusted_keys(keys)
         .payload_size(payload)
-        .seed(seed)
-        .app_image();
+        .seed(seed);
     if let Some(marker) = behaviour.marker() {
-        // Into the filler right after the key descriptor (the same read-only segment),
-        // then checksum and digest are recomputed so the image stays bootable.
-        let magic = &ota_format::DESCRIPTOR_MAGIC[..];
-        if let Some(at) = image.windows(magic.len()).position(|w| w == magic) {
-            let at = at + ota_format::DESCRIPTOR_LEN;
-            image[at..at + marker.len()].copy_from_slice(marker.as_bytes());
-            reseal(&mut image);
-        }
+        firmware = firmware.marker(marker);
     }
-    image
+    firmware.app_image()
 }
 
 /// The real firmware crate, if this is a checkout that has it.

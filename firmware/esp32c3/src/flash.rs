@@ -15,7 +15,7 @@ use ota_agent::partition_table::{PartitionTable, PartitionTableError, TYPE_DATA}
 use ota_agent::status::target_label;
 
 /// Label of the agent's state partition (as in the simulator's default table).
-pub const STATE_PARTITION: &str = "ota_state";
+pub use ota_format::esp::layout::STATE_PARTITION;
 /// Its data subtype: `undefined`, so that no ESP-IDF component claims it.
 const SUBTYPE_UNDEFINED: u8 = 0x06;
 /// Two 4 KiB sectors: the state store alternates between halves.

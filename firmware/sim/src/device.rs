@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use embedded_hal_async::delay::DelayNs;
-use esp_idf_part::{AppType, DataType, Flags, Partition, PartitionTable, SubType, Type};
+use esp_idf_part::{AppType, Flags, Partition, PartitionTable, SubType, Type};
 use ota_agent::agent::{
     Agent, AgentConfig, AgentError, BootOutcome, DEFAULT_WINDOW_LOG, Firmware, LargeUpdateMemory,
     StatusSink, slot_is_bootable,
@@ -35,8 +35,9 @@ use crate::simflash::{SimFlash, SimFlashError};
 
 /// Marks a test behaviour inside an image: the marker, then the behaviour's name.
 pub const BEHAVIOUR_MARKER: &[u8] = b"OTA-SIM-BEHAVIOUR:";
+use ota_format::esp::layout::DEFAULT_DATA_PARTITIONS;
 /// Name of the data partition holding the agent's state.
-pub const STATE_PARTITION: &str = "ota_state";
+pub use ota_format::esp::layout::STATE_PARTITION;
 
 /// What the image does when it runs (normal firmware has no marker).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -483,22 +484,21 @@ pub fn default_partition_table(
     flash_size: u32,
     slot_size: u32,
 ) -> Result<PartitionTable, SimError> {
-    let data = |name: &str, ty: DataType, offset, size| {
-        Partition::new(
-            name,
-            Type::Data,
-            SubType::Data(ty),
-            offset,
-            size,
-            Flags::empty(),
-        )
-    };
-    let mut parts = vec![
-        data("nvs", DataType::Nvs, 0x9000, 0x2000),
-        data(STATE_PARTITION, DataType::Undefined, 0xB000, 0x2000),
-        data("otadata", DataType::Ota, 0xD000, 0x2000),
-        data("phy_init", DataType::Phy, 0xF000, 0x1000),
-    ];
+    // The data partitions are the ones `ota-sign flash` writes (one shared definition).
+    let mut parts: Vec<Partition> = DEFAULT_DATA_PARTITIONS
+        .iter()
+        .map(|p| {
+            let subtype = SubType::data(p.subtype);
+            Partition::new(
+                p.name,
+                Type::Data,
+                subtype,
+                p.offset,
+                p.size,
+                Flags::empty(),
+            )
+        })
+        .collect();
     for n in 0..2u8 {
         parts.push(Partition::new(
             format!("ota_{n}"),

@@ -21,6 +21,7 @@
 mod app_desc;
 mod error;
 mod header;
+pub mod layout;
 mod validator;
 
 #[cfg(test)]

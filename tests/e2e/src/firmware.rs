@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ota_testkit::{Chip, TestFirmware, reseal};
+use ota_testkit::{Chip, TestFirmware};
 
 /// A synthesized ESP32-C3 app image of project `device_type`, `version`, trusting `keys`.
 /// `marker` (e.g. `OTA-SIM-BEHAVIOUR:health-fail`) is written into its read-only data.
@@ -11,24 +11,16 @@ pub fn app(device_type: &str, version: &str, keys: &[[u8; 32]], marker: Option<&
     let seed = version
         .bytes()
         .fold(17u64, |s, b| s.wrapping_mul(131).wrapping_add(u64::from(b)));
-    let mut image = TestFirmware::new(Chip::Esp32c3)
+    let mut firmware = TestFirmware::new(Chip::Esp32c3)
         .project_name(device_type)
         .version(version)
         .trusted_keys(keys)
         .payload_size(48 * 1024)
-        .seed(seed)
-        .app_image();
+        .seed(seed);
     if let Some(marker) = marker {
-        let magic = &ota_format::DESCRIPTOR_MAGIC[..];
-        let at = image
-            .windows(magic.len())
-            .position(|w| w == magic)
-            .expect("key descriptor")
-            + ota_format::DESCRIPTOR_LEN;
-        image[at..at + marker.len()].copy_from_slice(marker.as_bytes());
-        reseal(&mut image);
+        firmware = firmware.marker(marker);
     }
-    image
+    firmware.app_image()
 }
 
 /// Seed of the published, insecure test key that `scripts/build-firmware.sh` builds the
@@ -39,37 +31,10 @@ pub const TEST_KEY_TEXT: &str = "ota-sign INSECURE test key; never use in produc
 pub fn test_key_pem() -> String {
     use sha2::{Digest, Sha256};
     let seed: [u8; 32] = Sha256::digest(TEST_KEY_TEXT.as_bytes()).into();
-    // PKCS#8 v1 for Ed25519 (RFC 8410): a fixed prefix, then the 32-byte seed.
-    let mut der = vec![
-        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-        0x20,
-    ];
-    der.extend_from_slice(&seed);
-    format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        base64(&der)
-    )
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    let pem = ota_keys::PrivateKey::from_seed(&seed)
+        .to_pkcs8_pem()
+        .expect("an Ed25519 key encodes");
+    pem.as_str().to_owned()
 }
 
 /// The real ESP32-C3 firmware ELF: `$OTA_ESP32C3_ELF`, else where
@@ -104,15 +69,6 @@ pub fn real_elf() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc_4648_vectors() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
 
     #[test]
     fn marked_apps_stay_valid() {
