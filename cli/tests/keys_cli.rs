@@ -2,65 +2,22 @@
 //! other side of every interoperability check.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 
 use ota_keys::{KeyLocation, KeyMaterial, NoPassphrase, PublicKey};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ota-sign");
+mod common;
 
-/// Exit codes from cli/src/exit.rs, restated: they are a promise to scripts.
-const USAGE: i32 = 2;
-const IO: i32 = 4;
-const KEY: i32 = 5;
-const CONFLICT: i32 = 7;
+use common::{CONFLICT, IO, KEY, Scratch as Run, USAGE};
 
-struct Run {
-    dir: tempfile::TempDir,
+/// OpenSSL as the other side of every interoperability check.
+trait OpenSsl {
+    fn openssl(&self, args: &[&str]) -> Output;
+    fn openssl_ok(&self, args: &[&str]) -> Vec<u8>;
 }
 
-impl Run {
-    fn new() -> Self {
-        Run {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            // Debug builds only: keeps scrypt fast in tests (see keygen.rs).
-            .env("OTA_SIGN_TEST_SCRYPT_LOG_N", "10");
-        for var in [
-            "OTA_SIGN_KEY",
-            "OTA_SIGN_PASSPHRASE",
-            "OTA_SIGN_CONFIG",
-            "OTA_SIGN_CHANNEL",
-            "OTA_SIGN_DEVICE_TYPE",
-        ] {
-            c.env_remove(var);
-        }
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut c = self.cmd(args);
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.output().unwrap()
-    }
-
+impl OpenSsl for Run {
     fn openssl(&self, args: &[&str]) -> Output {
         Command::new("openssl")
             .args(args)
@@ -153,7 +110,7 @@ fn keygen_writes_a_0600_key_and_a_public_key() {
 #[test]
 fn keygen_json_names_files_and_key_id() {
     let r = Run::new();
-    let o = r.run_env(
+    let o = r.output_env(
         &["keygen", "k", "--encrypt", "--json"],
         &[("OTA_SIGN_PASSPHRASE", "pw")],
     );
@@ -207,7 +164,7 @@ fn keygen_into_missing_directory_is_io() {
 #[test]
 fn keygen_encrypts_by_default_when_a_passphrase_is_set() {
     let r = Run::new();
-    assert_ok(&r.run_env(&["keygen", "k"], &[("OTA_SIGN_PASSPHRASE", "pw")]));
+    assert_ok(&r.output_env(&["keygen", "k"], &[("OTA_SIGN_PASSPHRASE", "pw")]));
     let key = fs::read_to_string(r.path("k.key")).unwrap();
     assert!(key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
 }
@@ -228,7 +185,7 @@ fn openssl_reads_our_plain_key_and_derives_our_public_key() {
 #[test]
 fn openssl_reads_our_encrypted_key_with_the_passphrase_only() {
     let r = Run::new();
-    assert_ok(&r.run_env(
+    assert_ok(&r.output_env(
         &["keygen", "k", "--encrypt"],
         &[("OTA_SIGN_PASSPHRASE", "s3cret pass")],
     ));
@@ -335,7 +292,7 @@ fn openssl_encrypted_keys_are_read() {
     ]);
     let expected = r.openssl_ok(&["pkey", "-in", "plain.key", "-pubout"]);
     for file in ["pbkdf2.key", "scrypt.key"] {
-        let o = r.run_env(&["pubkey", file], &[("OTA_SIGN_PASSPHRASE", "pw")]);
+        let o = r.output_env(&["pubkey", file], &[("OTA_SIGN_PASSPHRASE", "pw")]);
         assert_ok(&o);
         assert_eq!(o.stdout, expected, "{file}");
     }
@@ -344,11 +301,11 @@ fn openssl_encrypted_keys_are_read() {
 #[test]
 fn wrong_passphrase_is_a_key_error() {
     let r = Run::new();
-    assert_ok(&r.run_env(
+    assert_ok(&r.output_env(
         &["keygen", "k", "--encrypt"],
         &[("OTA_SIGN_PASSPHRASE", "right")],
     ));
-    let o = r.run_env(&["pubkey", "k.key"], &[("OTA_SIGN_PASSPHRASE", "wrong")]);
+    let o = r.output_env(&["pubkey", "k.key"], &[("OTA_SIGN_PASSPHRASE", "wrong")]);
     assert_exit(&o, KEY, "k.key: wrong passphrase");
     assert!(o.stdout.is_empty());
 }
@@ -356,7 +313,7 @@ fn wrong_passphrase_is_a_key_error() {
 #[test]
 fn encrypted_key_without_terminal_names_the_variable() {
     let r = Run::new();
-    assert_ok(&r.run_env(
+    assert_ok(&r.output_env(
         &["keygen", "k", "--encrypt"],
         &[("OTA_SIGN_PASSPHRASE", "pw")],
     ));
@@ -426,16 +383,16 @@ fn key_from_environment() {
     let r = Run::new();
     assert_ok(&r.run(&["keygen", "k", "--no-encrypt"]));
     let pem = fs::read_to_string(r.path("k.key")).unwrap();
-    let o = r.run_env(&["pubkey"], &[("OTA_SIGN_KEY", &pem)]);
+    let o = r.output_env(&["pubkey"], &[("OTA_SIGN_KEY", &pem)]);
     assert_ok(&o);
     assert_eq!(o.stdout, fs::read(r.path("k.pub")).unwrap());
 
-    assert_ok(&r.run_env(
+    assert_ok(&r.output_env(
         &["keygen", "e", "--encrypt"],
         &[("OTA_SIGN_PASSPHRASE", "pw")],
     ));
     let enc = fs::read_to_string(r.path("e.key")).unwrap();
-    let o = r.run_env(
+    let o = r.output_env(
         &["pubkey", "--format", "hex"],
         &[("OTA_SIGN_KEY", &enc), ("OTA_SIGN_PASSPHRASE", "pw")],
     );
@@ -445,7 +402,7 @@ fn key_from_environment() {
         format!("{}\n", public_of(&r.path("e.pub")).to_hex())
     );
 
-    let o = r.run_env(&["pubkey"], &[("OTA_SIGN_KEY", "garbage")]);
+    let o = r.output_env(&["pubkey"], &[("OTA_SIGN_KEY", "garbage")]);
     assert_exit(&o, KEY, "$OTA_SIGN_KEY is not a PEM key");
 }
 
@@ -477,10 +434,10 @@ fn key_precedence_flag_env_config() {
         "found upward, path relative to the file"
     );
 
-    let o = r.run_env(&["pubkey", "-f", "hex"], &[("OTA_SIGN_KEY", &env_pem)]);
+    let o = r.output_env(&["pubkey", "-f", "hex"], &[("OTA_SIGN_KEY", &env_pem)]);
     assert_eq!(stdout(&o), hex("env"));
 
-    let o = r.run_env(
+    let o = r.output_env(
         &["pubkey", "flag.key", "-f", "hex"],
         &[("OTA_SIGN_KEY", &env_pem)],
     );

@@ -176,14 +176,19 @@ impl Scratch {
 
     /// Runs with extra environment variables, asserting the exit code; returns (stdout, stderr).
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)], code: i32) -> (String, String) {
+        let out = self.output_env(args, env);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(code), "ota-sign {args:?}: {stderr}");
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    }
+
+    /// Runs with extra environment variables and returns the raw output.
+    pub fn output_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut c = self.cmd(args);
         for (k, v) in env {
             c.env(k, v);
         }
-        let out = c.output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(code), "ota-sign {args:?}: {stderr}");
-        (String::from_utf8(out.stdout).unwrap(), stderr)
+        c.output().unwrap()
     }
 
     /// Every file name in a directory, sorted.
