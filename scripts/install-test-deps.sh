@@ -1,18 +1,37 @@
 #!/usr/bin/env bash
-# Installs the servers the publish tests start: nginx (Debian) and s3s-fs (crates.io).
+# Installs what the tests need beyond Rust: nginx, OpenSSL and a C compiler (Debian),
+# s3s-fs (crates.io) and Python's `cryptography` (PyPI, else Debian).
 # Idempotent: does nothing for what is already installed.
 set -euo pipefail
 
+sudo_cmd=""
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd="sudo"; fi
+apt_updated=0
+apt_install() {
+    if [[ $apt_updated == 0 ]]; then
+        $sudo_cmd apt-get update -qq
+        apt_updated=1
+    fi
+    echo "installing $* (apt)"
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >/dev/null
+}
+
 if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
-    echo "installing nginx"
-    sudo_cmd=""
-    if [[ $(id -u) -ne 0 ]]; then sudo_cmd="sudo"; fi
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq nginx >/dev/null
+    apt_install nginx
 fi
+# Key interoperability tests and the C key export.
+command -v openssl >/dev/null 2>&1 || apt_install openssl
+command -v cc >/dev/null 2>&1 || apt_install gcc
 
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 if ! command -v s3s-fs >/dev/null 2>&1 && [[ ! -x "$cargo_bin/s3s-fs" ]]; then
     echo "installing s3s-fs (takes a few minutes)"
     cargo install s3s-fs@0.14.1 --features binary --locked
+fi
+
+# The independent Python verifier of the format's test vectors. A bare Debian python3 has
+# no pip and refuses system-wide pip installs (PEP 668): Debian's package is the fallback.
+if ! python3 -c "import cryptography" 2>/dev/null; then
+    python3 -m pip install --quiet cryptography 2>/dev/null || apt_install python3-cryptography
+    python3 -c "import cryptography"
 fi

@@ -150,20 +150,9 @@ impl Diagnostic for Message {
 }
 
 /// A key error as a diagnostic: a stable code and a line of help per variant.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
 pub struct KeyDiagnostic(pub KeyError);
-
-impl fmt::Display for KeyDiagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl StdError for KeyDiagnostic {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source()
-    }
-}
 
 impl Diagnostic for KeyDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {

@@ -232,7 +232,23 @@ fn bad_firmware_inputs_get_clear_errors_and_no_output() {
     s.write("junk.elf", b"not an elf at all");
     s.fails(&package_args("junk.elf", "esp32c3", "f.ota"), FAILURE);
     s.fails(&package_args("missing.elf", "esp32c3", "g.ota"), IO);
-    for name in ["a", "b", "c", "d", "e", "f", "g"] {
+    // Without --chip the ELF is not guessed at, but the error names the chip it found.
+    let mut no_chip = package_args(good.to_str().unwrap(), "esp32c3", "h.ota");
+    no_chip.retain(|a| *a != "--chip" && *a != "esp32c3");
+    let err = s.fails(&no_chip, USAGE);
+    assert!(err.contains("pass --chip esp32c3"), "{err}");
+    // Without esp-hal's build metadata an ELF fits more than one chip: all are named.
+    let bare = s.write(
+        "bare.elf",
+        &firmware(Chip::Esp32c3, &[pk])
+            .without_build_metadata()
+            .elf(),
+    );
+    let at = no_chip.iter().position(|a| a.ends_with("fw.elf")).unwrap();
+    no_chip[at] = bare.to_str().unwrap();
+    let err = s.fails(&no_chip, USAGE);
+    assert!(err.contains("looks like esp32c2 or esp32c3;"), "{err}");
+    for name in ["a", "b", "c", "d", "e", "f", "g", "h"] {
         assert_absent(&s.path(&format!("{name}.ota")));
     }
 }

@@ -17,8 +17,6 @@ use ota_test_servers::nginx::Nginx;
 use ota_test_servers::proxy::Proxy;
 use ota_test_servers::s3::{self, S3sFs};
 
-const TREE: &str = "site";
-
 /// keygen, package lamp and plug at `version`, release both to stable.
 fn released(version: &str) -> (Scratch, [u8; 32]) {
     let s = Scratch::new();
@@ -32,21 +30,10 @@ fn release_version(s: &Scratch, pk: [u8; 32], version: &str, seed: u64) {
         let out = format!("{dt}-{version}.ota");
         s.package("release", pk, &Build::new(dt, version).seed(seed), &out);
     }
-    s.ok(&[
-        "release",
-        "--key",
-        "release.key",
-        "--repo",
-        TREE,
-        "--channel",
-        "stable",
+    s.ok(&release_args(&[
         &format!("lamp-{version}.ota"),
         &format!("plug-{version}.ota"),
-    ]);
-}
-
-fn tree_file(s: &Scratch, name: &str) -> Vec<u8> {
-    std::fs::read(s.path(TREE).join(name)).unwrap()
+    ]));
 }
 
 /// What a device does: fetch the manifest (following redirects), verify it with the key
@@ -169,18 +156,7 @@ fn directory_served_by_nginx() {
 
     // 100% -> 5%: only the manifest (and the informational files) change on the host,
     // and a device's conditional poll sees it at once.
-    s.ok(&[
-        "release",
-        "--key",
-        "release.key",
-        "--repo",
-        TREE,
-        "--channel",
-        "stable",
-        "--rollout",
-        "5",
-        "lamp-1.0.0.ota",
-    ]);
+    s.ok(&release_args(&["--rollout", "5", "lamp-1.0.0.ota"]));
     let out = s.json(&["publish", "--repo", TREE, "--to", &www_arg]);
     assert_eq!(
         uploads(&out),

@@ -10,46 +10,12 @@ use ota_format::{
 };
 use sha2::{Digest, Sha256};
 
-const TREE: &str = "site";
-
 fn release(s: &Scratch, extra: &[&str], images: &[&str]) -> serde_json::Value {
-    let args = [
-        &[
-            "release",
-            "--key",
-            "release.key",
-            "--repo",
-            TREE,
-            "--channel",
-            "stable",
-        ][..],
-        extra,
-        images,
-    ]
-    .concat();
-    s.json(&args)
+    s.json(&release_args(&[extra, images].concat()))
 }
 
 fn release_fails(s: &Scratch, extra: &[&str], images: &[&str], code: i32) -> String {
-    let args = [
-        &[
-            "release",
-            "--key",
-            "release.key",
-            "--repo",
-            TREE,
-            "--channel",
-            "stable",
-        ][..],
-        extra,
-        images,
-    ]
-    .concat();
-    s.fails(&args, code)
-}
-
-fn tree_file(s: &Scratch, name: &str) -> Vec<u8> {
-    std::fs::read(s.path(TREE).join(name)).unwrap()
+    s.fails(&release_args(&[extra, images].concat()), code)
 }
 
 fn manifest(s: &Scratch, pk: [u8; 32], name: &str) -> VerifiedManifest {
@@ -349,17 +315,7 @@ fn bad_inputs_are_refused_before_anything_is_written() {
     s.package("other", other, &Build::new("plug", "1.0.0"), "foreign.ota");
 
     // Dry run: checks and signs, writes nothing.
-    let out = s.json(&[
-        "release",
-        "--key",
-        "release.key",
-        "--repo",
-        TREE,
-        "--channel",
-        "stable",
-        "--dry-run",
-        "lamp.ota",
-    ]);
+    let out = s.json(&release_args(&["--dry-run", "lamp.ota"]));
     assert_eq!(out["dry_run"], true);
     assert_eq!(out["channels"][0]["sequence"], 1);
     assert_absent(&s.path(TREE));

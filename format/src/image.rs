@@ -159,12 +159,9 @@ impl ImageInfo {
     /// [`IMAGE_DOMAIN`] followed by the header without its signature.
     pub fn signing_message(&self) -> Result<SigningMessage, FormatError> {
         self.validate()?;
-        let mut msg = SigningMessage {
-            bytes: [0; IMAGE_DOMAIN.len() + IMAGE_HEADER_LEN - SIGNATURE_LEN],
-        };
-        msg.bytes[..IMAGE_DOMAIN.len()].copy_from_slice(IMAGE_DOMAIN);
-        msg.bytes[IMAGE_DOMAIN.len()..].copy_from_slice(&self.encode_signed_part());
-        Ok(msg)
+        Ok(SigningMessage {
+            bytes: signature::concat(IMAGE_DOMAIN, &self.encode_signed_part()),
+        })
     }
 
     /// Assembles the signed header from a signature made over [`Self::signing_message`].
@@ -174,10 +171,7 @@ impl ImageInfo {
         signature: &[u8; SIGNATURE_LEN],
     ) -> Result<[u8; IMAGE_HEADER_LEN], FormatError> {
         self.validate()?;
-        let mut out = [0u8; IMAGE_HEADER_LEN];
-        out[..IMAGE_HEADER_LEN - SIGNATURE_LEN].copy_from_slice(&self.encode_signed_part());
-        out[IMAGE_HEADER_LEN - SIGNATURE_LEN..].copy_from_slice(signature);
-        Ok(out)
+        Ok(signature::concat(&self.encode_signed_part(), signature))
     }
 
     /// Signs with a local key and returns the encoded header.
@@ -187,7 +181,7 @@ impl ImageInfo {
         key: &ed25519_dalek::SigningKey,
     ) -> Result<[u8; IMAGE_HEADER_LEN], FormatError> {
         let message = self.signing_message()?;
-        let sig = signature::sign(key, &[], message.as_bytes());
+        let sig = signature::sign(key, message.as_bytes());
         self.assemble(&sig)
     }
 }
@@ -249,14 +243,11 @@ pub(crate) fn check_prefix(prefix: &[u8]) -> Result<Option<usize>, FormatError> 
     if prefix[..magic_len] != IMAGE_MAGIC[..magic_len] {
         return Err(FormatError::BadMagic);
     }
-    if prefix.len() < 8 {
-        if prefix.len() >= 6 && u16::from_le_bytes([prefix[4], prefix[5]]) != IMAGE_FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion);
-        }
-        return Ok(None);
-    }
-    if u16::from_le_bytes([prefix[4], prefix[5]]) != IMAGE_FORMAT_VERSION {
+    if prefix.len() >= 6 && u16::from_le_bytes([prefix[4], prefix[5]]) != IMAGE_FORMAT_VERSION {
         return Err(FormatError::UnsupportedVersion);
+    }
+    if prefix.len() < 8 {
+        return Ok(None);
     }
     let header_len = u16::from_le_bytes([prefix[6], prefix[7]]) as usize;
     if !(IMAGE_HEADER_LEN..=MAX_HEADER_LEN).contains(&header_len) {

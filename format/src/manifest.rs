@@ -219,12 +219,9 @@ impl Manifest {
     /// the manifest without its signature.
     pub fn signing_message(&self) -> Result<ManifestSigningMessage, FormatError> {
         self.validate()?;
-        let mut msg = ManifestSigningMessage {
-            bytes: [0; MANIFEST_DOMAIN.len() + MANIFEST_LEN - SIGNATURE_LEN],
-        };
-        msg.bytes[..MANIFEST_DOMAIN.len()].copy_from_slice(MANIFEST_DOMAIN);
-        msg.bytes[MANIFEST_DOMAIN.len()..].copy_from_slice(&self.encode_signed_part());
-        Ok(msg)
+        Ok(ManifestSigningMessage {
+            bytes: signature::concat(MANIFEST_DOMAIN, &self.encode_signed_part()),
+        })
     }
 
     /// Assembles the signed manifest from a signature over [`Self::signing_message`].
@@ -233,17 +230,14 @@ impl Manifest {
         signature: &[u8; SIGNATURE_LEN],
     ) -> Result<[u8; MANIFEST_LEN], FormatError> {
         self.validate()?;
-        let mut out = [0u8; MANIFEST_LEN];
-        out[..MANIFEST_LEN - SIGNATURE_LEN].copy_from_slice(&self.encode_signed_part());
-        out[MANIFEST_LEN - SIGNATURE_LEN..].copy_from_slice(signature);
-        Ok(out)
+        Ok(signature::concat(&self.encode_signed_part(), signature))
     }
 
     /// Signs with a local key and returns the encoded manifest.
     #[cfg(feature = "sign")]
     pub fn sign(&self, key: &ed25519_dalek::SigningKey) -> Result<[u8; MANIFEST_LEN], FormatError> {
         let message = self.signing_message()?;
-        let sig = signature::sign(key, &[], message.as_bytes());
+        let sig = signature::sign(key, message.as_bytes());
         self.assemble(&sig)
     }
 

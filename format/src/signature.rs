@@ -41,17 +41,19 @@ pub(crate) fn verify(
 /// The longest domain-prefixed message either object signs.
 pub(crate) const MAX_SIGNED_LEN: usize = 32 + crate::MAX_HEADER_LEN;
 
-/// Signs `domain || body` (encoders only).
+/// Signs a message made by a `signing_message` method (encoders only).
 #[cfg(feature = "sign")]
-pub(crate) fn sign(
-    key: &ed25519_dalek::SigningKey,
-    domain: &[u8],
-    body: &[u8],
-) -> [u8; SIGNATURE_LEN] {
+pub(crate) fn sign(key: &ed25519_dalek::SigningKey, message: &[u8]) -> [u8; SIGNATURE_LEN] {
     use ed25519_dalek::Signer;
-    let mut message = [0u8; MAX_SIGNED_LEN];
-    let len = domain.len() + body.len();
-    message[..domain.len()].copy_from_slice(domain);
-    message[domain.len()..len].copy_from_slice(body);
-    key.sign(&message[..len]).to_bytes()
+    key.sign(message).to_bytes()
+}
+
+/// `head || tail` in an array whose length the caller fixes; both signed objects build
+/// their signing message (domain, body) and their encoding (body, signature) this way.
+/// The lengths are constants at every call, so a mismatch panics in every test.
+pub(crate) fn concat<const N: usize>(head: &[u8], tail: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out[..head.len()].copy_from_slice(head);
+    out[head.len()..].copy_from_slice(tail);
+    out
 }

@@ -1,6 +1,6 @@
 //! `ota-sign package`: an ESP32 build (ELF or app image) into a signed `.ota` image.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args as ClapArgs;
@@ -262,7 +262,7 @@ fn load_firmware(args: &Args, chip: Option<ChipId>) -> Result<Firmware, Failure>
         error,
     };
     if is_elf {
-        let chip = chip.ok_or_else(|| chip_required(path))?;
+        let chip = chip.ok_or_else(|| chip_required(&bytes))?;
         let opts = ElfOptions {
             flash: espflash::flasher::FlashSettings::new(None, Some(args.flash_size), None),
         };
@@ -289,25 +289,16 @@ fn load_firmware(args: &Args, chip: Option<ChipId>) -> Result<Firmware, Failure>
     }
 }
 
-fn chip_required(path: &Path) -> Failure {
-    let detected = std::fs::read(path)
-        .ok()
-        .and_then(|b| firmware::detect_elf_chips(&b).ok())
-        .map(|chips| {
-            chips
-                .iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(" or ")
-        })
-        .filter(|s| !s.is_empty());
-    Failure::usage(
-        "--chip is required with --elf",
-        Some(match detected {
-            Some(d) => format!("this ELF looks like {d}; pass --chip {d}", d = d.split(' ').next().unwrap_or("")),
-            None => "pass --chip (esp32, esp32c3, esp32c6, esp32s3, ...) or set chip in [device.NAME] of ota-sign.toml".to_owned(),
-        }),
-    )
+fn chip_required(elf: &[u8]) -> Failure {
+    let chips = firmware::detect_elf_chips(elf).unwrap_or_default();
+    let help = match chips.first() {
+        Some(first) => {
+            let all: Vec<String> = chips.iter().map(ToString::to_string).collect();
+            format!("this ELF looks like {}; pass --chip {first}", all.join(" or "))
+        }
+        None => "pass --chip (esp32, esp32c3, esp32c6, esp32s3, ...) or set chip in [device.NAME] of ota-sign.toml".to_owned(),
+    };
+    Failure::usage("--chip is required with --elf", Some(help))
 }
 
 fn resolve_version(firmware: &Firmware, flag: Option<Version>) -> Result<Version, Failure> {

@@ -243,20 +243,9 @@ impl Progress for Bars<'_> {
 }
 
 /// A publish error with a stable code, a line of help and an exit code.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
 pub struct PublishDiagnostic(pub PublishError);
-
-impl fmt::Display for PublishDiagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for PublishDiagnostic {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&self.0)
-    }
-}
 
 impl Diagnostic for PublishDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {

@@ -230,20 +230,9 @@ fn parse_expiry(s: &str) -> Result<Duration, String> {
 }
 
 /// A release-tree error with a stable code, a line of help and an exit code.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
 pub struct RepoDiagnostic(pub RepoError);
-
-impl fmt::Display for RepoDiagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for RepoDiagnostic {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&self.0)
-    }
-}
 
 impl Diagnostic for RepoDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {

@@ -62,6 +62,29 @@ fn do_release(
     release(tree, &TestSigner(images::key(1)), &req).unwrap();
 }
 
+/// A tree with lamp 1.0.0 released to stable, in a temporary work dir.
+fn lamp_released() -> (tempfile::TempDir, ReleaseTree) {
+    let work = tempfile::tempdir().unwrap();
+    let tree = ReleaseTree::new(work.path().join("tree"));
+    do_release(
+        &tree,
+        work.path(),
+        "stable",
+        &[ImageSpec::new("lamp", "1.0.0")],
+        None,
+    );
+    (work, tree)
+}
+
+/// Every image went up before the first manifest that could name it.
+fn assert_images_first(order: &[String]) {
+    let first_manifest = order.iter().position(|n| n.ends_with(".manifest")).unwrap();
+    assert!(
+        order[..first_manifest].iter().all(|n| n.ends_with(".ota")),
+        "{order:?}"
+    );
+}
+
 fn publish(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Vec<String>, PublishError> {
     let plan = make_plan(tree, dest)?;
     let rec = Recorder::default();
@@ -89,16 +112,8 @@ fn device_check(tree: &ReleaseTree, manifest_url: &str, base: &str) {
 
 #[test]
 fn directory_served_by_nginx_etag_range_and_idempotent() {
-    let work = tempfile::tempdir().unwrap();
-    let tree = ReleaseTree::new(work.path().join("tree"));
+    let (work, tree) = lamp_released();
     let www = work.path().join("www");
-    do_release(
-        &tree,
-        work.path(),
-        "stable",
-        &[ImageSpec::new("lamp", "1.0.0")],
-        None,
-    );
     let mut dest = DirDestination::new(&www);
     let order = publish(&tree, &mut dest).unwrap();
     assert_eq!(
@@ -156,16 +171,8 @@ fn directory_served_by_nginx_etag_range_and_idempotent() {
 
 #[test]
 fn directory_refuses_to_replace_an_image_and_detects_a_channel_ahead() {
-    let work = tempfile::tempdir().unwrap();
-    let tree = ReleaseTree::new(work.path().join("tree"));
+    let (work, tree) = lamp_released();
     let www = work.path().join("www");
-    do_release(
-        &tree,
-        work.path(),
-        "stable",
-        &[ImageSpec::new("lamp", "1.0.0")],
-        None,
-    );
     let mut dest = DirDestination::new(&www);
     publish(&tree, &mut dest).unwrap();
 
@@ -241,11 +248,7 @@ fn s3_objects_headers_order_and_device_view() {
     do_release(&tree, work.path(), "stable", &specs, None);
     let mut dest = s3_dest(&server, "firmware", "prod", s3::SECRET_KEY);
     let order = publish(&tree, &mut dest).unwrap();
-    let first_manifest = order.iter().position(|n| n.ends_with(".manifest")).unwrap();
-    assert!(
-        order[..first_manifest].iter().all(|n| n.ends_with(".ota")),
-        "{order:?}"
-    );
+    assert_images_first(&order);
     assert_eq!(order.iter().filter(|n| n.ends_with(".ota")).count(), 2);
     assert!(server.has_object("firmware", "prod/lamp.stable.manifest"));
 
@@ -287,15 +290,7 @@ fn s3_wrong_credentials_missing_bucket_and_dead_server() {
     let Some(mut server) = s3::S3sFs::start(&["firmware"]) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let tree = ReleaseTree::new(work.path().join("tree"));
-    do_release(
-        &tree,
-        work.path(),
-        "stable",
-        &[ImageSpec::new("lamp", "1.0.0")],
-        None,
-    );
+    let (_work, tree) = lamp_released();
 
     let err = publish(&tree, &mut s3_dest(&server, "firmware", "", "wrong-secret")).unwrap_err();
     assert_eq!(err.kind(), FailureKind::Credentials, "{err}");
@@ -319,15 +314,7 @@ fn s3_interrupted_publish_leaves_the_previous_release_whole() {
     let Some(mut server) = s3::S3sFs::start(&["firmware"]) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let tree = ReleaseTree::new(work.path().join("tree"));
-    do_release(
-        &tree,
-        work.path(),
-        "stable",
-        &[ImageSpec::new("lamp", "1.0.0")],
-        None,
-    );
+    let (work, tree) = lamp_released();
     publish(&tree, &mut s3_dest(&server, "firmware", "", s3::SECRET_KEY)).unwrap();
     let v1 = tree.read("lamp.stable.manifest").unwrap().unwrap();
 
@@ -415,11 +402,7 @@ fn github_draft_then_publish_and_other_channels_carried() {
         None,
     );
     let order = publish(&tree, &mut gh_dest(&gh, "t0k", "r1")).unwrap();
-    let first_manifest = order.iter().position(|n| n.ends_with(".manifest")).unwrap();
-    assert!(
-        order[..first_manifest].iter().all(|n| n.ends_with(".ota")),
-        "{order:?}"
-    );
+    assert_images_first(&order);
     let log = gh.log();
     let create = log
         .iter()
@@ -494,15 +477,7 @@ fn github_killed_mid_publish_keeps_latest_and_bad_token_is_credentials() {
     )
     .unwrap_err();
     assert_eq!(err.kind(), FailureKind::Credentials, "{err}");
-    let work = tempfile::tempdir().unwrap();
-    let tree = ReleaseTree::new(work.path().join("tree"));
-    do_release(
-        &tree,
-        work.path(),
-        "stable",
-        &[ImageSpec::new("lamp", "1.0.0")],
-        None,
-    );
+    let (work, tree) = lamp_released();
     publish(&tree, &mut gh_dest(&gh, "t0k", "r1")).unwrap();
     let v1 = tree.read("lamp.stable.manifest").unwrap().unwrap();
 

@@ -158,28 +158,22 @@ pub fn make_plan(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Plan,
         .flat_map(|rank| kinds.iter().filter(move |(_, k)| k.upload_rank() == rank));
     for (name, kind) in ordered {
         let bytes = &files[name];
-        match kind {
+        let (upload, reason, pre) = match kind {
             FileKind::Image => {
                 if whole_set && !wanted_images.contains(name) {
                     continue;
                 }
-                let (upload, reason) = match remote.get(name) {
-                    None => (true, Reason::New),
-                    Some(r) if same_bytes(dest, name, r, bytes)? => (false, Reason::Unchanged),
+                match remote.get(name) {
+                    None => (true, Reason::New, Precondition::Absent),
+                    Some(r) if same_bytes(dest, name, r, bytes)? => {
+                        (false, Reason::Unchanged, Precondition::Absent)
+                    }
                     Some(_) => return Err(PublishError::ImageConflict(name.clone())),
-                };
-                steps.push(step(
-                    name,
-                    kind,
-                    bytes.clone(),
-                    upload,
-                    reason,
-                    Precondition::Absent,
-                ));
+                }
             }
             FileKind::Manifest { .. } => {
                 let local = &manifests[name].0;
-                let (upload, reason, pre) = match remote.get(name) {
+                match remote.get(name) {
                     None => (true, Reason::New, Precondition::Absent),
                     // The host vouches for the digest of what it serves: equal means
                     // nothing to do, without a download.
@@ -210,33 +204,17 @@ pub fn make_plan(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Plan,
                             )
                         }
                     }
-                };
-                steps.push(step(name, kind, bytes.clone(), upload, reason, pre));
+                }
             }
-            FileKind::Info => {
-                let upload = match remote.get(name) {
-                    None => true,
-                    Some(r) => !same_bytes(dest, name, r, bytes)?,
-                };
-                let reason = if remote.contains_key(name) {
-                    if upload {
-                        Reason::Changed
-                    } else {
-                        Reason::Unchanged
-                    }
-                } else {
-                    Reason::New
-                };
-                steps.push(step(
-                    name,
-                    kind,
-                    bytes.clone(),
-                    upload,
-                    reason,
-                    Precondition::None,
-                ));
-            }
-        }
+            FileKind::Info => match remote.get(name) {
+                None => (true, Reason::New, Precondition::None),
+                Some(r) if same_bytes(dest, name, r, bytes)? => {
+                    (false, Reason::Unchanged, Precondition::None)
+                }
+                Some(_) => (true, Reason::Changed, Precondition::None),
+            },
+        };
+        steps.push(step(name, kind, bytes.clone(), upload, reason, pre));
     }
 
     if whole_set {

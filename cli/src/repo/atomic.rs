@@ -7,6 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 /// Temporary files start with this, so `classify` ignores them and a crash leaves nothing
 /// that looks like part of a release.
@@ -56,22 +57,11 @@ pub fn write_replace_newer(target: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 fn write_replace_impl(target: &Path, bytes: &[u8], bump_mtime: bool) -> io::Result<()> {
-    let mut tmp = TempFile {
-        path: temp_path(target)?,
-        armed: true,
-    };
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp.path)?;
-    f.write_all(bytes)?;
-    if bump_mtime && let Ok(old) = fs::metadata(target).and_then(|m| m.modified()) {
-        let now = std::time::SystemTime::now();
-        let floor = old + std::time::Duration::from_secs(1);
-        f.set_modified(now.max(floor))?;
-    }
-    f.sync_all()?;
-    drop(f);
+    let modified = bump_mtime
+        .then(|| fs::metadata(target).and_then(|m| m.modified()).ok())
+        .flatten()
+        .map(|old| SystemTime::now().max(old + Duration::from_secs(1)));
+    let mut tmp = write_temp(target, bytes, modified)?;
     fs::rename(&tmp.path, target)?;
     tmp.armed = false;
     sync_dir(target);
@@ -81,6 +71,17 @@ fn write_replace_impl(target: &Path, bytes: &[u8], bump_mtime: bool) -> io::Resu
 /// Writes `bytes` to `target` only if no file of that name exists; `AlreadyExists`
 /// otherwise. Used for images, which are never replaced.
 pub fn write_new(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = write_temp(target, bytes, None)?;
+    // A hard link fails if the target exists, which a rename would silently replace.
+    // The temporary name stays armed: it is removed once the link exists.
+    fs::hard_link(&tmp.path, target)?;
+    sync_dir(target);
+    Ok(())
+}
+
+/// Writes and syncs `bytes` to a fresh temporary file next to `target`, removed on drop
+/// unless disarmed.
+fn write_temp(target: &Path, bytes: &[u8], modified: Option<SystemTime>) -> io::Result<TempFile> {
     let tmp = TempFile {
         path: temp_path(target)?,
         armed: true,
@@ -90,12 +91,11 @@ pub fn write_new(target: &Path, bytes: &[u8]) -> io::Result<()> {
         .create_new(true)
         .open(&tmp.path)?;
     f.write_all(bytes)?;
+    if let Some(t) = modified {
+        f.set_modified(t)?;
+    }
     f.sync_all()?;
-    drop(f);
-    // A hard link fails if the target exists, which a rename would silently replace.
-    fs::hard_link(&tmp.path, target)?;
-    sync_dir(target);
-    Ok(())
+    Ok(tmp)
 }
 
 /// Makes the rename durable; best effort because not every filesystem supports it.

@@ -208,3 +208,26 @@ impl Scratch {
 pub fn assert_absent(path: &Path) {
     assert!(!path.exists(), "{} must not exist", path.display());
 }
+
+/// The release tree the `release` and `publish` tests build, relative to the scratch dir.
+pub const TREE: &str = "site";
+
+/// `release --key release.key --repo TREE --channel stable`, then `rest`.
+pub fn release_args<'a>(rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "release",
+        "--key",
+        "release.key",
+        "--repo",
+        TREE,
+        "--channel",
+        "stable",
+    ];
+    args.extend_from_slice(rest);
+    args
+}
+
+/// A file of the release tree.
+pub fn tree_file(s: &Scratch, name: &str) -> Vec<u8> {
+    std::fs::read(s.path(TREE).join(name)).unwrap()
+}

@@ -172,23 +172,8 @@ fn diff(a: HostStats, b: HostStats) -> HostStats {
 }
 
 fn release(tool: &OtaSign, dir: &Path, image: &str, rollout: Option<u8>) -> Result<(), String> {
-    let mut args = vec![
-        "release".to_owned(),
-        "--key".into(),
-        "demo.key".into(),
-        "--repo".into(),
-        "repo".into(),
-        "--channel".into(),
-        "stable".into(),
-    ];
-    if let Some(r) = rollout {
-        args.extend(["--rollout".into(), format!("{r}")]);
-    }
-    args.push(image.into());
-    tool.run(dir, &args).map_err(err)?;
-    tool.run(dir, ["publish", "--repo", "repo", "--to", "www"])
-        .map_err(err)?;
-    Ok(())
+    tool.release_and_publish(dir, "demo.key", "stable", image, rollout)
+        .map_err(err)
 }
 
 fn one(tool: &OtaSign, args: &BenchArgs, n: usize, host_kind: HostKind) -> Result<Row, String> {

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use ota_agent::bootloader::BootloaderMode;
 use ota_device_sim::SimFlash;
-use ota_device_sim::device::{Behaviour, create_flash, default_partition_table, state_region};
+use ota_device_sim::device::{Behaviour, state_region};
 use ota_device_sim::layout::Layout;
 use ota_format::DeviceType;
 
 use crate::firmware::{self, Build};
 use crate::fleet::{Fleet, FleetSpec};
 use crate::host::{Host, HostKind};
-use crate::tools::{OtaSign, indent, ota_sign_path};
+use crate::tools::{OtaSign, ota_sign_path};
 use crate::view;
 
 /// The device type of the demo fleet.
@@ -326,85 +326,32 @@ fn version_str(v: &str) -> &'static str {
 
 /// `ota-sign release` into the repository, then `ota-sign publish` to the web root.
 fn release(tool: &OtaSign, root: &Path, image: &str) -> Result<(), DemoError> {
-    for cmd in ["release", "publish"] {
-        if !tool.has_command(cmd) {
-            return Err(format!(
-                "this ota-sign has no `{cmd}` command yet; rebuild it from a newer checkout"
-            ));
-        }
-    }
+    tool.release_and_publish(root, "keys/demo.key", CHANNEL, image, None)
+        .map_err(|e| e.to_string())
+}
+
+/// The devices' flash: the full flash image `ota-sign flash --output` writes, exactly as
+/// a factory would flash a real device, checked to carry the agent's state partition.
+fn flash_image(tool: &OtaSign, root: &Path, v1: &str, large: bool) -> Result<SimFlash, DemoError> {
+    let out = root.join("build/flash.bin");
+    let size = if large { "4MB" } else { "1MB" };
     tool.run(
         root,
         [
-            "release",
-            "--key",
-            "keys/demo.key",
-            "--repo",
-            "repo",
-            "--channel",
-            CHANNEL,
-            image,
+            "flash",
+            "--image",
+            v1,
+            "--pubkey",
+            "keys/demo.pub",
+            "--flash-size",
+            size,
+            "--output",
+            "build/flash.bin",
         ],
     )
     .map_err(|e| e.to_string())?;
-    tool.run(root, ["publish", "--repo", "repo", "--to", "www"])
-        .map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-/// The devices' flash: `ota-sign flash --output` when this ota-sign has it, else the
-/// simulator's own layout with the app that `ota-sign extract` takes out of v1.
-fn flash_image(tool: &OtaSign, root: &Path, v1: &str, large: bool) -> Result<SimFlash, DemoError> {
-    let out = root.join("build/flash.bin");
-    if tool.has_command("flash") {
-        let size = if large { "4MB" } else { "1MB" };
-        match tool.run(
-            root,
-            [
-                "flash",
-                "--image",
-                v1,
-                "--pubkey",
-                "keys/demo.pub",
-                "--flash-size",
-                size,
-                "--output",
-                "build/flash.bin",
-            ],
-        ) {
-            Ok(_) => match SimFlash::load(&out).map(|mut f| usable(&mut f).map(|()| f)) {
-                Ok(Ok(flash)) => return Ok(flash),
-                Ok(Err(why)) | Err(why) => {
-                    println!(
-                        "  the flash image is not usable by the simulator ({why}); using the simulator's layout"
-                    );
-                }
-            },
-            Err(e) => println!(
-                "  `ota-sign flash` failed; using the simulator's layout:\n{}",
-                indent(&e.to_string())
-            ),
-        }
-    } else {
-        println!("  (this ota-sign has no `flash` command yet: the simulator lays out the flash)");
-    }
-    tool.run(root, ["extract", v1, "-o", "build/app-1.0.0.bin"])
-        .map_err(|e| e.to_string())?;
-    let app = std::fs::read(root.join("build/app-1.0.0.bin")).map_err(|e| e.to_string())?;
-    let (size, slot) = if large {
-        (4 * 1024 * 1024, 0x1F_0000)
-    } else {
-        (1024 * 1024, 0x7_0000)
-    };
-    let table = default_partition_table(size, slot).map_err(|e| e.to_string())?;
-    let flash = create_flash(&app, &table, size).map_err(|e| e.to_string())?;
-    flash.save(&out).map_err(|e| e.to_string())?;
-    println!(
-        "  {}: {} KiB flash, partition table at 0x8000, two OTA slots of {} KiB, v1 in ota_0",
-        out.display(),
-        size / 1024,
-        slot / 1024
-    );
+    let mut flash = SimFlash::load(&out).map_err(|e| e.to_string())?;
+    usable(&mut flash).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(flash)
 }
 

@@ -88,12 +88,33 @@ impl OtaSign {
         Ok(stdout)
     }
 
-    /// Whether this build of `ota-sign` has a subcommand (some land later than others).
-    pub fn has_command(&self, name: &str) -> bool {
-        Command::new(&self.bin)
-            .args([name, "--help"])
-            .output()
-            .is_ok_and(|o| o.status.success())
+    /// `ota-sign release` of `image` into `dir/repo` (at `rollout` percent when given), then
+    /// `ota-sign publish` of the repository to the web root `dir/www`.
+    pub fn release_and_publish(
+        &self,
+        dir: &Path,
+        key: &str,
+        channel: &str,
+        image: &str,
+        rollout: Option<u8>,
+    ) -> Result<(), ToolError> {
+        let rollout = rollout.map(|r| r.to_string());
+        let mut args = vec![
+            "release",
+            "--key",
+            key,
+            "--repo",
+            "repo",
+            "--channel",
+            channel,
+        ];
+        if let Some(r) = &rollout {
+            args.extend(["--rollout", r]);
+        }
+        args.push(image);
+        self.run(dir, args)?;
+        self.run(dir, ["publish", "--repo", "repo", "--to", "www"])?;
+        Ok(())
     }
 }
 

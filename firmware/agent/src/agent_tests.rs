@@ -238,19 +238,26 @@ fn publish(host: &mut Host, spec: &Spec) {
     host.put(MANIFEST_URL, release.manifest);
 }
 
+const BOTH_MODES: [BootloaderMode; 2] = [
+    BootloaderMode::RollbackDisabled,
+    BootloaderMode::RollbackEnabled,
+];
+
+/// A fresh device in `mode` and a server that publishes the default release.
+fn published(mode: BootloaderMode) -> (Device, Host) {
+    let mut host = Host::default();
+    publish(&mut host, &Spec::default());
+    (Device::new(mode), host)
+}
+
 fn v(s: &str) -> Version {
     Version::parse(s).unwrap()
 }
 
 #[test]
 fn update_confirm_and_idle_check_in_both_modes() {
-    for mode in [
-        BootloaderMode::RollbackDisabled,
-        BootloaderMode::RollbackEnabled,
-    ] {
-        let mut dev = Device::new(mode);
-        let mut host = Host::default();
-        publish(&mut host, &Spec::default());
+    for mode in BOTH_MODES {
+        let (mut dev, mut host) = published(mode);
         let r = dev.run(&mut host, |a, outcome| {
             assert_eq!(outcome, BootOutcome::Normal);
             let r = check(a);
@@ -293,13 +300,8 @@ fn update_confirm_and_idle_check_in_both_modes() {
 
 #[test]
 fn failed_health_check_rolls_back_and_is_not_retried() {
-    for mode in [
-        BootloaderMode::RollbackDisabled,
-        BootloaderMode::RollbackEnabled,
-    ] {
-        let mut dev = Device::new(mode);
-        let mut host = Host::default();
-        publish(&mut host, &Spec::default());
+    for mode in BOTH_MODES {
+        let (mut dev, mut host) = published(mode);
         dev.run(&mut host, |a, _| check(a)).unwrap();
         dev.run(&mut host, |a, outcome| {
             assert_eq!(outcome, BootOutcome::Trial);
@@ -344,13 +346,8 @@ fn failed_health_check_rolls_back_and_is_not_retried() {
 
 #[test]
 fn unconfirmed_boots_fall_back_in_both_modes() {
-    for mode in [
-        BootloaderMode::RollbackDisabled,
-        BootloaderMode::RollbackEnabled,
-    ] {
-        let mut dev = Device::new(mode);
-        let mut host = Host::default();
-        publish(&mut host, &Spec::default());
+    for mode in BOTH_MODES {
+        let (mut dev, mut host) = published(mode);
         dev.run(&mut host, |a, _| check(a)).unwrap();
         // The new image "crashes" after the agent's boot hook, every time.
         let mut boots = 0;
@@ -440,9 +437,7 @@ fn replayed_and_foreign_manifests_are_refused() {
 
 #[test]
 fn status_serializes_to_json() {
-    let mut dev = Device::new(BootloaderMode::RollbackDisabled);
-    let mut host = Host::default();
-    publish(&mut host, &Spec::default());
+    let (mut dev, mut host) = published(BootloaderMode::RollbackDisabled);
     let json = dev.run(&mut host, |a, _| {
         check(a).unwrap();
         serde_json::to_value(a.status()).unwrap()

@@ -386,16 +386,14 @@ mod tests {
 
     use core::cell::Cell;
     use std::collections::VecDeque;
-    use std::vec;
     use std::vec::Vec;
 
     use ota_format::{FormatError, Manifest, TrustedKeys};
 
     use super::*;
-    use crate::geometry::Region;
     use crate::http::ContentRange;
-    use crate::install::{InstallBuffers, Target};
     use crate::test_flash::TestFlash;
+    use crate::test_install as ti;
     use crate::test_support::{self as ts, Spec};
 
     /// What the scripted server does for one request.
@@ -540,22 +538,12 @@ mod tests {
         let keys = ts::trusted();
         let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
         let mut flash = TestFlash::new(0x40000);
-        let (mut staging, mut output, mut write) =
-            (vec![0u8; 16 * 1024 + 7], [0u8; 512], [0u8; 256]);
+        let mut buffers = ti::Buffers::default();
         let mut inst = Installer::<TestFlash>::new(
             TrustedKeys::new(&keys),
             &manifest,
-            Target {
-                slot: Region::new(0x10000, 0x30000),
-                device_type: ts::device_type(),
-                chip: ts::chip(),
-                max_window_log: 14,
-            },
-            InstallBuffers {
-                staging: &mut staging,
-                output: &mut output,
-                write: &mut write,
-            },
+            ti::target(),
+            buffers.install(),
         )
         .unwrap();
         let mut server = Server {

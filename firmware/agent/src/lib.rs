@@ -41,6 +41,8 @@ pub mod status;
 #[cfg(test)]
 mod test_flash;
 #[cfg(test)]
+mod test_install;
+#[cfg(test)]
 mod test_support;
 pub mod url;
 pub mod zstd;

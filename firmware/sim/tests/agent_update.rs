@@ -92,12 +92,10 @@ fn status_is_served_while_the_device_downloads() {
         &format!("/fw/{}", rel.image_name),
         vec![Fault::Slow(Duration::from_millis(60))],
     );
-    let dir = std::env::temp_dir().join(format!("ota-sim-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let app_path = dir.join("app.bin");
+    let dir = tempfile::tempdir().unwrap();
+    let app_path = dir.path().join("app.bin");
     std::fs::write(&app_path, app("1.0.0")).unwrap();
-    let flash_path = dir.join("flash.bin");
-    let _ = std::fs::remove_file(&flash_path);
+    let flash_path = dir.path().join("flash.bin");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
         .args(["run", "--flash"])
         .arg(&flash_path)
@@ -175,7 +173,6 @@ fn status_is_served_while_the_device_downloads() {
     let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(json["slots"][1]["version"], "1.1.0");
     assert_eq!(json["agent_state"]["security_counter"], 1);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -200,12 +197,10 @@ fn cli_power_cut_then_power_back_completes_the_update() {
 
     let host = Host::start();
     host.publish(&release(&Spec::default()));
-    let dir = std::env::temp_dir().join(format!("ota-sim-cut-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let app_path = dir.join("app.bin");
+    let dir = tempfile::tempdir().unwrap();
+    let app_path = dir.path().join("app.bin");
     std::fs::write(&app_path, app("1.0.0")).unwrap();
-    let flash_path = dir.join("flash.bin");
-    let _ = std::fs::remove_file(&flash_path);
+    let flash_path = dir.path().join("flash.bin");
     let run = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
             .args(["run", "--flash"])
@@ -240,5 +235,4 @@ fn cli_power_cut_then_power_back_completes_the_update() {
         "{text}"
     );
     assert!(text.contains("boot running ota_1 version 1.1.0"), "{text}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

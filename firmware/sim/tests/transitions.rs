@@ -18,6 +18,14 @@ fn entry(d: &Device, i: usize) -> OtaSelectEntry {
     OtaSelectEntry::from_bytes(d.flash.bytes()[at..at + 32].try_into().unwrap())
 }
 
+/// The app running from ota_0 selects `slot` for the next boot.
+fn select_from_ota0(d: &mut Device, slot: u8) {
+    d.state(OTA0)
+        .unwrap()
+        .set_boot_slot(&mut d.flash, slot)
+        .unwrap();
+}
+
 /// A device that was flashed with ota_0 and booted once (no factory).
 fn fresh(mode: BootloaderMode) -> Device {
     let mut d = Device::new(LayoutSpec::small(false, 2), mode, 3);
@@ -83,10 +91,7 @@ fn switch_writes_the_other_sector_exactly() {
 #[test]
 fn rollback_bootloader_full_cycle_confirmed() {
     let mut d = fresh(RollbackEnabled);
-    d.state(OTA0)
-        .unwrap()
-        .set_boot_slot(&mut d.flash, 1)
-        .unwrap();
+    select_from_ota0(&mut d, 1);
     // NEW -> PENDING_VERIFY by the bootloader.
     let (running, attempt, mut st) = d.boot_and_record().unwrap();
     assert_eq!(running, OTA1);
@@ -104,10 +109,7 @@ fn rollback_bootloader_full_cycle_confirmed() {
 #[test]
 fn rollback_bootloader_aborts_an_unconfirmed_slot() {
     let mut d = fresh(RollbackEnabled);
-    d.state(OTA0)
-        .unwrap()
-        .set_boot_slot(&mut d.flash, 1)
-        .unwrap();
+    select_from_ota0(&mut d, 1);
     assert_eq!(d.boot().unwrap(), Some(OTA1));
     // Crash before confirming: PENDING_VERIFY -> ABORTED, old slot.
     assert_eq!(d.boot().unwrap(), Some(OTA0));
@@ -122,10 +124,7 @@ fn rollback_bootloader_aborts_an_unconfirmed_slot() {
 fn app_rollback_marks_invalid_in_both_modes() {
     for mode in [RollbackEnabled, RollbackDisabled] {
         let mut d = fresh(mode);
-        d.state(OTA0)
-            .unwrap()
-            .set_boot_slot(&mut d.flash, 1)
-            .unwrap();
+        select_from_ota0(&mut d, 1);
         let (running, _, mut st) = d.boot_and_record().unwrap();
         assert_eq!(running, OTA1);
         st.rollback(&mut d.flash, validator()).unwrap();
@@ -158,10 +157,7 @@ fn rollback_refused_when_nothing_else_boots() {
 #[test]
 fn counting_mode_rolls_back_after_max_attempts() {
     let mut d = fresh(RollbackDisabled);
-    d.state(OTA0)
-        .unwrap()
-        .set_boot_slot(&mut d.flash, 1)
-        .unwrap();
+    select_from_ota0(&mut d, 1);
     for n in 1..=3u8 {
         let ops = d.flash.operations();
         let (running, attempt, st) = d.boot_and_record().unwrap();
@@ -193,10 +189,7 @@ fn counting_mode_rolls_back_after_max_attempts() {
 #[test]
 fn counting_mode_confirm_is_one_word_write() {
     let mut d = fresh(RollbackDisabled);
-    d.state(OTA0)
-        .unwrap()
-        .set_boot_slot(&mut d.flash, 1)
-        .unwrap();
+    select_from_ota0(&mut d, 1);
     let (_, _, mut st) = d.boot_and_record().unwrap();
     let ops = d.flash.operations();
     st.confirm(&mut d.flash).unwrap();
@@ -217,10 +210,7 @@ fn counting_mode_confirm_is_one_word_write() {
 fn counting_mode_exhausted_without_fallback_keeps_running() {
     let mut d = fresh(RollbackDisabled);
     // Make the only entry unconfirmed: switch "to" the running slot in place.
-    d.state(OTA0)
-        .unwrap()
-        .set_boot_slot(&mut d.flash, 0)
-        .unwrap();
+    select_from_ota0(&mut d, 0);
     assert_eq!(entry(&d, 0), OtaSelectEntry::new(1, OtaState::Undefined));
     for _ in 0..3 {
         d.boot_and_record().unwrap();
@@ -235,10 +225,7 @@ fn bootloader_mode_mismatch_is_counted_and_reported() {
     // Agent thinks the bootloader rolls back, but it does not: NEW stays NEW.
     let mut d = fresh(RollbackDisabled);
     d.config = common::config(RollbackEnabled, 2);
-    d.state(OTA0)
-        .unwrap()
-        .set_boot_slot(&mut d.flash, 1)
-        .unwrap();
+    select_from_ota0(&mut d, 1);
     assert_eq!(entry(&d, 1).ota_state(), OtaState::New);
     let (_, attempt, _) = d.boot_and_record().unwrap();
     assert_eq!(
@@ -262,10 +249,7 @@ fn bootloader_mode_mismatch_is_counted_and_reported() {
     // The other way round: agent counts, bootloader rolls back; PENDING_VERIFY is reported.
     let mut d = fresh(RollbackEnabled);
     d.config = common::config(RollbackDisabled, 3);
-    d.state(OTA0)
-        .unwrap()
-        .set_boot_slot(&mut d.flash, 1)
-        .unwrap();
+    select_from_ota0(&mut d, 1);
     let (_, attempt, _) = d.boot_and_record().unwrap();
     assert_eq!(
         attempt,
@@ -286,10 +270,7 @@ fn bootloader_mode_mismatch_is_counted_and_reported() {
 fn selected_image_that_does_not_load_is_invalidated() {
     for mode in [RollbackEnabled, RollbackDisabled] {
         let mut d = fresh(mode);
-        d.state(OTA0)
-            .unwrap()
-            .set_boot_slot(&mut d.flash, 1)
-            .unwrap();
+        select_from_ota0(&mut d, 1);
         let r = d.region(OTA1);
         d.flash.bytes_mut()[r.offset as usize] = 0; // corrupt the new image
         let (running, attempt, _) = d.boot_and_record().unwrap();
@@ -304,10 +285,7 @@ fn selected_image_that_does_not_load_is_invalidated() {
 #[test]
 fn confirm_refuses_when_running_another_slot() {
     let mut d = fresh(RollbackDisabled);
-    d.state(OTA0)
-        .unwrap()
-        .set_boot_slot(&mut d.flash, 1)
-        .unwrap();
+    select_from_ota0(&mut d, 1);
     let mut st = d.state(OTA0).unwrap();
     assert_eq!(
         st.confirm(&mut d.flash),
@@ -398,10 +376,7 @@ fn bad_attempt_limits_are_refused() {
 fn counter_uses_all_label_bits() {
     let mut d = fresh(RollbackDisabled);
     d.config = common::config(RollbackDisabled, 160);
-    d.state(OTA0)
-        .unwrap()
-        .set_boot_slot(&mut d.flash, 1)
-        .unwrap();
+    select_from_ota0(&mut d, 1);
     for n in 1..=160u8 {
         let (_, a, _) = d.boot_and_record().unwrap();
         assert_eq!(

@@ -32,7 +32,19 @@ fn demo(host: &str) -> (Option<i32>, String) {
 
 #[test]
 fn demo_fleet_updates_then_rolls_back_from_a_broken_release() {
-    let (code, out) = demo("builtin");
+    assert_story("builtin");
+}
+
+#[test]
+fn demo_tells_the_same_story_on_nginx() {
+    if ota_test_servers::nginx::find().is_none() && ota_test_servers::skip_server_tests() {
+        return;
+    }
+    assert_story("nginx");
+}
+
+fn assert_story(host: &str) {
+    let (code, out) = demo(host);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("SYNTHESIZED ESP32-C3 app image"), "{out}");
     assert!(out.contains("all 4 devices run v2"), "{out}");

@@ -27,16 +27,20 @@ pub(crate) fn wait_for_port(port: u16, timeout: Duration) -> bool {
     false
 }
 
-/// Finds a binary on PATH (and in the usual places PATH may lack). `None` means the test
+/// A binary on PATH, or in the usual places PATH may lack.
+pub(crate) fn find_binary(name: &str, extra_dirs: &[PathBuf]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(extra_dirs.iter().cloned())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Finds a binary with [`find_binary`]. `None` means the test
 /// should skip (only when `OTA_SKIP_SERVER_TESTS=1`); otherwise a missing binary panics
 /// with the command that installs it.
 pub(crate) fn require_binary(name: &str, extra_dirs: &[PathBuf]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
-        .chain(extra_dirs.iter().cloned())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    match found {
+    match find_binary(name, extra_dirs) {
         Some(p) => Some(p),
         None if skip_server_tests() => {
             eprintln!("skipping: `{name}` not installed and OTA_SKIP_SERVER_TESTS=1");

@@ -49,9 +49,7 @@ impl Host {
             HostKind::Builtin => false,
         };
         if want_nginx {
-            nginx::Nginx::serve(root, connections)
-                .map(Host::Nginx)
-                .map_err(|e| e.to_string())
+            nginx::serve(root, connections).map(Host::Nginx)
         } else {
             builtin::BuiltinServer::serve(root)
                 .map(Host::Builtin)
@@ -62,7 +60,7 @@ impl Host {
     /// Base URL.
     pub fn url(&self) -> String {
         match self {
-            Host::Nginx(n) => n.url(),
+            Host::Nginx(n) => n.url.clone(),
             Host::Builtin(b) => b.url(),
         }
     }
@@ -70,7 +68,7 @@ impl Host {
     /// What it has answered so far.
     pub fn stats(&self) -> HostStats {
         match self {
-            Host::Nginx(n) => n.stats(),
+            Host::Nginx(n) => nginx::stats(n),
             Host::Builtin(b) => b.stats(),
         }
     }
