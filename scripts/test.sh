@@ -9,6 +9,17 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# A one-shot build gains nothing from incremental caches, which double the size
+# of the target directory.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+step "disk space"
+df -h . | tail -n 1
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if (( free_kib < 4 * 1024 * 1024 )); then
+    echo "warning: under 4 GiB free here; the build and tests need about 4 GiB" >&2
+fi
+
 step "installing test dependencies"
 bash scripts/install-test-deps.sh
 
