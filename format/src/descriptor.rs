@@ -117,20 +117,91 @@ impl TrustedKeyDescriptor {
     /// calls [`Self::parse`] carries a bare copy of the magic for the comparison. A
     /// damaged descriptor therefore reads as "no descriptor", which `package` refuses.
     pub fn find_in(firmware: &[u8]) -> Result<Option<Self>, FormatError> {
-        let mut found: Option<Self> = None;
-        let mut start = 0;
-        while let Some(pos) = find_magic(&firmware[start..]) {
-            let at = start + pos;
-            start = at + DESCRIPTOR_MAGIC.len();
-            let Ok(desc) = Self::parse(&firmware[at..]) else {
-                continue;
-            };
-            match found {
-                Some(prev) if prev != desc => return Err(FormatError::AmbiguousDescriptor),
-                _ => found = Some(desc),
+        let mut scanner = DescriptorScanner::new();
+        scanner.update(firmware)?;
+        scanner.finish()
+    }
+}
+
+/// [`TrustedKeyDescriptor::find_in`] over a firmware fed in chunks of any size, in
+/// constant memory: a device reads its freshly written slot once, and hashes, validates
+/// and scans it in the same pass.
+#[derive(Clone, Debug)]
+pub struct DescriptorScanner {
+    /// Stream bytes not yet ruled out as the start of a descriptor. Candidates are
+    /// examined only once the whole descriptor after them is here, so a descriptor that
+    /// straddles two chunks is read like any other.
+    window: [u8; SCAN_WINDOW],
+    filled: usize,
+    found: Option<TrustedKeyDescriptor>,
+}
+
+const SCAN_WINDOW: usize = 2 * DESCRIPTOR_LEN;
+
+impl DescriptorScanner {
+    /// A scanner at the start of a firmware.
+    pub const fn new() -> Self {
+        DescriptorScanner {
+            window: [0; SCAN_WINDOW],
+            filled: 0,
+            found: None,
+        }
+    }
+
+    /// Scans the next bytes of the firmware. Fails as soon as a second, different
+    /// descriptor is seen.
+    pub fn update(&mut self, mut data: &[u8]) -> Result<(), FormatError> {
+        while !data.is_empty() {
+            let take = data.len().min(SCAN_WINDOW - self.filled);
+            self.window[self.filled..self.filled + take].copy_from_slice(&data[..take]);
+            self.filled += take;
+            data = &data[take..];
+            if self.filled == SCAN_WINDOW {
+                // Every start in the first half has its whole descriptor in the window.
+                self.scan(DESCRIPTOR_LEN)?;
+                self.window.copy_within(DESCRIPTOR_LEN.., 0);
+                self.filled = DESCRIPTOR_LEN;
             }
         }
-        Ok(found)
+        Ok(())
+    }
+
+    /// The descriptor found, if any. A magic too close to the end to be followed by a
+    /// whole descriptor is not one.
+    pub fn finish(mut self) -> Result<Option<TrustedKeyDescriptor>, FormatError> {
+        if let Some(starts) = self.filled.checked_sub(DESCRIPTOR_LEN - 1) {
+            self.scan(starts)?;
+        }
+        Ok(self.found)
+    }
+
+    /// Examines the candidates starting at `window[..starts]`; the caller guarantees
+    /// that each has [`DESCRIPTOR_LEN`] bytes after it in the window.
+    fn scan(&mut self, starts: usize) -> Result<(), FormatError> {
+        let mut from = 0;
+        while let Some(pos) = find_magic(&self.window[from..starts + DESCRIPTOR_MAGIC.len() - 1]) {
+            let at = from + pos;
+            // The magic has no period shorter than itself, so matches never overlap.
+            from = at + DESCRIPTOR_MAGIC.len();
+            let Ok(desc) = TrustedKeyDescriptor::parse(&self.window[at..at + DESCRIPTOR_LEN])
+            else {
+                continue;
+            };
+            match self.found {
+                Some(prev) if prev != desc => return Err(FormatError::AmbiguousDescriptor),
+                _ => self.found = Some(desc),
+            }
+            if from >= starts {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for DescriptorScanner {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

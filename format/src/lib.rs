@@ -30,7 +30,9 @@ mod verifier;
 mod version;
 
 pub use chip::ChipId;
-pub use descriptor::{DESCRIPTOR_LEN, DESCRIPTOR_MAGIC, MAX_TRUSTED_KEYS, TrustedKeyDescriptor};
+pub use descriptor::{
+    DESCRIPTOR_LEN, DESCRIPTOR_MAGIC, DescriptorScanner, MAX_TRUSTED_KEYS, TrustedKeyDescriptor,
+};
 pub use error::{FieldError, FormatError, MismatchedField};
 pub use image::{
     Compression, IMAGE_DOMAIN, IMAGE_FORMAT_VERSION, IMAGE_HEADER_LEN, IMAGE_MAGIC, ImageHeader,

@@ -104,9 +104,30 @@ pub fn descriptor(data: &[u8]) {
         assert_eq!(&d.to_bytes()[..], &data[..DESCRIPTOR_LEN]);
         assert!(!d.keys().is_empty());
     }
-    if let Ok(Some(d)) = TrustedKeyDescriptor::find_in(data) {
+    let whole = TrustedKeyDescriptor::find_in(data);
+    if let Ok(Some(d)) = whole {
         assert!(d.keys().len() <= MAX_TRUSTED_KEYS);
     }
+    // The streaming scanner (what a device uses on its slot) must agree, whatever the
+    // chunking; the first byte picks the chunk sizes.
+    let Some(&cut) = data.first() else {
+        return;
+    };
+    let mut scanner = DescriptorScanner::new();
+    let mut size = usize::from(cut) + 1;
+    let mut rest = data;
+    let mut streamed = Ok(());
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(size.min(rest.len()));
+        rest = tail;
+        size = size * 7 % 601 + 1;
+        if let Err(e) = scanner.update(chunk) {
+            streamed = Err(e);
+            break;
+        }
+    }
+    let streamed = streamed.and_then(|()| scanner.finish());
+    assert_eq!(streamed, whole, "chunked scan disagrees with find_in");
 }
 
 /// Version decode (32 bytes) and text parse; both round-trip.

@@ -15,8 +15,8 @@ use core::marker::PhantomData;
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
 use ota_format::esp::{AppImageError, AppImageValidator, DigestPolicy, ValidateOptions};
 use ota_format::{
-    ChipId, Compression, DESCRIPTOR_LEN, DESCRIPTOR_MAGIC, DeviceType, Expectations, FormatError,
-    ImageHeader, ImageVerifier, TrustedKeyDescriptor, TrustedKeys, VerifiedManifest, Version,
+    ChipId, Compression, DescriptorScanner, DeviceType, Expectations, FormatError, ImageHeader,
+    ImageVerifier, TrustedKeyDescriptor, TrustedKeys, VerifiedManifest, Version,
 };
 use sha2::{Digest, Sha256};
 
@@ -329,17 +329,17 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             return Err(InstallError::OutputTooShort);
         }
         self.writer.flush(flash)?;
-        let app_version = check_slot(
+        let slot = read_back_slot(
             flash,
             self.target.slot,
             &verified.header,
             self.target.chip,
             self.writer.buf,
-        )?
-        .ok_or(InstallError::NoAppVersion)?;
+        )?;
+        let app_version = slot.app_version.ok_or(InstallError::NoAppVersion)?;
         // The header's device type and chip were matched against this device by the
-        // verifier, and the app image's chip id by `check_slot`; the app descriptor has
-        // no device-type field (its project name is the build's crate name), so the
+        // verifier, and the app image's chip id by `read_back_slot`; the app descriptor
+        // has no device-type field (its project name is the build's crate name), so the
         // version is what remains to tie the running image to what was signed.
         let signed = verified.header.info.version;
         if app_version != signed {
@@ -348,12 +348,7 @@ impl<'a, F: NorFlash> Installer<'a, F> {
                 installed: app_version,
             });
         }
-        let trusted_keys = find_key_descriptor(
-            flash,
-            Region::new(self.target.slot.offset, verified.header.info.image_size),
-            self.writer.buf,
-        )?
-        .ok_or(InstallError::NoTrustedKeys)?;
+        let trusted_keys = slot.trusted_keys.ok_or(InstallError::NoTrustedKeys)?;
         Ok(InstalledImage {
             slot: self.target.slot,
             header: verified.header,
@@ -363,15 +358,25 @@ impl<'a, F: NorFlash> Installer<'a, F> {
     }
 }
 
-/// Reads `header.info.image_size` bytes of `slot` back: their SHA-256 must be the signed
-/// installed digest, and they must form exactly one valid app image for `chip`.
-pub fn check_slot<F: NorFlash>(
+/// What the bytes written to a slot say about themselves, once read back from flash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotContents {
+    /// The app descriptor's version, when it has one and it is semver.
+    pub app_version: Option<Version>,
+    /// The keys the new firmware will trust, when it carries a well-formed descriptor.
+    pub trusted_keys: Option<TrustedKeyDescriptor>,
+}
+
+/// Reads `header.info.image_size` bytes of `slot` back, once: their SHA-256 must be the
+/// signed installed digest, and they must form exactly one valid app image for `chip`.
+/// The same pass finds the app version and the trusted-key descriptor.
+pub fn read_back_slot<F: NorFlash>(
     flash: &mut F,
     slot: Region,
     header: &ImageHeader,
     chip: ChipId,
     buf: &mut [u8],
-) -> Result<Option<Version>, InstallError> {
+) -> Result<SlotContents, InstallError> {
     let size = header.info.image_size;
     let mut validator = AppImageValidator::new(ValidateOptions {
         chip: Some(chip),
@@ -379,6 +384,7 @@ pub fn check_slot<F: NorFlash>(
         max_len: size,
     });
     let mut sha = Sha256::new();
+    let mut keys = DescriptorScanner::new();
     let mut at = 0u32;
     while at < size {
         let n = (size - at).min(buf.len() as u32) as usize;
@@ -387,8 +393,10 @@ pub fn check_slot<F: NorFlash>(
         flash
             .read(slot.offset + at, &mut buf[..len])
             .map_err(flash_err::<F>)?;
-        sha.update(&buf[..n]);
-        let used = validator.update(&buf[..n])?;
+        let bytes = &buf[..n];
+        sha.update(bytes);
+        keys.update(bytes)?;
+        let used = validator.update(bytes)?;
         if used < n {
             return Err(AppImageError::TrailingBytes {
                 len: size - at - used as u32,
@@ -399,88 +407,14 @@ pub fn check_slot<F: NorFlash>(
     }
     header.check_installed_digest(&sha.finalize().into())?;
     let info = validator.finish()?;
-    let version = info
+    let app_version = info
         .app_descriptor()
         .ok()
         .and_then(|d| Version::parse(d.version()));
-    Ok(version)
-}
-
-/// [`TrustedKeyDescriptor::find_in`] over an image in flash, read through `buf`:
-/// the same rules (a magic without a well-formed descriptor is skipped, two different
-/// descriptors are an error) without holding the image in RAM.
-pub fn find_key_descriptor<F: NorFlash>(
-    flash: &mut F,
-    image: Region,
-    buf: &mut [u8],
-) -> Result<Option<TrustedKeyDescriptor>, InstallError> {
-    let magic = DESCRIPTOR_MAGIC.len();
-    if buf.len() <= magic {
-        return Err(InstallError::Buffer(
-            "read buffer shorter than the key magic",
-        ));
-    }
-    let mut found: Option<TrustedKeyDescriptor> = None;
-    let mut at = 0u32;
-    while at < image.size {
-        let n = (image.size - at).min(buf.len() as u32) as usize;
-        read_exact(flash, image.offset + at, &mut buf[..n])?;
-        let hits = buf[..n]
-            .windows(magic)
-            .enumerate()
-            .filter(|(_, w)| *w == DESCRIPTOR_MAGIC);
-        for (pos, _) in hits {
-            let start = at + pos as u32;
-            if start as usize + DESCRIPTOR_LEN > image.size as usize {
-                break;
-            }
-            let mut desc = [0u8; DESCRIPTOR_LEN];
-            read_exact(flash, image.offset + start, &mut desc)?;
-            let Ok(d) = TrustedKeyDescriptor::parse(&desc) else {
-                continue;
-            };
-            match found {
-                Some(prev) if prev != d => {
-                    return Err(FormatError::AmbiguousDescriptor.into());
-                }
-                _ => found = Some(d),
-            }
-        }
-        if at + n as u32 >= image.size {
-            break;
-        }
-        // Overlap so that a magic across two reads is seen once, in the next one.
-        at += (n - (magic - 1)) as u32;
-    }
-    Ok(found)
-}
-
-/// Reads `buf.len()` bytes at `offset`, going through a small aligned bounce buffer
-/// when the flash needs aligned reads.
-fn read_exact<F: NorFlash>(flash: &mut F, offset: u32, buf: &mut [u8]) -> Result<(), InstallError> {
-    let align = F::READ_SIZE.max(1) as u32;
-    let mut bounce = [0u8; 64];
-    if align as usize > bounce.len() {
-        return Err(InstallError::Buffer("flash read size above 64 bytes"));
-    }
-    if offset.is_multiple_of(align) && (buf.len() as u32).is_multiple_of(align) {
-        return flash.read(offset, buf).map_err(flash_err::<F>);
-    }
-    let mut done = 0usize;
-    while done < buf.len() {
-        let pos = offset + done as u32;
-        let base = pos - pos % align;
-        let skip = (pos - base) as usize;
-        let len = (skip + buf.len() - done).min(bounce.len()) as u32;
-        let len = (len - len % align).max(align) as usize;
-        flash
-            .read(base, &mut bounce[..len])
-            .map_err(flash_err::<F>)?;
-        let take = (len - skip).min(buf.len() - done);
-        buf[done..done + take].copy_from_slice(&bounce[skip..skip + take]);
-        done += take;
-    }
-    Ok(())
+    Ok(SlotContents {
+        app_version,
+        trusted_keys: keys.finish()?,
+    })
 }
 
 #[cfg(test)]
@@ -736,7 +670,7 @@ mod tests {
         let other = TrustedKeyDescriptor::new(&[[1; 32]]).to_bytes();
         // A second, different descriptor in the filler of the same segment.
         let at = app.len() / 2;
-        app[at..at + DESCRIPTOR_LEN].copy_from_slice(&other);
+        app[at..at + ota_format::DESCRIPTOR_LEN].copy_from_slice(&other);
         ota_testkit::reseal(&mut app);
         let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
         assert_eq!(
@@ -746,25 +680,35 @@ mod tests {
     }
 
     #[test]
-    fn key_descriptor_is_found_across_read_boundaries() {
+    fn slot_is_read_back_whole_with_any_buffer() {
+        // Descriptor and app descriptor straddle read boundaries for some of these sizes;
+        // the answer must not depend on them.
         let app = ts::app_image("1.1.0", 20_000);
-        let expected = TrustedKeyDescriptor::find_in(&app).unwrap().unwrap();
+        let release = ts::release(&Spec::default(), app.clone());
+        let keys = ts::trusted();
+        let header = ota_format::verify_image(
+            &release.ota,
+            TrustedKeys::new(&keys),
+            Expectations::default(),
+        )
+        .unwrap()
+        .header;
+        let expected = SlotContents {
+            app_version: Version::parse("1.1.0"),
+            trusted_keys: TrustedKeyDescriptor::find_in(&app).unwrap(),
+        };
+        assert!(expected.trusted_keys.is_some());
         let mut flash = TestFlash::new(0x40000);
         flash.data[0x10000..0x10000 + app.len()].copy_from_slice(&app);
-        let image = Region::new(0x10000, app.len() as u32);
-        for len in (17..400).chain([1024, 4096, 65536]) {
+        let slot = Region::new(0x10000, 0x30000);
+        for len in (4..400).step_by(4).chain([1024, 4096, 65536]) {
             let mut buf = vec![0u8; len];
             assert_eq!(
-                find_key_descriptor(&mut flash, image, &mut buf),
-                Ok(Some(expected)),
+                read_back_slot(&mut flash, slot, &header, ts::chip(), &mut buf),
+                Ok(expected),
                 "read buffer {len}"
             );
         }
-        let mut buf = [0u8; 16];
-        assert!(matches!(
-            find_key_descriptor(&mut flash, image, &mut buf),
-            Err(InstallError::Buffer(_))
-        ));
     }
 
     #[test]
