@@ -40,11 +40,13 @@ pub use image::{
 };
 pub use key::{KeyId, TrustedKey, TrustedKeys};
 pub use manifest::{
-    FLAG_ALLOW_DOWNGRADE, FLAG_HAS_MIN_VERSION, FULL_ROLLOUT, ImageName, MANIFEST_DOMAIN,
-    MANIFEST_FORMAT_VERSION, MANIFEST_LEN, MANIFEST_MAGIC, MAX_IMAGE_NAME_LEN, MAX_MANIFEST_LEN,
-    Manifest, ManifestSigningMessage, VerifiedManifest,
+    FLAG_ALLOW_DOWNGRADE, FLAG_HAS_MIN_VERSION, FULL_ROLLOUT, MANIFEST_DOMAIN,
+    MANIFEST_FORMAT_VERSION, MANIFEST_LEN, MANIFEST_MAGIC, MAX_MANIFEST_LEN, Manifest,
+    ManifestSigningMessage, VerifiedManifest,
 };
-pub use name::{Channel, DeviceType, Name};
+pub use name::{
+    Channel, DeviceType, FileName, Identifier, ImageName, MAX_IMAGE_NAME_LEN, Name, NameRule,
+};
 pub use policy::{Decision, Device, ROLLOUT_DOMAIN, rollout_bucket};
 pub use signature::SIGNATURE_LEN;
 pub use verifier::{Expectations, ImageVerifier, VerifiedImage, verify_image};

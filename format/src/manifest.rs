@@ -29,7 +29,7 @@ use crate::bytes::{Reader, Writer};
 use crate::chip::ChipId;
 use crate::error::{FieldError, FormatError};
 use crate::key::{KeyId, TrustedKeys};
-use crate::name::{Channel, DeviceType};
+use crate::name::{Channel, DeviceType, ImageName};
 use crate::signature::{self, SIGNATURE_LEN};
 use crate::version::Version;
 
@@ -45,8 +45,6 @@ pub const MAX_MANIFEST_LEN: usize = 1024;
 pub const MANIFEST_DOMAIN: &[u8] = b"ota-sign manifest v1\0";
 /// Rollout value meaning "every device".
 pub const FULL_ROLLOUT: u16 = 10_000;
-/// Longest image file name.
-pub const MAX_IMAGE_NAME_LEN: usize = 96;
 
 /// Flag: devices may install a lower version than they run (never a lower counter).
 pub const FLAG_ALLOW_DOWNGRADE: u32 = 1 << 0;
@@ -55,68 +53,6 @@ pub const FLAG_HAS_MIN_VERSION: u32 = 1 << 1;
 const KNOWN_FLAGS: u32 = FLAG_ALLOW_DOWNGRADE | FLAG_HAS_MIN_VERSION;
 const CRITICAL_FLAGS: u32 = 0x0000_FFFF;
 const FIXED_FIELDS_LEN: usize = 0x130;
-
-/// The file name of an image, relative to the manifest's own URL: `[A-Za-z0-9._+-]`,
-/// no leading dot, no `..`, no slash, at most 96 bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ImageName {
-    bytes: [u8; MAX_IMAGE_NAME_LEN],
-    len: u8,
-}
-
-fn valid_image_name(s: &[u8]) -> bool {
-    !s.is_empty()
-        && s[0] != b'.'
-        && !s.windows(2).any(|w| w == b"..")
-        && s.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'))
-}
-
-impl ImageName {
-    /// Checks and wraps a file name.
-    pub fn new(s: &str) -> Option<Self> {
-        if s.len() > MAX_IMAGE_NAME_LEN || !valid_image_name(s.as_bytes()) {
-            return None;
-        }
-        let mut bytes = [0u8; MAX_IMAGE_NAME_LEN];
-        bytes[..s.len()].copy_from_slice(s.as_bytes());
-        Some(ImageName {
-            bytes,
-            len: s.len() as u8,
-        })
-    }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
-    }
-
-    fn decode(bytes: &[u8; MAX_IMAGE_NAME_LEN]) -> Result<Self, FormatError> {
-        let len = bytes
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(MAX_IMAGE_NAME_LEN);
-        if !valid_image_name(&bytes[..len]) || bytes[len..].iter().any(|&b| b != 0) {
-            return Err(FormatError::InvalidField(FieldError::ImageName));
-        }
-        Ok(ImageName {
-            bytes: *bytes,
-            len: len as u8,
-        })
-    }
-}
-
-impl core::fmt::Debug for ImageName {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:?}", self.as_str())
-    }
-}
-
-impl core::fmt::Display for ImageName {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Every field a manifest signs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -209,7 +145,7 @@ impl Manifest {
                 .map(|v| v.encode())
                 .unwrap_or([0; 32]),
         );
-        w.put(&self.image_name.bytes);
+        w.put(&self.image_name.encode());
         w.put(&self.key_id.0);
         debug_assert_eq!(w.position(), FIXED_FIELDS_LEN);
         out
@@ -339,7 +275,7 @@ fn decode(bytes: &[u8]) -> Result<Manifest, FormatError> {
     } else {
         None
     };
-    let image_name = ImageName::decode(r.take()?)?;
+    let image_name = ImageName::decode(r.take()?, FieldError::ImageName)?;
     let key_id = KeyId(*r.take()?);
     debug_assert_eq!(r.position(), FIXED_FIELDS_LEN);
     let manifest = Manifest {
