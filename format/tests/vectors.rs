@@ -34,6 +34,51 @@ fn hex32(v: &Value) -> [u8; 32] {
         .unwrap()
 }
 
+/// The fuzz targets' seed corpus (`fuzz/seeds/<target>/`) is the vector set, so that
+/// mutations start from every interesting case; image seeds carry the leading byte the
+/// `image_stream` target takes as its chunk size.
+fn fuzz_seeds(files: &[(String, Vec<u8>)]) -> Vec<(PathBuf, Vec<u8>)> {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+    let mut out = Vec::new();
+    for (name, bytes) in files {
+        let (kind, file) = name.split_once('/').unwrap();
+        let (target, seed) = match kind {
+            "images" if file.ends_with(".ota") => ("image_stream", [&[0x3f], &bytes[..]].concat()),
+            "manifests" => ("manifest", bytes.clone()),
+            "descriptors" => ("descriptor", bytes.clone()),
+            _ => continue,
+        };
+        out.push((seeds.join(target).join(file), seed));
+    }
+    out
+}
+
+#[test]
+fn fuzz_seeds_are_the_vectors() {
+    let generated = generator::generate();
+    let seeds = fuzz_seeds(&generated.files);
+    for (path, bytes) in &seeds {
+        assert!(
+            std::fs::read(path).is_ok_and(|b| &b == bytes),
+            "{} is missing or stale: run OTA_REGENERATE_VECTORS=1 cargo test -p ota-format --test vectors",
+            path.display()
+        );
+    }
+    for target in ["image_stream", "manifest", "descriptor"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/seeds")
+            .join(target);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            assert!(
+                seeds.iter().any(|(p, _)| *p == path),
+                "{} is no longer a vector: delete it",
+                path.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn vectors_on_disk_match_the_generator() {
     let generated = generator::generate();
@@ -45,6 +90,9 @@ fn vectors_on_disk_match_the_generator() {
             std::fs::write(path, bytes).unwrap();
         }
         std::fs::write(dir().join("vectors.json"), json).unwrap();
+        for (seed, bytes) in fuzz_seeds(&generated.files) {
+            std::fs::write(seed, bytes).unwrap();
+        }
         return;
     }
     for (name, bytes) in &generated.files {
