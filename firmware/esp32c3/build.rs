@@ -13,6 +13,8 @@
 //! | `OTA_BASE_URL`      | no       | `http://host/path` holding the manifests; unset = no polling |
 //! | `OTA_FW_VERSION`    | no       | semver of this build, default the crate version              |
 //! | `OTA_CHECK_INTERVAL_S` | no    | seconds between manifest checks, default 600, min 10         |
+//! | `OTA_BOOTLOADER`    | no       | `plain` (espflash's, default) or `rollback` (app rollback on) |
+//! | `OTA_BOOT_ATTEMPTS` | no       | boots an unconfirmed image gets before rollback, 1..=10, default 3 |
 //!
 //! (*) Without `OTA_TRUSTED_KEYS` the build falls back to the published, INSECURE test key
 //! (its private half is in README.md) and says so on every build and every boot.
@@ -32,6 +34,8 @@ const TEST_PUBLIC_KEY: &str = "6ff1e05de7d0807220aa4e83963a0f42f8e10ad78363ee00c
 const APP_DESC_VERSION_MAX: usize = 31;
 const DEFAULT_CHECK_INTERVAL_S: u32 = 600;
 const MIN_CHECK_INTERVAL_S: u32 = 10;
+const DEFAULT_BOOT_ATTEMPTS: u8 = 3;
+const MAX_BOOT_ATTEMPTS: u8 = 10;
 const SSID_MAX: usize = 32;
 const PASSWORD_MAX: usize = 64;
 /// ota-agent's `MAX_URL_LEN`: the buffer image URLs are built in.
@@ -47,6 +51,8 @@ fn main() {
         "OTA_BASE_URL",
         "OTA_FW_VERSION",
         "OTA_CHECK_INTERVAL_S",
+        "OTA_BOOTLOADER",
+        "OTA_BOOT_ATTEMPTS",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -79,6 +85,8 @@ struct Config {
     base_url: Option<String>,
     version: String,
     check_interval_s: u32,
+    rollback_bootloader: bool,
+    boot_attempts: u8,
     warnings: Vec<String>,
 }
 
@@ -180,6 +188,31 @@ impl Config {
             },
         };
 
+        // A wrong answer here is not a build error the compiler could catch: with
+        // `rollback` on a bootloader without app rollback, nobody would count boots.
+        let rollback_bootloader = match var("OTA_BOOTLOADER").as_deref() {
+            None | Some("plain") => false,
+            Some("rollback") => true,
+            Some(other) => {
+                return Err(format!(
+                    "OTA_BOOTLOADER {other:?} must be `plain` (a bootloader without app \
+                     rollback, as espflash installs) or `rollback` (ESP-IDF's \
+                     CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE)"
+                ));
+            }
+        };
+        let boot_attempts = match var("OTA_BOOT_ATTEMPTS") {
+            None => DEFAULT_BOOT_ATTEMPTS,
+            Some(s) => match s.parse::<u8>() {
+                Ok(n) if (1..=MAX_BOOT_ATTEMPTS).contains(&n) => n,
+                _ => {
+                    return Err(format!(
+                        "OTA_BOOT_ATTEMPTS {s:?} must be a whole number from 1 to {MAX_BOOT_ATTEMPTS}"
+                    ));
+                }
+            },
+        };
+
         Ok(Config {
             keys,
             test_key,
@@ -190,6 +223,8 @@ impl Config {
             base_url,
             version,
             check_interval_s,
+            rollback_bootloader,
+            boot_attempts,
             warnings,
         })
     }
@@ -215,6 +250,12 @@ impl Config {
             "pub const CHECK_INTERVAL_S: u32 = {};",
             self.check_interval_s
         );
+        let _ = writeln!(
+            s,
+            "pub const ROLLBACK_BOOTLOADER: bool = {};",
+            self.rollback_bootloader
+        );
+        let _ = writeln!(s, "pub const BOOT_ATTEMPTS: u8 = {};", self.boot_attempts);
         let _ = writeln!(
             s,
             "pub const TRUSTED_KEYS_ARE_TEST_KEY: bool = {};",

@@ -19,15 +19,24 @@ use ota_agent::status::{CheckResult, UpdateState};
 use ota_format::{Channel, DeviceType, TrustedKeyDescriptor, Version};
 use static_cell::StaticCell;
 
-use crate::build_config::{CHANNEL, CHECK_INTERVAL_S, DEVICE_TYPE, FIRMWARE_VERSION, MANIFEST_URL};
+use crate::build_config::{
+    BOOT_ATTEMPTS, CHANNEL, CHECK_INTERVAL_S, DEVICE_TYPE, FIRMWARE_VERSION, MANIFEST_URL,
+    ROLLBACK_BOOTLOADER,
+};
 use crate::flash::Layout;
 use crate::http::{EmbassyHttp, HttpMemory, NetCell};
 use crate::status::{AgentUnavailable, Publisher};
 
-/// espflash installs ESP-IDF's bootloader built without app rollback, so the agent
-/// protects trial boots itself: an image that has not confirmed after this many boots
-/// is rolled back. (A rollback-enabled bootloader would be `BootConfig::rollback_bootloader`.)
-const BOOT: BootConfig = BootConfig::counting(3);
+/// How trial boots are protected, from the build configuration. espflash installs
+/// ESP-IDF's bootloader built without app rollback (the default, `plain`): the agent then
+/// counts boots itself and rolls back an image that has not confirmed after
+/// `BOOT_ATTEMPTS`. With `OTA_BOOTLOADER=rollback` the bootloader aborts the trial, and the
+/// agent still counts should it find the bootloader did not act.
+const BOOT: BootConfig = if ROLLBACK_BOOTLOADER {
+    BootConfig::rollback_bootloader(BOOT_ATTEMPTS)
+} else {
+    BootConfig::counting(BOOT_ATTEMPTS)
+};
 
 /// The keys this firmware trusts, as a static the agent borrows for its lifetime. Built
 /// from the same constant as the embedded descriptor, without its magic (see
