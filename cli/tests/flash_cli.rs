@@ -19,11 +19,8 @@ use ota_device_sim::device::{
     BootResult, DeviceConfig, STATE_PARTITION, VirtualDevice, default_partition_table,
     offline_status,
 };
-use ota_format::{
-    Channel, ChipId, Expectations, FULL_ROLLOUT, ImageName, KeyId, Manifest, TrustedKey,
-    TrustedKeys, Version, verify_image,
-};
-use ota_testkit::{Chip, TestFirmware};
+use ota_format::{ChipId, Expectations, TrustedKey, TrustedKeys, Version, verify_image};
+use ota_testkit::{Chip, TestFirmware, release};
 use sha2::{Digest as _, Sha256};
 
 const SEED: [u8; 32] = [42; 32];
@@ -503,32 +500,16 @@ fn serve(mut stream: TcpStream, files: &Files) -> std::io::Result<()> {
 
 /// A manifest for `ota`, signed with the release key.
 fn manifest_for(ota: &[u8], image_name: &str) -> Vec<u8> {
-    let key = ed25519_dalek::SigningKey::from_bytes(&SEED);
     let keys = [TrustedKey::new(public())];
     let verified = verify_image(ota, TrustedKeys::new(&keys), Expectations::default()).unwrap();
-    let info = verified.header.info;
-    let header = &ota[..verified.header.header_len()];
-    Manifest {
-        device_type: info.device_type,
-        chip: info.chip,
-        channel: Channel::new("stable").unwrap(),
-        version: info.version,
-        security_counter: info.security_counter,
+    let spec = release::Spec {
+        signer: SEED,
         sequence: 1,
         created: 1_764_000_000,
-        not_after: None,
-        rollout: FULL_ROLLOUT,
-        image_file_size: ota.len() as u32,
-        image_size: info.image_size,
-        image_header_sha256: Sha256::digest(header).into(),
-        min_running_version: None,
-        allow_downgrade: false,
-        image_name: ImageName::new(image_name).unwrap(),
-        key_id: KeyId::of(&public()),
-    }
-    .sign(&key)
-    .unwrap()
-    .to_vec()
+        ..release::Spec::default()
+    };
+    let header = &ota[..verified.header.header_len()];
+    release::sign_manifest(&spec, &verified.header.info, header, ota.len(), image_name)
 }
 
 #[test]

@@ -21,6 +21,7 @@ use crate::test_flash::TestFlash;
 use crate::test_support::{self as ts, Spec};
 
 const MANIFEST_URL: &str = "http://host/fw/sensor.stable.manifest";
+const IMAGE_NAME: &str = "sensor-1.1.0.ota";
 const IMAGE_URL: &str = "http://host/fw/sensor-1.1.0.ota";
 
 fn geometry() -> Geometry {
@@ -233,7 +234,12 @@ where
 }
 
 fn publish(host: &mut Host, spec: &Spec) {
-    let release = ts::release(spec, ts::app_image(spec.version, 30_000));
+    // Every release is served at IMAGE_URL, whatever its version.
+    let spec = Spec {
+        image_name: Some(IMAGE_NAME),
+        ..spec.clone()
+    };
+    let release = ts::release(&spec, ts::app_image(spec.version, 30_000));
     host.put(IMAGE_URL, release.ota);
     host.put(MANIFEST_URL, release.manifest);
 }

@@ -24,7 +24,7 @@ use ota_format::{Channel, TrustedKeyDescriptor, Version};
 #[allow(dead_code)]
 mod test_flash;
 #[path = "../src/test_support.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod test_support;
 
 use test_flash::TestFlash;

@@ -85,15 +85,7 @@ fn run_with_cuts(d: &mut VirtualDevice, rng: &mut Rng, cuts: usize, span: u64) -
 }
 
 fn multi_cut(mode: BootloaderMode, seeds: &[u64]) -> usize {
-    let host = Host::start();
-    host.publish(&release(&Spec::default()));
-    let next = Host::start();
-    next.publish(&release(&Spec {
-        version: "1.2.0",
-        sequence: 3,
-        counter: 2,
-        ..Spec::default()
-    }));
+    let (host, next) = hosts_with_two_releases();
     let mut base = device(&host, mode);
     boot_until_running(&mut base, |_| ());
     // Span of one clean update (check, install, switch, trial boot, confirm).

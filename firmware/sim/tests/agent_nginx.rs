@@ -10,7 +10,7 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,15 +29,7 @@ struct Sim {
 
 impl Sim {
     fn start(dir: &Path, manifest_url: &str, bootloader: &str) -> Sim {
-        let app_path = dir.join("app.bin");
-        std::fs::write(&app_path, app("1.0.0")).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
-            .args(["run", "--flash"])
-            .arg(dir.join("flash.bin"))
-            .arg("--app")
-            .arg(&app_path)
-            .args(["--flash-size", "4194304", "--device-type", "sensor"])
-            .args(["--manifest-url", manifest_url])
+        let mut child = sim_run(dir, "4194304", manifest_url)
             .args(["--device-id", "dev-nginx", "--interval", "0.2"])
             .args(["--bootloader", bootloader])
             .args(["--status-addr", "127.0.0.1:0"])
@@ -45,14 +37,7 @@ impl Sim {
             .spawn()
             .unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("status-url http://")
-            .and_then(|u| u.strip_suffix("/ota/status"))
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .to_owned();
+        let addr = status_addr(&mut out);
         // Drained continuously so the device never blocks on a full pipe.
         let output = Arc::new(Mutex::new(Vec::new()));
         let sink = output.clone();
@@ -158,10 +143,13 @@ fn full_update_through_nginx_keeps_the_app_answering() {
         return;
     };
     // About 1.6 MB installed, 0.8 MB on the wire: long enough to watch.
-    let rel = release(&Spec {
-        payload_size: 1_600_000,
-        ..Spec::default()
-    });
+    let rel = release_with(
+        &Spec::default(),
+        &NewFirmware {
+            payload_size: 1_600_000,
+            ..NewFirmware::default()
+        },
+    );
     publish(&root, &rel);
     let started = Instant::now();
     let sim = Sim::start(

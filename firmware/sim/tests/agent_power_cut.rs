@@ -44,15 +44,7 @@ fn scenario(d: &mut VirtualDevice) -> bool {
 }
 
 fn sweep(mode: BootloaderMode) -> usize {
-    let host = Host::start();
-    host.publish(&release(&Spec::default()));
-    let next = Host::start();
-    next.publish(&release(&Spec {
-        version: "1.2.0",
-        sequence: 3,
-        counter: 2,
-        ..Spec::default()
-    }));
+    let (host, next) = hosts_with_two_releases();
 
     let mut base = device(&host, mode);
     // First power-on: the bootloader records ota_0 in otadata.

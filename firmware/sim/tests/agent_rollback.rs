@@ -15,10 +15,13 @@ const MODES: [BootloaderMode; 2] = [RollbackDisabled, RollbackEnabled];
 fn fails_back(mode: BootloaderMode, behaviour: Behaviour) -> Vec<String> {
     let host = Host::start();
     let d = &mut device(&host, mode);
-    host.publish(&release(&Spec {
-        behaviour,
-        ..Spec::default()
-    }));
+    host.publish(&release_with(
+        &Spec::default(),
+        &NewFirmware {
+            behaviour,
+            ..NewFirmware::default()
+        },
+    ));
     let (_, r) = boot_until_running(d, |s| s.check());
     assert_eq!(
         r,
@@ -89,10 +92,13 @@ fn a_newer_release_after_a_failed_one_installs() {
     for mode in MODES {
         let host = Host::start();
         let d = &mut device(&host, mode);
-        host.publish(&release(&Spec {
-            behaviour: Behaviour::HealthFail,
-            ..Spec::default()
-        }));
+        host.publish(&release_with(
+            &Spec::default(),
+            &NewFirmware {
+                behaviour: Behaviour::HealthFail,
+                ..NewFirmware::default()
+            },
+        ));
         let (first, running) = check_and_reboot(d);
         assert_eq!(
             first,

@@ -303,12 +303,17 @@ fn image_swapped_between_check_and_use() {
     let d = &mut device(&host, RollbackDisabled);
     let checked = release(&Spec::default());
     // Another (validly signed) release appears under the name the manifest gave.
-    let swapped = release(&Spec {
-        version: "1.1.0",
-        counter: 2,
-        behaviour: Behaviour::HealthFail,
-        ..Spec::default()
-    });
+    let swapped = release_with(
+        &Spec {
+            version: "1.1.0",
+            counter: 2,
+            ..Spec::default()
+        },
+        &NewFirmware {
+            behaviour: Behaviour::HealthFail,
+            ..NewFirmware::default()
+        },
+    );
     host.put(MANIFEST_PATH, checked.manifest.clone());
     host.put(&format!("/fw/{}", checked.image_name), swapped.ota.clone());
     let (_, r) = boot_until_running(d, |s| s.check());
@@ -331,10 +336,13 @@ fn key_rotation_follows_the_new_firmware() {
     let host = Host::start();
     let d = &mut device(&host, RollbackDisabled);
     // 1.1.0, signed with the old key, trusts only the new one.
-    host.publish(&release(&Spec {
-        new_keys: Some(vec![public(NEW_KEY)]),
-        ..Spec::default()
-    }));
+    host.publish(&release_with(
+        &Spec::default(),
+        &NewFirmware {
+            keys: Some(vec![public(NEW_KEY)]),
+            ..NewFirmware::default()
+        },
+    ));
     assert_eq!(check_and_reboot(d).1, v("1.1.0"));
     // The old (say stolen) key no longer works.
     host.publish(&release(&Spec {
@@ -344,13 +352,18 @@ fn key_rotation_follows_the_new_firmware() {
     }));
     attack(d, "1.1.0", AgentError::Manifest(FormatError::UnknownKey));
     // The new one does.
-    host.publish(&release(&Spec {
-        version: "1.3.0",
-        sequence: 4,
-        signer: NEW_KEY,
-        new_keys: Some(vec![public(NEW_KEY)]),
-        ..Spec::default()
-    }));
+    host.publish(&release_with(
+        &Spec {
+            version: "1.3.0",
+            sequence: 4,
+            signer: NEW_KEY,
+            ..Spec::default()
+        },
+        &NewFirmware {
+            keys: Some(vec![public(NEW_KEY)]),
+            ..NewFirmware::default()
+        },
+    ));
     assert_eq!(check_and_reboot(d).1, v("1.3.0"));
 }
 
@@ -368,9 +381,12 @@ fn release_that_would_lock_the_device_out() {
     let host = Host::start();
     let d = &mut device(&host, RollbackDisabled);
     // Correctly signed, but the new firmware trusts no key at all.
-    host.publish(&release(&Spec {
-        new_keys: Some(vec![]),
-        ..Spec::default()
-    }));
+    host.publish(&release_with(
+        &Spec::default(),
+        &NewFirmware {
+            keys: Some(vec![]),
+            ..NewFirmware::default()
+        },
+    ));
     attack(d, "1.0.0", AgentError::Install(InstallError::NoTrustedKeys));
 }

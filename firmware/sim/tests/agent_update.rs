@@ -79,7 +79,7 @@ fn successive_releases_alternate_slots() {
 
 #[test]
 fn status_is_served_while_the_device_downloads() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Read, Write};
     use std::net::TcpStream;
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
@@ -93,16 +93,8 @@ fn status_is_served_while_the_device_downloads() {
         vec![Fault::Slow(Duration::from_millis(60))],
     );
     let dir = tempfile::tempdir().unwrap();
-    let app_path = dir.path().join("app.bin");
-    std::fs::write(&app_path, app("1.0.0")).unwrap();
     let flash_path = dir.path().join("flash.bin");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
-        .args(["run", "--flash"])
-        .arg(&flash_path)
-        .arg("--app")
-        .arg(&app_path)
-        .args(["--flash-size", "589824", "--device-type", "sensor"])
-        .args(["--manifest-url", &host.url(MANIFEST_PATH)])
+    let mut child = sim_run(dir.path(), "589824", &host.url(MANIFEST_PATH))
         .args([
             "--device-id",
             "dev-1",
@@ -116,14 +108,7 @@ fn status_is_served_while_the_device_downloads() {
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("status-url http://")
-        .unwrap()
-        .to_owned();
-    let addr = url.split('/').next().unwrap().to_owned();
+    let addr = status_addr(&mut out);
     let get = |path: &str| -> Option<String> {
         let mut s = TcpStream::connect(&addr).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
@@ -193,22 +178,11 @@ fn boot_reports_the_running_image_truthfully() {
 
 #[test]
 fn cli_power_cut_then_power_back_completes_the_update() {
-    use std::process::Command;
-
     let host = Host::start();
     host.publish(&release(&Spec::default()));
     let dir = tempfile::tempdir().unwrap();
-    let app_path = dir.path().join("app.bin");
-    std::fs::write(&app_path, app("1.0.0")).unwrap();
-    let flash_path = dir.path().join("flash.bin");
     let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
-            .args(["run", "--flash"])
-            .arg(&flash_path)
-            .arg("--app")
-            .arg(&app_path)
-            .args(["--flash-size", "589824", "--device-type", "sensor"])
-            .args(["--manifest-url", &host.url(MANIFEST_PATH)])
+        sim_run(dir.path(), "589824", &host.url(MANIFEST_PATH))
             .args([
                 "--device-id",
                 "dev-1",

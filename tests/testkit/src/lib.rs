@@ -5,7 +5,8 @@
 //! ([`TestFirmware::elf`]), which `ota-sign package` turns into an app image with
 //! espflash, or directly as an ESP-IDF app image ([`TestFirmware::app_image`]) for tests
 //! that need one without espflash. [`Corruption`] breaks app images in one named way
-//! each. See `README.md` for how the fixtures are laid out.
+//! each. [`release`] packages an app image as a signed `.ota` file and manifest, with
+//! knobs to lie in one place. See `README.md` for how the fixtures are laid out.
 #![forbid(unsafe_code)]
 
 mod chip;
@@ -13,6 +14,7 @@ mod elf;
 mod filler;
 mod firmware;
 mod image;
+pub mod release;
 
 pub use chip::{Chip, MemoryLayout};
 pub use filler::filler;

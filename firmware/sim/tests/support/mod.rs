@@ -1,41 +1,33 @@
-//! Shared pieces of the simulator's agent tests: signed releases made from synthetic
-//! firmware, a static host over real HTTP that can misbehave on purpose, and devices.
+//! Shared pieces of the simulator's agent tests: signed releases (built by
+//! [`ota_testkit::release`]) of synthetic firmware, a static host over real HTTP that
+//! can misbehave on purpose, and devices.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
 use ota_agent::bootloader::BootloaderMode;
 use ota_agent::download::RetryPolicy;
 use ota_device_sim::SimFlash;
 use ota_device_sim::device::{
     Behaviour, BootResult, DeviceConfig, VirtualDevice, create_flash, default_partition_table,
 };
-use ota_format::{
-    Channel, ChipId, Compression, DeviceType, FULL_ROLLOUT, ImageInfo, ImageName, KeyId, Manifest,
-    TrustedKeyDescriptor, Version,
-};
+use ota_format::{ChipId, TrustedKeyDescriptor, Version};
 use ota_testkit::{Chip, TestFirmware};
 use sha2::{Digest, Sha256};
 
-pub const SIGNER: [u8; 32] = [7; 32];
+pub use ota_testkit::release::{Release, SIGNER, Spec, build as release_of, public_key as public};
+
 pub const ATTACKER: [u8; 32] = [66; 32];
 pub const DEVICE_TYPE: &str = "sensor";
 pub const FLASH_SIZE: u32 = 0x90000;
 pub const SLOT_SIZE: u32 = 0x40000;
-
-pub fn key(seed: [u8; 32]) -> SigningKey {
-    SigningKey::from_bytes(&seed)
-}
-
-pub fn public(seed: [u8; 32]) -> [u8; 32] {
-    key(seed).verifying_key().to_bytes()
-}
 
 /// An ESP32-C3 app image of `version` trusting `keys`, with a behaviour marker.
 pub fn firmware(version: &str, behaviour: Behaviour, keys: &[[u8; 32]], chip: Chip) -> Vec<u8> {
@@ -68,135 +60,42 @@ pub fn app(version: &str) -> Vec<u8> {
     firmware(version, Behaviour::Normal, &[public(SIGNER)], Chip::Esp32c3)
 }
 
-/// How to build a release; the default is a correct one.
+/// What a release's new firmware is; the default runs normally, trusts [`SIGNER`] and
+/// carries 40 000 bytes of filler.
 #[derive(Clone)]
-pub struct Spec {
-    pub version: &'static str,
-    pub counter: u64,
-    pub sequence: u64,
-    pub window_log: Option<u8>,
-    pub signer: [u8; 32],
-    pub manifest_signer: Option<[u8; 32]>,
-    pub device_type: &'static str,
-    pub chip: ChipId,
+pub struct NewFirmware {
     pub behaviour: Behaviour,
-    pub image_name: Option<&'static str>,
-    /// Bytes appended to the `.ota` file after signing its header, counted in the
-    /// manifest's file size.
-    pub trailing: usize,
     /// Keys in the new firmware's descriptor (default: the signer).
-    pub new_keys: Option<Vec<[u8; 32]>>,
+    pub keys: Option<Vec<[u8; 32]>>,
     /// Code and data filler of the new firmware, bytes.
     pub payload_size: usize,
 }
 
-impl Default for Spec {
+impl Default for NewFirmware {
     fn default() -> Self {
-        Spec {
-            version: "1.1.0",
-            counter: 1,
-            sequence: 2,
-            window_log: Some(12),
-            signer: SIGNER,
-            manifest_signer: None,
-            device_type: DEVICE_TYPE,
-            chip: ChipId(5),
+        NewFirmware {
             behaviour: Behaviour::Normal,
-            image_name: None,
-            trailing: 0,
-            new_keys: None,
+            keys: None,
             payload_size: 40_000,
         }
     }
 }
 
-pub struct Release {
-    pub app: Vec<u8>,
-    pub ota: Vec<u8>,
-    pub manifest: Vec<u8>,
-    pub image_name: String,
-}
-
-fn compress(app: &[u8], window_log: u8) -> Vec<u8> {
-    let mut enc = zstd::stream::Encoder::new(Vec::new(), 19).unwrap();
-    enc.set_parameter(zstd::zstd_safe::CParameter::WindowLog(u32::from(
-        window_log,
-    )))
-    .unwrap();
-    enc.set_pledged_src_size(Some(app.len() as u64)).unwrap();
-    enc.write_all(app).unwrap();
-    enc.finish().unwrap()
-}
-
+/// A release of the default new firmware, built and signed as `spec` says.
 pub fn release(spec: &Spec) -> Release {
-    let keys = spec
-        .new_keys
-        .clone()
-        .unwrap_or_else(|| vec![public(SIGNER)]);
+    release_with(spec, &NewFirmware::default())
+}
+
+/// A release of `new` (for `spec`'s version and chip), built and signed as `spec` says.
+pub fn release_with(spec: &Spec, new: &NewFirmware) -> Release {
+    let keys = new.keys.clone().unwrap_or_else(|| vec![public(SIGNER)]);
     let chip = if spec.chip == ChipId(5) {
         Chip::Esp32c3
     } else {
         Chip::Esp32c6
     };
-    let app = firmware_sized(spec.version, spec.behaviour, &keys, chip, spec.payload_size);
+    let app = firmware_sized(spec.version, new.behaviour, &keys, chip, new.payload_size);
     release_of(spec, app)
-}
-
-pub fn release_of(spec: &Spec, app: Vec<u8>) -> Release {
-    let (payload, compression) = match spec.window_log {
-        None => (app.clone(), Compression::None),
-        Some(log) => (compress(&app, log), Compression::Zstd { window_log: log }),
-    };
-    let signer = key(spec.signer);
-    let info = ImageInfo {
-        device_type: DeviceType::new(spec.device_type).unwrap(),
-        chip: spec.chip,
-        version: Version::parse(spec.version).unwrap(),
-        security_counter: spec.counter,
-        created: 1_700_000_000,
-        image_size: app.len() as u32,
-        payload_size: payload.len() as u32,
-        compression,
-        payload_sha256: Sha256::digest(&payload).into(),
-        image_sha256: Sha256::digest(&app).into(),
-        key_id: KeyId::of(&signer.verifying_key().to_bytes()),
-        flags: 0,
-    };
-    let header = info.sign(&signer).unwrap();
-    let mut ota = header.to_vec();
-    ota.extend_from_slice(&payload);
-    ota.extend(std::iter::repeat_n(0u8, spec.trailing));
-    let image_name = spec
-        .image_name
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{}-{}.ota", spec.device_type, spec.version));
-    let manifest_signer = key(spec.manifest_signer.unwrap_or(spec.signer));
-    let manifest = Manifest {
-        device_type: info.device_type,
-        chip: info.chip,
-        channel: Channel::new("stable").unwrap(),
-        version: info.version,
-        security_counter: info.security_counter,
-        sequence: spec.sequence,
-        created: 1_700_000_000,
-        not_after: None,
-        rollout: FULL_ROLLOUT,
-        image_file_size: ota.len() as u32,
-        image_size: info.image_size,
-        image_header_sha256: Sha256::digest(header).into(),
-        min_running_version: None,
-        allow_downgrade: false,
-        image_name: ImageName::new(&image_name).unwrap(),
-        key_id: KeyId::of(&manifest_signer.verifying_key().to_bytes()),
-    }
-    .sign(&manifest_signer)
-    .unwrap();
-    Release {
-        app,
-        ota,
-        manifest: manifest.to_vec(),
-        image_name,
-    }
 }
 
 /// How the server answers one request for a path.
@@ -468,6 +367,50 @@ fn hex(b: &[u8]) -> String {
 }
 
 pub const MANIFEST_PATH: &str = "/fw/sensor.stable.manifest";
+
+/// A host publishing the default release (1.1.0) and a second one publishing 1.2.0
+/// (counter 2, sequence 3), for updates that continue after the first.
+pub fn hosts_with_two_releases() -> (Host, Host) {
+    let host = Host::start();
+    host.publish(&release(&Spec::default()));
+    let next = Host::start();
+    next.publish(&release(&Spec {
+        version: "1.2.0",
+        sequence: 3,
+        counter: 2,
+        ..Spec::default()
+    }));
+    (host, next)
+}
+
+/// `ota-device-sim run` of a sensor with `flash_size` bytes of flash in
+/// `dir/flash.bin`, first flashed with 1.0.0 (written to `dir/app.bin`), checking
+/// `manifest_url`.
+pub fn sim_run(dir: &Path, flash_size: &str, manifest_url: &str) -> Command {
+    let app_path = dir.join("app.bin");
+    std::fs::write(&app_path, app("1.0.0")).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"));
+    command
+        .args(["run", "--flash"])
+        .arg(dir.join("flash.bin"))
+        .arg("--app")
+        .arg(&app_path)
+        .args(["--flash-size", flash_size, "--device-type", "sensor"])
+        .args(["--manifest-url", manifest_url]);
+    command
+}
+
+/// The address of a running simulator's status server, from the first line it prints
+/// (`status-url http://<addr>/ota/status`).
+pub fn status_addr(out: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    line.trim()
+        .strip_prefix("status-url http://")
+        .and_then(|u| u.strip_suffix("/ota/status"))
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_owned()
+}
 
 /// A fresh device running `1.0.0` (trusting [`SIGNER`]) from `ota_0`.
 pub fn device(host: &Host, mode: BootloaderMode) -> VirtualDevice {

@@ -1,0 +1,187 @@
+//! Signed releases: an app image packaged as an `.ota` file (signed header, stored or
+//! zstd payload) and named by a signed manifest, with knobs to lie in exactly one place.
+//!
+//! The agent's unit tests and the simulator's tests both need releases that a real
+//! `ota-sign` would never produce (a header declaring the wrong window or digest, a
+//! manifest signed by someone else), so this builds them field by field instead of
+//! going through the CLI.
+
+use ed25519_dalek::SigningKey;
+use ota_format::{
+    Channel, ChipId, Compression, DeviceType, FULL_ROLLOUT, ImageInfo, ImageName, KeyId, Manifest,
+    Version,
+};
+use sha2::{Digest, Sha256};
+
+/// The seed of the key that signs releases by default.
+pub const SIGNER: [u8; 32] = [7; 32];
+
+/// The Ed25519 key derived from `seed`.
+pub fn signing_key(seed: [u8; 32]) -> SigningKey {
+    SigningKey::from_bytes(&seed)
+}
+
+/// The raw public key derived from `seed`.
+pub fn public_key(seed: [u8; 32]) -> [u8; 32] {
+    signing_key(seed).verifying_key().to_bytes()
+}
+
+/// How to build a release; the default is a correct one.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub version: &'static str,
+    pub counter: u64,
+    pub sequence: u64,
+    /// `None`: stored; `Some(log)`: zstd with this window.
+    pub window_log: Option<u8>,
+    /// Window log written in the header, when it should differ from the real one.
+    pub declared_window_log: Option<u8>,
+    /// Installed size written in the header and manifest, when it should lie.
+    pub declared_image_size: Option<u32>,
+    /// Installed digest written in the header, when it should lie.
+    pub declared_image_sha256: Option<[u8; 32]>,
+    /// Seed of the key that signs the header (and the manifest, unless
+    /// `manifest_signer` says otherwise).
+    pub signer: [u8; 32],
+    pub manifest_signer: Option<[u8; 32]>,
+    pub device_type: &'static str,
+    pub chip: ChipId,
+    /// `created` of both the header and the manifest.
+    pub created: u64,
+    /// Image file name in the manifest (default `<device_type>-<version>.ota`).
+    pub image_name: Option<&'static str>,
+    /// Bytes appended to the `.ota` file after signing its header, counted in the
+    /// manifest's file size.
+    pub trailing: usize,
+}
+
+impl Default for Spec {
+    fn default() -> Self {
+        Spec {
+            version: "1.1.0",
+            counter: 1,
+            sequence: 2,
+            window_log: Some(12),
+            declared_window_log: None,
+            declared_image_size: None,
+            declared_image_sha256: None,
+            signer: SIGNER,
+            manifest_signer: None,
+            device_type: "sensor",
+            chip: ChipId::ESP32C3,
+            created: 1_700_000_000,
+            image_name: None,
+            trailing: 0,
+        }
+    }
+}
+
+impl Spec {
+    /// The image file name the manifest carries.
+    pub fn image_name(&self) -> String {
+        self.image_name
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{}-{}.ota", self.device_type, self.version))
+    }
+}
+
+/// A built release.
+pub struct Release {
+    /// The app image the release installs.
+    pub app: Vec<u8>,
+    /// The `.ota` file: signed header, payload, then any trailing bytes.
+    pub ota: Vec<u8>,
+    /// The signed manifest.
+    pub manifest: Vec<u8>,
+    /// The image file name the manifest carries.
+    pub image_name: String,
+}
+
+/// `app` compressed with zstd at level 19 with a `2^window_log` window, its size
+/// pledged in the frame header as `ota-sign package` does.
+pub fn compress(app: &[u8], window_log: u8) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = zstd::stream::Encoder::new(Vec::new(), 19).unwrap();
+    enc.set_parameter(zstd::zstd_safe::CParameter::WindowLog(u32::from(
+        window_log,
+    )))
+    .unwrap();
+    enc.set_pledged_src_size(Some(app.len() as u64)).unwrap();
+    enc.write_all(app).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Packages and signs `app` as `spec` says.
+pub fn build(spec: &Spec, app: Vec<u8>) -> Release {
+    let (payload, compression) = match spec.window_log {
+        None => (app.clone(), Compression::None),
+        Some(log) => (
+            compress(&app, log),
+            Compression::Zstd {
+                window_log: spec.declared_window_log.unwrap_or(log),
+            },
+        ),
+    };
+    let signer = signing_key(spec.signer);
+    let image_sha256: [u8; 32] = Sha256::digest(&app).into();
+    let info = ImageInfo {
+        device_type: DeviceType::new(spec.device_type).unwrap(),
+        chip: spec.chip,
+        version: Version::parse(spec.version).unwrap(),
+        security_counter: spec.counter,
+        created: spec.created,
+        image_size: spec.declared_image_size.unwrap_or(app.len() as u32),
+        payload_size: payload.len() as u32,
+        compression,
+        payload_sha256: Sha256::digest(&payload).into(),
+        image_sha256: spec.declared_image_sha256.unwrap_or(image_sha256),
+        key_id: KeyId::of(&signer.verifying_key().to_bytes()),
+        flags: 0,
+    };
+    let header = info.sign(&signer).unwrap();
+    let mut ota = header.to_vec();
+    ota.extend_from_slice(&payload);
+    ota.extend(std::iter::repeat_n(0u8, spec.trailing));
+    let image_name = spec.image_name();
+    let manifest = sign_manifest(spec, &info, &header, ota.len(), &image_name);
+    Release {
+        app,
+        ota,
+        manifest,
+        image_name,
+    }
+}
+
+/// The manifest naming an `.ota` file of `ota_len` bytes whose header is `header`
+/// (describing `info`), on the `stable` channel, signed by `spec`'s manifest signer
+/// with `spec`'s sequence and creation time.
+pub fn sign_manifest(
+    spec: &Spec,
+    info: &ImageInfo,
+    header: &[u8],
+    ota_len: usize,
+    image_name: &str,
+) -> Vec<u8> {
+    let signer = signing_key(spec.manifest_signer.unwrap_or(spec.signer));
+    Manifest {
+        device_type: info.device_type,
+        chip: info.chip,
+        channel: Channel::new("stable").unwrap(),
+        version: info.version,
+        security_counter: info.security_counter,
+        sequence: spec.sequence,
+        created: spec.created,
+        not_after: None,
+        rollout: FULL_ROLLOUT,
+        image_file_size: ota_len as u32,
+        image_size: info.image_size,
+        image_header_sha256: Sha256::digest(header).into(),
+        min_running_version: None,
+        allow_downgrade: false,
+        image_name: ImageName::new(image_name).unwrap(),
+        key_id: KeyId::of(&signer.verifying_key().to_bytes()),
+    }
+    .sign(&signer)
+    .unwrap()
+    .to_vec()
+}
