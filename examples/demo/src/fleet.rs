@@ -296,8 +296,8 @@ fn check_label(r: &CheckResult) -> String {
 impl Runner {
     fn publish(&self, f: impl FnOnce(&mut DeviceView)) {
         let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
-        v.requests = self.device.client.requests;
-        v.bytes_received = self.device.client.bytes_received;
+        v.requests = self.device.client.requests();
+        v.bytes_received = self.device.client.connection().bytes_received;
         f(&mut v);
     }
 

@@ -4,8 +4,8 @@
 //! relies on the transport for three things: `If-None-Match` so an idle check costs a
 //! `304`, `Range` so a dropped download resumes, and following redirects (GitHub
 //! Releases answers `302` twice, to another host). Everything here is `no_std` and
-//! allocation-free; implementations live next to their network stack (the simulator
-//! over `std::net`, the ESP32 firmware over embassy-net).
+//! allocation-free. [`crate::http1`] implements it over any byte-stream connection; the
+//! simulator gives it a `std::net` socket, the ESP32 firmware an embassy-net one.
 
 use core::fmt;
 

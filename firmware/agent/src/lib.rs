@@ -8,7 +8,8 @@
 //! * [`bootloader`]: the stock ESP-IDF second-stage bootloader's otadata rules,
 //!   so a simulator (or a test) can reproduce what the real bootloader does.
 //! * [`agent`]: check → decide → [`download`] → [`install`] → switch, with the
-//!   persistent [`state`] and the [`status`] report (R6), over the [`http`] trait.
+//!   persistent [`state`] and the [`status`] report (R6), over the [`http`] trait,
+//!   which [`http1`] implements over any byte-stream connection.
 //!
 //! Everything is `no_std`. The boot-slot modules never allocate and use caller-owned
 //! stack buffers of at most 64 bytes. The update path works in caller-provided
@@ -35,6 +36,7 @@ pub mod agent;
 mod agent_tests;
 pub mod download;
 pub mod http;
+pub mod http1;
 pub mod install;
 pub mod state;
 pub mod status;

@@ -24,7 +24,7 @@ use crate::build_config::{
     ROLLBACK_BOOTLOADER,
 };
 use crate::flash::Layout;
-use crate::http::{EmbassyHttp, HttpMemory, NetCell};
+use crate::http::{self, EmbassyHttp, HttpMemory, NetCell};
 use crate::status::{AgentUnavailable, Publisher};
 
 /// How trial boots are protected, from the build configuration. espflash installs
@@ -104,7 +104,7 @@ pub fn start(
         config,
         firmware,
         flash,
-        EmbassyHttp::new(net, HTTP_MEMORY.init(HttpMemory::new())),
+        http::client(net, HTTP_MEMORY.init(HttpMemory::new())),
         Delay,
         Uptime,
         UPDATE_MEMORY.init(DefaultUpdateMemory::new()).buffers(),

@@ -29,7 +29,7 @@ use ota_format::esp::find_descriptors;
 use ota_format::{Channel, ChipId, DeviceType, TrustedKey, Version};
 
 use crate::bootloader::{SimBootError, SimBootloader};
-use crate::http_client::StdHttpClient;
+use crate::http_client::{StdHttpClient, std_http_client};
 use crate::layout::{Layout, LayoutError};
 use crate::simflash::{SimFlash, SimFlashError};
 
@@ -309,7 +309,7 @@ impl VirtualDevice {
         VirtualDevice {
             flash,
             config,
-            client: StdHttpClient::new(),
+            client: std_http_client(),
             shared: SharedStatus::default(),
             memory: Box::new(LargeUpdateMemory::new()),
         }
