@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::*;
 use ota_testkit::{Chip, Corruption, TestFirmware, corrupt};
 
@@ -16,19 +18,22 @@ fn firmware(chip: Chip, keys: &[[u8; 32]]) -> TestFirmware {
 }
 
 fn package_args<'a>(elf: &'a str, chip: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "package",
-        "--key",
-        "release.key",
-        "--device-type",
-        "thermostat",
-        "--elf",
-        elf,
-        "--chip",
-        chip,
-        "-o",
-        out,
+    [
+        &PACKAGE_THERMOSTAT[..],
+        &["--elf", elf, "--chip", chip, "-o", out],
     ]
+    .concat()
+}
+
+/// `package --app-image APP`, then `rest`.
+fn app_image_args<'a>(app: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    [&PACKAGE_THERMOSTAT[..], &["--app-image", app], rest].concat()
+}
+
+/// Packages the ESP32-C3 ELF at `elf` into `out` with `extra` flags, expecting exit `code`.
+fn package_fails(s: &Scratch, elf: &Path, out: &str, extra: &[&str], code: i32) -> String {
+    let args = package_args(elf.to_str().unwrap(), "esp32c3", out);
+    s.fails(&[&args[..], extra].concat(), code)
 }
 
 #[test]
@@ -91,16 +96,7 @@ fn app_image_input_is_checked_and_packaged() {
     let pk = s.keygen("release");
     let image = firmware(Chip::Esp32s3, &[pk]).app_image();
     s.write("app.bin", &image);
-    let base = [
-        "package",
-        "--key",
-        "release.key",
-        "--device-type",
-        "thermostat",
-        "--app-image",
-        "app.bin",
-    ];
-    s.ok(&[&base[..], &["-o", "ok.ota"]].concat());
+    s.ok(&app_image_args("app.bin", &["-o", "ok.ota"]));
     s.ok(&[
         "verify",
         "--pubkey",
@@ -111,7 +107,7 @@ fn app_image_input_is_checked_and_packaged() {
     ]);
 
     let err = s.fails(
-        &[&base[..], &["--chip", "esp32c3", "-o", "wrong-chip.ota"]].concat(),
+        &app_image_args("app.bin", &["--chip", "esp32c3", "-o", "wrong-chip.ota"]),
         FAILURE,
     );
     assert!(err.contains("esp32s3"), "{err}");
@@ -124,20 +120,11 @@ fn app_image_input_is_checked_and_packaged() {
         ("truncated", Corruption::Truncate(image.len() / 2)),
     ] {
         s.write(&format!("{name}.bin"), &corrupt(&image, corruption));
-        let args = [
-            "package",
-            "--key",
-            "release.key",
-            "--device-type",
-            "thermostat",
-            "--app-image",
-            &format!("{name}.bin"),
-            "--chip",
-            "esp32s3",
-            "-o",
-            &format!("{name}.ota"),
-        ];
-        s.fails(&args, FAILURE);
+        let (app, out) = (format!("{name}.bin"), format!("{name}.ota"));
+        s.fails(
+            &app_image_args(&app, &["--chip", "esp32s3", "-o", &out]),
+            FAILURE,
+        );
         assert_absent(&s.path(&format!("{name}.ota")));
     }
 }
@@ -165,10 +152,7 @@ fn firmware_that_would_lock_the_fleet_out_is_refused() {
         "bare.elf",
         &TestFirmware::new(Chip::Esp32c3).version("1.0.0").elf(),
     );
-    let err = s.fails(
-        &package_args(bare.to_str().unwrap(), "esp32c3", "bare.ota"),
-        POLICY,
-    );
+    let err = package_fails(&s, &bare, "bare.ota", &[], POLICY);
     assert!(err.contains("no trusted-key descriptor"), "{err}");
     assert_absent(&s.path("bare.ota"));
 }
@@ -184,10 +168,7 @@ fn bad_firmware_inputs_get_clear_errors_and_no_output() {
             .without_app_descriptor()
             .elf(),
     );
-    let err = s.fails(
-        &package_args(no_desc.to_str().unwrap(), "esp32c3", "a.ota"),
-        FAILURE,
-    );
+    let err = package_fails(&s, &no_desc, "a.ota", &[], FAILURE);
     assert!(err.contains("app descriptor"), "{err}");
 
     let not_semver = s.write(
@@ -197,41 +178,21 @@ fn bad_firmware_inputs_get_clear_errors_and_no_output() {
             .trusted_keys(&[pk])
             .elf(),
     );
-    let err = s.fails(
-        &package_args(not_semver.to_str().unwrap(), "esp32c3", "b.ota"),
-        FAILURE,
-    );
+    let err = package_fails(&s, &not_semver, "b.ota", &[], FAILURE);
     assert!(err.contains("semver") || err.contains("semantic"), "{err}");
 
     let xtensa = s.write("s3.elf", &firmware(Chip::Esp32s3, &[pk]).elf());
-    let err = s.fails(
-        &package_args(xtensa.to_str().unwrap(), "esp32c3", "c.ota"),
-        FAILURE,
-    );
+    let err = package_fails(&s, &xtensa, "c.ota", &[], FAILURE);
     assert!(err.contains("Xtensa"), "{err}");
 
     let good = s.write("fw.elf", &firmware(Chip::Esp32c3, &[pk]).elf());
-    let err = s.fails(
-        &[
-            &package_args(good.to_str().unwrap(), "esp32c3", "d.ota")[..],
-            &["--version", "2.0.0"],
-        ]
-        .concat(),
-        POLICY,
-    );
+    let err = package_fails(&s, &good, "d.ota", &["--version", "2.0.0"], POLICY);
     assert!(err.contains("contradicts"), "{err}");
-    let err = s.fails(
-        &[
-            &package_args(good.to_str().unwrap(), "esp32c3", "e.ota")[..],
-            &["--slot-size", "64K"],
-        ]
-        .concat(),
-        POLICY,
-    );
+    let err = package_fails(&s, &good, "e.ota", &["--slot-size", "64K"], POLICY);
     assert!(err.contains("slot"), "{err}");
     s.write("junk.elf", b"not an elf at all");
-    s.fails(&package_args("junk.elf", "esp32c3", "f.ota"), FAILURE);
-    s.fails(&package_args("missing.elf", "esp32c3", "g.ota"), IO);
+    package_fails(&s, Path::new("junk.elf"), "f.ota", &[], FAILURE);
+    package_fails(&s, Path::new("missing.elf"), "g.ota", &[], IO);
     // Without --chip the ELF is not guessed at, but the error names the chip it found.
     let mut no_chip = package_args(good.to_str().unwrap(), "esp32c3", "h.ota");
     no_chip.retain(|a| *a != "--chip" && *a != "esp32c3");

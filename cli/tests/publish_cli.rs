@@ -434,7 +434,40 @@ fn killed_github_publish_keeps_latest_and_a_rerun_completes() {
         assert_eq!(img.status, 200);
     }
 
-    s.run_env(&gh_publish(&gh, "r3"), &token, 0);
+    // The killed process left its draft behind; a dry run names it and deletes nothing.
+    let drafts = || -> Vec<String> {
+        gh.releases()
+            .into_iter()
+            .filter(|r| r.draft)
+            .map(|r| r.tag)
+            .collect()
+    };
+    assert_eq!(drafts(), ["r2"]);
+    let human = &gh_publish(&gh, "r3")[..9];
+    let dry_json = [&gh_publish(&gh, "r3")[..], &["--dry-run"]].concat();
+    let (out, _) = s.run_env(&dry_json, &token, 0);
+    let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(out["leftovers"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(out["leftovers"][0]["kind"], "draft-release");
+    assert_eq!(out["leftovers"][0]["name"], "r2");
+    assert_eq!(out["deleted"], 0);
+    let (text, _) = s.run_env(&[human, &["--dry-run"]].concat(), &token, 0);
+    assert!(
+        text.contains("1 leftovers of interrupted publishes to delete"),
+        "{text}"
+    );
+    let line = text.lines().find(|l| l.contains(" r2 ")).unwrap_or("");
+    assert!(line.trim_start().starts_with("delete  draft"), "{text}");
+    assert_eq!(drafts(), ["r2"], "a dry run deletes nothing");
+
+    let (text, _) = s.run_env(human, &token, 0);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("deleted draft release r2 (id ")
+                && l.ends_with("left by an interrupted publish")),
+        "{text}"
+    );
+    assert!(drafts().is_empty(), "{:?}", gh.releases());
     assert_eq!(gh.latest().unwrap().tag, "r3");
     for m in ["lamp.stable.manifest", "plug.stable.manifest"] {
         assert_eq!(device_fetch(&s, pk, m, &url), tree_file(&s, m));

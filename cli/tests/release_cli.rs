@@ -39,14 +39,7 @@ fn device(version: &str, now: u64) -> Device<'static> {
 
 #[test]
 fn sequence_grows_and_a_rollout_change_re_signs_without_touching_the_image() {
-    let s = Scratch::new();
-    let pk = s.keygen("release");
-    s.package(
-        "release",
-        pk,
-        &Build::new("lamp", "1.0.0"),
-        "lamp-1.0.0.ota",
-    );
+    let (s, pk) = packaged(&[(Build::new("lamp", "1.0.0"), "lamp-1.0.0.ota")]);
 
     let first = release(&s, &[], &["lamp-1.0.0.ota"]);
     let ch = &first["channels"][0];
@@ -133,32 +126,15 @@ fn sequence_grows_and_a_rollout_change_re_signs_without_touching_the_image() {
 
 #[test]
 fn downgrade_needs_the_flag_and_a_lower_counter_is_always_refused() {
-    let s = Scratch::new();
-    let pk = s.keygen("release");
-    s.package(
-        "release",
-        pk,
-        &Build::new("lamp", "2.0.0").counter(3),
-        "v2.ota",
-    );
-    s.package(
-        "release",
-        pk,
-        &Build::new("lamp", "1.5.0").counter(3).seed(2),
-        "v15.ota",
-    );
-    s.package(
-        "release",
-        pk,
-        &Build::new("lamp", "3.0.0").counter(2).seed(3),
-        "v3-low.ota",
-    );
-    s.package(
-        "release",
-        pk,
-        &Build::new("lamp", "1.5.0").counter(3).seed(4),
-        "v15-other.ota",
-    );
+    let (s, pk) = packaged(&[
+        (Build::new("lamp", "2.0.0").counter(3), "v2.ota"),
+        (Build::new("lamp", "1.5.0").counter(3).seed(2), "v15.ota"),
+        (Build::new("lamp", "3.0.0").counter(2).seed(3), "v3-low.ota"),
+        (
+            Build::new("lamp", "1.5.0").counter(3).seed(4),
+            "v15-other.ota",
+        ),
+    ]);
     release(&s, &[], &["v2.ota"]);
     let head = tree_file(&s, "lamp.stable.manifest");
     let files = s.listing(TREE);
@@ -201,9 +177,7 @@ fn downgrade_needs_the_flag_and_a_lower_counter_is_always_refused() {
 
 #[test]
 fn expires_makes_devices_refuse_the_manifest_after_the_deadline() {
-    let s = Scratch::new();
-    let pk = s.keygen("release");
-    s.package("release", pk, &Build::new("lamp", "1.0.0"), "a.ota");
+    let (s, pk) = packaged(&[(Build::new("lamp", "1.0.0"), "a.ota")]);
     release(&s, &["--expires", "1h"], &["a.ota"]);
     let m = manifest(&s, pk, "lamp.stable.manifest");
     let created = m.manifest().created;
@@ -242,20 +216,10 @@ fn expires_makes_devices_refuse_the_manifest_after_the_deadline() {
 
 #[test]
 fn index_json_and_sha256sums_describe_the_tree() {
-    let s = Scratch::new();
-    let pk = s.keygen("release");
-    s.package(
-        "release",
-        pk,
-        &Build::new("lamp", "1.0.0").counter(1),
-        "lamp.ota",
-    );
-    s.package(
-        "release",
-        pk,
-        &Build::new("plug", "2.1.0-rc.1").seed(5),
-        "plug.ota",
-    );
+    let (s, _) = packaged(&[
+        (Build::new("lamp", "1.0.0").counter(1), "lamp.ota"),
+        (Build::new("plug", "2.1.0-rc.1").seed(5), "plug.ota"),
+    ]);
     release(&s, &["--rollout", "12.5"], &["lamp.ota", "plug.ota"]);
 
     let index: serde_json::Value = serde_json::from_slice(&tree_file(&s, "index.json")).unwrap();
@@ -302,16 +266,11 @@ fn index_json_and_sha256sums_describe_the_tree() {
 
 #[test]
 fn bad_inputs_are_refused_before_anything_is_written() {
-    let s = Scratch::new();
-    let pk = s.keygen("release");
+    let (s, _) = packaged(&[
+        (Build::new("lamp", "1.0.0"), "lamp.ota"),
+        (Build::new("lamp", "1.1.0").seed(2), "lamp2.ota"),
+    ]);
     let other = s.keygen("other");
-    s.package("release", pk, &Build::new("lamp", "1.0.0"), "lamp.ota");
-    s.package(
-        "release",
-        pk,
-        &Build::new("lamp", "1.1.0").seed(2),
-        "lamp2.ota",
-    );
     s.package("other", other, &Build::new("plug", "1.0.0"), "foreign.ota");
 
     // Dry run: checks and signs, writes nothing.
@@ -348,39 +307,22 @@ fn bad_inputs_are_refused_before_anything_is_written() {
     release(&s, &["--trust", "other.pub"], &["foreign.ota"]);
     // After a rotation the tree's manifests are signed by the old key: the new key
     // refuses to build on them unless the old key is trusted.
-    let err = s.fails(
-        &[
-            "release",
-            "--key",
-            "other.key",
-            "--repo",
-            TREE,
-            "--channel",
-            "stable",
-            "--rollout",
-            "5",
-            "foreign.ota",
-        ],
-        INVALID,
-    );
+    let by_other = |trust: &[&'static str]| {
+        let head = ["release", "--key", "other.key", "--repo", TREE];
+        [
+            &head[..],
+            &["--channel", "stable", "--rollout", "5"],
+            trust,
+            &["foreign.ota"],
+        ]
+        .concat()
+    };
+    let err = s.fails(&by_other(&[]), INVALID);
     assert!(
         err.contains("signed by another key") || err.contains("--trust"),
         "{err}"
     );
-    s.ok(&[
-        "release",
-        "--key",
-        "other.key",
-        "--repo",
-        TREE,
-        "--channel",
-        "stable",
-        "--rollout",
-        "5",
-        "--trust",
-        "release.pub",
-        "foreign.ota",
-    ]);
+    s.ok(&by_other(&["--trust", "release.pub"]));
     let m = manifest(&s, other, "plug.stable.manifest");
     assert_eq!((m.manifest().sequence, m.manifest().rollout), (2, 500));
 }

@@ -47,6 +47,13 @@ bytes, and stops if another publisher moved a channel ahead (conditional writes)
 the new release is built as a draft, then published in one step; it also carries the
 current manifests (and images) of device types and channels this tree does not hold.
 
+A GitHub publish killed before that step leaves its draft behind (devices never see
+drafts). The next publish deletes such drafts before creating its own and says so; it
+recognises them by a marker ota-sign writes into the release body
+(<!-- ota-sign:publish -->), so drafts made by people are never touched. --dry-run lists
+them without deleting anything. Two publishers running at once: the later one deletes
+the earlier one's draft, and the earlier one stops with exit code 7.
+
 Exit codes: 0 published (or nothing to do); 7 conflict with what the host serves;
 8 credentials rejected; 9 bucket or repository not found; 10 network failure;
 2 bad destination or arguments; 4 unreadable tree.
@@ -69,7 +76,7 @@ pub struct Args {
     #[arg(long, value_name = "DEST")]
     pub to: String,
 
-    /// Print the plan (what would be uploaded and why) and upload nothing
+    /// Print the plan (what would be uploaded or deleted, and why) and change nothing
     #[arg(long)]
     pub dry_run: bool,
 
@@ -101,6 +108,9 @@ struct Summary<'a> {
     uploads: usize,
     upload_bytes: u64,
     steps: &'a [hosts::plan::Step],
+    /// Left by interrupted publishes; deleted unless `dry_run`.
+    leftovers: &'a [hosts::Leftover],
+    deleted: usize,
 }
 
 pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
@@ -130,6 +140,14 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         execute(&plan, dest, &progress).map_err(PublishDiagnostic)?
     };
     if !args.dry_run {
+        for l in &plan.leftovers {
+            global.say(&format!(
+                "deleted {} {} (id {}), left by an interrupted publish",
+                l.kind.replace('-', " "),
+                l.name,
+                l.id
+            ));
+        }
         if uploads == 0 {
             global.say(&format!(
                 "nothing to publish: {} already serves this release",
@@ -153,6 +171,12 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             0
         },
         steps: &plan.steps,
+        leftovers: &plan.leftovers,
+        deleted: if args.dry_run {
+            0
+        } else {
+            plan.leftovers.len()
+        },
     });
     Ok(())
 }
@@ -195,12 +219,27 @@ fn destination(target: &Target, args: &Args) -> Result<Box<dyn Destination>, Fai
 
 fn print_plan(plan: &Plan, dry_run: bool, global: &GlobalOpts) {
     let count = plan.uploads().count();
-    if count > 0 || dry_run {
+    let leftovers = plan.leftovers.len();
+    if count > 0 || dry_run || leftovers > 0 {
         global.say(&format!(
-            "{}plan for {}: {count} uploads, {} bytes",
+            "{}plan for {}: {count} uploads, {} bytes{}",
             if dry_run { "dry run: " } else { "" },
             plan.destination,
-            plan.upload_bytes()
+            plan.upload_bytes(),
+            if leftovers > 0 {
+                format!(", {leftovers} leftovers of interrupted publishes to delete")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    for l in &plan.leftovers {
+        global.say(&format!(
+            "  {:<6}  {:<8}  {:<44} {:>10}  left by an interrupted publish",
+            "delete",
+            l.kind.split('-').next().unwrap_or(l.kind),
+            l.name,
+            format!("id {}", l.id),
         ));
     }
     for s in &plan.steps {

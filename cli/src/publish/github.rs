@@ -9,7 +9,13 @@
 //!    publisher won: delete the draft, report a conflict);
 //! 5. publish the draft, which makes it `latest`.
 //!
-//! An interruption anywhere before step 5 leaves the previous release as `latest`, whole.
+//! An interruption anywhere before step 5 leaves the previous release as `latest`, whole,
+//! and a draft behind. Drafts are invisible to devices but would pile up, so planning
+//! also lists the drafts an earlier ota-sign publish created (their body carries
+//! [`DRAFT_MARKER`]) and step 2 is preceded by deleting them. Drafts without the marker
+//! are someone else's and never touched. A concurrent publisher's draft looks the same as
+//! an orphan: deleting it makes that publisher stop with a conflict, which it would have
+//! met anyway when one of the two replaced `latest` under the other.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,11 +23,35 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{Destination, PublishError, RemoteObject, Upload, http_headers};
+use super::{Destination, Leftover, PublishError, RemoteObject, Upload, http_headers};
 use crate::repo::layout;
 
 /// Default REST API base.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// Written into the body of every release ota-sign creates; an HTML comment, so
+/// GitHub does not show it. A draft carrying it was left by an interrupted publish.
+pub const DRAFT_MARKER: &str = "<!-- ota-sign:publish -->";
+
+/// The body releases had before [`DRAFT_MARKER`] existed; a draft with exactly this body
+/// is an orphan of an older ota-sign.
+const LEGACY_BODY: &str = "Signed OTA release published by ota-sign.";
+
+/// The `kind` of a [`Leftover`] on GitHub.
+pub const DRAFT_KIND: &str = "draft-release";
+
+/// Releases per page when listing (GitHub's maximum).
+const PER_PAGE: usize = 100;
+
+/// Pages listed at most: orphans are newer than the last finished publish, which cleaned
+/// up, so they sit at the top of the newest-first listing.
+const MAX_PAGES: usize = 10;
+
+/// Whether a release is a draft that ota-sign created and never published.
+fn is_orphan_draft(release: &Value) -> bool {
+    let body = release["body"].as_str().unwrap_or("");
+    release["draft"] == json!(true) && (body.contains(DRAFT_MARKER) || body.trim() == LEGACY_BODY)
+}
 
 /// Connection settings.
 #[derive(Clone, Debug)]
@@ -41,6 +71,14 @@ struct AssetRef {
     id: u64,
 }
 
+/// The draft this publish is building.
+#[derive(Clone, Debug)]
+struct Draft {
+    id: u64,
+    tag: String,
+    upload_url: String,
+}
+
 /// Publishes as GitHub releases.
 pub struct GitHubDestination {
     owner: String,
@@ -50,7 +88,7 @@ pub struct GitHubDestination {
     rt: tokio::runtime::Runtime,
     latest_id: Option<u64>,
     assets: BTreeMap<String, AssetRef>,
-    draft: Option<(u64, String)>,
+    draft: Option<Draft>,
 }
 
 impl GitHubDestination {
@@ -154,10 +192,16 @@ impl GitHubDestination {
     }
 
     fn delete_draft(&mut self) {
-        if let Some((id, _)) = self.draft.take() {
-            let url = self.api(&format!("/releases/{id}"));
+        if let Some(draft) = self.draft.take() {
+            let url = self.api(&format!("/releases/{}", draft.id));
             let _ = self.send(self.request(reqwest::Method::DELETE, &url));
         }
+    }
+
+    /// Our own draft answered 404: another publisher deleted it as an orphan.
+    fn draft_gone(&self) -> PublishError {
+        let tag = self.draft.as_ref().map_or("", |d| d.tag.as_str());
+        PublishError::Concurrent(format!("draft release {tag}"))
     }
 }
 
@@ -241,6 +285,43 @@ impl Destination for GitHubDestination {
         }
     }
 
+    fn leftovers(&mut self) -> Result<Vec<Leftover>, PublishError> {
+        let mut out = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let url = self.api(&format!("/releases?per_page={PER_PAGE}&page={page}"));
+            let (status, body) = self.send(self.request(reqwest::Method::GET, &url))?;
+            match status {
+                StatusCode::OK => {}
+                StatusCode::NOT_FOUND => return Err(PublishError::NotFound(self.describe())),
+                s => return Err(self.remote("list releases", s, &body)),
+            }
+            let releases = parse(&body)?;
+            let releases = releases.as_array().map_or(&[][..], Vec::as_slice);
+            for r in releases.iter().filter(|r| is_orphan_draft(r)) {
+                let Some(id) = r["id"].as_u64() else { continue };
+                out.push(Leftover {
+                    kind: DRAFT_KIND,
+                    name: r["tag_name"].as_str().unwrap_or_default().to_owned(),
+                    id: id.to_string(),
+                });
+            }
+            if releases.len() < PER_PAGE {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn remove(&mut self, leftover: &Leftover) -> Result<(), PublishError> {
+        let url = self.api(&format!("/releases/{}", leftover.id));
+        let (status, body) = self.send(self.request(reqwest::Method::DELETE, &url))?;
+        match status {
+            // Gone already: another publisher cleaned up first.
+            StatusCode::NO_CONTENT | StatusCode::OK | StatusCode::NOT_FOUND => Ok(()),
+            s => Err(self.remote(&format!("delete draft release {}", leftover.name), s, &body)),
+        }
+    }
+
     fn begin(&mut self) -> Result<(), PublishError> {
         let base = self.options.tag.clone().unwrap_or_else(|| {
             let now = std::time::SystemTime::now()
@@ -259,7 +340,7 @@ impl Destination for GitHubDestination {
                 "tag_name": tag,
                 "name": tag,
                 "draft": true,
-                "body": "Signed OTA release published by ota-sign.",
+                "body": format!("{LEGACY_BODY}\n\n{DRAFT_MARKER}"),
             });
             let req = self
                 .request(reqwest::Method::POST, &self.api("/releases"))
@@ -284,7 +365,11 @@ impl Destination for GitHubDestination {
                             .map(|u| u.split('{').next().unwrap_or(u).to_owned())
                             .ok_or_else(|| self.remote("create release", status, &resp))?,
                     };
-                    self.draft = Some((id, upload));
+                    self.draft = Some(Draft {
+                        id,
+                        tag,
+                        upload_url: upload,
+                    });
                     return Ok(());
                 }
                 StatusCode::UNPROCESSABLE_ENTITY if message(&resp).contains("Validation") => {
@@ -301,9 +386,10 @@ impl Destination for GitHubDestination {
     }
 
     fn put(&mut self, upload: Upload<'_>) -> Result<(), PublishError> {
-        let (_, upload_url) = self
+        let upload_url = self
             .draft
-            .clone()
+            .as_ref()
+            .map(|d| d.upload_url.clone())
             .expect("begin() creates the draft before any put()");
         let (content_type, _) = http_headers(upload.kind, upload.name);
         let mut url = reqwest::Url::parse(&upload_url).map_err(|e| PublishError::Remote {
@@ -318,12 +404,13 @@ impl Destination for GitHubDestination {
         let (status, body) = self.send(req)?;
         match status {
             StatusCode::CREATED => Ok(()),
+            StatusCode::NOT_FOUND => Err(self.draft_gone()),
             s => Err(self.remote(&format!("upload {}", upload.name), s, &body)),
         }
     }
 
     fn commit(&mut self) -> Result<(), PublishError> {
-        let (id, _) = self.draft.clone().expect("begin() creates the draft");
+        let id = self.draft.as_ref().expect("begin() creates the draft").id;
         let now_latest = self.latest()?.and_then(|v| v["id"].as_u64());
         if now_latest != self.latest_id {
             return Err(PublishError::Concurrent("releases/latest".into()));
@@ -336,8 +423,10 @@ impl Destination for GitHubDestination {
             .header("Content-Type", "application/json")
             .body(json!({ "draft": false, "make_latest": "true" }).to_string());
         let (status, body) = self.send(req)?;
-        if status != StatusCode::OK {
-            return Err(self.remote("publish release", status, &body));
+        match status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Err(self.draft_gone()),
+            s => return Err(self.remote("publish release", s, &body)),
         }
         self.draft = None;
         Ok(())

@@ -62,18 +62,28 @@ fn do_release(
     release(tree, &TestSigner(images::key(1)), &req).unwrap();
 }
 
-/// A tree with lamp 1.0.0 released to stable, in a temporary work dir.
-fn lamp_released() -> (tempfile::TempDir, ReleaseTree) {
+/// A tree with `specs` released to stable, in a temporary work dir.
+fn released(specs: &[ImageSpec]) -> (tempfile::TempDir, ReleaseTree) {
     let work = tempfile::tempdir().unwrap();
     let tree = ReleaseTree::new(work.path().join("tree"));
+    do_release(&tree, work.path(), "stable", specs, None);
+    (work, tree)
+}
+
+/// Releases lamp `version` (a small image) to stable.
+fn release_lamp(tree: &ReleaseTree, work: &Path, version: &str) {
     do_release(
-        &tree,
-        work.path(),
+        tree,
+        work,
         "stable",
-        &[ImageSpec::new("lamp", "1.0.0")],
+        &[ImageSpec::new("lamp", version)],
         None,
     );
-    (work, tree)
+}
+
+/// A tree with lamp 1.0.0 released to stable, in a temporary work dir.
+fn lamp_released() -> (tempfile::TempDir, ReleaseTree) {
+    released(&[ImageSpec::new("lamp", "1.0.0")])
 }
 
 /// Every image went up before the first manifest that could name it.
@@ -182,13 +192,7 @@ fn directory_refuses_to_replace_an_image_and_detects_a_channel_ahead() {
     for (name, _) in tree.files().unwrap() {
         std::fs::copy(tree.path(&name), other.path(&name)).unwrap();
     }
-    do_release(
-        &other,
-        work.path(),
-        "stable",
-        &[ImageSpec::new("lamp", "1.1.0")],
-        None,
-    );
+    release_lamp(&other, work.path(), "1.1.0");
     publish(&other, &mut DirDestination::new(&www)).unwrap();
     // ours is at sequence 1 with 1.0.0 -> refused
     let err = publish(&tree, &mut dest).unwrap_err();
@@ -239,13 +243,10 @@ fn s3_objects_headers_order_and_device_view() {
     let Some(server) = s3::S3sFs::start(&["firmware"]) else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let tree = ReleaseTree::new(work.path().join("tree"));
-    let specs = [
+    let (_work, tree) = released(&[
         ImageSpec::new("lamp", "1.0.0"),
         ImageSpec::new("plug", "2.0.0"),
-    ];
-    do_release(&tree, work.path(), "stable", &specs, None);
+    ]);
     let mut dest = s3_dest(&server, "firmware", "prod", s3::SECRET_KEY);
     let order = publish(&tree, &mut dest).unwrap();
     assert_images_first(&order);
@@ -389,18 +390,10 @@ fn gh_dest(gh: &FakeGitHub, token: &str, tag: &str) -> GitHubDestination {
 #[test]
 fn github_draft_then_publish_and_other_channels_carried() {
     let gh = FakeGitHub::start("acme", "fw", "t0k");
-    let work = tempfile::tempdir().unwrap();
-    let tree = ReleaseTree::new(work.path().join("tree"));
-    do_release(
-        &tree,
-        work.path(),
-        "stable",
-        &[
-            ImageSpec::new("lamp", "1.0.0"),
-            ImageSpec::new("plug", "1.0.0"),
-        ],
-        None,
-    );
+    let (work, tree) = released(&[
+        ImageSpec::new("lamp", "1.0.0"),
+        ImageSpec::new("plug", "1.0.0"),
+    ]);
     let order = publish(&tree, &mut gh_dest(&gh, "t0k", "r1")).unwrap();
     assert_images_first(&order);
     let log = gh.log();
@@ -481,13 +474,7 @@ fn github_killed_mid_publish_keeps_latest_and_bad_token_is_credentials() {
     publish(&tree, &mut gh_dest(&gh, "t0k", "r1")).unwrap();
     let v1 = tree.read("lamp.stable.manifest").unwrap().unwrap();
 
-    do_release(
-        &tree,
-        work.path(),
-        "stable",
-        &[ImageSpec::new("lamp", "1.1.0")],
-        None,
-    );
+    release_lamp(&tree, work.path(), "1.1.0");
     gh.die_at_upload(2);
     let err = publish(&tree, &mut gh_dest(&gh, "t0k", "r2")).unwrap_err();
     assert_eq!(err.kind(), FailureKind::Network, "{err}");
@@ -513,4 +500,149 @@ fn github_killed_mid_publish_keeps_latest_and_bad_token_is_credentials() {
     let (img, _) =
         http::get_following(&gh.latest_download_url(m.image_name.as_str()), &[]).unwrap();
     assert_eq!(img.status, 200);
+}
+
+/// The GitHub fake serving lamp 1.0.0 as release `r1`.
+fn github_serving_lamp() -> (FakeGitHub, tempfile::TempDir, ReleaseTree) {
+    let gh = FakeGitHub::start("acme", "fw", "t0k");
+    let (work, tree) = lamp_released();
+    publish(&tree, &mut gh_dest(&gh, "t0k", "r1")).unwrap();
+    (gh, work, tree)
+}
+
+/// Releases lamp 1.1.0 and publishes it as `tag`, with the fake dying at the second
+/// upload: what a publish killed mid-upload leaves is its draft, never published.
+/// Returns the draft's id.
+fn publish_killed_mid_upload(gh: &FakeGitHub, work: &Path, tree: &ReleaseTree, tag: &str) -> u64 {
+    release_lamp(tree, work, "1.1.0");
+    // The fake counts uploads over its whole life.
+    let uploaded = gh
+        .log()
+        .iter()
+        .filter(|l| l.host == ota_test_servers::github::Host::Upload)
+        .count();
+    gh.die_at_upload(uploaded + 2);
+    let err = publish(tree, &mut gh_dest(gh, "t0k", tag)).unwrap_err();
+    assert_eq!(err.kind(), FailureKind::Network, "{err}");
+    gh.revive();
+    let orphan = gh.releases().into_iter().find(|r| r.tag == tag).unwrap();
+    assert!(orphan.draft && !orphan.assets.is_empty(), "{orphan:?}");
+    assert!(
+        orphan.body.contains(super::github::DRAFT_MARKER),
+        "{orphan:?}"
+    );
+    orphan.id
+}
+
+fn drafts(gh: &FakeGitHub) -> Vec<String> {
+    gh.releases()
+        .into_iter()
+        .filter(|r| r.draft)
+        .map(|r| r.tag)
+        .collect()
+}
+
+/// The DELETE requests after the first `skip` requests of the fake's log.
+fn deletes(gh: &FakeGitHub, skip: usize) -> Vec<String> {
+    gh.log()
+        .into_iter()
+        .skip(skip)
+        .filter(|l| l.method == "DELETE")
+        .map(|l| l.path)
+        .collect()
+}
+
+#[test]
+fn github_publish_deletes_the_draft_a_killed_publish_left_and_keeps_human_drafts() {
+    let (gh, work, tree) = github_serving_lamp();
+    let r2 = publish_killed_mid_upload(&gh, work.path(), &tree, "r2");
+    let notes = gh.add_release("notes", true, "Changelog for the next release, WIP");
+    // What ota-sign wrote into a draft's body before it had the marker.
+    let legacy = gh.add_release("ota-1", true, "Signed OTA release published by ota-sign.");
+    assert_eq!(drafts(&gh), ["r2", "notes", "ota-1"]);
+    let mark = gh.log().len();
+
+    let mut dest = gh_dest(&gh, "t0k", "r3");
+    let plan = make_plan(&tree, &mut dest).unwrap();
+    let names: Vec<&str> = plan.leftovers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["ota-1", "r2"], "newest first");
+    assert!(plan.leftovers.iter().all(|l| l.kind == "draft-release"));
+    execute(&plan, &mut dest, &Recorder::default()).unwrap();
+
+    assert_eq!(gh.latest().unwrap().tag, "r3");
+    assert_eq!(drafts(&gh), ["notes"], "the person's draft stays");
+    assert!(gh.releases().iter().any(|r| r.id == notes));
+    let expected = [legacy, r2].map(|id| format!("/repos/acme/fw/releases/{id}"));
+    assert_eq!(deletes(&gh, mark), expected);
+    // The orphans go before the new draft is made.
+    let log = gh.log();
+    let last_delete = log.iter().rposition(|l| l.method == "DELETE").unwrap();
+    let create = log
+        .iter()
+        .rposition(|l| l.method == "POST" && l.path.ends_with("/releases"))
+        .unwrap();
+    assert!(last_delete < create, "{log:?}");
+    assert!(
+        publish(&tree, &mut gh_dest(&gh, "t0k", "r4"))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(deletes(&gh, mark).len(), 2, "nothing left to delete");
+}
+
+#[test]
+fn github_dry_run_lists_orphan_drafts_and_deletes_nothing() {
+    let (gh, work, tree) = github_serving_lamp();
+    publish_killed_mid_upload(&gh, work.path(), &tree, "r2");
+    let before = gh.releases().len();
+    let mark = gh.log().len();
+
+    // A dry run is the plan without execute().
+    let plan = make_plan(&tree, &mut gh_dest(&gh, "t0k", "r3")).unwrap();
+    assert_eq!(plan.leftovers.len(), 1);
+    assert_eq!(plan.leftovers[0].name, "r2");
+    assert_eq!(gh.releases().len(), before);
+    assert_eq!(drafts(&gh), ["r2"]);
+    assert_eq!(deletes(&gh, mark), Vec::<String>::new());
+}
+
+#[test]
+fn github_orphan_drafts_are_found_past_the_first_page() {
+    let gh = FakeGitHub::start("acme", "fw", "t0k");
+    let orphan = format!("old\n\n{}", super::github::DRAFT_MARKER);
+    gh.add_release("ota-0", true, &orphan);
+    for i in 0..120 {
+        gh.add_release(&format!("v{i}"), false, "");
+    }
+    let (_work, tree) = lamp_released();
+    let plan = make_plan(&tree, &mut gh_dest(&gh, "t0k", "r1")).unwrap();
+    let names: Vec<&str> = plan.leftovers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["ota-0"]);
+}
+
+#[test]
+fn github_publisher_whose_draft_another_deleted_stops_with_a_conflict() {
+    let (gh, work, tree) = github_serving_lamp();
+    release_lamp(&tree, work.path(), "1.1.0");
+    let mut slow = gh_dest(&gh, "t0k", "slow");
+    let slow_plan = make_plan(&tree, &mut slow).unwrap();
+
+    // The second publisher starts while the first one is uploading into its draft.
+    struct Meanwhile<'a>(&'a FakeGitHub, &'a ReleaseTree, RefCell<bool>);
+    impl Progress for Meanwhile<'_> {
+        fn done(&self, _name: &str) {
+            if !self.2.replace(true) {
+                publish(self.1, &mut gh_dest(self.0, "t0k", "fast")).unwrap();
+            }
+        }
+    }
+    let meanwhile = Meanwhile(&gh, &tree, RefCell::new(false));
+    let err = execute(&slow_plan, &mut slow, &meanwhile).unwrap_err();
+    assert!(
+        matches!(err, PublishError::Concurrent(ref what) if what == "draft release slow"),
+        "{err}"
+    );
+    assert_eq!(err.kind(), FailureKind::Conflict);
+    assert_eq!(gh.latest().unwrap().tag, "fast");
+    assert!(drafts(&gh).is_empty());
 }

@@ -14,6 +14,8 @@ pub mod s3;
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 use crate::repo::{FileKind, RepoError};
 
 /// What a destination currently serves under one name.
@@ -51,6 +53,19 @@ pub struct Upload<'a> {
     pub precondition: &'a Precondition,
 }
 
+/// Something an earlier publish that never finished (a killed process) left on the host,
+/// invisible to devices, which the next publish removes before staging its own: on GitHub
+/// a draft release that ota-sign created and never published.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Leftover {
+    /// What it is: `draft-release`.
+    pub kind: &'static str,
+    /// Its name on the host (a release's tag).
+    pub name: String,
+    /// The host's id for it.
+    pub id: String,
+}
+
 /// Reports upload progress; the CLI draws bars, tests count calls.
 pub trait Progress {
     /// An upload of `size` bytes begins.
@@ -72,6 +87,15 @@ pub trait Destination {
     /// release), so unchanged and other channels' files must be sent again.
     fn replaces_whole_set(&self) -> bool {
         false
+    }
+    /// Leftovers of earlier interrupted publishes, found while planning. Only what this
+    /// tool provably made itself: never anything a person created.
+    fn leftovers(&mut self) -> Result<Vec<Leftover>, PublishError> {
+        Ok(Vec::new())
+    }
+    /// Deletes one leftover; one that is gone already is not an error.
+    fn remove(&mut self, _leftover: &Leftover) -> Result<(), PublishError> {
+        Ok(())
     }
     /// Called once before the first upload.
     fn begin(&mut self) -> Result<(), PublishError> {

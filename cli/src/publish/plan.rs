@@ -15,7 +15,7 @@ use ota_format::{Manifest, inspect_header};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Destination, Precondition, Progress, PublishError, RemoteObject, Upload};
+use super::{Destination, Leftover, Precondition, Progress, PublishError, RemoteObject, Upload};
 use crate::repo::{FileKind, ReleaseTree, layout};
 
 /// Why a file is or is not uploaded.
@@ -64,6 +64,8 @@ pub struct Plan {
     pub destination: String,
     /// Every file considered, uploads first in upload order.
     pub steps: Vec<Step>,
+    /// What interrupted publishes left behind, deleted before the uploads.
+    pub leftovers: Vec<Leftover>,
 }
 
 impl Plan {
@@ -142,6 +144,7 @@ pub fn make_plan(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Plan,
     check_tree(&manifests, &files)?;
 
     let remote = dest.snapshot()?;
+    let leftovers = dest.leftovers()?;
     let whole_set = dest.replaces_whole_set();
     let mut steps = Vec::new();
 
@@ -246,6 +249,7 @@ pub fn make_plan(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Plan,
     Ok(Plan {
         destination: dest.describe(),
         steps,
+        leftovers,
     })
 }
 
@@ -330,14 +334,20 @@ fn step(
     }
 }
 
-/// Uploads the plan's files in order. On failure the staging is aborted; what was
-/// already written is only ever images (invisible until a manifest names them) or
-/// complete manifests whose images are already there.
+/// Deletes the plan's leftovers, then uploads its files in order. On failure the staging
+/// is aborted; what was already written is only ever images (invisible until a manifest
+/// names them) or complete manifests whose images are already there.
+///
+/// Leftovers go even when nothing needs uploading: a rerun after an interrupted publish
+/// that someone else completed must still clean up.
 pub fn execute(
     plan: &Plan,
     dest: &mut dyn Destination,
     progress: &dyn Progress,
 ) -> Result<usize, PublishError> {
+    for leftover in &plan.leftovers {
+        dest.remove(leftover)?;
+    }
     let uploads: Vec<&Step> = plan.uploads().collect();
     if uploads.is_empty() {
         return Ok(0);

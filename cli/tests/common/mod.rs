@@ -204,6 +204,27 @@ impl Scratch {
     }
 }
 
+/// A scratch directory with the key `release` made and each build packaged with it into
+/// its file name; returns the key's public half too.
+pub fn packaged(builds: &[(Build<'_>, &str)]) -> (Scratch, [u8; 32]) {
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    for (build, out) in builds {
+        s.package("release", pk, build, out);
+    }
+    (s, pk)
+}
+
+/// The start of a `package` command line signing with `release.key` for device type
+/// `thermostat`; the input and output follow.
+pub const PACKAGE_THERMOSTAT: [&str; 5] = [
+    "package",
+    "--key",
+    "release.key",
+    "--device-type",
+    "thermostat",
+];
+
 /// Asserts that `path` does not exist.
 pub fn assert_absent(path: &Path) {
     assert!(!path.exists(), "{} must not exist", path.display());

@@ -163,6 +163,52 @@ impl Work {
         r.stdout
     }
 
+    /// `ota-sign package` of the ESP32-C3 app image `app` for `device_type`, signed with
+    /// `key`, into `out`, with `extra` flags; must succeed.
+    pub fn package(&self, key: &str, device_type: &str, app: &str, out: &str, extra: &[&str]) {
+        let head = ["package", "--key", key, "--device-type", device_type];
+        let input = ["--chip", "esp32c3", "--app-image", app, "-o", out];
+        self.sign(&[&head[..], &input, extra].concat());
+    }
+
+    /// `ota-sign release` into the stable channel of `repo` (see [`release_args`]); must
+    /// succeed.
+    pub fn release(&self, key: &str, repo: &str, rest: &[&str]) -> String {
+        self.sign(&release_args(key, repo, rest))
+    }
+
+    /// `ota-sign publish --repo REPO --to DEST`, then `rest`, with extra environment
+    /// variables; must succeed. Returns stdout.
+    ///
+    /// # Panics
+    /// When it fails.
+    pub fn publish(&self, repo: &str, to: &str, rest: &[&str], env: &[(&str, &str)]) -> String {
+        let args = [&["publish", "--repo", repo, "--to", to][..], rest].concat();
+        let r = self.sign_env(&args, env);
+        assert_eq!(
+            r.code,
+            Some(0),
+            "publish to {to} failed:\n{}{}",
+            r.stdout,
+            r.stderr
+        );
+        r.stdout
+    }
+
+    /// `ota-sign flash` of the signed `image` (checked against `pubkey`) into a 1 MB flash
+    /// image file `out`; must succeed.
+    pub fn flash_image(&self, image: &str, pubkey: &str, out: &str) {
+        let check = ["--image", image, "--pubkey", pubkey];
+        self.sign(
+            &[
+                &["flash"][..],
+                &check,
+                &["--flash-size", "1MB", "--output", out],
+            ]
+            .concat(),
+        );
+    }
+
     /// `ota-sign keygen --no-encrypt NAME`; returns the public key.
     pub fn keygen(&self, name: &str) -> [u8; 32] {
         self.sign(&["keygen", "--no-encrypt", name]);
@@ -217,6 +263,20 @@ impl Work {
         .map(str::to_owned)
         .collect()
     }
+}
+
+/// `release --key KEY --repo REPO --channel stable`, then `rest` (flags and images).
+pub fn release_args<'a>(key: &'a str, repo: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let head = [
+        "release",
+        "--key",
+        key,
+        "--repo",
+        repo,
+        "--channel",
+        "stable",
+    ];
+    [&head[..], rest].concat()
 }
 
 /// 64 hex digits as 32 bytes.

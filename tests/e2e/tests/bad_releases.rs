@@ -4,8 +4,8 @@
 //! polls (as a compromised host or a careless operator would); the device, the real
 //! `ota-device-sim`, refuses it before downloading and keeps running v2.
 
-use ota_e2e::Work;
 use ota_e2e::firmware::app;
+use ota_e2e::{Work, release_args};
 use ota_test_servers::nginx::Nginx;
 
 const DT: &str = "bad-node";
@@ -22,51 +22,18 @@ fn package(
     let bin = format!("{dt}-{version}.bin");
     std::fs::write(w.path(&bin), app(dt, version, keys, None)).unwrap();
     let out = format!("{dt}-{version}.ota");
-    w.sign(&[
-        "package",
-        "--key",
-        key,
-        "--device-type",
-        dt,
-        "--chip",
-        "esp32c3",
-        "--app-image",
-        &bin,
-        "--security-counter",
-        &counter.to_string(),
-        "-o",
-        &out,
-    ]);
+    let counter = counter.to_string();
+    w.package(key, dt, &bin, &out, &["--security-counter", &counter]);
     out
 }
 
 /// Releases `image` into `repo` and bumps its sequence `extra` times by re-signing the
 /// rollout, so its manifest's sequence is above anything the device has seen.
 fn release_into(w: &Work, key: &str, repo: &str, image: &str, extra: u32) {
-    w.sign(&[
-        "release",
-        "--key",
-        key,
-        "--repo",
-        repo,
-        "--channel",
-        "stable",
-        image,
-    ]);
+    w.release(key, repo, &[image]);
     for n in 0..extra {
         let pct = if n % 2 == 0 { "99" } else { "100" };
-        w.sign(&[
-            "release",
-            "--key",
-            key,
-            "--repo",
-            repo,
-            "--channel",
-            "stable",
-            "--rollout",
-            pct,
-            image,
-        ]);
+        w.release(key, repo, &["--rollout", pct, image]);
     }
 }
 
@@ -123,22 +90,12 @@ fn bad_releases_never_reach_the_boot_slot() {
     let k = w.keygen("release");
     let v1 = package(&w, "release.key", DT, "1.0.0", &[k], 4);
     let v2 = package(&w, "release.key", DT, "2.0.0", &[k], 5);
-    w.sign(&[
-        "flash",
-        "--image",
-        &v1,
-        "--pubkey",
-        "release.pub",
-        "--flash-size",
-        "1MB",
-        "--output",
-        "flash.bin",
-    ]);
+    w.flash_image(&v1, "release.pub", "flash.bin");
     release_into(&w, "release.key", "repo", &v1, 0);
-    w.sign(&["publish", "--repo", "repo", "--to", "www"]);
+    w.publish("repo", "www", &[], &[]);
     let old_manifest = std::fs::read(w.path(&format!("www/{MANIFEST}"))).unwrap();
     release_into(&w, "release.key", "repo", &v2, 0);
-    w.sign(&["publish", "--repo", "repo", "--to", "www"]);
+    w.publish("repo", "www", &[], &[]);
     let out = w.run_device("flash.bin", &url, 2);
     assert!(
         out.iter().any(|l| l == "boot running ota_1 version 2.0.0"),
@@ -155,17 +112,7 @@ fn bad_releases_never_reach_the_boot_slot() {
     // 2. Lower security counter: release refuses it outright ...
     let low = package(&w, "release.key", DT, "3.1.0", &[k], 1);
     let r = w.sign_env(
-        &[
-            "release",
-            "--key",
-            "release.key",
-            "--repo",
-            "repo",
-            "--channel",
-            "stable",
-            "--allow-downgrade",
-            &low,
-        ],
+        &release_args("release.key", "repo", &["--allow-downgrade", &low]),
         &[],
     );
     assert_ne!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
@@ -204,7 +151,7 @@ fn bad_releases_never_reach_the_boot_slot() {
         w.path(&format!("www/{MANIFEST}")),
     )
     .unwrap();
-    w.sign(&["publish", "--repo", "repo", "--to", "www"]);
+    w.publish("repo", "www", &[], &[]);
     let out = w.run_device("flash.bin", &url, 2);
     assert!(
         out.iter().any(|l| l == "boot running ota_0 version 3.3.0"),

@@ -9,21 +9,11 @@ use ota_test_servers::nginx::Nginx;
 const DT: &str = "rot-node";
 
 fn release(w: &Work, key: &str, image: &str, trust: Option<&str>) {
-    let mut args = vec![
-        "release",
-        "--key",
-        key,
-        "--repo",
-        "repo",
-        "--channel",
-        "stable",
-    ];
-    if let Some(t) = trust {
-        args.extend(["--trust", t]);
-    }
-    args.push(image);
-    w.sign(&args);
-    w.sign(&["publish", "--repo", "repo", "--to", "www"]);
+    match trust {
+        Some(t) => w.release(key, "repo", &["--trust", t, image]),
+        None => w.release(key, "repo", &[image]),
+    };
+    w.publish("repo", "www", &[], &[]);
 }
 
 #[test]
@@ -41,23 +31,8 @@ fn rotation_installs_new_key_releases_and_refuses_the_retired_key() {
         let bin = format!("{version}.bin");
         std::fs::write(w.path(&bin), app(DT, version, keys, None)).unwrap();
         let out = format!("{version}.ota");
-        let mut args = vec![
-            "package",
-            "--key",
-            signer,
-            "--device-type",
-            DT,
-            "--chip",
-            "esp32c3",
-            "--app-image",
-            &bin,
-            "-o",
-            &out,
-        ];
-        if let Some(n) = next {
-            args.extend(["--next-key", n]);
-        }
-        w.sign(&args);
+        let next = next.map_or(Vec::new(), |n| vec!["--next-key", n]);
+        w.package(signer, DT, &bin, &out, &next);
     };
     build("1.0.0", &[old], "old.key", None);
     // The rotation release: signed with the old key, its firmware trusts only the new one.
@@ -67,17 +42,7 @@ fn rotation_installs_new_key_releases_and_refuses_the_retired_key() {
     // The retired key signs a newer release (stolen key, or a mistake).
     build("4.0.0", &[new], "old.key", Some("new.pub"));
 
-    w.sign(&[
-        "flash",
-        "--image",
-        "1.0.0.ota",
-        "--pubkey",
-        "old.pub",
-        "--flash-size",
-        "1MB",
-        "--output",
-        "flash.bin",
-    ]);
+    w.flash_image("1.0.0.ota", "old.pub", "flash.bin");
     release(&w, "old.key", "1.0.0.ota", None);
     release(&w, "old.key", "2.0.0.ota", None);
     let out = w.run_device("flash.bin", &url, 2);

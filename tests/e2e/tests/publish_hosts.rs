@@ -14,24 +14,6 @@ use ota_test_servers::s3::{self, S3sFs};
 const DT: &str = "e2e-node";
 const MANIFEST: &str = "e2e-node.stable.manifest";
 
-fn package(w: &Work, key: &str, app_file: &str, out: &str, extra: &[&str]) {
-    let mut args = vec![
-        "package",
-        "--key",
-        key,
-        "--device-type",
-        DT,
-        "--chip",
-        "esp32c3",
-        "--app-image",
-        app_file,
-        "-o",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    w.sign(&args);
-}
-
 fn lines_contain(lines: &[String], needle: &str) -> bool {
     lines.iter().any(|l| l.contains(needle))
 }
@@ -70,14 +52,11 @@ impl Hosts {
     }
 
     fn publish(&self, w: &Work, tag: &str) {
-        w.sign(&["publish", "--repo", "repo", "--to", "www"]);
-        let r = w.sign_env(
+        w.publish("repo", "www", &[], &[]);
+        w.publish(
+            "repo",
+            "s3://firmware/prod",
             &[
-                "publish",
-                "--repo",
-                "repo",
-                "--to",
-                "s3://firmware/prod",
                 "--s3-endpoint",
                 &self.s3.endpoint,
                 "--s3-region",
@@ -88,22 +67,18 @@ impl Hosts {
                 ("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY),
             ],
         );
-        assert_eq!(r.code, Some(0), "s3 publish: {}{}", r.stdout, r.stderr);
-        let r = w.sign_env(
-            &[
-                "publish",
-                "--repo",
-                "repo",
-                "--to",
-                "github://acme/fw",
-                "--github-api-url",
-                &self.github.api_url,
-                "--github-tag",
-                tag,
-            ],
+        let github = [
+            "--github-api-url",
+            &self.github.api_url,
+            "--github-tag",
+            tag,
+        ];
+        w.publish(
+            "repo",
+            "github://acme/fw",
+            &github,
             &[("GITHUB_TOKEN", "t0k")],
         );
-        assert_eq!(r.code, Some(0), "github publish: {}{}", r.stdout, r.stderr);
     }
 
     /// (name, manifest URL) of each host.
@@ -125,37 +100,13 @@ fn devices_update_from_nginx_s3_and_github() {
     let pk = w.keygen("release");
     for v in ["1.0.0", "2.0.0"] {
         std::fs::write(w.path(&format!("{v}.bin")), app(DT, v, &[pk], None)).unwrap();
-        package(
-            &w,
-            "release.key",
-            &format!("{v}.bin"),
-            &format!("{v}.ota"),
-            &[],
-        );
+        let (app_file, out) = (format!("{v}.bin"), format!("{v}.ota"));
+        w.package("release.key", DT, &app_file, &out, &[]);
     }
-    w.sign(&[
-        "flash",
-        "--image",
-        "1.0.0.ota",
-        "--pubkey",
-        "release.pub",
-        "--flash-size",
-        "1MB",
-        "--output",
-        "flash.bin",
-    ]);
+    w.flash_image("1.0.0.ota", "release.pub", "flash.bin");
     assert_eq!(slot_versions(&w, "flash.bin")[0].as_deref(), Some("1.0.0"));
 
-    w.sign(&[
-        "release",
-        "--key",
-        "release.key",
-        "--repo",
-        "repo",
-        "--channel",
-        "stable",
-        "1.0.0.ota",
-    ]);
+    w.release("release.key", "repo", &["1.0.0.ota"]);
     hosts.publish(&w, "e2e-1");
     for (host, url) in hosts.urls() {
         let flash = format!("flash-{host}.bin");
@@ -167,16 +118,7 @@ fn devices_update_from_nginx_s3_and_github() {
         );
     }
 
-    w.sign(&[
-        "release",
-        "--key",
-        "release.key",
-        "--repo",
-        "repo",
-        "--channel",
-        "stable",
-        "2.0.0.ota",
-    ]);
+    w.release("release.key", "repo", &["2.0.0.ota"]);
     hosts.publish(&w, "e2e-2");
     for (host, url) in hosts.urls() {
         let flash = format!("flash-{host}.bin");
@@ -275,18 +217,9 @@ fn the_real_esp32c3_firmware_is_packaged_released_and_installed() {
         "--output",
         "flash.bin",
     ]);
-    w.sign(&[
-        "release",
-        "--key",
-        "test.key",
-        "--repo",
-        "repo",
-        "--channel",
-        "stable",
-        "real.ota",
-    ]);
+    w.release("test.key", "repo", &["real.ota"]);
     std::fs::create_dir_all(w.path("www")).unwrap();
-    w.sign(&["publish", "--repo", "repo", "--to", "www"]);
+    w.publish("repo", "www", &[], &[]);
     let Some(nginx) = Nginx::serve(&w.path("www")) else {
         return;
     };

@@ -69,6 +69,8 @@ pub struct Release {
     pub draft: bool,
     /// Order of publication (higher = later); `None` while a draft.
     pub published: Option<u64>,
+    /// The description given at creation.
+    pub body: String,
     /// Assets in upload order.
     pub assets: Vec<Asset>,
 }
@@ -182,6 +184,24 @@ impl FakeGitHub {
     /// Every release, drafts included, in creation order.
     pub fn releases(&self) -> Vec<Release> {
         self.lock().releases.clone()
+    }
+
+    /// Creates a release directly, as a person would in the web interface, and returns its
+    /// id: e.g. a draft of someone's own that a publish must leave alone.
+    pub fn add_release(&self, tag: &str, draft: bool, body: &str) -> u64 {
+        let mut s = self.lock();
+        s.next_id += 1;
+        s.clock += 1;
+        let release = Release {
+            id: s.next_id,
+            tag: tag.to_owned(),
+            draft,
+            published: (!draft).then_some(s.clock),
+            body: body.to_owned(),
+            assets: Vec::new(),
+        };
+        s.releases.push(release);
+        s.next_id
     }
 
     /// The release `latest/download` resolves to.
@@ -478,6 +498,7 @@ fn release_json(s: &State, urls: &Urls, r: &Release) -> Value {
         "name": r.tag,
         "draft": r.draft,
         "prerelease": false,
+        "body": r.body,
         "url": format!("{}/repos/{}/{}/releases/{}", urls.api, s.owner, s.repo, r.id),
         "upload_url":
             format!("{}/repos/{}/{}/releases/{}/assets{{?name,label}}", urls.upload, s.owner, s.repo, r.id),
@@ -526,10 +547,22 @@ fn api(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
             json!({ "full_name": format!("{}/{}", s.owner, s.repo), "private": false }),
         ),
         ("GET", ["releases"]) => {
+            // Newest first, paginated as GitHub does (30 per page unless asked).
+            let number = |k: &str, default: usize| {
+                req.query
+                    .get(k)
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .filter(|&n| n > 0)
+                    .unwrap_or(default)
+            };
+            let per_page = number("per_page", 30).min(100);
+            let page = number("page", 1);
             let v: Vec<Value> = s
                 .releases
                 .iter()
                 .rev()
+                .skip((page - 1) * per_page)
+                .take(per_page)
                 .map(|r| release_json(s, urls, r))
                 .collect();
             Reply::json(200, Value::Array(v))
@@ -560,6 +593,7 @@ fn api(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
                 tag: tag.to_owned(),
                 draft,
                 published: (!draft).then_some(s.clock),
+                body: body["body"].as_str().unwrap_or_default().to_owned(),
                 assets: Vec::new(),
             };
             let v = release_json(s, urls, &r);
@@ -792,6 +826,38 @@ mod tests {
         assert_eq!(hops.len(), 3);
         assert!(hops[1].starts_with(&gh.web_url));
         assert!(hops[2].starts_with(&gh.objects_url));
+    }
+
+    #[test]
+    fn releases_are_listed_newest_first_in_pages_with_their_body() {
+        let gh = FakeGitHub::start("acme", "fw", "t0k");
+        for i in 0..5 {
+            gh.add_release(&format!("v{i}"), i == 4, &format!("body {i}"));
+        }
+        let list = |q: &str| -> Vec<Value> {
+            let url = format!("{}/repos/acme/fw/releases{q}", gh.api_url);
+            let r = http::get(&url, &[("Authorization", "Bearer t0k")]).unwrap();
+            assert_eq!(r.status, 200);
+            serde_json::from_slice::<Value>(&r.body)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .clone()
+        };
+        let tags = |v: &[Value]| -> Vec<String> {
+            v.iter()
+                .map(|r| r["tag_name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let all = list("");
+        assert_eq!(tags(&all), ["v4", "v3", "v2", "v1", "v0"]);
+        assert_eq!(
+            (all[0]["draft"].clone(), all[0]["body"].clone()),
+            (json!(true), json!("body 4"))
+        );
+        assert_eq!(tags(&list("?per_page=2&page=2")), ["v2", "v1"]);
+        assert_eq!(tags(&list("?per_page=2&page=3")), ["v0"]);
+        assert!(list("?per_page=2&page=4").is_empty());
     }
 
     #[test]
