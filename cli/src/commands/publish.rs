@@ -52,7 +52,9 @@ drafts). The next publish deletes such drafts before creating its own and says s
 recognises them by a marker ota-sign writes into the release body
 (<!-- ota-sign:publish -->), so drafts made by people are never touched. --dry-run lists
 them without deleting anything. Two publishers running at once: the later one deletes
-the earlier one's draft, and the earlier one stops with exit code 7.
+the earlier one's draft, and the earlier one stops with exit code 7. In a directory, a
+killed publish can leave a hidden temporary file (.ota-tmp-*); the next publish deletes
+those older than 10 minutes (a younger one may be a live publish's).
 
 Exit codes: 0 published (or nothing to do); 7 conflict with what the host serves;
 8 credentials rejected; 9 bucket or repository not found; 10 network failure;
@@ -142,10 +144,12 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     if !args.dry_run {
         for l in &plan.leftovers {
             global.say(&format!(
-                "deleted {} {} (id {}), left by an interrupted publish",
+                "deleted {} {}{}, left by an interrupted publish",
                 l.kind.replace('-', " "),
                 l.name,
-                l.id
+                l.id.as_ref()
+                    .map(|id| format!(" (id {id})"))
+                    .unwrap_or_default()
             ));
         }
         if uploads == 0 {
@@ -239,7 +243,9 @@ fn print_plan(plan: &Plan, dry_run: bool, global: &GlobalOpts) {
             "delete",
             l.kind.split('-').next().unwrap_or(l.kind),
             l.name,
-            format!("id {}", l.id),
+            l.id.as_ref()
+                .map(|id| format!("id {id}"))
+                .unwrap_or_default(),
         ));
     }
     for s in &plan.steps {

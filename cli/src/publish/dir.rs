@@ -2,16 +2,26 @@
 //! is written to a temporary name and renamed, so the server never serves a prefix.
 //! Preconditions are checked just before the rename: a directory offers no atomic
 //! compare-and-swap, so two publishers racing within that window are not detected.
+//! A publish killed while writing leaves its temporary file behind; a later publish
+//! deletes such files once they are [`STALE_TEMP_AGE`] old, since a live publish renames
+//! each within the time it takes to write one file.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use super::{Destination, Precondition, PublishError, RemoteObject, Upload};
+use super::{Destination, Leftover, Precondition, PublishError, RemoteObject, Upload};
 use crate::repo::{atomic, layout};
+
+/// A temporary file this old was left by a publish that died.
+pub const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
+
+/// The `kind` of a [`Leftover`] in a directory.
+pub const TEMP_KIND: &str = "temporary-file";
 
 /// Publishes into a directory.
 pub struct DirDestination {
@@ -75,6 +85,47 @@ impl Destination for DirDestination {
         match fs::read(self.root.join(name)) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    fn leftovers(&mut self) -> Result<Vec<Leftover>, PublishError> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(e)),
+        };
+        let now = SystemTime::now();
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| self.io(e))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if !name.starts_with(atomic::TEMP_PREFIX) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok());
+            if meta.is_file() && age.is_some_and(|a| a >= STALE_TEMP_AGE) {
+                out.push(Leftover {
+                    kind: TEMP_KIND,
+                    name,
+                    id: None,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn remove(&mut self, leftover: &Leftover) -> Result<(), PublishError> {
+        match fs::remove_file(self.root.join(&leftover.name)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.io(e)),
         }
     }

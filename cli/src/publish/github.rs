@@ -302,7 +302,7 @@ impl Destination for GitHubDestination {
                 out.push(Leftover {
                     kind: DRAFT_KIND,
                     name: r["tag_name"].as_str().unwrap_or_default().to_owned(),
-                    id: id.to_string(),
+                    id: Some(id.to_string()),
                 });
             }
             if releases.len() < PER_PAGE {
@@ -313,7 +313,8 @@ impl Destination for GitHubDestination {
     }
 
     fn remove(&mut self, leftover: &Leftover) -> Result<(), PublishError> {
-        let url = self.api(&format!("/releases/{}", leftover.id));
+        let id = leftover.id.as_deref().unwrap_or_default();
+        let url = self.api(&format!("/releases/{id}"));
         let (status, body) = self.send(self.request(reqwest::Method::DELETE, &url))?;
         match status {
             // Gone already: another publisher cleaned up first.

@@ -180,6 +180,46 @@ fn directory_served_by_nginx_etag_range_and_idempotent() {
 }
 
 #[test]
+fn directory_publish_deletes_temporary_files_a_killed_publish_left() {
+    let (work, tree) = lamp_released();
+    let www = work.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let prefix = crate::repo::atomic::TEMP_PREFIX;
+    let stale = format!("{prefix}4242-0-lamp.stable.manifest");
+    let fresh = format!("{prefix}4343-0-lamp.stable.manifest");
+    // Someone's own hidden file that merely looks similar is not ours.
+    let foreign = ".ota-tmp.notes";
+    for name in [&stale, &fresh, &foreign.to_owned()] {
+        std::fs::write(www.join(name), b"partial").unwrap();
+    }
+    let old = std::time::SystemTime::now() - super::dir::STALE_TEMP_AGE;
+    std::fs::File::options()
+        .write(true)
+        .open(www.join(&stale))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+
+    let mut dest = DirDestination::new(&www);
+    let plan = make_plan(&tree, &mut dest).unwrap();
+    let names: Vec<_> = plan
+        .leftovers
+        .iter()
+        .map(|l| (l.kind, l.name.as_str()))
+        .collect();
+    assert_eq!(names, [(super::dir::TEMP_KIND, stale.as_str())]);
+    // Planning alone (a dry run) deletes nothing.
+    assert!(www.join(&stale).exists());
+
+    execute(&plan, &mut dest, &Recorder::default()).unwrap();
+    assert!(!www.join(&stale).exists());
+    // A temporary file this young may be a live publish's, mid-write.
+    assert!(www.join(&fresh).exists());
+    assert!(www.join(foreign).exists());
+    assert!(www.join("lamp.stable.manifest").exists());
+}
+
+#[test]
 fn directory_refuses_to_replace_an_image_and_detects_a_channel_ahead() {
     let (work, tree) = lamp_released();
     let www = work.path().join("www");

@@ -55,15 +55,17 @@ pub struct Upload<'a> {
 
 /// Something an earlier publish that never finished (a killed process) left on the host,
 /// invisible to devices, which the next publish removes before staging its own: on GitHub
-/// a draft release that ota-sign created and never published.
+/// a draft release that ota-sign created and never published, in a directory a temporary
+/// file that was never renamed into place.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Leftover {
-    /// What it is: `draft-release`.
+    /// What it is: `draft-release` or `temporary-file`.
     pub kind: &'static str,
-    /// Its name on the host (a release's tag).
+    /// Its name on the host (a release's tag, a file name).
     pub name: String,
-    /// The host's id for it.
-    pub id: String,
+    /// The host's id for it, where the name is not one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// Reports upload progress; the CLI draws bars, tests count calls.
