@@ -32,6 +32,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "ota-format builds without std and without an allocator"
 cargo build -p ota-format --no-default-features --locked
 
+step "ota-agent builds without its tls feature"
+cargo clippy -p ota-agent --locked -- -D warnings
+
 if [[ -d firmware/esp32c3 && "${OTA_SKIP_FIRMWARE:-0}" != 1 ]]; then
     step "real ESP32-C3 firmware (riscv32imc-unknown-none-elf)"
     bash scripts/build-firmware.sh

@@ -597,8 +597,9 @@ where
             if_none_match: self.etag.as_ref(),
             range_from: None,
             timeout_ms: self.config.retry.timeout_ms,
+            follow: false,
         };
-        let (head, mut body) = self.client.get(&request).await?;
+        let (head, mut body) = crate::get_following!(self.client, request)?;
         match head.status {
             304 if self.etag.is_some() => return Ok(None),
             200 => {}

@@ -90,6 +90,7 @@ impl HttpClient for &mut Host {
         let Some((_, bytes)) = self.files.iter().find(|(u, _)| u == req.url) else {
             let head = ResponseHead {
                 status: 404,
+                redirect: false,
                 etag: None,
                 content_length: Some(0),
                 content_range: None,
@@ -100,6 +101,7 @@ impl HttpClient for &mut Host {
         if req.if_none_match == Some(&etag) {
             let head = ResponseHead {
                 status: 304,
+                redirect: false,
                 etag: Some(etag),
                 content_length: None,
                 content_range: None,
@@ -109,6 +111,7 @@ impl HttpClient for &mut Host {
         let from = req.range_from.unwrap_or(0);
         let head = ResponseHead {
             status: if req.range_from.is_some() { 206 } else { 200 },
+            redirect: false,
             etag: Some(etag),
             content_length: Some(bytes.len() as u64 - from),
             content_range: req.range_from.map(|first| ContentRange {

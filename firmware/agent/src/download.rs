@@ -281,8 +281,9 @@ impl<C: HttpClient, D: DelayNs, K: Clock> Downloader<'_, C, D, K> {
             if_none_match: None,
             range_from: (from > 0).then_some(from),
             timeout_ms: self.policy.timeout_ms,
+            follow: false,
         };
-        let (head, mut body) = match self.client.get(&request).await {
+        let (head, mut body) = match crate::get_following!(self.client, request) {
             Ok(answer) => answer,
             Err(e) if retryable(e) => return Ok(Attempt::Failed(Transient::Http(e))),
             Err(e) => return Err(DownloadError::Http(e)),
@@ -464,6 +465,7 @@ mod tests {
             let from = req.range_from.unwrap_or(0);
             let head = |status, first: u64| ResponseHead {
                 status,
+                redirect: false,
                 etag: None,
                 content_length: Some(total - first),
                 content_range: (status == 206).then_some(ContentRange {
@@ -488,6 +490,7 @@ mod tests {
                 Serve::Status(s) => (
                     ResponseHead {
                         status: s,
+                        redirect: false,
                         etag: None,
                         content_length: Some(0),
                         content_range: None,

@@ -3,7 +3,10 @@
 //! The agent never trusts what HTTP says about the bytes (the signatures decide), but it
 //! relies on the transport for three things: `If-None-Match` so an idle check costs a
 //! `304`, `Range` so a dropped download resumes, and following redirects (GitHub
-//! Releases answers `302` twice, to another host). Everything here is `no_std` and
+//! Releases answers `302` twice, to another host). A client answers one hop at a time;
+//! [`get_following!`](crate::get_following) walks the redirects, so that the final
+//! answer's connection (a TLS session with its record buffers, say) can be handed out
+//! without the client holding it across hops. Everything here is `no_std` and
 //! allocation-free. [`crate::http1`] implements it over any byte-stream connection; the
 //! simulator gives it a `std::net` socket, the ESP32 firmware an embassy-net one.
 
@@ -119,6 +122,9 @@ pub struct Request<'a> {
     pub range_from: Option<u64>,
     /// Longest wait for the connection, the answer head, or any single body read.
     pub timeout_ms: u32,
+    /// Send this request to the target of the redirect the client answered last,
+    /// instead of `url`.
+    pub follow: bool,
 }
 
 impl<'a> Request<'a> {
@@ -129,15 +135,19 @@ impl<'a> Request<'a> {
             if_none_match: None,
             range_from: None,
             timeout_ms,
+            follow: false,
         }
     }
 }
 
-/// What the server answered, after redirects; the body is read from [`HttpClient::Body`].
+/// What the server answered; the body is read from [`HttpClient::Body`].
 #[derive(Clone, Copy, Debug)]
 pub struct ResponseHead {
-    /// Final status code (never a followed 3xx).
+    /// Status code.
     pub status: u16,
+    /// A redirect the client can follow (its target resolved and kept by the client):
+    /// send the request again with [`Request::follow`].
+    pub redirect: bool,
     /// `ETag`, if present and usable.
     pub etag: Option<ETag>,
     /// `Content-Length`, if present.
@@ -177,6 +187,9 @@ pub enum HttpError {
     /// A redirect without a usable `Location`.
     #[error("redirect without a usable Location")]
     BadRedirect,
+    /// The TLS handshake failed, or a record did not decrypt.
+    #[error("TLS failed")]
+    Tls,
     /// The body is longer than its `Content-Length`.
     #[error("body longer than its Content-Length")]
     BodyTooLong,
@@ -192,7 +205,10 @@ pub trait HttpBody {
     async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HttpError>;
 }
 
-/// A client that performs one `GET` at a time and follows redirects itself.
+/// Redirect hops followed; GitHub's `releases/latest/download` needs two.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// A client that performs one `GET` at a time, one hop at a time.
 #[allow(async_fn_in_trait)]
 pub trait HttpClient {
     /// The body of an answer; it borrows the client until dropped.
@@ -200,8 +216,9 @@ pub trait HttpClient {
     where
         Self: 'c;
 
-    /// Sends `request`, follows redirects (at most a handful, across hosts) and returns
-    /// the final answer's head and body.
+    /// Sends `request` and returns the answer's head and body. A redirect is an answer
+    /// like any other, with [`ResponseHead::redirect`] set; a redirect without a usable
+    /// `Location` is [`HttpError::BadRedirect`].
     async fn get<'c>(
         &'c mut self,
         request: &Request<'_>,
@@ -220,6 +237,32 @@ impl<T: HttpClient> HttpClient for &mut T {
     ) -> Result<(ResponseHead, Self::Body<'c>), HttpError> {
         (**self).get(request).await
     }
+}
+
+/// `client.get(request)` following redirects, at most [`MAX_REDIRECTS`] of them:
+/// evaluates to `Result<(ResponseHead, Body), HttpError>` with the final answer. A macro,
+/// not a function: a function returning the body borrowed from inside its loop is
+/// refused by the borrow checker (it cannot see that a redirect's body is dropped before
+/// the next hop borrows the client again).
+#[macro_export]
+macro_rules! get_following {
+    ($client:expr, $request:expr) => {{
+        let mut request: $crate::http::Request<'_> = $request;
+        let mut hops = 0usize;
+        loop {
+            match $client.get(&request).await {
+                Ok((head, body)) if head.redirect => {
+                    drop(body);
+                    hops += 1;
+                    if hops > $crate::http::MAX_REDIRECTS {
+                        break Err($crate::http::HttpError::TooManyRedirects);
+                    }
+                    request.follow = true;
+                }
+                answer => break answer,
+            }
+        }
+    }};
 }
 
 /// Reads a whole body into `buf`; a body that does not fit is an error (`BodyTooLong`),

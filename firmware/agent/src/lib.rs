@@ -9,7 +9,8 @@
 //!   so a simulator (or a test) can reproduce what the real bootloader does.
 //! * [`agent`]: check → decide → [`download`] → [`install`] → switch, with the
 //!   persistent [`state`] and the [`status`] report (R6), over the [`http`] trait,
-//!   which [`http1`] implements over any byte-stream connection.
+//!   which [`http1`] implements over any byte-stream connection (with the `tls`
+//!   feature, `https://` too: TLS 1.3 by embedded-tls).
 //!
 //! Everything is `no_std`. The boot-slot modules never allocate and use caller-owned
 //! stack buffers of at most 64 bytes. The update path works in caller-provided

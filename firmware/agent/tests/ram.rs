@@ -88,6 +88,7 @@ impl HttpClient for Host {
         let from = req.range_from.unwrap_or(0);
         let head = ResponseHead {
             status: if req.range_from.is_some() { 206 } else { 200 },
+            redirect: false,
             etag: None,
             content_length: Some(bytes.len() as u64 - from),
             content_range: req.range_from.map(|first| ContentRange {

@@ -11,7 +11,7 @@
 //! | `WIFI_PASSWORD`     | no       | WPA2 passphrase; empty means an open network                 |
 //! | `OTA_DEVICE_TYPE`   | no       | device type the agent accepts, default `ota-esp32c3`         |
 //! | `OTA_CHANNEL`       | no       | release channel, default `stable`                            |
-//! | `OTA_BASE_URL`      | no       | `http://host/path` holding the manifests; unset = no polling |
+//! | `OTA_BASE_URL`      | no       | `http(s)://host/path` holding the manifests; unset = no polling |
 //! | `OTA_FW_VERSION`    | no       | semver of this build, default the crate version              |
 //! | `OTA_CHECK_INTERVAL_S` | no    | seconds between manifest checks, default 600, min 10         |
 //! | `OTA_BOOTLOADER`    | no       | `plain` (espflash's, default) or `rollback` (app rollback on) |
@@ -126,10 +126,9 @@ impl Config {
 
         let base_url = var("OTA_BASE_URL").map(|url| url.trim_end_matches('/').to_owned());
         match &base_url {
-            Some(url) if !url.starts_with("http://") => {
+            Some(url) if !url.starts_with("http://") && !url.starts_with("https://") => {
                 return Err(format!(
-                    "OTA_BASE_URL {url:?} must start with http:// (this build has no TLS; \
-                     images are trusted by signature, not by transport)"
+                    "OTA_BASE_URL {url:?} must start with http:// or https://"
                 ));
             }
             // The agent builds image URLs (this directory + a name of up to

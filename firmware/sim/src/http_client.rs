@@ -1,25 +1,34 @@
 //! The simulator's network: ota-agent's own HTTP/1.1 client ([`Http1Client`], the code the
-//! ESP32 firmware runs) over a blocking `std::net::TcpStream`. The futures complete
-//! without ever yielding, which is what the simulator's `block_on` expects.
+//! ESP32 firmware runs, TLS included) over a blocking `std::net::TcpStream`. The futures
+//! complete without ever yielding, which is what the simulator's `block_on` expects.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use ota_agent::http::HttpError;
-use ota_agent::http1::{Connection, HEAD_BUFFER_LEN, Http1Client, Http1Memory, URL_BUFFER_LEN};
+use ota_agent::http1::{
+    Connection, HEAD_BUFFER_LEN, Http1Client, Http1Memory, TLS_READ_RECORD_LEN,
+    TLS_WRITE_RECORD_LEN, TlsMemory, URL_BUFFER_LEN,
+};
+use rand_core::OsRng;
 
 /// The agent's client as the simulator runs it.
-pub type StdHttpClient = Http1Client<StdConnection, Vec<u8>>;
+pub type StdHttpClient = Http1Client<StdConnection, Vec<u8>, OsRng>;
 
 /// A client with the device's buffer sizes, so the simulator refuses what a device would.
 pub fn std_http_client() -> StdHttpClient {
-    Http1Client::new(
+    Http1Client::with_tls(
         StdConnection::default(),
         Http1Memory {
             head: vec![0; HEAD_BUFFER_LEN],
             url: vec![0; URL_BUFFER_LEN],
             next: vec![0; URL_BUFFER_LEN],
+        },
+        TlsMemory {
+            read_record: vec![0; TLS_READ_RECORD_LEN],
+            write_record: vec![0; TLS_WRITE_RECORD_LEN],
+            random: OsRng,
         },
     )
 }

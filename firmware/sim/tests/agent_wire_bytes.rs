@@ -57,10 +57,13 @@ fn pump(mut from: TcpStream, mut to: TcpStream) -> u64 {
 }
 
 impl Relay {
+    /// Relays to the host of `upstream` (`http://` or `https://`); [`Relay::url`] has the
+    /// same scheme.
     fn start(upstream: &str) -> Relay {
-        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let (scheme, host) = upstream.split_once("://").unwrap();
+        let upstream = host.to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let done: Arc<Mutex<Vec<Wire>>> = Arc::default();
         let log = done.clone();
         std::thread::spawn(move || {
@@ -97,6 +100,20 @@ fn publish(root: &Path, release: &Release, mtime_secs: u64) {
         .unwrap();
 }
 
+/// A device running 1.0.0 that polls `root` through `relay`, with 1.0.0 published there.
+fn device_polling(relay: &Relay, root: &Path) -> ota_device_sim::device::VirtualDevice {
+    let host = Host::start(); // only to build the device; never contacted
+    let mut d = device(&host, RollbackDisabled);
+    d.config.manifest_url = format!("{}{MANIFEST_PATH}", relay.url);
+    let running = release(&Spec {
+        version: "1.0.0",
+        counter: 0,
+        ..Spec::default()
+    });
+    publish(root, &running, 1_700_000_000);
+    d
+}
+
 #[test]
 fn idle_check_costs_a_few_hundred_bytes() {
     let dir = tempfile::tempdir().unwrap();
@@ -104,20 +121,8 @@ fn idle_check_costs_a_few_hundred_bytes() {
         return;
     };
     let relay = Relay::start(&nginx.url);
-    let host = Host::start(); // only to build the device; never contacted
-    let mut d = device(&host, RollbackDisabled);
-    d.config.manifest_url = format!("{}{MANIFEST_PATH}", relay.url);
-
     // The running release: fetched once (200), then unchanged (304).
-    publish(
-        dir.path(),
-        &release(&Spec {
-            version: "1.0.0",
-            counter: 0,
-            ..Spec::default()
-        }),
-        1_700_000_000,
-    );
+    let mut d = device_polling(&relay, dir.path());
     // Then, in the same boot (the ETag lives in RAM), a new release: the changed
     // manifest, then the image.
     let next = release(&Spec {
@@ -166,5 +171,42 @@ fn idle_check_costs_a_few_hundred_bytes() {
         changed.received,
         fetch.total(),
         image.total(),
+    );
+}
+
+#[test]
+fn idle_check_over_tls_costs_a_handshake_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(nginx) = Nginx::serve(dir.path()) else {
+        return;
+    };
+    let tls = nginx
+        .tls_url
+        .clone()
+        .expect("nginx runs without TLS: the openssl command is missing");
+    let relay = Relay::start(&tls);
+    let mut d = device_polling(&relay, dir.path());
+    let (_, (first, idle)) = boot_until_running(&mut d, |s| {
+        let first = (s.check(), relay.take());
+        (first, (s.check(), relay.take()))
+    });
+    assert_eq!(first.0, Ok(CheckResult::UpToDate));
+    assert_eq!(idle.0, Ok(CheckResult::NotModified));
+    let (fetch, idle) = (first.1, idle.1);
+    assert_eq!(
+        (fetch.len(), idle.len()),
+        (1, 1),
+        "one connection per check"
+    );
+    let (fetch, idle) = (fetch[0], idle[0]);
+    // A full TLS 1.3 handshake (no session resumption) with a P-256 certificate, then
+    // the same conditional GET and 304 as over plain HTTP, encrypted.
+    assert!(idle.total() < 2_500, "idle check over TLS: {idle:?}");
+    eprintln!(
+        "wire bytes over TLS: idle check {} (sent {} + received {}); first fetch {}",
+        idle.total(),
+        idle.sent,
+        idle.received,
+        fetch.total(),
     );
 }

@@ -106,7 +106,7 @@ fn every_bad_value_is_refused_with_the_variable_named() {
         ("WIFI_PASSWORD", &"p".repeat(65), "WIFI_PASSWORD"),
         ("OTA_DEVICE_TYPE", "Thermostat", "OTA_DEVICE_TYPE"),
         ("OTA_CHANNEL", "beta.1", "OTA_CHANNEL"),
-        ("OTA_BASE_URL", "https://updates.example/fleet", "http://"),
+        ("OTA_BASE_URL", "ftp://updates.example/fleet", "http://"),
         ("OTA_BASE_URL", &long_url, "OTA_BASE_URL"),
         ("OTA_FW_VERSION", "2.1", "OTA_FW_VERSION"),
         (
@@ -126,6 +126,12 @@ fn every_bad_value_is_refused_with_the_variable_named() {
             .unwrap_or_else(|| panic!("{name}={value} accepted"));
         assert!(err.contains(says), "{name}={value}: {err}");
     }
+    // https is spoken (TLS in ota-agent's client).
+    let rust = rust_of(&[(
+        "OTA_BASE_URL",
+        "https://github.com/acme/fw/releases/latest/download",
+    )]);
+    assert!(rust.contains("Some(\"https://github.com/acme/fw/releases/latest/download/ota-esp32c3.stable.manifest\")"), "{rust}");
     // The longest base URL that leaves room for a 96-byte image name is accepted.
     let longest = format!("http://h/{}", "p".repeat(415 - 9));
     assert!(configure(&[("OTA_BASE_URL", &longest)]).is_ok());

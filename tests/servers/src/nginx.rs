@@ -3,6 +3,11 @@
 //! static host should (ETag and Range on, manifests `no-cache`, images immutable).
 //! The demo's fleet benchmark runs on it too, hence the sized connection limit and the
 //! access log that records the bytes of every answer.
+//!
+//! When the `openssl` command is there, the same root is also served over TLS (a
+//! throwaway self-signed P-256 certificate) at [`Nginx::tls_url`], and
+//! `/via-tls/<path>` on the plain port redirects (302) to `<tls_url>/<path>`: the shape
+//! of GitHub Releases, whose downloads end on an https host.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,6 +19,8 @@ use crate::util;
 pub struct Nginx {
     /// `http://127.0.0.1:PORT`
     pub url: String,
+    /// `https://127.0.0.1:PORT`, when a certificate could be made.
+    pub tls_url: Option<String>,
     child: Child,
     work: tempfile::TempDir,
 }
@@ -35,6 +42,30 @@ impl Nginx {
     pub fn start(bin: &Path, root: &Path, connections: usize) -> std::io::Result<Nginx> {
         let work = tempfile::Builder::new().prefix("ota-nginx").tempdir()?;
         let port = util::free_port();
+        let tls_port = make_certificate(work.path()).then(util::free_port);
+        let tls = match tls_port {
+            Some(tls_port) => format!(
+                r#"
+    server {{
+        listen 127.0.0.1:{tls_port} ssl backlog=4096;
+        ssl_certificate {w}/cert.pem;
+        ssl_certificate_key {w}/key.pem;
+        ssl_protocols TLSv1.3;
+        root {root};
+        location ~ \.manifest$ {{ add_header Cache-Control "no-cache" always; }}
+        location ~ \.ota$ {{ add_header Cache-Control "public, max-age=31536000, immutable" always; }}
+    }}"#,
+                w = work.path().display(),
+                root = root.display()
+            ),
+            None => String::new(),
+        };
+        let via_tls = match tls_port {
+            Some(tls_port) => format!(
+                "location ^~ /via-tls/ {{ rewrite ^/via-tls/(.*)$ https://127.0.0.1:{tls_port}/$1 redirect; }}"
+            ),
+            None => String::new(),
+        };
         let w = work.path().display();
         // As root, workers would drop to `nobody` and fail to read a 0700 temp dir.
         let user = if util::running_as_root() {
@@ -68,7 +99,8 @@ http {{
         root {root};
         location ~ \.manifest$ {{ add_header Cache-Control "no-cache" always; }}
         location ~ \.ota$ {{ add_header Cache-Control "public, max-age=31536000, immutable" always; }}
-    }}
+        {via_tls}
+    }}{tls}
 }}
 "#,
             files = connections * 2 + 64,
@@ -95,8 +127,18 @@ http {{
                 "nginx did not start on port {port}:\n{log}"
             )));
         }
+        if let Some(tls_port) = tls_port
+            && !util::wait_for_port(tls_port, Duration::from_secs(10))
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other(format!(
+                "nginx did not listen for TLS on port {tls_port}"
+            )));
+        }
         Ok(Nginx {
             url: format!("http://127.0.0.1:{port}"),
+            tls_url: tls_port.map(|p| format!("https://127.0.0.1:{p}")),
             child,
             work,
         })
@@ -114,4 +156,28 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A self-signed P-256 certificate for 127.0.0.1 in `dir` (`cert.pem`, `key.pem`), made
+/// with the `openssl` command; false when it is missing or fails.
+fn make_certificate(dir: &Path) -> bool {
+    Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }

@@ -3,6 +3,7 @@
 
 use super::Connection;
 use super::head::Framing;
+use super::stream::Stream;
 use crate::http::{HttpBody, HttpError};
 
 /// Longest chunk-size line or trailer line accepted; real ones are a few bytes.
@@ -23,23 +24,23 @@ enum State {
     Done,
 }
 
-/// A response body borrowing the client's connection.
+/// A response body borrowing the client's connection (and TLS session).
 pub struct Http1Body<'c, C: Connection> {
-    connection: &'c mut C,
+    stream: Stream<'c, C>,
     /// Body bytes that arrived with the head.
     pending: &'c [u8],
     state: State,
 }
 
 impl<'c, C: Connection> Http1Body<'c, C> {
-    pub(super) fn new(connection: &'c mut C, pending: &'c [u8], framing: Framing) -> Self {
+    pub(super) fn new(stream: Stream<'c, C>, pending: &'c [u8], framing: Framing) -> Self {
         let state = match framing {
             Framing::Length(n) => State::Length(n),
             Framing::UntilClose => State::UntilClose,
             Framing::Chunked => State::ChunkSize,
         };
         Http1Body {
-            connection,
+            stream,
             pending,
             state,
         }
@@ -53,7 +54,7 @@ impl<'c, C: Connection> Http1Body<'c, C> {
             self.pending = &self.pending[n..];
             return Ok(n);
         }
-        self.connection.read(buf).await
+        self.stream.read(buf).await
     }
 
     /// One byte of framing; the connection ending here truncates the body.
@@ -142,12 +143,6 @@ impl<'c, C: Connection> Http1Body<'c, C> {
                 _ => return Ok(0),
             }
         }
-    }
-}
-
-impl<C: Connection> Drop for Http1Body<'_, C> {
-    fn drop(&mut self) {
-        self.connection.close();
     }
 }
 

@@ -5,16 +5,25 @@
 //! passes (nginx, the GitHub fake's redirect chain, servers that drop, stall, lie about
 //! lengths or answer 200 to a Range) exercises the device's own HTTP code.
 //!
-//! No TLS: the agent trusts signatures, not the transport, and `https://` URLs are
-//! refused with [`HttpError::UnsupportedScheme`]. Nothing is allocated: the client lives
-//! on the buffers it is given. Each hop writes the request and parses the answer's head
-//! with `httparse`; only the final answer's body reader is built, after the redirect loop,
-//! borrowing the connection and the bytes that arrived with the head.
+//! `https://` is spoken with the `tls` feature and a client made by
+//! [`Http1Client::with_tls`] (TLS 1.3, embedded-tls): for the hosts that only serve
+//! https (GitHub Releases), and for privacy. Certificates are not checked, because
+//! nothing the agent installs is trusted for where it came from: the signatures decide
+//! (DESIGN.md R4). Without TLS, `https://` is [`HttpError::UnsupportedScheme`].
+//!
+//! Nothing is allocated: the client lives on the buffers it is given. Each `get` is one
+//! hop: write the request, parse the answer's head with `httparse`, hand out the body
+//! reader borrowing the connection (and TLS session) and the bytes that arrived with the
+//! head. A redirect's target is resolved and kept here for the next hop
+//! ([`Request::follow`]); [`crate::get_following!`] walks them.
 
 mod body;
 mod head;
+mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "tls")]
+mod tls;
 
 use crate::http::{HttpClient, HttpError, Request, ResponseHead};
 use crate::url::{Scheme, Url};
@@ -22,13 +31,17 @@ use crate::url::{Scheme, Url};
 pub use body::Http1Body;
 use head::Head;
 pub use head::MAX_HEADERS;
+use stream::{Io, Stream};
 
-/// Redirect hops followed; GitHub's `releases/latest/download` needs two.
-pub const MAX_REDIRECTS: usize = 5;
 /// Head buffer the device uses: GitHub's redirect heads are 2 to 3 KiB.
 pub const HEAD_BUFFER_LEN: usize = 4096;
 /// URL buffers the device uses: GitHub's signed redirect targets are near 1 KiB.
 pub const URL_BUFFER_LEN: usize = 1024;
+/// TLS record buffer for reading: the largest record a server may send (2^14 bytes of
+/// data plus the record's overhead).
+pub const TLS_READ_RECORD_LEN: usize = 16_640;
+/// TLS record buffer for writing: requests are a few hundred bytes, the ClientHello less.
+pub const TLS_WRITE_RECORD_LEN: usize = 2048;
 
 /// One connection at a time to a host: a TCP socket on the device, a `TcpStream` in the
 /// simulator. The connection applies the request's timeout to every operation.
@@ -73,33 +86,70 @@ impl<C: Connection> Connection for &mut C {
 /// The buffers the client works in.
 pub struct Http1Memory<B> {
     /// Holds a response head and the first body bytes behind it: the longest head
-    /// accepted (GitHub's redirect heads are 2 to 3 KiB).
+    /// accepted ([`HEAD_BUFFER_LEN`] on the device).
     pub head: B,
-    /// The current hop's URL once a redirect replaced the caller's: the longest redirect
-    /// target followed (GitHub's signed URLs are near 1 KiB).
+    /// The current hop's URL: the longest URL followed, redirect targets included
+    /// ([`URL_BUFFER_LEN`] on the device).
     pub url: B,
     /// Where a redirect's target is resolved; as long as `url`.
     pub next: B,
 }
 
+/// What a client needs to speak TLS: record buffers and randomness for the key exchange.
+pub struct TlsMemory<B, R> {
+    /// At least [`TLS_READ_RECORD_LEN`]: a shorter one fails on servers that send full
+    /// records.
+    pub read_record: B,
+    /// At least [`TLS_WRITE_RECORD_LEN`].
+    pub write_record: B,
+    /// A cryptographically secure generator (the chip's RNG with the radio on, the OS's
+    /// in the simulator).
+    pub random: R,
+}
+
+/// The randomness type of a client without TLS.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoTls;
+
 /// A client over `C`, living on buffers `B` (`&'static mut [u8]` on the device, `Vec<u8>`
-/// in the simulator).
-pub struct Http1Client<C, B> {
+/// in the simulator), speaking TLS with randomness `R` when built with
+/// [`Http1Client::with_tls`].
+pub struct Http1Client<C, B, R = NoTls> {
     connection: C,
     memory: Http1Memory<B>,
+    // Only a `tls` build can make a client with it.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    tls: Option<TlsMemory<B, R>>,
     requests: u64,
 }
 
-impl<C: Connection, B: AsMut<[u8]>> Http1Client<C, B> {
-    /// A client; the head buffer must hold at least a status line and an empty line.
+impl<C: Connection, B: AsMut<[u8]>> Http1Client<C, B, NoTls> {
+    /// A plain-HTTP client; the head buffer must hold at least a status line and an
+    /// empty line.
     pub fn new(connection: C, memory: Http1Memory<B>) -> Self {
         Http1Client {
             connection,
             memory,
+            tls: None,
             requests: 0,
         }
     }
+}
 
+#[cfg(feature = "tls")]
+impl<C: Connection, B: AsMut<[u8]>, R: rand_core::CryptoRngCore> Http1Client<C, B, R> {
+    /// A client that also speaks `https://`.
+    pub fn with_tls(connection: C, memory: Http1Memory<B>, tls: TlsMemory<B, R>) -> Self {
+        Http1Client {
+            connection,
+            memory,
+            tls: Some(tls),
+            requests: 0,
+        }
+    }
+}
+
+impl<C: Connection, B: AsMut<[u8]>, R> Http1Client<C, B, R> {
     /// The connection, e.g. for its byte counters.
     pub fn connection(&self) -> &C {
         &self.connection
@@ -111,7 +161,28 @@ impl<C: Connection, B: AsMut<[u8]>> Http1Client<C, B> {
     }
 }
 
-impl<C: Connection, B: AsMut<[u8]>> HttpClient for Http1Client<C, B> {
+/// The randomness a client can do TLS with, if any.
+pub trait TlsRandom {
+    /// The generator, or `None` for a client without TLS.
+    #[cfg(feature = "tls")]
+    fn generator(&mut self) -> Option<&mut dyn rand_core::CryptoRngCore>;
+}
+
+impl TlsRandom for NoTls {
+    #[cfg(feature = "tls")]
+    fn generator(&mut self) -> Option<&mut dyn rand_core::CryptoRngCore> {
+        None
+    }
+}
+
+#[cfg(feature = "tls")]
+impl<R: rand_core::CryptoRngCore> TlsRandom for R {
+    fn generator(&mut self) -> Option<&mut dyn rand_core::CryptoRngCore> {
+        Some(self)
+    }
+}
+
+impl<C: Connection, B: AsMut<[u8]>, R: TlsRandom> HttpClient for Http1Client<C, B, R> {
     type Body<'c>
         = Http1Body<'c, C>
     where
@@ -123,67 +194,81 @@ impl<C: Connection, B: AsMut<[u8]>> HttpClient for Http1Client<C, B> {
     ) -> Result<(ResponseHead, Http1Body<'c, C>), HttpError> {
         let Http1Memory { head, url, next } = &mut self.memory;
         let (head, url, next) = (head.as_mut(), url.as_mut(), next.as_mut());
-        // `None`: the hop's URL is the caller's; `Some(n)`: the first n bytes of `url`.
-        let mut redirected: Option<usize> = None;
-        let mut answer = None;
-        for _ in 0..=MAX_REDIRECTS {
-            let current = match redirected {
-                None => request.url,
-                Some(n) => core::str::from_utf8(&url[..n]).map_err(|_| HttpError::InvalidUrl)?,
-            };
-            self.requests += 1;
-            let (parsed, filled) =
-                exchange(&mut self.connection, current, request, head, next).await?;
-            match parsed.redirect_len {
-                Some(n) => {
-                    log::debug!("HTTP {} redirect", parsed.status);
-                    url.get_mut(..n)
-                        .ok_or(HttpError::BadRedirect)?
-                        .copy_from_slice(&next[..n]);
-                    redirected = Some(n);
-                }
-                None => {
-                    answer = Some((parsed, filled));
-                    break;
-                }
+        // The hop's URL lives in `url`: the caller's, or the last redirect's target.
+        let len = if request.follow {
+            url.iter().position(|&b| b == 0).unwrap_or(url.len())
+        } else {
+            let bytes = request.url.as_bytes();
+            let slot = url.get_mut(..bytes.len()).ok_or(HttpError::InvalidUrl)?;
+            slot.copy_from_slice(bytes);
+            if let Some(end) = url.get_mut(bytes.len()) {
+                *end = 0;
+            }
+            bytes.len()
+        };
+        let current = core::str::from_utf8(&url[..len]).map_err(|_| HttpError::InvalidUrl)?;
+        let parsed = Url::parse(current).map_err(|_| HttpError::InvalidUrl)?;
+        let host = parsed.host.trim_start_matches('[').trim_end_matches(']');
+
+        self.requests += 1;
+        let mut stream = match parsed.scheme {
+            Scheme::Http => {
+                self.connection
+                    .connect(host, parsed.port, request.timeout_ms.max(1))
+                    .await?;
+                Stream::Plain(Io::new(&mut self.connection))
+            }
+            #[cfg(feature = "tls")]
+            Scheme::Https => {
+                let tls = self.tls.as_mut().ok_or(HttpError::UnsupportedScheme)?;
+                let random = tls.random.generator().ok_or(HttpError::UnsupportedScheme)?;
+                self.connection
+                    .connect(host, parsed.port, request.timeout_ms.max(1))
+                    .await?;
+                let session = tls::open(
+                    Io::new(&mut self.connection),
+                    host,
+                    tls.read_record.as_mut(),
+                    tls.write_record.as_mut(),
+                    random,
+                )
+                .await?;
+                Stream::Tls(session)
+            }
+            #[cfg(not(feature = "tls"))]
+            Scheme::Https => return Err(HttpError::UnsupportedScheme),
+        };
+        send(&mut stream, &parsed, request).await?;
+        let (answer, filled) = read_head(&mut stream, current, head, next).await?;
+        if let Some(n) = answer.redirect_len {
+            log::debug!("HTTP {} redirect", answer.status);
+            // Kept for the next hop, NUL-terminated when shorter than the buffer.
+            let target = url.get_mut(..n).ok_or(HttpError::BadRedirect)?;
+            target.copy_from_slice(&next[..n]);
+            if let Some(end) = url.get_mut(n) {
+                *end = 0;
             }
         }
-        let (parsed, filled) = answer.ok_or(HttpError::TooManyRedirects)?;
         let response = ResponseHead {
-            status: parsed.status,
-            etag: parsed.etag,
-            content_length: parsed.content_length,
-            content_range: parsed.content_range,
+            status: answer.status,
+            redirect: answer.redirect_len.is_some(),
+            etag: answer.etag,
+            content_length: answer.content_length,
+            content_range: answer.content_range,
         };
-        let body = Http1Body::new(
-            &mut self.connection,
-            &head[parsed.len..filled],
-            parsed.framing,
-        );
+        let body = Http1Body::new(stream, &head[answer.len..filled], answer.framing);
         Ok((response, body))
     }
 }
 
-/// One hop: connect, send the request, read the final (non-1xx) head into `buf`. Returns
-/// the head and how many bytes of `buf` are filled (the body's first bytes follow the
-/// head).
-async fn exchange<C: Connection>(
-    connection: &mut C,
+/// Reads the final (non-1xx) head into `buf`. Returns the head and how many bytes of `buf`
+/// are filled (the body's first bytes follow the head).
+async fn read_head<C: Connection>(
+    stream: &mut Stream<'_, C>,
     url: &str,
-    request: &Request<'_>,
     buf: &mut [u8],
     next: &mut [u8],
 ) -> Result<(Head, usize), HttpError> {
-    let parsed = Url::parse(url).map_err(|_| HttpError::InvalidUrl)?;
-    if parsed.scheme != Scheme::Http {
-        return Err(HttpError::UnsupportedScheme);
-    }
-    let host = parsed.host.trim_start_matches('[').trim_end_matches(']');
-    connection
-        .connect(host, parsed.port, request.timeout_ms.max(1))
-        .await?;
-    send(connection, &parsed, request).await?;
-
     let mut filled = 0;
     loop {
         if let Some(head) = head::parse(&buf[..filled], url, next)? {
@@ -198,7 +283,7 @@ async fn exchange<C: Connection>(
         if filled == buf.len() {
             return Err(HttpError::Protocol);
         }
-        match connection.read(&mut buf[filled..]).await? {
+        match stream.read(&mut buf[filled..]).await? {
             0 => return Err(HttpError::ConnectionLost),
             n => filled += n,
         }
@@ -206,26 +291,26 @@ async fn exchange<C: Connection>(
 }
 
 async fn send<C: Connection>(
-    connection: &mut C,
+    stream: &mut Stream<'_, C>,
     url: &Url<'_>,
     request: &Request<'_>,
 ) -> Result<(), HttpError> {
     let mut digits = [0u8; 20];
-    connection.write_all(b"GET ").await?;
-    connection.write_all(url.path.as_bytes()).await?;
-    connection.write_all(b" HTTP/1.1\r\nHost: ").await?;
-    connection.write_all(url.host.as_bytes()).await?;
+    stream.write_all(b"GET ").await?;
+    stream.write_all(url.path.as_bytes()).await?;
+    stream.write_all(b" HTTP/1.1\r\nHost: ").await?;
+    stream.write_all(url.host.as_bytes()).await?;
     let default_port = match url.scheme {
         Scheme::Http => 80,
         Scheme::Https => 443,
     };
     if url.port != default_port {
-        connection.write_all(b":").await?;
-        connection
+        stream.write_all(b":").await?;
+        stream
             .write_all(decimal(u64::from(url.port), &mut digits))
             .await?;
     }
-    connection
+    stream
         .write_all(
             concat!(
                 "\r\nUser-Agent: ota-agent/",
@@ -236,16 +321,17 @@ async fn send<C: Connection>(
         )
         .await?;
     if let Some(tag) = request.if_none_match {
-        connection.write_all(b"If-None-Match: ").await?;
-        connection.write_all(tag.as_str().as_bytes()).await?;
-        connection.write_all(b"\r\n").await?;
+        stream.write_all(b"If-None-Match: ").await?;
+        stream.write_all(tag.as_str().as_bytes()).await?;
+        stream.write_all(b"\r\n").await?;
     }
     if let Some(from) = request.range_from {
-        connection.write_all(b"Range: bytes=").await?;
-        connection.write_all(decimal(from, &mut digits)).await?;
-        connection.write_all(b"-\r\n").await?;
+        stream.write_all(b"Range: bytes=").await?;
+        stream.write_all(decimal(from, &mut digits)).await?;
+        stream.write_all(b"-\r\n").await?;
     }
-    connection.write_all(b"\r\n").await
+    stream.write_all(b"\r\n").await?;
+    stream.flush().await
 }
 
 /// `n` in decimal, written at the end of `buf`.

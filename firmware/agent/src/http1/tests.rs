@@ -11,7 +11,7 @@ use std::{format, vec};
 use embassy_futures::block_on;
 
 use super::*;
-use crate::http::{ETag, HttpBody, read_to_end};
+use crate::http::{ETag, HttpBody, MAX_REDIRECTS, read_to_end};
 
 /// Answers each connection with the next scripted bytes, `max_read` bytes per read, and
 /// records what was connected to and written.
@@ -89,13 +89,13 @@ fn client(script: Script, head_len: usize) -> Http1Client<Script, Vec<u8>> {
     )
 }
 
-/// GETs `url` and reads the whole body (at most 64 KiB).
+/// GETs `url`, following redirects, and reads the whole body (at most 64 KiB).
 fn fetch(
     c: &mut Http1Client<Script, Vec<u8>>,
     request: &Request<'_>,
 ) -> Result<(ResponseHead, Vec<u8>), HttpError> {
     block_on(async {
-        let (head, mut body) = c.get(request).await?;
+        let (head, mut body) = crate::get_following!(c, *request)?;
         let mut buf = vec![0u8; 65536];
         let n = read_to_end(&mut body, &mut buf).await?;
         buf.truncate(n);
@@ -119,6 +119,7 @@ fn request_bytes_are_exactly_these() {
         if_none_match: Some(&tag),
         range_from: Some(1234),
         timeout_ms: 700,
+        follow: false,
     };
     let (head, body) = fetch(&mut c, &request).unwrap();
     assert_eq!((head.status, &body[..]), (200, &b"ok"[..]));
@@ -239,6 +240,41 @@ fn redirects_are_followed_across_hosts() {
         "a".repeat(700)
     )));
     assert_eq!(c.requests(), 3);
+}
+
+#[test]
+fn a_redirect_is_one_hop_and_follow_takes_its_target() {
+    let mut c = client(
+        Script::new(&[
+            b"HTTP/1.1 302 Found\r\nLocation: d/x?y\r\nContent-Length: 5\r\n\r\nmoved",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ]),
+        4096,
+    );
+    let mut request = get("http://h/a/c/x");
+    let head = block_on(async { c.get(&request).await.map(|(head, _)| head) }).unwrap();
+    assert!(head.redirect && head.status == 302);
+    assert_eq!(c.connection().connects.len(), 1);
+    request.follow = true;
+    let (head, body) = block_on(async {
+        let (head, mut body) = c.get(&request).await?;
+        let mut buf = [0u8; 8];
+        let n = read_to_end(&mut body, &mut buf).await?;
+        Ok::<_, HttpError>((head, buf[..n].to_vec()))
+    })
+    .unwrap();
+    assert!(!head.redirect);
+    assert_eq!(body, b"ok");
+    let sent = c.connection().sent_text(1);
+    assert!(sent.starts_with("GET /a/c/d/x?y HTTP/1.1\r\n"), "{sent}");
+    // A fresh request goes to its own URL again.
+    let mut c2 = client(Script::new(&[b"HTTP/1.1 204 No Content\r\n\r\n"]), 4096);
+    fetch(&mut c2, &get("http://other/z")).unwrap();
+    assert!(
+        c2.connection()
+            .sent_text(0)
+            .starts_with("GET /z HTTP/1.1\r\nHost: other\r\n")
+    );
 }
 
 #[test]

@@ -1,9 +1,9 @@
-//! The device's network for ota-agent: [`Http1Client`] (the agent's HTTP/1.1 client, the
-//! same code the simulator's tests run) over one embassy-net TCP socket, with DNS through
-//! the stack and the request's timeout on every operation. No TLS: the agent trusts
-//! signatures, not the transport.
+//! The device's network for ota-agent: [`Http1Client`] (the agent's HTTP/1.1 client with
+//! TLS, the same code the simulator's tests run) over one embassy-net TCP socket, with DNS
+//! through the stack and the request's timeout on every operation.
 //!
-//! Nothing is allocated: the socket and client buffers are `'static` and lent at start-up.
+//! Nothing is allocated: the socket, client and TLS record buffers are `'static` and lent
+//! at start-up.
 
 use core::cell::Cell;
 
@@ -12,8 +12,12 @@ use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::{State, TcpSocket};
 use embassy_time::{Duration, with_timeout};
 use embedded_io_async::Write as _;
+use esp_hal::rng::Rng;
 use ota_agent::http::HttpError;
-use ota_agent::http1::{Connection, HEAD_BUFFER_LEN, Http1Client, Http1Memory, URL_BUFFER_LEN};
+use ota_agent::http1::{
+    Connection, HEAD_BUFFER_LEN, Http1Client, Http1Memory, TLS_READ_RECORD_LEN,
+    TLS_WRITE_RECORD_LEN, TlsMemory, URL_BUFFER_LEN,
+};
 
 /// Socket receive window: the download streams through it.
 pub const TCP_RX: usize = 4096;
@@ -27,7 +31,38 @@ const RESET_WAIT: Duration = Duration::from_millis(500);
 pub type NetCell = Cell<Option<Stack<'static>>>;
 
 /// The device's HTTP client.
-pub type EmbassyHttp = Http1Client<EmbassySocket, &'static mut [u8]>;
+pub type EmbassyHttp = Http1Client<EmbassySocket, &'static mut [u8], ChipRandom>;
+
+/// The chip's random number generator as TLS randomness. With the radio running (it is
+/// whenever a connection is made), its output is true random numbers (ESP32-C3 TRM,
+/// "Random Number Generator"), which `esp_hal::rng::Rng` leaves to the caller to assert.
+pub struct ChipRandom(Rng);
+
+impl ChipRandom {
+    pub fn new() -> Self {
+        ChipRandom(Rng::new())
+    }
+}
+
+impl rand_core::RngCore for ChipRandom {
+    fn next_u32(&mut self) -> u32 {
+        self.0.next_u32()
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill_bytes(dest);
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.try_fill_bytes(dest)
+    }
+}
+
+impl rand_core::CryptoRng for ChipRandom {}
 
 /// The buffers the client lives on, lent for the firmware's lifetime.
 pub struct HttpMemory {
@@ -36,6 +71,8 @@ pub struct HttpMemory {
     head: [u8; HEAD_BUFFER_LEN],
     url: [u8; URL_BUFFER_LEN],
     next: [u8; URL_BUFFER_LEN],
+    tls_read: [u8; TLS_READ_RECORD_LEN],
+    tls_write: [u8; TLS_WRITE_RECORD_LEN],
 }
 
 impl HttpMemory {
@@ -46,6 +83,8 @@ impl HttpMemory {
             head: [0; HEAD_BUFFER_LEN],
             url: [0; URL_BUFFER_LEN],
             next: [0; URL_BUFFER_LEN],
+            tls_read: [0; TLS_READ_RECORD_LEN],
+            tls_write: [0; TLS_WRITE_RECORD_LEN],
         }
     }
 }
@@ -58,8 +97,10 @@ pub fn client(net: &'static NetCell, memory: &'static mut HttpMemory) -> Embassy
         head,
         url,
         next,
+        tls_read,
+        tls_write,
     } = memory;
-    Http1Client::new(
+    Http1Client::with_tls(
         EmbassySocket {
             net,
             buffers: Some((rx, tx)),
@@ -67,6 +108,11 @@ pub fn client(net: &'static NetCell, memory: &'static mut HttpMemory) -> Embassy
             timeout: Duration::from_secs(1),
         },
         Http1Memory { head, url, next },
+        TlsMemory {
+            read_record: tls_read,
+            write_record: tls_write,
+            random: ChipRandom::new(),
+        },
     )
 }
 

@@ -418,9 +418,14 @@ pub fn device(host: &Host, mode: BootloaderMode) -> VirtualDevice {
 }
 
 pub fn device_with(host: &Host, mode: BootloaderMode, first_app: &[u8]) -> VirtualDevice {
+    device_at(&host.url(MANIFEST_PATH), mode, first_app)
+}
+
+/// A fresh device polling `manifest_url`.
+pub fn device_at(manifest_url: &str, mode: BootloaderMode, first_app: &[u8]) -> VirtualDevice {
     let table = default_partition_table(FLASH_SIZE, SLOT_SIZE).unwrap();
     let flash = create_flash(first_app, &table, FLASH_SIZE).unwrap();
-    let mut config = DeviceConfig::new(&host.url(MANIFEST_PATH), "device-42");
+    let mut config = DeviceConfig::new(manifest_url, "device-42");
     config.bootloader = mode;
     config.retry = RetryPolicy {
         max_attempts: 4,

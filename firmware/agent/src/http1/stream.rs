@@ -1,0 +1,105 @@
+//! The byte stream an answer is read from: the connection itself, or a TLS session over
+//! it. Either way the connection is let go of ([`Connection::close`]) when the stream is
+//! dropped.
+
+use super::Connection;
+use crate::http::HttpError;
+
+/// The connection as the stream (and the TLS session) borrows it.
+pub struct Io<'c, C: Connection> {
+    connection: &'c mut C,
+}
+
+impl<'c, C: Connection> Io<'c, C> {
+    pub fn new(connection: &'c mut C) -> Self {
+        Io { connection }
+    }
+}
+
+impl<C: Connection> Drop for Io<'_, C> {
+    fn drop(&mut self) {
+        self.connection.close();
+    }
+}
+
+/// One answer's stream.
+// One lives at a time, inside the body being read; boxing the TLS session would take an
+// allocator the update path otherwise does without.
+#[allow(clippy::large_enum_variant)]
+pub enum Stream<'c, C: Connection> {
+    Plain(Io<'c, C>),
+    #[cfg(feature = "tls")]
+    Tls(super::tls::Session<'c, C>),
+}
+
+impl<C: Connection> Stream<'_, C> {
+    /// What has arrived, waiting for at least one byte; `Ok(0)` once the peer closed.
+    pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HttpError> {
+        match self {
+            Stream::Plain(io) => io.connection.read(buf).await,
+            #[cfg(feature = "tls")]
+            Stream::Tls(session) => super::tls::read(session, buf).await,
+        }
+    }
+
+    /// Writes all of `bytes` (a TLS session may hold them until [`Self::flush`]).
+    pub async fn write_all(&mut self, bytes: &[u8]) -> Result<(), HttpError> {
+        match self {
+            Stream::Plain(io) => io.connection.write_all(bytes).await,
+            #[cfg(feature = "tls")]
+            Stream::Tls(session) => super::tls::write_all(session, bytes).await,
+        }
+    }
+
+    /// Sends what is written so far.
+    pub async fn flush(&mut self) -> Result<(), HttpError> {
+        match self {
+            Stream::Plain(_) => Ok(()),
+            #[cfg(feature = "tls")]
+            Stream::Tls(session) => super::tls::flush(session).await,
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+mod io_traits {
+    //! embedded-io-async over a [`Connection`], for embedded-tls.
+
+    use super::{Connection, HttpError, Io};
+
+    /// An [`HttpError`] travelling through embedded-io.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+    #[error(transparent)]
+    pub struct IoError(pub HttpError);
+
+    impl embedded_io_async::Error for IoError {
+        fn kind(&self) -> embedded_io_async::ErrorKind {
+            match self.0 {
+                HttpError::Timeout => embedded_io_async::ErrorKind::TimedOut,
+                _ => embedded_io_async::ErrorKind::ConnectionReset,
+            }
+        }
+    }
+
+    impl<C: Connection> embedded_io_async::ErrorType for Io<'_, C> {
+        type Error = IoError;
+    }
+
+    impl<C: Connection> embedded_io_async::Read for Io<'_, C> {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, IoError> {
+            self.connection.read(buf).await.map_err(IoError)
+        }
+    }
+
+    impl<C: Connection> embedded_io_async::Write for Io<'_, C> {
+        async fn write(&mut self, buf: &[u8]) -> Result<usize, IoError> {
+            self.connection.write_all(buf).await.map_err(IoError)?;
+            Ok(buf.len())
+        }
+
+        async fn flush(&mut self) -> Result<(), IoError> {
+            // `write_all` hands everything to the connection already.
+            Ok(())
+        }
+    }
+}
