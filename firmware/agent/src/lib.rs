@@ -39,6 +39,7 @@ pub mod download;
 pub mod http;
 pub mod http1;
 pub mod install;
+pub mod sntp;
 pub mod state;
 pub mod status;
 #[cfg(test)]

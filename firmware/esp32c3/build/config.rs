@@ -16,6 +16,7 @@
 //! | `OTA_CHECK_INTERVAL_S` | no    | seconds between manifest checks, default 600, min 10         |
 //! | `OTA_BOOTLOADER`    | no       | `plain` (espflash's, default) or `rollback` (app rollback on) |
 //! | `OTA_BOOT_ATTEMPTS` | no       | boots an unconfirmed image gets before rollback, 1..=10, default 3 |
+//! | `OTA_NTP_SERVER`    | no       | SNTP server for the wall clock (manifest expiry), default `pool.ntp.org`; `off` for none |
 //!
 //! (*) Without `OTA_TRUSTED_KEYS` the build falls back to the published, INSECURE test key
 //! (its private half is in README.md) and says so on every build and every boot.
@@ -34,13 +35,14 @@ const DEFAULT_CHECK_INTERVAL_S: u32 = 600;
 const MIN_CHECK_INTERVAL_S: u32 = 10;
 const DEFAULT_BOOT_ATTEMPTS: u8 = 3;
 const MAX_BOOT_ATTEMPTS: u8 = 10;
+const DEFAULT_NTP_SERVER: &str = "pool.ntp.org";
 const SSID_MAX: usize = 32;
 const PASSWORD_MAX: usize = 64;
 /// ota-agent's `MAX_URL_LEN`: the buffer image URLs are built in.
 const IMAGE_URL_MAX: usize = 512;
 
 /// The variables read (besides cargo's `CARGO_PKG_VERSION`); changing one rebuilds.
-pub const VARIABLES: [&str; 10] = [
+pub const VARIABLES: [&str; 11] = [
     "OTA_TRUSTED_KEYS",
     "WIFI_SSID",
     "WIFI_PASSWORD",
@@ -51,6 +53,7 @@ pub const VARIABLES: [&str; 10] = [
     "OTA_CHECK_INTERVAL_S",
     "OTA_BOOTLOADER",
     "OTA_BOOT_ATTEMPTS",
+    "OTA_NTP_SERVER",
 ];
 
 /// A checked configuration.
@@ -66,6 +69,7 @@ pub struct Config {
     check_interval_s: u32,
     rollback_bootloader: bool,
     boot_attempts: u8,
+    ntp_server: Option<String>,
     /// What the build should warn about (test key, offline, no polling).
     pub warnings: Vec<String>,
 }
@@ -195,6 +199,23 @@ impl Config {
             },
         };
 
+        let ntp_server = match var("OTA_NTP_SERVER").as_deref() {
+            None => Some(DEFAULT_NTP_SERVER.to_owned()),
+            Some("off") => {
+                warnings.push(
+                    "OTA_NTP_SERVER=off: no wall clock, so manifest expiry is not enforced".into(),
+                );
+                None
+            }
+            Some(host) if is_host_name(host) => Some(host.to_owned()),
+            Some(other) => {
+                return Err(format!(
+                    "OTA_NTP_SERVER {other:?} is not a host name (letters, digits, '-' and '.', \
+                     at most 253 bytes), nor `off`"
+                ));
+            }
+        };
+
         Ok(Config {
             keys,
             test_key,
@@ -207,6 +228,7 @@ impl Config {
             check_interval_s,
             rollback_bootloader,
             boot_attempts,
+            ntp_server,
             warnings,
         })
     }
@@ -239,6 +261,11 @@ impl Config {
             self.rollback_bootloader
         );
         let _ = writeln!(s, "pub const BOOT_ATTEMPTS: u8 = {};", self.boot_attempts);
+        let _ = writeln!(
+            s,
+            "pub const NTP_SERVER: Option<&str> = {:?};",
+            self.ntp_server
+        );
         let _ = writeln!(
             s,
             "pub const TRUSTED_KEYS_ARE_TEST_KEY: bool = {};",
@@ -291,4 +318,19 @@ fn parse_key(hex: &str) -> Result<[u8; 32], String> {
             .map_err(|_| format!("trusted key {hex:?} is not hex"))?;
     }
     Ok(key)
+}
+
+/// A DNS name or IPv4 address as the device's resolver takes it.
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }

@@ -32,6 +32,7 @@ mod net;
 mod status;
 mod status_server;
 mod update;
+mod wall_clock;
 
 use embassy_executor::Spawner;
 use embassy_time::Duration;
@@ -127,6 +128,9 @@ async fn main(spawner: Spawner) -> ! {
     let network = net::start(&spawner, peripherals.WIFI, net);
     if let Some(stack) = network.stack() {
         spawner.spawn(status_server::task(stack).expect("status server spawns once"));
+        if let Some(server) = build_config::NTP_SERVER {
+            spawner.spawn(wall_clock::sync(stack, server).expect("SNTP spawns once"));
+        }
     }
 
     let verdict = health::check(network, HEALTH_TIMEOUT).await;

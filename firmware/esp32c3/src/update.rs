@@ -6,7 +6,7 @@
 //! simulator; this module only plugs the device's parts in.
 
 use embassy_net::Stack;
-use embassy_time::{Delay, Duration, Instant, Timer};
+use embassy_time::{Delay, Duration, Timer};
 use esp_hal::rng::Rng;
 use esp_storage::FlashStorage;
 use log::{info, warn};
@@ -14,7 +14,7 @@ use ota_agent::agent::{
     Agent, AgentConfig, BootOutcome, DEFAULT_WINDOW_LOG, DefaultUpdateMemory, Firmware,
 };
 use ota_agent::boot::BootConfig;
-use ota_agent::download::{Clock, RetryPolicy};
+use ota_agent::download::RetryPolicy;
 use ota_agent::status::{CheckResult, UpdateState};
 use ota_format::{Channel, DeviceType, TrustedKeyDescriptor, Version};
 use static_cell::StaticCell;
@@ -26,6 +26,7 @@ use crate::build_config::{
 use crate::flash::Layout;
 use crate::http::{self, EmbassyHttp, HttpMemory, NetCell};
 use crate::status::{AgentUnavailable, Publisher};
+use crate::wall_clock::WallClock;
 
 /// How trial boots are protected, from the build configuration. espflash installs
 /// ESP-IDF's bootloader built without app rollback (the default, `plain`): the agent then
@@ -43,17 +44,8 @@ const BOOT: BootConfig = if ROLLBACK_BOOTLOADER {
 /// [`crate::descriptor`]).
 static TRUSTED_KEYS: TrustedKeyDescriptor = crate::descriptor::DESCRIPTOR;
 
-/// Milliseconds since boot. No wall clock: manifest expiry is not enforced on this device.
-pub struct Uptime;
-
-impl Clock for Uptime {
-    fn now_ms(&self) -> u64 {
-        Instant::now().as_millis()
-    }
-}
-
 /// The agent as this firmware runs it.
-pub type DeviceAgent = Agent<'static, FlashStorage<'static>, EmbassyHttp, Delay, Uptime>;
+pub type DeviceAgent = Agent<'static, FlashStorage<'static>, EmbassyHttp, Delay, WallClock>;
 
 /// Starts the agent: reads the partition table, counts or observes a trial boot, and
 /// settles the last install. Runs before the network and anything else that could crash,
@@ -106,7 +98,7 @@ pub fn start(
         flash,
         http::client(net, HTTP_MEMORY.init(HttpMemory::new())),
         Delay,
-        Uptime,
+        WallClock,
         UPDATE_MEMORY.init(DefaultUpdateMemory::new()).buffers(),
         PUBLISHER.init(Publisher),
     )

@@ -38,6 +38,7 @@ fn a_full_configuration_becomes_these_constants() {
         ("OTA_CHECK_INTERVAL_S", "60"),
         ("OTA_BOOTLOADER", "rollback"),
         ("OTA_BOOT_ATTEMPTS", "5"),
+        ("OTA_NTP_SERVER", "time.example.net"),
     ]);
     for line in [
         "pub const FIRMWARE_VERSION: &str = \"2.1.0-rc.1\";",
@@ -49,6 +50,7 @@ fn a_full_configuration_becomes_these_constants() {
         "pub const CHECK_INTERVAL_S: u32 = 60;",
         "pub const ROLLBACK_BOOTLOADER: bool = true;",
         "pub const BOOT_ATTEMPTS: u8 = 5;",
+        "pub const NTP_SERVER: Option<&str> = Some(\"time.example.net\");",
         "pub const TRUSTED_KEYS_ARE_TEST_KEY: bool = false;",
         "pub const TRUSTED_KEYS: [[u8; 32]; 2] = [",
     ] {
@@ -71,6 +73,7 @@ fn defaults_are_offline_plain_and_loud_about_the_test_key() {
         "pub const CHECK_INTERVAL_S: u32 = 600;",
         "pub const ROLLBACK_BOOTLOADER: bool = false;",
         "pub const BOOT_ATTEMPTS: u8 = 3;",
+        "pub const NTP_SERVER: Option<&str> = Some(\"pool.ntp.org\");",
         "pub const TRUSTED_KEYS_ARE_TEST_KEY: bool = true;",
         "pub const TRUSTED_KEYS: [[u8; 32]; 1] = [",
     ] {
@@ -119,6 +122,9 @@ fn every_bad_value_is_refused_with_the_variable_named() {
         ("OTA_BOOTLOADER", "mcuboot", "OTA_BOOTLOADER"),
         ("OTA_BOOT_ATTEMPTS", "0", "OTA_BOOT_ATTEMPTS"),
         ("OTA_BOOT_ATTEMPTS", "11", "OTA_BOOT_ATTEMPTS"),
+        ("OTA_NTP_SERVER", "ntp server", "OTA_NTP_SERVER"),
+        ("OTA_NTP_SERVER", "-ntp.example", "OTA_NTP_SERVER"),
+        ("OTA_NTP_SERVER", "ntp..example", "OTA_NTP_SERVER"),
     ];
     for (name, value, says) in cases {
         let err = configure(&[(name, value)])
@@ -126,6 +132,19 @@ fn every_bad_value_is_refused_with_the_variable_named() {
             .unwrap_or_else(|| panic!("{name}={value} accepted"));
         assert!(err.contains(says), "{name}={value}: {err}");
     }
+    // No SNTP: no wall clock, said out loud.
+    let config = configure(&[("OTA_NTP_SERVER", "off")]).unwrap();
+    assert!(
+        config
+            .to_rust()
+            .contains("pub const NTP_SERVER: Option<&str> = None;")
+    );
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("expiry is not enforced"))
+    );
     // https is spoken (TLS in ota-agent's client).
     let rust = rust_of(&[(
         "OTA_BASE_URL",
