@@ -15,9 +15,10 @@ use crate::boot::BootConfig;
 use crate::bootloader::{self, BootloaderMode};
 use crate::download::{Clock, RetryPolicy};
 use crate::geometry::{BootTarget, Geometry, Region};
-use crate::http::{ContentRange, ETag, HttpBody, HttpClient, HttpError, Request, ResponseHead};
+use crate::http::{ETag, HttpClient, HttpError, Request, ResponseHead};
 use crate::status::{CheckResult, UpdateState};
 use crate::test_flash::TestFlash;
+use crate::test_http::{NoDelay, SliceBody, Ticks, bodiless_head, ranged_head};
 use crate::test_support::{self as ts, Spec};
 
 const MANIFEST_URL: &str = "http://host/fw/sensor.stable.manifest";
@@ -51,17 +52,6 @@ impl Host {
     }
 }
 
-struct Body<'c>(&'c [u8]);
-
-impl HttpBody for Body<'_> {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HttpError> {
-        let n = buf.len().min(self.0.len());
-        buf[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        Ok(n)
-    }
-}
-
 fn etag_of(bytes: &[u8]) -> ETag {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(bytes);
@@ -77,65 +67,26 @@ fn etag_of(bytes: &[u8]) -> ETag {
 
 impl HttpClient for &mut Host {
     type Body<'c>
-        = Body<'c>
+        = SliceBody<'c>
     where
         Self: 'c;
 
     async fn get<'c>(
         &'c mut self,
         req: &Request<'_>,
-    ) -> Result<(ResponseHead, Body<'c>), HttpError> {
+    ) -> Result<(ResponseHead, SliceBody<'c>), HttpError> {
         self.requests
             .push((req.url.into(), req.if_none_match.is_some()));
         let Some((_, bytes)) = self.files.iter().find(|(u, _)| u == req.url) else {
-            let head = ResponseHead {
-                status: 404,
-                redirect: false,
-                etag: None,
-                content_length: Some(0),
-                content_range: None,
-            };
-            return Ok((head, Body(&[])));
+            return Ok((bodiless_head(404, None), SliceBody(&[])));
         };
         let etag = etag_of(bytes);
         if req.if_none_match == Some(&etag) {
-            let head = ResponseHead {
-                status: 304,
-                redirect: false,
-                etag: Some(etag),
-                content_length: None,
-                content_range: None,
-            };
-            return Ok((head, Body(&[])));
+            return Ok((bodiless_head(304, Some(etag)), SliceBody(&[])));
         }
-        let from = req.range_from.unwrap_or(0);
-        let head = ResponseHead {
-            status: if req.range_from.is_some() { 206 } else { 200 },
-            redirect: false,
-            etag: Some(etag),
-            content_length: Some(bytes.len() as u64 - from),
-            content_range: req.range_from.map(|first| ContentRange {
-                first,
-                last: bytes.len() as u64 - 1,
-                complete: Some(bytes.len() as u64),
-            }),
-        };
-        Ok((head, Body(&bytes[from as usize..])))
-    }
-}
-
-struct NoDelay;
-
-impl embedded_hal_async::delay::DelayNs for NoDelay {
-    async fn delay_ns(&mut self, _: u32) {}
-}
-
-struct Ticks(Cell<u64>);
-
-impl Clock for Ticks {
-    fn now_ms(&self) -> u64 {
-        self.0.set(self.0.get() + 1);
-        self.0.get()
+        let head = ranged_head(bytes.len() as u64, req.range_from, Some(etag));
+        let from = req.range_from.unwrap_or(0) as usize;
+        Ok((head, SliceBody(&bytes[from..])))
     }
 }
 

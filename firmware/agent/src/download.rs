@@ -392,8 +392,8 @@ mod tests {
     use ota_format::{FormatError, Manifest, TrustedKeys};
 
     use super::*;
-    use crate::http::ContentRange;
     use crate::test_flash::TestFlash;
+    use crate::test_http::{bodiless_head, ranged_head};
     use crate::test_install as ti;
     use crate::test_support::{self as ts, Spec};
 
@@ -463,41 +463,21 @@ mod tests {
             let serve = self.script.pop_front().unwrap_or(Serve::Good);
             let total = self.file.len() as u64;
             let from = req.range_from.unwrap_or(0);
-            let head = |status, first: u64| ResponseHead {
-                status,
-                redirect: false,
-                etag: None,
-                content_length: Some(total - first),
-                content_range: (status == 206).then_some(ContentRange {
-                    first,
-                    last: total - 1,
-                    complete: Some(total),
-                }),
-            };
+            let head = |from: Option<u64>| ranged_head(total, from, None);
             let body = |first: u64, fail_after, stall| Body {
                 data: &self.file[first as usize..],
                 fail_after,
                 stall,
                 sent: 0,
             };
-            let ranged = req.range_from.is_some();
-            let status = if ranged { 206 } else { 200 };
+            let asked = req.range_from;
             Ok(match serve {
-                Serve::Good => (head(status, from), body(from, None, false)),
-                Serve::DropAfter(n) => (head(status, from), body(from, Some(n), false)),
-                Serve::Stall => (head(status, from), body(from, None, true)),
-                Serve::Ignore => (head(200, 0), body(0, None, false)),
-                Serve::Status(s) => (
-                    ResponseHead {
-                        status: s,
-                        redirect: false,
-                        etag: None,
-                        content_length: Some(0),
-                        content_range: None,
-                    },
-                    body(total, None, false),
-                ),
-                Serve::WrongRange => (head(206, from / 2), body(from / 2, None, false)),
+                Serve::Good => (head(asked), body(from, None, false)),
+                Serve::DropAfter(n) => (head(asked), body(from, Some(n), false)),
+                Serve::Stall => (head(asked), body(from, None, true)),
+                Serve::Ignore => (head(None), body(0, None, false)),
+                Serve::Status(s) => (bodiless_head(s, None), body(total, None, false)),
+                Serve::WrongRange => (head(Some(from / 2)), body(from / 2, None, false)),
                 Serve::Refuse => return Err(HttpError::Connect),
             })
         }

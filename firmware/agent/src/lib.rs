@@ -23,6 +23,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// Lets the test helpers shared with `tests/ram.rs` name this crate the same way there.
+#[cfg(test)]
+extern crate self as ota_agent;
+
 pub mod boot;
 pub mod bootloader;
 pub mod crc;
@@ -44,6 +48,8 @@ pub mod state;
 pub mod status;
 #[cfg(test)]
 mod test_flash;
+#[cfg(test)]
+mod test_http;
 #[cfg(test)]
 mod test_install;
 #[cfg(test)]

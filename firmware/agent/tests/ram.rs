@@ -4,52 +4,37 @@
 //! counted by this binary's global allocator. One test only, so nothing else allocates
 //! meanwhile.
 
-use core::alloc::{GlobalAlloc, Layout};
 use core::cell::Cell;
-use std::alloc::System;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ota_agent::agent::{
     Agent, AgentConfig, BootOutcome, DEFAULT_WINDOW_LOG, DefaultUpdateMemory, Firmware,
     LargeUpdateMemory, MAX_WINDOW_LOG, UpdateBuffers,
 };
 use ota_agent::boot::BootConfig;
-use ota_agent::download::{Clock, RetryPolicy};
+use ota_agent::download::RetryPolicy;
 use ota_agent::geometry::{BootTarget, Geometry, Region};
-use ota_agent::http::{ContentRange, HttpBody, HttpClient, HttpError, Request, ResponseHead};
+use ota_agent::http::{HttpClient, HttpError, Request, ResponseHead};
 use ota_agent::status::CheckResult;
 use ota_format::{Channel, TrustedKeyDescriptor, Version};
 
 #[path = "../src/test_flash.rs"]
 #[allow(dead_code)]
 mod test_flash;
+#[path = "../src/test_http.rs"]
+#[allow(dead_code)]
+mod test_http;
 #[path = "../src/test_support.rs"]
 #[allow(dead_code, unused_imports)]
 mod test_support;
 
 use test_flash::TestFlash;
+use test_http::{NoDelay, SliceBody, Ticks, ranged_head};
 use test_support::{self as ts, Spec};
 
-struct Counting;
+#[path = "common/heap_peak.rs"]
+mod heap_peak;
 
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
-        PEAK.fetch_max(now, Ordering::SeqCst);
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use heap_peak::{Counting, heap_peak_of};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -62,57 +47,21 @@ struct Host {
     image: Vec<u8>,
 }
 
-struct Body<'c>(&'c [u8]);
-
-impl HttpBody for Body<'_> {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HttpError> {
-        let n = buf.len().min(self.0.len());
-        buf[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        Ok(n)
-    }
-}
-
 impl HttpClient for Host {
-    type Body<'c> = Body<'c>;
+    type Body<'c> = SliceBody<'c>;
 
     async fn get<'c>(
         &'c mut self,
         req: &Request<'_>,
-    ) -> Result<(ResponseHead, Body<'c>), HttpError> {
+    ) -> Result<(ResponseHead, SliceBody<'c>), HttpError> {
         let bytes = if req.url == MANIFEST_URL {
             &self.manifest
         } else {
             &self.image
         };
-        let from = req.range_from.unwrap_or(0);
-        let head = ResponseHead {
-            status: if req.range_from.is_some() { 206 } else { 200 },
-            redirect: false,
-            etag: None,
-            content_length: Some(bytes.len() as u64 - from),
-            content_range: req.range_from.map(|first| ContentRange {
-                first,
-                last: bytes.len() as u64 - 1,
-                complete: Some(bytes.len() as u64),
-            }),
-        };
-        Ok((head, Body(&bytes[from as usize..])))
-    }
-}
-
-struct NoDelay;
-
-impl embedded_hal_async::delay::DelayNs for NoDelay {
-    async fn delay_ns(&mut self, _: u32) {}
-}
-
-struct Ticks(Cell<u64>);
-
-impl Clock for Ticks {
-    fn now_ms(&self) -> u64 {
-        self.0.set(self.0.get() + 1);
-        self.0.get()
+        let head = ranged_head(bytes.len() as u64, req.range_from, None);
+        let from = req.range_from.unwrap_or(0) as usize;
+        Ok((head, SliceBody(&bytes[from..])))
     }
 }
 
@@ -169,12 +118,9 @@ fn measure(window_log: u8, buffers: UpdateBuffers<'_>) -> (usize, usize, usize) 
     .unwrap();
     assert_eq!(outcome, BootOutcome::Normal);
 
-    let baseline = CURRENT.load(Ordering::SeqCst);
-    PEAK.store(baseline, Ordering::SeqCst);
     let fut = agent.check();
     let future = size_of_val(&fut);
-    let result = embassy_futures::block_on(fut);
-    let heap = PEAK.load(Ordering::SeqCst) - baseline;
+    let (result, heap) = heap_peak_of(|| embassy_futures::block_on(fut));
     assert_eq!(
         result,
         Ok(CheckResult::Installed {

@@ -10,9 +10,7 @@
 //!
 //! `cargo bench -p ota-device-sim --bench install -- --warm-up-time 1 --measurement-time 2`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ota_agent::agent::DEFAULT_WINDOW_LOG;
@@ -30,26 +28,10 @@ mod support;
 
 use support::{SIGNER, Spec, public, release_of};
 
-struct Counting;
+#[path = "../../agent/tests/common/heap_peak.rs"]
+mod heap_peak;
 
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
-        PEAK.fetch_max(now, Ordering::SeqCst);
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
-        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use heap_peak::{Counting, heap_peak_of};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -144,10 +126,7 @@ fn ram(case: &Case) {
     let mut flash = SimFlash::new(SLOT.offset as usize + SLOT.size as usize);
     flash.reserve_log(case.app_len / 512 + 64);
     let mut buffers = Buffers::new();
-    let baseline = CURRENT.load(Ordering::SeqCst);
-    PEAK.store(baseline, Ordering::SeqCst);
-    let (installed, installer) = install(case, &mut flash, &mut buffers);
-    let heap = PEAK.load(Ordering::SeqCst) - baseline;
+    let ((installed, installer), heap) = heap_peak_of(|| install(case, &mut flash, &mut buffers));
     assert_eq!(installed.header.info.image_size as usize, case.app_len);
     let buffers = buffers.bytes();
     println!(

@@ -7,8 +7,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,7 +53,7 @@ impl Sim {
     }
 
     fn status(&self) -> Value {
-        let body = get(&self.addr, "/ota/status").expect("status answers");
+        let body = get_body(&self.addr, "/ota/status").expect("status answers");
         serde_json::from_str(&body).unwrap()
     }
 
@@ -83,27 +82,6 @@ impl Drop for Sim {
     }
 }
 
-/// One GET on a fresh connection; the body.
-fn get(addr: &str, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: sim\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
-}
-
-/// Publishes under `<root>/fw/` as a static host should: image first, manifest last.
-fn publish(root: &Path, release: &Release) {
-    let fw = root.join("fw");
-    std::fs::create_dir_all(&fw).unwrap();
-    std::fs::write(fw.join(&release.image_name), &release.ota).unwrap();
-    let tmp = fw.join(".manifest.tmp");
-    std::fs::write(&tmp, &release.manifest).unwrap();
-    std::fs::rename(tmp, root.join(MANIFEST_PATH.trim_start_matches('/'))).unwrap();
-}
-
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -126,7 +104,7 @@ fn pinger(addr: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Op
     std::thread::spawn(move || {
         let mut answers = Vec::new();
         while !stop.load(Ordering::SeqCst) {
-            let pong = get(&addr, "/app/ping").filter(|b| b.contains("pong"));
+            let pong = get_body(&addr, "/app/ping").filter(|b| b.contains("pong"));
             answers.push(pong.map(|_| Instant::now()));
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -150,7 +128,7 @@ fn full_update_through_nginx_keeps_the_app_answering() {
             ..NewFirmware::default()
         },
     );
-    publish(&root, &rel);
+    publish_in_dir(&root, &rel, None);
     let started = Instant::now();
     let sim = Sim::start(
         dir.path(),
@@ -271,7 +249,7 @@ fn status_json_reports_every_r6_field_truthfully() {
     assert!(error["at_ms"].as_u64().unwrap() <= s["last_check"]["at_ms"].as_u64().unwrap());
 
     let rel = release(&Spec::default());
-    publish(&root, &rel);
+    publish_in_dir(&root, &rel, None);
     let s = sim.wait_for("the update", |s| idle_on(s, "1.1.0"));
     assert_eq!(s["device_type"], "sensor");
     assert_eq!(s["chip"], "esp32c3");

@@ -4,7 +4,7 @@
 //! nothing about trust changes, since signatures decide what is installed.
 //!
 //! nginx or openssl missing is a failure with the install command, unless
-//! `OTA_SKIP_SERVER_TESTS=1`.
+//! `OTA_SKIP_SERVER_TESTS=1` (then nginx is not started at all).
 
 mod support;
 
@@ -17,24 +17,10 @@ use ota_agent::status::CheckResult;
 use ota_test_servers::nginx::Nginx;
 use support::*;
 
-/// Publishes under `<root>/fw/` as a static host should: image first, manifest last.
-fn publish(root: &Path, release: &Release) {
-    let fw = root.join("fw");
-    std::fs::create_dir_all(&fw).unwrap();
-    std::fs::write(fw.join(&release.image_name), &release.ota).unwrap();
-    std::fs::write(
-        root.join(MANIFEST_PATH.trim_start_matches('/')),
-        &release.manifest,
-    )
-    .unwrap();
-}
-
 /// nginx serving `root` over TLS too, or `None` when server tests are skipped.
 fn nginx_with_tls(root: &Path) -> Option<(Nginx, String)> {
-    let nginx = Nginx::serve(root)?;
-    let tls = nginx.tls_url.clone().unwrap_or_else(|| {
-        panic!("nginx runs without TLS: the openssl command is missing (apt-get install openssl)")
-    });
+    let nginx = Nginx::serve_tls(root)?;
+    let tls = nginx.tls_url.clone().expect("serve_tls listens for TLS");
     Some((nginx, tls))
 }
 
@@ -45,7 +31,7 @@ fn update_over_https_then_idle_checks_are_304s() {
         return;
     };
     let rel = release(&Spec::default());
-    publish(dir.path(), &rel);
+    publish_in_dir(dir.path(), &rel, None);
     for mode in [RollbackDisabled, RollbackEnabled] {
         let mut d = device_at(&format!("{tls}{MANIFEST_PATH}"), mode, &app("1.0.0"));
         let (result, running) = check_and_reboot(&mut d);
@@ -71,7 +57,7 @@ fn redirect_from_http_to_https_is_followed_like_github_releases() {
         return;
     };
     let rel = release(&Spec::default());
-    publish(dir.path(), &rel);
+    publish_in_dir(dir.path(), &rel, None);
     // The manifest and the image it names (resolved against this URL, not against where
     // the redirect led) both answer 302 to the https port.
     let url = format!("{}/via-tls{MANIFEST_PATH}", nginx.url);
@@ -95,7 +81,7 @@ fn https_to_a_server_that_does_not_speak_tls_fails_and_changes_nothing() {
     let Some((nginx, _)) = nginx_with_tls(dir.path()) else {
         return;
     };
-    publish(dir.path(), &release(&Spec::default()));
+    publish_in_dir(dir.path(), &release(&Spec::default()), None);
     // The plain port, addressed as https: nginx answers the ClientHello with an HTTP 400.
     let url = format!(
         "{}{MANIFEST_PATH}",

@@ -79,8 +79,7 @@ fn successive_releases_alternate_slots() {
 
 #[test]
 fn status_is_served_while_the_device_downloads() {
-    use std::io::{BufReader, Read, Write};
-    use std::net::TcpStream;
+    use std::io::{BufReader, Read};
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
@@ -109,14 +108,7 @@ fn status_is_served_while_the_device_downloads() {
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let addr = status_addr(&mut out);
-    let get = |path: &str| -> Option<String> {
-        let mut s = TcpStream::connect(&addr).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
-        let mut text = String::new();
-        s.read_to_string(&mut text).ok()?;
-        Some(text.split("\r\n\r\n").nth(1)?.to_owned())
-    };
+    let get = |path: &str| get_body(&addr, path);
     let start = Instant::now();
     let mut pings_during_download = 0;
     let mut saw_progress = false;

@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use ota_agent::bootloader::BootloaderMode::RollbackDisabled;
 use ota_agent::status::CheckResult;
@@ -87,19 +87,6 @@ impl Relay {
     }
 }
 
-/// Publishes under `<root>/fw/`, image first, with a manifest mtime of its own: nginx's
-/// ETag is mtime and size, and every manifest is the same size.
-fn publish(root: &Path, release: &Release, mtime_secs: u64) {
-    let fw = root.join("fw");
-    std::fs::create_dir_all(&fw).unwrap();
-    std::fs::write(fw.join(&release.image_name), &release.ota).unwrap();
-    let path = root.join(MANIFEST_PATH.trim_start_matches('/'));
-    std::fs::write(&path, &release.manifest).unwrap();
-    let file = std::fs::File::options().write(true).open(&path).unwrap();
-    file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(mtime_secs))
-        .unwrap();
-}
-
 /// A device running 1.0.0 that polls `root` through `relay`, with 1.0.0 published there.
 fn device_polling(relay: &Relay, root: &Path) -> ota_device_sim::device::VirtualDevice {
     let host = Host::start(); // only to build the device; never contacted
@@ -110,7 +97,7 @@ fn device_polling(relay: &Relay, root: &Path) -> ota_device_sim::device::Virtual
         counter: 0,
         ..Spec::default()
     });
-    publish(root, &running, 1_700_000_000);
+    publish_in_dir(root, &running, Some(1_700_000_000));
     d
 }
 
@@ -132,7 +119,7 @@ fn idle_check_costs_a_few_hundred_bytes() {
     let (_, (first, idle, changed)) = boot_until_running(&mut d, |s| {
         let first = (s.check(), relay.take());
         let idle = (s.check(), relay.take());
-        publish(dir.path(), &next, 1_700_000_100);
+        publish_in_dir(dir.path(), &next, Some(1_700_000_100));
         (first, idle, (s.check(), relay.take()))
     });
     assert_eq!(first.0, Ok(CheckResult::UpToDate));
@@ -177,13 +164,10 @@ fn idle_check_costs_a_few_hundred_bytes() {
 #[test]
 fn idle_check_over_tls_costs_a_handshake_more() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(nginx) = Nginx::serve(dir.path()) else {
+    let Some(nginx) = Nginx::serve_tls(dir.path()) else {
         return;
     };
-    let tls = nginx
-        .tls_url
-        .clone()
-        .expect("nginx runs without TLS: the openssl command is missing");
+    let tls = nginx.tls_url.clone().expect("serve_tls listens for TLS");
     let relay = Relay::start(&tls);
     let mut d = device_polling(&relay, dir.path());
     let (_, (first, idle)) = boot_until_running(&mut d, |s| {

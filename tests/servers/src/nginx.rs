@@ -4,10 +4,10 @@
 //! The demo's fleet benchmark runs on it too, hence the sized connection limit and the
 //! access log that records the bytes of every answer.
 //!
-//! When the `openssl` command is there, the same root is also served over TLS (a
-//! throwaway self-signed P-256 certificate) at [`Nginx::tls_url`], and
-//! `/via-tls/<path>` on the plain port redirects (302) to `<tls_url>/<path>`: the shape
-//! of GitHub Releases, whose downloads end on an https host.
+//! [`Nginx::serve_tls`] also serves the root over TLS (a throwaway self-signed P-256
+//! certificate made with the `openssl` command) at [`Nginx::tls_url`], and
+//! `/via-tls/<path>` on the plain port then redirects (302) to `<tls_url>/<path>`: the
+//! shape of GitHub Releases, whose downloads end on an https host.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,7 +19,7 @@ use crate::util;
 pub struct Nginx {
     /// `http://127.0.0.1:PORT`
     pub url: String,
-    /// `https://127.0.0.1:PORT`, when a certificate could be made.
+    /// `https://127.0.0.1:PORT`, when started by [`Nginx::serve_tls`].
     pub tls_url: Option<String>,
     child: Child,
     work: tempfile::TempDir,
@@ -40,9 +40,25 @@ impl Nginx {
 
     /// Starts the nginx at `bin` serving `root`, with room for `connections` clients at once.
     pub fn start(bin: &Path, root: &Path, connections: usize) -> std::io::Result<Nginx> {
+        Nginx::launch(bin, root, connections, false)
+    }
+
+    /// Like [`Nginx::serve`], and over TLS too ([`Nginx::tls_url`]). A missing `openssl`
+    /// command panics with the install command, like a missing nginx.
+    pub fn serve_tls(root: &Path) -> Option<Nginx> {
+        let bin = util::require_binary("nginx", &[PathBuf::from("/usr/sbin")])?;
+        Some(Nginx::launch(&bin, root, 64, true).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn launch(bin: &Path, root: &Path, connections: usize, tls: bool) -> std::io::Result<Nginx> {
         let work = tempfile::Builder::new().prefix("ota-nginx").tempdir()?;
         let port = util::free_port();
-        let tls_port = make_certificate(work.path()).then(util::free_port);
+        let tls_port = if tls {
+            make_certificate(work.path())?;
+            Some(util::free_port())
+        } else {
+            None
+        };
         let tls = match tls_port {
             Some(tls_port) => format!(
                 r#"
@@ -159,9 +175,9 @@ impl Drop for Nginx {
 }
 
 /// A self-signed P-256 certificate for 127.0.0.1 in `dir` (`cert.pem`, `key.pem`), made
-/// with the `openssl` command; false when it is missing or fails.
-fn make_certificate(dir: &Path) -> bool {
-    Command::new("openssl")
+/// with the `openssl` command.
+fn make_certificate(dir: &Path) -> std::io::Result<()> {
+    let status = Command::new("openssl")
         .args([
             "req",
             "-x509",
@@ -179,5 +195,15 @@ fn make_certificate(dir: &Path) -> bool {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .map_err(|e| {
+            std::io::Error::other(format!(
+                "cannot run openssl ({e}) for nginx's TLS certificate: apt-get install openssl"
+            ))
+        })?;
+    if !status.success() {
+        return Err(std::io::Error::other(format!(
+            "openssl could not make a certificate ({status})"
+        )));
+    }
+    Ok(())
 }

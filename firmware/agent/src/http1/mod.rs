@@ -120,6 +120,8 @@ pub struct Http1Client<C, B, R = NoTls> {
     // Only a `tls` build can make a client with it.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     tls: Option<TlsMemory<B, R>>,
+    /// Length of the current hop's URL in `memory.url`.
+    url_len: usize,
     requests: u64,
 }
 
@@ -131,6 +133,7 @@ impl<C: Connection, B: AsMut<[u8]>> Http1Client<C, B, NoTls> {
             connection,
             memory,
             tls: None,
+            url_len: 0,
             requests: 0,
         }
     }
@@ -144,6 +147,7 @@ impl<C: Connection, B: AsMut<[u8]>, R: rand_core::CryptoRngCore> Http1Client<C, 
             connection,
             memory,
             tls: Some(tls),
+            url_len: 0,
             requests: 0,
         }
     }
@@ -195,59 +199,44 @@ impl<C: Connection, B: AsMut<[u8]>, R: TlsRandom> HttpClient for Http1Client<C, 
         let Http1Memory { head, url, next } = &mut self.memory;
         let (head, url, next) = (head.as_mut(), url.as_mut(), next.as_mut());
         // The hop's URL lives in `url`: the caller's, or the last redirect's target.
-        let len = if request.follow {
-            url.iter().position(|&b| b == 0).unwrap_or(url.len())
-        } else {
+        if !request.follow {
             let bytes = request.url.as_bytes();
-            let slot = url.get_mut(..bytes.len()).ok_or(HttpError::InvalidUrl)?;
-            slot.copy_from_slice(bytes);
-            if let Some(end) = url.get_mut(bytes.len()) {
-                *end = 0;
-            }
-            bytes.len()
-        };
-        let current = core::str::from_utf8(&url[..len]).map_err(|_| HttpError::InvalidUrl)?;
+            url.get_mut(..bytes.len())
+                .ok_or(HttpError::InvalidUrl)?
+                .copy_from_slice(bytes);
+            self.url_len = bytes.len();
+        }
+        let current =
+            core::str::from_utf8(&url[..self.url_len]).map_err(|_| HttpError::InvalidUrl)?;
         let parsed = Url::parse(current).map_err(|_| HttpError::InvalidUrl)?;
         let host = parsed.host.trim_start_matches('[').trim_end_matches(']');
+        if parsed.scheme == Scheme::Https && self.tls.is_none() {
+            return Err(HttpError::UnsupportedScheme);
+        }
 
         self.requests += 1;
-        let mut stream = match parsed.scheme {
-            Scheme::Http => {
-                self.connection
-                    .connect(host, parsed.port, request.timeout_ms.max(1))
-                    .await?;
-                Stream::Plain(Io::new(&mut self.connection))
-            }
+        self.connection
+            .connect(host, parsed.port, request.timeout_ms.max(1))
+            .await?;
+        let io = Io::new(&mut self.connection);
+        let mut stream = match (parsed.scheme, self.tls.as_mut()) {
             #[cfg(feature = "tls")]
-            Scheme::Https => {
-                let tls = self.tls.as_mut().ok_or(HttpError::UnsupportedScheme)?;
+            (Scheme::Https, Some(tls)) => {
                 let random = tls.random.generator().ok_or(HttpError::UnsupportedScheme)?;
-                self.connection
-                    .connect(host, parsed.port, request.timeout_ms.max(1))
-                    .await?;
-                let session = tls::open(
-                    Io::new(&mut self.connection),
-                    host,
-                    tls.read_record.as_mut(),
-                    tls.write_record.as_mut(),
-                    random,
-                )
-                .await?;
-                Stream::Tls(session)
+                let (read, write) = (tls.read_record.as_mut(), tls.write_record.as_mut());
+                Stream::Tls(tls::open(io, host, read, write, random).await?)
             }
-            #[cfg(not(feature = "tls"))]
-            Scheme::Https => return Err(HttpError::UnsupportedScheme),
+            _ => Stream::Plain(io),
         };
         send(&mut stream, &parsed, request).await?;
         let (answer, filled) = read_head(&mut stream, current, head, next).await?;
         if let Some(n) = answer.redirect_len {
             log::debug!("HTTP {} redirect", answer.status);
-            // Kept for the next hop, NUL-terminated when shorter than the buffer.
-            let target = url.get_mut(..n).ok_or(HttpError::BadRedirect)?;
-            target.copy_from_slice(&next[..n]);
-            if let Some(end) = url.get_mut(n) {
-                *end = 0;
-            }
+            // Kept for the next hop.
+            url.get_mut(..n)
+                .ok_or(HttpError::BadRedirect)?
+                .copy_from_slice(&next[..n]);
+            self.url_len = n;
         }
         let response = ResponseHead {
             status: answer.status,

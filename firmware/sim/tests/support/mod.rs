@@ -412,6 +412,35 @@ pub fn status_addr(out: &mut impl BufRead) -> String {
         .to_owned()
 }
 
+/// Publishes `release` in a directory a web server serves, as a static host should: the
+/// image under `<root>/fw/` first, then the manifest at [`MANIFEST_PATH`] by rename. With
+/// `mtime_secs`, the manifest gets that modification time: nginx's ETag is mtime and
+/// size, and every manifest has the same size.
+pub fn publish_in_dir(root: &Path, release: &Release, mtime_secs: Option<u64>) {
+    let fw = root.join("fw");
+    std::fs::create_dir_all(&fw).unwrap();
+    std::fs::write(fw.join(&release.image_name), &release.ota).unwrap();
+    let tmp = fw.join(".manifest.tmp");
+    std::fs::write(&tmp, &release.manifest).unwrap();
+    if let Some(secs) = mtime_secs {
+        let file = std::fs::File::options().write(true).open(&tmp).unwrap();
+        file.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap();
+    }
+    std::fs::rename(tmp, root.join(MANIFEST_PATH.trim_start_matches('/'))).unwrap();
+}
+
+/// One `GET` on a fresh connection to the simulator's status server: the body of a 200.
+pub fn get_body(addr: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: sim\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
 /// A fresh device running `1.0.0` (trusting [`SIGNER`]) from `ota_0`.
 pub fn device(host: &Host, mode: BootloaderMode) -> VirtualDevice {
     device_with(host, mode, &app("1.0.0"))
