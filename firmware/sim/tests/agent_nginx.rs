@@ -7,9 +7,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -28,15 +28,11 @@ struct Sim {
 
 impl Sim {
     fn start(dir: &Path, manifest_url: &str, bootloader: &str) -> Sim {
-        let mut child = sim_run(dir, "4194304", manifest_url)
-            .args(["--device-id", "dev-nginx", "--interval", "0.2"])
-            .args(["--bootloader", bootloader])
-            .args(["--status-addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let addr = status_addr(&mut out);
+        let (child, out, addr) = spawn_with_status(
+            sim_run(dir, "4194304", manifest_url)
+                .args(["--device-id", "dev-nginx", "--interval", "0.2"])
+                .args(["--bootloader", bootloader]),
+        );
         // Drained continuously so the device never blocks on a full pipe.
         let output = Arc::new(Mutex::new(Vec::new()));
         let sink = output.clone();

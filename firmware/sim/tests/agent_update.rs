@@ -79,8 +79,8 @@ fn successive_releases_alternate_slots() {
 
 #[test]
 fn status_is_served_while_the_device_downloads() {
-    use std::io::{BufReader, Read};
-    use std::process::{Command, Stdio};
+    use std::io::Read;
+    use std::process::Command;
     use std::time::{Duration, Instant};
 
     let host = Host::start();
@@ -93,21 +93,16 @@ fn status_is_served_while_the_device_downloads() {
     );
     let dir = tempfile::tempdir().unwrap();
     let flash_path = dir.path().join("flash.bin");
-    let mut child = sim_run(dir.path(), "589824", &host.url(MANIFEST_PATH))
-        .args([
+    let (mut child, mut out, addr) = spawn_with_status(
+        sim_run(dir.path(), "589824", &host.url(MANIFEST_PATH)).args([
             "--device-id",
             "dev-1",
             "--interval",
             "0.1",
             "--max-checks",
             "2",
-        ])
-        .args(["--status-addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let addr = status_addr(&mut out);
+        ]),
+    );
     let get = |path: &str| get_body(&addr, path);
     let start = Instant::now();
     let mut pings_during_download = 0;

@@ -400,16 +400,30 @@ pub fn sim_run(dir: &Path, flash_size: &str, manifest_url: &str) -> Command {
     command
 }
 
-/// The address of a running simulator's status server, from the first line it prints
-/// (`status-url http://<addr>/ota/status`).
-pub fn status_addr(out: &mut impl BufRead) -> String {
+/// Starts the simulator with its status server on a free port; returns the process, its
+/// output after the first line, and the status server's `host:port` (the first line).
+pub fn spawn_with_status(
+    command: &mut Command,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    String,
+) {
+    let mut child = command
+        .args(["--status-addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
-    line.trim()
+    let addr = line
+        .trim()
         .strip_prefix("status-url http://")
         .and_then(|u| u.strip_suffix("/ota/status"))
         .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .to_owned()
+        .to_owned();
+    (child, out, addr)
 }
 
 /// Publishes `release` in a directory a web server serves, as a static host should: the
