@@ -318,13 +318,22 @@ fn redirect_failures() {
 
 #[test]
 fn bad_urls_connect_nowhere() {
+    // Longer than the client's URL buffer (1024 bytes here).
+    let long = format!("http://h/{}", "x".repeat(1020));
     for (url, error) in [
+        // This client was made without TLS.
         ("https://h/x", HttpError::UnsupportedScheme),
         ("ftp://h/x", HttpError::InvalidUrl),
         ("http://user@h/x", HttpError::InvalidUrl),
+        (long.as_str(), HttpError::InvalidUrl),
     ] {
         let mut c = client(Script::new(&[]), 4096);
-        assert_eq!(fetch(&mut c, &get(url)).err(), Some(error), "{url}");
+        assert_eq!(
+            fetch(&mut c, &get(url)).err(),
+            Some(error),
+            "{}",
+            &url[..url.len().min(24)]
+        );
         assert!(c.connection().connects.is_empty());
     }
 }
