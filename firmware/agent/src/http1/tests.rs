@@ -3,6 +3,7 @@
 
 extern crate std;
 
+use core::cell::Cell;
 use std::collections::VecDeque;
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -14,7 +15,8 @@ use super::*;
 use crate::http::{ETag, HttpBody, MAX_REDIRECTS, read_to_end};
 
 /// Answers each connection with the next scripted bytes, `max_read` bytes per read, and
-/// records what was connected to and written.
+/// records what was connected to and written. Its clock advances `ms_per_read` with
+/// every read, so a server that trickles is simulated without waiting.
 struct Script {
     answers: VecDeque<Vec<u8>>,
     current: Vec<u8>,
@@ -25,6 +27,10 @@ struct Script {
     sent: Vec<Vec<u8>>,
     /// Fail reads with this once the current answer is exhausted (instead of `Ok(0)`).
     stall: Option<HttpError>,
+    now_ms: Cell<u64>,
+    ms_per_read: u64,
+    /// The timeout each read was given.
+    read_timeouts: Vec<u32>,
 }
 
 impl Script {
@@ -38,11 +44,20 @@ impl Script {
             closes: 0,
             sent: Vec::new(),
             stall: None,
+            now_ms: Cell::new(0),
+            ms_per_read: 0,
+            read_timeouts: Vec::new(),
         }
     }
 
     fn sent_text(&self, i: usize) -> String {
         String::from_utf8(self.sent[i].clone()).unwrap()
+    }
+}
+
+impl Clock for Script {
+    fn now_ms(&self) -> u64 {
+        self.now_ms.get()
     }
 }
 
@@ -55,12 +70,14 @@ impl Connection for Script {
         Ok(())
     }
 
-    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), HttpError> {
+    async fn write_all(&mut self, bytes: &[u8], _timeout_ms: u32) -> Result<(), HttpError> {
         self.sent.last_mut().unwrap().extend_from_slice(bytes);
         Ok(())
     }
 
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HttpError> {
+    async fn read(&mut self, buf: &mut [u8], timeout_ms: u32) -> Result<usize, HttpError> {
+        self.read_timeouts.push(timeout_ms);
+        self.now_ms.set(self.now_ms.get() + self.ms_per_read);
         let n = buf
             .len()
             .min(self.max_read)
@@ -119,6 +136,8 @@ fn request_bytes_are_exactly_these() {
         if_none_match: Some(&tag),
         range_from: Some(1234),
         timeout_ms: 700,
+        head_timeout_ms: 5_000,
+        deadline_ms: 60_000,
         follow: false,
     };
     let (head, body) = fetch(&mut c, &request).unwrap();

@@ -475,7 +475,11 @@ pub fn device_at(manifest_url: &str, mode: BootloaderMode, first_app: &[u8]) -> 
         base_delay_ms: 10,
         max_delay_ms: 50,
         timeout_ms: 2_000,
+        head_timeout_ms: 5_000,
         deadline_ms: 60_000,
+        manifest_deadline_ms: 10_000,
+        check_deadline_ms: 70_000,
+        ..RetryPolicy::default()
     };
     VirtualDevice::new(flash, config)
 }
