@@ -501,6 +501,8 @@ mod tests {
         DropAfter(usize),
         /// Ignore the range: 200 with the whole file.
         Ignore,
+        /// Ignore the range and drop after this many body bytes.
+        IgnoreDropAfter(usize),
         /// Answer with this status.
         Status(u16),
         /// A 206 starting elsewhere.
@@ -571,6 +573,7 @@ mod tests {
                 Serve::DropAfter(n) => (head(asked), body(from, Some(n), false)),
                 Serve::Stall => (head(asked), body(from, None, true)),
                 Serve::Ignore => (head(None), body(0, None, false)),
+                Serve::IgnoreDropAfter(n) => (head(None), body(0, Some(n), false)),
                 Serve::Status(s) => (bodiless_head(s, None), body(total, None, false)),
                 Serve::WrongRange => (head(Some(from / 2)), body(from / 2, None, false)),
                 Serve::Refuse => return Err(HttpError::Connect),
@@ -703,6 +706,26 @@ mod tests {
         assert_installed(&o, &app);
         assert_eq!(o.requests, [None, Some(7000)]);
         assert_eq!(o.progress.restarts, 1);
+    }
+
+    #[test]
+    fn starts_from_zero_are_bounded_per_check() {
+        // Each connection drops a little later than the last and answers Range with 200:
+        // every attempt "makes progress", so only the restart bound ends this.
+        let mut script = std::vec![Serve::DropAfter(1000)];
+        script.extend((1..40).map(|i| Serve::IgnoreDropAfter(1000 + 100 * i)));
+        let policy = RetryPolicy {
+            max_restarts: 2,
+            ..RetryPolicy::default()
+        };
+        let (o, _) = run(&script, Spec::default(), policy);
+        assert_eq!(
+            o.result,
+            Err(DownloadError::TooManyRestarts { restarts: 2 })
+        );
+        // The first request, two answered restarts, and the third answer that is refused.
+        assert_eq!(o.requests.len(), 4);
+        assert_eq!(o.progress.restarts, 2);
     }
 
     #[test]

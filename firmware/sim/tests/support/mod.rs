@@ -121,6 +121,13 @@ pub enum Fault {
     Silent(Duration),
     /// No `Content-Length`: the file, then garbage until the client hangs up.
     Endless,
+    /// `100 Continue` heads, one every few milliseconds, until the client hangs up (or
+    /// 30 s pass).
+    EndlessInterim,
+    /// The answer's head one byte at a time, this far apart, then the body.
+    TrickleHead(Duration),
+    /// Ignore `Range` (200 with the whole file) and close after this many body bytes.
+    IgnoreRangeDropAfter(usize),
 }
 
 #[derive(Default)]
@@ -252,10 +259,19 @@ impl Host {
         status: &mut u16,
     ) -> std::io::Result<()> {
         let head = |s: &mut TcpStream, code: u16, extra: &str, len: usize| {
-            write!(
-                s,
+            let text = format!(
                 "HTTP/1.1 {code} X\r\nContent-Length: {len}\r\nConnection: close\r\n{extra}\r\n"
-            )
+            );
+            match &fault {
+                Some(Fault::TrickleHead(pause)) => {
+                    for b in text.bytes() {
+                        s.write_all(&[b])?;
+                        std::thread::sleep(*pause);
+                    }
+                    Ok(())
+                }
+                _ => s.write_all(text.as_bytes()),
+            }
         };
         match &fault {
             Some(Fault::Status(code)) => {
@@ -268,6 +284,14 @@ impl Host {
             }
             Some(Fault::Silent(d)) => {
                 std::thread::sleep(*d);
+                return Ok(());
+            }
+            Some(Fault::EndlessInterim) => {
+                let until = std::time::Instant::now() + Duration::from_secs(30);
+                while std::time::Instant::now() < until {
+                    stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
                 return Ok(());
             }
             _ => {}
@@ -299,7 +323,7 @@ impl Host {
         }
         let total = file.len();
         let from = match (range, &fault) {
-            (_, Some(Fault::IgnoreRange)) | (None, _) => None,
+            (_, Some(Fault::IgnoreRange | Fault::IgnoreRangeDropAfter(_))) | (None, _) => None,
             (Some(r), _) => r
                 .strip_prefix("bytes=")
                 .and_then(|r| r.strip_suffix('-'))
@@ -339,7 +363,7 @@ impl Host {
             }
         };
         match fault {
-            Some(Fault::DropAfter(n)) | Some(Fault::Truncate(n)) => {
+            Some(Fault::DropAfter(n) | Fault::Truncate(n) | Fault::IgnoreRangeDropAfter(n)) => {
                 stream.write_all(&body[..n.min(body.len())])?;
                 stream.flush()?;
                 let _ = stream.shutdown(std::net::Shutdown::Both);
