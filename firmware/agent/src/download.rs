@@ -79,21 +79,24 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            base_delay_ms: 1_000,
-            max_delay_ms: 60_000,
-            timeout_ms: 20_000,
-            head_timeout_ms: 30_000,
-            deadline_ms: 30 * 60_000,
-            manifest_deadline_ms: 60_000,
-            check_deadline_ms: 31 * 60_000,
-            max_restarts: 3,
-        }
+        Self::DEFAULT
     }
 }
 
 impl RetryPolicy {
+    /// The defaults (README, "How long a check can take"), usable in constants.
+    pub const DEFAULT: RetryPolicy = RetryPolicy {
+        max_attempts: 6,
+        base_delay_ms: 1_000,
+        max_delay_ms: 60_000,
+        timeout_ms: 20_000,
+        head_timeout_ms: 30_000,
+        deadline_ms: 30 * 60_000,
+        manifest_deadline_ms: 60_000,
+        check_deadline_ms: 31 * 60_000,
+        max_restarts: 3,
+    };
+
     /// The longest one check can run: the check deadline, or the manifest's plus the
     /// download's when that is shorter. Only flash work after the last network operation
     /// (reading one buffer's worth into the slot, the read-back check of the slot) can
