@@ -5,7 +5,9 @@
 //! a `200` is the whole file again, so everything received is forgotten and the install
 //! restarts from zero, never appending. Retries back off exponentially with jitter
 //! (so a fleet that lost its access point does not return in lockstep), are bounded
-//! per stall, and the whole download has a deadline against servers that trickle.
+//! per stall, starts from zero are bounded per check (each erases the slot again), and
+//! the whole download has a deadline against servers that trickle, which every request
+//! carries so that it holds inside a read too.
 
 use embedded_hal_async::delay::DelayNs;
 use embedded_storage::nor_flash::NorFlash;
