@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ota_agent::agent::AgentError;
 use ota_agent::bootloader::BootloaderMode::RollbackDisabled;
@@ -13,7 +13,6 @@ use ota_agent::download::DownloadError;
 use ota_agent::http::HttpError;
 use ota_agent::release_retry::MAX_RELEASE_FAILURES;
 use ota_agent::status::CheckResult;
-use ota_device_sim::device::VirtualDevice;
 use ota_device_sim::simflash::FlashOp;
 use support::*;
 
@@ -22,15 +21,6 @@ const UPDATE_SLOT: u32 = 0x1_0000 + SLOT_SIZE;
 
 fn image_path(rel: &Release) -> String {
     format!("/fw/{}", rel.image_name)
-}
-
-/// One check on a running device, and how long it took.
-fn timed_check(d: &mut VirtualDevice) -> (Result<CheckResult, AgentError>, Duration) {
-    let (_, r) = boot_until_running(d, |s| {
-        let started = Instant::now();
-        (s.check(), started.elapsed())
-    });
-    r
 }
 
 #[test]

@@ -190,16 +190,6 @@ fn device_polling(base: &str) -> VirtualDevice {
     d
 }
 
-fn timed_check(
-    d: &mut VirtualDevice,
-) -> (Result<ota_agent::status::CheckResult, AgentError>, Duration) {
-    let (_, r) = boot_until_running(d, |s| {
-        let started = Instant::now();
-        (s.check(), started.elapsed())
-    });
-    r
-}
-
 #[test]
 fn a_trickled_tls_handshake_ends_at_the_head_timeout() {
     let manifest = release(&Spec::default()).manifest;

@@ -540,6 +540,20 @@ pub fn check_and_reboot(
     (r, v)
 }
 
+/// One check on a running device, and how long it took (for deadline tests).
+pub fn timed_check(
+    d: &mut VirtualDevice,
+) -> (
+    Result<ota_agent::status::CheckResult, ota_agent::agent::AgentError>,
+    Duration,
+) {
+    let (_, r) = boot_until_running(d, |s| {
+        let started = std::time::Instant::now();
+        (s.check(), started.elapsed())
+    });
+    r
+}
+
 pub fn v(s: &str) -> Version {
     Version::parse(s).unwrap()
 }
