@@ -157,7 +157,11 @@ impl Fleet {
                 base_delay_ms: 200,
                 max_delay_ms: 2_000,
                 timeout_ms: 10_000,
+                head_timeout_ms: 15_000,
                 deadline_ms: 120_000,
+                manifest_deadline_ms: 20_000,
+                check_deadline_ms: 140_000,
+                ..RetryPolicy::default()
             };
             let runner = Runner {
                 index,
@@ -288,6 +292,12 @@ fn check_label(r: &CheckResult) -> String {
         CheckResult::UpToDate => "up-to-date".into(),
         CheckResult::NotInRollout { .. } => "not-in-rollout".into(),
         CheckResult::PreviouslyFailed { version } => format!("refused {version} (failed before)"),
+        CheckResult::RetryLater { version, failures } => {
+            format!("retrying {version} later ({failures} failed)")
+        }
+        CheckResult::GaveUp { version, failures } => {
+            format!("gave up on {version} ({failures} failed)")
+        }
         CheckResult::Installed { version } => format!("installed {version}"),
         CheckResult::Failed => "failed".into(),
     }

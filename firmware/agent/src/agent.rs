@@ -31,6 +31,7 @@ use crate::geometry::{BootTarget, Geometry, Region};
 use crate::http::{ETag, HttpClient, HttpError, Request, read_to_end};
 use crate::install::{InstallBuffers, InstallError, Installer, Target};
 use crate::otadata::OtaState;
+use crate::release_retry::{ReleaseRetries, Verdict};
 use crate::state::{AgentState, PendingInstall, StateError, StateStore};
 use crate::status::{
     CheckResult, KeyIds, LastCheck, LastError, SlotStatus, Stage, Status, TrialStatus, UpdateState,
@@ -265,6 +266,11 @@ pub struct Agent<'a, F, C, D, K> {
     last_error: Option<LastError>,
     download: Option<DownloadProgress>,
     jitter: Jitter,
+    /// Checks started since boot: retries of a failed release are counted in checks.
+    checks: u32,
+    /// When the running check must end, on `clock`.
+    check_deadline_at: u64,
+    retries: ReleaseRetries,
 }
 
 /// Whether `region` holds an app image the bootloader would start on `chip`.
@@ -354,6 +360,9 @@ where
             last_check: None,
             last_error: None,
             download: None,
+            checks: 0,
+            check_deadline_at: 0,
+            retries: ReleaseRetries::default(),
         };
         let outcome = agent.on_boot();
         if let Err(e) = outcome {
@@ -492,8 +501,15 @@ where
     }
 
     /// One check: fetch the manifest and, if it names a release to install, install it
-    /// and switch to it. On `Ok(CheckResult::Installed)` the caller reboots.
+    /// and switch to it. On `Ok(CheckResult::Installed)` the caller reboots. It ends
+    /// within [`RetryPolicy::worst_case_check_ms`] plus the flash work after the last
+    /// network read, whatever the servers do.
     pub async fn check(&mut self) -> Result<CheckResult, AgentError> {
+        self.checks = self.checks.wrapping_add(1);
+        self.check_deadline_at = self
+            .clock
+            .now_ms()
+            .saturating_add(self.config.retry.check_deadline_ms);
         let r = self.check_inner().await;
         let result = match &r {
             Ok(result) => *result,
@@ -526,7 +542,13 @@ where
             return Err(self.fail(Stage::Check, AgentError::RebootPending));
         }
         self.set_update(UpdateState::Checking);
-        let (etag, len) = match self.fetch_manifest().await {
+        // A release waiting for its retry must not hide behind a 304.
+        let if_none_match = if self.retries.retry_due(self.checks) {
+            None
+        } else {
+            self.etag
+        };
+        let (etag, len) = match self.fetch_manifest(if_none_match.as_ref()).await {
             Ok(Some(got)) => got,
             Ok(None) => return Ok(CheckResult::NotModified),
             Err(e) => return Err(self.fail(Stage::Check, e)),
@@ -551,57 +573,78 @@ where
                 return Err(self.fail(Stage::Decide, e));
             }
         }
+        let image_id = m.image_header_sha256;
         let result = match decision {
             Decision::UpToDate => CheckResult::UpToDate,
             Decision::NotInRollout { bucket, rollout } => {
                 CheckResult::NotInRollout { bucket, rollout }
             }
-            Decision::Install if self.saved.has_failed(&m.image_header_sha256) => {
+            Decision::Install if self.saved.has_failed(&image_id) => {
                 CheckResult::PreviouslyFailed { version: m.version }
             }
-            Decision::Install => {
-                self.set_update(UpdateState::Decided { version: m.version });
-                let buffers = self.buffers.take();
-                let r = match buffers {
-                    Some(mut b) => {
-                        let r = self.install(&vm, &mut b).await;
-                        self.buffers = Some(b);
-                        r
-                    }
-                    None => Err((Stage::Install, AgentError::TrialInProgress)),
-                };
-                match r {
-                    Ok(()) => CheckResult::Installed { version: m.version },
-                    Err((stage, e)) => {
-                        // A bad image stays bad until the manifest changes; anything
-                        // else is retried at the next check.
-                        let permanent = matches!(
-                            e,
-                            AgentError::Install(_)
-                                | AgentError::Download(DownloadError::Install(_))
-                        );
-                        self.etag = if permanent { etag } else { None };
-                        return Err(self.fail(stage, e));
+            Decision::Install => match self.retries.verdict(&image_id, self.checks) {
+                Verdict::Wait { failures } => CheckResult::RetryLater {
+                    version: m.version,
+                    failures,
+                },
+                Verdict::GaveUp { failures } => CheckResult::GaveUp {
+                    version: m.version,
+                    failures,
+                },
+                Verdict::Try => {
+                    self.set_update(UpdateState::Decided { version: m.version });
+                    let buffers = self.buffers.take();
+                    let r = match buffers {
+                        Some(mut b) => {
+                            let r = self.install(&vm, &mut b).await;
+                            self.buffers = Some(b);
+                            r
+                        }
+                        None => Err((Stage::Install, AgentError::TrialInProgress)),
+                    };
+                    match r {
+                        Ok(()) => {
+                            self.retries.clear();
+                            CheckResult::Installed { version: m.version }
+                        }
+                        Err((stage, e)) => {
+                            // Whatever failed (the network, a corrupted transfer, a
+                            // server starting over), a later check tries again: the
+                            // retry record, not the ETag, decides when.
+                            self.retries.failed(&image_id, self.checks);
+                            self.etag = etag;
+                            return Err(self.fail(stage, e));
+                        }
                     }
                 }
-            }
+            },
         };
         self.etag = etag;
         Ok(result)
     }
 
-    /// Fetches the manifest into the manifest buffer: `None` when unchanged.
-    async fn fetch_manifest(&mut self) -> Result<Option<(Option<ETag>, usize)>, AgentError> {
+    /// Fetches the manifest into the manifest buffer: `None` when unchanged. The whole
+    /// fetch, redirects and body included, ends by the manifest deadline (or the check's).
+    async fn fetch_manifest(
+        &mut self,
+        if_none_match: Option<&ETag>,
+    ) -> Result<Option<(Option<ETag>, usize)>, AgentError> {
+        let policy = self.config.retry;
+        let deadline_ms = policy
+            .manifest_deadline_ms
+            .min(self.check_deadline_at.saturating_sub(self.clock.now_ms()));
         let request = Request {
             url: self.config.manifest_url,
-            if_none_match: self.etag.as_ref(),
+            if_none_match,
             range_from: None,
-            timeout_ms: self.config.retry.timeout_ms,
+            timeout_ms: policy.timeout_ms,
+            head_timeout_ms: policy.head_timeout_ms,
+            deadline_ms,
             follow: false,
         };
         let (head, mut body) = crate::get_following!(self.client, request)?;
         match head.status {
-            304 if self.etag.is_some() => return Ok(None),
+            304 if if_none_match.is_some() => return Ok(None),
             200 => {}
             status => return Err(AgentError::ManifestStatus(status)),
         }
@@ -696,11 +739,16 @@ where
         self.sink.progress(&start);
         let mut last = start;
         let sink = &mut *self.sink;
+        // The download gets what is left of the check when that is less than its own.
+        let mut policy = self.config.retry;
+        policy.deadline_ms = policy
+            .deadline_ms
+            .min(self.check_deadline_at.saturating_sub(self.clock.now_ms()));
         let mut downloader = Downloader {
             client: &mut self.client,
             delay: &mut self.delay,
             clock: &self.clock,
-            policy: self.config.retry,
+            policy,
             jitter: &mut self.jitter,
             buf: recv,
         };

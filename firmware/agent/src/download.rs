@@ -5,7 +5,9 @@
 //! a `200` is the whole file again, so everything received is forgotten and the install
 //! restarts from zero, never appending. Retries back off exponentially with jitter
 //! (so a fleet that lost its access point does not return in lockstep), are bounded
-//! per stall, and the whole download has a deadline against servers that trickle.
+//! per stall, starts from zero are bounded per check (each erases the slot again), and
+//! the whole download has a deadline against servers that trickle, which every request
+//! carries so that it holds inside a read too.
 
 use embedded_hal_async::delay::DelayNs;
 use embedded_storage::nor_flash::NorFlash;
@@ -35,7 +37,19 @@ impl<T: Clock + ?Sized> Clock for &T {
     }
 }
 
-/// How hard to try.
+impl<T: Clock + ?Sized> Clock for &mut T {
+    fn now_ms(&self) -> u64 {
+        (**self).now_ms()
+    }
+
+    fn unix_time(&self) -> Option<u64> {
+        (**self).unix_time()
+    }
+}
+
+/// How hard to try, and how long anything may take. Every wait of a check is bounded by
+/// one of these; [`RetryPolicy::check_deadline_ms`] bounds the whole check (README,
+/// "How long a check can take").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Failed attempts in a row (without a single new byte) before giving up.
@@ -44,21 +58,65 @@ pub struct RetryPolicy {
     pub base_delay_ms: u32,
     /// Longest back-off delay.
     pub max_delay_ms: u32,
-    /// Timeout for connecting and for each read.
+    /// Timeout for connecting and for each read or write.
     pub timeout_ms: u32,
+    /// Each request's head (connect, TLS handshake, interim answers, the head itself)
+    /// must be in within this time.
+    pub head_timeout_ms: u32,
     /// The whole download must finish within this time.
     pub deadline_ms: u64,
+    /// The whole manifest fetch (redirects and body included) must finish within this
+    /// time.
+    pub manifest_deadline_ms: u64,
+    /// The whole check (manifest, download, install) must finish within this time; the
+    /// manifest fetch and the download get what is left of it when that is less than
+    /// their own deadline.
+    pub check_deadline_ms: u64,
+    /// Times one check may start a release's download over from byte 0 (a server that
+    /// answers `Range` with the whole file, or a misplaced range) before it gives up
+    /// until a later check. Each start from zero erases the slot's sectors again, so this
+    /// bounds flash wear: see [`RetryPolicy::max_erases_per_check`].
+    pub max_restarts: u8,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            base_delay_ms: 1_000,
-            max_delay_ms: 60_000,
-            timeout_ms: 20_000,
-            deadline_ms: 30 * 60_000,
+        Self::DEFAULT
+    }
+}
+
+impl RetryPolicy {
+    /// The defaults (README, "How long a check can take"), usable in constants.
+    pub const DEFAULT: RetryPolicy = RetryPolicy {
+        max_attempts: 6,
+        base_delay_ms: 1_000,
+        max_delay_ms: 60_000,
+        timeout_ms: 20_000,
+        head_timeout_ms: 30_000,
+        deadline_ms: 30 * 60_000,
+        manifest_deadline_ms: 60_000,
+        check_deadline_ms: 31 * 60_000,
+        max_restarts: 3,
+    };
+
+    /// The longest one check can run: the check deadline, or the manifest's plus the
+    /// download's when that is shorter. Only flash work after the last network operation
+    /// (reading one buffer's worth into the slot, the read-back check of the slot) can
+    /// add to it; no wait can.
+    pub const fn worst_case_check_ms(&self) -> u64 {
+        let parts = self.manifest_deadline_ms.saturating_add(self.deadline_ms);
+        if parts < self.check_deadline_ms {
+            parts
+        } else {
+            self.check_deadline_ms
         }
+    }
+
+    /// The most sectors one check erases for a release whose image covers `sectors`
+    /// sectors of the slot: each pass from byte 0 erases each of them once, resumed
+    /// downloads erase nothing twice, and there are at most `max_restarts + 1` passes.
+    pub const fn max_erases_per_check(&self, sectors: u32) -> u32 {
+        (self.max_restarts as u32 + 1).saturating_mul(sectors)
     }
 }
 
@@ -112,6 +170,13 @@ pub enum DownloadError {
     /// The deadline passed.
     #[error("download deadline passed")]
     Deadline,
+    /// The download started over from byte 0 more often than
+    /// [`RetryPolicy::max_restarts`] allows in one check.
+    #[error("started over from byte 0 {restarts} times: giving up until a later check")]
+    TooManyRestarts {
+        /// Starts from zero in this check.
+        restarts: u16,
+    },
 }
 
 /// Where a download stands, for status reports.
@@ -191,8 +256,16 @@ pub struct Downloader<'d, C, D, K> {
 /// What one `run` carries from attempt to attempt.
 struct RunState {
     start: u64,
+    deadline_ms: u64,
     whole_file: bool,
     progress: DownloadProgress,
+}
+
+impl RunState {
+    /// When the download must be done, on the downloader's clock.
+    fn deadline_at(&self) -> u64 {
+        self.start.saturating_add(self.deadline_ms)
+    }
 }
 
 enum Attempt {
@@ -214,6 +287,7 @@ impl<C: HttpClient, D: DelayNs, K: Clock> Downloader<'_, C, D, K> {
         let total = installer.file_size();
         let mut run = RunState {
             start,
+            deadline_ms: self.policy.deadline_ms,
             whole_file: false,
             progress: DownloadProgress {
                 received: installer.received(),
@@ -250,8 +324,7 @@ impl<C: HttpClient, D: DelayNs, K: Clock> Downloader<'_, C, D, K> {
                 });
             }
             let wait = self.jitter.backoff_ms(&self.policy, attempts);
-            if self.clock.now_ms().saturating_sub(start) + u64::from(wait) > self.policy.deadline_ms
-            {
+            if self.clock.now_ms().saturating_add(u64::from(wait)) > run.deadline_at() {
                 return Err(DownloadError::Deadline);
             }
             self.delay.delay_ms(wait).await;
@@ -267,45 +340,71 @@ impl<C: HttpClient, D: DelayNs, K: Clock> Downloader<'_, C, D, K> {
         progress: &mut dyn FnMut(&DownloadProgress),
     ) -> Result<Attempt, DownloadError> {
         let total = installer.file_size();
-        let (start, state) = (run.start, &mut run.progress);
-        if run.whole_file && installer.received() > 0 {
+        let deadline_at = run.deadline_at();
+        let state = &mut run.progress;
+        let max_restarts = self.policy.max_restarts;
+        // Every start from zero erases the slot's sectors again: bounded per check.
+        let restart = |installer: &mut Installer<'_, F>, state: &mut DownloadProgress| {
+            if state.restarts >= u16::from(max_restarts) {
+                return Err(DownloadError::TooManyRestarts {
+                    restarts: state.restarts,
+                });
+            }
             installer.restart();
+            state.restarts += 1;
+            Ok(())
+        };
+        if run.whole_file && installer.received() > 0 {
+            restart(installer, state)?;
         }
         let from = installer.received();
         if from == total {
             // Everything arrived before the connection broke.
             return Ok(Attempt::Done);
         }
+        let clock = self.clock;
+        // Past the download's deadline every failure is that deadline; before it, a
+        // request's own timeouts are a transient failure like any other.
+        let failed = |e: HttpError| {
+            if clock.now_ms() >= deadline_at {
+                Err(DownloadError::Deadline)
+            } else if retryable(e) {
+                Ok(Attempt::Failed(Transient::Http(e)))
+            } else {
+                Err(DownloadError::Http(e))
+            }
+        };
+        let left = deadline_at.saturating_sub(clock.now_ms());
+        if left == 0 {
+            return Err(DownloadError::Deadline);
+        }
         let request = Request {
             url,
             if_none_match: None,
             range_from: (from > 0).then_some(from),
             timeout_ms: self.policy.timeout_ms,
+            head_timeout_ms: self.policy.head_timeout_ms,
+            deadline_ms: left,
             follow: false,
         };
         let (head, mut body) = match crate::get_following!(self.client, request) {
             Ok(answer) => answer,
-            Err(e) if retryable(e) => return Ok(Attempt::Failed(Transient::Http(e))),
-            Err(e) => return Err(DownloadError::Http(e)),
+            Err(e) => return failed(e),
         };
         match check_head(&head, from, total)? {
             Continue::Resume => state.resumes += u16::from(from > 0),
-            Continue::Restart => {
-                installer.restart();
-                state.restarts += 1;
-            }
+            Continue::Restart => restart(installer, state)?,
             Continue::Retry(t) => return Ok(Attempt::Failed(t)),
         }
         loop {
-            if self.clock.now_ms().saturating_sub(start) > self.policy.deadline_ms {
+            if clock.now_ms() >= deadline_at {
                 return Err(DownloadError::Deadline);
             }
             let n = match body.read(self.buf).await {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(_) if installer.received() == total => break,
-                Err(e) if retryable(e) => return Ok(Attempt::Failed(Transient::Http(e))),
-                Err(e) => return Err(DownloadError::Http(e)),
+                Err(e) => return failed(e),
             };
             installer.feed(flash, &self.buf[..n])?;
             state.received = installer.received();
@@ -378,6 +477,7 @@ fn retryable(e: HttpError) -> bool {
             | HttpError::Timeout
             | HttpError::Protocol
             | HttpError::BodyTooLong
+            | HttpError::TooManyInterimResponses
     )
 }
 
@@ -406,6 +506,8 @@ mod tests {
         DropAfter(usize),
         /// Ignore the range: 200 with the whole file.
         Ignore,
+        /// Ignore the range and drop after this many body bytes.
+        IgnoreDropAfter(usize),
         /// Answer with this status.
         Status(u16),
         /// A 206 starting elsewhere.
@@ -476,6 +578,7 @@ mod tests {
                 Serve::DropAfter(n) => (head(asked), body(from, Some(n), false)),
                 Serve::Stall => (head(asked), body(from, None, true)),
                 Serve::Ignore => (head(None), body(0, None, false)),
+                Serve::IgnoreDropAfter(n) => (head(None), body(0, Some(n), false)),
                 Serve::Status(s) => (bodiless_head(s, None), body(total, None, false)),
                 Serve::WrongRange => (head(Some(from / 2)), body(from / 2, None, false)),
                 Serve::Refuse => return Err(HttpError::Connect),
@@ -608,6 +711,26 @@ mod tests {
         assert_installed(&o, &app);
         assert_eq!(o.requests, [None, Some(7000)]);
         assert_eq!(o.progress.restarts, 1);
+    }
+
+    #[test]
+    fn starts_from_zero_are_bounded_per_check() {
+        // Each connection drops a little later than the last and answers Range with 200:
+        // every attempt "makes progress", so only the restart bound ends this.
+        let mut script = std::vec![Serve::DropAfter(1000)];
+        script.extend((1..40).map(|i| Serve::IgnoreDropAfter(1000 + 100 * i)));
+        let policy = RetryPolicy {
+            max_restarts: 2,
+            ..RetryPolicy::default()
+        };
+        let (o, _) = run(&script, Spec::default(), policy);
+        assert_eq!(
+            o.result,
+            Err(DownloadError::TooManyRestarts { restarts: 2 })
+        );
+        // The first request, two answered restarts, and the third answer that is refused.
+        assert_eq!(o.requests.len(), 4);
+        assert_eq!(o.progress.restarts, 2);
     }
 
     #[test]

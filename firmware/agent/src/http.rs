@@ -120,21 +120,33 @@ pub struct Request<'a> {
     pub if_none_match: Option<&'a ETag>,
     /// Sent as `Range: bytes=N-` when set.
     pub range_from: Option<u64>,
-    /// Longest wait for the connection, the answer head, or any single body read.
+    /// Longest wait for the connection or any single read or write.
     pub timeout_ms: u32,
+    /// Longest time from sending the request (connecting, the TLS handshake and any
+    /// interim `1xx` answers included) until the answer's head is in: a head trickled a
+    /// byte at a time ends here, not after hours of per-read timeouts.
+    pub head_timeout_ms: u32,
+    /// Longest time for the whole request, body included, counted from the first hop:
+    /// redirect hops ([`Request::follow`]) share it. Every read and write gets at most
+    /// what is left of it, so it holds inside a read (and inside a TLS session's record
+    /// loop) too, not only between reads.
+    pub deadline_ms: u64,
     /// Send this request to the target of the redirect the client answered last,
     /// instead of `url`.
     pub follow: bool,
 }
 
 impl<'a> Request<'a> {
-    /// A plain `GET` of `url`.
+    /// A plain `GET` of `url`: `timeout_ms` per operation, for the head and for the
+    /// whole request (a caller that reads a long body sets [`Request::deadline_ms`]).
     pub fn get(url: &'a str, timeout_ms: u32) -> Self {
         Request {
             url,
             if_none_match: None,
             range_from: None,
             timeout_ms,
+            head_timeout_ms: timeout_ms,
+            deadline_ms: u64::from(timeout_ms),
             follow: false,
         }
     }
@@ -175,7 +187,8 @@ pub enum HttpError {
     /// The connection was closed or reset in the middle of an answer.
     #[error("connection dropped")]
     ConnectionLost,
-    /// Nothing arrived within the request's timeout.
+    /// Nothing arrived within the request's timeout, or its head timeout or deadline
+    /// passed ([`Request::head_timeout_ms`], [`Request::deadline_ms`]).
     #[error("timed out")]
     Timeout,
     /// The answer is not valid HTTP/1.x.
@@ -193,7 +206,15 @@ pub enum HttpError {
     /// The body is longer than its `Content-Length`.
     #[error("body longer than its Content-Length")]
     BodyTooLong,
+    /// More interim (`1xx`) answers before the real one than the client reads
+    /// ([`MAX_INTERIM_RESPONSES`]).
+    #[error("too many interim (1xx) answers")]
+    TooManyInterimResponses,
 }
+
+/// Interim (`1xx`) answers read before the final one; real servers send at most one or
+/// two (`100 Continue`, `103 Early Hints`).
+pub const MAX_INTERIM_RESPONSES: usize = 4;
 
 /// A body being received. A `read` of `Ok(0)` means the body ended as declared; a body
 /// that ends early is [`HttpError::ConnectionLost`].

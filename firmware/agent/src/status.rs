@@ -65,6 +65,24 @@ pub enum CheckResult {
         #[serde(serialize_with = "display")]
         version: Version,
     },
+    /// Installing the release failed at an earlier check (network, a corrupted transfer);
+    /// a later check tries again (see [`crate::release_retry`]).
+    RetryLater {
+        /// Its version.
+        #[serde(serialize_with = "display")]
+        version: Version,
+        /// Failed installs so far.
+        failures: u8,
+    },
+    /// Installing the release failed too often; it is not tried again until the manifest
+    /// names another image or the device restarts.
+    GaveUp {
+        /// Its version.
+        #[serde(serialize_with = "display")]
+        version: Version,
+        /// Failed installs.
+        failures: u8,
+    },
     /// The release was installed; a reboot starts its trial.
     Installed {
         /// Its version.

@@ -6,7 +6,7 @@
 //! simulator; this module only plugs the device's parts in.
 
 use embassy_net::Stack;
-use embassy_time::{Delay, Duration, Timer};
+use embassy_time::{Delay, Duration, Timer, with_timeout};
 use esp_hal::rng::Rng;
 use esp_storage::FlashStorage;
 use log::{info, warn};
@@ -38,6 +38,20 @@ const BOOT: BootConfig = if ROLLBACK_BOOTLOADER {
 } else {
     BootConfig::counting(BOOT_ATTEMPTS)
 };
+
+/// Retries, timeouts and deadlines of every check.
+const RETRY: RetryPolicy = RetryPolicy::DEFAULT;
+
+/// Room for the flash work a check does after its last network read (the read-back
+/// check of the slot), which the agent's deadlines do not cover.
+const FLASH_WORK_SLACK: Duration = Duration::from_secs(60);
+
+/// The update task's own bound on one check, beside the agent's deadlines: the worst case
+/// the agent promises plus [`FLASH_WORK_SLACK`]. Reaching it means an inner deadline
+/// failed to end the check, which leaves the agent's state mid-check untrustworthy; the
+/// device then resets, as a watchdog would (nothing points at a half-written slot).
+const CHECK_WATCHDOG: Duration =
+    Duration::from_millis(RETRY.worst_case_check_ms() + FLASH_WORK_SLACK.as_millis());
 
 /// The keys this firmware trusts, as a static the agent borrows for its lifetime. Built
 /// from the same constant as the embedded descriptor, without its magic (see
@@ -81,7 +95,7 @@ pub fn start(
         geometry: layout.geometry,
         state_region: layout.state,
         boot: BOOT,
-        retry: RetryPolicy::default(),
+        retry: RETRY,
         max_window_log: DEFAULT_WINDOW_LOG,
         security_counter_floor: 0,
     };
@@ -114,11 +128,12 @@ pub async fn run(mut agent: DeviceAgent, stack: Stack<'static>) -> ! {
     );
     loop {
         stack.wait_config_up().await;
-        match agent.check().await {
-            Ok(CheckResult::Installed { version }) => info!("installed {version}"),
-            Ok(result) => info!("update check: {result:?}"),
+        match with_timeout(CHECK_WATCHDOG, agent.check()).await {
+            Ok(Ok(CheckResult::Installed { version })) => info!("installed {version}"),
+            Ok(Ok(result)) => info!("update check: {result:?}"),
             // The agent logged it and keeps it as `last_error` in the status.
-            Err(_) => {}
+            Ok(Err(_)) => {}
+            Err(_) => reboot("the update check outlived its deadline").await,
         }
         if agent.status().update == UpdateState::RebootRequired {
             reboot("starting the installed update on trial").await;

@@ -4,8 +4,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use ota_agent::download::Clock;
 use ota_agent::http::HttpError;
 use ota_agent::http1::{
     Connection, HEAD_BUFFER_LEN, Http1Client, Http1Memory, TLS_READ_RECORD_LEN,
@@ -33,12 +34,34 @@ pub fn std_http_client() -> StdHttpClient {
     )
 }
 
-/// One TCP connection at a time, with the request's timeout on every operation.
-#[derive(Debug, Default)]
+/// One TCP connection at a time, with the timeout the client gives on every operation.
+#[derive(Debug)]
 pub struct StdConnection {
     stream: Option<TcpStream>,
     /// Bytes received, heads included (for "cost of an idle check" numbers).
     pub bytes_received: u64,
+    /// Zero of the clock the client's deadlines are measured on.
+    started: Instant,
+}
+
+impl Default for StdConnection {
+    fn default() -> Self {
+        StdConnection {
+            stream: None,
+            bytes_received: 0,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Clock for StdConnection {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+}
+
+fn duration(timeout_ms: u32) -> Duration {
+    Duration::from_millis(u64::from(timeout_ms.max(1)))
 }
 
 fn io_error(e: &io::Error) -> HttpError {
@@ -57,7 +80,7 @@ impl StdConnection {
 impl Connection for StdConnection {
     async fn connect(&mut self, host: &str, port: u16, timeout_ms: u32) -> Result<(), HttpError> {
         self.stream = None;
-        let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
+        let timeout = duration(timeout_ms);
         let addrs: Vec<_> = (host, port)
             .to_socket_addrs()
             .map_err(|_| HttpError::Dns)?
@@ -66,10 +89,6 @@ impl Connection for StdConnection {
         for addr in addrs {
             match TcpStream::connect_timeout(&addr, timeout) {
                 Ok(stream) => {
-                    stream
-                        .set_read_timeout(Some(timeout))
-                        .and_then(|()| stream.set_write_timeout(Some(timeout)))
-                        .map_err(|_| HttpError::Connect)?;
                     self.stream = Some(stream);
                     return Ok(());
                 }
@@ -80,11 +99,19 @@ impl Connection for StdConnection {
         Err(last)
     }
 
-    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), HttpError> {
-        self.stream()?.write_all(bytes).map_err(|e| io_error(&e))
+    async fn write_all(&mut self, bytes: &[u8], timeout_ms: u32) -> Result<(), HttpError> {
+        let stream = self.stream()?;
+        stream
+            .set_write_timeout(Some(duration(timeout_ms)))
+            .map_err(|_| HttpError::ConnectionLost)?;
+        stream.write_all(bytes).map_err(|e| io_error(&e))
     }
 
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HttpError> {
+    async fn read(&mut self, buf: &mut [u8], timeout_ms: u32) -> Result<usize, HttpError> {
+        let stream = self.stream()?;
+        stream
+            .set_read_timeout(Some(duration(timeout_ms)))
+            .map_err(|_| HttpError::ConnectionLost)?;
         loop {
             match self.stream()?.read(buf) {
                 Ok(n) => {

@@ -176,7 +176,7 @@ impl Drop for Nginx {
 
 /// A self-signed P-256 certificate for 127.0.0.1 in `dir` (`cert.pem`, `key.pem`), made
 /// with the `openssl` command.
-fn make_certificate(dir: &Path) -> std::io::Result<()> {
+pub fn make_certificate(dir: &Path) -> std::io::Result<()> {
     let status = Command::new("openssl")
         .args([
             "req",

@@ -25,13 +25,14 @@ mod tests;
 #[cfg(feature = "tls")]
 mod tls;
 
-use crate::http::{HttpClient, HttpError, Request, ResponseHead};
+use crate::download::Clock;
+use crate::http::{HttpClient, HttpError, MAX_INTERIM_RESPONSES, Request, ResponseHead};
 use crate::url::{Scheme, Url};
 
 pub use body::Http1Body;
 use head::Head;
 pub use head::MAX_HEADERS;
-use stream::{Io, Stream};
+use stream::{Io, Limits, Stream};
 
 /// Head buffer the device uses: GitHub's redirect heads are 2 to 3 KiB.
 pub const HEAD_BUFFER_LEN: usize = 4096;
@@ -44,21 +45,22 @@ pub const TLS_READ_RECORD_LEN: usize = 16_640;
 pub const TLS_WRITE_RECORD_LEN: usize = 2048;
 
 /// One connection at a time to a host: a TCP socket on the device, a `TcpStream` in the
-/// simulator. The connection applies the request's timeout to every operation.
+/// simulator. Every operation gives up with [`HttpError::Timeout`] after the timeout it
+/// is given; the client shortens it so the request's head timeout and deadline hold,
+/// reading the time from the connection's own monotonic [`Clock`].
 // One executor thread drives the agent (see `HttpBody`), so no `Send` bound.
 #[allow(async_fn_in_trait)]
-pub trait Connection {
+pub trait Connection: Clock {
     /// Opens a connection to `host:port`, closing the previous one if it is still open.
-    /// `host` is a name or an address (IPv6 without brackets). Every later read and write
-    /// gives up with [`HttpError::Timeout`] after `timeout_ms` without progress.
+    /// `host` is a name or an address (IPv6 without brackets).
     async fn connect(&mut self, host: &str, port: u16, timeout_ms: u32) -> Result<(), HttpError>;
 
-    /// Writes all of `bytes`.
-    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), HttpError>;
+    /// Writes all of `bytes` within `timeout_ms`.
+    async fn write_all(&mut self, bytes: &[u8], timeout_ms: u32) -> Result<(), HttpError>;
 
-    /// Reads what has arrived, waiting for at least one byte; `Ok(0)` once the peer
-    /// closed.
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HttpError>;
+    /// Reads what has arrived, waiting at most `timeout_ms` for at least one byte;
+    /// `Ok(0)` once the peer closed.
+    async fn read(&mut self, buf: &mut [u8], timeout_ms: u32) -> Result<usize, HttpError>;
 
     /// Lets go of the connection (the answer was read, or is abandoned), without waiting:
     /// a device between checks holds no connection open on the server.
@@ -70,12 +72,12 @@ impl<C: Connection> Connection for &mut C {
         (**self).connect(host, port, timeout_ms).await
     }
 
-    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), HttpError> {
-        (**self).write_all(bytes).await
+    async fn write_all(&mut self, bytes: &[u8], timeout_ms: u32) -> Result<(), HttpError> {
+        (**self).write_all(bytes, timeout_ms).await
     }
 
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HttpError> {
-        (**self).read(buf).await
+    async fn read(&mut self, buf: &mut [u8], timeout_ms: u32) -> Result<usize, HttpError> {
+        (**self).read(buf, timeout_ms).await
     }
 
     fn close(&mut self) {
@@ -122,6 +124,10 @@ pub struct Http1Client<C, B, R = NoTls> {
     tls: Option<TlsMemory<B, R>>,
     /// Length of the current hop's URL in `memory.url`.
     url_len: usize,
+    /// When the current request (all its hops) must be done, on the connection's clock.
+    request_until_ms: u64,
+    /// What the current hop's reads and writes may take.
+    limits: Limits,
     requests: u64,
 }
 
@@ -134,6 +140,8 @@ impl<C: Connection, B: AsMut<[u8]>> Http1Client<C, B, NoTls> {
             memory,
             tls: None,
             url_len: 0,
+            request_until_ms: 0,
+            limits: Limits::default(),
             requests: 0,
         }
     }
@@ -148,6 +156,8 @@ impl<C: Connection, B: AsMut<[u8]>, R: rand_core::CryptoRngCore> Http1Client<C, 
             memory,
             tls: Some(tls),
             url_len: 0,
+            request_until_ms: 0,
+            limits: Limits::default(),
             requests: 0,
         }
     }
@@ -215,10 +225,19 @@ impl<C: Connection, B: AsMut<[u8]>, R: TlsRandom> HttpClient for Http1Client<C, 
         }
 
         self.requests += 1;
+        let now = self.connection.now_ms();
+        if !request.follow {
+            self.request_until_ms = now.saturating_add(request.deadline_ms);
+        }
+        let head_until = now
+            .saturating_add(u64::from(request.head_timeout_ms))
+            .min(self.request_until_ms);
+        self.limits.start(request.timeout_ms, head_until);
+        let connect_timeout = self.limits.timeout_at(now)?;
         self.connection
-            .connect(host, parsed.port, request.timeout_ms.max(1))
+            .connect(host, parsed.port, connect_timeout)
             .await?;
-        let io = Io::new(&mut self.connection);
+        let io = Io::new(&mut self.connection, &self.limits);
         let mut stream = match (parsed.scheme, self.tls.as_mut()) {
             #[cfg(feature = "tls")]
             (Scheme::Https, Some(tls)) => {
@@ -230,6 +249,8 @@ impl<C: Connection, B: AsMut<[u8]>, R: TlsRandom> HttpClient for Http1Client<C, 
         };
         send(&mut stream, &parsed, request).await?;
         let (answer, filled) = read_head(&mut stream, current, head, next).await?;
+        // The head is in: the body has what is left of the request's time.
+        self.limits.until(self.request_until_ms);
         if let Some(n) = answer.redirect_len {
             log::debug!("HTTP {} redirect", answer.status);
             // Kept for the next hop.
@@ -250,8 +271,9 @@ impl<C: Connection, B: AsMut<[u8]>, R: TlsRandom> HttpClient for Http1Client<C, 
     }
 }
 
-/// Reads the final (non-1xx) head into `buf`. Returns the head and how many bytes of `buf`
-/// are filled (the body's first bytes follow the head).
+/// Reads the final (non-1xx) head into `buf`, skipping at most [`MAX_INTERIM_RESPONSES`]
+/// interim heads. Returns the head and how many bytes of `buf` are filled (the body's
+/// first bytes follow the head).
 async fn read_head<C: Connection>(
     stream: &mut Stream<'_, C>,
     url: &str,
@@ -259,10 +281,15 @@ async fn read_head<C: Connection>(
     next: &mut [u8],
 ) -> Result<(Head, usize), HttpError> {
     let mut filled = 0;
+    let mut interim = 0;
     loop {
         if let Some(head) = head::parse(&buf[..filled], url, next)? {
             if !head.is_interim() {
                 return Ok((head, filled));
+            }
+            interim += 1;
+            if interim > MAX_INTERIM_RESPONSES {
+                return Err(HttpError::TooManyInterimResponses);
             }
             // Drop the 1xx head and parse what follows it.
             buf.copy_within(head.len..filled, 0);

@@ -3,6 +3,7 @@
 
 extern crate std;
 
+use core::cell::Cell;
 use std::collections::VecDeque;
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -11,10 +12,11 @@ use std::{format, vec};
 use embassy_futures::block_on;
 
 use super::*;
-use crate::http::{ETag, HttpBody, MAX_REDIRECTS, read_to_end};
+use crate::http::{ETag, HttpBody, MAX_INTERIM_RESPONSES, MAX_REDIRECTS, read_to_end};
 
 /// Answers each connection with the next scripted bytes, `max_read` bytes per read, and
-/// records what was connected to and written.
+/// records what was connected to and written. Its clock advances `ms_per_read` with
+/// every read, so a server that trickles is simulated without waiting.
 struct Script {
     answers: VecDeque<Vec<u8>>,
     current: Vec<u8>,
@@ -25,6 +27,10 @@ struct Script {
     sent: Vec<Vec<u8>>,
     /// Fail reads with this once the current answer is exhausted (instead of `Ok(0)`).
     stall: Option<HttpError>,
+    now_ms: Cell<u64>,
+    ms_per_read: u64,
+    /// The timeout each read was given.
+    read_timeouts: Vec<u32>,
 }
 
 impl Script {
@@ -38,11 +44,20 @@ impl Script {
             closes: 0,
             sent: Vec::new(),
             stall: None,
+            now_ms: Cell::new(0),
+            ms_per_read: 0,
+            read_timeouts: Vec::new(),
         }
     }
 
     fn sent_text(&self, i: usize) -> String {
         String::from_utf8(self.sent[i].clone()).unwrap()
+    }
+}
+
+impl Clock for Script {
+    fn now_ms(&self) -> u64 {
+        self.now_ms.get()
     }
 }
 
@@ -55,12 +70,14 @@ impl Connection for Script {
         Ok(())
     }
 
-    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), HttpError> {
+    async fn write_all(&mut self, bytes: &[u8], _timeout_ms: u32) -> Result<(), HttpError> {
         self.sent.last_mut().unwrap().extend_from_slice(bytes);
         Ok(())
     }
 
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HttpError> {
+    async fn read(&mut self, buf: &mut [u8], timeout_ms: u32) -> Result<usize, HttpError> {
+        self.read_timeouts.push(timeout_ms);
+        self.now_ms.set(self.now_ms.get() + self.ms_per_read);
         let n = buf
             .len()
             .min(self.max_read)
@@ -119,6 +136,8 @@ fn request_bytes_are_exactly_these() {
         if_none_match: Some(&tag),
         range_from: Some(1234),
         timeout_ms: 700,
+        head_timeout_ms: 5_000,
+        deadline_ms: 60_000,
         follow: false,
     };
     let (head, body) = fetch(&mut c, &request).unwrap();
@@ -415,5 +434,89 @@ fn connection_errors_pass_through() {
     assert_eq!(
         fetch(&mut c, &get("http://h/x")).err(),
         Some(HttpError::Connect)
+    );
+}
+
+/// `n` interim heads, then a small final answer.
+fn interim_then_ok(n: usize) -> Vec<u8> {
+    let mut answer = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(n);
+    answer.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    answer
+}
+
+#[test]
+fn interim_answers_are_counted() {
+    let mut c = client(
+        Script::new(&[&interim_then_ok(MAX_INTERIM_RESPONSES)]),
+        4096,
+    );
+    let (head, body) = fetch(&mut c, &get("http://h/x")).unwrap();
+    assert_eq!((head.status, &body[..]), (200, &b"ok"[..]));
+    // One more than the bound (and so an endless stream of them) ends the request.
+    for n in [MAX_INTERIM_RESPONSES + 1, 10_000] {
+        let mut c = client(Script::new(&[&interim_then_ok(n)]), 4096);
+        assert_eq!(
+            fetch(&mut c, &get("http://h/x")).err(),
+            Some(HttpError::TooManyInterimResponses),
+            "{n} interim answers"
+        );
+    }
+}
+
+#[test]
+fn a_head_trickled_byte_by_byte_hits_the_head_timeout() {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nX-Pad: {}\r\nContent-Length: 2\r\n\r\nok",
+        "p".repeat(300)
+    );
+    let mut script = Script::new(&[head.as_bytes()]);
+    // Each byte comes well within the per-read timeout, 100 ms apart.
+    script.max_read = 1;
+    script.ms_per_read = 100;
+    let mut c = client(script, 4096);
+    let request = Request {
+        head_timeout_ms: 2_000,
+        deadline_ms: 600_000,
+        ..Request::get("http://h/x", 5_000)
+    };
+    assert_eq!(fetch(&mut c, &request).err(), Some(HttpError::Timeout));
+    let s = c.connection();
+    // 20 reads fill the 2 s; the one that would start after them is refused unsent.
+    assert_eq!(s.read_timeouts.len(), 20);
+    assert_eq!(s.read_timeouts.first(), Some(&2_000));
+    assert_eq!(s.read_timeouts.last(), Some(&100));
+    assert_eq!(s.closes, 1);
+}
+
+#[test]
+fn the_deadline_holds_inside_body_reads_and_across_redirects() {
+    let mut final_answer = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec();
+    final_answer.extend_from_slice(&[b'b'; 1000]);
+    let mut script = Script::new(&[
+        b"HTTP/1.1 302 Found\r\nLocation: /next\r\n\r\n",
+        &final_answer,
+    ]);
+    script.max_read = 10;
+    script.ms_per_read = 50;
+    let mut c = client(script, 4096);
+    let request = Request {
+        head_timeout_ms: 60_000,
+        deadline_ms: 3_000,
+        ..Request::get("http://h/x", 20_000)
+    };
+    // The body would take 5 s at this pace: 3 s in, counted from the first hop, it ends
+    // inside the body (a caller reading in a loop never sees the deadline pass itself).
+    assert_eq!(fetch(&mut c, &request).err(), Some(HttpError::Timeout));
+    let s = c.connection();
+    assert_eq!(s.connects.len(), 2);
+    assert_eq!(s.read_timeouts.len(), 60);
+    // Every read got at most what was left, never the 20 s per-read timeout.
+    assert!(
+        s.read_timeouts
+            .iter()
+            .enumerate()
+            .all(|(i, &t)| u64::from(t) == 3_000 - 50 * i as u64),
+        "{:?}",
+        s.read_timeouts
     );
 }

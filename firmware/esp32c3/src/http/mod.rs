@@ -1,6 +1,7 @@
 //! The device's network for ota-agent: [`Http1Client`] (the agent's HTTP/1.1 client with
 //! TLS, the same code the simulator's tests run) over one embassy-net TCP socket, with DNS
-//! through the stack and the request's timeout on every operation.
+//! through the stack and the timeout the client gives on every operation (what is left of
+//! the request's head timeout or deadline, measured on embassy's monotonic clock).
 //!
 //! Nothing is allocated: the socket, client and TLS record buffers are `'static` and lent
 //! at start-up.
@@ -10,9 +11,10 @@ use core::cell::Cell;
 use embassy_net::Stack;
 use embassy_net::dns::DnsQueryType;
 use embassy_net::tcp::{State, TcpSocket};
-use embassy_time::{Duration, with_timeout};
+use embassy_time::{Duration, Instant, with_deadline, with_timeout};
 use embedded_io_async::Write as _;
 use esp_hal::rng::Rng;
+use ota_agent::download::Clock;
 use ota_agent::http::HttpError;
 use ota_agent::http1::{
     Connection, HEAD_BUFFER_LEN, Http1Client, Http1Memory, TLS_READ_RECORD_LEN,
@@ -105,7 +107,6 @@ pub fn client(net: &'static NetCell, memory: &'static mut HttpMemory) -> Embassy
             net,
             buffers: Some((rx, tx)),
             socket: None,
-            timeout: Duration::from_secs(1),
         },
         Http1Memory { head, url, next },
         TlsMemory {
@@ -122,12 +123,25 @@ pub struct EmbassySocket {
     /// The socket buffers until the first request creates the socket.
     buffers: Option<(&'static mut [u8], &'static mut [u8])>,
     socket: Option<TcpSocket<'static>>,
-    timeout: Duration,
+}
+
+fn duration(timeout_ms: u32) -> Duration {
+    Duration::from_millis(u64::from(timeout_ms.max(1)))
 }
 
 impl EmbassySocket {
-    fn socket(&mut self) -> Result<&mut TcpSocket<'static>, HttpError> {
-        self.socket.as_mut().ok_or(HttpError::ConnectionLost)
+    /// The open socket, made to give up on a connection that makes no progress for
+    /// `timeout_ms` (smoltcp's own timer, beside the `with_timeout` on each operation).
+    fn socket(&mut self, timeout_ms: u32) -> Result<&mut TcpSocket<'static>, HttpError> {
+        let socket = self.socket.as_mut().ok_or(HttpError::ConnectionLost)?;
+        socket.set_timeout(Some(duration(timeout_ms)));
+        Ok(socket)
+    }
+}
+
+impl Clock for EmbassySocket {
+    fn now_ms(&self) -> u64 {
+        Instant::now().as_millis()
     }
 }
 
@@ -139,8 +153,9 @@ impl Connection for EmbassySocket {
         {
             self.socket = Some(TcpSocket::new(stack, rx, tx));
         }
-        self.timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
-        let timeout = self.timeout;
+        let timeout = duration(timeout_ms);
+        // Name lookup and connecting share the one timeout the client gave.
+        let until = Instant::now() + timeout;
         let socket = self.socket.as_mut().ok_or(HttpError::Connect)?;
         if socket.state() != State::Closed {
             // The previous answer's connection (finished, abandoned or failed).
@@ -150,14 +165,14 @@ impl Connection for EmbassySocket {
         if !stack.is_config_up() {
             return Err(HttpError::Connect);
         }
-        let address = match with_timeout(timeout, stack.dns_query(host, DnsQueryType::A)).await {
+        let address = match with_deadline(until, stack.dns_query(host, DnsQueryType::A)).await {
             Ok(Ok(addresses)) => *addresses.first().ok_or(HttpError::Dns)?,
             Ok(Err(_)) => return Err(HttpError::Dns),
             Err(_) => return Err(HttpError::Timeout),
         };
         // smoltcp gives up on a connection that makes no progress for this long.
         socket.set_timeout(Some(timeout));
-        match with_timeout(timeout, socket.connect((address, port))).await {
+        match with_deadline(until, socket.connect((address, port))).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(HttpError::Connect),
             Err(_) => {
@@ -167,18 +182,18 @@ impl Connection for EmbassySocket {
         }
     }
 
-    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), HttpError> {
-        let timeout = self.timeout;
-        match with_timeout(timeout, self.socket()?.write_all(bytes)).await {
+    async fn write_all(&mut self, bytes: &[u8], timeout_ms: u32) -> Result<(), HttpError> {
+        let socket = self.socket(timeout_ms)?;
+        match with_timeout(duration(timeout_ms), socket.write_all(bytes)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(HttpError::ConnectionLost),
             Err(_) => Err(HttpError::Timeout),
         }
     }
 
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HttpError> {
-        let timeout = self.timeout;
-        match with_timeout(timeout, self.socket()?.read(buf)).await {
+    async fn read(&mut self, buf: &mut [u8], timeout_ms: u32) -> Result<usize, HttpError> {
+        let socket = self.socket(timeout_ms)?;
+        match with_timeout(duration(timeout_ms), socket.read(buf)).await {
             Ok(Ok(n)) => Ok(n),
             Ok(Err(_)) => Err(HttpError::ConnectionLost),
             Err(_) => Err(HttpError::Timeout),

@@ -121,6 +121,13 @@ pub enum Fault {
     Silent(Duration),
     /// No `Content-Length`: the file, then garbage until the client hangs up.
     Endless,
+    /// `100 Continue` heads, one every few milliseconds, until the client hangs up (or
+    /// 30 s pass).
+    EndlessInterim,
+    /// The answer's head one byte at a time, this far apart, then the body.
+    TrickleHead(Duration),
+    /// Ignore `Range` (200 with the whole file) and close after this many body bytes.
+    IgnoreRangeDropAfter(usize),
 }
 
 #[derive(Default)]
@@ -252,10 +259,19 @@ impl Host {
         status: &mut u16,
     ) -> std::io::Result<()> {
         let head = |s: &mut TcpStream, code: u16, extra: &str, len: usize| {
-            write!(
-                s,
+            let text = format!(
                 "HTTP/1.1 {code} X\r\nContent-Length: {len}\r\nConnection: close\r\n{extra}\r\n"
-            )
+            );
+            match &fault {
+                Some(Fault::TrickleHead(pause)) => {
+                    for b in text.bytes() {
+                        s.write_all(&[b])?;
+                        std::thread::sleep(*pause);
+                    }
+                    Ok(())
+                }
+                _ => s.write_all(text.as_bytes()),
+            }
         };
         match &fault {
             Some(Fault::Status(code)) => {
@@ -268,6 +284,14 @@ impl Host {
             }
             Some(Fault::Silent(d)) => {
                 std::thread::sleep(*d);
+                return Ok(());
+            }
+            Some(Fault::EndlessInterim) => {
+                let until = std::time::Instant::now() + Duration::from_secs(30);
+                while std::time::Instant::now() < until {
+                    stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
                 return Ok(());
             }
             _ => {}
@@ -299,7 +323,7 @@ impl Host {
         }
         let total = file.len();
         let from = match (range, &fault) {
-            (_, Some(Fault::IgnoreRange)) | (None, _) => None,
+            (_, Some(Fault::IgnoreRange | Fault::IgnoreRangeDropAfter(_))) | (None, _) => None,
             (Some(r), _) => r
                 .strip_prefix("bytes=")
                 .and_then(|r| r.strip_suffix('-'))
@@ -339,7 +363,7 @@ impl Host {
             }
         };
         match fault {
-            Some(Fault::DropAfter(n)) | Some(Fault::Truncate(n)) => {
+            Some(Fault::DropAfter(n) | Fault::Truncate(n) | Fault::IgnoreRangeDropAfter(n)) => {
                 stream.write_all(&body[..n.min(body.len())])?;
                 stream.flush()?;
                 let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -475,7 +499,11 @@ pub fn device_at(manifest_url: &str, mode: BootloaderMode, first_app: &[u8]) -> 
         base_delay_ms: 10,
         max_delay_ms: 50,
         timeout_ms: 2_000,
+        head_timeout_ms: 5_000,
         deadline_ms: 60_000,
+        manifest_deadline_ms: 10_000,
+        check_deadline_ms: 70_000,
+        ..RetryPolicy::default()
     };
     VirtualDevice::new(flash, config)
 }
@@ -510,6 +538,20 @@ pub fn check_and_reboot(
     let (_, r) = boot_until_running(d, |s| s.check());
     let (v, ()) = boot_until_running(d, |_| ());
     (r, v)
+}
+
+/// One check on a running device, and how long it took (for deadline tests).
+pub fn timed_check(
+    d: &mut VirtualDevice,
+) -> (
+    Result<ota_agent::status::CheckResult, ota_agent::agent::AgentError>,
+    Duration,
+) {
+    let (_, r) = boot_until_running(d, |s| {
+        let started = std::time::Instant::now();
+        (s.check(), started.elapsed())
+    });
+    r
 }
 
 pub fn v(s: &str) -> Version {
