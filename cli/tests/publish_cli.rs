@@ -279,7 +279,7 @@ fn s3s_fs_with_signature_checking() {
     );
 }
 
-fn gh_publish<'a>(gh: &'a FakeGitHub, tag: &'a str) -> [&'a str; 11] {
+fn gh_publish<'a>(gh: &'a FakeGitHub, tag: &'a str) -> [&'a str; 13] {
     [
         "publish",
         "--repo",
@@ -290,6 +290,9 @@ fn gh_publish<'a>(gh: &'a FakeGitHub, tag: &'a str) -> [&'a str; 11] {
         &gh.api_url,
         "--github-tag",
         tag,
+        // GitHub's pacing (1 s between writes) is tested on its own.
+        "--github-write-interval",
+        "0s",
         "--json",
         "-q",
     ]

@@ -18,7 +18,7 @@ use crate::repo::ReleaseTree;
 use crate::publish as hosts;
 
 use hosts::dir::DirDestination;
-use hosts::github::{DEFAULT_API_URL, GitHubDestination, GitHubOptions};
+use hosts::github::{DEFAULT_API_URL, GitHubDestination, GitHubLimits, GitHubOptions};
 use hosts::plan::{Plan, execute, make_plan};
 use hosts::s3::{S3Destination, S3Options};
 use hosts::{Destination, FailureKind, Progress, PublishError, Target};
@@ -101,6 +101,16 @@ pub struct Args {
     /// Tag of the new GitHub release [default: ota-<unix time>]
     #[arg(long, value_name = "TAG")]
     pub github_tag: Option<String>,
+
+    /// Longest total time to wait for GitHub rate limits to lift before stopping with exit 10
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
+          default_value = "60s")]
+    pub github_max_wait: std::time::Duration,
+
+    /// Least time between two content-creating GitHub requests (uploads, create, publish, delete)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
+          default_value = "1s")]
+    pub github_write_interval: std::time::Duration,
 }
 
 #[derive(Serialize)]
@@ -215,6 +225,11 @@ fn destination(target: &Target, args: &Args) -> Result<Box<dyn Destination>, Fai
                 api_url: args.github_api_url.clone(),
                 upload_url: args.github_upload_url.clone(),
                 tag: args.github_tag.clone(),
+                limits: GitHubLimits {
+                    max_wait: args.github_max_wait,
+                    write_interval: args.github_write_interval,
+                    ..GitHubLimits::default()
+                },
             };
             Box::new(GitHubDestination::new(owner, repo, options).map_err(PublishDiagnostic)?)
         }
@@ -305,6 +320,9 @@ impl Diagnostic for PublishDiagnostic {
             PublishError::ChannelAhead { .. } => "channel_ahead",
             PublishError::Concurrent(_) => "concurrent",
             PublishError::RemoteGarbage(_) => "remote_garbage",
+            PublishError::RateLimited { .. } => "rate_limited",
+            PublishError::ForeignLatest { .. } => "foreign_latest_release",
+            PublishError::Renamed { .. } => "renamed_by_host",
             _ => "remote",
         };
         Some(Box::new(format!("ota_sign::publish::{code}")))
@@ -333,6 +351,15 @@ impl Diagnostic for PublishDiagnostic {
             PublishError::RemoteGarbage(_) => {
                 "the host serves a damaged file under a manifest name; inspect it before overwriting anything"
             }
+            PublishError::RateLimited { .. } => {
+                "nothing was published; devices still get the previous release. Run the same command again once the limit lifts (or raise --github-max-wait)"
+            }
+            PublishError::ForeignLatest { .. } => {
+                "publish firmware to a repository dedicated to it, where only ota-sign makes releases (or delete that release, or mark it as a pre-release so it is not `latest`)"
+            }
+            PublishError::Renamed { .. } => {
+                "GitHub renames asset names with special characters; use device types, channels and versions of letters, digits, '.', '-' and '_'"
+            }
             _ => return None,
         };
         Some(Box::new(help))
@@ -347,7 +374,8 @@ impl ExitStatus for PublishDiagnostic {
             e => match e.kind() {
                 FailureKind::Credentials => exit::CREDENTIALS,
                 FailureKind::NotFound => exit::NOT_FOUND,
-                FailureKind::Network => exit::NETWORK,
+                FailureKind::Network | FailureKind::RateLimited => exit::NETWORK,
+                FailureKind::Refused => exit::POLICY,
                 FailureKind::Conflict => exit::CONFLICT,
                 FailureKind::Usage | FailureKind::Remote => exit::FAILURE,
             },
@@ -358,6 +386,20 @@ impl ExitStatus for PublishDiagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn github_wait_defaults_are_the_library_defaults() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let cli = Cli::parse_from(["x", "--repo", "r", "--to", "github://a/b"]);
+        let defaults = GitHubLimits::default();
+        assert_eq!(cli.args.github_max_wait, defaults.max_wait);
+        assert_eq!(cli.args.github_write_interval, defaults.write_interval);
+    }
 
     #[test]
     fn failure_classes_have_their_documented_exit_codes() {
@@ -382,6 +424,21 @@ mod tests {
         assert_eq!(code(PublishError::ImageConflict("x.ota".into())), 7);
         assert_eq!(code(PublishError::Concurrent("x.manifest".into())), 7);
         assert_eq!(code(PublishError::BadDestination("ftp://x".into())), 2);
+        assert_eq!(
+            code(PublishError::RateLimited {
+                host: host(),
+                detail: detail()
+            }),
+            10
+        );
+        assert_eq!(
+            code(PublishError::ForeignLatest {
+                host: host(),
+                tag: "v1".into(),
+                id: 1
+            }),
+            6
+        );
         assert_eq!(
             code(PublishError::Remote {
                 host: host(),

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::path::Path;
+use std::time::Duration;
 
 use ed25519_dalek::Signer as _;
 use ota_format::{Channel, Manifest, TrustedKey, TrustedKeys};
@@ -11,7 +12,7 @@ use ota_test_servers::images::{self, ImageSpec};
 use ota_test_servers::{github::FakeGitHub, http, nginx::Nginx, s3};
 
 use super::dir::DirDestination;
-use super::github::{GitHubDestination, GitHubOptions};
+use super::github::{GitHubDestination, GitHubLimits, GitHubOptions};
 use super::plan::{execute, make_plan};
 use super::s3::{S3Destination, S3Options};
 use super::{Destination, FailureKind, Progress, PublishError};
@@ -422,6 +423,11 @@ fn gh_dest(gh: &FakeGitHub, token: &str, tag: &str) -> GitHubDestination {
             api_url: gh.api_url.clone(),
             upload_url: None,
             tag: Some(tag.into()),
+            limits: GitHubLimits {
+                max_wait: Duration::from_secs(2),
+                write_interval: Duration::ZERO,
+                retry_delay: Duration::from_millis(10),
+            },
         },
     )
     .unwrap()
@@ -651,8 +657,9 @@ fn github_orphan_drafts_are_found_past_the_first_page() {
     let gh = FakeGitHub::start("acme", "fw", "t0k");
     let orphan = format!("old\n\n{}", super::github::DRAFT_MARKER);
     gh.add_release("ota-0", true, &orphan);
+    // Earlier publishes' releases, ota-sign's own.
     for i in 0..120 {
-        gh.add_release(&format!("v{i}"), false, "");
+        gh.add_release(&format!("v{i}"), false, &orphan);
     }
     let (_work, tree) = lamp_released();
     let plan = make_plan(&tree, &mut gh_dest(&gh, "t0k", "r1")).unwrap();
