@@ -9,6 +9,8 @@ pub mod dir;
 pub mod github;
 mod github_http;
 #[cfg(test)]
+mod github_tests;
+#[cfg(test)]
 mod host_tests;
 pub mod plan;
 pub mod s3;

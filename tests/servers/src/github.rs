@@ -630,6 +630,21 @@ fn api(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
                            "documentation_url": "https://docs.github.com/rest/releases/releases#create-a-release"}),
                 );
             }
+            // Git's rules for a ref name, in part: GitHub refuses such a tag with 422.
+            let bad_tag = tag.is_empty()
+                || tag.contains("..")
+                || tag.ends_with(".lock")
+                || tag
+                    .chars()
+                    .any(|c| c.is_whitespace() || "~^:?*[\\".contains(c));
+            if bad_tag {
+                return Reply::json(
+                    422,
+                    json!({"message": "Validation Failed",
+                           "errors": [{"resource": "Release", "code": "custom", "field": "tag_name",
+                                       "message": "tag_name is not a valid tag"}]}),
+                );
+            }
             if s.releases.iter().any(|r| r.tag == tag) {
                 return Reply::json(
                     422,
