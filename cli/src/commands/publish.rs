@@ -38,7 +38,8 @@ Destinations (--to):
                            AWS_REGION, ...), endpoint from --s3-endpoint or AWS_ENDPOINT_URL;
                            manifests get Cache-Control: no-cache, images a year, immutable
   github://OWNER/REPO      one GitHub release per publish, token from GITHUB_TOKEN; devices
-                           poll https://github.com/OWNER/REPO/releases/latest/download/NAME
+                           poll https://github.com/OWNER/REPO/releases/latest/download/NAME,
+                           so the repository must be dedicated to firmware
 
 Only what changed is uploaded, images before manifests, so no device ever sees a manifest
 whose image is missing; an interrupted publish leaves the previous release fully served and
@@ -56,9 +57,20 @@ the earlier one's draft, and the earlier one stops with exit code 7. In a direct
 killed publish can leave a hidden temporary file (.ota-tmp-*); the next publish deletes
 those older than 10 minutes (a younger one may be a live publish's).
 
-Exit codes: 0 published (or nothing to do); 7 conflict with what the host serves;
-8 credentials rejected; 9 bucket or repository not found; 10 network failure;
-2 bad destination or arguments; 4 unreadable tree.
+GitHub: `latest` is one release per repository, so a release made by a person or another
+tool there hides every manifest; publish refuses (exit 6) when the latest release lacks
+ota-sign's marker. A publish that changes anything sends one request per file plus two;
+an unchanged tree sends none that creates content. Such requests go at least
+--github-write-interval apart (1s: GitHub allows about 80 a minute, 500 an hour). Rate
+limits (403/429 with retry-after or x-ratelimit-reset, or saying so) are waited out for
+at most --github-max-wait in all (60s), then publish stops with exit 10 and says when the
+limit lifts. An upload failed with a 5xx is tried 4 times (1, 2, 4 s apart) after
+deleting its half-uploaded (`starter`) asset; an asset GitHub renames is refused (exit 6).
+
+Exit codes: 0 published (or nothing to do); 6 refused (GitHub: a latest release not made
+by ota-sign, a renamed asset); 7 conflict with what the host serves; 8 credentials
+rejected; 9 bucket or repository not found; 10 network failure or rate limit (run again
+later); 2 bad destination or arguments; 4 unreadable tree.
 
 Examples:
   ota-sign publish --repo site --to /var/www/firmware --dry-run

@@ -140,15 +140,14 @@ pub(super) fn reply(s: &mut State, fault: Fault, host: Host, req: &Request, urls
             if leave_starter && host == Host::Upload {
                 let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
                 let stored = super::upload(s, req, segs.get(3..).unwrap_or(&[]), urls);
-                if stored.status == 201 {
-                    if let Some(a) = s
-                        .releases
-                        .iter_mut()
-                        .flat_map(|r| r.assets.iter_mut())
-                        .max_by_key(|a| a.id)
-                    {
-                        a.state = "starter".into();
-                    }
+                // The asset just stored has the highest id.
+                let newest = s
+                    .releases
+                    .iter_mut()
+                    .flat_map(|r| r.assets.iter_mut())
+                    .max_by_key(|a| a.id);
+                if let (201, Some(a)) = (stored.status, newest) {
+                    a.state = "starter".into();
                 }
             }
             Reply::message(status, "Server Error")
