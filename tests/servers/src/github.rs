@@ -990,6 +990,84 @@ mod tests {
     }
 
     #[test]
+    fn assets_past_the_embedded_hundred_are_listed_in_linked_pages() {
+        let gh = FakeGitHub::start("acme", "fw", "t0k");
+        let auth = [("Authorization", "Bearer t0k")];
+        let id = gh.add_release("v1", true, "");
+        let upload = format!("{}/repos/acme/fw/releases/{id}/assets", gh.upload_url);
+        for i in 0..122 {
+            let r = http::request("POST", &format!("{upload}?name=a{i:03}"), &auth, b"x").unwrap();
+            assert_eq!(r.status, 201);
+        }
+        let r = http::get(
+            &format!("{}/repos/acme/fw/releases/{id}", gh.api_url),
+            &auth,
+        )
+        .unwrap();
+        let rel: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(rel["assets"].as_array().unwrap().len(), EMBEDDED_ASSETS_MAX);
+
+        let mut url = format!(
+            "{}/repos/acme/fw/releases/{id}/assets?per_page=100",
+            gh.api_url
+        );
+        let mut names = Vec::new();
+        for _ in 0..3 {
+            let r = http::get(&url, &auth).unwrap();
+            let page: Value = serde_json::from_slice(&r.body).unwrap();
+            names.extend(page.as_array().unwrap().iter().map(|a| a["name"].clone()));
+            let Some(link) = r.header("link") else { break };
+            let next = link.split(", ").find(|l| l.ends_with("rel=\"next\""));
+            let Some(next) = next else { break };
+            url = next[1..next.find('>').unwrap()].to_owned();
+        }
+        assert_eq!(names.len(), 122);
+        assert_eq!(names[121], json!("a121"));
+    }
+
+    #[test]
+    fn faults_answer_as_github_documents_and_starter_assets_hold_their_name() {
+        let gh = FakeGitHub::start("acme", "fw", "t0k");
+        let auth = [("Authorization", "Bearer t0k")];
+        let repo = format!("{}/repos/acme/fw", gh.api_url);
+        gh.inject(
+            Requests::ApiAndUploads,
+            Fault::PrimaryRateLimit { reset_in: 60 },
+            1,
+        );
+        let r = http::get(&repo, &auth).unwrap();
+        assert_eq!(
+            (r.status, r.header("x-ratelimit-remaining")),
+            (403, Some("0"))
+        );
+        assert!(r.header("x-ratelimit-reset").is_some());
+        assert_eq!(http::get(&repo, &auth).unwrap().status, 200, "only once");
+
+        let id = gh.add_release("v1", true, "");
+        let upload = format!("{}/repos/acme/fw/releases/{id}/assets", gh.upload_url);
+        gh.inject(
+            Requests::Uploads,
+            Fault::ServerError {
+                status: 502,
+                leave_starter: true,
+            },
+            1,
+        );
+        let post = |name: &str| {
+            http::request("POST", &format!("{upload}?name={name}"), &auth, b"x").unwrap()
+        };
+        assert_eq!(post("a.ota").status, 502);
+        assert_eq!(gh.releases()[0].assets[0].state, "starter");
+        assert_eq!(
+            post("a.ota").status,
+            422,
+            "the starter asset holds the name"
+        );
+        let renamed: Value = serde_json::from_slice(&post("b+1.ota").body).unwrap();
+        assert_eq!(renamed["name"], json!("b.1.ota"));
+    }
+
+    #[test]
     fn wrong_token_is_refused() {
         let gh = FakeGitHub::start("acme", "fw", "t0k");
         let r = http::get(
