@@ -30,7 +30,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 pub use super::github_http::GitHubLimits;
-use super::github_http::{Answer, Http, message, parse};
+use super::github_http::{Answer, Http, Listing, message, parse};
 use super::{Destination, Leftover, PublishError, RemoteObject, Upload, http_headers};
 use crate::repo::layout;
 
@@ -205,18 +205,35 @@ impl GitHubDestination {
         }
     }
 
-    /// Every asset of release `id`, page by page (`per_page=100`, following `Link`).
-    fn release_assets(&self, id: u64) -> Result<Vec<Value>, PublishError> {
-        let first = self.api(&format!("/releases/{id}/assets?per_page={PER_PAGE}"));
-        let listing = self.http.list(
+    /// Reads the list at `path` (100 a page, following `Link`) for at most `max_pages`
+    /// pages; a 404 is `gone()`, any other refusal names `what`.
+    fn list(
+        &self,
+        path: &str,
+        max_pages: usize,
+        what: &str,
+        gone: impl Fn() -> PublishError,
+    ) -> Result<Listing, PublishError> {
+        let first = self.api(&format!("{path}?per_page={PER_PAGE}"));
+        self.http.list(
             &first,
             |url| self.request(reqwest::Method::GET, url),
-            MAX_ASSET_PAGES,
+            max_pages,
             |answer: Answer| match answer.status {
-                // Deleted since it was read: someone else changed the releases.
-                StatusCode::NOT_FOUND => PublishError::Concurrent(format!("release {id}")),
-                s => self.remote("list release assets", s, &answer.body),
+                StatusCode::NOT_FOUND => gone(),
+                s => self.remote(what, s, &answer.body),
             },
+        )
+    }
+
+    /// Every asset of release `id`, page by page.
+    fn release_assets(&self, id: u64) -> Result<Vec<Value>, PublishError> {
+        // A 404: deleted since it was read, someone else changed the releases.
+        let listing = self.list(
+            &format!("/releases/{id}/assets"),
+            MAX_ASSET_PAGES,
+            "list release assets",
+            || PublishError::Concurrent(format!("release {id}")),
         )?;
         if !listing.complete {
             return Err(PublishError::Remote {
@@ -355,16 +372,9 @@ impl Destination for GitHubDestination {
     }
 
     fn leftovers(&mut self) -> Result<Vec<Leftover>, PublishError> {
-        let first = self.api(&format!("/releases?per_page={PER_PAGE}"));
-        let releases = self.http.list(
-            &first,
-            |url| self.request(reqwest::Method::GET, url),
-            MAX_PAGES,
-            |answer: Answer| match answer.status {
-                StatusCode::NOT_FOUND => PublishError::NotFound(self.describe()),
-                s => self.remote("list releases", s, &answer.body),
-            },
-        )?;
+        let releases = self.list("/releases", MAX_PAGES, "list releases", || {
+            PublishError::NotFound(self.describe())
+        })?;
         let mut out = Vec::new();
         for r in releases.items.iter().filter(|r| is_orphan_draft(r)) {
             let Some(id) = r["id"].as_u64() else { continue };
