@@ -149,7 +149,28 @@ fn github_upload_5xx_is_retried_after_deleting_the_starter_asset() {
         &latest_base(&gh),
     );
 
-    // More failures than attempts (4): the publish stops, devices keep r2.
+    // An upload stored whole whose answer was lost is not sent again.
+    release_lamp(&tree, work.path(), "1.1.1");
+    let mark = gh.log().len();
+    gh.inject(
+        Requests::Uploads,
+        Fault::ServerErrorAfterStoring { status: 504 },
+        1,
+    );
+    publish(&tree, &mut gh_dest(&gh, "t0k", "r2b")).unwrap();
+    let log = gh.log();
+    let uploads: Vec<&str> = log[mark..]
+        .iter()
+        .filter(|l| l.method == "POST" && l.path.contains("/assets?"))
+        .map(|l| l.path.as_str())
+        .collect();
+    let mut unique = uploads.clone();
+    unique.dedup();
+    assert_eq!(uploads, unique, "each file sent once");
+    assert!(!log[mark..].iter().any(|l| l.method == "DELETE"));
+    assert_eq!(gh.latest().unwrap().tag, "r2b");
+
+    // More failures than attempts (4): the publish stops, devices keep r2b.
     release_lamp(&tree, work.path(), "1.2.0");
     gh.inject(
         Requests::Uploads,
@@ -162,7 +183,7 @@ fn github_upload_5xx_is_retried_after_deleting_the_starter_asset() {
     let err = publish(&tree, &mut gh_dest(&gh, "t0k", "r3")).unwrap_err();
     assert_eq!(err.kind(), FailureKind::Remote, "{err}");
     assert!(err.to_string().contains("500"), "{err}");
-    assert_eq!(gh.latest().unwrap().tag, "r2");
+    assert_eq!(gh.latest().unwrap().tag, "r2b");
     assert!(drafts(&gh).is_empty(), "the failed publish's draft is gone");
 }
 

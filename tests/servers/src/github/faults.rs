@@ -57,6 +57,12 @@ pub enum Fault {
         /// Whether a `starter` asset is left.
         leave_starter: bool,
     },
+    /// An upload is stored whole, but the answer that says so is lost to a 5xx (a proxy
+    /// timing out after the upload host finished).
+    ServerErrorAfterStoring {
+        /// 502, 504, ...
+        status: u16,
+    },
 }
 
 /// A fault waiting for the requests it selects.
@@ -149,6 +155,13 @@ pub(super) fn reply(s: &mut State, fault: Fault, host: Host, req: &Request, urls
                 if let (201, Some(a)) = (stored.status, newest) {
                     a.state = "starter".into();
                 }
+            }
+            Reply::message(status, "Server Error")
+        }
+        Fault::ServerErrorAfterStoring { status } => {
+            if host == Host::Upload {
+                let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
+                super::upload(s, req, segs.get(3..).unwrap_or(&[]), urls);
             }
             Reply::message(status, "Server Error")
         }
