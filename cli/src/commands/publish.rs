@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args as ClapArgs;
 use miette::Diagnostic;
@@ -62,10 +63,11 @@ tool there hides every manifest; publish refuses (exit 6) when the latest releas
 ota-sign's marker. A publish that changes anything sends one request per file plus two;
 an unchanged tree sends none that creates content. Such requests go at least
 --github-write-interval apart (1s: GitHub allows about 80 a minute, 500 an hour). Rate
-limits (403/429 with retry-after or x-ratelimit-reset, or saying so) are waited out for
-at most --github-max-wait in all (60s), then publish stops with exit 10 and says when the
-limit lifts. An upload failed with a 5xx is tried 4 times (1, 2, 4 s apart) after
-deleting its half-uploaded (`starter`) asset; an asset GitHub renames is refused (exit 6).
+limits (403/429 with retry-after or x-ratelimit-reset, or saying so) are waited out, with
+a line on stderr, for at most --github-max-wait in all (60s); beyond, publish stops with
+exit 10 and says when the limit lifts. An upload failed with a 5xx is tried 4 times
+(1, 2, 4 s apart), deleting its half-uploaded (`starter`) asset first; an asset GitHub
+renames is refused (exit 6).
 
 Exit codes: 0 published (or nothing to do); 6 refused (GitHub: a latest release not made
 by ota-sign, a renamed asset); 7 conflict with what the host serves; 8 credentials
@@ -114,12 +116,12 @@ pub struct Args {
     #[arg(long, value_name = "TAG")]
     pub github_tag: Option<String>,
 
-    /// Longest total time to wait for GitHub rate limits to lift before stopping with exit 10
+    /// Total time to wait for GitHub rate limits to lift; beyond, stop with exit 10
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
           default_value = "60s")]
     pub github_max_wait: std::time::Duration,
 
-    /// Least time between two content-creating GitHub requests (uploads, create, publish, delete)
+    /// Least time between two GitHub requests that create content (uploads, deletes, ...)
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
           default_value = "1s")]
     pub github_write_interval: std::time::Duration,
@@ -149,7 +151,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         ));
     }
     let tree = ReleaseTree::new(&args.repo);
-    let mut dest = destination(&target, &args)?;
+    let mut dest = destination(&target, &args, global)?;
     let dest = dest.as_mut();
     let plan = make_plan(&tree, dest).map_err(PublishDiagnostic)?;
     print_plan(&plan, args.dry_run, global);
@@ -207,7 +209,11 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     Ok(())
 }
 
-fn destination(target: &Target, args: &Args) -> Result<Box<dyn Destination>, Failure> {
+fn destination(
+    target: &Target,
+    args: &Args,
+    global: &GlobalOpts,
+) -> Result<Box<dyn Destination>, Failure> {
     Ok(match target {
         Target::Dir(path) => Box::new(DirDestination::new(path)),
         Target::S3 { bucket, prefix } => {
@@ -242,6 +248,10 @@ fn destination(target: &Target, args: &Args) -> Result<Box<dyn Destination>, Fai
                     write_interval: args.github_write_interval,
                     ..GitHubLimits::default()
                 },
+                // On stderr: a pause of up to --github-max-wait must not look like a hang.
+                on_wait: (!global.quiet).then(|| {
+                    Arc::new(|line: &str| eprintln!("{line}")) as hosts::github::WaitNotice
+                }),
             };
             Box::new(GitHubDestination::new(owner, repo, options).map_err(PublishDiagnostic)?)
         }

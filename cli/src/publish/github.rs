@@ -29,8 +29,8 @@ use std::collections::BTreeMap;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-pub use super::github_http::GitHubLimits;
 use super::github_http::{Answer, Http, Listing, message, parse};
+pub use super::github_http::{GitHubLimits, WaitNotice};
 use super::{Destination, Leftover, PublishError, RemoteObject, Upload, http_headers};
 use crate::repo::layout;
 
@@ -85,8 +85,8 @@ fn is_tag_clash(body: &[u8]) -> bool {
     })
 }
 
-/// Connection settings.
-#[derive(Clone, Debug)]
+/// Connection settings. Not `Debug`: it holds the token.
+#[derive(Clone)]
 pub struct GitHubOptions {
     /// Token (`GITHUB_TOKEN`).
     pub token: String,
@@ -98,6 +98,8 @@ pub struct GitHubOptions {
     pub tag: Option<String>,
     /// Rate-limit waiting, pacing and retry bounds.
     pub limits: GitHubLimits,
+    /// Told each time publish waits for a rate limit, so a pause does not look like a hang.
+    pub on_wait: Option<WaitNotice>,
 }
 
 #[derive(Clone, Debug)]
@@ -135,7 +137,11 @@ pub struct GitHubDestination {
 impl GitHubDestination {
     /// A destination for `owner/repo`.
     pub fn new(owner: &str, repo: &str, options: GitHubOptions) -> Result<Self, PublishError> {
-        let http = Http::new(format!("github://{owner}/{repo}"), options.limits.clone())?;
+        let http = Http::new(
+            format!("github://{owner}/{repo}"),
+            options.limits.clone(),
+            options.on_wait.clone(),
+        )?;
         Ok(GitHubDestination {
             owner: owner.to_owned(),
             repo: repo.to_owned(),

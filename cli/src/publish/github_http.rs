@@ -13,6 +13,7 @@
 //!   and 500 an hour; wait at least a second between them.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::HeaderMap;
@@ -59,6 +60,9 @@ impl Default for GitHubLimits {
     }
 }
 
+/// Receives a line for each wait on a rate limit.
+pub type WaitNotice = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// One answer, whole.
 pub(super) struct Answer {
     pub status: StatusCode,
@@ -80,13 +84,18 @@ pub(super) struct Http {
     rt: tokio::runtime::Runtime,
     host: String,
     limits: GitHubLimits,
+    on_wait: Option<WaitNotice>,
     waited: Cell<Duration>,
     last_write: Cell<Option<Instant>>,
 }
 
 impl Http {
     /// A client for `host` (used in messages).
-    pub fn new(host: String, limits: GitHubLimits) -> Result<Self, PublishError> {
+    pub fn new(
+        host: String,
+        limits: GitHubLimits,
+        on_wait: Option<WaitNotice>,
+    ) -> Result<Self, PublishError> {
         let remote = |detail: String| PublishError::Remote {
             host: host.clone(),
             detail,
@@ -106,6 +115,7 @@ impl Http {
             rt,
             host,
             limits,
+            on_wait,
             waited: Cell::new(Duration::ZERO),
             last_write: Cell::new(None),
         })
@@ -165,6 +175,9 @@ impl Http {
                 if wait > left || limited >= RATE_LIMIT_RETRIES {
                     return Err(self.rate_limited(&answer, wait));
                 }
+                if let Some(notice) = &self.on_wait {
+                    notice(&self.waiting(&answer, wait));
+                }
                 std::thread::sleep(wait);
                 self.waited.set(self.waited.get() + wait);
                 limited += 1;
@@ -193,6 +206,17 @@ impl Http {
             }
         }
         self.last_write.set(Some(Instant::now()));
+    }
+
+    fn waiting(&self, answer: &Answer, wait: Duration) -> String {
+        format!(
+            "{}: rate limit (GitHub answered {} \"{}\"): waiting {}, at most {} in all (--github-max-wait)",
+            self.host,
+            answer.status.as_u16(),
+            message(&answer.body),
+            humantime::format_duration(wait),
+            humantime::format_duration(self.limits.max_wait),
+        )
     }
 
     fn rate_limited(&self, answer: &Answer, wait: Duration) -> PublishError {

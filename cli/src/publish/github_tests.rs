@@ -3,15 +3,16 @@
 //! releases with more assets than the embedded list holds, and a latest release someone
 //! else made.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ota_test_servers::github::{FakeGitHub, Fault, Requests};
 use ota_test_servers::images::ImageSpec;
 
-use super::github::{DRAFT_MARKER, GitHubLimits};
+use super::github::{DRAFT_MARKER, GitHubDestination, GitHubLimits};
 use super::host_tests::{
-    device_check, do_release, drafts, gh_dest, gh_dest_with, github_serving_lamp, lamp_released,
-    publish, release_lamp, test_limits,
+    device_check, do_release, drafts, gh_dest, gh_dest_with, gh_options, github_serving_lamp,
+    lamp_released, publish, release_lamp, test_limits,
 };
 use super::plan::make_plan;
 use super::{Destination, FailureKind, Precondition, PublishError, Upload};
@@ -44,9 +45,22 @@ fn github_rate_limits_are_waited_out_within_the_bound_then_reported() {
         max_wait: Duration::from_secs(5),
         ..test_limits()
     };
+    let notices = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut options = gh_options(&gh, "t0k", "r2", limits);
+    let sink = notices.clone();
+    options.on_wait = Some(Arc::new(move |line: &str| {
+        sink.lock().unwrap().push(line.to_owned())
+    }));
+    let mut dest = GitHubDestination::new("acme", "fw", options).unwrap();
     let started = Instant::now();
-    publish(&tree, &mut gh_dest_with(&gh, "t0k", "r2", limits)).unwrap();
+    publish(&tree, &mut dest).unwrap();
     assert!(started.elapsed() >= Duration::from_secs(2), "waited both");
+    let notices = notices.lock().unwrap().clone();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(
+        notices.iter().all(|n| n.contains("rate limit")),
+        "{notices:?}"
+    );
     assert_eq!(gh.latest().unwrap().tag, "r2");
 
     // Limits that lift later than the publish may wait (2 s): it stops at once and says so.

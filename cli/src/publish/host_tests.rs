@@ -426,24 +426,30 @@ pub(super) fn test_limits() -> GitHubLimits {
     }
 }
 
+/// Options for publishing to the fake's `acme/fw` as release `tag`.
+pub(super) fn gh_options(
+    gh: &FakeGitHub,
+    token: &str,
+    tag: &str,
+    limits: GitHubLimits,
+) -> GitHubOptions {
+    GitHubOptions {
+        token: token.into(),
+        api_url: gh.api_url.clone(),
+        upload_url: None,
+        tag: Some(tag.into()),
+        limits,
+        on_wait: None,
+    }
+}
+
 pub(super) fn gh_dest_with(
     gh: &FakeGitHub,
     token: &str,
     tag: &str,
     limits: GitHubLimits,
 ) -> GitHubDestination {
-    GitHubDestination::new(
-        "acme",
-        "fw",
-        GitHubOptions {
-            token: token.into(),
-            api_url: gh.api_url.clone(),
-            upload_url: None,
-            tag: Some(tag.into()),
-            limits,
-        },
-    )
-    .unwrap()
+    GitHubDestination::new("acme", "fw", gh_options(gh, token, tag, limits)).unwrap()
 }
 
 pub(super) fn gh_dest(gh: &FakeGitHub, token: &str, tag: &str) -> GitHubDestination {
