@@ -259,6 +259,13 @@ impl Http {
             };
             items.extend(page);
             match next_link(&answer.headers) {
+                // The token goes with every page: never to another host than the first.
+                Some(next) if !same_origin(first_url, &next) => {
+                    return Err(PublishError::Remote {
+                        host: self.host.clone(),
+                        detail: format!("the next page of {first_url} is on another host: {next}"),
+                    });
+                }
                 Some(next) => url = next,
                 None => {
                     return Ok(Listing {
@@ -325,6 +332,13 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
         let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
         is_next.then(|| target.to_owned())
     })
+}
+
+fn same_origin(a: &str, b: &str) -> bool {
+    match (reqwest::Url::parse(a), reqwest::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
 }
 
 /// GitHub's `message` from an error body with the `errors` it lists (`field: code` or
@@ -438,5 +452,22 @@ mod tests {
         );
         assert_eq!(next_link(&last.headers), None);
         assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn pages_are_followed_only_on_the_same_host() {
+        let first = "https://api.github.com/repos/a/b/releases?per_page=100";
+        assert!(same_origin(
+            first,
+            "https://api.github.com/repos/a/b/releases?page=2"
+        ));
+        for other in [
+            "https://evil.example/repos/a/b/releases?page=2",
+            "http://api.github.com/repos/a/b/releases?page=2",
+            "https://api.github.com:8443/x",
+            "not a url",
+        ] {
+            assert!(!same_origin(first, other), "{other}");
+        }
     }
 }
