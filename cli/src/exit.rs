@@ -14,7 +14,7 @@
 //! | 7    | [`CONFLICT`]          | the target already exists (key or output file, published release) |
 //! | 8    | [`CREDENTIALS`]       | the host rejected the credentials (S3 keys, GitHub token)       |
 //! | 9    | [`NOT_FOUND`]         | the bucket or repository to publish to does not exist           |
-//! | 10   | [`NETWORK`]           | the host could not be reached or broke off                      |
+//! | 10   | [`NETWORK`]           | the host could not be reached, broke off, or rate-limits us     |
 //!
 //! A command returns [`Failure`]. Any error type that implements [`ExitStatus`] and
 //! [`miette::Diagnostic`] converts into it with `?`, so a new command adds its own error
@@ -47,7 +47,8 @@ pub const CONFLICT: u8 = 7;
 pub const CREDENTIALS: u8 = 8;
 /// The bucket or repository does not exist, or the credentials cannot see it.
 pub const NOT_FOUND: u8 = 9;
-/// The host could not be reached, or the connection broke off.
+/// The host could not be reached, the connection broke off, or the host asks to wait
+/// longer than allowed (a rate limit): running again later finishes the job.
 pub const NETWORK: u8 = 10;
 
 /// Errors that know which exit code they mean.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ota_format::{Manifest, TrustedKey, TrustedKeys};
-use ota_test_servers::github::FakeGitHub;
+use ota_test_servers::github::{FakeGitHub, Fault, Requests};
 use ota_test_servers::http;
 use ota_test_servers::nginx::Nginx;
 use ota_test_servers::proxy::Proxy;
@@ -279,7 +279,7 @@ fn s3s_fs_with_signature_checking() {
     );
 }
 
-fn gh_publish<'a>(gh: &'a FakeGitHub, tag: &'a str) -> [&'a str; 11] {
+fn gh_publish<'a>(gh: &'a FakeGitHub, tag: &'a str) -> [&'a str; 13] {
     [
         "publish",
         "--repo",
@@ -290,6 +290,9 @@ fn gh_publish<'a>(gh: &'a FakeGitHub, tag: &'a str) -> [&'a str; 11] {
         &gh.api_url,
         "--github-tag",
         tag,
+        // GitHub's pacing (1 s between writes) is tested on its own.
+        "--github-write-interval",
+        "0s",
         "--json",
         "-q",
     ]
@@ -352,6 +355,33 @@ fn github_releases_fake_with_redirects() {
         &gh.api_url,
     ];
     s.run_env(&missing, &[("GITHUB_TOKEN", "t0k")], NOT_FOUND);
+}
+
+#[test]
+fn github_rate_limit_exits_10_and_a_foreign_latest_release_exits_6() {
+    let gh = FakeGitHub::start("acme", "fw", "t0k");
+    let (s, _) = released("1.0.0");
+    let token = [("GITHUB_TOKEN", "t0k")];
+    gh.inject(
+        Requests::ApiAndUploads,
+        Fault::PrimaryRateLimit { reset_in: 3600 },
+        1,
+    );
+    let mut args = gh_publish(&gh, "r1").to_vec();
+    args.extend(["--github-max-wait", "1s"]);
+    let (_, err) = s.run_env(&args, &token, NETWORK);
+    assert!(
+        err.contains("rate limit") && err.contains("--github-max-wait"),
+        "{err}"
+    );
+    assert!(gh.releases().is_empty());
+
+    gh.add_release("app-v2.0", false, "Release notes of the companion app");
+    let (_, err) = s.run_env(&gh_publish(&gh, "r1"), &token, POLICY);
+    assert!(
+        err.contains("app-v2.0") && err.contains("repository dedicated to"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args as ClapArgs;
 use miette::Diagnostic;
@@ -18,7 +19,7 @@ use crate::repo::ReleaseTree;
 use crate::publish as hosts;
 
 use hosts::dir::DirDestination;
-use hosts::github::{DEFAULT_API_URL, GitHubDestination, GitHubOptions};
+use hosts::github::{DEFAULT_API_URL, GitHubDestination, GitHubLimits, GitHubOptions};
 use hosts::plan::{Plan, execute, make_plan};
 use hosts::s3::{S3Destination, S3Options};
 use hosts::{Destination, FailureKind, Progress, PublishError, Target};
@@ -38,7 +39,8 @@ Destinations (--to):
                            AWS_REGION, ...), endpoint from --s3-endpoint or AWS_ENDPOINT_URL;
                            manifests get Cache-Control: no-cache, images a year, immutable
   github://OWNER/REPO      one GitHub release per publish, token from GITHUB_TOKEN; devices
-                           poll https://github.com/OWNER/REPO/releases/latest/download/NAME
+                           poll https://github.com/OWNER/REPO/releases/latest/download/NAME,
+                           so the repository must be dedicated to firmware
 
 Only what changed is uploaded, images before manifests, so no device ever sees a manifest
 whose image is missing; an interrupted publish leaves the previous release fully served and
@@ -56,9 +58,21 @@ the earlier one's draft, and the earlier one stops with exit code 7. In a direct
 killed publish can leave a hidden temporary file (.ota-tmp-*); the next publish deletes
 those older than 10 minutes (a younger one may be a live publish's).
 
-Exit codes: 0 published (or nothing to do); 7 conflict with what the host serves;
-8 credentials rejected; 9 bucket or repository not found; 10 network failure;
-2 bad destination or arguments; 4 unreadable tree.
+GitHub: `latest` is one release per repository, so a release made by a person or another
+tool there hides every manifest; publish refuses (exit 6) when the latest release lacks
+ota-sign's marker. A publish that changes anything sends one request per file plus two;
+an unchanged tree sends none that creates content. Such requests go at least
+--github-write-interval apart (1s: GitHub allows about 80 a minute, 500 an hour). Rate
+limits (403/429 with retry-after or x-ratelimit-reset, or saying so) are waited out, with
+a line on stderr, for at most --github-max-wait in all (60s); beyond, publish stops with
+exit 10 and says when the limit lifts. An upload failed with a 5xx is tried 4 times
+(1, 2, 4 s apart), deleting its half-uploaded (`starter`) asset first; an asset GitHub
+renames is refused (exit 6).
+
+Exit codes: 0 published (or nothing to do); 6 refused (GitHub: a latest release not made
+by ota-sign, a renamed asset); 7 conflict with what the host serves; 8 credentials
+rejected; 9 bucket or repository not found; 10 network failure or rate limit (run again
+later); 2 bad destination or arguments; 4 unreadable tree.
 
 Examples:
   ota-sign publish --repo site --to /var/www/firmware --dry-run
@@ -101,6 +115,16 @@ pub struct Args {
     /// Tag of the new GitHub release [default: ota-<unix time>]
     #[arg(long, value_name = "TAG")]
     pub github_tag: Option<String>,
+
+    /// Total time to wait for GitHub rate limits to lift; beyond, stop with exit 10
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
+          default_value = "60s")]
+    pub github_max_wait: std::time::Duration,
+
+    /// Least time between two GitHub requests that create content (uploads, deletes, ...)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
+          default_value = "1s")]
+    pub github_write_interval: std::time::Duration,
 }
 
 #[derive(Serialize)]
@@ -127,7 +151,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         ));
     }
     let tree = ReleaseTree::new(&args.repo);
-    let mut dest = destination(&target, &args)?;
+    let mut dest = destination(&target, &args, global)?;
     let dest = dest.as_mut();
     let plan = make_plan(&tree, dest).map_err(PublishDiagnostic)?;
     print_plan(&plan, args.dry_run, global);
@@ -185,7 +209,11 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     Ok(())
 }
 
-fn destination(target: &Target, args: &Args) -> Result<Box<dyn Destination>, Failure> {
+fn destination(
+    target: &Target,
+    args: &Args,
+    global: &GlobalOpts,
+) -> Result<Box<dyn Destination>, Failure> {
     Ok(match target {
         Target::Dir(path) => Box::new(DirDestination::new(path)),
         Target::S3 { bucket, prefix } => {
@@ -215,6 +243,15 @@ fn destination(target: &Target, args: &Args) -> Result<Box<dyn Destination>, Fai
                 api_url: args.github_api_url.clone(),
                 upload_url: args.github_upload_url.clone(),
                 tag: args.github_tag.clone(),
+                limits: GitHubLimits {
+                    max_wait: args.github_max_wait,
+                    write_interval: args.github_write_interval,
+                    ..GitHubLimits::default()
+                },
+                // On stderr: a pause of up to --github-max-wait must not look like a hang.
+                on_wait: (!global.quiet).then(|| {
+                    Arc::new(|line: &str| eprintln!("{line}")) as hosts::github::WaitNotice
+                }),
             };
             Box::new(GitHubDestination::new(owner, repo, options).map_err(PublishDiagnostic)?)
         }
@@ -305,6 +342,9 @@ impl Diagnostic for PublishDiagnostic {
             PublishError::ChannelAhead { .. } => "channel_ahead",
             PublishError::Concurrent(_) => "concurrent",
             PublishError::RemoteGarbage(_) => "remote_garbage",
+            PublishError::RateLimited { .. } => "rate_limited",
+            PublishError::ForeignLatest { .. } => "foreign_latest_release",
+            PublishError::Renamed { .. } => "renamed_by_host",
             _ => "remote",
         };
         Some(Box::new(format!("ota_sign::publish::{code}")))
@@ -333,6 +373,15 @@ impl Diagnostic for PublishDiagnostic {
             PublishError::RemoteGarbage(_) => {
                 "the host serves a damaged file under a manifest name; inspect it before overwriting anything"
             }
+            PublishError::RateLimited { .. } => {
+                "nothing was published; devices still get the previous release. Run the same command again once the limit lifts (or raise --github-max-wait)"
+            }
+            PublishError::ForeignLatest { .. } => {
+                "publish firmware to a repository dedicated to it, where only ota-sign makes releases (or delete that release, or mark it as a pre-release so it is not `latest`)"
+            }
+            PublishError::Renamed { .. } => {
+                "GitHub renames asset names with special characters; use device types, channels and versions of letters, digits, '.', '-' and '_'"
+            }
             _ => return None,
         };
         Some(Box::new(help))
@@ -347,7 +396,8 @@ impl ExitStatus for PublishDiagnostic {
             e => match e.kind() {
                 FailureKind::Credentials => exit::CREDENTIALS,
                 FailureKind::NotFound => exit::NOT_FOUND,
-                FailureKind::Network => exit::NETWORK,
+                FailureKind::Network | FailureKind::RateLimited => exit::NETWORK,
+                FailureKind::Refused => exit::POLICY,
                 FailureKind::Conflict => exit::CONFLICT,
                 FailureKind::Usage | FailureKind::Remote => exit::FAILURE,
             },
@@ -358,6 +408,20 @@ impl ExitStatus for PublishDiagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn github_wait_defaults_are_the_library_defaults() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: Args,
+        }
+        let cli = Cli::parse_from(["x", "--repo", "r", "--to", "github://a/b"]);
+        let defaults = GitHubLimits::default();
+        assert_eq!(cli.args.github_max_wait, defaults.max_wait);
+        assert_eq!(cli.args.github_write_interval, defaults.write_interval);
+    }
 
     #[test]
     fn failure_classes_have_their_documented_exit_codes() {
@@ -382,6 +446,21 @@ mod tests {
         assert_eq!(code(PublishError::ImageConflict("x.ota".into())), 7);
         assert_eq!(code(PublishError::Concurrent("x.manifest".into())), 7);
         assert_eq!(code(PublishError::BadDestination("ftp://x".into())), 2);
+        assert_eq!(
+            code(PublishError::RateLimited {
+                host: host(),
+                detail: detail()
+            }),
+            10
+        );
+        assert_eq!(
+            code(PublishError::ForeignLatest {
+                host: host(),
+                tag: "v1".into(),
+                id: 1
+            }),
+            6
+        );
         assert_eq!(
             code(PublishError::Remote {
                 host: host(),

@@ -16,13 +16,21 @@
 //! are someone else's and never touched. A concurrent publisher's draft looks the same as
 //! an orphan: deleting it makes that publisher stop with a conflict, which it would have
 //! met anyway when one of the two replaced `latest` under the other.
+//!
+//! `latest` is one release per repository: a release a person or another tool published
+//! becomes every device's `latest` and lacks the manifests. Planning therefore refuses a
+//! latest release without the marker ([`PublishError::ForeignLatest`]): firmware needs a
+//! repository of its own. Assets are read page by page from `/releases/{id}/assets`,
+//! never from the `assets` array embedded in a release, which GitHub does not promise to
+//! be complete. Rate limits, pacing and pagination live in [`super::github_http`].
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use super::github_http::{Answer, Http, Listing, message, parse};
+pub use super::github_http::{GitHubLimits, WaitNotice};
 use super::{Destination, Leftover, PublishError, RemoteObject, Upload, http_headers};
 use crate::repo::layout;
 
@@ -47,14 +55,38 @@ const PER_PAGE: usize = 100;
 /// up, so they sit at the top of the newest-first listing.
 const MAX_PAGES: usize = 10;
 
-/// Whether a release is a draft that ota-sign created and never published.
-fn is_orphan_draft(release: &Value) -> bool {
+/// Pages of a release's assets read at most: GitHub holds at most 1,000 assets per
+/// release, 10 pages of [`PER_PAGE`].
+const MAX_ASSET_PAGES: usize = 10;
+
+/// Attempts per upload when GitHub answers 5xx: the first and three retries, after
+/// [`GitHubLimits::retry_delay`], twice that, and four times that.
+const UPLOAD_ATTEMPTS: u32 = 4;
+
+/// Whether ota-sign made this release: its body carries the marker (or the body of
+/// releases older than the marker).
+fn is_ota_sign_release(release: &Value) -> bool {
     let body = release["body"].as_str().unwrap_or("");
-    release["draft"] == json!(true) && (body.contains(DRAFT_MARKER) || body.trim() == LEGACY_BODY)
+    body.contains(DRAFT_MARKER) || body.trim() == LEGACY_BODY
 }
 
-/// Connection settings.
-#[derive(Clone, Debug)]
+/// Whether a release is a draft that ota-sign created and never published.
+fn is_orphan_draft(release: &Value) -> bool {
+    release["draft"] == json!(true) && is_ota_sign_release(release)
+}
+
+/// Whether a 422 on release creation is a clash with an existing tag (the one case a
+/// different tag name fixes).
+fn is_tag_clash(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body).is_ok_and(|v| {
+        v["errors"].as_array().into_iter().flatten().any(|e| {
+            e["code"].as_str() == Some("already_exists") && e["field"].as_str() == Some("tag_name")
+        })
+    })
+}
+
+/// Connection settings. Not `Debug`: it holds the token.
+#[derive(Clone)]
 pub struct GitHubOptions {
     /// Token (`GITHUB_TOKEN`).
     pub token: String,
@@ -64,11 +96,23 @@ pub struct GitHubOptions {
     pub upload_url: Option<String>,
     /// Tag of the new release; by default `ota-<unix seconds>`.
     pub tag: Option<String>,
+    /// Rate-limit waiting, pacing and retry bounds.
+    pub limits: GitHubLimits,
+    /// Told each time publish waits for a rate limit, so a pause does not look like a hang.
+    pub on_wait: Option<WaitNotice>,
 }
 
 #[derive(Clone, Debug)]
 struct AssetRef {
     id: u64,
+}
+
+/// What an upload that GitHub failed with a 5xx left in the draft.
+enum FailedUpload {
+    /// Nothing, or a `starter` asset now deleted: send again.
+    Cleared,
+    /// The asset arrived whole despite the error answer.
+    Stored,
 }
 
 /// The draft this publish is building.
@@ -84,8 +128,7 @@ pub struct GitHubDestination {
     owner: String,
     repo: String,
     options: GitHubOptions,
-    client: reqwest::Client,
-    rt: tokio::runtime::Runtime,
+    http: Http,
     latest_id: Option<u64>,
     assets: BTreeMap<String, AssetRef>,
     draft: Option<Draft>,
@@ -94,27 +137,16 @@ pub struct GitHubDestination {
 impl GitHubDestination {
     /// A destination for `owner/repo`.
     pub fn new(owner: &str, repo: &str, options: GitHubOptions) -> Result<Self, PublishError> {
-        let host = format!("github://{owner}/{repo}");
-        let remote = |detail: String| PublishError::Remote {
-            host: host.clone(),
-            detail,
-        };
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("ota-sign/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(Duration::from_secs(300))
-            .build()
-            .map_err(|e| remote(e.to_string()))?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| remote(e.to_string()))?;
+        let http = Http::new(
+            format!("github://{owner}/{repo}"),
+            options.limits.clone(),
+            options.on_wait.clone(),
+        )?;
         Ok(GitHubDestination {
             owner: owner.to_owned(),
             repo: repo.to_owned(),
             options,
-            client,
-            rt,
+            http,
             latest_id: None,
             assets: BTreeMap::new(),
             draft: None,
@@ -140,38 +172,19 @@ impl GitHubDestination {
         url: &str,
         accept: &str,
     ) -> reqwest::RequestBuilder {
-        self.client
+        self.http
+            .client()
             .request(method, url)
             .bearer_auth(&self.options.token)
             .header("Accept", accept)
             .header("X-GitHub-Api-Version", "2022-11-28")
     }
 
-    fn net(&self, e: reqwest::Error) -> PublishError {
-        PublishError::Network {
-            host: self.describe(),
-            detail: e.to_string(),
-        }
-    }
-
-    /// Sends and returns status and body, mapping the statuses every call shares.
+    /// Sends and returns status and body; rate limits and bad credentials are errors
+    /// already ([`Http::send`]).
     fn send(&self, req: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>), PublishError> {
-        let (status, body) = self
-            .rt
-            .block_on(async {
-                let resp = req.send().await?;
-                let status = resp.status();
-                let body = resp.bytes().await?;
-                Ok::<_, reqwest::Error>((status, body.to_vec()))
-            })
-            .map_err(|e| self.net(e))?;
-        match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(PublishError::Credentials {
-                host: self.describe(),
-                detail: message(&body),
-            }),
-            _ => Ok((status, body)),
-        }
+        let answer = self.http.send(req)?;
+        Ok((answer.status, answer.body))
     }
 
     fn remote(&self, what: &str, status: StatusCode, body: &[u8]) -> PublishError {
@@ -198,25 +211,94 @@ impl GitHubDestination {
         }
     }
 
+    /// Reads the list at `path` (100 a page, following `Link`) for at most `max_pages`
+    /// pages; a 404 is `gone()`, any other refusal names `what`.
+    fn list(
+        &self,
+        path: &str,
+        max_pages: usize,
+        what: &str,
+        gone: impl Fn() -> PublishError,
+    ) -> Result<Listing, PublishError> {
+        let first = self.api(&format!("{path}?per_page={PER_PAGE}"));
+        self.http.list(
+            &first,
+            |url| self.request(reqwest::Method::GET, url),
+            max_pages,
+            |answer: Answer| match answer.status {
+                StatusCode::NOT_FOUND => gone(),
+                s => self.remote(what, s, &answer.body),
+            },
+        )
+    }
+
+    /// Every asset of release `id`, page by page.
+    fn release_assets(&self, id: u64) -> Result<Vec<Value>, PublishError> {
+        // A 404: deleted since it was read, someone else changed the releases.
+        let listing = self.list(
+            &format!("/releases/{id}/assets"),
+            MAX_ASSET_PAGES,
+            "list release assets",
+            || PublishError::Concurrent(format!("release {id}")),
+        )?;
+        if !listing.complete {
+            return Err(PublishError::Remote {
+                host: self.describe(),
+                detail: format!(
+                    "release {id} lists more than {} assets, GitHub's limit",
+                    MAX_ASSET_PAGES * PER_PAGE
+                ),
+            });
+        }
+        Ok(listing.items)
+    }
+
+    /// After a 5xx on uploading `name`, removes what the failed upload left in the
+    /// draft (an asset in state `starter` holds the name until deleted), unless the asset
+    /// arrived whole with exactly these bytes.
+    fn clear_failed_upload(&self, name: &str, bytes: &[u8]) -> Result<FailedUpload, PublishError> {
+        let draft = self.draft.as_ref().expect("begin() creates the draft");
+        let assets = self.release_assets(draft.id)?;
+        let Some(asset) = assets.iter().find(|a| a["name"].as_str() == Some(name)) else {
+            return Ok(FailedUpload::Cleared);
+        };
+        let digest = format!("sha256:{}", hex::encode(super::plan::sha256(bytes)));
+        let whole = asset["state"].as_str() == Some("uploaded")
+            && asset["size"].as_u64() == Some(bytes.len() as u64)
+            && asset["digest"].as_str() == Some(digest.as_str());
+        if whole {
+            return Ok(FailedUpload::Stored);
+        }
+        let id = asset["id"].as_u64().unwrap_or_default();
+        let url = self.api(&format!("/releases/assets/{id}"));
+        let (status, body) = self.send(self.request(reqwest::Method::DELETE, &url))?;
+        match status {
+            StatusCode::NO_CONTENT | StatusCode::OK | StatusCode::NOT_FOUND => {
+                Ok(FailedUpload::Cleared)
+            }
+            s => Err(self.remote(&format!("delete half-uploaded asset {name}"), s, &body)),
+        }
+    }
+
+    /// GitHub renames assets whose names have special characters; a renamed manifest or
+    /// image is one devices never find.
+    fn check_stored_name(&self, sent: &str, body: &[u8]) -> Result<(), PublishError> {
+        let stored = parse(body)?["name"].as_str().unwrap_or_default().to_owned();
+        if stored == sent {
+            return Ok(());
+        }
+        Err(PublishError::Renamed {
+            host: self.describe(),
+            sent: sent.to_owned(),
+            stored,
+        })
+    }
+
     /// Our own draft answered 404: another publisher deleted it as an orphan.
     fn draft_gone(&self) -> PublishError {
         let tag = self.draft.as_ref().map_or("", |d| d.tag.as_str());
         PublishError::Concurrent(format!("draft release {tag}"))
     }
-}
-
-fn message(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect())
-}
-
-fn parse(body: &[u8]) -> Result<Value, PublishError> {
-    serde_json::from_slice(body).map_err(|e| PublishError::Remote {
-        host: "github".into(),
-        detail: format!("unexpected answer: {e}"),
-    })
 }
 
 impl Destination for GitHubDestination {
@@ -241,8 +323,18 @@ impl Destination for GitHubDestination {
             self.latest_id = None;
             return Ok(out);
         };
-        self.latest_id = latest["id"].as_u64();
-        for a in latest["assets"].as_array().into_iter().flatten() {
+        let id = latest["id"]
+            .as_u64()
+            .ok_or_else(|| self.remote("latest release", StatusCode::OK, b"no id"))?;
+        if !is_ota_sign_release(&latest) {
+            return Err(PublishError::ForeignLatest {
+                host: self.describe(),
+                tag: latest["tag_name"].as_str().unwrap_or_default().to_owned(),
+                id,
+            });
+        }
+        self.latest_id = Some(id);
+        for a in &self.release_assets(id)? {
             let (Some(name), Some(id)) = (a["name"].as_str(), a["id"].as_u64()) else {
                 continue;
             };
@@ -286,28 +378,17 @@ impl Destination for GitHubDestination {
     }
 
     fn leftovers(&mut self) -> Result<Vec<Leftover>, PublishError> {
+        let releases = self.list("/releases", MAX_PAGES, "list releases", || {
+            PublishError::NotFound(self.describe())
+        })?;
         let mut out = Vec::new();
-        for page in 1..=MAX_PAGES {
-            let url = self.api(&format!("/releases?per_page={PER_PAGE}&page={page}"));
-            let (status, body) = self.send(self.request(reqwest::Method::GET, &url))?;
-            match status {
-                StatusCode::OK => {}
-                StatusCode::NOT_FOUND => return Err(PublishError::NotFound(self.describe())),
-                s => return Err(self.remote("list releases", s, &body)),
-            }
-            let releases = parse(&body)?;
-            let releases = releases.as_array().map_or(&[][..], Vec::as_slice);
-            for r in releases.iter().filter(|r| is_orphan_draft(r)) {
-                let Some(id) = r["id"].as_u64() else { continue };
-                out.push(Leftover {
-                    kind: DRAFT_KIND,
-                    name: r["tag_name"].as_str().unwrap_or_default().to_owned(),
-                    id: Some(id.to_string()),
-                });
-            }
-            if releases.len() < PER_PAGE {
-                break;
-            }
+        for r in releases.items.iter().filter(|r| is_orphan_draft(r)) {
+            let Some(id) = r["id"].as_u64() else { continue };
+            out.push(Leftover {
+                kind: DRAFT_KIND,
+                name: r["tag_name"].as_str().unwrap_or_default().to_owned(),
+                id: Some(id.to_string()),
+            });
         }
         Ok(out)
     }
@@ -373,9 +454,9 @@ impl Destination for GitHubDestination {
                     });
                     return Ok(());
                 }
-                StatusCode::UNPROCESSABLE_ENTITY if message(&resp).contains("Validation") => {
-                    continue;
-                }
+                // Only a tag clash is fixed by another name; any other 422 ("Repository is
+                // empty.", an invalid tag) fails with GitHub's words.
+                StatusCode::UNPROCESSABLE_ENTITY if is_tag_clash(&resp) => continue,
                 StatusCode::NOT_FOUND => return Err(PublishError::NotFound(self.describe())),
                 s => return Err(self.remote("create release", s, &resp)),
             }
@@ -398,15 +479,29 @@ impl Destination for GitHubDestination {
             detail: format!("bad upload URL {upload_url}: {e}"),
         })?;
         url.query_pairs_mut().append_pair("name", upload.name);
-        let req = self
-            .request(reqwest::Method::POST, url.as_str())
-            .header("Content-Type", content_type)
-            .body(upload.bytes.to_vec());
-        let (status, body) = self.send(req)?;
-        match status {
-            StatusCode::CREATED => Ok(()),
-            StatusCode::NOT_FOUND => Err(self.draft_gone()),
-            s => Err(self.remote(&format!("upload {}", upload.name), s, &body)),
+        let mut delay = self.http.limits().retry_delay;
+        let mut attempt = 1;
+        loop {
+            let req = self
+                .request(reqwest::Method::POST, url.as_str())
+                .header("Content-Type", content_type)
+                .body(upload.bytes.to_vec());
+            let (status, body) = self.send(req)?;
+            match status {
+                StatusCode::CREATED => return self.check_stored_name(upload.name, &body),
+                StatusCode::NOT_FOUND => return Err(self.draft_gone()),
+                s if s.is_server_error() && attempt < UPLOAD_ATTEMPTS => {
+                    attempt += 1;
+                    std::thread::sleep(delay);
+                    delay = delay.saturating_mul(2);
+                    if let FailedUpload::Stored =
+                        self.clear_failed_upload(upload.name, upload.bytes)?
+                    {
+                        return Ok(());
+                    }
+                }
+                s => return Err(self.remote(&format!("upload {}", upload.name), s, &body)),
+            }
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::path::Path;
+use std::time::Duration;
 
 use ed25519_dalek::Signer as _;
 use ota_format::{Channel, Manifest, TrustedKey, TrustedKeys};
@@ -11,7 +12,7 @@ use ota_test_servers::images::{self, ImageSpec};
 use ota_test_servers::{github::FakeGitHub, http, nginx::Nginx, s3};
 
 use super::dir::DirDestination;
-use super::github::{GitHubDestination, GitHubOptions};
+use super::github::{GitHubDestination, GitHubLimits, GitHubOptions};
 use super::plan::{execute, make_plan};
 use super::s3::{S3Destination, S3Options};
 use super::{Destination, FailureKind, Progress, PublishError};
@@ -34,14 +35,14 @@ impl ota_keys::SigningKeySource for TestSigner {
 }
 
 #[derive(Default)]
-struct Recorder(RefCell<Vec<String>>);
+pub(super) struct Recorder(pub(super) RefCell<Vec<String>>);
 impl Progress for Recorder {
     fn done(&self, name: &str) {
         self.0.borrow_mut().push(name.to_owned());
     }
 }
 
-fn do_release(
+pub(super) fn do_release(
     tree: &ReleaseTree,
     work: &Path,
     channel: &str,
@@ -63,7 +64,7 @@ fn do_release(
 }
 
 /// A tree with `specs` released to stable, in a temporary work dir.
-fn released(specs: &[ImageSpec]) -> (tempfile::TempDir, ReleaseTree) {
+pub(super) fn released(specs: &[ImageSpec]) -> (tempfile::TempDir, ReleaseTree) {
     let work = tempfile::tempdir().unwrap();
     let tree = ReleaseTree::new(work.path().join("tree"));
     do_release(&tree, work.path(), "stable", specs, None);
@@ -71,7 +72,7 @@ fn released(specs: &[ImageSpec]) -> (tempfile::TempDir, ReleaseTree) {
 }
 
 /// Releases lamp `version` (a small image) to stable.
-fn release_lamp(tree: &ReleaseTree, work: &Path, version: &str) {
+pub(super) fn release_lamp(tree: &ReleaseTree, work: &Path, version: &str) {
     do_release(
         tree,
         work,
@@ -82,7 +83,7 @@ fn release_lamp(tree: &ReleaseTree, work: &Path, version: &str) {
 }
 
 /// A tree with lamp 1.0.0 released to stable, in a temporary work dir.
-fn lamp_released() -> (tempfile::TempDir, ReleaseTree) {
+pub(super) fn lamp_released() -> (tempfile::TempDir, ReleaseTree) {
     released(&[ImageSpec::new("lamp", "1.0.0")])
 }
 
@@ -95,7 +96,10 @@ fn assert_images_first(order: &[String]) {
     );
 }
 
-fn publish(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Vec<String>, PublishError> {
+pub(super) fn publish(
+    tree: &ReleaseTree,
+    dest: &mut dyn Destination,
+) -> Result<Vec<String>, PublishError> {
     let plan = make_plan(tree, dest)?;
     let rec = Recorder::default();
     execute(&plan, dest, &rec)?;
@@ -104,7 +108,7 @@ fn publish(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Vec<String>
 
 /// Checks the device's view: the manifest verifies, names an image that exists at the
 /// URL next to it, and both are byte-identical to the tree's files.
-fn device_check(tree: &ReleaseTree, manifest_url: &str, base: &str) {
+pub(super) fn device_check(tree: &ReleaseTree, manifest_url: &str, base: &str) {
     let (resp, _) = http::get_following(manifest_url, &[]).unwrap();
     assert_eq!(resp.status, 200, "{manifest_url}");
     let keys = [TrustedKey::new(images::public_key(1))];
@@ -413,18 +417,43 @@ fn s3_interrupted_publish_leaves_the_previous_release_whole() {
     );
 }
 
-fn gh_dest(gh: &FakeGitHub, token: &str, tag: &str) -> GitHubDestination {
-    GitHubDestination::new(
-        "acme",
-        "fw",
-        GitHubOptions {
-            token: token.into(),
-            api_url: gh.api_url.clone(),
-            upload_url: None,
-            tag: Some(tag.into()),
-        },
-    )
-    .unwrap()
+/// Limits small enough for tests: 2 s of rate-limit waiting, no pacing, 10 ms retries.
+pub(super) fn test_limits() -> GitHubLimits {
+    GitHubLimits {
+        max_wait: Duration::from_secs(2),
+        write_interval: Duration::ZERO,
+        retry_delay: Duration::from_millis(10),
+    }
+}
+
+/// Options for publishing to the fake's `acme/fw` as release `tag`.
+pub(super) fn gh_options(
+    gh: &FakeGitHub,
+    token: &str,
+    tag: &str,
+    limits: GitHubLimits,
+) -> GitHubOptions {
+    GitHubOptions {
+        token: token.into(),
+        api_url: gh.api_url.clone(),
+        upload_url: None,
+        tag: Some(tag.into()),
+        limits,
+        on_wait: None,
+    }
+}
+
+pub(super) fn gh_dest_with(
+    gh: &FakeGitHub,
+    token: &str,
+    tag: &str,
+    limits: GitHubLimits,
+) -> GitHubDestination {
+    GitHubDestination::new("acme", "fw", gh_options(gh, token, tag, limits)).unwrap()
+}
+
+pub(super) fn gh_dest(gh: &FakeGitHub, token: &str, tag: &str) -> GitHubDestination {
+    gh_dest_with(gh, token, tag, test_limits())
 }
 
 #[test]
@@ -543,7 +572,7 @@ fn github_killed_mid_publish_keeps_latest_and_bad_token_is_credentials() {
 }
 
 /// The GitHub fake serving lamp 1.0.0 as release `r1`.
-fn github_serving_lamp() -> (FakeGitHub, tempfile::TempDir, ReleaseTree) {
+pub(super) fn github_serving_lamp() -> (FakeGitHub, tempfile::TempDir, ReleaseTree) {
     let gh = FakeGitHub::start("acme", "fw", "t0k");
     let (work, tree) = lamp_released();
     publish(&tree, &mut gh_dest(&gh, "t0k", "r1")).unwrap();
@@ -574,7 +603,7 @@ fn publish_killed_mid_upload(gh: &FakeGitHub, work: &Path, tree: &ReleaseTree, t
     orphan.id
 }
 
-fn drafts(gh: &FakeGitHub) -> Vec<String> {
+pub(super) fn drafts(gh: &FakeGitHub) -> Vec<String> {
     gh.releases()
         .into_iter()
         .filter(|r| r.draft)
@@ -651,8 +680,9 @@ fn github_orphan_drafts_are_found_past_the_first_page() {
     let gh = FakeGitHub::start("acme", "fw", "t0k");
     let orphan = format!("old\n\n{}", super::github::DRAFT_MARKER);
     gh.add_release("ota-0", true, &orphan);
+    // Earlier publishes' releases, ota-sign's own.
     for i in 0..120 {
-        gh.add_release(&format!("v{i}"), false, "");
+        gh.add_release(&format!("v{i}"), false, &orphan);
     }
     let (_work, tree) = lamp_released();
     let plan = make_plan(&tree, &mut gh_dest(&gh, "t0k", "r1")).unwrap();

@@ -7,6 +7,9 @@
 
 pub mod dir;
 pub mod github;
+mod github_http;
+#[cfg(test)]
+mod github_tests;
 #[cfg(test)]
 mod host_tests;
 pub mod plan;
@@ -176,6 +179,40 @@ pub enum PublishError {
     /// The host serves a manifest that is not one.
     #[error("{0}: the host serves something that is not a valid manifest")]
     RemoteGarbage(String),
+    /// The host asks to wait (a rate limit) longer than this publish may.
+    #[error("{host}: rate limit: {detail}")]
+    RateLimited {
+        /// Host.
+        host: String,
+        /// What the host said and when the limit lifts.
+        detail: String,
+    },
+    /// The release devices resolve as `latest` was not made by ota-sign: publishing over
+    /// it would drop the manifests it lacks, and it shows the repository is shared.
+    #[error(
+        "{host}: the latest release {tag:?} (id {id}) was not made by ota-sign; devices poll releases/latest, so every release in this repository must be ota-sign's"
+    )]
+    ForeignLatest {
+        /// Host.
+        host: String,
+        /// The release's tag.
+        tag: String,
+        /// The release's id.
+        id: u64,
+    },
+    /// The host stored an upload under another name than the one sent (GitHub renames
+    /// names with special characters): devices would ask for the sent name.
+    #[error(
+        "{host}: uploaded {sent:?}, but the host stored it as {stored:?}; devices would not find it"
+    )]
+    Renamed {
+        /// Host.
+        host: String,
+        /// The name sent.
+        sent: String,
+        /// The name the host stored.
+        stored: String,
+    },
     /// Any other answer from the host.
     #[error("{host}: {detail}")]
     Remote {
@@ -199,6 +236,10 @@ pub enum FailureKind {
     Network,
     /// Conflict with what the host serves.
     Conflict,
+    /// The host asks to wait longer than allowed (rate limit); try again later.
+    RateLimited,
+    /// Refused by a safety rule: publishing would break what devices fetch.
+    Refused,
     /// Anything else the host said.
     Remote,
 }
@@ -217,6 +258,10 @@ impl PublishError {
             | PublishError::ChannelAhead { .. }
             | PublishError::Concurrent(_)
             | PublishError::RemoteGarbage(_) => FailureKind::Conflict,
+            PublishError::RateLimited { .. } => FailureKind::RateLimited,
+            PublishError::ForeignLatest { .. } | PublishError::Renamed { .. } => {
+                FailureKind::Refused
+            }
             PublishError::Remote { .. } => FailureKind::Remote,
         }
     }

@@ -88,7 +88,7 @@ fn kind_label(k: &FileKind) -> &'static str {
     }
 }
 
-fn sha256(b: &[u8]) -> [u8; 32] {
+pub(super) fn sha256(b: &[u8]) -> [u8; 32] {
     Sha256::digest(b).into()
 }
 

@@ -72,6 +72,9 @@ impl Hosts {
             &self.github.api_url,
             "--github-tag",
             tag,
+            // GitHub's pacing (1 s between writes) has its own test in the CLI.
+            "--github-write-interval",
+            "0s",
         ];
         w.publish(
             "repo",

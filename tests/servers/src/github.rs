@@ -9,7 +9,13 @@
 //!
 //! Every API and upload request must carry the token. A test can make the whole server
 //! die at the N-th upload ([`FakeGitHub::die_at_upload`]), dropping that connection and
-//! every later one, as if the process were killed mid-publish.
+//! every later one, as if the process were killed mid-publish, and can make it misbehave
+//! the ways GitHub documents ([`FakeGitHub::inject`]: rate limits, 5xx on upload leaving a
+//! `starter` asset, 422 on release creation).
+//!
+//! As on GitHub, lists are paginated with `Link: <...>; rel="next"` (releases, a release's
+//! assets), a release's embedded `assets` array holds at most [`EMBEDDED_ASSETS_MAX`]
+//! entries, and an uploaded asset whose name has special characters is stored renamed.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -20,6 +26,14 @@ use std::thread;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+mod faults;
+use faults::Injected;
+pub use faults::{Fault, Requests};
+
+/// How many assets a release's JSON embeds at most, like GitHub, which does not promise a
+/// complete `assets` array: the rest only appear in `GET /releases/{id}/assets`.
+pub const EMBEDDED_ASSETS_MAX: usize = 100;
 
 /// Which of the four hosts a request reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +57,17 @@ pub struct Logged {
     pub method: String,
     /// Path and query.
     pub path: String,
+    /// When it arrived.
+    pub at: std::time::Instant,
+}
+
+impl Logged {
+    /// Whether GitHub counts it as content-creating (secondary rate limits: POST, PATCH,
+    /// PUT, DELETE on the API or the upload host).
+    pub fn creates_content(&self) -> bool {
+        matches!(self.host, Host::Api | Host::Upload)
+            && matches!(self.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE")
+    }
 }
 
 /// A stored release asset.
@@ -56,6 +81,9 @@ pub struct Asset {
     pub content_type: String,
     /// The bytes.
     pub data: Vec<u8>,
+    /// `uploaded`, or `starter` for an upload that failed half-way (it still holds the
+    /// name, as on GitHub, until deleted).
+    pub state: String,
 }
 
 /// A stored release.
@@ -89,6 +117,8 @@ struct State {
     holding: bool,
     uploads: usize,
     dead: bool,
+    faults: Vec<Injected>,
+    empty_repository: bool,
 }
 
 impl State {
@@ -202,6 +232,28 @@ impl FakeGitHub {
         };
         s.releases.push(release);
         s.next_id
+    }
+
+    /// Makes the next `times` requests that `which` selects misbehave as `fault` says.
+    /// Faults injected earlier are served first.
+    pub fn inject(&self, which: Requests, fault: Fault, times: usize) {
+        self.lock().faults.push(Injected::new(which, fault, times));
+    }
+
+    /// Makes release creation fail as on a repository without a commit: GitHub answers
+    /// 422 "Repository is empty." (no tag can point anywhere).
+    pub fn make_repository_empty(&self) {
+        self.lock().empty_repository = true;
+    }
+
+    /// The content-creating requests so far (what GitHub's secondary limits count).
+    pub fn writes(&self) -> Vec<Logged> {
+        self.lock()
+            .log
+            .iter()
+            .filter(|l| l.creates_content())
+            .cloned()
+            .collect()
     }
 
     /// The release `latest/download` resolves to.
@@ -421,6 +473,7 @@ fn serve(conn: TcpStream, host: Host, state: &Mutex<State>, urls: &Urls) {
             host,
             method: req.method.clone(),
             path: full,
+            at: std::time::Instant::now(),
         });
         if host == Host::Upload && req.method == "POST" {
             s.uploads += 1;
@@ -439,6 +492,8 @@ fn serve(conn: TcpStream, host: Host, state: &Mutex<State>, urls: &Urls) {
         }
         if s.dead {
             None
+        } else if let Some(fault) = faults::take(&mut s, host, &req) {
+            Some(faults::reply(&mut s, fault, host, &req, urls))
         } else {
             Some(route(&mut s, host, &req, urls))
         }
@@ -483,7 +538,7 @@ fn asset_json(s: &State, urls: &Urls, tag: &str, a: &Asset) -> Value {
         "name": a.name,
         "size": a.data.len(),
         "content_type": a.content_type,
-        "state": "uploaded",
+        "state": a.state,
         "digest": format!("sha256:{}", hex(&Sha256::digest(&a.data))),
         "url": format!("{}/repos/{}/{}/releases/assets/{}", urls.api, s.owner, s.repo, a.id),
         "browser_download_url":
@@ -502,7 +557,8 @@ fn release_json(s: &State, urls: &Urls, r: &Release) -> Value {
         "url": format!("{}/repos/{}/{}/releases/{}", urls.api, s.owner, s.repo, r.id),
         "upload_url":
             format!("{}/repos/{}/{}/releases/{}/assets{{?name,label}}", urls.upload, s.owner, s.repo, r.id),
-        "assets": r.assets.iter().map(|a| asset_json(s, urls, &r.tag, a)).collect::<Vec<_>>(),
+        "assets": r.assets.iter().take(EMBEDDED_ASSETS_MAX)
+            .map(|a| asset_json(s, urls, &r.tag, a)).collect::<Vec<_>>(),
     })
 }
 
@@ -547,25 +603,14 @@ fn api(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
             json!({ "full_name": format!("{}/{}", s.owner, s.repo), "private": false }),
         ),
         ("GET", ["releases"]) => {
-            // Newest first, paginated as GitHub does (30 per page unless asked).
-            let number = |k: &str, default: usize| {
-                req.query
-                    .get(k)
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .filter(|&n| n > 0)
-                    .unwrap_or(default)
-            };
-            let per_page = number("per_page", 30).min(100);
-            let page = number("page", 1);
-            let v: Vec<Value> = s
+            // Newest first.
+            let all: Vec<Value> = s
                 .releases
                 .iter()
                 .rev()
-                .skip((page - 1) * per_page)
-                .take(per_page)
                 .map(|r| release_json(s, urls, r))
                 .collect();
-            Reply::json(200, Value::Array(v))
+            paginated(req, urls, all)
         }
         ("GET", ["releases", "latest"]) => match s.latest() {
             Some(r) => Reply::json(200, release_json(s, urls, r)),
@@ -578,6 +623,28 @@ fn api(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
             let Some(tag) = body["tag_name"].as_str() else {
                 return Reply::message(422, "Validation Failed: tag_name");
             };
+            if s.empty_repository {
+                return Reply::json(
+                    422,
+                    json!({"message": "Repository is empty.",
+                           "documentation_url": "https://docs.github.com/rest/releases/releases#create-a-release"}),
+                );
+            }
+            // Git's rules for a ref name, in part: GitHub refuses such a tag with 422.
+            let bad_tag = tag.is_empty()
+                || tag.contains("..")
+                || tag.ends_with(".lock")
+                || tag
+                    .chars()
+                    .any(|c| c.is_whitespace() || "~^:?*[\\".contains(c));
+            if bad_tag {
+                return Reply::json(
+                    422,
+                    json!({"message": "Validation Failed",
+                           "errors": [{"resource": "Release", "code": "custom", "field": "tag_name",
+                                       "message": "tag_name is not a valid tag"}]}),
+                );
+            }
             if s.releases.iter().any(|r| r.tag == tag) {
                 return Reply::json(
                     422,
@@ -621,15 +688,29 @@ fn api(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
         ("GET", ["releases", id, "assets"]) => match find(s, id) {
             Some(i) => {
                 let r = &s.releases[i];
-                let v: Vec<Value> = r
+                let all: Vec<Value> = r
                     .assets
                     .iter()
                     .map(|a| asset_json(s, urls, &r.tag, a))
                     .collect();
-                Reply::json(200, Value::Array(v))
+                paginated(req, urls, all)
             }
             None => Reply::message(404, "Not Found"),
         },
+        ("DELETE", ["releases", "assets", id]) => {
+            let found = s.releases.iter_mut().find_map(|r| {
+                let i = r.assets.iter().position(|a| a.id.to_string() == *id)?;
+                Some(r.assets.remove(i))
+            });
+            match found {
+                Some(_) => Reply {
+                    status: 204,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                },
+                None => Reply::message(404, "Not Found"),
+            }
+        }
         ("PATCH", ["releases", id]) => {
             let Some(i) = find(s, id) else {
                 return Reply::message(404, "Not Found");
@@ -666,7 +747,7 @@ fn upload(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
     if req.method != "POST" {
         return Reply::message(404, "Not Found");
     }
-    let Some(name) = req.query.get("name").cloned() else {
+    let Some(name) = req.query.get("name").map(|n| stored_name(n)) else {
         return Reply::message(422, "Validation Failed: name");
     };
     let Some(i) = s.releases.iter().position(|r| r.id.to_string() == *id) else {
@@ -688,11 +769,59 @@ fn upload(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
             .unwrap_or("application/octet-stream")
             .to_owned(),
         data: req.body.clone(),
+        state: "uploaded".into(),
     };
     let tag = s.releases[i].tag.clone();
     let v = asset_json(s, urls, &tag, &a);
     s.releases[i].assets.push(a);
     Reply::json(201, v)
+}
+
+/// The name GitHub stores an uploaded asset under: it renames names with special
+/// characters, here (as for `+` and spaces) each character other than a letter, a digit,
+/// `.`, `-` or `_` becomes `.`.
+fn stored_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '.'
+            }
+        })
+        .collect()
+}
+
+/// One page of `all` as GitHub serves lists: `per_page` (default 30, at most 100) and
+/// `page` from the query, `Link` to the next and last pages.
+fn paginated(req: &Request, urls: &Urls, all: Vec<Value>) -> Reply {
+    let number = |k: &str, default: usize| {
+        req.query
+            .get(k)
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(default)
+    };
+    let per_page = number("per_page", 30).min(100);
+    let page = number("page", 1);
+    let last = all.len().div_ceil(per_page).max(1);
+    let items: Vec<Value> = all
+        .into_iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .collect();
+    let mut reply = Reply::json(200, Value::Array(items));
+    let link = |p: usize, rel: &str| {
+        format!(
+            "<{}{}?per_page={per_page}&page={p}>; rel=\"{rel}\"",
+            urls.api, req.path
+        )
+    };
+    if page < last {
+        let value = format!("{}, {}", link(page + 1, "next"), link(last, "last"));
+        reply.headers.push(("Link".into(), value));
+    }
+    reply
 }
 
 fn signed_url(urls: &Urls, asset_id: u64) -> String {
@@ -858,6 +987,84 @@ mod tests {
         assert_eq!(tags(&list("?per_page=2&page=2")), ["v2", "v1"]);
         assert_eq!(tags(&list("?per_page=2&page=3")), ["v0"]);
         assert!(list("?per_page=2&page=4").is_empty());
+    }
+
+    #[test]
+    fn assets_past_the_embedded_hundred_are_listed_in_linked_pages() {
+        let gh = FakeGitHub::start("acme", "fw", "t0k");
+        let auth = [("Authorization", "Bearer t0k")];
+        let id = gh.add_release("v1", true, "");
+        let upload = format!("{}/repos/acme/fw/releases/{id}/assets", gh.upload_url);
+        for i in 0..122 {
+            let r = http::request("POST", &format!("{upload}?name=a{i:03}"), &auth, b"x").unwrap();
+            assert_eq!(r.status, 201);
+        }
+        let r = http::get(
+            &format!("{}/repos/acme/fw/releases/{id}", gh.api_url),
+            &auth,
+        )
+        .unwrap();
+        let rel: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(rel["assets"].as_array().unwrap().len(), EMBEDDED_ASSETS_MAX);
+
+        let mut url = format!(
+            "{}/repos/acme/fw/releases/{id}/assets?per_page=100",
+            gh.api_url
+        );
+        let mut names = Vec::new();
+        for _ in 0..3 {
+            let r = http::get(&url, &auth).unwrap();
+            let page: Value = serde_json::from_slice(&r.body).unwrap();
+            names.extend(page.as_array().unwrap().iter().map(|a| a["name"].clone()));
+            let Some(link) = r.header("link") else { break };
+            let next = link.split(", ").find(|l| l.ends_with("rel=\"next\""));
+            let Some(next) = next else { break };
+            url = next[1..next.find('>').unwrap()].to_owned();
+        }
+        assert_eq!(names.len(), 122);
+        assert_eq!(names[121], json!("a121"));
+    }
+
+    #[test]
+    fn faults_answer_as_github_documents_and_starter_assets_hold_their_name() {
+        let gh = FakeGitHub::start("acme", "fw", "t0k");
+        let auth = [("Authorization", "Bearer t0k")];
+        let repo = format!("{}/repos/acme/fw", gh.api_url);
+        gh.inject(
+            Requests::ApiAndUploads,
+            Fault::PrimaryRateLimit { reset_in: 60 },
+            1,
+        );
+        let r = http::get(&repo, &auth).unwrap();
+        assert_eq!(
+            (r.status, r.header("x-ratelimit-remaining")),
+            (403, Some("0"))
+        );
+        assert!(r.header("x-ratelimit-reset").is_some());
+        assert_eq!(http::get(&repo, &auth).unwrap().status, 200, "only once");
+
+        let id = gh.add_release("v1", true, "");
+        let upload = format!("{}/repos/acme/fw/releases/{id}/assets", gh.upload_url);
+        gh.inject(
+            Requests::Uploads,
+            Fault::ServerError {
+                status: 502,
+                leave_starter: true,
+            },
+            1,
+        );
+        let post = |name: &str| {
+            http::request("POST", &format!("{upload}?name={name}"), &auth, b"x").unwrap()
+        };
+        assert_eq!(post("a.ota").status, 502);
+        assert_eq!(gh.releases()[0].assets[0].state, "starter");
+        assert_eq!(
+            post("a.ota").status,
+            422,
+            "the starter asset holds the name"
+        );
+        let renamed: Value = serde_json::from_slice(&post("b+1.ota").body).unwrap();
+        assert_eq!(renamed["name"], json!("b.1.ota"));
     }
 
     #[test]
