@@ -148,7 +148,10 @@ fn directory_served_by_nginx() {
         &tree_file(&s, &image),
     );
     let manifest = http::get(&url("lamp.stable.manifest"), &[]).unwrap();
-    assert_eq!(manifest.header("cache-control"), Some("no-cache"));
+    assert_eq!(
+        manifest.header("cache-control"),
+        Some("no-cache, no-transform")
+    );
     let etag = manifest.header("etag").unwrap().to_owned();
 
     let again = s.json(&["publish", "--repo", TREE, "--to", &www_arg]);
@@ -230,11 +233,11 @@ fn s3s_fs_with_signature_checking() {
     }
     let image = image_of(&s, "lamp.stable.manifest");
     let head = http::get(&url("lamp.stable.manifest"), &[]).unwrap();
-    assert_eq!(head.header("cache-control"), Some("no-cache"));
+    assert_eq!(head.header("cache-control"), Some("no-cache, no-transform"));
     let img = http::get(&url(&image), &[]).unwrap();
     assert_eq!(
         img.header("cache-control"),
-        Some("public, max-age=31536000, immutable")
+        Some("public, max-age=31536000, immutable, no-transform")
     );
     // s3s-fs 0.14 ignores If-None-Match on GET (AWS answers 304), so only the stable
     // ETag devices would send is checked here; Range works as on AWS.

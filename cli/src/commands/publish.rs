@@ -90,6 +90,11 @@ pub struct Args {
     #[arg(long, value_name = "REGION")]
     pub s3_region: Option<String>,
 
+    /// Take S3 credentials from the EC2 instance-metadata service (IMDSv2) when the
+    /// environment sets none; without it, missing credentials fail at once (exit 8)
+    #[arg(long)]
+    pub s3_instance_metadata: bool,
+
     /// GitHub REST API base URL (GitHub Enterprise, tests)
     #[arg(long, value_name = "URL", env = "GITHUB_API_URL", default_value = DEFAULT_API_URL)]
     pub github_api_url: String,
@@ -112,6 +117,8 @@ struct Summary<'a> {
     steps: &'a [hosts::plan::Step],
     /// Left by interrupted publishes; deleted unless `dry_run`.
     leftovers: &'a [hosts::Leftover],
+    /// A directory's publish lock left by a dead or hung publish, taken over.
+    stale_lock_taken_over: Option<&'a hosts::dir_lock::TakenOver>,
     deleted: usize,
 }
 
@@ -127,8 +134,41 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         ));
     }
     let tree = ReleaseTree::new(&args.repo);
+    // A directory without manifests is a typo or the wrong directory, never "nothing to
+    // publish": publishing it would only rewrite the host's inventory.
+    if tree
+        .manifests()
+        .map_err(PublishError::from)
+        .map_err(PublishDiagnostic)?
+        .is_empty()
+    {
+        return Err(
+            PublishDiagnostic(PublishError::NotATree(args.repo.display().to_string())).into(),
+        );
+    }
     let mut dest = destination(&target, &args)?;
     let dest = dest.as_mut();
+    let mut taken_over = None;
+    if !args.dry_run {
+        // Ctrl-C must not leave a half-written file the web server would serve, nor a lock.
+        crate::interrupt::install().map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                exit::Message::new(
+                    format!("cannot watch for Ctrl-C: {e}"),
+                    None,
+                    "ota_sign::publish::signals",
+                ),
+            )
+        })?;
+        taken_over = dest.lock().map_err(PublishDiagnostic)?;
+    }
+    if let Some(t) = &taken_over {
+        global.note(&format!(
+            "took over the publish lock of {} ({})",
+            t.holder, t.reason
+        ));
+    }
     let plan = make_plan(&tree, dest).map_err(PublishDiagnostic)?;
     print_plan(&plan, args.dry_run, global);
 
@@ -176,6 +216,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         },
         steps: &plan.steps,
         leftovers: &plan.leftovers,
+        stale_lock_taken_over: taken_over.as_ref(),
         deleted: if args.dry_run {
             0
         } else {
@@ -192,6 +233,7 @@ fn destination(target: &Target, args: &Args) -> Result<Box<dyn Destination>, Fai
             let options = S3Options {
                 endpoint: args.s3_endpoint.clone(),
                 region: args.s3_region.clone(),
+                instance_metadata: args.s3_instance_metadata,
                 ..S3Options::default()
             };
             Box::new(S3Destination::new(bucket, prefix, &options).map_err(PublishDiagnostic)?)
@@ -267,7 +309,9 @@ fn print_plan(plan: &Plan, dry_run: bool, global: &GlobalOpts) {
     }
 }
 
-/// One progress bar per upload, named after the file.
+/// One progress bar per upload, named after the file; drawn at once and kept ticking, so
+/// an upload the host cannot report on (one S3 or GitHub request) still shows which file
+/// is on its way and for how long.
 struct Bars<'a> {
     global: &'a GlobalOpts,
     current: RefCell<Option<(Bar, u64)>>,
@@ -275,7 +319,15 @@ struct Bars<'a> {
 
 impl Progress for Bars<'_> {
     fn start(&self, name: &str, size: u64) {
-        *self.current.borrow_mut() = Some((Bar::bytes(self.global, name, size), size));
+        let bar = Bar::bytes(self.global, name, size);
+        bar.keep_drawing();
+        *self.current.borrow_mut() = Some((bar, size));
+    }
+
+    fn advance(&self, _name: &str, done: u64) {
+        if let Some((bar, _)) = self.current.borrow().as_ref() {
+            bar.set(done);
+        }
     }
 
     fn done(&self, name: &str) {
@@ -298,6 +350,10 @@ impl Diagnostic for PublishDiagnostic {
             PublishError::Repo(_) => "tree",
             PublishError::MissingImage { .. } => "missing_image",
             PublishError::BadDestination(_) => "bad_destination",
+            PublishError::BadBucketName { .. } => "bad_bucket_name",
+            PublishError::NotATree(_) => "not_a_tree",
+            PublishError::NoCredentials { .. } => "no_credentials",
+            PublishError::Locked { .. } => "locked",
             PublishError::Credentials { .. } => "credentials",
             PublishError::NotFound(_) => "not_found",
             PublishError::Network { .. } => "network",
@@ -317,6 +373,18 @@ impl Diagnostic for PublishDiagnostic {
             }
             PublishError::Credentials { .. } => {
                 "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (S3) or GITHUB_TOKEN (GitHub) and their permissions; nothing was published"
+            }
+            PublishError::NoCredentials { .. } => {
+                "nothing was sent: ota-sign asks the instance-metadata service only with --s3-instance-metadata"
+            }
+            PublishError::NotATree(_) => {
+                "check --repo: it must be the directory given to `ota-sign release --repo`"
+            }
+            PublishError::BadBucketName { .. } => {
+                "check the bucket in --to s3://BUCKET/PREFIX; nothing was sent"
+            }
+            PublishError::Locked { .. } => {
+                "wait for the other publish to finish, then run this one again (it will say if the other one moved a channel ahead)"
             }
             PublishError::NotFound(_) => {
                 "check the bucket or repository name (and that these credentials can see it)"
@@ -343,7 +411,9 @@ impl ExitStatus for PublishDiagnostic {
     fn exit_code(&self) -> u8 {
         match &self.0 {
             PublishError::Repo(e) => super::release::repo_exit_code(e),
-            PublishError::BadDestination(_) => exit::USAGE,
+            PublishError::BadDestination(_)
+            | PublishError::BadBucketName { .. }
+            | PublishError::NotATree(_) => exit::USAGE,
             e => match e.kind() {
                 FailureKind::Credentials => exit::CREDENTIALS,
                 FailureKind::NotFound => exit::NOT_FOUND,

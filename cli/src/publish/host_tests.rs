@@ -34,7 +34,7 @@ impl ota_keys::SigningKeySource for TestSigner {
 }
 
 #[derive(Default)]
-struct Recorder(RefCell<Vec<String>>);
+pub(super) struct Recorder(RefCell<Vec<String>>);
 impl Progress for Recorder {
     fn done(&self, name: &str) {
         self.0.borrow_mut().push(name.to_owned());
@@ -63,7 +63,7 @@ fn do_release(
 }
 
 /// A tree with `specs` released to stable, in a temporary work dir.
-fn released(specs: &[ImageSpec]) -> (tempfile::TempDir, ReleaseTree) {
+pub(super) fn released(specs: &[ImageSpec]) -> (tempfile::TempDir, ReleaseTree) {
     let work = tempfile::tempdir().unwrap();
     let tree = ReleaseTree::new(work.path().join("tree"));
     do_release(&tree, work.path(), "stable", specs, None);
@@ -95,7 +95,10 @@ fn assert_images_first(order: &[String]) {
     );
 }
 
-fn publish(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Vec<String>, PublishError> {
+pub(super) fn publish(
+    tree: &ReleaseTree,
+    dest: &mut dyn Destination,
+) -> Result<Vec<String>, PublishError> {
     let plan = make_plan(tree, dest)?;
     let rec = Recorder::default();
     execute(&plan, dest, &rec)?;
@@ -145,7 +148,10 @@ fn directory_served_by_nginx_etag_range_and_idempotent() {
     );
     let url = format!("{}/lamp.stable.manifest", nginx.url);
     let first = http::get(&url, &[]).unwrap();
-    assert_eq!(first.header("cache-control"), Some("no-cache"));
+    assert_eq!(
+        first.header("cache-control"),
+        Some("no-cache, no-transform")
+    );
     let etag = first.header("etag").unwrap().to_owned();
     let again = http::get(&url, &[("If-None-Match", &etag)]).unwrap();
     assert_eq!(again.status, 304);
@@ -160,7 +166,7 @@ fn directory_served_by_nginx_etag_range_and_idempotent() {
     let head = http::get(&image_url, &[]).unwrap();
     assert_eq!(
         head.header("cache-control"),
-        Some("public, max-age=31536000, immutable")
+        Some("public, max-age=31536000, immutable, no-transform")
     );
 
     // Rollout 100% -> 5%: only the manifest changes on the host.
@@ -268,12 +274,27 @@ fn directory_refuses_to_replace_an_image_and_detects_a_channel_ahead() {
     assert_eq!(err.kind(), FailureKind::Conflict);
 }
 
-fn s3_dest(server: &s3::S3sFs, bucket: &str, prefix: &str, secret: &str) -> S3Destination {
+pub(super) fn s3_dest(
+    server: &s3::S3sFs,
+    bucket: &str,
+    prefix: &str,
+    secret: &str,
+) -> S3Destination {
+    s3_dest_at(&server.endpoint, bucket, prefix, secret)
+}
+
+pub(super) fn s3_dest_at(
+    endpoint: &str,
+    bucket: &str,
+    prefix: &str,
+    secret: &str,
+) -> S3Destination {
     let opts = S3Options {
-        endpoint: Some(server.endpoint.clone()),
+        endpoint: Some(endpoint.to_owned()),
         access_key: Some(s3::ACCESS_KEY.into()),
         secret_key: Some(secret.into()),
         region: Some(s3::REGION.into()),
+        instance_metadata: false,
     };
     S3Destination::new(bucket, prefix, &opts).unwrap()
 }
@@ -297,7 +318,7 @@ fn s3_objects_headers_order_and_device_view() {
         let url = server.presigned_get("firmware", &format!("prod/{name}"));
         let resp = http::get(&url, &[]).unwrap();
         assert_eq!(resp.status, 200, "{url}");
-        assert_eq!(resp.header("cache-control"), Some("no-cache"));
+        assert_eq!(resp.header("cache-control"), Some("no-cache, no-transform"));
         assert_eq!(
             resp.header("content-type"),
             Some("application/octet-stream")
@@ -312,7 +333,7 @@ fn s3_objects_headers_order_and_device_view() {
         assert_eq!(img.status, 200);
         assert_eq!(
             img.header("cache-control"),
-            Some("public, max-age=31536000, immutable")
+            Some("public, max-age=31536000, immutable, no-transform")
         );
         assert_eq!(img.body, tree.read(m.image_name.as_str()).unwrap().unwrap());
     }
@@ -413,7 +434,7 @@ fn s3_interrupted_publish_leaves_the_previous_release_whole() {
     );
 }
 
-fn gh_dest(gh: &FakeGitHub, token: &str, tag: &str) -> GitHubDestination {
+pub(super) fn gh_dest(gh: &FakeGitHub, token: &str, tag: &str) -> GitHubDestination {
     GitHubDestination::new(
         "acme",
         "fw",
