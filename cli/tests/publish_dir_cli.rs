@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -36,7 +36,9 @@ fn release_into(s: &Scratch, pk: [u8; 32], tree: &str, version: &str, seed: u64)
 
 fn publish_cmd(s: &Scratch, tree: &str, to: &str, delay_ms: u64) -> Command {
     let mut c = s.cmd(&["publish", "--repo", tree, "--to", to, "-q"]);
-    c.env(WRITE_DELAY, delay_ms.to_string());
+    c.env(WRITE_DELAY, delay_ms.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     c
 }
 
@@ -168,7 +170,7 @@ fn on_terminal(s: &Scratch, args: &[&str], delay_ms: u64) -> String {
         .current_dir(s.path(""))
         .env(WRITE_DELAY, delay_ms.to_string())
         .env("TERM", "xterm")
-        .stdin(std::process::Stdio::null())
+        .stdin(Stdio::null())
         .output()
         .expect("script(1) from util-linux runs commands under a terminal");
     assert!(out.status.success(), "{out:?}");
@@ -186,21 +188,36 @@ fn upload_progress_is_drawn_on_a_terminal_only() {
         .find(|n| n.ends_with(".ota"))
         .unwrap();
 
-    // 300 ms per 64 KiB: the bar is drawn while the image is on its way.
-    let shown = on_terminal(&s, &["publish", "--repo", TREE, "--to", "www1"], 300);
-    assert!(shown.contains(&image), "{shown}");
+    // A second per 64 KiB: the bar is drawn, and redrawn, while the image is on its way.
+    let shown = on_terminal(&s, &["publish", "--repo", TREE, "--to", "www1"], 1_000);
     assert!(shown.contains("KiB/"), "bytes done of total: {shown}");
+    // The bar's first draw says the size ("0 B/12.07 KiB"); the upload then shows it
+    // written while the file is still on its way, again at every redraw, not only once
+    // at the end.
+    let bar = &shown[shown
+        .find(&format!("{image} ["))
+        .expect("a bar for the image")..];
+    let total = bar
+        .split("0 B/")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .take(2)
+        .collect::<Vec<_>>();
+    let written = format!("{0}/{0}", total.join(" "));
+    let draws = shown.matches(&written).count();
+    assert!(draws >= 3, "{draws} draws of {written}: {shown:?}");
 
     let json = on_terminal(
         &s,
         &["publish", "--repo", TREE, "--to", "www2", "--json"],
-        300,
+        100,
     );
     assert!(!json.contains("KiB/"), "--json prints data only: {json}");
 
     let piped = s
         .cmd(&["publish", "--repo", TREE, "--to", "www3"])
-        .env(WRITE_DELAY, "300")
+        .env(WRITE_DELAY, "100")
         .output()
         .unwrap();
     assert!(piped.status.success());

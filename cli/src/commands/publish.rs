@@ -30,13 +30,21 @@ pub const ABOUT: &str = "\
 Copy a release tree made by `ota-sign release` to the static host devices poll. Needs no
 private key: a build machine that uploads never holds one.
 
+--repo must be a release tree: the directory `ota-sign release --repo` writes, holding
+at least one <device-type>.<channel>.manifest; anything else is refused (exit 2).
+
 Destinations (--to):
   DIR or file://DIR        a directory served by nginx, GitHub Pages or any web server;
                            every file is written to a temporary name and renamed
   s3://BUCKET[/PREFIX]     S3 or an S3-compatible service: credentials from the standard
                            AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-                           AWS_REGION, ...), endpoint from --s3-endpoint or AWS_ENDPOINT_URL;
-                           manifests get Cache-Control: no-cache, images a year, immutable
+                           AWS_SESSION_TOKEN, AWS_REGION, web identity, container
+                           credentials); with none set it fails at once (exit 8) and asks
+                           the EC2 instance-metadata service only with --s3-instance-metadata.
+                           Endpoint from --s3-endpoint or AWS_ENDPOINT_URL. Bucket names S3
+                           forbids (3-63 characters of a-z 0-9 . -, ...) fail before any
+                           request (exit 2). Manifests get Cache-Control: no-cache,
+                           no-transform; images a year, immutable, no-transform
   github://OWNER/REPO      one GitHub release per publish, token from GITHUB_TOKEN; devices
                            poll https://github.com/OWNER/REPO/releases/latest/download/NAME
 
@@ -47,6 +55,21 @@ bytes, and stops if another publisher moved a channel ahead (conditional writes)
 the new release is built as a draft, then published in one step; it also carries the
 current manifests (and images) of device types and channels this tree does not hold.
 
+index.json and SHA256SUMS describe what the host serves afterwards: the tree's files
+merged with the other device types and channels the host already serves, written
+conditionally (merged again, up to 5 times, when another publisher changed them).
+
+A directory publish holds the lock file .ota-publish.lock (pid, host, time) from planning
+to its last rename: a second publish started meanwhile exits 7 and changes nothing. A lock
+whose process is gone (same host) or that was not refreshed for 10 minutes is taken over,
+and publish says so. Ctrl-C or SIGTERM removes the temporary file being written and the
+lock, then exits 130 or 143; the host serves what it served before that file. On S3 a
+small state object (.ota-sign-digests.json) keeps the digest of each object, so an
+unchanged republish costs a listing and a read, however many images the prefix holds.
+
+On a terminal each upload gets a progress bar on stderr (bytes written, for a directory);
+nothing is drawn with --json, --quiet or when stderr is not a terminal.
+
 A GitHub publish killed before that step leaves its draft behind (devices never see
 drafts). The next publish deletes such drafts before creating its own and says so; it
 recognises them by a marker ota-sign writes into the release body
@@ -56,9 +79,10 @@ the earlier one's draft, and the earlier one stops with exit code 7. In a direct
 killed publish can leave a hidden temporary file (.ota-tmp-*); the next publish deletes
 those older than 10 minutes (a younger one may be a live publish's).
 
-Exit codes: 0 published (or nothing to do); 7 conflict with what the host serves;
-8 credentials rejected; 9 bucket or repository not found; 10 network failure;
-2 bad destination or arguments; 4 unreadable tree.
+Exit codes: 0 published (or nothing to do); 7 conflict with what the host serves or
+another publish running; 8 credentials rejected or missing; 9 bucket or repository not
+found; 10 network failure; 2 bad destination, bucket name, arguments or not a release
+tree; 4 unreadable tree; 130/143 interrupted by SIGINT/SIGTERM.
 
 Examples:
   ota-sign publish --repo site --to /var/www/firmware --dry-run
