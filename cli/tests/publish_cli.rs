@@ -7,7 +7,6 @@
 mod common;
 
 use std::process::Child;
-use std::time::{Duration, Instant};
 
 use common::*;
 use ota_format::{Manifest, TrustedKey, TrustedKeys};
@@ -94,17 +93,6 @@ fn image_of(s: &Scratch, manifest: &str) -> String {
         .to_string()
 }
 
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn kill(mut child: Child) {
     child.kill().unwrap();
     let status = child.wait().unwrap();
@@ -172,28 +160,6 @@ fn directory_served_by_nginx() {
         device_fetch(&s, pk, "lamp.stable.manifest", &url),
         changed.body
     );
-}
-
-fn s3_env() -> [(&'static str, &'static str); 3] {
-    [
-        ("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY),
-        ("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY),
-        ("AWS_REGION", s3::REGION),
-    ]
-}
-
-fn s3_publish<'a>(to: &'a str, endpoint: &'a str) -> [&'a str; 9] {
-    [
-        "publish",
-        "--repo",
-        TREE,
-        "--to",
-        to,
-        "--s3-endpoint",
-        endpoint,
-        "--json",
-        "-q",
-    ]
 }
 
 #[test]

@@ -57,17 +57,6 @@ fn finish(child: Child) -> Output {
     waiter.join().unwrap()
 }
 
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Name and bytes of every file in `dir`, sorted.
 fn contents(s: &Scratch, dir: &str) -> Vec<(String, Vec<u8>)> {
     s.listing(dir)
@@ -226,4 +215,28 @@ fn upload_progress_is_drawn_on_a_terminal_only() {
         "not a terminal: nothing extra\n{}",
         String::from_utf8_lossy(&piped.stderr)
     );
+}
+
+#[test]
+fn a_lock_left_by_a_dead_publish_is_taken_over_and_reported() {
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    release_into(&s, pk, TREE, "1.0.0", 1);
+    std::fs::create_dir(s.path("www")).unwrap();
+    // What a publish killed with SIGKILL on this machine leaves: its lock, its pid gone.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let dead = format!(
+        "pid 4294967295\nhost {}\nsince 2026-01-01T00:00:00Z\ntoken dead\n",
+        host.trim()
+    );
+    s.write(&format!("www/{LOCK}"), dead.as_bytes());
+    let out = s.run(&["publish", "--repo", TREE, "--to", "www"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("took over the publish lock of pid 4294967295")
+            && said.contains("its process is gone"),
+        "{said}"
+    );
+    assert_eq!(contents(&s, "www"), contents(&s, TREE));
 }

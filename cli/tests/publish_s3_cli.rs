@@ -26,18 +26,6 @@ fn released() -> Scratch {
     s
 }
 
-fn publish_args<'a>(to: &'a str, endpoint: &'a str) -> [&'a str; 7] {
-    [
-        "publish",
-        "--repo",
-        TREE,
-        "--to",
-        to,
-        "--s3-endpoint",
-        endpoint,
-    ]
-}
-
 #[test]
 fn an_unknown_access_key_is_bad_credentials() {
     let Some(server) = S3sFs::start(&["firmware"]) else {
@@ -50,7 +38,7 @@ fn an_unknown_access_key_is_bad_credentials() {
         ("AWS_REGION", s3::REGION),
     ];
     let (_, err) = s.run_env(
-        &publish_args("s3://firmware/prod", &server.endpoint),
+        &s3_publish("s3://firmware/prod", &server.endpoint),
         &env,
         CREDENTIALS,
     );
@@ -73,7 +61,7 @@ fn no_credentials_fail_at_once_naming_the_variables_and_send_nothing() {
     ];
     let start = Instant::now();
     let (_, err) = s.run_env(
-        &publish_args("s3://firmware/prod", &proxy.url),
+        &s3_publish("s3://firmware/prod", &proxy.url),
         &env,
         CREDENTIALS,
     );
@@ -94,7 +82,7 @@ fn no_credentials_fail_at_once_naming_the_variables_and_send_nothing() {
         ("AWS_METADATA_ENDPOINT", metadata.as_str()),
     ];
     s.run_env(
-        &publish_args("s3://firmware/prod", &proxy.url),
+        &s3_publish("s3://firmware/prod", &proxy.url),
         &half,
         CREDENTIALS,
     );
@@ -108,17 +96,13 @@ fn bucket_names_s3_forbids_are_usage_errors_before_any_request() {
     };
     let proxy = Proxy::start(&server.endpoint);
     let s = released();
-    let env = [
-        ("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY),
-        ("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY),
-        ("AWS_REGION", s3::REGION),
-    ];
+    let env = s3_env();
     for (to, rule) in [
         ("s3://ab", "3 to 63 characters"),
         ("s3://Bad_Bucket!/prod", "lowercase letters"),
         ("s3://fw..prod", "adjacent dots"),
     ] {
-        let (_, err) = s.run_env(&publish_args(to, &proxy.url), &env, USAGE);
+        let (_, err) = s.run_env(&s3_publish(to, &proxy.url), &env, USAGE);
         assert!(err.contains("not a valid S3 bucket name"), "{err}");
         assert!(err.contains(rule), "{to}: {err}");
     }

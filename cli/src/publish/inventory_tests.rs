@@ -203,7 +203,10 @@ fn s3_noop_republish_costs_the_same_few_requests_with_1000_images() {
     );
     // One listing page more for the larger prefix (S3 lists 1000 keys a page) at most.
     assert!(many.len() <= few.len() + 1, "{few:?}\n{many:?}");
-    assert!(many.len() <= 5, "{many:?}");
+    assert!(
+        many.len() <= 3,
+        "a listing page per 1000 keys and the state: {many:?}"
+    );
 }
 
 #[test]

@@ -375,6 +375,12 @@ impl Destination for S3Destination {
             {
                 Ok(())
             }
+            // The object planned against was deleted meanwhile: another publisher's doing.
+            Err(object_store::Error::NotFound { .. })
+                if matches!(upload.precondition, Precondition::Unchanged(_)) =>
+            {
+                Err(PublishError::Concurrent(upload.name.to_owned()))
+            }
             Err(e) => Err(self.error(upload.name, e)),
         }
     }
