@@ -19,10 +19,18 @@ pub const EXIT_SIGINT: u8 = 128 + 2;
 /// Exit code after SIGTERM.
 pub const EXIT_SIGTERM: u8 = 128 + 15;
 
-static REGISTRY: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
+/// A registered file, and the text it must still hold to be removed (a lock another
+/// publish took over is not ours to remove).
+struct Entry {
+    id: u64,
+    path: PathBuf,
+    only_if: Option<String>,
+}
+
+static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
-fn registry() -> MutexGuard<'static, Vec<(u64, PathBuf)>> {
+fn registry() -> MutexGuard<'static, Vec<Entry>> {
     // A panic elsewhere while holding the lock leaves a list that is still valid.
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -34,14 +42,23 @@ pub struct Registered(u64);
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        registry().retain(|(id, _)| *id != self.0);
+        registry().retain(|e| e.id != self.0);
     }
 }
 
 /// Registers `path` for removal on SIGINT/SIGTERM.
 pub fn register(path: PathBuf) -> Registered {
+    add(path, None)
+}
+
+/// Registers `path` for removal on SIGINT/SIGTERM while it holds exactly `text`.
+pub fn register_holding(path: PathBuf, text: String) -> Registered {
+    add(path, Some(text))
+}
+
+fn add(path: PathBuf, only_if: Option<String>) -> Registered {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    registry().push((id, path));
+    registry().push(Entry { id, path, only_if });
     Registered(id)
 }
 
@@ -51,7 +68,7 @@ pub fn settle<T, E>(file: &Registered, f: impl FnOnce() -> Result<T, E>) -> Resu
     let mut list = registry();
     let result = f();
     if result.is_ok() {
-        list.retain(|(id, _)| *id != file.0);
+        list.retain(|e| e.id != file.0);
     }
     result
 }
@@ -90,8 +107,14 @@ pub fn install() -> std::io::Result<()> {
 fn clean_up_and_exit(code: u8) -> ! {
     // Held until exit: no rename can start after the files are gone.
     let list = registry();
-    for (_, path) in list.iter().rev() {
-        let _ = std::fs::remove_file(path);
+    for entry in list.iter().rev() {
+        let ours = entry
+            .only_if
+            .as_ref()
+            .is_none_or(|text| std::fs::read_to_string(&entry.path).is_ok_and(|t| t == *text));
+        if ours {
+            let _ = std::fs::remove_file(&entry.path);
+        }
     }
     eprintln!(
         "interrupted: removed {} unfinished file(s) of this process",
@@ -109,7 +132,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x");
         let file = register(path.clone());
-        let listed = || registry().iter().any(|(_, p)| *p == path);
+        let listed = || registry().iter().any(|e| e.path == path);
         assert!(listed());
         assert!(settle(&file, || Err::<(), _>("rename failed")).is_err());
         assert!(

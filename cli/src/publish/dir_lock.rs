@@ -168,16 +168,19 @@ impl DirLock {
     }
 
     fn create(path: &Path) -> io::Result<DirLock> {
-        let on_interrupt = interrupt::register(path.to_path_buf());
-        let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
         let holder = Holder {
             pid: std::process::id(),
             host: host_name(),
             since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             token: new_token(),
         };
+        let text = holder.render();
+        // Ctrl-C removes it only while it holds our text: never another publisher's lock
+        // (one that beat us to creating it, or took it over).
+        let on_interrupt = interrupt::register_holding(path.to_path_buf(), text.clone());
+        let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
         let written = file
-            .write_all(holder.render().as_bytes())
+            .write_all(text.as_bytes())
             .and_then(|()| file.sync_all());
         if let Err(e) = written {
             let _ = fs::remove_file(path);
