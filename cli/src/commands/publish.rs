@@ -39,9 +39,10 @@ Destinations (--to):
   s3://BUCKET[/PREFIX]     S3 or an S3-compatible service: credentials from the standard
                            AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
                            AWS_SESSION_TOKEN, AWS_REGION, web identity, container
-                           credentials); with none set it fails at once (exit 8) and asks
-                           the EC2 instance-metadata service only with --s3-instance-metadata.
-                           Endpoint from --s3-endpoint or AWS_ENDPOINT_URL. Bucket names S3
+                           credentials); with none set it fails at once (exit 8) and
+                           asks the EC2 instance-metadata service only with
+                           --s3-instance-metadata. Endpoint from --s3-endpoint or
+                           AWS_ENDPOINT_URL. Bucket names S3
                            forbids (3-63 characters of a-z 0-9 . -, ...) fail before any
                            request (exit 2). Manifests get Cache-Control: no-cache,
                            no-transform; images a year, immutable, no-transform
@@ -114,8 +115,8 @@ pub struct Args {
     #[arg(long, value_name = "REGION")]
     pub s3_region: Option<String>,
 
-    /// Take S3 credentials from the EC2 instance-metadata service (IMDSv2) when the
-    /// environment sets none; without it, missing credentials fail at once (exit 8)
+    /// Ask the EC2 instance-metadata service (IMDSv2) for S3 credentials when the
+    /// environment sets none [default: fail at once, exit 8]
     #[arg(long)]
     pub s3_instance_metadata: bool,
 
