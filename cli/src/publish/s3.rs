@@ -98,6 +98,9 @@ pub struct S3Destination {
     /// The state as this publish knows it: confirmed by the listing, learned by HEADs
     /// and uploads.
     learned: State,
+    /// Whether the last listing gave every object an ETag (AWS does): then the state
+    /// needs no times, and no listing after the uploads.
+    listing_has_etags: bool,
 }
 
 /// An ETag as compared: servers differ in quoting it between a PUT's answer and a
@@ -177,6 +180,7 @@ impl S3Destination {
             last_failure,
             stored: State::default(),
             learned: State::default(),
+            listing_has_etags: false,
         })
     }
 
@@ -262,6 +266,7 @@ impl Destination for S3Destination {
             .filter_map(|m| Some((m.location.filename()?, m)))
             .collect();
         self.learned.format = 1;
+        self.listing_has_etags = !listed.is_empty() && listed.iter().all(|m| m.e_tag.is_some());
         self.learned.objects.retain(|name, k| {
             by_name.get(name.as_str()).is_some_and(|m| {
                 // An upload of this publish has no time yet: its size must do.
@@ -391,8 +396,10 @@ impl Destination for S3Destination {
         if self.learned.objects == self.stored.objects {
             return Ok(());
         }
-        // Uploads answer with an ETag but no time; one listing gives the times.
-        if self.learned.objects.values().any(|k| k.modified.is_none())
+        // Uploads answer with an ETag but no time; where the listing lacks ETags, one
+        // more listing gives the times.
+        if !self.listing_has_etags
+            && self.learned.objects.values().any(|k| k.modified.is_none())
             && let Ok(listed) = self.list()
         {
             for meta in &listed {
