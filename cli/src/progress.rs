@@ -30,6 +30,13 @@ impl Bar {
         Bar(bar)
     }
 
+    /// Redraws on its own from now on (elapsed time, rate), so a bar whose work reports
+    /// no progress until the end still shows it is alive.
+    pub fn keep_drawing(&self) {
+        self.0
+            .enable_steady_tick(std::time::Duration::from_millis(250));
+    }
+
     /// Sets the position.
     pub fn set(&self, done: u64) {
         self.0.set_position(done);

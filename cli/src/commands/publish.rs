@@ -31,13 +31,22 @@ pub const ABOUT: &str = "\
 Copy a release tree made by `ota-sign release` to the static host devices poll. Needs no
 private key: a build machine that uploads never holds one.
 
+--repo must be a release tree: the directory `ota-sign release --repo` writes, holding
+at least one <device-type>.<channel>.manifest; anything else is refused (exit 2).
+
 Destinations (--to):
   DIR or file://DIR        a directory served by nginx, GitHub Pages or any web server;
                            every file is written to a temporary name and renamed
   s3://BUCKET[/PREFIX]     S3 or an S3-compatible service: credentials from the standard
                            AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-                           AWS_REGION, ...), endpoint from --s3-endpoint or AWS_ENDPOINT_URL;
-                           manifests get Cache-Control: no-cache, images a year, immutable
+                           AWS_SESSION_TOKEN, AWS_REGION, web identity, container
+                           credentials); with none set it fails at once (exit 8) and
+                           asks the EC2 instance-metadata service only with
+                           --s3-instance-metadata. Endpoint from --s3-endpoint or
+                           AWS_ENDPOINT_URL. Bucket names S3
+                           forbids (3-63 characters of a-z 0-9 . -, ...) fail before any
+                           request (exit 2). Manifests get Cache-Control: no-cache,
+                           no-transform; images a year, immutable, no-transform
   github://OWNER/REPO      one GitHub release per publish, token from GITHUB_TOKEN; devices
                            poll https://github.com/OWNER/REPO/releases/latest/download/NAME,
                            so the repository must be dedicated to firmware
@@ -48,6 +57,21 @@ running it again finishes the job. It refuses to replace a published image with 
 bytes, and stops if another publisher moved a channel ahead (conditional writes). On GitHub
 the new release is built as a draft, then published in one step; it also carries the
 current manifests (and images) of device types and channels this tree does not hold.
+
+index.json and SHA256SUMS describe what the host serves afterwards: the tree's files
+merged with the other device types and channels the host already serves, written
+conditionally (merged again, up to 5 times, when another publisher changed them).
+
+A directory publish holds the lock file .ota-publish.lock (pid, host, time) from planning
+to its last rename: a second publish started meanwhile exits 7 and changes nothing. A lock
+whose process is gone (same host) or that was not refreshed for 10 minutes is taken over,
+and publish says so. Ctrl-C or SIGTERM removes the temporary file being written and the
+lock, then exits 130 or 143; the host serves what it served before that file. On S3 a
+small state object (.ota-sign-digests.json) keeps the digest of each object, so an
+unchanged republish costs a listing and a read, however many images the prefix holds.
+
+On a terminal each upload gets a progress bar on stderr (bytes written, for a directory);
+nothing is drawn with --json, --quiet or when stderr is not a terminal.
 
 A GitHub publish killed before that step leaves its draft behind (devices never see
 drafts). The next publish deletes such drafts before creating its own and says so; it
@@ -70,9 +94,10 @@ exit 10 and says when the limit lifts. An upload failed with a 5xx is tried 4 ti
 renames is refused (exit 6).
 
 Exit codes: 0 published (or nothing to do); 6 refused (GitHub: a latest release not made
-by ota-sign, a renamed asset); 7 conflict with what the host serves; 8 credentials
-rejected; 9 bucket or repository not found; 10 network failure or rate limit (run again
-later); 2 bad destination or arguments; 4 unreadable tree.
+by ota-sign, a renamed asset); 7 conflict with what the host serves or another publish
+running; 8 credentials rejected or missing; 9 bucket or repository not found; 10 network
+failure or rate limit (run again later); 2 bad destination, bucket name, arguments or not
+a release tree; 4 unreadable tree; 130/143 interrupted by SIGINT/SIGTERM.
 
 Examples:
   ota-sign publish --repo site --to /var/www/firmware --dry-run
@@ -103,6 +128,11 @@ pub struct Args {
     /// S3 region [default: $AWS_REGION, $AWS_DEFAULT_REGION, then us-east-1]
     #[arg(long, value_name = "REGION")]
     pub s3_region: Option<String>,
+
+    /// Ask the EC2 instance-metadata service (IMDSv2) for S3 credentials when the
+    /// environment sets none [default: fail at once, exit 8]
+    #[arg(long)]
+    pub s3_instance_metadata: bool,
 
     /// GitHub REST API base URL (GitHub Enterprise, tests)
     #[arg(long, value_name = "URL", env = "GITHUB_API_URL", default_value = DEFAULT_API_URL)]
@@ -136,6 +166,8 @@ struct Summary<'a> {
     steps: &'a [hosts::plan::Step],
     /// Left by interrupted publishes; deleted unless `dry_run`.
     leftovers: &'a [hosts::Leftover],
+    /// A directory's publish lock left by a dead or hung publish, taken over.
+    stale_lock_taken_over: Option<&'a hosts::dir_lock::TakenOver>,
     deleted: usize,
 }
 
@@ -151,8 +183,41 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         ));
     }
     let tree = ReleaseTree::new(&args.repo);
+    // A directory without manifests is a typo or the wrong directory, never "nothing to
+    // publish": publishing it would only rewrite the host's inventory.
+    if tree
+        .manifests()
+        .map_err(PublishError::from)
+        .map_err(PublishDiagnostic)?
+        .is_empty()
+    {
+        return Err(
+            PublishDiagnostic(PublishError::NotATree(args.repo.display().to_string())).into(),
+        );
+    }
     let mut dest = destination(&target, &args, global)?;
     let dest = dest.as_mut();
+    let mut taken_over = None;
+    if !args.dry_run {
+        // Ctrl-C must not leave a half-written file the web server would serve, nor a lock.
+        crate::interrupt::install().map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                exit::Message::new(
+                    format!("cannot watch for Ctrl-C: {e}"),
+                    None,
+                    "ota_sign::publish::signals",
+                ),
+            )
+        })?;
+        taken_over = dest.lock().map_err(PublishDiagnostic)?;
+    }
+    if let Some(t) = &taken_over {
+        global.note(&format!(
+            "took over the publish lock of {} ({})",
+            t.holder, t.reason
+        ));
+    }
     let plan = make_plan(&tree, dest).map_err(PublishDiagnostic)?;
     print_plan(&plan, args.dry_run, global);
 
@@ -200,6 +265,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         },
         steps: &plan.steps,
         leftovers: &plan.leftovers,
+        stale_lock_taken_over: taken_over.as_ref(),
         deleted: if args.dry_run {
             0
         } else {
@@ -220,6 +286,7 @@ fn destination(
             let options = S3Options {
                 endpoint: args.s3_endpoint.clone(),
                 region: args.s3_region.clone(),
+                instance_metadata: args.s3_instance_metadata,
                 ..S3Options::default()
             };
             Box::new(S3Destination::new(bucket, prefix, &options).map_err(PublishDiagnostic)?)
@@ -304,7 +371,9 @@ fn print_plan(plan: &Plan, dry_run: bool, global: &GlobalOpts) {
     }
 }
 
-/// One progress bar per upload, named after the file.
+/// One progress bar per upload, named after the file; drawn at once and kept ticking, so
+/// an upload the host cannot report on (one S3 or GitHub request) still shows which file
+/// is on its way and for how long.
 struct Bars<'a> {
     global: &'a GlobalOpts,
     current: RefCell<Option<(Bar, u64)>>,
@@ -312,7 +381,15 @@ struct Bars<'a> {
 
 impl Progress for Bars<'_> {
     fn start(&self, name: &str, size: u64) {
-        *self.current.borrow_mut() = Some((Bar::bytes(self.global, name, size), size));
+        let bar = Bar::bytes(self.global, name, size);
+        bar.keep_drawing();
+        *self.current.borrow_mut() = Some((bar, size));
+    }
+
+    fn advance(&self, _name: &str, done: u64) {
+        if let Some((bar, _)) = self.current.borrow().as_ref() {
+            bar.set(done);
+        }
     }
 
     fn done(&self, name: &str) {
@@ -335,6 +412,10 @@ impl Diagnostic for PublishDiagnostic {
             PublishError::Repo(_) => "tree",
             PublishError::MissingImage { .. } => "missing_image",
             PublishError::BadDestination(_) => "bad_destination",
+            PublishError::BadBucketName { .. } => "bad_bucket_name",
+            PublishError::NotATree(_) => "not_a_tree",
+            PublishError::NoCredentials { .. } => "no_credentials",
+            PublishError::Locked { .. } => "locked",
             PublishError::Credentials { .. } => "credentials",
             PublishError::NotFound(_) => "not_found",
             PublishError::Network { .. } => "network",
@@ -357,6 +438,18 @@ impl Diagnostic for PublishDiagnostic {
             }
             PublishError::Credentials { .. } => {
                 "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (S3) or GITHUB_TOKEN (GitHub) and their permissions; nothing was published"
+            }
+            PublishError::NoCredentials { .. } => {
+                "nothing was sent: ota-sign asks the instance-metadata service only with --s3-instance-metadata"
+            }
+            PublishError::NotATree(_) => {
+                "check --repo: it must be the directory given to `ota-sign release --repo`"
+            }
+            PublishError::BadBucketName { .. } => {
+                "check the bucket in --to s3://BUCKET/PREFIX; nothing was sent"
+            }
+            PublishError::Locked { .. } => {
+                "wait for the other publish to finish, then run this one again (it will say if the other one moved a channel ahead)"
             }
             PublishError::NotFound(_) => {
                 "check the bucket or repository name (and that these credentials can see it)"
@@ -392,7 +485,9 @@ impl ExitStatus for PublishDiagnostic {
     fn exit_code(&self) -> u8 {
         match &self.0 {
             PublishError::Repo(e) => super::release::repo_exit_code(e),
-            PublishError::BadDestination(_) => exit::USAGE,
+            PublishError::BadDestination(_)
+            | PublishError::BadBucketName { .. }
+            | PublishError::NotATree(_) => exit::USAGE,
             e => match e.kind() {
                 FailureKind::Credentials => exit::CREDENTIALS,
                 FailureKind::NotFound => exit::NOT_FOUND,

@@ -1,10 +1,12 @@
 //! A local directory (or `file://`), for nginx, GitHub Pages or any web server. Each file
 //! is written to a temporary name and renamed, so the server never serves a prefix.
-//! Preconditions are checked just before the rename: a directory offers no atomic
-//! compare-and-swap, so two publishers racing within that window are not detected.
-//! A publish killed while writing leaves its temporary file behind; a later publish
-//! deletes such files once they are [`STALE_TEMP_AGE`] old, since a live publish renames
-//! each within the time it takes to write one file.
+//! A directory offers no compare-and-swap, so a publish holds the directory's lock
+//! ([`super::dir_lock`]) from planning to its last rename: two publishers never interleave,
+//! and preconditions checked under the lock hold at the rename.
+//! Ctrl-C and SIGTERM remove the temporary file being written (see [`crate::interrupt`]);
+//! a publish killed outright leaves it behind, and a later publish deletes such files once
+//! they are [`STALE_TEMP_AGE`] old, since a live publish renames each within the time it
+//! takes to write one file.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,8 +16,13 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use super::dir_lock::{DirLock, LockError, TakenOver};
 use super::{Destination, Leftover, Precondition, PublishError, RemoteObject, Upload};
 use crate::repo::{atomic, layout};
+
+/// Test hook: milliseconds to pause after each 64 KiB written, so tests can catch a
+/// publish mid-file (races, Ctrl-C, progress bars). Unset in real use.
+pub const WRITE_DELAY_ENV: &str = "OTA_SIGN_TEST_WRITE_DELAY_MS";
 
 /// A temporary file this old was left by a publish that died.
 pub const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
@@ -26,12 +33,40 @@ pub const TEMP_KIND: &str = "temporary-file";
 /// Publishes into a directory.
 pub struct DirDestination {
     root: PathBuf,
+    lock: Option<DirLock>,
+    write_delay: Option<Duration>,
 }
 
 impl DirDestination {
     /// Writes into `root`, which is created if missing.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DirDestination { root: root.into() }
+        let write_delay = std::env::var(WRITE_DELAY_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis);
+        DirDestination {
+            root: root.into(),
+            lock: None,
+            write_delay,
+        }
+    }
+
+    fn lock_error(&self, e: LockError) -> PublishError {
+        match e {
+            LockError::Held(holder) => PublishError::Locked {
+                host: self.describe(),
+                holder: holder.to_string(),
+            },
+            LockError::Io(e) => self.io(e),
+        }
+    }
+
+    /// Checks, where this publish holds the lock, that it still does.
+    fn confirm_lock(&self) -> Result<(), PublishError> {
+        match &self.lock {
+            Some(lock) => lock.confirm().map_err(|e| self.lock_error(e)),
+            None => Ok(()),
+        }
     }
 
     fn io(&self, e: io::Error) -> PublishError {
@@ -130,11 +165,19 @@ impl Destination for DirDestination {
         }
     }
 
+    fn lock(&mut self) -> Result<Option<TakenOver>, PublishError> {
+        fs::create_dir_all(&self.root).map_err(|e| self.io(e))?;
+        let (lock, taken_over) = DirLock::acquire(&self.root).map_err(|e| self.lock_error(e))?;
+        self.lock = Some(lock);
+        Ok(taken_over)
+    }
+
     fn begin(&mut self) -> Result<(), PublishError> {
         fs::create_dir_all(&self.root).map_err(|e| self.io(e))
     }
 
     fn put(&mut self, upload: Upload<'_>) -> Result<(), PublishError> {
+        self.confirm_lock()?;
         let path = self.root.join(upload.name);
         let current = self.fetch(upload.name)?;
         match (upload.precondition, current) {
@@ -156,6 +199,27 @@ impl Destination for DirDestination {
             }
             _ => {}
         }
-        atomic::write_replace_newer(&path, upload.bytes).map_err(|e| self.io(e))
+        let total = upload.bytes.len() as u64;
+        let mut lock_lost = None;
+        let mut on_chunk = |written: u64| -> io::Result<()> {
+            upload.progress.advance(upload.name, written);
+            if let Some(delay) = self.write_delay {
+                std::thread::sleep(delay);
+            }
+            // The last call comes right before the rename: the lock must still be ours.
+            if written == total
+                && let Err(e) = self.confirm_lock()
+            {
+                lock_lost = Some(e);
+                return Err(io::Error::other("publish lock lost"));
+            }
+            Ok(())
+        };
+        let written = atomic::write_replace_newer(&path, upload.bytes, &mut on_chunk);
+        match (written, lock_lost) {
+            (_, Some(e)) => Err(e),
+            (Ok(()), None) => Ok(()),
+            (Err(e), None) => Err(self.io(e)),
+        }
     }
 }

@@ -11,8 +11,8 @@ use ota_test_servers::images::ImageSpec;
 
 use super::github::{DRAFT_MARKER, GitHubDestination, GitHubLimits};
 use super::host_tests::{
-    device_check, do_release, drafts, gh_dest, gh_dest_with, gh_options, github_serving_lamp,
-    lamp_released, publish, release_lamp, test_limits,
+    Recorder, device_check, do_release, drafts, gh_dest, gh_dest_with, gh_options,
+    github_serving_lamp, lamp_released, publish, release_lamp, test_limits,
 };
 use super::plan::make_plan;
 use super::{Destination, FailureKind, Precondition, PublishError, Upload};
@@ -246,6 +246,7 @@ fn github_asset_stored_under_another_name_is_refused() {
             kind: &FileKind::Image,
             bytes: b"image",
             precondition: &Precondition::Absent,
+            progress: &Recorder::default(),
         })
         .unwrap_err();
     assert!(

@@ -149,7 +149,10 @@ fn directory_served_by_nginx_etag_range_and_idempotent() {
     );
     let url = format!("{}/lamp.stable.manifest", nginx.url);
     let first = http::get(&url, &[]).unwrap();
-    assert_eq!(first.header("cache-control"), Some("no-cache"));
+    assert_eq!(
+        first.header("cache-control"),
+        Some("no-cache, no-transform")
+    );
     let etag = first.header("etag").unwrap().to_owned();
     let again = http::get(&url, &[("If-None-Match", &etag)]).unwrap();
     assert_eq!(again.status, 304);
@@ -164,7 +167,7 @@ fn directory_served_by_nginx_etag_range_and_idempotent() {
     let head = http::get(&image_url, &[]).unwrap();
     assert_eq!(
         head.header("cache-control"),
-        Some("public, max-age=31536000, immutable")
+        Some("public, max-age=31536000, immutable, no-transform")
     );
 
     // Rollout 100% -> 5%: only the manifest changes on the host.
@@ -272,12 +275,27 @@ fn directory_refuses_to_replace_an_image_and_detects_a_channel_ahead() {
     assert_eq!(err.kind(), FailureKind::Conflict);
 }
 
-fn s3_dest(server: &s3::S3sFs, bucket: &str, prefix: &str, secret: &str) -> S3Destination {
+pub(super) fn s3_dest(
+    server: &s3::S3sFs,
+    bucket: &str,
+    prefix: &str,
+    secret: &str,
+) -> S3Destination {
+    s3_dest_at(&server.endpoint, bucket, prefix, secret)
+}
+
+pub(super) fn s3_dest_at(
+    endpoint: &str,
+    bucket: &str,
+    prefix: &str,
+    secret: &str,
+) -> S3Destination {
     let opts = S3Options {
-        endpoint: Some(server.endpoint.clone()),
+        endpoint: Some(endpoint.to_owned()),
         access_key: Some(s3::ACCESS_KEY.into()),
         secret_key: Some(secret.into()),
         region: Some(s3::REGION.into()),
+        instance_metadata: false,
     };
     S3Destination::new(bucket, prefix, &opts).unwrap()
 }
@@ -301,7 +319,7 @@ fn s3_objects_headers_order_and_device_view() {
         let url = server.presigned_get("firmware", &format!("prod/{name}"));
         let resp = http::get(&url, &[]).unwrap();
         assert_eq!(resp.status, 200, "{url}");
-        assert_eq!(resp.header("cache-control"), Some("no-cache"));
+        assert_eq!(resp.header("cache-control"), Some("no-cache, no-transform"));
         assert_eq!(
             resp.header("content-type"),
             Some("application/octet-stream")
@@ -316,7 +334,7 @@ fn s3_objects_headers_order_and_device_view() {
         assert_eq!(img.status, 200);
         assert_eq!(
             img.header("cache-control"),
-            Some("public, max-age=31536000, immutable")
+            Some("public, max-age=31536000, immutable, no-transform")
         );
         assert_eq!(img.body, tree.read(m.image_name.as_str()).unwrap().unwrap());
     }

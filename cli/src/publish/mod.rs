@@ -5,15 +5,21 @@
 //! Each host is one module implementing [`Destination`]; the planning and ordering rules
 //! live once, in [`plan`].
 
+pub mod bucket_name;
 pub mod dir;
+pub mod dir_lock;
 pub mod github;
 mod github_http;
 #[cfg(test)]
 mod github_tests;
 #[cfg(test)]
 mod host_tests;
+pub mod inventory;
+#[cfg(test)]
+mod inventory_tests;
 pub mod plan;
 pub mod s3;
+mod s3_status;
 
 use std::collections::BTreeMap;
 
@@ -44,7 +50,7 @@ pub enum Precondition {
 }
 
 /// One file to write.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Upload<'a> {
     /// File name in the flat layout.
     pub name: &'a str,
@@ -54,6 +60,8 @@ pub struct Upload<'a> {
     pub bytes: &'a [u8],
     /// What must hold at the moment of writing.
     pub precondition: &'a Precondition,
+    /// Told how far the write got, where the host can tell.
+    pub progress: &'a dyn Progress,
 }
 
 /// Something an earlier publish that never finished (a killed process) left on the host,
@@ -75,6 +83,8 @@ pub struct Leftover {
 pub trait Progress {
     /// An upload of `size` bytes begins.
     fn start(&self, _name: &str, _size: u64) {}
+    /// `done` bytes of the current upload are written.
+    fn advance(&self, _name: &str, _done: u64) {}
     /// An upload finished.
     fn done(&self, _name: &str) {}
 }
@@ -92,6 +102,22 @@ pub trait Destination {
     /// release), so unchanged and other channels' files must be sent again.
     fn replaces_whole_set(&self) -> bool {
         false
+    }
+    /// Takes the host's publish lock, where the host needs one to keep publishers apart
+    /// (a directory); held until the destination is dropped. Called before planning, by a
+    /// publish that will write. Returns the stale lock it took over, if any.
+    fn lock(&mut self) -> Result<Option<dir_lock::TakenOver>, PublishError> {
+        Ok(None)
+    }
+    /// The SHA-256 of what the host serves under `name`, where the host can tell without
+    /// a download (S3: a HEAD); asked only when the snapshot had none.
+    fn digest(&mut self, _name: &str) -> Result<Option<[u8; 32]>, PublishError> {
+        Ok(None)
+    }
+    /// Keeps what this publish learned about the host for the next one (S3: the digests of
+    /// its objects), after a successful publish, also one that uploaded nothing.
+    fn remember(&mut self) -> Result<(), PublishError> {
+        Ok(())
     }
     /// Leftovers of earlier interrupted publishes, found while planning. Only what this
     /// tool provably made itself: never anything a person created.
@@ -136,6 +162,37 @@ pub enum PublishError {
         "bad destination {0:?}: expected a directory, file://PATH, s3://BUCKET[/PREFIX] or github://OWNER/REPO"
     )]
     BadDestination(String),
+    /// A bucket name S3 refuses; caught before any request.
+    #[error("{name:?} is not a valid S3 bucket name: {rule}")]
+    BadBucketName {
+        /// The name given.
+        name: String,
+        /// The naming rule it breaks.
+        rule: &'static str,
+    },
+    /// `--repo` holds no release: no manifest.
+    #[error(
+        "{0}: not a release tree (it holds no <device-type>.<channel>.manifest); a release tree is the directory `ota-sign release --repo DIR` writes: signed manifests, their images, index.json and SHA256SUMS"
+    )]
+    NotATree(String),
+    /// No credentials are configured and the instance-metadata service was not chosen.
+    #[error(
+        "{host}: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or pass --s3-instance-metadata on EC2"
+    )]
+    NoCredentials {
+        /// Host.
+        host: String,
+    },
+    /// Another publish holds the destination's lock.
+    #[error(
+        "{host}: another publish is running ({holder}); nothing was changed. Its lock is taken over once its process is gone or it made no progress for 10 minutes"
+    )]
+    Locked {
+        /// Host.
+        host: String,
+        /// Who holds the lock.
+        holder: String,
+    },
     /// The host rejected the credentials.
     #[error("{host}: credentials rejected: {detail}")]
     Credentials {
@@ -250,13 +307,18 @@ impl PublishError {
         match self {
             PublishError::Repo(_)
             | PublishError::MissingImage { .. }
-            | PublishError::BadDestination(_) => FailureKind::Usage,
-            PublishError::Credentials { .. } => FailureKind::Credentials,
+            | PublishError::BadDestination(_)
+            | PublishError::BadBucketName { .. }
+            | PublishError::NotATree(_) => FailureKind::Usage,
+            PublishError::Credentials { .. } | PublishError::NoCredentials { .. } => {
+                FailureKind::Credentials
+            }
             PublishError::NotFound(_) => FailureKind::NotFound,
             PublishError::Network { .. } => FailureKind::Network,
             PublishError::ImageConflict(_)
             | PublishError::ChannelAhead { .. }
             | PublishError::Concurrent(_)
+            | PublishError::Locked { .. }
             | PublishError::RemoteGarbage(_) => FailureKind::Conflict,
             PublishError::RateLimited { .. } => FailureKind::RateLimited,
             PublishError::ForeignLatest { .. } | PublishError::Renamed { .. } => {
@@ -268,13 +330,15 @@ impl PublishError {
 }
 
 /// Content-Type and Cache-Control for a file of the layout: manifests must be revalidated
-/// on every poll, images never change under their name.
+/// on every poll, images never change under their name, and neither may be recompressed
+/// on the way (`no-transform`): a proxy or CDN that gzips `application/octet-stream`
+/// would hand devices bytes whose length and ranges differ from what was signed.
 pub fn http_headers(kind: &FileKind, name: &str) -> (&'static str, &'static str) {
     match kind {
-        FileKind::Manifest { .. } => ("application/octet-stream", "no-cache"),
+        FileKind::Manifest { .. } => ("application/octet-stream", "no-cache, no-transform"),
         FileKind::Image => (
             "application/octet-stream",
-            "public, max-age=31536000, immutable",
+            "public, max-age=31536000, immutable, no-transform",
         ),
         FileKind::Info if name.ends_with(".json") => ("application/json", "no-cache"),
         FileKind::Info => ("text/plain; charset=utf-8", "no-cache"),
@@ -311,6 +375,10 @@ impl Target {
             if bucket.is_empty() || prefix.split('/').any(|p| p == "..") {
                 return Err(bad());
             }
+            bucket_name::check(bucket).map_err(|rule| PublishError::BadBucketName {
+                name: bucket.to_owned(),
+                rule,
+            })?;
             return Ok(Target::S3 {
                 bucket: bucket.to_owned(),
                 prefix: prefix.trim_matches('/').to_owned(),
@@ -344,16 +412,16 @@ mod tests {
     #[test]
     fn targets_parse() {
         assert_eq!(
-            Target::parse("s3://b/fw/prod/").unwrap(),
+            Target::parse("s3://acme-fw/fw/prod/").unwrap(),
             Target::S3 {
-                bucket: "b".into(),
+                bucket: "acme-fw".into(),
                 prefix: "fw/prod".into()
             }
         );
         assert_eq!(
-            Target::parse("s3://b").unwrap(),
+            Target::parse("s3://acme-fw").unwrap(),
             Target::S3 {
-                bucket: "b".into(),
+                bucket: "acme-fw".into(),
                 prefix: "".into()
             }
         );
@@ -379,6 +447,12 @@ mod tests {
         ] {
             assert!(
                 matches!(Target::parse(bad), Err(PublishError::BadDestination(_))),
+                "{bad}"
+            );
+        }
+        for bad in ["s3://ab", "s3://Bad_Bucket!/prod"] {
+            assert!(
+                matches!(Target::parse(bad), Err(PublishError::BadBucketName { .. })),
                 "{bad}"
             );
         }

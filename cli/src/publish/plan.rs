@@ -7,7 +7,11 @@
 //! * a manifest replaces the host's only if the host's sequence is lower than ours; an
 //!   equal or higher one means another publisher moved the channel (conflict);
 //! * images first, then manifests, then `index.json` and `SHA256SUMS`; manifests are
-//!   written with a precondition on what was planned against.
+//!   written with a precondition on what was planned against;
+//! * `index.json` and `SHA256SUMS` describe what the host serves afterwards, the tree's
+//!   files merged with the host's ([`super::inventory`]), written conditionally; when
+//!   another publisher changed them meanwhile they are merged again, a bounded number of
+//!   times.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,8 +19,13 @@ use ota_format::{Manifest, inspect_header};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::inventory::{self, Inventory};
 use super::{Destination, Leftover, Precondition, Progress, PublishError, RemoteObject, Upload};
 use crate::repo::{FileKind, ReleaseTree, layout};
+
+/// Merges of `index.json` and `SHA256SUMS` tried before a run of concurrent publishers
+/// changing them counts as a conflict.
+pub const INVENTORY_ATTEMPTS: usize = 5;
 
 /// Why a file is or is not uploaded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -66,6 +75,8 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// What interrupted publishes left behind, deleted before the uploads.
     pub leftovers: Vec<Leftover>,
+    #[serde(skip)]
+    whole_set: bool,
 }
 
 impl Plan {
@@ -103,7 +114,11 @@ fn same_bytes(
     if remote.size != bytes.len() as u64 {
         return Ok(false);
     }
-    match remote.sha256 {
+    let digest = match remote.sha256 {
+        Some(d) => Some(d),
+        None => dest.digest(name)?,
+    };
+    match digest {
         Some(d) => Ok(d == sha256(bytes)),
         None => Ok(dest.fetch(name)?.is_some_and(|b| b == bytes)),
     }
@@ -155,8 +170,10 @@ pub fn make_plan(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Plan,
         .map(|(m, _)| m.image_name.to_string())
         .collect();
 
-    // Manifests first: on a whole-set host, replacing one keeps its old image wanted.
-    let ordered = [1u8, 0, 2]
+    // Manifests first: on a whole-set host, replacing one keeps its old image wanted. The
+    // tree's own index.json and SHA256SUMS describe the tree only: the host's are built
+    // below, from everything it will serve.
+    let ordered = [1u8, 0]
         .into_iter()
         .flat_map(|rank| kinds.iter().filter(move |(_, k)| k.upload_rank() == rank));
     for (name, kind) in ordered {
@@ -209,19 +226,26 @@ pub fn make_plan(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Plan,
                     }
                 }
             }
-            FileKind::Info => match remote.get(name) {
-                None => (true, Reason::New, Precondition::None),
-                Some(r) if same_bytes(dest, name, r, bytes)? => {
-                    (false, Reason::Unchanged, Precondition::None)
-                }
-                Some(_) => (true, Reason::Changed, Precondition::None),
-            },
+            FileKind::Info => continue,
         };
         steps.push(step(name, kind, bytes.clone(), upload, reason, pre));
     }
 
     if whole_set {
         carry_over(dest, &remote, &kinds, &mut wanted_images, &mut steps)?;
+    }
+    let mut info = inventory_steps(dest, &remote, &steps, whole_set)?;
+    // A whole-set host gets a new set only for a new manifest or image: the inventory
+    // alone (say one an older ota-sign wrote) is not worth replacing every file for, and
+    // the new set would drop the images kept for devices mid-download.
+    if whole_set && !steps.iter().any(|s| s.upload) {
+        for s in &mut info {
+            s.upload = false;
+            s.reason = Reason::Unchanged;
+        }
+    }
+    steps.extend(info);
+    if whole_set {
         // A new set is needed as soon as anything differs; it then holds everything.
         if steps.iter().any(|s| s.upload) {
             for s in &mut steps {
@@ -250,7 +274,47 @@ pub fn make_plan(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Plan,
         destination: dest.describe(),
         steps,
         leftovers,
+        whole_set,
     })
+}
+
+/// The steps for `index.json` and `SHA256SUMS`, describing the manifests and images of
+/// `steps` and, unless the host replaces its whole set, the host's others.
+fn inventory_steps(
+    dest: &mut dyn Destination,
+    remote: &BTreeMap<String, RemoteObject>,
+    steps: &[Step],
+    whole_set: bool,
+) -> Result<Vec<Step>, PublishError> {
+    let local = steps
+        .iter()
+        .filter(|s| s.file_kind != FileKind::Info)
+        .map(|s| (s.name.as_str(), s.bytes.as_slice()));
+    let none = BTreeMap::new();
+    let served = inventory::served(local, if whole_set { &none } else { remote });
+    let Inventory {
+        index_json,
+        sha256sums,
+    } = inventory::build(&served, dest)?;
+    let mut out = Vec::new();
+    for (name, bytes) in [
+        (layout::INDEX_JSON, index_json),
+        (layout::SHA256SUMS, sha256sums),
+    ] {
+        let (upload, reason, pre) = match remote.get(name) {
+            None => (true, Reason::New, Precondition::Absent),
+            Some(r) if same_bytes(dest, name, r, &bytes)? => {
+                (false, Reason::Unchanged, Precondition::None)
+            }
+            Some(r) => (
+                true,
+                Reason::Changed,
+                Precondition::Unchanged(r.version.clone()),
+            ),
+        };
+        out.push(step(name, &FileKind::Info, bytes, upload, reason, pre));
+    }
+    Ok(out)
 }
 
 /// On a whole-set host, copies the host's manifests for channels the tree does not hold
@@ -350,27 +414,64 @@ pub fn execute(
     }
     let uploads: Vec<&Step> = plan.uploads().collect();
     if uploads.is_empty() {
+        dest.remember()?;
         return Ok(0);
     }
     let run = |dest: &mut dyn Destination| -> Result<(), PublishError> {
         dest.begin()?;
-        for s in &uploads {
-            progress.start(&s.name, s.size);
-            dest.put(Upload {
-                name: &s.name,
-                kind: &s.file_kind,
-                bytes: &s.bytes,
-                precondition: &s.precondition,
-            })?;
-            progress.done(&s.name);
+        for s in uploads.iter().filter(|s| s.file_kind != FileKind::Info) {
+            put(dest, s, progress)?;
         }
+        write_inventory(plan, dest, progress)?;
         dest.commit()
     };
     match run(dest) {
-        Ok(()) => Ok(uploads.len()),
+        Ok(()) => {
+            dest.remember()?;
+            Ok(uploads.len())
+        }
         Err(e) => {
             dest.abort();
             Err(e)
+        }
+    }
+}
+
+fn put(dest: &mut dyn Destination, s: &Step, progress: &dyn Progress) -> Result<(), PublishError> {
+    progress.start(&s.name, s.size);
+    dest.put(Upload {
+        name: &s.name,
+        kind: &s.file_kind,
+        bytes: &s.bytes,
+        precondition: &s.precondition,
+        progress,
+    })?;
+    progress.done(&s.name);
+    Ok(())
+}
+
+/// Writes the plan's `index.json` and `SHA256SUMS`; when another publisher changed either
+/// since planning, merges again with what the host serves now and retries.
+fn write_inventory(
+    plan: &Plan,
+    dest: &mut dyn Destination,
+    progress: &dyn Progress,
+) -> Result<(), PublishError> {
+    let mut info: Vec<Step> = plan
+        .uploads()
+        .filter(|s| s.file_kind == FileKind::Info)
+        .cloned()
+        .collect();
+    let mut attempt = 1;
+    loop {
+        match info.iter().try_for_each(|s| put(dest, s, progress)) {
+            Err(PublishError::Concurrent(_)) if attempt < INVENTORY_ATTEMPTS && !plan.whole_set => {
+                attempt += 1;
+                let remote = dest.snapshot()?;
+                info = inventory_steps(dest, &remote, &plan.steps, false)?;
+                info.retain(|s| s.upload);
+            }
+            done => return done,
         }
     }
 }

@@ -1,23 +1,39 @@
 //! `s3://bucket/prefix` through `object_store`: standard AWS credential environment,
 //! endpoint override for S3-compatible services, conditional writes (`If-None-Match: *`
-//! for new objects, `If-Match: <etag>` for manifests), and the cache headers devices
-//! and CDNs rely on. Each object carries its SHA-256 as `x-amz-meta-sha256`, so the next
-//! publish compares images without downloading them.
+//! for new objects, `If-Match: <etag>` for manifests and the inventory), and the cache
+//! headers devices and CDNs rely on. Each object carries its SHA-256 as
+//! `x-amz-meta-sha256`.
+//!
+//! A republish must not cost a request per image ever released: the listing gives each
+//! object's ETag, and a small state object, [`STATE_NAME`], remembers the SHA-256 of each
+//! object at the ETag it had. An object whose ETag is unchanged needs no request; only
+//! one the state does not know (written by someone else, or before the state existed)
+//! costs a HEAD, once.
+//!
+//! Credentials come from the environment (static keys, web identity, container
+//! credentials); with none configured, publish fails at once instead of asking the
+//! instance-metadata service, which it asks only when told to
+//! ([`S3Options::instance_metadata`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjPath;
 use object_store::{
-    Attribute, AttributeValue, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode,
-    PutOptions, PutPayload, UpdateVersion,
+    Attribute, AttributeValue, Attributes, GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt,
+    PutMode, PutOptions, PutPayload, UpdateVersion,
 };
+use serde::{Deserialize, Serialize};
 
+use super::s3_status::{LastFailure, StatusRecorder, classify};
 use super::{Destination, Precondition, PublishError, RemoteObject, Upload, http_headers};
 use crate::repo::layout;
 
 const SHA256_META: &str = "sha256";
+
+/// Name of the state object under the prefix: hidden, outside the layout.
+pub const STATE_NAME: &str = ".ota-sign-digests.json";
 
 /// Connection settings beyond the environment.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +46,44 @@ pub struct S3Options {
     pub secret_key: Option<String>,
     /// Region; by default `AWS_REGION`/`AWS_DEFAULT_REGION`, else `us-east-1`.
     pub region: Option<String>,
+    /// Whether the EC2 instance-metadata service may supply credentials when the
+    /// environment configures none (`--s3-instance-metadata`).
+    pub instance_metadata: bool,
+}
+
+/// What the state object holds: per object, its ETag and the SHA-256 of its bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct State {
+    format: u32,
+    objects: BTreeMap<String, Known>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Known {
+    etag: String,
+    /// Last-modified time, for servers whose listing has no ETags (s3s-fs, some
+    /// S3-compatible services): with the size, it stands in for the ETag there.
+    modified: Option<String>,
+    size: u64,
+    sha256: String,
+}
+
+impl Known {
+    /// Whether the listed object is still the one whose digest this records.
+    fn describes(&self, meta: &ObjectMeta) -> bool {
+        match &meta.e_tag {
+            Some(etag) => same_etag(etag) == self.etag,
+            None => {
+                self.size == meta.size
+                    && self.modified.as_deref() == Some(meta.last_modified.to_rfc3339().as_str())
+            }
+        }
+    }
+
+    fn sha256(&self) -> Option<[u8; 32]> {
+        let mut d = [0u8; 32];
+        hex::decode_to_slice(&self.sha256, &mut d).ok().map(|_| d)
+    }
 }
 
 /// Publishes into an S3 bucket under a prefix.
@@ -38,12 +92,40 @@ pub struct S3Destination {
     prefix: String,
     store: Arc<AmazonS3>,
     rt: tokio::runtime::Runtime,
+    last_failure: LastFailure,
+    /// The state as read from the host.
+    stored: State,
+    /// The state as this publish knows it: confirmed by the listing, learned by HEADs
+    /// and uploads.
+    learned: State,
+    /// Whether the last listing gave every object an ETag (AWS does): then the state
+    /// needs no times, and no listing after the uploads.
+    listing_has_etags: bool,
+}
+
+/// An ETag as compared: servers differ in quoting it between a PUT's answer and a
+/// listing.
+fn same_etag(etag: &str) -> &str {
+    etag.trim_start_matches("W/").trim_matches('"')
+}
+
+/// Whether the environment (or the options) configure credentials, as object_store would
+/// pick them up: static keys, a web identity, or container credentials.
+fn credentials_configured(builder: &AmazonS3Builder) -> bool {
+    let set = |k: AmazonS3ConfigKey| builder.get_config_value(&k).is_some_and(|v| !v.is_empty());
+    (set(AmazonS3ConfigKey::AccessKeyId) && set(AmazonS3ConfigKey::SecretAccessKey))
+        || (set(AmazonS3ConfigKey::WebIdentityTokenFile) && set(AmazonS3ConfigKey::RoleArn))
+        || set(AmazonS3ConfigKey::ContainerCredentialsRelativeUri)
+        || (set(AmazonS3ConfigKey::ContainerCredentialsFullUri)
+            && set(AmazonS3ConfigKey::ContainerAuthorizationTokenFile))
 }
 
 impl S3Destination {
     /// A destination for `bucket`/`prefix` with credentials and region from the standard
     /// AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, ...).
+    /// Fails with [`PublishError::NoCredentials`], before any request, when none are set.
     pub fn new(bucket: &str, prefix: &str, options: &S3Options) -> Result<Self, PublishError> {
+        let host = || format!("s3://{bucket}");
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
         if let Some(region) = &options.region {
             builder = builder.with_region(region);
@@ -58,6 +140,9 @@ impl S3Destination {
         if let Some(k) = &options.secret_key {
             builder = builder.with_secret_access_key(k);
         }
+        if !credentials_configured(&builder) && !options.instance_metadata {
+            return Err(PublishError::NoCredentials { host: host() });
+        }
         if let Some(endpoint) = &options.endpoint {
             builder = builder
                 .with_endpoint(endpoint)
@@ -71,18 +156,20 @@ impl S3Destination {
             retry_timeout: std::time::Duration::from_secs(20),
             ..Default::default()
         };
+        let last_failure = LastFailure::default();
         let store = builder
             .with_retry(retry)
+            .with_http_connector(StatusRecorder(last_failure.clone()))
             .build()
             .map_err(|e| PublishError::Remote {
-                host: format!("s3://{bucket}"),
+                host: host(),
                 detail: e.to_string(),
             })?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| PublishError::Remote {
-                host: format!("s3://{bucket}"),
+                host: host(),
                 detail: e.to_string(),
             })?;
         Ok(S3Destination {
@@ -90,6 +177,10 @@ impl S3Destination {
             prefix: prefix.to_owned(),
             store: Arc::new(store),
             rt,
+            last_failure,
+            stored: State::default(),
+            learned: State::default(),
+            listing_has_etags: false,
         })
     }
 
@@ -102,59 +193,58 @@ impl S3Destination {
     }
 
     fn error(&self, name: &str, e: object_store::Error) -> PublishError {
-        classify_error(&self.describe(), name, e)
+        classify(&self.describe(), name, &self.last_failure, e)
     }
-}
 
-/// Maps object_store's errors onto the classes that get exit codes.
-fn classify_error(host: &str, name: &str, e: object_store::Error) -> PublishError {
-    use object_store::Error as E;
-    let text = format!("{e}");
-    match e {
-        E::Unauthenticated { .. } | E::PermissionDenied { .. } => PublishError::Credentials {
-            host: host.to_owned(),
-            detail: text,
-        },
-        E::Precondition { .. } | E::AlreadyExists { .. } => {
-            PublishError::Concurrent(name.to_owned())
-        }
-        E::NotFound { .. } if text.contains("NoSuchBucket") => {
-            PublishError::NotFound(host.to_owned())
-        }
-        _ if text.contains("NoSuchBucket") => PublishError::NotFound(host.to_owned()),
-        _ if text.contains("InvalidAccessKeyId")
-            || text.contains("SignatureDoesNotMatch")
-            || text.contains("AccessDenied") =>
-        {
-            PublishError::Credentials {
-                host: host.to_owned(),
-                detail: text,
-            }
-        }
-        _ if is_transport(&text) => PublishError::Network {
-            host: host.to_owned(),
-            detail: text,
-        },
-        _ => PublishError::Remote {
-            host: host.to_owned(),
-            detail: text,
-        },
+    /// Runs one object_store operation, with the failure record cleared first so a
+    /// classification sees only this operation's answers.
+    fn run<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.last_failure.clear();
+        self.rt.block_on(f)
     }
-}
 
-fn is_transport(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    [
-        "error sending request",
-        "connection refused",
-        "connection reset",
-        "timed out",
-        "dns error",
-        "http error",
-        "connect",
-    ]
-    .iter()
-    .any(|p| t.contains(p))
+    /// Records the digest of `name` as it is now: its ETag, and its size and time when
+    /// known (an upload's answer has no time; [`Destination::remember`] lists for it).
+    fn learn(
+        &mut self,
+        name: &str,
+        etag: Option<String>,
+        meta: Option<&ObjectMeta>,
+        size: u64,
+        sha256: [u8; 32],
+    ) {
+        if let Some(etag) = etag {
+            self.learned.objects.insert(
+                name.to_owned(),
+                Known {
+                    etag: same_etag(&etag).to_owned(),
+                    modified: meta.map(|m| m.last_modified.to_rfc3339()),
+                    size,
+                    sha256: hex::encode(sha256),
+                },
+            );
+        }
+    }
+
+    fn list(&self) -> Result<Vec<ObjectMeta>, PublishError> {
+        let prefix = (!self.prefix.is_empty()).then(|| ObjPath::from(self.prefix.as_str()));
+        self.run(async {
+            self.store
+                .list_with_delimiter(prefix.as_ref())
+                .await
+                .map(|l| l.objects)
+        })
+        .map_err(|e| self.error("", e))
+    }
+
+    fn read_state(&mut self) -> Result<State, PublishError> {
+        let state = self
+            .fetch(STATE_NAME)?
+            .and_then(|b| serde_json::from_slice::<State>(&b).ok())
+            .filter(|s| s.format == 1)
+            .unwrap_or_default();
+        Ok(state)
+    }
 }
 
 impl Destination for S3Destination {
@@ -167,34 +257,54 @@ impl Destination for S3Destination {
     }
 
     fn snapshot(&mut self) -> Result<BTreeMap<String, RemoteObject>, PublishError> {
-        let prefix = (!self.prefix.is_empty()).then(|| ObjPath::from(self.prefix.as_str()));
-        let listed = self
-            .rt
-            .block_on(async {
-                self.store
-                    .list_with_delimiter(prefix.as_ref())
-                    .await
-                    .map(|l| l.objects)
+        // The listing first: it is what tells a missing bucket or bad credentials.
+        let listed = self.list()?;
+        self.stored = self.read_state()?;
+        // What this publish learned itself stays known while the object is unchanged.
+        let by_name: BTreeMap<&str, &ObjectMeta> = listed
+            .iter()
+            .filter_map(|m| Some((m.location.filename()?, m)))
+            .collect();
+        self.learned.format = 1;
+        self.listing_has_etags = !listed.is_empty() && listed.iter().all(|m| m.e_tag.is_some());
+        self.learned.objects.retain(|name, k| {
+            by_name.get(name.as_str()).is_some_and(|m| {
+                // An upload of this publish has no time yet: its size must do.
+                k.describes(m) || (m.e_tag.is_none() && k.modified.is_none() && k.size == m.size)
             })
-            .map_err(|e| self.error("", e))?;
+        });
         let mut out = BTreeMap::new();
-        for meta in listed {
+        for meta in &listed {
             let Some(name) = meta.location.filename().map(str::to_owned) else {
                 continue;
             };
-            let Some(kind) = layout::classify(&name) else {
+            if layout::classify(&name).is_none() {
                 continue;
-            };
-            // Image digests come from their metadata (a HEAD each); manifests and info
-            // files are small and compared by download.
-            let (sha256, version) = if kind == layout::FileKind::Image {
-                (self.head(&name)?.0, meta.e_tag)
-            } else if meta.e_tag.is_none() {
-                // Some servers list without ETags; the conditional write needs one, and
-                // the digest from the same HEAD spares downloading an unchanged file.
-                self.head(&name)?
-            } else {
-                (None, meta.e_tag)
+            }
+            let known = self
+                .stored
+                .objects
+                .get(&name)
+                .filter(|k| k.describes(meta))
+                .cloned();
+            let (sha256, version) = match (known, &meta.e_tag) {
+                (Some(k), _) => {
+                    let d = k.sha256();
+                    // The ETag the conditional write needs, from the listing or the state.
+                    let etag = meta.e_tag.clone().unwrap_or_else(|| k.etag.clone());
+                    self.learned.objects.insert(name.clone(), k);
+                    (d, Some(etag))
+                }
+                (None, Some(etag)) => (None, Some(etag.clone())),
+                // Unknown to the state, listed without ETag: the conditional write needs
+                // one, so ask.
+                (None, None) => {
+                    let (sha256, head) = self.head(&name)?;
+                    if let Some(d) = sha256 {
+                        self.learn(&name, head.e_tag.clone(), Some(&head), head.size, d);
+                    }
+                    (sha256, head.e_tag)
+                }
             };
             out.insert(
                 name,
@@ -208,9 +318,17 @@ impl Destination for S3Destination {
         Ok(out)
     }
 
+    fn digest(&mut self, name: &str) -> Result<Option<[u8; 32]>, PublishError> {
+        let (sha256, head) = self.head(name)?;
+        if let Some(d) = sha256 {
+            self.learn(name, head.e_tag.clone(), Some(&head), head.size, d);
+        }
+        Ok(sha256)
+    }
+
     fn fetch(&mut self, name: &str) -> Result<Option<Vec<u8>>, PublishError> {
         let key = self.key(name);
-        let r = self.rt.block_on(async {
+        let r = self.run(async {
             match self.store.get(&key).await {
                 Ok(g) => g.bytes().await.map(Some),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -226,10 +344,10 @@ impl Destination for S3Destination {
         let mut attributes = Attributes::new();
         attributes.insert(Attribute::ContentType, AttributeValue::from(content_type));
         attributes.insert(Attribute::CacheControl, AttributeValue::from(cache_control));
-        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(upload.bytes));
+        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(upload.bytes).into();
         attributes.insert(
             Attribute::Metadata(SHA256_META.into()),
-            AttributeValue::from(digest),
+            AttributeValue::from(hex::encode(digest)),
         );
         let mode = match upload.precondition {
             Precondition::Absent => PutMode::Create,
@@ -246,9 +364,13 @@ impl Destination for S3Destination {
         };
         let key = self.key(upload.name);
         let payload = PutPayload::from(upload.bytes.to_vec());
-        let result = self.rt.block_on(self.store.put_opts(&key, payload, opts));
+        let result = self.run(self.store.put_opts(&key, payload, opts));
         match result {
-            Ok(_) => Ok(()),
+            Ok(done) => {
+                let size = upload.bytes.len() as u64;
+                self.learn(upload.name, done.e_tag, None, size, digest);
+                Ok(())
+            }
             // An image that appeared since planning is fine if it is the same image.
             Err(
                 object_store::Error::AlreadyExists { .. }
@@ -258,22 +380,77 @@ impl Destination for S3Destination {
             {
                 Ok(())
             }
+            // The object planned against was deleted meanwhile: another publisher's doing.
+            Err(object_store::Error::NotFound { .. })
+                if matches!(upload.precondition, Precondition::Unchanged(_)) =>
+            {
+                Err(PublishError::Concurrent(upload.name.to_owned()))
+            }
             Err(e) => Err(self.error(upload.name, e)),
         }
+    }
+
+    /// Writes the state object when it changed. Best effort: the publish itself is done,
+    /// and a state that could not be written only costs the next publish some HEADs.
+    fn remember(&mut self) -> Result<(), PublishError> {
+        if self.learned.objects == self.stored.objects {
+            return Ok(());
+        }
+        // Uploads answer with an ETag but no time; where the listing lacks ETags, one
+        // more listing gives the times.
+        if !self.listing_has_etags
+            && self.learned.objects.values().any(|k| k.modified.is_none())
+            && let Ok(listed) = self.list()
+        {
+            for meta in &listed {
+                let entry = meta
+                    .location
+                    .filename()
+                    .and_then(|n| self.learned.objects.get_mut(n));
+                if let Some(k) = entry
+                    && k.modified.is_none()
+                    && meta.e_tag.as_deref().is_none_or(|e| same_etag(e) == k.etag)
+                    && meta.size == k.size
+                {
+                    k.modified = Some(meta.last_modified.to_rfc3339());
+                }
+            }
+        }
+        let Ok(bytes) = serde_json::to_vec(&self.learned) else {
+            return Ok(());
+        };
+        let mut attributes = Attributes::new();
+        attributes.insert(
+            Attribute::ContentType,
+            AttributeValue::from("application/json"),
+        );
+        attributes.insert(Attribute::CacheControl, AttributeValue::from("no-cache"));
+        let opts = PutOptions {
+            mode: PutMode::Overwrite,
+            attributes,
+            ..Default::default()
+        };
+        let key = self.key(STATE_NAME);
+        if self
+            .run(self.store.put_opts(&key, PutPayload::from(bytes), opts))
+            .is_ok()
+        {
+            self.stored = self.learned.clone();
+        }
+        Ok(())
     }
 }
 
 impl S3Destination {
-    /// The `sha256` metadata and the ETag of an object.
-    fn head(&self, name: &str) -> Result<(Option<[u8; 32]>, Option<String>), PublishError> {
+    /// The `sha256` metadata and the rest of what a HEAD tells of an object.
+    fn head(&self, name: &str) -> Result<(Option<[u8; 32]>, ObjectMeta), PublishError> {
         let key = self.key(name);
         let opts = GetOptions {
             head: true,
             ..Default::default()
         };
         let r = self
-            .rt
-            .block_on(self.store.get_opts(&key, opts))
+            .run(self.store.get_opts(&key, opts))
             .map_err(|e| self.error(name, e))?;
         let value = r
             .attributes
@@ -283,6 +460,6 @@ impl S3Destination {
             let mut d = [0u8; 32];
             hex::decode_to_slice(v.as_bytes(), &mut d).ok().map(|_| d)
         });
-        Ok((sha256, r.meta.e_tag))
+        Ok((sha256, r.meta))
     }
 }

@@ -1,14 +1,18 @@
-//! `index.json` and `SHA256SUMS`: derived from the tree's signed files, for people and
-//! scripts. Devices never read them; nothing here is trusted or signed.
+//! `index.json` and `SHA256SUMS`: derived from signed files, for people and scripts.
+//! Devices never read them; nothing here is trusted or signed. `release` writes them for
+//! the tree; `publish` builds them again for everything the host serves
+//! ([`crate::publish::inventory`]) from the same entries.
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{FileKind, ReleaseTree, RepoError};
-use ota_format::{FULL_ROLLOUT, inspect_header};
+use ota_format::{FULL_ROLLOUT, FormatError, Manifest, inspect_header};
 
 /// One channel head as `index.json` lists it.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ChannelEntry {
     /// Device type.
     pub device_type: String,
@@ -45,7 +49,7 @@ pub struct ChannelEntry {
 }
 
 /// One image as `index.json` lists it.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ImageEntry {
     /// File name.
     pub name: String,
@@ -64,7 +68,7 @@ pub struct ImageEntry {
 }
 
 /// The whole of `index.json`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Index {
     /// Layout version of this file.
     pub format: u32,
@@ -85,29 +89,48 @@ fn chip_name(chip: ota_format::ChipId) -> String {
         .unwrap_or_else(|| chip.0.to_string())
 }
 
+/// The entry of the manifest `name`.
+pub fn channel_entry(name: &str, m: &Manifest) -> ChannelEntry {
+    ChannelEntry {
+        device_type: m.device_type.to_string(),
+        channel: m.channel.to_string(),
+        manifest: name.to_owned(),
+        sequence: m.sequence,
+        version: m.version.to_string(),
+        security_counter: m.security_counter,
+        chip: chip_name(m.chip),
+        rollout_percent: f64::from(m.rollout) * 100.0 / f64::from(FULL_ROLLOUT),
+        signed: rfc3339(m.created),
+        expires: m.not_after.map(rfc3339),
+        allow_downgrade: m.allow_downgrade,
+        image: m.image_name.to_string(),
+        image_file_size: m.image_file_size,
+        installed_size: m.image_size,
+        image_header_sha256: hex::encode(m.image_header_sha256),
+        key_id: m.key_id.to_string(),
+    }
+}
+
+/// The entry of the image file `name` holding `bytes`.
+pub fn image_entry(name: &str, bytes: &[u8]) -> Result<ImageEntry, FormatError> {
+    let (info, _) = inspect_header(bytes)?;
+    Ok(ImageEntry {
+        name: name.to_owned(),
+        device_type: info.device_type.to_string(),
+        version: info.version.to_string(),
+        security_counter: info.security_counter,
+        size: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(bytes)),
+        created: rfc3339(info.created),
+    })
+}
+
 /// Builds the index from the tree's manifests and images. Deterministic: the same tree
 /// gives the same bytes, so an unchanged release publishes nothing.
 pub fn build(tree: &ReleaseTree) -> Result<Index, RepoError> {
     let mut channels = Vec::new();
     for (name, (m, _)) in tree.manifests()? {
-        channels.push(ChannelEntry {
-            device_type: m.device_type.to_string(),
-            channel: m.channel.to_string(),
-            manifest: name,
-            sequence: m.sequence,
-            version: m.version.to_string(),
-            security_counter: m.security_counter,
-            chip: chip_name(m.chip),
-            rollout_percent: f64::from(m.rollout) * 100.0 / f64::from(FULL_ROLLOUT),
-            signed: rfc3339(m.created),
-            expires: m.not_after.map(rfc3339),
-            allow_downgrade: m.allow_downgrade,
-            image: m.image_name.to_string(),
-            image_file_size: m.image_file_size,
-            installed_size: m.image_size,
-            image_header_sha256: hex::encode(m.image_header_sha256),
-            key_id: m.key_id.to_string(),
-        });
+        channels.push(channel_entry(&name, &m));
     }
     let mut images = Vec::new();
     for (name, kind) in tree.files()? {
@@ -115,19 +138,12 @@ pub fn build(tree: &ReleaseTree) -> Result<Index, RepoError> {
             continue;
         }
         let bytes = tree.read(&name)?.unwrap_or_default();
-        let (info, _) = inspect_header(&bytes).map_err(|source| RepoError::BadImage {
-            path: tree.path(&name),
-            source,
-        })?;
-        images.push(ImageEntry {
-            name,
-            device_type: info.device_type.to_string(),
-            version: info.version.to_string(),
-            security_counter: info.security_counter,
-            size: bytes.len() as u64,
-            sha256: hex::encode(Sha256::digest(&bytes)),
-            created: rfc3339(info.created),
-        });
+        images.push(
+            image_entry(&name, &bytes).map_err(|source| RepoError::BadImage {
+                path: tree.path(&name),
+                source,
+            })?,
+        );
     }
     Ok(Index {
         format: 1,
@@ -136,28 +152,41 @@ pub fn build(tree: &ReleaseTree) -> Result<Index, RepoError> {
     })
 }
 
-/// `sha256sum`-compatible lines (`<hex>  <name>`) for every manifest, image and
-/// `index.json` in the tree, sorted by name.
-pub fn sha256sums(tree: &ReleaseTree) -> Result<String, RepoError> {
+/// `index.json`'s bytes.
+pub fn render_index(index: &Index) -> Vec<u8> {
+    let mut json = serde_json::to_vec_pretty(index).expect("index serializes");
+    json.push(b'\n');
+    json
+}
+
+/// `sha256sum`-compatible lines (`<hex>  <name>`), sorted by name.
+pub fn render_sums(digests: &BTreeMap<String, [u8; 32]>) -> String {
     let mut out = String::new();
+    for (name, digest) in digests {
+        out.push_str(&hex::encode(digest));
+        out.push_str("  ");
+        out.push_str(name);
+        out.push('\n');
+    }
+    out
+}
+
+/// `SHA256SUMS` for every manifest, image and `index.json` in the tree.
+pub fn sha256sums(tree: &ReleaseTree) -> Result<String, RepoError> {
+    let mut digests = BTreeMap::new();
     for (name, _) in tree.files()? {
         if name == super::layout::SHA256SUMS {
             continue;
         }
         let bytes = tree.read(&name)?.unwrap_or_default();
-        out.push_str(&hex::encode(Sha256::digest(&bytes)));
-        out.push_str("  ");
-        out.push_str(&name);
-        out.push('\n');
+        digests.insert(name, Sha256::digest(&bytes).into());
     }
-    Ok(out)
+    Ok(render_sums(&digests))
 }
 
 /// Rewrites `index.json` and then `SHA256SUMS` (which covers the new index).
 pub fn write(tree: &ReleaseTree) -> Result<(), RepoError> {
-    let index = build(tree)?;
-    let mut json = serde_json::to_vec_pretty(&index).expect("index serializes");
-    json.push(b'\n');
+    let json = render_index(&build(tree)?);
     let path = tree.path(super::layout::INDEX_JSON);
     super::atomic::write_replace(&path, &json).map_err(super::io_err(&path))?;
     let sums = sha256sums(tree)?;

@@ -252,3 +252,40 @@ pub fn release_args<'a>(rest: &[&'a str]) -> Vec<&'a str> {
 pub fn tree_file(s: &Scratch, name: &str) -> Vec<u8> {
     std::fs::read(s.path(TREE).join(name)).unwrap()
 }
+
+/// Waits, at most a minute, until `cond` holds.
+pub fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "timed out: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The credentials and region s3s-fs accepts, as environment variables.
+pub fn s3_env() -> [(&'static str, &'static str); 3] {
+    use ota_test_servers::s3;
+    [
+        ("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY),
+        ("AWS_REGION", s3::REGION),
+    ]
+}
+
+/// `publish --repo TREE --to TO --s3-endpoint ENDPOINT --json -q`.
+pub fn s3_publish<'a>(to: &'a str, endpoint: &'a str) -> [&'a str; 9] {
+    [
+        "publish",
+        "--repo",
+        TREE,
+        "--to",
+        to,
+        "--s3-endpoint",
+        endpoint,
+        "--json",
+        "-q",
+    ]
+}

@@ -68,8 +68,8 @@ impl Nginx {
         ssl_certificate_key {w}/key.pem;
         ssl_protocols TLSv1.3;
         root {root};
-        location ~ \.manifest$ {{ add_header Cache-Control "no-cache" always; }}
-        location ~ \.ota$ {{ add_header Cache-Control "public, max-age=31536000, immutable" always; }}
+        location ~ \.manifest$ {{ gzip off; add_header Cache-Control "no-cache, no-transform" always; }}
+        location ~ \.ota$ {{ gzip off; add_header Cache-Control "public, max-age=31536000, immutable, no-transform" always; }}
     }}"#,
                 w = work.path().display(),
                 root = root.display()
@@ -113,8 +113,8 @@ http {{
     server {{
         listen 127.0.0.1:{port} backlog=4096;
         root {root};
-        location ~ \.manifest$ {{ add_header Cache-Control "no-cache" always; }}
-        location ~ \.ota$ {{ add_header Cache-Control "public, max-age=31536000, immutable" always; }}
+        location ~ \.manifest$ {{ gzip off; add_header Cache-Control "no-cache, no-transform" always; }}
+        location ~ \.ota$ {{ gzip off; add_header Cache-Control "public, max-age=31536000, immutable, no-transform" always; }}
         {via_tls}
     }}{tls}
 }}
