@@ -25,8 +25,8 @@ pub const WORKERS: usize = 2;
 const REQUEST_DEADLINE: Duration = Duration::from_secs(3);
 /// Waiting for the peer to take the last bytes and the FIN, after the answer.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
-/// A client that neither sends nor reads within this time is dropped (the socket's own
-/// inactivity bound, beneath the deadline).
+/// A client that neither sends nor reads within this time is dropped: the socket's own
+/// inactivity bound, which [`REQUEST_DEADLINE`] and [`CLOSE_GRACE`] undercut.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Request heads beyond this are refused (431); a status poll needs a few dozen bytes.
 const REQUEST_MAX: usize = 1024;
