@@ -17,6 +17,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=build/config.rs");
     println!("cargo:rerun-if-changed=partitions.csv");
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
 
     let config = match Config::from_vars(var) {
         Ok(config) => config,
@@ -30,8 +31,32 @@ fn main() {
         println!("cargo:warning={warning}");
     }
 
+    let build_time = match build_unix_time() {
+        Ok(unix) => unix,
+        Err(message) => {
+            eprintln!("firmware configuration error: {message}");
+            std::process::exit(1);
+        }
+    };
+    let mut rust = config.to_rust();
+    // The wall clock refuses SNTP times before this (ota_agent::sntp::ClockSanity).
+    rust.push_str(&format!("pub const BUILD_UNIX_TIME: u64 = {build_time};\n"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    fs::write(out.join("build_config.rs"), config.to_rust()).expect("write build_config.rs");
+    fs::write(out.join("build_config.rs"), rust).expect("write build_config.rs");
+}
+
+/// `SOURCE_DATE_EPOCH` (reproducible builds) or else now: the earliest time the firmware
+/// can be running at. A time from before a rebuild of this script is still a true floor.
+fn build_unix_time() -> Result<u64, String> {
+    match var("SOURCE_DATE_EPOCH") {
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("SOURCE_DATE_EPOCH {v:?} is not Unix seconds")),
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .map_err(|_| "the build machine's clock is before 1970".to_owned()),
+    }
 }
 
 /// An environment variable that is set and not blank.

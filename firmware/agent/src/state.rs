@@ -13,11 +13,12 @@
 //! |-------:|-----:|--------------------------------------------------------------|
 //! | 0x00   | 4    | magic `"OTAS"`                                               |
 //! | 0x04   | 4    | generation; the higher valid one wins                        |
-//! | 0x08   | 8    | highest accepted manifest sequence; `u64::MAX` = none yet    |
-//! | 0x10   | 8    | security counter (highest confirmed)                         |
-//! | 0x18   | 1    | pending install: slot index, `0xFF` = none                   |
+//! | 0x08   | 8    | highest accepted manifest sequence (any `u64`); see flags    |
+//! | 0x10   | 8    | security counter (highest confirmed; 0 before any)           |
+//! | 0x18   | 1    | pending install: slot index, `0xFF` when there is none       |
 //! | 0x19   | 1    | number of failed images listed (0..=4)                       |
-//! | 0x1A   | 2    | zero                                                         |
+//! | 0x1A   | 1    | layout: 1 (0 = written by an agent before presence flags)    |
+//! | 0x1B   | 1    | presence flags: bit 0 sequence, bit 1 pending install        |
 //! | 0x1C   | 4    | pending install: otadata sequence active when it was written |
 //! | 0x20   | 8    | pending install: security counter                            |
 //! | 0x28   | 32   | pending install: SHA-256 of the image's signed header        |
@@ -25,6 +26,26 @@
 //! | 0x68   | 128  | failed images: 4 × SHA-256 of the signed header, newest first |
 //! | 0xE8   | 20   | zero                                                         |
 //! | 0xFC   | 4    | CRC-32 (zlib) of bytes `0x00..0xFC`                          |
+//!
+//! # Absent is its own encoding
+//!
+//! Every `u64` is a sequence a signed manifest can carry, so "no sequence accepted yet" is
+//! a flag, never a reserved value (`u64::MAX` once meant "none", and a device that
+//! accepted sequence 2^64−1 forgot it at the next boot and took replayed manifests again).
+//! The security counter needs no flag: 0 is the lowest counter there is, so "none
+//! confirmed" and "0 confirmed" admit exactly the same images. The pending slot keeps
+//! `0xFF` beside its flag only for older agents (ESP-IDF has at most 16 OTA slots).
+//!
+//! Records stay readable in both directions across an update: an absent sequence is still
+//! written as `u64::MAX` and an absent pending install as slot `0xFF`, which is what an
+//! older agent (after a rollback to it) reads as "none". A layout-0 record, written by an
+//! agent before the flags, is read the way that agent meant it: `u64::MAX` = none. The one
+//! device it misreads is one whose older agent last accepted sequence 2^64−1; it takes
+//! older manifests (never a lower security counter) until it accepts its next manifest,
+//! exactly as it did before the upgrade. A layout this agent does not know is not trusted.
+//!
+//! Generations compare by serial-number arithmetic (RFC 1982), so the newer of the two
+//! records still wins when the counter wraps.
 
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
 use ota_format::Version;
@@ -37,8 +58,15 @@ pub const RECORD_LEN: usize = 256;
 /// Number of rolled-back images remembered.
 pub const MAX_FAILED: usize = 4;
 const MAGIC: [u8; 4] = *b"OTAS";
+/// The slot byte of a record without a pending install, for agents before [`LAYOUT`] 1.
 const NO_SLOT: u8 = 0xFF;
-const NO_SEQUENCE: u64 = u64::MAX;
+/// The sequence field of a record without a sequence, for agents before [`LAYOUT`] 1,
+/// which read it as "none".
+const LEGACY_NO_SEQUENCE: u64 = u64::MAX;
+/// The record layout this agent writes: absent values are flags, not reserved values.
+const LAYOUT: u8 = 1;
+const HAS_SEQUENCE: u8 = 1 << 0;
+const HAS_PENDING: u8 = 1 << 1;
 
 /// An image written to a slot and switched to, waiting for its trial boot to confirm it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -106,11 +134,18 @@ impl AgentState {
         let mut r = [0u8; RECORD_LEN];
         r[0..4].copy_from_slice(&MAGIC);
         r[4..8].copy_from_slice(&generation.to_le_bytes());
-        r[8..16].copy_from_slice(&self.manifest_sequence.unwrap_or(NO_SEQUENCE).to_le_bytes());
+        let mut flags = 0;
+        if self.manifest_sequence.is_some() {
+            flags |= HAS_SEQUENCE;
+        }
+        let sequence = self.manifest_sequence.unwrap_or(LEGACY_NO_SEQUENCE);
+        r[8..16].copy_from_slice(&sequence.to_le_bytes());
         r[16..24].copy_from_slice(&self.security_counter.to_le_bytes());
         r[0x19] = self.failed_len;
+        r[0x1A] = LAYOUT;
         match &self.pending {
             Some(p) => {
+                flags |= HAS_PENDING;
                 r[0x18] = p.slot;
                 r[0x1C..0x20].copy_from_slice(&p.base_seq.to_le_bytes());
                 r[0x20..0x28].copy_from_slice(&p.security_counter.to_le_bytes());
@@ -119,11 +154,11 @@ impl AgentState {
             }
             None => r[0x18] = NO_SLOT,
         }
+        r[0x1B] = flags;
         for (i, id) in self.failed_images().iter().enumerate() {
             r[0x68 + i * 32..0x88 + i * 32].copy_from_slice(id);
         }
-        let crc = crc32_le(0, &r[..RECORD_LEN - 4]);
-        r[RECORD_LEN - 4..].copy_from_slice(&crc.to_le_bytes());
+        seal(&mut r);
         r
     }
 
@@ -139,10 +174,25 @@ impl AgentState {
         if failed_len as usize > MAX_FAILED {
             return None;
         }
-        let pending = match r[0x18] {
-            NO_SLOT => None,
-            slot => Some(PendingInstall {
-                slot,
+        let sequence = u64_at(8);
+        let (has_sequence, has_pending) = match (r[0x1A], r[0x1B]) {
+            // Before the flags: the reserved values meant "none".
+            (0, 0) => (sequence != LEGACY_NO_SEQUENCE, r[0x18] != NO_SLOT),
+            (LAYOUT, flags) if flags & !(HAS_SEQUENCE | HAS_PENDING) == 0 => {
+                let has_pending = flags & HAS_PENDING != 0;
+                // This agent writes the legacy slot byte too; a record where they disagree
+                // was not written by it.
+                if has_pending == (r[0x18] == NO_SLOT) {
+                    return None;
+                }
+                (flags & HAS_SEQUENCE != 0, has_pending)
+            }
+            _ => return None,
+        };
+        let pending = match has_pending {
+            false => None,
+            true => Some(PendingInstall {
+                slot: r[0x18],
                 security_counter: u64_at(0x20),
                 image_id: r[0x28..0x48].try_into().ok()?,
                 version: Version::decode(r[0x48..0x68].try_into().ok()?).ok()?,
@@ -153,11 +203,10 @@ impl AgentState {
         for (i, id) in failed.iter_mut().enumerate().take(failed_len as usize) {
             *id = r[0x68 + i * 32..0x88 + i * 32].try_into().ok()?;
         }
-        let sequence = u64_at(8);
         Some((
             generation,
             AgentState {
-                manifest_sequence: (sequence != NO_SEQUENCE).then_some(sequence),
+                manifest_sequence: has_sequence.then_some(sequence),
                 security_counter: u64_at(16),
                 pending,
                 failed,
@@ -165,6 +214,18 @@ impl AgentState {
             },
         ))
     }
+}
+
+/// Writes the record's CRC over everything before it.
+fn seal(r: &mut [u8; RECORD_LEN]) {
+    let crc = crc32_le(0, &r[..RECORD_LEN - 4]);
+    r[RECORD_LEN - 4..].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Whether generation `a` was written after `b`: serial-number arithmetic (RFC 1982), so
+/// that `0` follows `u32::MAX` when the counter wraps.
+fn is_newer_generation(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 1 << 31
 }
 
 /// Why the state region could not be used.
@@ -227,7 +288,9 @@ impl StateStore {
                 .read(store.half_offset(index), &mut buf)
                 .map_err(|e| StateError::Flash(e.kind()))?;
             if let Some((generation, state)) = AgentState::decode(&buf)
-                && best.as_ref().is_none_or(|(_, g, _)| generation > *g)
+                && best
+                    .as_ref()
+                    .is_none_or(|(_, g, _)| is_newer_generation(generation, *g))
             {
                 best = Some((index, generation, state));
             }
@@ -363,9 +426,91 @@ mod tests {
         // A record claiming more failed images than exist is not trusted either.
         let mut r = new.encode(5);
         r[0x19] = 5;
-        let crc = crc32_le(0, &r[..RECORD_LEN - 4]);
-        r[RECORD_LEN - 4..].copy_from_slice(&crc.to_le_bytes());
+        seal(&mut r);
         assert_eq!(AgentState::decode(&r), None);
+    }
+
+    #[test]
+    fn sequence_2_pow_64_minus_1_is_remembered_across_a_reopen() {
+        let mut flash = TestFlash::new(0x4000);
+        let (mut store, _) = StateStore::open(&mut flash, REGION).unwrap();
+        for sequence in [Some(u64::MAX), None, Some(0), Some(u64::MAX - 1)] {
+            let state = AgentState {
+                manifest_sequence: sequence,
+                ..sample()
+            };
+            store.save(&mut flash, &state).unwrap();
+            let (_, back) = StateStore::open(&mut flash, REGION).unwrap();
+            assert_eq!(back.manifest_sequence, sequence);
+        }
+    }
+
+    /// A record as an agent before the presence flags wrote it.
+    fn layout_0(state: &AgentState) -> [u8; RECORD_LEN] {
+        let mut r = state.encode(3);
+        r[0x1A] = 0;
+        r[0x1B] = 0;
+        seal(&mut r);
+        r
+    }
+
+    #[test]
+    fn layout_0_records_read_as_their_agent_meant_them() {
+        let with = sample();
+        assert_eq!(AgentState::decode(&layout_0(&with)), Some((3, with)));
+        // Its reserved values meant "none": a sequence of u64::MAX, a slot of 0xFF.
+        let without = AgentState {
+            manifest_sequence: None,
+            pending: None,
+            ..sample()
+        };
+        assert_eq!(AgentState::decode(&layout_0(&without)), Some((3, without)));
+    }
+
+    #[test]
+    fn records_keep_the_reserved_values_older_agents_read_as_none() {
+        let r = AgentState::default().encode(1);
+        assert_eq!(r[8..16], u64::MAX.to_le_bytes());
+        assert_eq!(r[0x18], NO_SLOT);
+        let r = sample().encode(1);
+        assert_eq!(r[8..16], 42u64.to_le_bytes());
+        assert_eq!(r[0x18], 1);
+    }
+
+    #[test]
+    fn unknown_layouts_flags_and_contradictions_are_not_trusted() {
+        let good = sample().encode(1);
+        let broken: [fn(&mut [u8; RECORD_LEN]); 5] = [
+            |r| r[0x1A] = 2,                            // a layout this agent does not know
+            |r| r[0x1B] |= 1 << 2,                      // a flag this agent does not know
+            |r| r[0x1B] &= !HAS_PENDING,                // a slot without the pending flag
+            |r| r[0x18] = NO_SLOT,                      // the pending flag without a slot
+            |r| r[0x1A..0x1C].copy_from_slice(&[0, 1]), // flags in a layout-0 record
+        ];
+        for (i, change) in broken.iter().enumerate() {
+            let mut r = good;
+            change(&mut r);
+            seal(&mut r);
+            assert_eq!(AgentState::decode(&r), None, "case {i}");
+        }
+    }
+
+    #[test]
+    fn the_newer_record_wins_when_the_generation_wraps() {
+        let mut flash = TestFlash::new(0x4000);
+        let old = sample();
+        let new = AgentState {
+            manifest_sequence: Some(43),
+            ..sample()
+        };
+        flash.data[0x2000..0x2100].copy_from_slice(&old.encode(u32::MAX));
+        flash.data[0x3000..0x3100].copy_from_slice(&new.encode(0));
+        let (mut store, back) = StateStore::open(&mut flash, REGION).unwrap();
+        assert_eq!(back, new);
+        // The next save goes to the older half, with the next generation.
+        store.save(&mut flash, &old).unwrap();
+        assert_eq!(flash.data[0x2004..0x2008], 1u32.to_le_bytes());
+        assert_eq!(StateStore::open(&mut flash, REGION).unwrap().1, old);
     }
 
     #[test]

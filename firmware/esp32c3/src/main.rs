@@ -127,7 +127,9 @@ async fn main(spawner: Spawner) -> ! {
 
     let network = net::start(&spawner, peripherals.WIFI, net);
     if let Some(stack) = network.stack() {
-        spawner.spawn(status_server::task(stack).expect("status server spawns once"));
+        for _ in 0..status_server::WORKERS {
+            spawner.spawn(status_server::task(stack).expect("one status worker per pool slot"));
+        }
         if let Some(server) = build_config::NTP_SERVER {
             spawner.spawn(wall_clock::sync(stack, server).expect("SNTP spawns once"));
         }

@@ -15,8 +15,8 @@ use static_cell::StaticCell;
 use crate::build_config::{WIFI_PASSWORD, WIFI_SSID};
 use crate::http::NetCell;
 
-/// DHCP, DNS, the status server, one HTTP client connection and SNTP.
-const SOCKETS: usize = 5;
+/// DHCP, DNS, the status server's workers, one HTTP client connection and SNTP.
+const SOCKETS: usize = 4 + crate::status_server::WORKERS;
 /// Pause between association attempts so a missing access point does not spin the radio.
 const RECONNECT_DELAY: Duration = Duration::from_secs(5);
 

@@ -1,12 +1,15 @@
 //! `GET /ota/status` on port 80: the device's report as JSON, one request per connection.
 //!
-//! It runs as its own task so it keeps answering while the agent downloads (R3).
+//! It runs as [`WORKERS`] tasks of its own so it keeps answering while the agent downloads
+//! (R3). Each connection gets [`REQUEST_DEADLINE`] from accept to the end of its answer and
+//! [`REQUEST_MAX`] bytes of head, so a client that drips its head a byte at a time, or
+//! never ends a line, holds one worker for that long at most and never all of them.
 
 use core::fmt::Write as _;
 
 use embassy_net::Stack;
 use embassy_net::tcp::TcpSocket;
-use embassy_time::{Duration, Instant};
+use embassy_time::{Duration, Instant, with_timeout};
 use embedded_io_async::Write as _;
 use heapless::String;
 use log::{debug, warn};
@@ -16,7 +19,14 @@ use crate::status::{STATUS, Sampled};
 
 const PORT: u16 = 80;
 const PATH: &str = "/ota/status";
-/// A client that neither sends nor reads within this time is dropped.
+/// Tasks answering at once, each with its own socket (`net::SOCKETS` counts them).
+pub const WORKERS: usize = 2;
+/// From accept to the end of the answer; a slower client is cut off.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(3);
+/// Waiting for the peer to take the last bytes and the FIN, after the answer.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// A client that neither sends nor reads within this time is dropped: the socket's own
+/// inactivity bound, which [`REQUEST_DEADLINE`] and [`CLOSE_GRACE`] undercut.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Request heads beyond this are refused (431); a status poll needs a few dozen bytes.
 const REQUEST_MAX: usize = 1024;
@@ -24,7 +34,7 @@ const REQUEST_MAX: usize = 1024;
 /// key ids) is about 1.3 KiB, the firmware object a few hundred bytes more.
 const BODY_MAX: usize = 2048;
 
-#[embassy_executor::task]
+#[embassy_executor::task(pool_size = WORKERS)]
 pub async fn task(stack: Stack<'static>) {
     let mut rx = [0u8; REQUEST_MAX];
     let mut tx = [0u8; 1024];
@@ -37,12 +47,23 @@ pub async fn task(stack: Stack<'static>) {
             warn!("status server accept failed: {e:?}");
             continue;
         }
-        if let Err(e) = serve(&mut socket, stack, &mut request, &mut body).await {
-            debug!("status client dropped: {e:?}");
+        let served = with_timeout(
+            REQUEST_DEADLINE,
+            serve(&mut socket, stack, &mut request, &mut body),
+        )
+        .await;
+        match served {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => debug!("status client dropped: {e:?}"),
+            Err(_) => debug!("status client too slow: dropped"),
         }
         socket.close();
-        // Let the FIN go out before the buffers are reused for the next client.
-        let _ = socket.flush().await;
+        // Let the FIN go out before the buffers are reused for the next client, but do not
+        // wait on a peer that takes nothing: reset it.
+        if with_timeout(CLOSE_GRACE, socket.flush()).await.is_err() {
+            socket.abort();
+            let _ = with_timeout(CLOSE_GRACE, socket.flush()).await;
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! Wall-clock time for manifest expiry, from SNTP (RFC 4330) over embassy-net UDP; the
 //! messages themselves are ota-agent's (`ota_agent::sntp`, tested on the host). Until the
 //! first answer the device has no time, and the agent skips the expiry check rather than
-//! refusing every manifest. SNTP is unauthenticated: see docs/SECURITY.md.
+//! refusing every manifest. SNTP is unauthenticated: answers go through
+//! [`ClockSanity`] (never before this firmware's build time, no jump the running clock
+//! disagrees with unless several answers in a row confirm it); see docs/SECURITY.md.
 
 use core::cell::Cell;
 
@@ -14,7 +16,9 @@ use embassy_time::{Duration, Instant, Timer, with_timeout};
 use esp_hal::rng::Rng;
 use log::{info, warn};
 use ota_agent::download::Clock;
-use ota_agent::sntp::{self, NTP_PORT, PACKET_LEN};
+use ota_agent::sntp::{self, ClockSanity, NTP_PORT, PACKET_LEN};
+
+use crate::build_config::BUILD_UNIX_TIME;
 
 /// How long to wait for a server's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,14 +51,25 @@ impl Clock for WallClock {
 #[embassy_executor::task]
 pub async fn sync(stack: Stack<'static>, server: &'static str) {
     let rng = Rng::new();
+    let mut sanity = ClockSanity::new(BUILD_UNIX_TIME);
     let mut retry = FIRST_RETRY;
     loop {
         stack.wait_config_up().await;
         let nonce = (u64::from(rng.random()) << 32) | u64::from(rng.random());
-        match query(stack, server, nonce).await {
-            Ok(unix) => {
+        let answer = query(stack, server, nonce).await.and_then(|unix| {
+            let now_ms = Instant::now().as_millis();
+            match sanity.offer(unix, now_ms) {
+                Ok(unix) => Ok((unix, now_ms)),
+                Err(why) => {
+                    warn!("SNTP time from {server} refused: {why}");
+                    Err("time refused")
+                }
+            }
+        });
+        match answer {
+            Ok((unix, now_ms)) => {
                 let first = SYNCED.lock(Cell::get).is_none();
-                SYNCED.lock(|s| s.set(Some((unix, Instant::now().as_millis()))));
+                SYNCED.lock(|s| s.set(Some((unix, now_ms))));
                 if first {
                     info!("wall clock set from {server}: unix time {unix}");
                 }

@@ -7,6 +7,8 @@
 //! * [`bootloader`]: the stock ESP-IDF second-stage bootloader over the
 //!   simulated flash, in both app-rollback modes, with a pluggable image
 //!   validator.
+//! * [`status_server`]: the bounded connection handling of `ota-device-sim`'s status
+//!   endpoint.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -17,6 +19,7 @@ pub mod http_client;
 pub mod layout;
 mod rng;
 pub mod simflash;
+pub mod status_server;
 
 pub use bootloader::{BootReport, ImageValidator, SimBootError, SimBootloader};
 pub use layout::{Layout, LayoutError, LayoutSpec};

@@ -9,8 +9,8 @@
 //! `run` prints one line per event on stdout (`status-url ...`, `boot ...`, `check ...`)
 //! so scripts and tests can follow it. Exit codes: 0 done, 1 error, 3 power cut.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,11 +19,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ota_agent::bootloader::BootloaderMode;
-use ota_device_sim::SimFlash;
 use ota_device_sim::device::{
     BootResult, DeviceConfig, SharedStatus, VirtualDevice, create_flash, default_partition_table,
     offline_status,
 };
+use ota_device_sim::{SimFlash, status_server};
 use ota_format::{Channel, ChipId, DeviceType};
 
 #[derive(Parser)]
@@ -168,27 +168,11 @@ fn load_or_create(args: &RunArgs) -> Result<SimFlash, String> {
     Ok(flash)
 }
 
-/// Answers status and ping requests from its own thread, so they keep working while
-/// the agent downloads on the main thread (R3).
-fn serve_status(listener: TcpListener, shared: SharedStatus, pings: Arc<AtomicU64>) {
-    for stream in listener.incoming().flatten() {
-        let _ = answer(stream, &shared, &pings);
-    }
-}
-
-fn answer(mut stream: TcpStream, shared: &SharedStatus, pings: &AtomicU64) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-    }
-    let path = request_line.split_whitespace().nth(1).unwrap_or("");
-    let (status, body) = match path {
+/// What a status or ping request gets. The server runs on its own thread, so it keeps
+/// answering while the agent downloads on the main thread (R3); its connection handling
+/// and bounds are [`status_server`]'s.
+fn route(path: &str, shared: &SharedStatus, pings: &AtomicU64) -> status_server::Response {
+    match path {
         "/ota/status" => {
             let json = shared.0.lock().map(|p| p.to_json()).unwrap_or_default();
             ("200 OK", json.to_string())
@@ -198,12 +182,7 @@ fn answer(mut stream: TcpStream, shared: &SharedStatus, pings: &AtomicU64) -> st
             ("200 OK", format!("{{\"pong\":{n}}}"))
         }
         _ => ("404 Not Found", "{\"error\":\"not found\"}".to_owned()),
-    };
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
+    }
 }
 
 fn jittered(interval: f64, seed: &mut u64) -> Duration {
@@ -240,7 +219,9 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         println!("status-url http://{local}/ota/status");
         let shared = device.shared.clone();
         let pings = Arc::new(AtomicU64::new(0));
-        std::thread::spawn(move || serve_status(listener, shared, pings));
+        std::thread::spawn(move || {
+            status_server::serve(listener, move |path| route(path, &shared, &pings))
+        });
     }
 
     let mut seed = SystemTime::now()

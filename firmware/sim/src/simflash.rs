@@ -16,9 +16,10 @@
 //! seeded generator. After the cut the flash is dead (every call fails with
 //! [`SimFlashError::PowerLost`]) until [`SimFlash::power_cycle`].
 
+use std::ffi::OsString;
 use std::fs;
-use std::io;
-use std::path::Path;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use embedded_storage::nor_flash::{
     ErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
@@ -151,9 +152,23 @@ impl SimFlash {
         Ok(Self::from_bytes(data))
     }
 
-    /// Writes the current contents to a file (torn bytes included).
+    /// Writes the current contents to a file (torn bytes included), so that a kill at any
+    /// moment leaves either the previous file or the new one whole, as real flash keeps
+    /// its contents: the bytes go to a temporary file beside `path` (one fixed name, so a
+    /// killed save leaves no more than one), which is synced and then renamed over `path`;
+    /// the directory is synced so the rename itself survives.
     pub fn save(&self, path: &Path) -> io::Result<()> {
-        fs::write(path, &self.data)
+        let temporary = temporary_path(path)?;
+        let mut file = fs::File::create(&temporary)?;
+        file.write_all(&self.data)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temporary, path)?;
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        fs::File::open(directory)?.sync_all()
     }
 
     /// Seeds the generator used for power-cut damage.
@@ -247,6 +262,21 @@ impl SimFlash {
         }
         Ok(())
     }
+}
+
+/// `dir/.name.save-tmp` for `dir/name`: in the same directory, so the rename cannot cross
+/// file systems.
+fn temporary_path(path: &Path) -> io::Result<PathBuf> {
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} names no file", path.display()),
+        )
+    })?;
+    let mut temporary = OsString::from(".");
+    temporary.push(name);
+    temporary.push(".save-tmp");
+    Ok(path.with_file_name(temporary))
 }
 
 impl ErrorType for SimFlash {

@@ -16,10 +16,16 @@ use support::*;
 
 /// A device that already installed 1.1.0 (counter 5, manifest sequence 10).
 fn updated_device(host: &Host) -> VirtualDevice {
+    updated_device_at_sequence(host, 10)
+}
+
+/// A device that already installed 1.1.0 (counter 5) from a manifest with `sequence`, and
+/// rebooted into it.
+fn updated_device_at_sequence(host: &Host, sequence: u64) -> VirtualDevice {
     let mut d = device(host, RollbackDisabled);
     host.publish(&release(&Spec {
         counter: 5,
-        sequence: 10,
+        sequence,
         ..Spec::default()
     }));
     let (r, running) = check_and_reboot(&mut d);
@@ -145,6 +151,24 @@ fn replayed_old_manifest() {
     let host = Host::start();
     let d = &mut updated_device(&host);
     // The attacker replays an older, validly signed manifest (freeze / rollback).
+    host.publish(&release(&Spec {
+        version: "1.2.0",
+        counter: 5,
+        sequence: 9,
+        ..Spec::default()
+    }));
+    attack(
+        d,
+        "1.1.0",
+        AgentError::Manifest(FormatError::SequenceRollback),
+    );
+}
+
+#[test]
+fn replay_after_sequence_2_pow_64_minus_1_and_a_reboot() {
+    let host = Host::start();
+    // The last sequence there is: the device must still remember it after its reboot.
+    let d = &mut updated_device_at_sequence(&host, u64::MAX);
     host.publish(&release(&Spec {
         version: "1.2.0",
         counter: 5,

@@ -247,3 +247,30 @@ fn save_and_load_round_trip() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn save_replaces_the_file_by_rename_and_never_rewrites_it_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flash.bin");
+    let mut f = flash();
+    f.write(0, &[1, 2, 3, 4]).unwrap();
+    f.save(&path).unwrap();
+    // A second name for the saved file sees its bytes for as long as they are not
+    // overwritten in place: a kill during a save in place would leave them torn.
+    let earlier = dir.path().join("earlier.bin");
+    std::fs::hard_link(&path, &earlier).unwrap();
+    // A short temporary file left by a save that was killed is simply replaced.
+    let leftover = dir.path().join(".flash.bin.save-tmp");
+    std::fs::write(&leftover, [0u8; 100]).unwrap();
+    f.write(4, &[5, 6, 7, 8]).unwrap();
+    f.save(&path).unwrap();
+    assert_eq!(SimFlash::load(&path).unwrap().bytes(), f.bytes());
+    let before = SimFlash::load(&earlier).unwrap();
+    assert_eq!(&before.bytes()[..8], &[1, 2, 3, 4, 0xFF, 0xFF, 0xFF, 0xFF]);
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["earlier.bin", "flash.bin"]);
+}

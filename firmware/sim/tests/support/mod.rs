@@ -470,7 +470,8 @@ pub fn publish_in_dir(root: &Path, release: &Release, mtime_secs: Option<u64>) {
 
 /// One `GET` on a fresh connection to the simulator's status server: the body of a 200.
 pub fn get_body(addr: &str, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(addr).ok()?;
+    let addr = addr.parse().ok()?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(s, "GET {path} HTTP/1.1\r\nHost: sim\r\n\r\n").ok()?;
     let mut text = String::new();
