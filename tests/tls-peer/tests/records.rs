@@ -99,3 +99,26 @@ fn close_notify_before_the_answer_ends_the_request() {
         FetchOutcome::Failed(HttpError::ConnectionLost)
     );
 }
+
+#[test]
+fn fuzz_seeds_reach_what_they_are_named_for() {
+    // The checked-in seeds of the `tls_records` fuzz target: an `answer*` seed must get
+    // past the handshake and every record parser to the body, or the fuzzer would start
+    // from nowhere; the others must end without a panic.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/tls_records");
+    let mut answers = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let outcome = fetch(ota_tls_peer::records_from_fuzz_input(
+            &std::fs::read(&path).unwrap(),
+        ));
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("answer") {
+            assert_eq!(outcome, answered(), "{name}");
+            answers += 1;
+        } else if name.starts_with("empty-record") || name.starts_with("zero-padding") {
+            assert_eq!(outcome, FetchOutcome::Failed(HttpError::Tls), "{name}");
+        }
+    }
+    assert!(answers >= 4, "{answers} answer seeds in {}", dir.display());
+}
