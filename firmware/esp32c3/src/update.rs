@@ -27,6 +27,7 @@ use crate::flash::Layout;
 use crate::http::{self, EmbassyHttp, HttpMemory, NetCell};
 use crate::status::{AgentUnavailable, Publisher};
 use crate::wall_clock::WallClock;
+use crate::watchdog;
 
 /// How trial boots are protected, from the build configuration. espflash installs
 /// ESP-IDF's bootloader built without app rollback (the default, `plain`): the agent then
@@ -38,6 +39,12 @@ const BOOT: BootConfig = if ROLLBACK_BOOTLOADER {
 } else {
     BootConfig::counting(BOOT_ATTEMPTS)
 };
+
+/// A check may run this much longer than the download deadline (the manifest fetch, the
+/// read-back of the slot) before the watchdog resets the chip.
+const CHECK_MARGIN: Duration = Duration::from_secs(10 * 60);
+/// A sleep between checks may overrun by this much before the watchdog resets the chip.
+const SLEEP_MARGIN: Duration = Duration::from_secs(60);
 
 /// The keys this firmware trusts, as a static the agent borrows for its lifetime. Built
 /// from the same constant as the embedded descriptor, without its magic (see
@@ -112,8 +119,13 @@ pub async fn run(mut agent: DeviceAgent, stack: Stack<'static>) -> ! {
         "checking {} every {CHECK_INTERVAL_S} s",
         MANIFEST_URL.unwrap_or("")
     );
+    // The longest a whole check may take before the watchdog resets the chip.
+    let check_limit = Duration::from_millis(RetryPolicy::default().deadline_ms) + CHECK_MARGIN;
     loop {
+        // No WiFi is not this device's fault: the application keeps running meanwhile.
+        watchdog::update_waiting();
         stack.wait_config_up().await;
+        watchdog::update_step(check_limit);
         match agent.check().await {
             Ok(CheckResult::Installed { version }) => info!("installed {version}"),
             Ok(result) => info!("update check: {result:?}"),
@@ -126,8 +138,9 @@ pub async fn run(mut agent: DeviceAgent, stack: Stack<'static>) -> ! {
 
         // Up to a tenth of the interval later, so devices that booted together spread out.
         let jitter = u64::from(rng.random()) % (u64::from(CHECK_INTERVAL_S) * 100 + 1);
-        Timer::after(Duration::from_secs(CHECK_INTERVAL_S.into()) + Duration::from_millis(jitter))
-            .await;
+        let sleep = Duration::from_secs(CHECK_INTERVAL_S.into()) + Duration::from_millis(jitter);
+        watchdog::update_step(sleep + SLEEP_MARGIN);
+        Timer::after(sleep).await;
     }
 }
 
