@@ -42,12 +42,8 @@ impl HostileTlsServer {
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
-                        Ok((stream, _)) => {
-                            // A client that broke off is the client's business.
-                            if serve(stream, records.clone()).is_ok() {
-                                served.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
+                        // A client that broke off is the client's business.
+                        Ok((stream, _)) => drop(serve(stream, records.clone(), &served)),
                         Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(POLL),
                         Err(_) => std::thread::sleep(POLL),
                     }
@@ -62,7 +58,8 @@ impl HostileTlsServer {
         }
     }
 
-    /// Connections that got as far as the crafted records.
+    /// Connections that got as far as the crafted records (counted once they are sent,
+    /// before the client has read them).
     pub fn served(&self) -> usize {
         self.served.load(Ordering::Relaxed)
     }
@@ -78,7 +75,7 @@ impl Drop for HostileTlsServer {
 }
 
 /// One connection: handshake, request, records, then close.
-fn serve(mut stream: TcpStream, records: Vec<Record>) -> std::io::Result<()> {
+fn serve(mut stream: TcpStream, records: Vec<Record>, served: &AtomicUsize) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(POLL * 10))?;
     let deadline = Instant::now() + CONNECTION_DEADLINE;
@@ -96,8 +93,13 @@ fn serve(mut stream: TcpStream, records: Vec<Record>) -> std::io::Result<()> {
         let answer = peer
             .receive(&buf[..n])
             .map_err(|e| std::io::Error::other(e.0))?;
-        stream.write_all(&answer)?;
-        if peer.finished() {
+        if !peer.finished() {
+            stream.write_all(&answer)?;
+        } else {
+            // Counted before the client can read them, so a test that saw the client fail
+            // also sees the count.
+            served.fetch_add(1, Ordering::Relaxed);
+            stream.write_all(&answer)?;
             // The end of the stream follows the records; then wait for the client to
             // close, since closing first with its bytes unread would reset the
             // connection and could throw away records it has not read yet.
