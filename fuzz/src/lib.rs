@@ -1,6 +1,7 @@
-//! The bodies of the fuzz targets: each calls the real parsers of `ota-format` and checks
-//! the properties that must hold for every input (agreement between the streaming and
-//! the whole-file verifier, canonical re-encoding, never more payload than declared).
+//! The bodies of the fuzz targets: each calls the real parsers of `ota-format` (or the
+//! device's TLS client, for `tls_records`) and checks the properties that must hold for
+//! every input (agreement between the streaming and the whole-file verifier, canonical
+//! re-encoding, never more payload than declared).
 //! The targets in `fuzz_targets/` are one line each.
 #![forbid(unsafe_code)]
 
@@ -144,5 +145,15 @@ pub fn version(data: &[u8]) {
         let shown = std::string::ToString::to_string(&v);
         assert_eq!(Version::parse(&shown), Some(v));
         assert_eq!(Version::decode(&v.encode()), Ok(v));
+    }
+}
+
+/// Records a hostile server sends after a real TLS 1.3 handshake (rustls), read by the
+/// device's HTTP client and embedded-tls session; `ota_tls_peer::records_from_fuzz_input`
+/// says how the bytes become records. Never more body comes out than the records held.
+pub fn tls_records(data: &[u8]) {
+    let records = ota_tls_peer::records_from_fuzz_input(data);
+    if let ota_tls_peer::FetchOutcome::Answer { body, .. } = ota_tls_peer::fetch(records) {
+        assert!(body.len() <= data.len(), "more body than the records carried");
     }
 }

@@ -11,6 +11,8 @@
 //!   persistent [`state`] and the [`status`] report (R6), over the [`http`] trait,
 //!   which [`http1`] implements over any byte-stream connection (with the `tls`
 //!   feature, `https://` too: TLS 1.3 by embedded-tls).
+//! * [`watchdog`]: when the firmware may feed the chip's watchdog (trial verdict and
+//!   update-loop deadlines).
 //!
 //! Everything is `no_std`. The boot-slot modules never allocate and use caller-owned
 //! stack buffers of at most 64 bytes. The update path works in caller-provided
@@ -56,6 +58,7 @@ mod test_install;
 #[cfg(test)]
 mod test_support;
 pub mod url;
+pub mod watchdog;
 pub mod zstd;
 
 pub use boot::{BootAttempt, BootConfig, BootError, BootState, BootloaderMode};

@@ -1,7 +1,8 @@
 //! ota-sign device firmware for the ESP32 family (ESP32-C3 by default).
 //!
 //! Boot flow, in the order `main` runs it:
-//! 1. heap, scheduler, then ota-agent ([`update::start`]) before anything that could crash:
+//! 1. heap, scheduler, the RTC watchdog ([`watchdog`], armed until the next reset), then
+//!    ota-agent ([`update::start`]) before anything that could crash:
 //!    it finds otadata, the OTA slots and its `ota_state` partition in the partition table
 //!    ([`flash`]), counts a trial boot (espflash's bootloader has no app rollback) and
 //!    settles the last install; trial boots used up -> reboot into the previous image;
@@ -11,6 +12,8 @@
 //!    image when it passes, rejects it (and the device reboots) when it fails;
 //! 4. the update loop ([`update::run`]): the agent's check at the interval with jitter,
 //!    reboot into an installed update.
+//!
+//! Any panic resets the chip ([`panic`]).
 //!
 //! The trust anchor is [`descriptor::OTA_TRUSTED_KEYS`], the key descriptor the tools read
 //! back out of this firmware; the agent gets the same keys.
@@ -29,16 +32,17 @@ mod flash;
 mod health;
 mod http;
 mod net;
+mod panic;
 mod status;
 mod status_server;
 mod update;
 mod wall_clock;
+mod watchdog;
 
 use embassy_executor::Spawner;
 use embassy_time::Duration;
-use esp_backtrace as _;
 use esp_hal::clock::CpuClock;
-use esp_hal::rtc_cntl::{Rtc, RwdtStage, RwdtStageAction};
+use esp_hal::rtc_cntl::Rtc;
 use esp_hal::timer::timg::TimerGroup;
 use esp_storage::FlashStorage;
 use log::{error, info, warn};
@@ -71,8 +75,9 @@ const APP_HEAP: usize = 64 * 1024;
 
 /// How long the health check waits for the network before it declares the boot unhealthy.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(90);
-/// A trial boot without a verdict by then is reset by the RTC watchdog (and counted).
-const TRIAL_WATCHDOG: esp_hal::time::Duration = esp_hal::time::Duration::from_secs(150);
+/// A trial boot without a verdict by then is no longer fed to the RTC watchdog: the chip
+/// resets within [`watchdog::TIMEOUT`] more (150 s in all) and the attempt is counted.
+const TRIAL_VERDICT_LIMIT: Duration = Duration::from_secs(120);
 
 #[esp_hal::main]
 async fn main(spawner: Spawner) -> ! {
@@ -84,6 +89,11 @@ async fn main(spawner: Spawner) -> ! {
 
     let timg0 = TimerGroup::new(peripherals.TIMG0);
     esp_rtos::start(timg0.timer0, peripherals.FROM_CPU_INTR0);
+
+    // Armed before the agent or anything else runs, and never disarmed (see `watchdog`).
+    let mut rtc = Rtc::new(peripherals.RTC_TIMER);
+    watchdog::arm(&mut rtc.rwdt);
+    spawner.spawn(watchdog::task(rtc.rwdt).expect("the watchdog task spawns once"));
 
     info!(
         "{} {} for {} ({}), channel {}",
@@ -114,15 +124,10 @@ async fn main(spawner: Spawner) -> ! {
     }
 
     // A trial image that hangs instead of crashing must still get back to the bootloader
-    // to be counted: the RTC watchdog resets the chip unless the verdict comes in time.
+    // to be counted: the watchdog resets the chip unless the verdict comes in time.
     let trial = outcome == BootOutcome::Trial;
-    let mut rtc = Rtc::new(peripherals.RTC_TIMER);
     if trial {
-        rtc.rwdt
-            .set_stage_action(RwdtStage::Stage0, RwdtStageAction::ResetSystem);
-        rtc.rwdt.set_timeout(RwdtStage::Stage0, TRIAL_WATCHDOG);
-        rtc.rwdt.enable();
-        rtc.rwdt.feed();
+        watchdog::trial_started(TRIAL_VERDICT_LIMIT);
     }
 
     let network = net::start(&spawner, peripherals.WIFI, net);
@@ -166,7 +171,7 @@ async fn main(spawner: Spawner) -> ! {
         }
     };
     STATUS.lock(|s| s.borrow_mut().health = health);
-    rtc.rwdt.disable();
+    watchdog::trial_decided();
 
     match (agent, network.stack(), build_config::MANIFEST_URL) {
         (Some(agent), Some(stack), Some(_)) => update::run(agent, stack).await,

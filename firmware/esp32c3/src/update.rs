@@ -27,6 +27,7 @@ use crate::flash::Layout;
 use crate::http::{self, EmbassyHttp, HttpMemory, NetCell};
 use crate::status::{AgentUnavailable, Publisher};
 use crate::wall_clock::WallClock;
+use crate::watchdog;
 
 /// How trial boots are protected, from the build configuration. espflash installs
 /// ESP-IDF's bootloader built without app rollback (the default, `plain`): the agent then
@@ -52,6 +53,11 @@ const FLASH_WORK_SLACK: Duration = Duration::from_secs(60);
 /// device then resets, as a watchdog would (nothing points at a half-written slot).
 const CHECK_WATCHDOG: Duration =
     Duration::from_millis(RETRY.worst_case_check_ms() + FLASH_WORK_SLACK.as_millis());
+/// The watchdog's bound on one check: later than [`CHECK_WATCHDOG`], which resets the
+/// device in order, so the watchdog only acts when the executor itself stopped serving it.
+const CHECK_LIMIT: Duration = Duration::from_millis(CHECK_WATCHDOG.as_millis() + 60_000);
+/// A sleep between checks may overrun by this much before the watchdog resets the chip.
+const SLEEP_MARGIN: Duration = Duration::from_secs(60);
 
 /// The keys this firmware trusts, as a static the agent borrows for its lifetime. Built
 /// from the same constant as the embedded descriptor, without its magic (see
@@ -127,7 +133,10 @@ pub async fn run(mut agent: DeviceAgent, stack: Stack<'static>) -> ! {
         MANIFEST_URL.unwrap_or("")
     );
     loop {
+        // No WiFi is not this device's fault: the application keeps running meanwhile.
+        watchdog::update_waiting();
         stack.wait_config_up().await;
+        watchdog::update_step(CHECK_LIMIT);
         match with_timeout(CHECK_WATCHDOG, agent.check()).await {
             Ok(Ok(CheckResult::Installed { version })) => info!("installed {version}"),
             Ok(Ok(result)) => info!("update check: {result:?}"),
@@ -141,8 +150,9 @@ pub async fn run(mut agent: DeviceAgent, stack: Stack<'static>) -> ! {
 
         // Up to a tenth of the interval later, so devices that booted together spread out.
         let jitter = u64::from(rng.random()) % (u64::from(CHECK_INTERVAL_S) * 100 + 1);
-        Timer::after(Duration::from_secs(CHECK_INTERVAL_S.into()) + Duration::from_millis(jitter))
-            .await;
+        let sleep = Duration::from_secs(CHECK_INTERVAL_S.into()) + Duration::from_millis(jitter);
+        watchdog::update_step(sleep + SLEEP_MARGIN);
+        Timer::after(sleep).await;
     }
 }
 
