@@ -74,6 +74,11 @@ pub struct GlobalOpts {
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
+    /// Accept keys whose private half is public (RFC 8032 vectors, ota-sign's test keys) as
+    /// trusted keys. For tests only: anyone can sign updates for firmware that trusts one
+    #[arg(long, global = true)]
+    pub allow_test_keys: bool,
+
     /// Configuration file [default: ota-sign.toml in the current directory or a parent]
     #[arg(long, global = true, value_name = "FILE", env = crate::config::CONFIG_ENV)]
     pub config: Option<PathBuf>,

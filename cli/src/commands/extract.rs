@@ -7,6 +7,7 @@ use ota_format::{Expectations, TrustedKeys};
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
+use crate::commands::verify::Target;
 use crate::exit::Failure;
 use crate::output;
 
@@ -23,8 +24,13 @@ Example:
 #[command(long_about = ABOUT)]
 pub struct Args {
     /// Trusted public key: a .pub or .key file, or 64 hex digits (repeat for several)
-    #[arg(long, value_name = "PUBKEY", required = true)]
+    /// [default: `trusted_keys` of the device type in ota-sign.toml]
+    #[arg(long, value_name = "PUBKEY")]
     pub pubkey: Vec<String>,
+
+    /// The device type the image must be for [default: $OTA_SIGN_DEVICE_TYPE, then [defaults] device_type]
+    #[arg(long, value_parser = crate::config::parse_device_type)]
+    pub device_type: Option<ota_format::DeviceType>,
 
     /// The signed image (.ota)
     pub file: PathBuf,
@@ -49,7 +55,15 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     if !args.force && args.output.exists() {
         return Err(output::exists(&args.output));
     }
-    let keys = super::verify::trusted_keys(&args.pubkey, global)?;
+    let target = Target {
+        device_type: Target::device_type(args.device_type, global)?,
+        chip: None,
+    };
+    let keys = super::verify::keys_to_trust(
+        &args.pubkey,
+        target.device_type.as_ref().map(|(t, _)| t),
+        global,
+    )?;
     let bytes = output::read(&args.file)?;
     let subject = format!("image {}", args.file.display());
     let (verified, app) = super::verify::check_image(
@@ -58,6 +72,8 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         TrustedKeys::new(&keys),
         Expectations::default(),
     )?;
+    let info = &verified.header.info;
+    target.check(&subject, info.device_type, info.chip)?;
     output::write(&args.output, &app, args.force)?;
     let result = Extracted {
         output: args.output.display().to_string(),

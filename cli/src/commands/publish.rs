@@ -349,6 +349,7 @@ impl ExitStatus for PublishDiagnostic {
                 FailureKind::NotFound => exit::NOT_FOUND,
                 FailureKind::Network => exit::NETWORK,
                 FailureKind::Conflict => exit::CONFLICT,
+                FailureKind::Io => exit::IO,
                 FailureKind::Usage | FailureKind::Remote => exit::FAILURE,
             },
         }

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use clap::Args as ClapArgs;
 use ota_format::{
     ChipId, DeviceType, Expectations, FormatError, Manifest, TrustedKey, TrustedKeys,
-    VerifiedImage, VerifiedManifest, verify_image,
+    VerifiedImage, verify_image,
 };
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
 use crate::config;
-use crate::diagnostics::{FirmwareDiagnostic, FormatDiagnostic};
+use crate::diagnostics::{FirmwareDiagnostic, FormatDiagnostic, PolicyRefusal};
 use crate::exit::Failure;
 use crate::output;
 use crate::packaging;
@@ -41,7 +41,8 @@ pub struct Args {
     #[arg(long, value_name = "PUBKEY")]
     pub pubkey: Vec<String>,
 
-    /// The device type the file must be for
+    /// The device type the file must be for; its `trusted_keys` in ota-sign.toml are
+    /// trusted when no --pubkey is given [default: $OTA_SIGN_DEVICE_TYPE, then [defaults] device_type]
     #[arg(long, value_parser = config::parse_device_type)]
     pub device_type: Option<DeviceType>,
 
@@ -81,30 +82,125 @@ pub fn trusted_keys(specs: &[String], global: &GlobalOpts) -> Result<Vec<Trusted
         .collect()
 }
 
-pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
-    let mut keys = trusted_keys(&args.pubkey, global)?;
+/// The keys an image or manifest must be signed by: `--pubkey` values, else
+/// `trusted_keys` of `device_type` in ota-sign.toml (as `package` and `release` use it).
+pub fn keys_to_trust(
+    pubkeys: &[String],
+    device_type: Option<&DeviceType>,
+    global: &GlobalOpts,
+) -> Result<Vec<TrustedKey>, Failure> {
+    let mut keys = trusted_keys(pubkeys, global)?;
     if keys.is_empty() {
-        let configured =
-            super::configured_trusted_keys(args.device_type.as_ref().map(|t| t.as_str()), global)?;
+        let configured = super::configured_trusted_keys(device_type.map(|t| t.as_str()), global)?;
         keys = configured
             .iter()
             .map(|k| TrustedKey::new(k.to_bytes()))
             .collect();
     }
     if keys.is_empty() {
-        return Err(Failure::usage(
-            "no trusted public key given",
-            Some("pass --pubkey KEY.pub, or --device-type NAME with trusted_keys in [device.NAME] of ota-sign.toml".to_owned()),
-        ));
+        let help = match device_type {
+            Some(t) => format!(
+                "pass --pubkey KEY.pub, or list the fleet's keys in `trusted_keys` of [device.{t}] in ota-sign.toml"
+            ),
+            None => "pass --pubkey KEY.pub, or set [defaults] device_type and `trusted_keys` of [device.NAME] in ota-sign.toml".to_owned(),
+        };
+        return Err(Failure::usage("no trusted public key given", Some(help)));
     }
+    Ok(keys)
+}
+
+/// What a file must be for, and where each expectation comes from (for messages).
+#[derive(Clone, Debug, Default)]
+pub struct Target {
+    /// The device type and its source ("--device-type", "[defaults] device_type ...").
+    pub device_type: Option<(DeviceType, String)>,
+    /// The chip and its source.
+    pub chip: Option<(ChipId, String)>,
+}
+
+impl Target {
+    /// The device type from `--device-type`, `$OTA_SIGN_DEVICE_TYPE` or `[defaults]`.
+    pub fn device_type(
+        flag: Option<DeviceType>,
+        global: &GlobalOpts,
+    ) -> Result<Option<(DeviceType, String)>, Failure> {
+        if let Some(t) = flag {
+            return Ok(Some((t, "--device-type".to_owned())));
+        }
+        let resolved = config::device_type(None, global.config()?)?;
+        Ok(resolved.map(|t| {
+            let from = if std::env::var_os(config::DEVICE_TYPE_ENV).is_some() {
+                format!("${}", config::DEVICE_TYPE_ENV)
+            } else {
+                "[defaults] device_type in ota-sign.toml".to_owned()
+            };
+            (t, from)
+        }))
+    }
+
+    /// Refuses a file made for another device type or chip, naming both values.
+    pub fn check(
+        &self,
+        subject: &str,
+        device_type: DeviceType,
+        chip: ChipId,
+    ) -> Result<(), Failure> {
+        let refuse = |what: &str, found: String, expected: String, from: &str, help: &str| {
+            Failure::from(PolicyRefusal {
+                message: format!("{subject} is for {what} {found}, but {from} says {expected}"),
+                help: help.to_owned(),
+                code: if what == "chip" {
+                    "wrong_chip"
+                } else {
+                    "wrong_device_type"
+                },
+            })
+        };
+        if let Some((expected, from)) = &self.device_type
+            && *expected != device_type
+        {
+            return Err(refuse(
+                "device type",
+                device_type.to_string(),
+                expected.to_string(),
+                from,
+                "check that this is the right file, or pass the --device-type it was made for",
+            ));
+        }
+        if let Some((expected, from)) = &self.chip
+            && *expected != chip
+        {
+            return Err(refuse(
+                "chip",
+                chip.to_string(),
+                expected.to_string(),
+                from,
+                "check that this is the right file, or pass the --chip it was made for",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
+    let target = Target {
+        device_type: Target::device_type(args.device_type, global)?,
+        chip: args.chip.map(|c| (c, "--chip".to_owned())),
+    };
+    let keys = keys_to_trust(
+        &args.pubkey,
+        target.device_type.as_ref().map(|(t, _)| t),
+        global,
+    )?;
     let keys = TrustedKeys::new(&keys);
     let bytes = output::read(&args.file)?;
     let name = args.file.display().to_string();
     let verdict = if bytes.starts_with(&ota_format::MANIFEST_MAGIC) {
+        let subject = format!("manifest {name}");
         let manifest = Manifest::verify(&bytes, &keys)
-            .map_err(|e| FormatDiagnostic::new(format!("manifest {name}"), e))?;
-        check_manifest_target(&manifest, args.device_type, args.chip)
-            .map_err(|e| FormatDiagnostic::new(format!("manifest {name}"), e))?;
+            .map_err(|e| FormatDiagnostic::new(subject.clone(), e))?;
+        let m = manifest.manifest();
+        target.check(&subject, m.device_type, m.chip)?;
         if let Some(image_path) = &args.image {
             let image = output::read(image_path)?;
             let expect = Expectations {
@@ -118,7 +214,6 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
                 expect,
             )?;
         }
-        let m = manifest.manifest();
         Verdict {
             valid: true,
             kind: "manifest",
@@ -132,13 +227,10 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             channel: Some(m.channel.to_string()),
         }
     } else {
-        let expect = Expectations {
-            manifest: None,
-            device_type: args.device_type,
-            chip: args.chip,
-        };
-        let (verified, _) = check_image(&format!("image {name}"), &bytes, keys, expect)?;
+        let subject = format!("image {name}");
+        let (verified, _) = check_image(&subject, &bytes, keys, Expectations::default())?;
         let info = verified.header.info;
+        target.check(&subject, info.device_type, info.chip)?;
         Verdict {
             valid: true,
             kind: "image",
@@ -162,21 +254,6 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         verdict.key_id
     ));
     global.json_result(&verdict);
-    Ok(())
-}
-
-fn check_manifest_target(
-    manifest: &VerifiedManifest,
-    device_type: Option<DeviceType>,
-    chip: Option<ChipId>,
-) -> Result<(), FormatError> {
-    let m = manifest.manifest();
-    if device_type.is_some_and(|t| t != m.device_type) {
-        return Err(FormatError::WrongDeviceType);
-    }
-    if chip.is_some_and(|c| c != m.chip) {
-        return Err(FormatError::WrongChip);
-    }
     Ok(())
 }
 

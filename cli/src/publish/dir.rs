@@ -34,10 +34,10 @@ impl DirDestination {
         DirDestination { root: root.into() }
     }
 
-    fn io(&self, e: io::Error) -> PublishError {
-        PublishError::Remote {
+    fn io(&self, source: io::Error) -> PublishError {
+        PublishError::LocalIo {
             host: self.describe(),
-            detail: e.to_string(),
+            source,
         }
     }
 

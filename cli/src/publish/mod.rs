@@ -176,6 +176,15 @@ pub enum PublishError {
     /// The host serves a manifest that is not one.
     #[error("{0}: the host serves something that is not a valid manifest")]
     RemoteGarbage(String),
+    /// Reading or writing the destination directory failed (permission, disk full).
+    #[error("{host}: {source}")]
+    LocalIo {
+        /// The directory.
+        host: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Any other answer from the host.
     #[error("{host}: {detail}")]
     Remote {
@@ -199,6 +208,8 @@ pub enum FailureKind {
     Network,
     /// Conflict with what the host serves.
     Conflict,
+    /// A local file operation failed.
+    Io,
     /// Anything else the host said.
     Remote,
 }
@@ -217,6 +228,7 @@ impl PublishError {
             | PublishError::ChannelAhead { .. }
             | PublishError::Concurrent(_)
             | PublishError::RemoteGarbage(_) => FailureKind::Conflict,
+            PublishError::LocalIo { .. } => FailureKind::Io,
             PublishError::Remote { .. } => FailureKind::Remote,
         }
     }
