@@ -7,7 +7,9 @@
 //! ota-device-sim status --flash flash.bin
 //! ```
 //! `run` prints one line per event on stdout (`status-url ...`, `boot ...`, `check ...`)
-//! so scripts and tests can follow it. Exit codes: 0 done, 1 error, 3 power cut.
+//! so scripts and tests can follow it. Exit codes: 0 done, 1 error, 3 power cut, 4 every
+//! check failed (after `--max-checks`). The device type comes from `--device-type` or
+//! `[defaults] device_type` of ota-sign.toml (see [`ota_device_sim::project`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,11 +21,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ota_agent::bootloader::BootloaderMode;
-use ota_device_sim::SimFlash;
+use ota_agent::status::CheckResult;
 use ota_device_sim::device::{
     BootResult, DeviceConfig, SharedStatus, VirtualDevice, create_flash, default_partition_table,
     offline_status,
 };
+use ota_device_sim::{SimFlash, project};
 use ota_format::{Channel, ChipId, DeviceType};
 
 #[derive(Parser)]
@@ -95,9 +98,14 @@ struct RunArgs {
     /// Stop after this many checks.
     #[arg(long)]
     max_checks: Option<u64>,
-    /// Device type (default: the app descriptor's project name).
+    /// Device type the firmware is built for [default: [defaults] device_type of
+    /// ota-sign.toml; required without one]
     #[arg(long)]
     device_type: Option<String>,
+    /// ota-sign.toml to take the device type from [default: $OTA_SIGN_CONFIG, then
+    /// ota-sign.toml in the current directory or a parent]
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Chip.
     #[arg(long, default_value = "esp32c3")]
     chip: String,
@@ -127,6 +135,61 @@ fn main() -> ExitCode {
     }
 }
 
+/// Exit code of `run` when it stopped after `--max-checks` and not one check succeeded:
+/// a device that can never update must not look like one that is up to date.
+const EXIT_EVERY_CHECK_FAILED: u8 = 4;
+
+/// The device type: `--device-type`, else `[defaults] device_type` of ota-sign.toml.
+/// Never the app descriptor's project name, which names the build, not the device type.
+fn device_type(args: &RunArgs) -> Result<DeviceType, String> {
+    if let Some(name) = &args.device_type {
+        return DeviceType::new(name).ok_or_else(|| {
+            format!("--device-type {name:?} is not a device type (1-32 characters of a-z 0-9 - _)")
+        });
+    }
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    let configured = match project::find_config(args.config.as_deref(), &cwd) {
+        Some(path) => project::configured_device_type(&path)
+            .map_err(|e| e.to_string())?
+            .map(|t| (t, path)),
+        None => None,
+    };
+    match configured {
+        Some((device_type, path)) => {
+            eprintln!("device type {device_type} (from {})", path.display());
+            Ok(device_type)
+        }
+        None => Err(
+            "no device type: pass --device-type NAME, or set [defaults] device_type in \
+             ota-sign.toml (the app's ESP-IDF project name is not used: it names the build, \
+             not the device type the release is signed for)"
+                .to_owned(),
+        ),
+    }
+}
+
+/// Refuses what cannot be an app image before a flash file is made from it: a signed
+/// `.ota` given as `--app` would write an unbootable flash.
+fn check_app_image(path: &std::path::Path, app: &[u8]) -> Result<(), String> {
+    if app.starts_with(&ota_format::IMAGE_MAGIC) {
+        return Err(format!(
+            "{} is a signed ota-sign image (.ota); --app takes the ESP-IDF app image inside it: \
+             `ota-sign extract {} -o app.bin` writes it, or `ota-sign flash --image {} --output FLASH` \
+             makes the whole flash file",
+            path.display(),
+            path.display(),
+            path.display()
+        ));
+    }
+    if app.first() != Some(&ota_format::esp::IMAGE_MAGIC) {
+        return Err(format!(
+            "{} is not an ESP-IDF app image (it does not start with the byte 0xE9)",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 fn chip(name: &str) -> Result<ChipId, String> {
     ChipId::from_name(name).ok_or_else(|| format!("unknown chip {name:?}"))
 }
@@ -150,6 +213,7 @@ fn load_or_create(args: &RunArgs) -> Result<SimFlash, String> {
         .as_ref()
         .ok_or("flash file missing: give --app to create it")?;
     let app = std::fs::read(app_path).map_err(|e| format!("{}: {e}", app_path.display()))?;
+    check_app_image(app_path, &app)?;
     let table = match &args.partition_table {
         Some(p) => {
             let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -222,10 +286,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     let mut config = DeviceConfig::new(&args.manifest_url, &args.device_id);
     config.chip = chip(&args.chip)?;
     config.channel = Channel::new(&args.channel).ok_or("invalid channel")?;
-    config.device_type = match &args.device_type {
-        Some(t) => Some(DeviceType::new(t).ok_or("invalid device type")?),
-        None => None,
-    };
+    config.device_type = Some(device_type(&args)?);
     config.bootloader = match args.bootloader {
         Bootloader::Rollback => BootloaderMode::RollbackEnabled,
         Bootloader::Plain => BootloaderMode::RollbackDisabled,
@@ -248,6 +309,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         .map_or(1, |d| d.as_nanos() as u64)
         | 1;
     let mut checks = 0u64;
+    let mut succeeded_checks = 0u64;
     let mut failed_boots = 0u32;
     loop {
         let save = |d: &VirtualDevice| d.flash.save(&args.flash).map_err(|e| e.to_string());
@@ -267,6 +329,9 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
                     checks += 1;
                     match s.check() {
                         Ok(r) => {
+                            if r != CheckResult::Failed {
+                                succeeded_checks += 1;
+                            }
                             println!("check {}", serde_json::to_string(&r).unwrap_or_default())
                         }
                         Err(e) => println!("check error {e}"),
@@ -287,6 +352,10 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
                 failed_boots = 0;
                 save(&device)?;
                 if !reboot {
+                    if checks > 0 && succeeded_checks == 0 {
+                        eprintln!("ota-device-sim: every check failed ({checks} of {checks})");
+                        return Ok(ExitCode::from(EXIT_EVERY_CHECK_FAILED));
+                    }
                     return Ok(ExitCode::SUCCESS);
                 }
                 println!("reboot update");

@@ -1,0 +1,133 @@
+//! `ota-device-sim run` as a new user starts it: the device type comes from the flag or
+//! the project's ota-sign.toml (never the build's project name), a run where every check
+//! failed says so in its exit code, and a signed image given as `--app` is refused.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ota_testkit::{Chip, TestFirmware};
+use support::*;
+
+/// An app image of project `project` (which is not the device type) trusting the signer.
+fn app_of_project(project: &str) -> Vec<u8> {
+    TestFirmware::new(Chip::Esp32c3)
+        .version("1.0.0")
+        .project_name(project)
+        .trusted_keys(&[public(SIGNER)])
+        .payload_size(40_000)
+        .app_image()
+}
+
+/// `ota-device-sim run` in `dir` on a new flash made from `app`, without --device-type.
+fn run_in(dir: &Path, app: &[u8], manifest_url: &str, checks: &str) -> Output {
+    std::fs::write(dir.join("app.bin"), app).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
+        .current_dir(dir)
+        .env_remove("OTA_SIGN_CONFIG")
+        .args(["run", "--flash", "flash.bin", "--app", "app.bin"])
+        .args(["--flash-size", "589824", "--device-id", "dev-1"])
+        .args(["--manifest-url", manifest_url, "--interval", "0.01"])
+        .args(["--max-checks", checks])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn run_takes_the_device_type_from_ota_sign_toml_not_the_project_name() {
+    let host = Host::start();
+    host.publish(&release(&Spec::default()));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ota-sign.toml"),
+        format!("[defaults]\ndevice_type = \"{DEVICE_TYPE}\"\n"),
+    )
+    .unwrap();
+    let out = run_in(
+        dir.path(),
+        &app_of_project("sensor-firmware-build"),
+        &host.url(MANIFEST_PATH),
+        "2",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stderr.contains("device type sensor (from"), "{stderr}");
+    assert!(
+        stdout.contains("boot running ota_1 version 1.1.0"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_without_a_device_type_anywhere_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        &app("1.0.0"),
+        "http://127.0.0.1:9/x.manifest",
+        "1",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--device-type") && stderr.contains("ota-sign.toml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn run_where_every_check_failed_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on the discard port: every check fails.
+    let run = |device_type: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
+            .current_dir(dir.path())
+            .args(["run", "--flash", "flash.bin", "--app", "app.bin"])
+            .args(["--flash-size", "589824", "--device-id", "dev-1"])
+            .args(["--device-type", device_type])
+            .args([
+                "--manifest-url",
+                "http://127.0.0.1:9/sensor.stable.manifest",
+            ])
+            .args(["--interval", "0.01", "--max-checks", "2"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    std::fs::write(dir.path().join("app.bin"), app("1.0.0")).unwrap();
+    let (code, stderr) = run("sensor");
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(stderr.contains("every check failed (2 of 2)"), "{stderr}");
+}
+
+#[test]
+fn run_refuses_a_signed_image_given_as_the_app() {
+    let host = Host::start();
+    let signed = release(&Spec::default());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("x.ota"), &signed.ota).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
+        .current_dir(dir.path())
+        .args(["run", "--flash", "flash.bin", "--app", "x.ota"])
+        .args(["--device-type", DEVICE_TYPE, "--device-id", "dev-1"])
+        .args([
+            "--manifest-url",
+            &host.url(MANIFEST_PATH),
+            "--max-checks",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("x.ota is a signed ota-sign image") && stderr.contains("ota-sign extract"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("flash.bin").exists());
+}
