@@ -177,3 +177,36 @@ fn exit_codes_are_the_documented_ones() {
     let err = s.fails(&["publish", "--repo", TREE, "--to", "www"], IO);
     assert!(err.contains("www"), "{err}");
 }
+
+#[test]
+fn completions_and_manual_pages_come_from_the_command_definition() {
+    let s = Scratch::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = s.ok(&["completions", shell]);
+        assert!(
+            script.contains("ota-sign") && script.contains("allow-test-keys"),
+            "{shell}: {script}"
+        );
+    }
+    s.fails(&["completions", "tcsh"], USAGE);
+    let page = s.ok(&["man"]);
+    assert!(page.contains(".TH ota-sign 1"), "{page}");
+    let page = s.ok(&["man", "release"]);
+    assert!(
+        page.contains(".TH ota-sign-release") && page.contains("ota\\-sign release"),
+        "{page}"
+    );
+    let err = s.fails(&["man", "relase"], USAGE);
+    assert!(err.contains("release"), "names the commands: {err}");
+}
+
+#[test]
+fn a_negative_rollout_says_what_a_rollout_is() {
+    let (s, _) = packaged(&[(Build::new("lamp", "1.0.0"), "a.ota")]);
+    let err = s.fails(&release_args(&["--rollout", "-5", "a.ota"]), USAGE);
+    assert!(
+        err.contains("\"-5\" is not a rollout: a percentage from 0 to 100"),
+        "{err}"
+    );
+    assert!(!err.contains("tip"), "{err}");
+}

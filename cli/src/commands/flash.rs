@@ -49,9 +49,10 @@ output exists.
 
 Examples:
   ota-sign flash --elf build/app.elf --chip esp32c3 --port /dev/ttyACM0
-  ota-sign flash --image thermostat-1.4.0.ota --pubkey release.pub --output flash.bin
-  ota-sign flash --app-image app.bin --partition-table parts.csv --flash-size 8MB \\
-      --output flash.bin --json";
+  ota-sign flash --image thermostat-1.4.0.ota --pubkey release.pub \\
+      --output flash.bin
+  ota-sign flash --app-image app.bin --partition-table parts.csv \\
+      --flash-size 8MB --output flash.bin --json";
 
 /// Install bootloader, partition table and firmware on a new device
 #[derive(ClapArgs, Debug)]

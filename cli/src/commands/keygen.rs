@@ -27,10 +27,10 @@ choose --no-encrypt explicitly.";
 
 pub const EXAMPLES: &str = "\
 Examples:
-  ota-sign keygen keys/release              # asks for a passphrase
+  ota-sign keygen keys/release             # asks for a passphrase
   OTA_SIGN_PASSPHRASE=... ota-sign keygen keys/release --encrypt
-  ota-sign keygen keys/dev --no-encrypt     # plain key, protected only by mode 0600
-  ota-sign keygen keys/release --json       # {\"key_id\": ..., \"private_key_file\": ...}
+  ota-sign keygen keys/dev --no-encrypt    # plain key, mode 0600 only
+  ota-sign keygen keys/release --json      # {\"key_id\": ..., ...}
 
 Next: put the public key into the firmware, which decides whom the devices trust:
   ota-sign pubkey keys/release.pub --format rust";

@@ -4,10 +4,12 @@
 //!
 //! Helpers shared by several commands (finding the signing key) live here.
 
+pub mod completions;
 pub mod extract;
 pub mod flash;
 pub mod inspect;
 pub mod keygen;
+pub mod man;
 pub mod package;
 pub mod pubkey;
 pub mod publish;
@@ -54,6 +56,12 @@ pub enum Command {
     /// Upload a release tree to a directory, S3 or GitHub Releases (no key needed)
     #[command(long_about = publish::ABOUT)]
     Publish(publish::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(long_about = completions::ABOUT)]
+    Completions(completions::Args),
+    /// Print the manual page (roff) of ota-sign or one of its commands
+    #[command(long_about = man::ABOUT)]
+    Man(man::Args),
 }
 
 impl Command {
@@ -69,6 +77,8 @@ impl Command {
             Command::Flash(args) => flash::run(args, global),
             Command::Release(args) => release::run(args, global),
             Command::Publish(args) => publish::run(args, global),
+            Command::Completions(args) => completions::run(args, global),
+            Command::Man(args) => man::run(args, global),
         }
     }
 }

@@ -35,9 +35,11 @@ the same bytes (the creation time comes from SOURCE_DATE_EPOCH when set).
 
 Examples:
   ota-sign package --key release.key --device-type thermostat \\
-      --elf target/riscv32imc-unknown-none-elf/release/app --chip esp32c3 -o app.ota
-  ota-sign package --key release.key --device-type thermostat --app-image build/app.bin \\
-      --chip esp32s3 --security-counter 4 -o app.ota --json";
+      --elf target/riscv32imc-unknown-none-elf/release/app \\
+      --chip esp32c3 -o app.ota
+  ota-sign package --key release.key --device-type thermostat \\
+      --app-image build/app.bin --chip esp32s3 --security-counter 4 \\
+      -o app.ota --json";
 
 /// Package an ESP32 build into a signed image
 #[derive(ClapArgs, Debug)]

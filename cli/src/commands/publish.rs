@@ -62,9 +62,12 @@ Exit codes: 0 published (or nothing to do); 7 conflict with what the host serves
 
 Examples:
   ota-sign publish --repo site --to /var/www/firmware --dry-run
-  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... ota-sign publish --repo site --to s3://acme-firmware/prod
-  ota-sign publish --repo site --to s3://fw --s3-endpoint http://minio.local:9000 --json
-  GITHUB_TOKEN=... ota-sign publish --repo site --to github://acme/thermostat-firmware";
+  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \\
+      ota-sign publish --repo site --to s3://acme-firmware/prod
+  ota-sign publish --repo site --to s3://fw \\
+      --s3-endpoint http://minio.local:9000 --json
+  GITHUB_TOKEN=... \\
+      ota-sign publish --repo site --to github://acme/thermostat-firmware";
 
 /// Upload a release tree to a directory, S3 or GitHub Releases
 #[derive(ClapArgs, Debug)]

@@ -30,7 +30,9 @@ Exit codes: 0 valid; 3 bad signature, digest or structure; 6 valid but not for t
 Examples:
   ota-sign verify --pubkey release.pub app.ota
   ota-sign verify --pubkey release.pub --device-type thermostat app.ota
-  ota-sign verify --pubkey release.pub thermostat.stable.manifest --image thermostat-1.2.0-1a2b3c4d.ota";
+  ota-sign verify app.ota      # keys and device type from ota-sign.toml
+  ota-sign verify --pubkey release.pub thermostat.stable.manifest \\
+      --image thermostat-1.2.0-1a2b3c4d.ota";
 
 /// Verify a signed image or manifest
 #[derive(ClapArgs, Debug)]
