@@ -6,8 +6,9 @@
 //!                    [--bootloader rollback|plain] [--power-cut-at N] [--max-checks N]
 //! ota-device-sim status --flash flash.bin
 //! ```
-//! `run` prints one line per event on stdout (`status-url ...`, `boot ...`, `check ...`)
-//! so scripts and tests can follow it. Exit codes: 0 done, 1 error, 3 power cut, 4 every
+//! `run` prints one line per event on stdout (`status-url ...`, `boot ...`, `check ...`),
+//! or with `--json` one JSON object per line (`{"event":"boot",...}`), so scripts and
+//! tests can follow it. Exit codes: 0 done, 1 error, 3 power cut, 4 every
 //! check failed (after `--max-checks`). The device type comes from `--device-type` or
 //! `[defaults] device_type` of ota-sign.toml (see [`ota_device_sim::project`]).
 
@@ -118,20 +119,72 @@ struct RunArgs {
     /// Trial boots before falling back (plain bootloader).
     #[arg(long, default_value_t = 3)]
     max_boot_attempts: u8,
+    /// Log events as JSON lines (`{"event":"boot",...}`) instead of text
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let log = Log {
+        json: matches!(&cli.command, Command::Run(args) if args.json),
+    };
     let result = match cli.command {
-        Command::Run(args) => run(*args),
+        Command::Run(args) => run(*args, log),
         Command::Status { flash, chip } => status(flash, &chip),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("ota-device-sim: {e}");
+            log.error(&e);
             ExitCode::from(1)
         }
+    }
+}
+
+/// The event log of `run`: one line per event on stdout, as text (`boot running ota_1
+/// version 1.1.0`) or, with `--json`, as one JSON object per line (`{"event":"boot",
+/// "slot":"ota_1","version":"1.1.0"}`). Errors and notes go to stderr in the same format.
+#[derive(Clone, Copy)]
+struct Log {
+    json: bool,
+}
+
+impl Log {
+    /// An event: `text` for people, `fields` (with `"event": name` added) for `--json`.
+    fn event(self, name: &str, text: &str, fields: serde_json::Value) {
+        if self.json {
+            println!("{}", Self::line(name, fields));
+        } else {
+            println!("{text}");
+        }
+    }
+
+    /// A note on stderr.
+    fn note(self, name: &str, text: &str, fields: serde_json::Value) {
+        if self.json {
+            eprintln!("{}", Self::line(name, fields));
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    /// An error on stderr.
+    fn error(self, message: &str) {
+        self.note(
+            "error",
+            &format!("ota-device-sim: {message}"),
+            serde_json::json!({ "message": message }),
+        );
+    }
+
+    fn line(name: &str, fields: serde_json::Value) -> String {
+        let mut object = serde_json::Map::new();
+        object.insert("event".into(), name.into());
+        if let serde_json::Value::Object(map) = fields {
+            object.extend(map);
+        }
+        serde_json::Value::Object(object).to_string()
     }
 }
 
@@ -141,7 +194,7 @@ const EXIT_EVERY_CHECK_FAILED: u8 = 4;
 
 /// The device type: `--device-type`, else `[defaults] device_type` of ota-sign.toml.
 /// Never the app descriptor's project name, which names the build, not the device type.
-fn device_type(args: &RunArgs) -> Result<DeviceType, String> {
+fn device_type(args: &RunArgs, log: Log) -> Result<DeviceType, String> {
     if let Some(name) = &args.device_type {
         return DeviceType::new(name).ok_or_else(|| {
             format!("--device-type {name:?} is not a device type (1-32 characters of a-z 0-9 - _)")
@@ -156,7 +209,14 @@ fn device_type(args: &RunArgs) -> Result<DeviceType, String> {
     };
     match configured {
         Some((device_type, path)) => {
-            eprintln!("device type {device_type} (from {})", path.display());
+            log.note(
+                "config",
+                &format!("device type {device_type} (from {})", path.display()),
+                serde_json::json!({
+                    "device_type": device_type.as_str(),
+                    "from": path.display().to_string(),
+                }),
+            );
             Ok(device_type)
         }
         None => Err(
@@ -278,7 +338,7 @@ fn jittered(interval: f64, seed: &mut u64) -> Duration {
     Duration::from_secs_f64((interval * (0.9 + 0.2 * unit)).max(0.0))
 }
 
-fn run(args: RunArgs) -> Result<ExitCode, String> {
+fn run(args: RunArgs, log: Log) -> Result<ExitCode, String> {
     let mut flash = load_or_create(&args)?;
     if let Some(n) = args.power_cut_at {
         flash.cut_after(n);
@@ -286,7 +346,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     let mut config = DeviceConfig::new(&args.manifest_url, &args.device_id);
     config.chip = chip(&args.chip)?;
     config.channel = Channel::new(&args.channel).ok_or("invalid channel")?;
-    config.device_type = Some(device_type(&args)?);
+    config.device_type = Some(device_type(&args, log)?);
     config.bootloader = match args.bootloader {
         Bootloader::Rollback => BootloaderMode::RollbackEnabled,
         Bootloader::Plain => BootloaderMode::RollbackDisabled,
@@ -298,7 +358,12 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     if let Some(addr) = args.status_addr {
         let listener = TcpListener::bind(addr).map_err(|e| format!("{addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        println!("status-url http://{local}/ota/status");
+        let url = format!("http://{local}/ota/status");
+        log.event(
+            "status-url",
+            &format!("status-url {url}"),
+            serde_json::json!({ "url": url }),
+        );
         let shared = device.shared.clone();
         let pings = Arc::new(AtomicU64::new(0));
         std::thread::spawn(move || serve_status(listener, shared, pings));
@@ -317,10 +382,14 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         let max_checks = args.max_checks;
         let result = device
             .boot(|s| {
-                println!(
-                    "boot running {} version {}",
-                    ota_agent::status::target_label(s.firmware.target),
-                    s.firmware.version
+                let slot = ota_agent::status::target_label(s.firmware.target);
+                log.event(
+                    "boot",
+                    &format!("boot running {slot} version {}", s.firmware.version),
+                    serde_json::json!({
+                        "slot": slot.to_string(),
+                        "version": s.firmware.version.to_string(),
+                    }),
                 );
                 loop {
                     if max_checks.is_some_and(|m| checks >= m) {
@@ -332,9 +401,17 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
                             if r != CheckResult::Failed {
                                 succeeded_checks += 1;
                             }
-                            println!("check {}", serde_json::to_string(&r).unwrap_or_default())
+                            log.event(
+                                "check",
+                                &format!("check {}", serde_json::to_string(&r).unwrap_or_default()),
+                                serde_json::json!({ "result": r }),
+                            );
                         }
-                        Err(e) => println!("check error {e}"),
+                        Err(e) => log.event(
+                            "check",
+                            &format!("check error {e}"),
+                            serde_json::json!({ "error": e.to_string() }),
+                        ),
                     }
                     if s.reboot_required() {
                         return true;
@@ -353,23 +430,41 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
                 save(&device)?;
                 if !reboot {
                     if checks > 0 && succeeded_checks == 0 {
-                        eprintln!("ota-device-sim: every check failed ({checks} of {checks})");
+                        log.error(&format!("every check failed ({checks} of {checks})"));
                         return Ok(ExitCode::from(EXIT_EVERY_CHECK_FAILED));
                     }
                     return Ok(ExitCode::SUCCESS);
                 }
-                println!("reboot update");
+                log.event(
+                    "reboot",
+                    "reboot update",
+                    serde_json::json!({ "reason": "update" }),
+                );
             }
             BootResult::PowerLost => {
                 save(&device)?;
-                println!("power-lost at operation {}", device.flash.operations());
+                let operation = device.flash.operations();
+                log.event(
+                    "power-lost",
+                    &format!("power-lost at operation {operation}"),
+                    serde_json::json!({ "operation": operation }),
+                );
                 return Ok(ExitCode::from(3));
             }
             BootResult::NoBootableApp => return Err("no bootable app".into()),
             other => {
                 failed_boots += 1;
                 save(&device)?;
-                println!("reboot {}", describe(&other));
+                let (reason, version, error) = describe(&other);
+                let mut text = format!("reboot {reason} {version}");
+                if let Some(e) = &error {
+                    text.push_str(&format!(" {e}"));
+                }
+                log.event(
+                    "reboot",
+                    &text,
+                    serde_json::json!({ "reason": reason, "version": version, "error": error }),
+                );
                 if failed_boots > 50 {
                     return Err("boot loop".into());
                 }
@@ -378,12 +473,15 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     }
 }
 
-fn describe<R>(r: &BootResult<R>) -> String {
+/// Why a boot ended in a reboot: the reason, the version that ran, the agent's error.
+fn describe<R>(r: &BootResult<R>) -> (&'static str, String, Option<String>) {
     match r {
-        BootResult::Crashed(f) => format!("crashed {}", f.version),
-        BootResult::RejectedTrial(f) => format!("health-check-failed {}", f.version),
-        BootResult::TrialsExhausted(f) => format!("trials-exhausted {}", f.version),
-        BootResult::AgentFailed(f, e) => format!("agent-failed {} {e}", f.version),
-        _ => String::new(),
+        BootResult::Crashed(f) => ("crashed", f.version.to_string(), None),
+        BootResult::RejectedTrial(f) => ("health-check-failed", f.version.to_string(), None),
+        BootResult::TrialsExhausted(f) => ("trials-exhausted", f.version.to_string(), None),
+        BootResult::AgentFailed(f, e) => {
+            ("agent-failed", f.version.to_string(), Some(e.to_string()))
+        }
+        _ => ("other", String::new(), None),
     }
 }

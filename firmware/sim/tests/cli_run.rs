@@ -131,3 +131,90 @@ fn run_refuses_a_signed_image_given_as_the_app() {
     );
     assert!(!dir.path().join("flash.bin").exists());
 }
+
+#[test]
+fn run_with_json_logs_one_json_object_per_line() {
+    let host = Host::start();
+    host.publish(&release(&Spec::default()));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.bin"), app("1.0.0")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
+        .current_dir(dir.path())
+        .args(["run", "--json", "--flash", "flash.bin", "--app", "app.bin"])
+        .args(["--flash-size", "589824", "--device-id", "dev-1"])
+        .args(["--device-type", DEVICE_TYPE, "--interval", "0.01"])
+        .args([
+            "--manifest-url",
+            &host.url(MANIFEST_PATH),
+            "--max-checks",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["boot", "check", "reboot", "boot", "check"],
+        "{stdout}"
+    );
+    assert_eq!(events[0]["slot"], "ota_0");
+    assert_eq!(events[1]["result"]["result"], "installed");
+    assert_eq!(events[3]["slot"], "ota_1");
+    assert_eq!(events[3]["version"], "1.1.0");
+
+    // The flash file names the slot the bootloader starts, with its version.
+    let status = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
+        .current_dir(dir.path())
+        .args(["status", "--flash", "flash.bin"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["running"]["slot"], "ota_1", "{json}");
+    assert_eq!(json["running"]["version"], "1.1.0", "{json}");
+}
+
+#[test]
+fn live_status_json_has_no_rust_debug_text() {
+    let host = Host::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = sim_run(dir.path(), "589824", &host.url(MANIFEST_PATH));
+    // The second check waits 30 s: long enough to read the status, then it is killed.
+    command.args([
+        "--device-id",
+        "dev-1",
+        "--interval",
+        "30",
+        "--max-checks",
+        "2",
+    ]);
+    let (mut child, _out, addr) = spawn_with_status(&mut command);
+    let body = (0..100)
+        .find_map(|_| {
+            let body = get_body(&addr, "/ota/status")
+                .filter(|b| b.contains("\"sim\"") && b.contains("\"running\""));
+            if body.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            body
+        })
+        .expect("status served");
+    let _ = child.kill();
+    let _ = child.wait();
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["sim"]["behaviour"], "normal", "{body}");
+    assert_eq!(json["running"]["slot"], "ota_0", "{body}");
+    assert!(!body.contains("Some("), "{body}");
+}
