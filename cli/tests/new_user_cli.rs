@@ -210,3 +210,57 @@ fn a_negative_rollout_says_what_a_rollout_is() {
     );
     assert!(!err.contains("tip"), "{err}");
 }
+
+#[test]
+fn inspect_shows_descriptors_iso_times_flash_images_in_reading_order() {
+    let (s, pk) = packaged(&[(Build::new("thermostat", "1.0.0"), "t.ota")]);
+    let elf = TestFirmware::new(Chip::Esp32c3)
+        .version("2.1.0")
+        .project_name("thermostat-fw")
+        .trusted_keys(&[pk])
+        .elf();
+    s.write("fw.elf", &elf);
+    let report = s.json(&["inspect", "fw.elf"]);
+    assert_eq!(report["kind"], "elf");
+    assert_eq!(report["version"], "2.1.0", "{report}");
+    assert_eq!(report["project_name"], "thermostat-fw", "{report}");
+    assert!(report["idf_version"].is_string(), "{report}");
+
+    // SOURCE_DATE_EPOCH=1764000000 in every test run.
+    let image = s.json(&["inspect", "t.ota"]);
+    assert_eq!(image["created"], "2025-11-24T16:00:00Z", "{image}");
+    assert_eq!(image["created_unix"], 1_764_000_000u64);
+    let text = s.ok(&["inspect", "t.ota"]);
+    let at = |field: &str| {
+        text.find(&format!("  {field} "))
+            .unwrap_or_else(|| panic!("{field}: {text}"))
+    };
+    assert!(
+        at("device_type") < at("version") && at("version") < at("image_sha256"),
+        "{text}"
+    );
+    assert!(!text.contains("created_unix"), "{text}");
+
+    s.ok(&[
+        "flash",
+        "--image",
+        "t.ota",
+        "--pubkey",
+        "release.pub",
+        "--output",
+        "flash.bin",
+    ]);
+    let flash = s.json(&["inspect", "flash.bin"]);
+    assert_eq!(flash["kind"], "flash_image", "{flash}");
+    assert_eq!(flash["boots"], "ota_0");
+    assert_eq!(flash["version"], "1.0.0");
+    assert_eq!(flash["flash_size"], 4 * 1024 * 1024);
+
+    s.write("junk", b"hello");
+    let err = s.fails(&["inspect", "junk"], INVALID);
+    assert!(err.contains("not a kind of file ota-sign knows"), "{err}");
+    assert!(
+        !err.contains("ota-sign inspect"),
+        "no advice to run itself: {err}"
+    );
+}
