@@ -24,8 +24,12 @@ then the payload is decompressed and the installed image's digest and ESP-IDF ap
 structure (magic, chip, checksum, SHA-256) are checked. For a manifest: its signature;
 with --image also that the image is exactly the one the manifest names.
 
-Exit codes: 0 valid; 3 bad signature, digest or structure; 6 valid but not for the given
---device-type/--chip; 2 usage; 4 unreadable file.
+Without --pubkey the keys are `trusted_keys` of the device type (--device-type, else
+[defaults] device_type) in ota-sign.toml, and the file must be for that device type.
+
+Exit codes: 0 valid; 3 bad signature, digest or structure; 6 valid but not for the
+expected device type or chip, or a trusted key whose private half is public; 2 usage;
+4 unreadable file; 5 unreadable or invalid key.
 
 Examples:
   ota-sign verify --pubkey release.pub app.ota
