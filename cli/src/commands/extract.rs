@@ -3,11 +3,9 @@
 use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
-use ota_format::{Expectations, TrustedKeys};
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
-use crate::commands::verify::Target;
 use crate::exit::Failure;
 use crate::output;
 
@@ -55,25 +53,8 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     if !args.force && args.output.exists() {
         return Err(output::exists(&args.output));
     }
-    let target = Target {
-        device_type: Target::device_type(args.device_type, global)?,
-        chip: None,
-    };
-    let keys = super::verify::keys_to_trust(
-        &args.pubkey,
-        target.device_type.as_ref().map(|(t, _)| t),
-        global,
-    )?;
-    let bytes = output::read(&args.file)?;
-    let subject = format!("image {}", args.file.display());
-    let (verified, app) = super::verify::check_image(
-        &subject,
-        &bytes,
-        TrustedKeys::new(&keys),
-        Expectations::default(),
-    )?;
-    let info = &verified.header.info;
-    target.check(&subject, info.device_type, info.chip)?;
+    let (verified, app) =
+        super::verify::load_verified_image(&args.file, &args.pubkey, args.device_type, global)?;
     output::write(&args.output, &app, args.force)?;
     let result = Extracted {
         output: args.output.display().to_string(),

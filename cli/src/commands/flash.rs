@@ -5,11 +5,10 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args as ClapArgs};
 use espflash::flasher::{FlashSettings, FlashSize};
-use ota_format::{ChipId, DeviceType, Expectations, TrustedKeys};
+use ota_format::{ChipId, DeviceType};
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
-use crate::commands::verify::Target;
 use crate::config::{self, Config};
 use crate::diagnostics::FirmwareDiagnostic;
 use crate::exit::Failure;
@@ -345,25 +344,9 @@ fn firmware_failure(path: &Path, error: FirmwareError) -> Failure {
 fn load_app(args: &Args, cfg: Option<&Config>, global: &GlobalOpts) -> Result<App, Failure> {
     let named_type = config::device_type(args.device_type, cfg)?;
     if let Some(path) = &args.image {
-        let target = Target {
-            device_type: Target::device_type(args.device_type, global)?,
-            chip: None,
-        };
-        let keys = super::verify::keys_to_trust(
-            &args.pubkey,
-            target.device_type.as_ref().map(|(t, _)| t),
-            global,
-        )?;
-        let bytes = output::read(path)?;
-        let subject = format!("image {}", path.display());
-        let (verified, app) = super::verify::check_image(
-            &subject,
-            &bytes,
-            TrustedKeys::new(&keys),
-            Expectations::default(),
-        )?;
+        let (verified, app) =
+            super::verify::load_verified_image(path, &args.pubkey, args.device_type, global)?;
         let info = verified.header.info;
-        target.check(&subject, info.device_type, info.chip)?;
         let device_type = info.device_type.to_string();
         check_chip(
             info.chip,

@@ -263,6 +263,34 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Reads and verifies the signed image at `path` for a command that installs or unpacks
+/// it (`extract`, `flash --image`): keys from `--pubkey` or ota-sign.toml, then the
+/// complete check, then the expected device type (flag, environment or `[defaults]`).
+/// Returns the verified header and the app image a device would install.
+pub fn load_verified_image(
+    path: &std::path::Path,
+    pubkeys: &[String],
+    device_type: Option<DeviceType>,
+    global: &GlobalOpts,
+) -> Result<(VerifiedImage, Vec<u8>), Failure> {
+    let target = Target {
+        device_type: Target::device_type(device_type, global)?,
+        chip: None,
+    };
+    let keys = keys_to_trust(pubkeys, target.device_type.as_ref().map(|(t, _)| t), global)?;
+    let bytes = output::read(path)?;
+    let subject = format!("image {}", path.display());
+    let (verified, app) = check_image(
+        &subject,
+        &bytes,
+        TrustedKeys::new(&keys),
+        Expectations::default(),
+    )?;
+    let info = &verified.header.info;
+    target.check(&subject, info.device_type, info.chip)?;
+    Ok((verified, app))
+}
+
 /// Verifies an image completely: signature, payload digest, then the installed image
 /// (decompressed) against its digest and as an ESP-IDF app image for the header's chip.
 pub fn check_image(

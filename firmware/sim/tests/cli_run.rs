@@ -20,16 +20,25 @@ fn app_of_project(project: &str) -> Vec<u8> {
         .app_image()
 }
 
-/// `ota-device-sim run` in `dir` on a new flash made from `app`, without --device-type.
-fn run_in(dir: &Path, app: &[u8], manifest_url: &str, checks: &str) -> Output {
-    std::fs::write(dir.join("app.bin"), app).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
+/// `ota-device-sim run` in `dir` on a new flash file made from `app` (written to
+/// `dir/NAME`), checking `manifest_url` every 10 ms at most `checks` times; the caller
+/// adds the device type or not.
+fn sim_in(dir: &Path, app: (&str, &[u8]), manifest_url: &str, checks: &str) -> Command {
+    std::fs::write(dir.join(app.0), app.1).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"));
+    command
         .current_dir(dir)
         .env_remove("OTA_SIGN_CONFIG")
-        .args(["run", "--flash", "flash.bin", "--app", "app.bin"])
+        .args(["run", "--flash", "flash.bin", "--app", app.0])
         .args(["--flash-size", "589824", "--device-id", "dev-1"])
         .args(["--manifest-url", manifest_url, "--interval", "0.01"])
-        .args(["--max-checks", checks])
+        .args(["--max-checks", checks]);
+    command
+}
+
+/// [`sim_in`] without --device-type.
+fn run_in(dir: &Path, app: &[u8], manifest_url: &str, checks: &str) -> Output {
+    sim_in(dir, ("app.bin", app), manifest_url, checks)
         .output()
         .unwrap()
 }
@@ -81,27 +90,14 @@ fn run_without_a_device_type_anywhere_is_refused() {
 fn run_where_every_check_failed_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens on the discard port: every check fails.
-    let run = |device_type: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
-            .current_dir(dir.path())
-            .args(["run", "--flash", "flash.bin", "--app", "app.bin"])
-            .args(["--flash-size", "589824", "--device-id", "dev-1"])
-            .args(["--device-type", device_type])
-            .args([
-                "--manifest-url",
-                "http://127.0.0.1:9/sensor.stable.manifest",
-            ])
-            .args(["--interval", "0.01", "--max-checks", "2"])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    std::fs::write(dir.path().join("app.bin"), app("1.0.0")).unwrap();
-    let (code, stderr) = run("sensor");
-    assert_eq!(code, Some(4), "{stderr}");
+    let app = app("1.0.0");
+    let url = "http://127.0.0.1:9/sensor.stable.manifest";
+    let out = sim_in(dir.path(), ("app.bin", &app), url, "2")
+        .args(["--device-type", "sensor"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("every check failed (2 of 2)"), "{stderr}");
 }
 
@@ -110,19 +106,15 @@ fn run_refuses_a_signed_image_given_as_the_app() {
     let host = Host::start();
     let signed = release(&Spec::default());
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("x.ota"), &signed.ota).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
-        .current_dir(dir.path())
-        .args(["run", "--flash", "flash.bin", "--app", "x.ota"])
-        .args(["--device-type", DEVICE_TYPE, "--device-id", "dev-1"])
-        .args([
-            "--manifest-url",
-            &host.url(MANIFEST_PATH),
-            "--max-checks",
-            "1",
-        ])
-        .output()
-        .unwrap();
+    let out = sim_in(
+        dir.path(),
+        ("x.ota", &signed.ota),
+        &host.url(MANIFEST_PATH),
+        "1",
+    )
+    .args(["--device-type", DEVICE_TYPE])
+    .output()
+    .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -137,18 +129,9 @@ fn run_with_json_logs_one_json_object_per_line() {
     let host = Host::start();
     host.publish(&release(&Spec::default()));
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("app.bin"), app("1.0.0")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))
-        .current_dir(dir.path())
-        .args(["run", "--json", "--flash", "flash.bin", "--app", "app.bin"])
-        .args(["--flash-size", "589824", "--device-id", "dev-1"])
-        .args(["--device-type", DEVICE_TYPE, "--interval", "0.01"])
-        .args([
-            "--manifest-url",
-            &host.url(MANIFEST_PATH),
-            "--max-checks",
-            "2",
-        ])
+    let app = app("1.0.0");
+    let out = sim_in(dir.path(), ("app.bin", &app), &host.url(MANIFEST_PATH), "2")
+        .args(["--device-type", DEVICE_TYPE, "--json"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
