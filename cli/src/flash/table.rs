@@ -190,6 +190,10 @@ pub fn parse_binary(bytes: &[u8]) -> Result<Vec<Partition>, TableError> {
         let word = |at: usize| {
             u32::from_le_bytes([record[at], record[at + 1], record[at + 2], record[at + 3]])
         };
+        // 0xFF is no type (ESP-IDF's tools accept 0..=0xFE); the CSV form refuses it too.
+        if record[2] == 0xFF {
+            return Err(at("type 0xff: expected app, data or a number 0..=0xfe"));
+        }
         let ty = Type::from(record[2]);
         let subtype = subtype_of(ty, record[3]);
         let (offset, size) = (word(4), word(8));
@@ -388,6 +392,14 @@ storage,  data, 0x40,    ,        64K, readonly
             })
         );
         assert_eq!(parse(&[0xC3, 0x28]), Err(TableError::NotText));
+        // Found by the fuzz target: binary and CSV agree that 0xFF is no type.
+        let mut record = [0u8; 32];
+        record[..4].copy_from_slice(&[0xAA, 0x50, 0xFF, 0x00]);
+        record[12] = b'a';
+        assert!(matches!(
+            parse(&record),
+            Err(TableError::Record { index: 0, .. })
+        ));
     }
 
     #[test]
