@@ -11,7 +11,8 @@ pub const ABOUT: &str = "\
 Print a shell completion script for ota-sign on stdout.
 
 Examples:
-  ota-sign completions bash > ~/.local/share/bash-completion/completions/ota-sign
+  ota-sign completions bash \\
+      > ~/.local/share/bash-completion/completions/ota-sign
   ota-sign completions zsh > \"${fpath[1]}/_ota-sign\"
   ota-sign completions fish > ~/.config/fish/completions/ota-sign.fish";
 
