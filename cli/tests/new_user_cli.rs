@@ -74,7 +74,7 @@ fn verify_extract_and_flash_use_the_configured_device_type_and_keys() {
 
 #[test]
 fn refusals_name_the_expected_and_found_values() {
-    let (s, _) = packaged(&[(Build::new("thermostat", "1.0.0"), "t.ota")]);
+    let (s, release_pk) = packaged(&[(Build::new("thermostat", "1.0.0"), "t.ota")]);
     let err = s.fails(
         &[
             "verify",
@@ -88,6 +88,17 @@ fn refusals_name_the_expected_and_found_values() {
     );
     assert!(
         err.contains("image t.ota is for chip esp32c3, but --chip says esp32s3"),
+        "{err}"
+    );
+    // An image signed by a key that is not trusted names both key ids.
+    let stranger = s.keygen("stranger");
+    let err = s.fails(&["verify", "--pubkey", "stranger.pub", "t.ota"], INVALID);
+    let signer = ota_format::KeyId::of(&release_pk).to_string();
+    assert!(
+        err.contains(&format!(
+            "is signed by key {signer}, which is not trusted (trusted: [{}])",
+            ota_format::KeyId::of(&stranger)
+        )),
         "{err}"
     );
     // An ESP32-C3 ELF without esp-hal's metadata also fits the ESP32-C2's flash window;

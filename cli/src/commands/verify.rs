@@ -203,8 +203,10 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     let name = args.file.display().to_string();
     let verdict = if bytes.starts_with(&ota_format::MANIFEST_MAGIC) {
         let subject = format!("manifest {name}");
-        let manifest = Manifest::verify(&bytes, &keys)
-            .map_err(|e| FormatDiagnostic::new(subject.clone(), e))?;
+        let manifest = Manifest::verify(&bytes, &keys).map_err(|e| {
+            let signer = Manifest::inspect(&bytes).ok().map(|m| m.key_id);
+            format_failure(&subject, e, signer, &keys)
+        })?;
         let m = manifest.manifest();
         target.check(&subject, m.device_type, m.chip)?;
         if let Some(image_path) = &args.image {
@@ -291,6 +293,33 @@ pub fn load_verified_image(
     Ok((verified, app))
 }
 
+/// A rejected file as a failure; "unknown key" names the signer's key id and the
+/// trusted ones, so the operator sees which key is missing.
+fn format_failure(
+    subject: &str,
+    error: FormatError,
+    signer: Option<ota_format::KeyId>,
+    keys: &TrustedKeys<'_>,
+) -> Failure {
+    match (error, signer) {
+        (FormatError::UnknownKey, Some(signer)) => {
+            let trusted: Vec<String> = keys.keys().iter().map(|k| k.id().to_string()).collect();
+            Failure::new(
+                crate::exit::INVALID_SIGNATURE,
+                crate::exit::Message::new(
+                    format!(
+                        "{subject} is signed by key {signer}, which is not trusted (trusted: [{}])",
+                        trusted.join(", ")
+                    ),
+                    Some("pass the signer's public key with --pubkey, or list it in `trusted_keys` of ota-sign.toml".to_owned()),
+                    "ota_sign::format::unknown_key",
+                ),
+            )
+        }
+        (error, _) => FormatDiagnostic::new(subject, error).into(),
+    }
+}
+
 /// Verifies an image completely: signature, payload digest, then the installed image
 /// (decompressed) against its digest and as an ESP-IDF app image for the header's chip.
 pub fn check_image(
@@ -299,8 +328,12 @@ pub fn check_image(
     keys: TrustedKeys<'_>,
     expect: Expectations<'_>,
 ) -> Result<(VerifiedImage, Vec<u8>), Failure> {
-    let verified =
-        verify_image(bytes, keys, expect).map_err(|e| FormatDiagnostic::new(subject, e))?;
+    let verified = verify_image(bytes, keys, expect).map_err(|e| {
+        let signer = ota_format::inspect_header(bytes)
+            .ok()
+            .map(|(info, _)| info.key_id);
+        format_failure(subject, e, signer, &keys)
+    })?;
     let app = installed_image(subject, bytes, &verified)?;
     Ok((verified, app))
 }
