@@ -22,12 +22,14 @@ them to a static host (a directory, S3, GitHub Releases) that devices poll.";
 
 const EXAMPLES: &str = "\
 Getting started:
-  ota-sign keygen keys/release            # writes keys/release.key (0600) and keys/release.pub
+  # writes keys/release.key (0600) and keys/release.pub
+  ota-sign keygen keys/release
+  # the firmware embeds this: it decides whom devices trust
   ota-sign pubkey keys/release.pub --format rust > src/trusted_keys.rs
-                                          # paste into the firmware: it decides whom devices trust
 
 Keys in CI:
-  OTA_SIGN_KEY=\"$(cat release.key)\" OTA_SIGN_PASSPHRASE=... ota-sign <command> ...
+  OTA_SIGN_KEY=\"$(cat release.key)\" OTA_SIGN_PASSPHRASE=... \\
+      ota-sign <command> ...
 
 Settings come from flags, then environment variables, then ota-sign.toml (searched upward
 from the current directory; see examples/ota-sign.toml).
@@ -73,6 +75,11 @@ pub struct GlobalOpts {
     /// Print more detail (error codes, where settings came from)
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
+
+    /// Accept keys whose private half is public (RFC 8032 vectors, ota-sign's test keys) as
+    /// trusted keys. For tests only: anyone can sign updates for firmware that trusts one
+    #[arg(long, global = true)]
+    pub allow_test_keys: bool,
 
     /// Configuration file [default: ota-sign.toml in the current directory or a parent]
     #[arg(long, global = true, value_name = "FILE", env = crate::config::CONFIG_ENV)]
@@ -164,5 +171,35 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Example command lines in the help never wrap in an 80-column terminal (a wrapped
+    /// example breaks copy and paste): long ones continue with `\`.
+    #[test]
+    fn help_examples_fit_80_columns() {
+        fn walk(cmd: &clap::Command, path: &str, too_long: &mut Vec<String>) {
+            let texts = [
+                cmd.get_long_about(),
+                cmd.get_after_long_help(),
+                cmd.get_after_help(),
+            ];
+            for text in texts.into_iter().flatten() {
+                let mut continued = false;
+                for line in text.to_string().lines() {
+                    let example =
+                        line.starts_with("  ") && (line.contains("ota-sign ") || continued);
+                    if example && line.chars().count() > 80 {
+                        too_long.push(format!("{path}: {line}"));
+                    }
+                    continued = example && line.ends_with('\\');
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), too_long);
+            }
+        }
+        let mut too_long = Vec::new();
+        walk(&Cli::command(), "ota-sign", &mut too_long);
+        assert!(too_long.is_empty(), "{}", too_long.join("\n"));
     }
 }

@@ -384,7 +384,7 @@ fn parse_slot_size(s: &SlotSize) -> Result<u32, String> {
                 None => digits.parse::<u64>(),
             }
             .map_err(|_| {
-                format!("{t:?} is not a size (e.g. 1966080, \"0x1e0000\", \"1920K\", \"2M\")")
+                format!("{t:?} is not a size (e.g. 2031616, \"0x1f0000\", \"1984K\", \"2M\")")
             })?;
             n.checked_mul(unit).ok_or("too large")?
         }
@@ -437,14 +437,44 @@ mod tests {
         assert_eq!(c.defaults.channel.unwrap().as_str(), "stable");
         let d = c.device("thermostat-v2").unwrap();
         assert_eq!(d.chip, ChipId::from_name("esp32c3"));
-        assert_eq!(d.slot_size, Some(0x1e0000));
-        assert_eq!(d.trusted_keys.len(), 2);
         assert_eq!(
-            d.trusted_keys[0],
-            TrustedKeySpec::File(PathBuf::from("/proj/keys/release.pub"))
+            d.trusted_keys,
+            [TrustedKeySpec::File(PathBuf::from(
+                "/proj/keys/release.pub"
+            ))]
         );
-        assert!(matches!(d.trusted_keys[1], TrustedKeySpec::Hex(_)));
         assert!(c.device("gateway").is_some());
+    }
+
+    #[test]
+    fn example_slot_size_is_the_default_4mb_layouts_slot() {
+        let c = parse(SAMPLE).unwrap();
+        let d = c.device("thermostat-v2").unwrap();
+        assert_eq!(d.chip, ChipId::from_name("esp32c3"));
+        let table = crate::flash::layout::default_table(4 * 1024 * 1024, false).unwrap();
+        for slot in ["ota_0", "ota_1"] {
+            assert_eq!(
+                d.slot_size,
+                Some(table.find(slot).unwrap().size()),
+                "{slot}"
+            );
+        }
+    }
+
+    #[test]
+    fn example_trusts_no_key_whose_private_half_is_public() {
+        let c = parse(SAMPLE).unwrap();
+        for (name, device) in &c.devices {
+            for spec in &device.trusted_keys {
+                if let TrustedKeySpec::Hex(key) = spec {
+                    assert_eq!(
+                        ota_keys::published_key_name(&key.to_bytes()),
+                        None,
+                        "[device.{name}]"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -165,7 +165,13 @@ impl Diagnostic for FirmwareDiagnostic {
 
 impl ExitStatus for FirmwareDiagnostic {
     fn exit_code(&self) -> u8 {
-        exit::FAILURE
+        match &self.error {
+            // Firmware for another chip is refused by a safety rule, as in `flash`.
+            FirmwareError::ElfChipMismatch { .. }
+            | FirmwareError::ElfArchMismatch { .. }
+            | FirmwareError::AppImageChipMismatch { .. } => exit::POLICY,
+            _ => exit::FAILURE,
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //! | 2    | [`USAGE`]             | bad command line (clap) or a bad `ota-sign.toml`                |
 //! | 3    | [`INVALID_SIGNATURE`] | a signature or digest does not verify                           |
 //! | 4    | [`IO`]                | reading or writing a file failed (missing, permission, disk)    |
-//! | 5    | [`KEY`]               | key problem: wrong passphrase, wrong key type, corrupt key file |
+//! | 5    | [`KEY`]               | key problem: unreadable or corrupt key file, wrong passphrase or key type |
 //! | 6    | [`POLICY`]            | refused by a safety rule (lock-out, downgrade, wrong device)    |
 //! | 7    | [`CONFLICT`]          | the target already exists (key or output file, published release) |
 //! | 8    | [`CREDENTIALS`]       | the host rejected the credentials (S3 keys, GitHub token)       |

@@ -155,10 +155,12 @@ fn keygen_without_terminal_or_passphrase_must_choose() {
 }
 
 #[test]
-fn keygen_into_missing_directory_is_io() {
+fn keygen_where_the_key_directory_cannot_be_made_is_io() {
+    // A missing directory is created (new_user_cli.rs); one that cannot be is an I/O error.
     let r = Run::new();
-    let o = r.run(&["keygen", "no/such/dir/k", "--no-encrypt"]);
-    assert_exit(&o, IO, "no/such/dir/k.key");
+    fs::write(r.path("blocker"), b"a file, not a directory").unwrap();
+    let o = r.run(&["keygen", "blocker/keys/k", "--no-encrypt"]);
+    assert_exit(&o, IO, "blocker/keys");
 }
 
 #[test]

@@ -176,6 +176,31 @@ fn downgrade_needs_the_flag_and_a_lower_counter_is_always_refused() {
 }
 
 #[test]
+fn expires_takes_an_absolute_date_and_warns_when_short() {
+    let (s, pk) = packaged(&[(Build::new("lamp", "1.0.0"), "a.ota")]);
+    let (_, stderr) = s.run_env(&release_args(&["--expires", "2099-12-31", "a.ota"]), &[], 0);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let m = manifest(&s, pk, "lamp.stable.manifest");
+    assert_eq!(
+        m.manifest().not_after,
+        Some(4_102_358_400),
+        "2099-12-31T00:00:00Z"
+    );
+    release(&s, &["--expires", "2099-12-31T06:00:00Z"], &["a.ota"]);
+    let m = manifest(&s, pk, "lamp.stable.manifest");
+    assert_eq!(m.manifest().not_after, Some(4_102_358_400 + 6 * 3600));
+
+    // Shorter than a publish and a staged rollout can take: signed, with the threshold.
+    let (_, stderr) = s.run_env(&release_args(&["--expires", "2h", "a.ota"]), &[], 0);
+    assert!(
+        stderr.contains("warning: the manifest expires in 2h, less than 7days"),
+        "{stderr}"
+    );
+    let err = release_fails(&s, &["--expires", "2020-01-01"], &["a.ota"], USAGE);
+    assert!(err.contains("not in the future"), "{err}");
+}
+
+#[test]
 fn expires_makes_devices_refuse_the_manifest_after_the_deadline() {
     let (s, pk) = packaged(&[(Build::new("lamp", "1.0.0"), "a.ota")]);
     release(&s, &["--expires", "1h"], &["a.ota"]);

@@ -7,6 +7,11 @@
 
 use ota_format::*;
 
+/// ota-sign's partition-table reader, compiled from its source file: `ota-sign` is a
+/// binary crate, and the reader depends on nothing of it.
+#[path = "../../cli/src/flash/table.rs"]
+pub mod partition_table;
+
 /// TEST ONLY key A of `format/tests/vectors` (its seed is public): the seed corpus is
 /// signed with it, so mutated inputs reach code past the signature check.
 const TEST_KEY_A: [u8; 32] = [
@@ -155,5 +160,39 @@ pub fn tls_records(data: &[u8]) {
     let records = ota_tls_peer::records_from_fuzz_input(data);
     if let ota_tls_peer::FetchOutcome::Answer { body, .. } = ota_tls_peer::fetch(records) {
         assert!(body.len() <= data.len(), "more body than the records carried");
+    }
+}
+
+/// A partition table (CSV or binary) through ota-sign's reader. Whatever it accepts goes
+/// through esp-idf-part's checks and encoders without a panic (what `ota-sign flash` does
+/// with it) and reads back as the same partitions from the binary encoding, and from the
+/// CSV one when the names need no quoting.
+pub fn partition_table(data: &[u8]) {
+    let Ok(parts) = partition_table::parse(data) else {
+        return;
+    };
+    let table = esp_idf_part::PartitionTable::new(parts.clone());
+    let _ = table.validate();
+    let bin = table
+        .to_bin()
+        .expect("the reader accepts at most MAX_PARTITIONS");
+    assert_eq!(
+        partition_table::parse(&bin).as_ref(),
+        Ok(&parts),
+        "binary round trip"
+    );
+    let plain = |name: &str| {
+        !name.starts_with('#')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    };
+    if parts.iter().all(|p| plain(&p.name())) {
+        let csv = table.to_csv().expect("CSV encodes");
+        assert_eq!(
+            partition_table::parse(csv.as_bytes()).as_ref(),
+            Ok(&parts),
+            "CSV round trip:\n{csv}"
+        );
     }
 }

@@ -9,6 +9,8 @@
 //! * [`write_keypair`] creates key files exclusively (never overwriting) with mode 0600.
 //! * [`SigningKeySource`]: what commands sign with, so a hardware or cloud signer can be
 //!   added without touching them; [`KeyLocation`] picks a file or `$OTA_SIGN_KEY`.
+//! * [`published_key_name`]: keys whose private half is public (RFC 8032, test keys),
+//!   which must never be trusted.
 //! * [`export`]: public keys as PEM, hex, Rust or C source for a firmware's trusted keys.
 //!
 //! The crate never prints and never prompts: passphrases come through a
@@ -22,6 +24,7 @@ mod encrypt;
 mod error;
 pub mod export;
 mod file;
+mod insecure;
 mod origin;
 mod passphrase;
 mod private;
@@ -35,6 +38,7 @@ pub use file::{
     KeyPairPaths, KeyWarning, PRIVATE_KEY_MODE, PUBLIC_KEY_MODE, Protection, write_keypair,
     write_new_file,
 };
+pub use insecure::{published_key_name, published_keys};
 pub use origin::KeyOrigin;
 pub use passphrase::{
     EnvPassphrase, FixedPassphrase, NoPassphrase, PASSPHRASE_ENV, PassphraseRequest,

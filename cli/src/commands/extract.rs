@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
-use ota_format::{Expectations, TrustedKeys};
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
@@ -23,8 +22,13 @@ Example:
 #[command(long_about = ABOUT)]
 pub struct Args {
     /// Trusted public key: a .pub or .key file, or 64 hex digits (repeat for several)
-    #[arg(long, value_name = "PUBKEY", required = true)]
+    /// [default: `trusted_keys` of the device type in ota-sign.toml]
+    #[arg(long, value_name = "PUBKEY")]
     pub pubkey: Vec<String>,
+
+    /// The device type the image must be for [default: $OTA_SIGN_DEVICE_TYPE, then [defaults] device_type]
+    #[arg(long, value_parser = crate::config::parse_device_type)]
+    pub device_type: Option<ota_format::DeviceType>,
 
     /// The signed image (.ota)
     pub file: PathBuf,
@@ -49,15 +53,8 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     if !args.force && args.output.exists() {
         return Err(output::exists(&args.output));
     }
-    let keys = super::verify::trusted_keys(&args.pubkey, global)?;
-    let bytes = output::read(&args.file)?;
-    let subject = format!("image {}", args.file.display());
-    let (verified, app) = super::verify::check_image(
-        &subject,
-        &bytes,
-        TrustedKeys::new(&keys),
-        Expectations::default(),
-    )?;
+    let (verified, app) =
+        super::verify::load_verified_image(&args.file, &args.pubkey, args.device_type, global)?;
     output::write(&args.output, &app, args.force)?;
     let result = Extracted {
         output: args.output.display().to_string(),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args as ClapArgs};
 use espflash::flasher::{FlashSettings, FlashSize};
-use ota_format::{ChipId, DeviceType, Expectations, TrustedKeys};
+use ota_format::{ChipId, DeviceType};
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
@@ -48,9 +48,10 @@ output exists.
 
 Examples:
   ota-sign flash --elf build/app.elf --chip esp32c3 --port /dev/ttyACM0
-  ota-sign flash --image thermostat-1.4.0.ota --pubkey release.pub --output flash.bin
-  ota-sign flash --app-image app.bin --partition-table parts.csv --flash-size 8MB \\
-      --output flash.bin --json";
+  ota-sign flash --image thermostat-1.4.0.ota --pubkey release.pub \\
+      --output flash.bin
+  ota-sign flash --app-image app.bin --partition-table parts.csv \\
+      --flash-size 8MB --output flash.bin --json";
 
 /// Install bootloader, partition table and firmware on a new device
 #[derive(ClapArgs, Debug)]
@@ -69,11 +70,12 @@ pub struct Args {
     pub app_image: Option<PathBuf>,
 
     /// Signed image (.ota), verified with --pubkey before anything is written
-    #[arg(long, value_name = "FILE.ota", requires = "pubkey")]
+    #[arg(long, value_name = "FILE.ota")]
     pub image: Option<PathBuf>,
 
     /// Trusted public key for --image: a .pub or .key file, or 64 hex digits (repeatable)
-    #[arg(long, value_name = "PUBKEY")]
+    /// [default: `trusted_keys` of the device type in ota-sign.toml]
+    #[arg(long, value_name = "PUBKEY", requires = "image")]
     pub pubkey: Vec<String>,
 
     /// Chip of the device (esp32, esp32c3, esp32c6, esp32s3, ...) [default: from ota-sign.toml, or the image]
@@ -158,6 +160,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     }
     let cfg = global.config()?;
     let app = load_app(&args, cfg, global)?;
+    super::refuse_published_descriptor_keys(app.firmware.trusted_keys.as_ref(), global)?;
     let chip = app.firmware.chip;
     let device_cfg = cfg.and_then(|c| c.device(&app.device_type));
 
@@ -341,19 +344,8 @@ fn firmware_failure(path: &Path, error: FirmwareError) -> Failure {
 fn load_app(args: &Args, cfg: Option<&Config>, global: &GlobalOpts) -> Result<App, Failure> {
     let named_type = config::device_type(args.device_type, cfg)?;
     if let Some(path) = &args.image {
-        let keys = super::verify::trusted_keys(&args.pubkey, global)?;
-        let bytes = output::read(path)?;
-        let subject = format!("image {}", path.display());
-        let (verified, app) = super::verify::check_image(
-            &subject,
-            &bytes,
-            TrustedKeys::new(&keys),
-            Expectations {
-                manifest: None,
-                device_type: args.device_type,
-                chip: None,
-            },
-        )?;
+        let (verified, app) =
+            super::verify::load_verified_image(path, &args.pubkey, args.device_type, global)?;
         let info = verified.header.info;
         let device_type = info.device_type.to_string();
         check_chip(
@@ -369,16 +361,10 @@ fn load_app(args: &Args, cfg: Option<&Config>, global: &GlobalOpts) -> Result<Ap
     let device_type = named_type.map(|t| t.to_string());
     let expected = expected_chip(args, cfg, device_type.as_deref());
     let firmware = if let Some(path) = &args.elf {
-        let Some((chip, from)) = &expected else {
-            return Err(Failure::usage(
-                "--chip is required with --elf",
-                Some(
-                    "pass --chip (esp32, esp32c3, esp32c6, esp32s3, ...) or set chip in [device.NAME] of ota-sign.toml"
-                        .to_owned(),
-                ),
-            ));
-        };
         let bytes = output::read(path)?;
+        let Some((chip, from)) = &expected else {
+            return Err(super::package::chip_required(&bytes));
+        };
         let opts = ElfOptions {
             flash: FlashSettings::new(None, Some(args.flash_size.unwrap_or(FlashSize::_4Mb)), None),
         };

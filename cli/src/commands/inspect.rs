@@ -1,6 +1,7 @@
 //! `ota-sign inspect`: what a file claims to be, without trusting it.
 
 use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
 
 use clap::Args as ClapArgs;
 use ota_format::esp::{self, ValidateOptions};
@@ -15,7 +16,8 @@ use crate::output;
 
 pub const ABOUT: &str = "\
 Show what a file claims to be: a signed image (.ota), a release manifest, an ESP-IDF app
-image or an ESP ELF. Signatures are NOT checked (use `ota-sign verify` for that); the
+image, a full flash image (`ota-sign flash --output`) or an ESP ELF. Times are ISO 8601
+(UTC). Signatures are NOT checked (use `ota-sign verify` for that); the
 signer's key id is shown so you can tell which key to verify with. Firmware inputs show
 their app descriptor and the keys their trusted-key descriptor lists.
 
@@ -32,35 +34,41 @@ pub struct Args {
     pub file: PathBuf,
 }
 
+/// What a file is. Fields are in the order a person reads them (what, which version,
+/// for what, by whom, when, then sizes and digests); text output keeps that order.
 #[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Report {
     Image {
-        verified: bool,
         device_type: String,
-        chip: String,
         version: String,
+        chip: String,
         security_counter: u64,
-        created: u64,
+        key_id: String,
+        verified: bool,
+        created: String,
+        created_unix: u64,
+        compression: String,
         image_size: u32,
         payload_size: u32,
-        compression: String,
-        payload_sha256: String,
-        image_sha256: String,
-        key_id: String,
-        header_len: usize,
         file_size: usize,
         complete: bool,
+        header_len: usize,
+        image_sha256: String,
+        payload_sha256: String,
     },
     Manifest {
-        verified: bool,
         device_type: String,
-        chip: String,
         channel: String,
         version: String,
+        chip: String,
         security_counter: u64,
         sequence: u64,
-        created: u64,
+        key_id: String,
+        verified: bool,
+        created: String,
+        created_unix: u64,
+        expires: Option<String>,
         not_after: Option<u64>,
         rollout_percent: f64,
         allow_downgrade: bool,
@@ -69,22 +77,58 @@ enum Report {
         image_file_size: u32,
         image_size: u32,
         image_header_sha256: String,
-        key_id: String,
     },
     AppImage {
+        #[serde(flatten)]
+        descriptor: Option<Descriptor>,
         chip: String,
+        trusted_key_ids: Option<Vec<String>>,
         size: u32,
         segments: usize,
         sha256: String,
-        version: Option<String>,
-        project_name: Option<String>,
-        secure_version: Option<u32>,
-        trusted_key_ids: Option<Vec<String>>,
     },
     Elf {
+        #[serde(flatten)]
+        descriptor: Option<Descriptor>,
         chips: Vec<String>,
         trusted_key_ids: Option<Vec<String>>,
     },
+    FlashImage {
+        flash_size: usize,
+        boots: Option<String>,
+        #[serde(flatten)]
+        descriptor: Option<Descriptor>,
+        partitions: Vec<String>,
+    },
+}
+
+/// The ESP-IDF app descriptor (`esp_app_desc_t`) of a firmware.
+#[derive(Serialize)]
+struct Descriptor {
+    project_name: String,
+    version: String,
+    secure_version: u32,
+    idf_version: String,
+    built: String,
+}
+
+impl Descriptor {
+    fn of(desc: &esp::AppDescriptor) -> Self {
+        Descriptor {
+            project_name: desc.project_name().to_owned(),
+            version: desc.version().to_owned(),
+            secure_version: desc.secure_version(),
+            idf_version: desc.idf_ver().to_owned(),
+            built: format!("{} {}", desc.date(), desc.time()).trim().to_owned(),
+        }
+    }
+}
+
+/// Where ESP-IDF puts the partition table; a full flash image (`flash --output`) has one.
+const PARTITION_TABLE_AT: usize = 0x8000;
+
+fn iso_time(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
 }
 
 pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
@@ -99,7 +143,8 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             chip: info.chip.to_string(),
             version: info.version.to_string(),
             security_counter: info.security_counter,
-            created: info.created,
+            created: iso_time(info.created),
+            created_unix: info.created,
             image_size: info.image_size,
             payload_size: info.payload_size,
             compression: match info.compression {
@@ -124,7 +169,9 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             version: m.version.to_string(),
             security_counter: m.security_counter,
             sequence: m.sequence,
-            created: m.created,
+            created: iso_time(m.created),
+            created_unix: m.created,
+            expires: m.not_after.map(iso_time),
             not_after: m.not_after,
             rollout_percent: f64::from(m.rollout) / 100.0,
             allow_downgrade: m.allow_downgrade,
@@ -135,21 +182,20 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             image_header_sha256: hex::encode(m.image_header_sha256),
             key_id: m.key_id.to_string(),
         }
+    } else if let Some(report) = flash_image(&bytes) {
+        report
     } else if bytes.first() == Some(&esp::IMAGE_MAGIC) {
         let diag = |error| FirmwareDiagnostic {
             path: name.clone(),
             error: firmware::FirmwareError::AppImage(error),
         };
         let info = esp::validate(&bytes, ValidateOptions::default()).map_err(diag)?;
-        let desc = info.app_descriptor().ok();
         Report::AppImage {
+            descriptor: info.app_descriptor().ok().as_ref().map(Descriptor::of),
             chip: info.chip().to_string(),
             size: info.len,
             segments: info.segments().len(),
             sha256: hex::encode(info.image_sha256),
-            version: desc.as_ref().map(|d| d.version().to_owned()),
-            project_name: desc.as_ref().map(|d| d.project_name().to_owned()),
-            secure_version: desc.as_ref().map(|d| d.secure_version()),
             trusted_key_ids: key_ids(&bytes),
         }
     } else if bytes.starts_with(b"\x7fELF") {
@@ -157,16 +203,79 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             path: name.clone(),
             error,
         })?;
+        // The descriptor as the app image espflash makes for the likeliest chip has it.
+        let descriptor = chips
+            .first()
+            .and_then(|chip| firmware::load_elf(&bytes, *chip, &Default::default()).ok())
+            .and_then(|fw| esp::AppDescriptor::find_in_image(&fw.app_image).ok())
+            .as_ref()
+            .map(Descriptor::of);
         Report::Elf {
+            descriptor,
             chips: chips.iter().map(|c| c.to_string()).collect(),
             trusted_key_ids: key_ids(&bytes),
         }
     } else {
-        return Err(FormatDiagnostic::new(name, ota_format::FormatError::BadMagic).into());
+        return Err(Failure::new(
+            crate::exit::INVALID_SIGNATURE,
+            crate::exit::Message::new(
+                format!("{name}: not a kind of file ota-sign knows"),
+                Some(
+                    "expected a signed image (starts with OTAI), a release manifest (OTAM), an \
+                     ESP-IDF app image (0xE9), a full flash image (partition table at 0x8000) \
+                     or an ELF file"
+                        .to_owned(),
+                ),
+                "ota_sign::inspect::unknown_file",
+            ),
+        ));
     };
     global.payload(&render(&name, &report));
     global.json_result(&report);
     Ok(())
+}
+
+/// A full flash image as `ota-sign flash --output` writes it: a partition table at
+/// 0x8000; reports the partitions and the app the stock bootloader starts while otadata
+/// is blank (factory, else ota_0).
+fn flash_image(bytes: &[u8]) -> Option<Report> {
+    let table =
+        bytes.get(PARTITION_TABLE_AT..PARTITION_TABLE_AT + crate::flash::table::MAX_BINARY_LEN)?;
+    if !table.starts_with(&[0xAA, 0x50]) {
+        return None;
+    }
+    let parts = crate::flash::table::parse_binary(table).ok()?;
+    let app = |subtype: esp_idf_part::AppType| {
+        parts.iter().find(|p| {
+            p.ty() == esp_idf_part::Type::App && p.subtype() == esp_idf_part::SubType::App(subtype)
+        })
+    };
+    let boot = app(esp_idf_part::AppType::Factory).or_else(|| app(esp_idf_part::AppType::Ota_0));
+    let descriptor = boot
+        .and_then(|p| {
+            bytes.get(p.offset() as usize..(p.offset() as u64 + u64::from(p.size())) as usize)
+        })
+        .and_then(|region| esp::AppDescriptor::find_in_image(region).ok())
+        .as_ref()
+        .map(Descriptor::of);
+    Some(Report::FlashImage {
+        flash_size: bytes.len(),
+        boots: boot.map(|p| p.name()),
+        descriptor,
+        partitions: parts
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {}/{} at {:#x} ({:#x} bytes)",
+                    p.name(),
+                    p.ty(),
+                    p.subtype(),
+                    p.offset(),
+                    p.size()
+                )
+            })
+            .collect(),
+    })
 }
 
 fn key_ids(bytes: &[u8]) -> Option<Vec<String>> {
@@ -176,32 +285,64 @@ fn key_ids(bytes: &[u8]) -> Option<Vec<String>> {
         .map(|d| d.keys().iter().map(|k| k.id().to_string()).collect())
 }
 
-/// The report as aligned `key: value` lines, from its JSON form so both stay in step.
+/// The report as aligned `key: value` lines in field order (its JSON form, so both stay
+/// in step); `*_unix` twins of the ISO-8601 times are for scripts only.
 fn render(name: &str, report: &Report) -> String {
-    let value = serde_json::to_value(report).unwrap_or_default();
+    let text = serde_json::to_string(report).unwrap_or_default();
+    let fields: Vec<(String, serde_json::Value)> = serde_json::from_str::<InOrder>(&text)
+        .map(|o| o.0)
+        .unwrap_or_default();
+    let fields: Vec<_> = fields
+        .into_iter()
+        .filter(|(k, _)| !k.ends_with("_unix") && k != "not_after")
+        .collect();
+    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     let mut out = format!("{name}\n");
-    if let Some(map) = value.as_object() {
-        let width = map.keys().map(|k| k.len()).max().unwrap_or(0);
-        for (k, v) in map {
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => "-".to_owned(),
-                serde_json::Value::Array(items) => items
-                    .iter()
-                    .map(|i| {
-                        i.as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| i.to_string())
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                other => other.to_string(),
-            };
-            out.push_str(&format!("  {k:<width$}  {text}\n"));
-        }
+    for (k, v) in &fields {
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "-".to_owned(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            other => other.to_string(),
+        };
+        out.push_str(&format!("  {k:<width$}  {text}\n"));
     }
     if matches!(report, Report::Image { .. } | Report::Manifest { .. }) {
         out.push_str("  (signature not checked: use `ota-sign verify --pubkey KEY FILE`)\n");
     }
     out
+}
+
+/// A JSON object's fields in the order they were written (serde_json's `Map` sorts them).
+struct InOrder(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for InOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = InOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<InOrder, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    fields.push(entry);
+                }
+                Ok(InOrder(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
 }

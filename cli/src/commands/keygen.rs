@@ -9,14 +9,15 @@ use ota_keys::{
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
-use crate::exit::Failure;
+use crate::exit::{Failure, IoFailure};
 
 pub const LONG_ABOUT: &str = "\
 Create a new Ed25519 signing key pair.
 
 Writes PATH.key, the private key (PKCS#8 PEM, the format of `openssl genpkey -algorithm
 ed25519`, file mode 0600), and PATH.pub, the public key (SubjectPublicKeyInfo PEM). Existing
-files are never overwritten. The key id printed is how images, manifests and `inspect`
+files are never overwritten. A missing directory (keys/ in a new project) is created with
+mode 0700. The key id printed is how images, manifests and `inspect`
 name the key.
 
 The private key is encrypted with a passphrase (scrypt + AES-256-CBC, readable by `openssl
@@ -26,10 +27,10 @@ choose --no-encrypt explicitly.";
 
 pub const EXAMPLES: &str = "\
 Examples:
-  ota-sign keygen keys/release              # asks for a passphrase
+  ota-sign keygen keys/release             # asks for a passphrase
   OTA_SIGN_PASSPHRASE=... ota-sign keygen keys/release --encrypt
-  ota-sign keygen keys/dev --no-encrypt     # plain key, protected only by mode 0600
-  ota-sign keygen keys/release --json       # {\"key_id\": ..., \"private_key_file\": ...}
+  ota-sign keygen keys/dev --no-encrypt    # plain key, mode 0600 only
+  ota-sign keygen keys/release --json      # {\"key_id\": ..., ...}
 
 Next: put the public key into the firmware, which decides whom the devices trust:
   ota-sign pubkey keys/release.pub --format rust";
@@ -58,6 +59,32 @@ struct Report<'a> {
     private_key_file: &'a std::path::Path,
     public_key_file: &'a std::path::Path,
     encrypted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_directory: Option<&'a std::path::Path>,
+}
+
+/// Mode of a key directory keygen creates: the private key's directory is nobody else's
+/// business either.
+const KEY_DIRECTORY_MODE: u32 = 0o700;
+
+/// Creates the directory a new key goes into when it does not exist yet (`ota-sign keygen
+/// keys/release` in a new project), with [`KEY_DIRECTORY_MODE`]; returns it if created.
+fn create_key_directory(private_key: &std::path::Path) -> Result<Option<PathBuf>, Failure> {
+    let Some(dir) = private_key.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(None);
+    };
+    if dir.exists() {
+        return Ok(None);
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, KEY_DIRECTORY_MODE);
+    builder.create(dir).map_err(|source| IoFailure {
+        action: format!("creating the key directory {}", dir.display()),
+        source,
+    })?;
+    Ok(Some(dir.to_path_buf()))
 }
 
 /// Runs `ota-sign keygen`.
@@ -88,16 +115,21 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     }
 
     let key = PrivateKey::generate()?;
-    if encrypt {
-        let passphrase =
-            crate::passphrase::source().passphrase(PassphraseRequest::Protect(&paths.private))?;
-        let protection = Protection::Passphrase {
-            passphrase: &passphrase,
-            cost: scrypt_cost()?,
-        };
-        ota_keys::write_keypair(&paths, &key, protection)?;
+    let passphrase = if encrypt {
+        Some(crate::passphrase::source().passphrase(PassphraseRequest::Protect(&paths.private))?)
     } else {
-        ota_keys::write_keypair(&paths, &key, Protection::Unencrypted)?;
+        None
+    };
+    let created_directory = create_key_directory(&paths.private)?;
+    match &passphrase {
+        Some(passphrase) => {
+            let protection = Protection::Passphrase {
+                passphrase,
+                cost: scrypt_cost()?,
+            };
+            ota_keys::write_keypair(&paths, &key, protection)?;
+        }
+        None => ota_keys::write_keypair(&paths, &key, Protection::Unencrypted)?,
     }
 
     let public = key.public_key();
@@ -107,7 +139,14 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         private_key_file: &paths.private,
         public_key_file: &paths.public,
         encrypted: encrypt,
+        created_directory: created_directory.as_deref(),
     });
+    if let Some(dir) = &created_directory {
+        global.say(&format!(
+            "Created directory {} (mode {KEY_DIRECTORY_MODE:o}: only you can list it)",
+            dir.display()
+        ));
+    }
     global.say(&format!("Created Ed25519 key {}", public.key_id()));
     global.say(&format!(
         "  private key: {} ({}, mode 0600)",

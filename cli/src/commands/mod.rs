@@ -4,10 +4,12 @@
 //!
 //! Helpers shared by several commands (finding the signing key) live here.
 
+pub mod completions;
 pub mod extract;
 pub mod flash;
 pub mod inspect;
 pub mod keygen;
+pub mod man;
 pub mod package;
 pub mod pubkey;
 pub mod publish;
@@ -20,6 +22,7 @@ use clap::Subcommand;
 use ota_keys::{KeyLocation, KeyWarning, LocalKey, PublicKey};
 
 use crate::cli::GlobalOpts;
+use crate::diagnostics::PolicyRefusal;
 use crate::exit::Failure;
 
 /// The subcommands.
@@ -53,6 +56,12 @@ pub enum Command {
     /// Upload a release tree to a directory, S3 or GitHub Releases (no key needed)
     #[command(long_about = publish::ABOUT)]
     Publish(publish::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(long_about = completions::ABOUT)]
+    Completions(completions::Args),
+    /// Print the manual page (roff) of ota-sign or one of its commands
+    #[command(long_about = man::ABOUT)]
+    Man(man::Args),
 }
 
 impl Command {
@@ -68,6 +77,8 @@ impl Command {
             Command::Flash(args) => flash::run(args, global),
             Command::Release(args) => release::run(args, global),
             Command::Publish(args) => publish::run(args, global),
+            Command::Completions(args) => completions::run(args, global),
+            Command::Man(args) => man::run(args, global),
         }
     }
 }
@@ -105,16 +116,41 @@ fn no_key() -> Failure {
 pub fn signing_key(flag: Option<&Path>, global: &GlobalOpts) -> Result<LocalKey, Failure> {
     let location = key_location(flag, global)?.ok_or_else(no_key)?;
     global.detail(&format!("signing key: {}", location.origin()));
-    let loaded = location.load_signing(&crate::passphrase::source())?;
+    let loaded = location
+        .load_signing(&crate::passphrase::source())
+        .map_err(|e| unreadable_key(e, None))?;
     report_warnings(global, &loaded.warnings);
     Ok(loaded.value)
 }
 
 /// The public key of a key file (public or private) or of 64 hex digits.
 pub fn public_key(spec: &str, global: &GlobalOpts) -> Result<PublicKey, Failure> {
-    let loaded = ota_keys::load_public_key(spec, &crate::passphrase::source())?;
+    let loaded = ota_keys::load_public_key(spec, &crate::passphrase::source())
+        .map_err(|e| unreadable_key(e, Some(spec)))?;
     report_warnings(global, &loaded.warnings);
     Ok(loaded.value)
+}
+
+/// A key that cannot be read is a key problem (exit 5), whatever the operating system
+/// said; for a public-key argument the help says what was expected.
+fn unreadable_key(error: ota_keys::KeyError, spec: Option<&str>) -> Failure {
+    if !error.is_io() {
+        return error.into();
+    }
+    let help = match spec {
+        Some(spec) => format!(
+            "{spec:?} is neither a readable key file nor 64 hex digits; expected a .pub or .key file, or a raw public key (`ota-sign pubkey KEY --format hex`)"
+        ),
+        None => "check the path of --key, $OTA_SIGN_KEY or `key` in ota-sign.toml".to_owned(),
+    };
+    Failure::new(
+        crate::exit::KEY,
+        crate::exit::Message::new(
+            format!("cannot read key: {error}"),
+            Some(help),
+            "ota_sign::key::unreadable",
+        ),
+    )
 }
 
 /// The public keys `[device.<name>] trusted_keys` of ota-sign.toml lists for a device
@@ -129,16 +165,61 @@ pub fn configured_trusted_keys(
     let Some(device) = global.config()?.and_then(|c| c.device(device_type)) else {
         return Ok(Vec::new());
     };
-    device
-        .trusted_keys
-        .iter()
-        .map(|spec| match spec {
-            crate::config::TrustedKeySpec::Hex(key) => Ok(*key),
+    let mut keys = Vec::new();
+    for spec in &device.trusted_keys {
+        let key = match spec {
+            crate::config::TrustedKeySpec::Hex(key) => *key,
             crate::config::TrustedKeySpec::File(path) => {
-                public_key(&path.display().to_string(), global)
+                public_key(&path.display().to_string(), global)?
             }
-        })
-        .collect()
+        };
+        refuse_published_key(
+            &key.to_bytes(),
+            &format!("`trusted_keys` of [device.{device_type}] in ota-sign.toml lists"),
+            global,
+        )?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Refuses a key whose private half is public (see [`ota_keys::published_key_name`]) where
+/// it would be trusted, unless `--allow-test-keys`; `role` says where it was found, e.g.
+/// "the firmware trusts". Anyone can sign what such a key verifies.
+pub fn refuse_published_key(
+    key: &[u8; 32],
+    role: &str,
+    global: &GlobalOpts,
+) -> Result<(), Failure> {
+    let Some(name) = ota_keys::published_key_name(key) else {
+        return Ok(());
+    };
+    let message = format!(
+        "{role} key {} ({name}), whose private half is public: anyone can sign what it verifies",
+        ota_format::KeyId::of(key)
+    );
+    if global.allow_test_keys {
+        global.warn(&format!("{message} (accepted: --allow-test-keys)"));
+        return Ok(());
+    }
+    Err(PolicyRefusal {
+        message,
+        help: "use a key of your own (`ota-sign keygen keys/release`), or pass --allow-test-keys in tests".to_owned(),
+        code: "published_key",
+    }
+    .into())
+}
+
+/// Refuses firmware whose trusted-key descriptor contains a key whose private half is
+/// public (unless `--allow-test-keys`): every device running it could be updated by anyone.
+pub fn refuse_published_descriptor_keys(
+    descriptor: Option<&ota_format::TrustedKeyDescriptor>,
+    global: &GlobalOpts,
+) -> Result<(), Failure> {
+    for key in descriptor.map(|d| d.keys()).unwrap_or_default() {
+        refuse_published_key(&key.public_key, "the firmware trusts", global)?;
+    }
+    Ok(())
 }
 
 /// Shows the library's warnings on stderr.

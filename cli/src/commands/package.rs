@@ -35,9 +35,11 @@ the same bytes (the creation time comes from SOURCE_DATE_EPOCH when set).
 
 Examples:
   ota-sign package --key release.key --device-type thermostat \\
-      --elf target/riscv32imc-unknown-none-elf/release/app --chip esp32c3 -o app.ota
-  ota-sign package --key release.key --device-type thermostat --app-image build/app.bin \\
-      --chip esp32s3 --security-counter 4 -o app.ota --json";
+      --elf target/riscv32imc-unknown-none-elf/release/app \\
+      --chip esp32c3 -o app.ota
+  ota-sign package --key release.key --device-type thermostat \\
+      --app-image build/app.bin --chip esp32s3 --security-counter 4 \\
+      -o app.ota --json";
 
 /// Package an ESP32 build into a signed image
 #[derive(ClapArgs, Debug)]
@@ -289,14 +291,19 @@ fn load_firmware(args: &Args, chip: Option<ChipId>) -> Result<Firmware, Failure>
     }
 }
 
-fn chip_required(elf: &[u8]) -> Failure {
+/// `--chip` is missing for an ELF: the help names the chips the ELF fits, likeliest first.
+pub fn chip_required(elf: &[u8]) -> Failure {
     let chips = firmware::detect_elf_chips(elf).unwrap_or_default();
-    let help = match chips.first() {
-        Some(first) => {
-            let all: Vec<String> = chips.iter().map(ToString::to_string).collect();
-            format!("this ELF looks like {}; pass --chip {first}", all.join(" or "))
+    let help = match chips.as_slice() {
+        [only] => format!("this ELF is for {only}; pass --chip {only}"),
+        [first, rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(ToString::to_string).collect();
+            format!(
+                "this ELF fits {first} or {}; pass --chip {first} (most likely), or the chip it was built for",
+                rest.join(" or ")
+            )
         }
-        None => "pass --chip (esp32, esp32c3, esp32c6, esp32s3, ...) or set chip in [device.NAME] of ota-sign.toml".to_owned(),
+        [] => "pass --chip (esp32, esp32c3, esp32c6, esp32s3, ...) or set chip in [device.NAME] of ota-sign.toml".to_owned(),
     };
     Failure::usage("--chip is required with --elf", Some(help))
 }
@@ -316,7 +323,13 @@ fn resolve_version(firmware: &Firmware, flag: Option<Version>) -> Result<Version
     }
 }
 
-/// Refuses firmware that would lock the fleet out of later updates.
+/// Refuses firmware that would lock the fleet out of later updates, and firmware that
+/// trusts a key whose private half is public.
+///
+/// "Keys you hold" are the signing key, `--next-key` and the device type's
+/// `trusted_keys`. A published key (RFC 8032, test keys) never counts among them: it is
+/// everyone's key. The one exception is signing with it under `--allow-test-keys`, where
+/// the test really does hold it.
 fn check_trust(
     firmware: &Firmware,
     key: &ota_keys::LocalKey,
@@ -325,16 +338,36 @@ fn check_trust(
     allow_lockout: bool,
     global: &GlobalOpts,
 ) -> Result<(), Failure> {
-    let mut held: Vec<KeyId> = vec![key.private_key().key_id()];
+    super::refuse_published_descriptor_keys(firmware.trusted_keys.as_ref(), global)?;
+    let signing = key.private_key().public_key();
+    let mut declared = Vec::new();
     for spec in next_keys {
-        held.push(super::public_key(spec, global)?.key_id());
+        let next = super::public_key(spec, global)?;
+        super::refuse_published_key(&next.to_bytes(), "--next-key names", global)?;
+        declared.push(next);
     }
-    // Keys ota-sign.toml lists for this device type count as planned rotations too.
-    held.extend(configured.iter().map(|k| k.key_id()));
-    let trusted: Vec<KeyId> = firmware
+    declared.extend_from_slice(configured);
+    let signing_counts =
+        global.allow_test_keys || ota_keys::published_key_name(&signing.to_bytes()).is_none();
+    let mut held: Vec<KeyId> = Vec::new();
+    let candidates = signing_counts.then_some(signing).into_iter().chain(
+        declared
+            .iter()
+            .copied()
+            .filter(|k| ota_keys::published_key_name(&k.to_bytes()).is_none()),
+    );
+    for k in candidates {
+        push_once(&mut held, k.key_id());
+    }
+    let mut trusted: Vec<KeyId> = Vec::new();
+    for k in firmware
         .trusted_keys
-        .map(|d| d.keys().iter().map(|k| k.id()).collect())
-        .unwrap_or_default();
+        .as_ref()
+        .map(|d| d.keys())
+        .unwrap_or_default()
+    {
+        push_once(&mut trusted, k.id());
+    }
     if trusted.iter().any(|id| held.contains(id)) {
         return Ok(());
     }
@@ -363,6 +396,13 @@ fn check_trust(
         code: "lockout",
     }
     .into())
+}
+
+/// Appends `id` unless it is already listed (messages name each key once).
+fn push_once(ids: &mut Vec<KeyId>, id: KeyId) {
+    if !ids.contains(&id) {
+        ids.push(id);
+    }
 }
 
 fn creation_time() -> Result<u64, Failure> {

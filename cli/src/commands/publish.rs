@@ -101,9 +101,12 @@ a release tree; 4 unreadable tree; 130/143 interrupted by SIGINT/SIGTERM.
 
 Examples:
   ota-sign publish --repo site --to /var/www/firmware --dry-run
-  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... ota-sign publish --repo site --to s3://acme-firmware/prod
-  ota-sign publish --repo site --to s3://fw --s3-endpoint http://minio.local:9000 --json
-  GITHUB_TOKEN=... ota-sign publish --repo site --to github://acme/thermostat-firmware";
+  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \\
+      ota-sign publish --repo site --to s3://acme-firmware/prod
+  ota-sign publish --repo site --to s3://fw \\
+      --s3-endpoint http://minio.local:9000 --json
+  GITHUB_TOKEN=... \\
+      ota-sign publish --repo site --to github://acme/thermostat-firmware";
 
 /// Upload a release tree to a directory, S3 or GitHub Releases
 #[derive(ClapArgs, Debug)]
@@ -494,6 +497,7 @@ impl ExitStatus for PublishDiagnostic {
                 FailureKind::Network | FailureKind::RateLimited => exit::NETWORK,
                 FailureKind::Refused => exit::POLICY,
                 FailureKind::Conflict => exit::CONFLICT,
+                FailureKind::Io => exit::IO,
                 FailureKind::Usage | FailureKind::Remote => exit::FAILURE,
             },
         }

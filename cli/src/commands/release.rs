@@ -39,7 +39,9 @@ Rules:
     devices running the newer version install it;
   - a version already released as a different image is refused (bump the version);
   - releasing the image the channel already carries, with a new --rollout or --expires,
-    re-signs only the manifest: a staged rollout is 5 -> 50 -> 100, and 0 pauses it.
+    re-signs only the manifest: a staged rollout is 5 -> 50 -> 100, and 0 pauses it;
+  - --expires less than 7 days away is signed with a warning: devices refuse an expired
+    manifest, so re-sign (release again with a later --expires) before it runs out.
 Everything is checked and signed before the first write; images are written before the
 manifests that name them.
 
@@ -48,11 +50,17 @@ the tree's current manifest does not verify (--trust for a rotated key); 7 anoth
 under the same image name in the tree; 5 key problem; 4 unreadable file; 2 usage.
 
 Examples:
-  ota-sign release --key release.key --repo site --channel stable thermostat.ota
-  ota-sign release --key release.key --repo site --channel stable --rollout 5 thermostat.ota
-  ota-sign release --key release.key --repo site --channel stable --rollout 50 thermostat.ota
-  ota-sign release --key release.key --repo site --channel beta --expires 30d a.ota b.ota
-  ota-sign release --key release.key --repo site --channel stable --dry-run --json fix.ota";
+  ota-sign release --key release.key --repo site --channel stable t.ota
+  ota-sign release --key release.key --repo site --channel stable \\
+      --rollout 5 thermostat.ota
+  ota-sign release --key release.key --repo site --channel stable \\
+      --rollout 50 thermostat.ota
+  ota-sign release --key release.key --repo site --channel beta \\
+      --expires 30d a.ota b.ota
+  ota-sign release --key release.key --repo site --channel beta \\
+      --expires 2027-01-31 a.ota
+  ota-sign release --key release.key --repo site --channel stable \\
+      --dry-run --json fix.ota";
 
 /// Sign channel manifests for images in a local release tree
 #[derive(ClapArgs, Debug)]
@@ -72,13 +80,16 @@ pub struct Args {
 
     /// Share of devices that install it, in percent (5, 12.5, 100; 0 pauses)
     /// [default: the current rollout for the same image, 100 for a new one]
-    #[arg(long, value_name = "PCT", value_parser = parse_rollout_arg)]
+    // Negative numbers reach the value parser, which says what a rollout is, instead of
+    // clap's tip to pass `-- -5`.
+    #[arg(long, value_name = "PCT", value_parser = parse_rollout_arg, allow_negative_numbers = true)]
     pub rollout: Option<u16>,
 
-    /// Devices stop accepting the manifest this long after signing (90m, 12h, 30d)
+    /// When devices stop accepting the manifest: a time after signing (90m, 12h, 30d) or
+    /// a date (2027-01-31, midnight UTC; or RFC 3339 2027-01-31T12:00:00Z)
     /// [default: the current expiry for the same image, none for a new one]
-    #[arg(long, value_name = "DURATION", value_parser = parse_expiry)]
-    pub expires: Option<Duration>,
+    #[arg(long, value_name = "WHEN", value_parser = parse_expiry)]
+    pub expires: Option<Expiry>,
 
     /// Release a lower version than the channel's current one, and let devices install it
     /// (a lower security counter stays refused)
@@ -124,12 +135,22 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let expires_in = args.expires.map(|e| e.seconds_after(now)).transpose()?;
+    if let Some(secs) = expires_in
+        && secs < SHORT_EXPIRY.as_secs()
+    {
+        global.warn(&format!(
+            "the manifest expires in {}, less than {}: publishing, a staged rollout (5 -> 50 -> 100) and re-signing before devices refuse it can take longer",
+            humantime::format_duration(Duration::from_secs(secs)),
+            humantime::format_duration(SHORT_EXPIRY)
+        ));
+    }
     let request = ReleaseRequest {
         channel,
         images: args.images,
         options: ReleaseOptions {
             rollout: args.rollout,
-            expires_in: args.expires.map(|d| d.as_secs()),
+            expires_in,
             downgrade: if args.allow_downgrade {
                 DowngradePolicy::Allow
             } else {
@@ -220,13 +241,63 @@ fn parse_rollout_arg(s: &str) -> Result<u16, String> {
     })
 }
 
-fn parse_expiry(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration (90m, 12h, 30d): {e}"))?;
+/// Expiries shorter than this get a warning: a week is what a publish, a staged rollout
+/// over days and a re-sign before the deadline can take.
+pub const SHORT_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `--expires`: a time after signing, or an absolute time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// This long after signing.
+    In(Duration),
+    /// At this Unix time.
+    At(u64),
+}
+
+impl Expiry {
+    /// Seconds from `now` (signing time) to the expiry; an expiry not in the future is a
+    /// usage error, since devices would refuse the manifest at once.
+    fn seconds_after(self, now: u64) -> Result<u64, Failure> {
+        match self {
+            Expiry::In(d) => Ok(d.as_secs()),
+            Expiry::At(at) if at > now => Ok(at - now),
+            Expiry::At(at) => Err(Failure::usage(
+                format!(
+                    "--expires {} is not in the future",
+                    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(at))
+                ),
+                Some("give a later date, or a duration such as 30d".to_owned()),
+            )),
+        }
+    }
+}
+
+fn parse_expiry(s: &str) -> Result<Expiry, String> {
+    let text = s.trim();
+    if text.len() == 10 && text.as_bytes().get(4) == Some(&b'-') {
+        return absolute(&format!("{text}T00:00:00Z"), s);
+    }
+    if text.contains('T') || text.contains(':') {
+        return absolute(text, s);
+    }
+    let d = humantime::parse_duration(text).map_err(|e| {
+        format!("{s:?} is neither a duration (90m, 12h, 30d) nor a date (2027-01-31, 2027-01-31T12:00:00Z): {e}")
+    })?;
     if d.as_secs() == 0 {
         return Err("an expiry must be at least one second".to_owned());
     }
-    Ok(d)
+    Ok(Expiry::In(d))
+}
+
+fn absolute(rfc3339: &str, given: &str) -> Result<Expiry, String> {
+    let at = humantime::parse_rfc3339(rfc3339).map_err(|e| {
+        format!("{given:?} is not a date (2027-01-31) or RFC 3339 time (2027-01-31T12:00:00Z): {e}")
+    })?;
+    let secs = at
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| format!("{given:?} is before 1970"))?
+        .as_secs();
+    Ok(Expiry::At(secs))
 }
 
 /// A release-tree error with a stable code, a line of help and an exit code.
@@ -338,10 +409,34 @@ mod tests {
 
     #[test]
     fn expiry_needs_a_positive_duration() {
-        assert_eq!(parse_expiry("30d").unwrap().as_secs(), 30 * 86_400);
-        assert_eq!(parse_expiry("90m").unwrap().as_secs(), 5_400);
+        assert_eq!(
+            parse_expiry("30d"),
+            Ok(Expiry::In(Duration::from_secs(30 * 86_400)))
+        );
+        assert_eq!(
+            parse_expiry("90m"),
+            Ok(Expiry::In(Duration::from_secs(5_400)))
+        );
         assert!(parse_expiry("0s").is_err());
         assert!(parse_expiry("soon").is_err());
+    }
+
+    #[test]
+    fn expiry_takes_a_date_or_an_rfc3339_time() {
+        // 2027-01-31T00:00:00Z
+        assert_eq!(parse_expiry("2027-01-31"), Ok(Expiry::At(1_801_353_600)));
+        assert_eq!(
+            parse_expiry("2027-01-31T12:00:00Z"),
+            Ok(Expiry::At(1_801_353_600 + 12 * 3600))
+        );
+        assert!(parse_expiry("2027-02-30").is_err());
+        assert!(parse_expiry("2027-01-31T25:00:00Z").is_err());
+        let now = 1_801_353_600;
+        assert_eq!(Expiry::At(now + 60).seconds_after(now).unwrap(), 60);
+        assert_eq!(
+            Expiry::At(now).seconds_after(now).unwrap_err().code(),
+            exit::USAGE
+        );
     }
 
     #[test]

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use clap::Args as ClapArgs;
 use ota_format::{
     ChipId, DeviceType, Expectations, FormatError, Manifest, TrustedKey, TrustedKeys,
-    VerifiedImage, VerifiedManifest, verify_image,
+    VerifiedImage, verify_image,
 };
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
 use crate::config;
-use crate::diagnostics::{FirmwareDiagnostic, FormatDiagnostic};
+use crate::diagnostics::{FirmwareDiagnostic, FormatDiagnostic, PolicyRefusal};
 use crate::exit::Failure;
 use crate::output;
 use crate::packaging;
@@ -24,13 +24,19 @@ then the payload is decompressed and the installed image's digest and ESP-IDF ap
 structure (magic, chip, checksum, SHA-256) are checked. For a manifest: its signature;
 with --image also that the image is exactly the one the manifest names.
 
-Exit codes: 0 valid; 3 bad signature, digest or structure; 6 valid but not for the given
---device-type/--chip; 2 usage; 4 unreadable file.
+Without --pubkey the keys are `trusted_keys` of the device type (--device-type, else
+[defaults] device_type) in ota-sign.toml, and the file must be for that device type.
+
+Exit codes: 0 valid; 3 bad signature, digest or structure; 6 valid but not for the
+expected device type or chip, or a trusted key whose private half is public; 2 usage;
+4 unreadable file; 5 unreadable or invalid key.
 
 Examples:
   ota-sign verify --pubkey release.pub app.ota
   ota-sign verify --pubkey release.pub --device-type thermostat app.ota
-  ota-sign verify --pubkey release.pub thermostat.stable.manifest --image thermostat-1.2.0-1a2b3c4d.ota";
+  ota-sign verify app.ota      # keys and device type from ota-sign.toml
+  ota-sign verify --pubkey release.pub thermostat.stable.manifest \\
+      --image thermostat-1.2.0-1a2b3c4d.ota";
 
 /// Verify a signed image or manifest
 #[derive(ClapArgs, Debug)]
@@ -41,7 +47,8 @@ pub struct Args {
     #[arg(long, value_name = "PUBKEY")]
     pub pubkey: Vec<String>,
 
-    /// The device type the file must be for
+    /// The device type the file must be for; its `trusted_keys` in ota-sign.toml are
+    /// trusted when no --pubkey is given [default: $OTA_SIGN_DEVICE_TYPE, then [defaults] device_type]
     #[arg(long, value_parser = config::parse_device_type)]
     pub device_type: Option<DeviceType>,
 
@@ -81,30 +88,127 @@ pub fn trusted_keys(specs: &[String], global: &GlobalOpts) -> Result<Vec<Trusted
         .collect()
 }
 
-pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
-    let mut keys = trusted_keys(&args.pubkey, global)?;
+/// The keys an image or manifest must be signed by: `--pubkey` values, else
+/// `trusted_keys` of `device_type` in ota-sign.toml (as `package` and `release` use it).
+pub fn keys_to_trust(
+    pubkeys: &[String],
+    device_type: Option<&DeviceType>,
+    global: &GlobalOpts,
+) -> Result<Vec<TrustedKey>, Failure> {
+    let mut keys = trusted_keys(pubkeys, global)?;
     if keys.is_empty() {
-        let configured =
-            super::configured_trusted_keys(args.device_type.as_ref().map(|t| t.as_str()), global)?;
+        let configured = super::configured_trusted_keys(device_type.map(|t| t.as_str()), global)?;
         keys = configured
             .iter()
             .map(|k| TrustedKey::new(k.to_bytes()))
             .collect();
     }
     if keys.is_empty() {
-        return Err(Failure::usage(
-            "no trusted public key given",
-            Some("pass --pubkey KEY.pub, or --device-type NAME with trusted_keys in [device.NAME] of ota-sign.toml".to_owned()),
-        ));
+        let help = match device_type {
+            Some(t) => format!(
+                "pass --pubkey KEY.pub, or list the fleet's keys in `trusted_keys` of [device.{t}] in ota-sign.toml"
+            ),
+            None => "pass --pubkey KEY.pub, or set [defaults] device_type and `trusted_keys` of [device.NAME] in ota-sign.toml".to_owned(),
+        };
+        return Err(Failure::usage("no trusted public key given", Some(help)));
     }
+    Ok(keys)
+}
+
+/// What a file must be for, and where each expectation comes from (for messages).
+#[derive(Clone, Debug, Default)]
+pub struct Target {
+    /// The device type and its source ("--device-type", "[defaults] device_type ...").
+    pub device_type: Option<(DeviceType, String)>,
+    /// The chip and its source.
+    pub chip: Option<(ChipId, String)>,
+}
+
+impl Target {
+    /// The device type from `--device-type`, `$OTA_SIGN_DEVICE_TYPE` or `[defaults]`.
+    pub fn device_type(
+        flag: Option<DeviceType>,
+        global: &GlobalOpts,
+    ) -> Result<Option<(DeviceType, String)>, Failure> {
+        if let Some(t) = flag {
+            return Ok(Some((t, "--device-type".to_owned())));
+        }
+        let resolved = config::device_type(None, global.config()?)?;
+        Ok(resolved.map(|t| {
+            let from = if std::env::var_os(config::DEVICE_TYPE_ENV).is_some() {
+                format!("${}", config::DEVICE_TYPE_ENV)
+            } else {
+                "[defaults] device_type in ota-sign.toml".to_owned()
+            };
+            (t, from)
+        }))
+    }
+
+    /// Refuses a file made for another device type or chip, naming both values.
+    pub fn check(
+        &self,
+        subject: &str,
+        device_type: DeviceType,
+        chip: ChipId,
+    ) -> Result<(), Failure> {
+        let refuse = |what: &str, found: String, expected: String, from: &str, help: &str| {
+            Failure::from(PolicyRefusal {
+                message: format!("{subject} is for {what} {found}, but {from} says {expected}"),
+                help: help.to_owned(),
+                code: if what == "chip" {
+                    "wrong_chip"
+                } else {
+                    "wrong_device_type"
+                },
+            })
+        };
+        if let Some((expected, from)) = &self.device_type
+            && *expected != device_type
+        {
+            return Err(refuse(
+                "device type",
+                device_type.to_string(),
+                expected.to_string(),
+                from,
+                "check that this is the right file, or pass the --device-type it was made for",
+            ));
+        }
+        if let Some((expected, from)) = &self.chip
+            && *expected != chip
+        {
+            return Err(refuse(
+                "chip",
+                chip.to_string(),
+                expected.to_string(),
+                from,
+                "check that this is the right file, or pass the --chip it was made for",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
+    let target = Target {
+        device_type: Target::device_type(args.device_type, global)?,
+        chip: args.chip.map(|c| (c, "--chip".to_owned())),
+    };
+    let keys = keys_to_trust(
+        &args.pubkey,
+        target.device_type.as_ref().map(|(t, _)| t),
+        global,
+    )?;
     let keys = TrustedKeys::new(&keys);
     let bytes = output::read(&args.file)?;
     let name = args.file.display().to_string();
     let verdict = if bytes.starts_with(&ota_format::MANIFEST_MAGIC) {
-        let manifest = Manifest::verify(&bytes, &keys)
-            .map_err(|e| FormatDiagnostic::new(format!("manifest {name}"), e))?;
-        check_manifest_target(&manifest, args.device_type, args.chip)
-            .map_err(|e| FormatDiagnostic::new(format!("manifest {name}"), e))?;
+        let subject = format!("manifest {name}");
+        let manifest = Manifest::verify(&bytes, &keys).map_err(|e| {
+            let signer = Manifest::inspect(&bytes).ok().map(|m| m.key_id);
+            format_failure(&subject, e, signer, &keys)
+        })?;
+        let m = manifest.manifest();
+        target.check(&subject, m.device_type, m.chip)?;
         if let Some(image_path) = &args.image {
             let image = output::read(image_path)?;
             let expect = Expectations {
@@ -118,7 +222,6 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
                 expect,
             )?;
         }
-        let m = manifest.manifest();
         Verdict {
             valid: true,
             kind: "manifest",
@@ -132,13 +235,10 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             channel: Some(m.channel.to_string()),
         }
     } else {
-        let expect = Expectations {
-            manifest: None,
-            device_type: args.device_type,
-            chip: args.chip,
-        };
-        let (verified, _) = check_image(&format!("image {name}"), &bytes, keys, expect)?;
+        let subject = format!("image {name}");
+        let (verified, _) = check_image(&subject, &bytes, keys, Expectations::default())?;
         let info = verified.header.info;
+        target.check(&subject, info.device_type, info.chip)?;
         Verdict {
             valid: true,
             kind: "image",
@@ -165,19 +265,59 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     Ok(())
 }
 
-fn check_manifest_target(
-    manifest: &VerifiedManifest,
+/// Reads and verifies the signed image at `path` for a command that installs or unpacks
+/// it (`extract`, `flash --image`): keys from `--pubkey` or ota-sign.toml, then the
+/// complete check, then the expected device type (flag, environment or `[defaults]`).
+/// Returns the verified header and the app image a device would install.
+pub fn load_verified_image(
+    path: &std::path::Path,
+    pubkeys: &[String],
     device_type: Option<DeviceType>,
-    chip: Option<ChipId>,
-) -> Result<(), FormatError> {
-    let m = manifest.manifest();
-    if device_type.is_some_and(|t| t != m.device_type) {
-        return Err(FormatError::WrongDeviceType);
+    global: &GlobalOpts,
+) -> Result<(VerifiedImage, Vec<u8>), Failure> {
+    let target = Target {
+        device_type: Target::device_type(device_type, global)?,
+        chip: None,
+    };
+    let keys = keys_to_trust(pubkeys, target.device_type.as_ref().map(|(t, _)| t), global)?;
+    let bytes = output::read(path)?;
+    let subject = format!("image {}", path.display());
+    let (verified, app) = check_image(
+        &subject,
+        &bytes,
+        TrustedKeys::new(&keys),
+        Expectations::default(),
+    )?;
+    let info = &verified.header.info;
+    target.check(&subject, info.device_type, info.chip)?;
+    Ok((verified, app))
+}
+
+/// A rejected file as a failure; "unknown key" names the signer's key id and the
+/// trusted ones, so the operator sees which key is missing.
+fn format_failure(
+    subject: &str,
+    error: FormatError,
+    signer: Option<ota_format::KeyId>,
+    keys: &TrustedKeys<'_>,
+) -> Failure {
+    match (error, signer) {
+        (FormatError::UnknownKey, Some(signer)) => {
+            let trusted: Vec<String> = keys.keys().iter().map(|k| k.id().to_string()).collect();
+            Failure::new(
+                crate::exit::INVALID_SIGNATURE,
+                crate::exit::Message::new(
+                    format!(
+                        "{subject} is signed by key {signer}, which is not trusted (trusted: [{}])",
+                        trusted.join(", ")
+                    ),
+                    Some("pass the signer's public key with --pubkey, or list it in `trusted_keys` of ota-sign.toml".to_owned()),
+                    "ota_sign::format::unknown_key",
+                ),
+            )
+        }
+        (error, _) => FormatDiagnostic::new(subject, error).into(),
     }
-    if chip.is_some_and(|c| c != m.chip) {
-        return Err(FormatError::WrongChip);
-    }
-    Ok(())
 }
 
 /// Verifies an image completely: signature, payload digest, then the installed image
@@ -188,8 +328,12 @@ pub fn check_image(
     keys: TrustedKeys<'_>,
     expect: Expectations<'_>,
 ) -> Result<(VerifiedImage, Vec<u8>), Failure> {
-    let verified =
-        verify_image(bytes, keys, expect).map_err(|e| FormatDiagnostic::new(subject, e))?;
+    let verified = verify_image(bytes, keys, expect).map_err(|e| {
+        let signer = ota_format::inspect_header(bytes)
+            .ok()
+            .map(|(info, _)| info.key_id);
+        format_failure(subject, e, signer, &keys)
+    })?;
     let app = installed_image(subject, bytes, &verified)?;
     Ok((verified, app))
 }

@@ -15,6 +15,17 @@ use ota_format::ChipId;
 use super::FirmwareError;
 
 const EM_XTENSA: u16 = 94;
+/// Chips in the order to suggest them when an ELF fits several (most used first).
+const LIKELIEST_FIRST: [ChipId; 8] = [
+    ChipId::ESP32C3,
+    ChipId::ESP32,
+    ChipId::ESP32S3,
+    ChipId::ESP32C6,
+    ChipId::ESP32S2,
+    ChipId::ESP32H2,
+    ChipId::ESP32C2,
+    ChipId::ESP32P4,
+];
 const EM_RISCV: u16 = 243;
 
 /// Flash settings written into the app image header. The defaults are espflash's (DIO,
@@ -89,7 +100,14 @@ pub fn detect_elf_chips(elf: &[u8]) -> Result<Vec<ChipId>, FirmwareError> {
             (Some(_), None) => false,
         })
         .collect();
-    chips.sort_by_key(|c| c.name());
+    // Most likely first, so that the first is the one to suggest: an esp32c3 ELF also
+    // fits the esp32c2's flash window, and the C3 is by far the more common chip.
+    chips.sort_by_key(|c| {
+        LIKELIEST_FIRST
+            .iter()
+            .position(|l| l == c)
+            .unwrap_or(usize::MAX)
+    });
     Ok(chips)
 }
 

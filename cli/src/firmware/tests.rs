@@ -89,7 +89,7 @@ fn elf_for_another_chip_of_the_same_architecture() {
     let err = elf_err(&bare(Chip::Esp32c3), ChipId::ESP32C6);
     assert_eq!(
         err.to_string(),
-        "ELF is for esp32c2 or esp32c3 but --chip esp32c6 was given"
+        "ELF is for esp32c3 or esp32c2 but --chip esp32c6 was given"
     );
     match elf_err(&bare(Chip::Esp32c6), ChipId::ESP32C3) {
         FirmwareError::ElfChipMismatch { elf, given } => {

@@ -72,18 +72,25 @@ pub fn default_table(flash_size: u32, factory: bool) -> Result<PartitionTable, F
     Ok(PartitionTable::new(parts))
 }
 
-/// Parses a partition table given as ESP-IDF CSV or as a binary table.
+/// Parses a partition table given as ESP-IDF CSV or as a binary table (see
+/// [`super::table`]; esp-idf-part's own readers panic on some valid tables).
 pub fn parse_table(bytes: &[u8], origin: &str) -> Result<PartitionTable, FlashError> {
-    // esp-idf-part indexes the first two bytes without looking.
-    if bytes.len() < 2 {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(FlashError::EmptyTable {
             origin: origin.to_owned(),
         });
     }
-    PartitionTable::try_from(bytes.to_vec()).map_err(|error| FlashError::InvalidTable {
+    let table = PartitionTable::new(super::table::parse(bytes).map_err(|error| {
+        FlashError::InvalidTable {
+            origin: origin.to_owned(),
+            error: error.to_string(),
+        }
+    })?);
+    table.validate().map_err(|error| FlashError::InvalidTable {
         origin: origin.to_owned(),
         error: error.to_string(),
-    })
+    })?;
+    Ok(table)
 }
 
 /// A partition table that a device can boot from and update with.

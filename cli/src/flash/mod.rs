@@ -13,6 +13,7 @@ pub mod layout;
 mod plan;
 #[cfg(feature = "serial")]
 pub mod serial;
+pub mod table;
 
 pub use error::FlashError;
 pub use layout::Layout;

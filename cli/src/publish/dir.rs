@@ -69,10 +69,10 @@ impl DirDestination {
         }
     }
 
-    fn io(&self, e: io::Error) -> PublishError {
-        PublishError::Remote {
+    fn io(&self, source: io::Error) -> PublishError {
+        PublishError::LocalIo {
             host: self.describe(),
-            detail: e.to_string(),
+            source,
         }
     }
 

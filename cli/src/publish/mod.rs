@@ -270,6 +270,15 @@ pub enum PublishError {
         /// The name the host stored.
         stored: String,
     },
+    /// Reading or writing the destination directory failed (permission, disk full).
+    #[error("{host}: {source}")]
+    LocalIo {
+        /// The directory.
+        host: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Any other answer from the host.
     #[error("{host}: {detail}")]
     Remote {
@@ -297,6 +306,8 @@ pub enum FailureKind {
     RateLimited,
     /// Refused by a safety rule: publishing would break what devices fetch.
     Refused,
+    /// A local file operation failed.
+    Io,
     /// Anything else the host said.
     Remote,
 }
@@ -324,6 +335,7 @@ impl PublishError {
             PublishError::ForeignLatest { .. } | PublishError::Renamed { .. } => {
                 FailureKind::Refused
             }
+            PublishError::LocalIo { .. } => FailureKind::Io,
             PublishError::Remote { .. } => FailureKind::Remote,
         }
     }

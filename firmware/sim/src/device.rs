@@ -63,6 +63,16 @@ impl Behaviour {
         }
     }
 
+    /// The behaviour's name in status JSON and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Behaviour::Normal => "normal",
+            Behaviour::HealthFail => "health-fail",
+            Behaviour::CrashAtBoot => "crash-at-boot",
+            Behaviour::Hang => "hang",
+        }
+    }
+
     /// Finds the behaviour marked in an image.
     pub fn find_in(image: &[u8]) -> Self {
         let Some(at) = image
@@ -236,7 +246,7 @@ impl Published {
                 "sim".into(),
                 serde_json::json!({
                     "boots": self.boots,
-                    "behaviour": format!("{:?}", self.behaviour),
+                    "behaviour": self.behaviour.map(Behaviour::name),
                 }),
             );
         }
@@ -584,7 +594,27 @@ pub fn offline_status(flash: &mut SimFlash, chip: ChipId) -> Result<serde_json::
         },
         Err(e) => serde_json::json!({ "error": e.to_string() }),
     };
+    // The slot the stock bootloader starts from this flash: its selection (read only
+    // with rollback disabled), then the first bootable slot in its load order.
+    let running = ota_agent::bootloader::select(flash, &g, BootloaderMode::RollbackDisabled)
+        .ok()
+        .and_then(|selection| {
+            ota_agent::bootloader::boot_order(selection.start, &g).find(|target| {
+                g.region(*target)
+                    .is_some_and(|region| slot_is_bootable(flash, region, chip))
+            })
+        })
+        .and_then(|target| {
+            let region = g.region(target)?;
+            let image =
+                &flash.bytes()[region.offset as usize..(region.offset + region.size) as usize];
+            Some(serde_json::json!({
+                "slot": target_label(target).to_string(),
+                "version": find_descriptors(image).ok().map(|d| d.app.version().to_owned()),
+            }))
+        });
     Ok(serde_json::json!({
+        "running": running,
         "otadata": entries,
         "slots": slots,
         "agent_state": state,

@@ -174,22 +174,61 @@ pub struct Layout {
 
 impl Layout {
     /// Reads and parses the table at 0x8000 with both parsers.
+    ///
+    /// esp-idf-part panics on records it has no name for (a data subtype such as 0x40,
+    /// which ESP-IDF and `ota-sign flash` accept, or unknown flag bits); such a table
+    /// is taken from the device parser alone instead of crashing the simulator.
     pub fn read(flash: &mut SimFlash) -> Result<Self, LayoutError> {
         let mut bytes = vec![0u8; PARTITION_TABLE_MAX_LEN];
         flash.read(PARTITION_TABLE_OFFSET, &mut bytes)?;
-        let table = PartitionTable::try_from_bytes(bytes.clone())?;
         let device =
             ota_agent::partition_table::PartitionTable::parse(&bytes, flash.capacity() as u32)?;
-        let device_count = device.entries().count();
-        if device_count != table.partitions().len() {
-            return Err(LayoutError::ParserMismatch {
-                host: table.partitions().len(),
-                device: device_count,
-            });
-        }
+        let table = if device.entries().all(|e| esp_idf_part_reads(&e)) {
+            let table = PartitionTable::try_from_bytes(bytes.clone())?;
+            let device_count = device.entries().count();
+            if device_count != table.partitions().len() {
+                return Err(LayoutError::ParserMismatch {
+                    host: table.partitions().len(),
+                    device: device_count,
+                });
+            }
+            table
+        } else {
+            PartitionTable::new(device.entries().map(|e| host_partition(&e)).collect())
+        };
         Ok(Self {
             geometry: device.geometry()?,
             table,
         })
     }
+}
+
+/// Whether esp-idf-part's binary reader takes this record without panicking: it
+/// unwraps the name of every app and data subtype and the flag bits.
+fn esp_idf_part_reads(e: &ota_agent::partition_table::PartitionEntry) -> bool {
+    let subtype_named = match e.ty {
+        0x00 => AppType::from_repr(usize::from(e.subtype)).is_some(),
+        0x01 => DataType::from_repr(usize::from(e.subtype)).is_some(),
+        _ => true,
+    };
+    subtype_named && Flags::from_bits(e.flags).is_some()
+}
+
+/// A device-parser record as an esp-idf-part partition (subtypes without a name as
+/// `SubType::Custom`).
+fn host_partition(e: &ota_agent::partition_table::PartitionEntry) -> Partition {
+    let ty = Type::from(e.ty);
+    let named = match ty {
+        Type::App => AppType::from_repr(usize::from(e.subtype)).map(SubType::App),
+        Type::Data => DataType::from_repr(usize::from(e.subtype)).map(SubType::Data),
+        Type::Custom(_) => None,
+    };
+    Partition::new(
+        e.label_str().unwrap_or_default(),
+        ty,
+        named.unwrap_or(SubType::Custom(e.subtype)),
+        e.region.offset,
+        e.region.size,
+        Flags::from_bits_truncate(e.flags),
+    )
 }

@@ -4,6 +4,7 @@
 //!   counting and power-cut injection.
 //! * [`layout`]: ESP-IDF partition tables (via `esp-idf-part`) written to and
 //!   read from the simulated flash.
+//! * [`project`]: the device type from the project's `ota-sign.toml`.
 //! * [`bootloader`]: the stock ESP-IDF second-stage bootloader over the
 //!   simulated flash, in both app-rollback modes, with a pluggable image
 //!   validator.
@@ -17,6 +18,7 @@ pub mod bootloader;
 pub mod device;
 pub mod http_client;
 pub mod layout;
+pub mod project;
 mod rng;
 pub mod simflash;
 pub mod status_server;

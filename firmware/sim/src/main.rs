@@ -6,8 +6,11 @@
 //!                    [--bootloader rollback|plain] [--power-cut-at N] [--max-checks N]
 //! ota-device-sim status --flash flash.bin
 //! ```
-//! `run` prints one line per event on stdout (`status-url ...`, `boot ...`, `check ...`)
-//! so scripts and tests can follow it. Exit codes: 0 done, 1 error, 3 power cut.
+//! `run` prints one line per event on stdout (`status-url ...`, `boot ...`, `check ...`),
+//! or with `--json` one JSON object per line (`{"event":"boot",...}`), so scripts and
+//! tests can follow it. Exit codes: 0 done, 1 error, 3 power cut, 4 every
+//! check failed (after `--max-checks`). The device type comes from `--device-type` or
+//! `[defaults] device_type` of ota-sign.toml (see [`ota_device_sim::project`]).
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -19,11 +22,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ota_agent::bootloader::BootloaderMode;
+use ota_agent::status::CheckResult;
 use ota_device_sim::device::{
     BootResult, DeviceConfig, SharedStatus, VirtualDevice, create_flash, default_partition_table,
     offline_status,
 };
-use ota_device_sim::{SimFlash, status_server};
+use ota_device_sim::{SimFlash, project, status_server};
 use ota_format::{Channel, ChipId, DeviceType};
 
 #[derive(Parser)]
@@ -95,9 +99,14 @@ struct RunArgs {
     /// Stop after this many checks.
     #[arg(long)]
     max_checks: Option<u64>,
-    /// Device type (default: the app descriptor's project name).
+    /// Device type the firmware is built for [default: [defaults] device_type of
+    /// ota-sign.toml; required without one]
     #[arg(long)]
     device_type: Option<String>,
+    /// ota-sign.toml to take the device type from [default: $OTA_SIGN_CONFIG, then
+    /// ota-sign.toml in the current directory or a parent]
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Chip.
     #[arg(long, default_value = "esp32c3")]
     chip: String,
@@ -110,21 +119,135 @@ struct RunArgs {
     /// Trial boots before falling back (plain bootloader).
     #[arg(long, default_value_t = 3)]
     max_boot_attempts: u8,
+    /// Log events as JSON lines (`{"event":"boot",...}`) instead of text
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let log = Log {
+        json: matches!(&cli.command, Command::Run(args) if args.json),
+    };
     let result = match cli.command {
-        Command::Run(args) => run(*args),
+        Command::Run(args) => run(*args, log),
         Command::Status { flash, chip } => status(flash, &chip),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("ota-device-sim: {e}");
+            log.error(&e);
             ExitCode::from(1)
         }
     }
+}
+
+/// The event log of `run`: one line per event on stdout, as text (`boot running ota_1
+/// version 1.1.0`) or, with `--json`, as one JSON object per line (`{"event":"boot",
+/// "slot":"ota_1","version":"1.1.0"}`). Errors and notes go to stderr in the same format.
+#[derive(Clone, Copy)]
+struct Log {
+    json: bool,
+}
+
+impl Log {
+    /// An event: `text` for people, `fields` (with `"event": name` added) for `--json`.
+    fn event(self, name: &str, text: &str, fields: serde_json::Value) {
+        if self.json {
+            println!("{}", Self::line(name, fields));
+        } else {
+            println!("{text}");
+        }
+    }
+
+    /// A note on stderr.
+    fn note(self, name: &str, text: &str, fields: serde_json::Value) {
+        if self.json {
+            eprintln!("{}", Self::line(name, fields));
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    /// An error on stderr.
+    fn error(self, message: &str) {
+        self.note(
+            "error",
+            &format!("ota-device-sim: {message}"),
+            serde_json::json!({ "message": message }),
+        );
+    }
+
+    fn line(name: &str, fields: serde_json::Value) -> String {
+        let mut object = serde_json::Map::new();
+        object.insert("event".into(), name.into());
+        if let serde_json::Value::Object(map) = fields {
+            object.extend(map);
+        }
+        serde_json::Value::Object(object).to_string()
+    }
+}
+
+/// Exit code of `run` when it stopped after `--max-checks` and not one check succeeded:
+/// a device that can never update must not look like one that is up to date.
+const EXIT_EVERY_CHECK_FAILED: u8 = 4;
+
+/// The device type: `--device-type`, else `[defaults] device_type` of ota-sign.toml.
+/// Never the app descriptor's project name, which names the build, not the device type.
+fn device_type(args: &RunArgs, log: Log) -> Result<DeviceType, String> {
+    if let Some(name) = &args.device_type {
+        return DeviceType::new(name).ok_or_else(|| {
+            format!("--device-type {name:?} is not a device type (1-32 characters of a-z 0-9 - _)")
+        });
+    }
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    let configured = match project::find_config(args.config.as_deref(), &cwd) {
+        Some(path) => project::configured_device_type(&path)
+            .map_err(|e| e.to_string())?
+            .map(|t| (t, path)),
+        None => None,
+    };
+    match configured {
+        Some((device_type, path)) => {
+            log.note(
+                "config",
+                &format!("device type {device_type} (from {})", path.display()),
+                serde_json::json!({
+                    "device_type": device_type.as_str(),
+                    "from": path.display().to_string(),
+                }),
+            );
+            Ok(device_type)
+        }
+        None => Err(
+            "no device type: pass --device-type NAME, or set [defaults] device_type in \
+             ota-sign.toml (the app's ESP-IDF project name is not used: it names the build, \
+             not the device type the release is signed for)"
+                .to_owned(),
+        ),
+    }
+}
+
+/// Refuses what cannot be an app image before a flash file is made from it: a signed
+/// `.ota` given as `--app` would write an unbootable flash.
+fn check_app_image(path: &std::path::Path, app: &[u8]) -> Result<(), String> {
+    if app.starts_with(&ota_format::IMAGE_MAGIC) {
+        return Err(format!(
+            "{} is a signed ota-sign image (.ota); --app takes the ESP-IDF app image inside it: \
+             `ota-sign extract {} -o app.bin` writes it, or `ota-sign flash --image {} --output FLASH` \
+             makes the whole flash file",
+            path.display(),
+            path.display(),
+            path.display()
+        ));
+    }
+    if app.first() != Some(&ota_format::esp::IMAGE_MAGIC) {
+        return Err(format!(
+            "{} is not an ESP-IDF app image (it does not start with the byte 0xE9)",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 fn chip(name: &str) -> Result<ChipId, String> {
@@ -150,6 +273,7 @@ fn load_or_create(args: &RunArgs) -> Result<SimFlash, String> {
         .as_ref()
         .ok_or("flash file missing: give --app to create it")?;
     let app = std::fs::read(app_path).map_err(|e| format!("{}: {e}", app_path.display()))?;
+    check_app_image(app_path, &app)?;
     let table = match &args.partition_table {
         Some(p) => {
             let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -193,7 +317,7 @@ fn jittered(interval: f64, seed: &mut u64) -> Duration {
     Duration::from_secs_f64((interval * (0.9 + 0.2 * unit)).max(0.0))
 }
 
-fn run(args: RunArgs) -> Result<ExitCode, String> {
+fn run(args: RunArgs, log: Log) -> Result<ExitCode, String> {
     let mut flash = load_or_create(&args)?;
     if let Some(n) = args.power_cut_at {
         flash.cut_after(n);
@@ -201,10 +325,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     let mut config = DeviceConfig::new(&args.manifest_url, &args.device_id);
     config.chip = chip(&args.chip)?;
     config.channel = Channel::new(&args.channel).ok_or("invalid channel")?;
-    config.device_type = match &args.device_type {
-        Some(t) => Some(DeviceType::new(t).ok_or("invalid device type")?),
-        None => None,
-    };
+    config.device_type = Some(device_type(&args, log)?);
     config.bootloader = match args.bootloader {
         Bootloader::Rollback => BootloaderMode::RollbackEnabled,
         Bootloader::Plain => BootloaderMode::RollbackDisabled,
@@ -216,7 +337,12 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     if let Some(addr) = args.status_addr {
         let listener = TcpListener::bind(addr).map_err(|e| format!("{addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        println!("status-url http://{local}/ota/status");
+        let url = format!("http://{local}/ota/status");
+        log.event(
+            "status-url",
+            &format!("status-url {url}"),
+            serde_json::json!({ "url": url }),
+        );
         let shared = device.shared.clone();
         let pings = Arc::new(AtomicU64::new(0));
         std::thread::spawn(move || {
@@ -229,6 +355,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         .map_or(1, |d| d.as_nanos() as u64)
         | 1;
     let mut checks = 0u64;
+    let mut succeeded_checks = 0u64;
     let mut failed_boots = 0u32;
     loop {
         let save = |d: &VirtualDevice| d.flash.save(&args.flash).map_err(|e| e.to_string());
@@ -236,10 +363,14 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         let max_checks = args.max_checks;
         let result = device
             .boot(|s| {
-                println!(
-                    "boot running {} version {}",
-                    ota_agent::status::target_label(s.firmware.target),
-                    s.firmware.version
+                let slot = ota_agent::status::target_label(s.firmware.target);
+                log.event(
+                    "boot",
+                    &format!("boot running {slot} version {}", s.firmware.version),
+                    serde_json::json!({
+                        "slot": slot.to_string(),
+                        "version": s.firmware.version.to_string(),
+                    }),
                 );
                 loop {
                     if max_checks.is_some_and(|m| checks >= m) {
@@ -248,9 +379,20 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
                     checks += 1;
                     match s.check() {
                         Ok(r) => {
-                            println!("check {}", serde_json::to_string(&r).unwrap_or_default())
+                            if r != CheckResult::Failed {
+                                succeeded_checks += 1;
+                            }
+                            log.event(
+                                "check",
+                                &format!("check {}", serde_json::to_string(&r).unwrap_or_default()),
+                                serde_json::json!({ "result": r }),
+                            );
                         }
-                        Err(e) => println!("check error {e}"),
+                        Err(e) => log.event(
+                            "check",
+                            &format!("check error {e}"),
+                            serde_json::json!({ "error": e.to_string() }),
+                        ),
                     }
                     if s.reboot_required() {
                         return true;
@@ -268,20 +410,42 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
                 failed_boots = 0;
                 save(&device)?;
                 if !reboot {
+                    if checks > 0 && succeeded_checks == 0 {
+                        log.error(&format!("every check failed ({checks} of {checks})"));
+                        return Ok(ExitCode::from(EXIT_EVERY_CHECK_FAILED));
+                    }
                     return Ok(ExitCode::SUCCESS);
                 }
-                println!("reboot update");
+                log.event(
+                    "reboot",
+                    "reboot update",
+                    serde_json::json!({ "reason": "update" }),
+                );
             }
             BootResult::PowerLost => {
                 save(&device)?;
-                println!("power-lost at operation {}", device.flash.operations());
+                let operation = device.flash.operations();
+                log.event(
+                    "power-lost",
+                    &format!("power-lost at operation {operation}"),
+                    serde_json::json!({ "operation": operation }),
+                );
                 return Ok(ExitCode::from(3));
             }
             BootResult::NoBootableApp => return Err("no bootable app".into()),
             other => {
                 failed_boots += 1;
                 save(&device)?;
-                println!("reboot {}", describe(&other));
+                let (reason, version, error) = describe(&other);
+                let mut text = format!("reboot {reason} {version}");
+                if let Some(e) = &error {
+                    text.push_str(&format!(" {e}"));
+                }
+                log.event(
+                    "reboot",
+                    &text,
+                    serde_json::json!({ "reason": reason, "version": version, "error": error }),
+                );
                 if failed_boots > 50 {
                     return Err("boot loop".into());
                 }
@@ -290,12 +454,15 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     }
 }
 
-fn describe<R>(r: &BootResult<R>) -> String {
+/// Why a boot ended in a reboot: the reason, the version that ran, the agent's error.
+fn describe<R>(r: &BootResult<R>) -> (&'static str, String, Option<String>) {
     match r {
-        BootResult::Crashed(f) => format!("crashed {}", f.version),
-        BootResult::RejectedTrial(f) => format!("health-check-failed {}", f.version),
-        BootResult::TrialsExhausted(f) => format!("trials-exhausted {}", f.version),
-        BootResult::AgentFailed(f, e) => format!("agent-failed {} {e}", f.version),
-        _ => String::new(),
+        BootResult::Crashed(f) => ("crashed", f.version.to_string(), None),
+        BootResult::RejectedTrial(f) => ("health-check-failed", f.version.to_string(), None),
+        BootResult::TrialsExhausted(f) => ("trials-exhausted", f.version.to_string(), None),
+        BootResult::AgentFailed(f, e) => {
+            ("agent-failed", f.version.to_string(), Some(e.to_string()))
+        }
+        _ => ("other", String::new(), None),
     }
 }

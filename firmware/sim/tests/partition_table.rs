@@ -213,3 +213,30 @@ fn bad_layouts_are_refused() {
     let g = geom(vec![otadata(), app("factory", AppType::Factory, 0x10000)]).unwrap();
     assert_eq!(g.slot_count(), 0);
 }
+
+/// A flash whose table has a numeric data subtype (as `ota-sign flash` writes from
+/// `storage, data, 0x40, , 64K`) is read, not a panic in esp-idf-part.
+#[test]
+fn a_numeric_data_subtype_is_read() {
+    let mut parts = LayoutSpec::two_slots()
+        .partition_table()
+        .unwrap()
+        .partitions()
+        .clone();
+    let end = parts.iter().map(|p| p.offset() + p.size()).max().unwrap();
+    parts.push(Partition::new(
+        "storage",
+        Type::Data,
+        SubType::Custom(0x40),
+        end,
+        0x1_0000,
+        Flags::empty(),
+    ));
+    let table = HostTable::new(parts).to_bin().unwrap();
+    let mut flash = ota_device_sim::SimFlash::new(FLASH as usize);
+    flash.flash_image(ota_agent::partition_table::PARTITION_TABLE_OFFSET, &table);
+    let layout = Layout::read(&mut flash).unwrap();
+    let storage = layout.table.find("storage").unwrap();
+    assert_eq!(storage.subtype(), SubType::Custom(0x40));
+    assert_eq!(layout.geometry.slot_count(), 2);
+}

@@ -244,24 +244,30 @@ impl Work {
     }
 
     /// Boots the device in `flash` and lets it do `checks` checks (reboots included);
-    /// returns what it printed, one event per line.
+    /// returns what it printed, one event per line. The device type is the one the
+    /// manifest's name carries. A run whose every check failed (exit 4) is returned too:
+    /// the tests of refused releases read its lines.
+    ///
+    /// # Panics
+    /// When the simulator fails otherwise.
     pub fn run_device(&self, flash: &str, manifest_url: &str, checks: u32) -> Vec<String> {
-        self.sim(&[
-            "run",
-            "--flash",
-            flash,
-            "--manifest-url",
-            manifest_url,
-            "--device-id",
-            "e2e-device-1",
-            "--interval",
-            "0.05",
-            "--max-checks",
-            &checks.to_string(),
-        ])
-        .lines()
-        .map(str::to_owned)
-        .collect()
+        let out = Command::new(&bins().sim)
+            .args(["run", "--flash", flash, "--manifest-url", manifest_url])
+            .args(["--device-type", device_type_of(manifest_url)])
+            .args(["--device-id", "e2e-device-1", "--interval", "0.05"])
+            .args(["--max-checks", &checks.to_string()])
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run ota-device-sim");
+        let r = Ran::from(out);
+        assert!(
+            matches!(r.code, Some(0 | 4)),
+            "ota-device-sim run failed ({:?}):\n{}{}",
+            r.code,
+            r.stdout,
+            r.stderr
+        );
+        r.stdout.lines().map(str::to_owned).collect()
     }
 }
 
@@ -277,6 +283,18 @@ pub fn release_args<'a>(key: &'a str, repo: &'a str, rest: &[&'a str]) -> Vec<&'
         "stable",
     ];
     [&head[..], rest].concat()
+}
+
+/// The device type a manifest URL names: `.../<device-type>.<channel>.manifest`.
+///
+/// # Panics
+/// When the URL does not end in such a name.
+pub fn device_type_of(manifest_url: &str) -> &str {
+    let name = manifest_url.rsplit('/').next().unwrap_or(manifest_url);
+    name.split('.')
+        .next()
+        .filter(|_| name.ends_with(".manifest"))
+        .unwrap_or_else(|| panic!("{manifest_url} does not name a manifest"))
 }
 
 /// 64 hex digits as 32 bytes.
@@ -305,6 +323,7 @@ impl LiveDevice {
         use std::io::BufRead;
         let mut child = Command::new(&bins().sim)
             .args(["run", "--flash", flash, "--manifest-url", manifest_url])
+            .args(["--device-type", device_type_of(manifest_url)])
             .args(["--device-id", "e2e-live", "--interval", interval])
             .args(["--status-addr", "127.0.0.1:0"])
             .current_dir(work.dir.path())

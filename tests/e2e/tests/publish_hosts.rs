@@ -185,8 +185,10 @@ fn the_real_esp32c3_firmware_is_packaged_released_and_installed() {
         return;
     }
     let device_type = "ota-esp32c3";
+    // The test key's private half is public: ota-sign refuses it without the flag.
     w.sign(&[
         "package",
+        "--allow-test-keys",
         "--key",
         "test.key",
         "--device-type",
@@ -213,6 +215,7 @@ fn the_real_esp32c3_firmware_is_packaged_released_and_installed() {
     .unwrap();
     w.sign(&[
         "flash",
+        "--allow-test-keys",
         "--app-image",
         "old.bin",
         "--chip",

@@ -69,6 +69,14 @@ struct InMemoryConnection {
     records: Vec<Record>,
     peer: Option<Peer>,
     to_client: VecDeque<u8>,
+    started: std::time::Instant,
+}
+
+/// Real time: the peer answers at once, so the client's deadlines never fire here.
+impl ota_agent::download::Clock for InMemoryConnection {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 impl InMemoryConnection {
@@ -77,6 +85,7 @@ impl InMemoryConnection {
             records,
             peer: None,
             to_client: VecDeque::new(),
+            started: std::time::Instant::now(),
         }
     }
 }
@@ -93,7 +102,7 @@ impl Connection for InMemoryConnection {
         Ok(())
     }
 
-    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), HttpError> {
+    async fn write_all(&mut self, bytes: &[u8], _timeout_ms: u32) -> Result<(), HttpError> {
         let peer = self.peer.as_mut().ok_or(HttpError::ConnectionLost)?;
         // The honest server refusing the client is a broken connection to the client.
         let answer = peer.receive(bytes).map_err(|_| HttpError::ConnectionLost)?;
@@ -101,7 +110,7 @@ impl Connection for InMemoryConnection {
         Ok(())
     }
 
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, HttpError> {
+    async fn read(&mut self, buf: &mut [u8], _timeout_ms: u32) -> Result<usize, HttpError> {
         if self.peer.is_none() {
             return Err(HttpError::ConnectionLost);
         }
