@@ -57,6 +57,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         &bytes,
         TrustedKeys::new(&keys),
         Expectations::default(),
+        global.config()?,
     )?;
     output::write(&args.output, &app, args.force)?;
     let result = Extracted {

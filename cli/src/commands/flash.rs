@@ -353,6 +353,7 @@ fn load_app(args: &Args, cfg: Option<&Config>, global: &GlobalOpts) -> Result<Ap
                 device_type: args.device_type,
                 chip: None,
             },
+            cfg,
         )?;
         let info = verified.header.info;
         let device_type = info.device_type.to_string();

@@ -11,6 +11,8 @@
 //!   persistent [`state`] and the [`status`] report (R6), over the [`http`] trait,
 //!   which [`http1`] implements over any byte-stream connection (with the `tls`
 //!   feature, `https://` too: TLS 1.3 by embedded-tls).
+//! * [`contents`]: the rules the installed bytes must pass before a switch, shared
+//!   with `ota-sign` so the host refuses exactly what devices refuse.
 //!
 //! Everything is `no_std`. The boot-slot modules never allocate and use caller-owned
 //! stack buffers of at most 64 bytes. The update path works in caller-provided
@@ -39,6 +41,7 @@ extern crate alloc;
 pub mod agent;
 #[cfg(test)]
 mod agent_tests;
+pub mod contents;
 pub mod download;
 pub mod http;
 pub mod http1;
