@@ -179,3 +179,199 @@ pub fn check_payload(
         firmware,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::vec::Vec;
+
+    use ota_format::{Expectations, Manifest, TrustedKeys, verify_image};
+    use ota_testkit::release::{
+        Release, build_with_payload, compress, skippable_frame, with_dictionary_id,
+    };
+
+    use super::*;
+    use crate::install::Installer;
+    use crate::test_flash::TestFlash;
+    use crate::test_install::{Buffers, target};
+    use crate::test_support::{self as ts, Spec};
+    use crate::zstd::DecompressError;
+
+    /// What a device does with the release: the whole install, into flash.
+    fn on_device(release: &Release) -> Result<(), InstallError> {
+        let keys = ts::trusted();
+        let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+        let mut buffers = Buffers::default();
+        let mut flash = TestFlash::new(0x40000);
+        let mut installer = Installer::<TestFlash>::new(
+            TrustedKeys::new(&keys),
+            &manifest,
+            target(),
+            buffers.install(),
+        )?;
+        for piece in release.ota.chunks(4096) {
+            installer.feed(&mut flash, piece)?;
+        }
+        installer.finish(&mut flash).map(drop)
+    }
+
+    /// What a host does with it, for devices like [`target`].
+    fn on_host(release: &Release) -> Result<(), InstallError> {
+        let keys = ts::trusted();
+        let header = verify_image(
+            &release.ota,
+            TrustedKeys::new(&keys),
+            Expectations::default(),
+        )?
+        .header;
+        let payload = &release.ota[header.header_len()..];
+        check_payload(&header, payload, ts::chip(), target().max_window_log).map(drop)
+    }
+
+    fn zstd(app: Vec<u8>, payload: Vec<u8>) -> Release {
+        build_with_payload(
+            &Spec::default(),
+            app,
+            payload,
+            Compression::Zstd { window_log: 12 },
+        )
+    }
+
+    #[test]
+    fn host_and_device_refuse_the_same_payloads() {
+        let app = ts::app_image("1.1.0", 20_000);
+        let frame = compress(&app, 12);
+        let with = |spec: Spec, app: Vec<u8>| ts::release(&spec, app);
+        let cases: Vec<(&str, Release, Result<(), InstallError>)> = std::vec![
+            ("valid", with(Spec::default(), app.clone()), Ok(())),
+            (
+                "small frame above the declared window",
+                with(
+                    Spec {
+                        window_log: Some(14),
+                        declared_window_log: Some(12),
+                        ..Spec::default()
+                    },
+                    ts::app_image("1.1.0", 6_000),
+                ),
+                Err(DecompressError::WindowTooLarge {
+                    requested: 0,
+                    allowed: 4096,
+                }
+                .into()),
+            ),
+            (
+                "frame above the device's window",
+                with(
+                    Spec {
+                        window_log: Some(16),
+                        ..Spec::default()
+                    },
+                    ts::app_image("1.1.0", 40_000),
+                ),
+                Err(DecompressError::WindowTooLarge {
+                    requested: 0,
+                    allowed: 16384,
+                }
+                .into()),
+            ),
+            (
+                "skippable frame first",
+                zstd(app.clone(), [skippable_frame(b"x"), frame.clone()].concat()),
+                Err(DecompressError::BadFrameMagic.into()),
+            ),
+            (
+                "dictionary id",
+                zstd(app.clone(), with_dictionary_id(&frame, 1)),
+                Err(DecompressError::Dictionary.into()),
+            ),
+            (
+                "bytes after the last frame",
+                zstd(app.clone(), [frame.clone(), std::vec![0; 8]].concat()),
+                Err(DecompressError::BadFrameMagic.into()),
+            ),
+            (
+                "frame cut short",
+                zstd(app.clone(), frame[..frame.len() - 5].to_vec()),
+                Err(DecompressError::Truncated.into()),
+            ),
+            (
+                "output longer than signed",
+                with(
+                    Spec {
+                        declared_image_size: Some(app.len() as u32 - 1),
+                        ..Spec::default()
+                    },
+                    app.clone(),
+                ),
+                Err(InstallError::OutputTooLong),
+            ),
+            (
+                "output shorter than signed",
+                with(
+                    Spec {
+                        declared_image_size: Some(app.len() as u32 + 1),
+                        ..Spec::default()
+                    },
+                    app.clone(),
+                ),
+                Err(InstallError::OutputTooShort),
+            ),
+            (
+                "not an app image",
+                with(
+                    Spec {
+                        window_log: None,
+                        ..Spec::default()
+                    },
+                    std::vec![0x5A; 5000],
+                ),
+                Err(AppImageError::BadMagic { found: 0x5A }.into()),
+            ),
+            (
+                "app version other than signed",
+                with(Spec::default(), ts::app_image("1.0.0", 20_000)),
+                Err(InstallError::AppVersionMismatch {
+                    signed: Version::parse("1.1.0").unwrap(),
+                    installed: Version::parse("1.0.0").unwrap(),
+                }),
+            ),
+        ];
+        for (name, release, expected) in cases {
+            let host = on_host(&release);
+            assert_eq!(host, on_device(&release), "{name}: host and device differ");
+            // The requested window depends on the encoder; the rule is what matters.
+            let kind = |r: Result<(), InstallError>| match r {
+                Err(InstallError::Decompress(DecompressError::WindowTooLarge {
+                    allowed, ..
+                })) => Err(DecompressError::WindowTooLarge {
+                    requested: 0,
+                    allowed,
+                }
+                .into()),
+                r => r,
+            };
+            assert_eq!(kind(host), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn host_refuses_a_window_no_agent_accepts() {
+        let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 5_000));
+        let keys = ts::trusted();
+        let header = verify_image(
+            &release.ota,
+            TrustedKeys::new(&keys),
+            Expectations::default(),
+        )
+        .unwrap()
+        .header;
+        let payload = &release.ota[header.header_len()..];
+        assert!(check_payload(&header, payload, ts::chip(), MAX_WINDOW_LOG).is_ok());
+        assert!(matches!(
+            check_payload(&header, payload, ts::chip(), MAX_WINDOW_LOG + 1),
+            Err(InstallError::Buffer(_))
+        ));
+    }
+}
