@@ -588,6 +588,9 @@ mod tests {
             max_window_log(None, "a"),
             ota_agent::agent::DEFAULT_WINDOW_LOG
         );
+        // The default is what the shipped firmware configures its agent with.
+        let firmware = include_str!("../../firmware/esp32c3/src/update.rs");
+        assert!(firmware.contains("max_window_log: DEFAULT_WINDOW_LOG,"));
         for bad in ["9", "15", "-1"] {
             let (line, _, msg) = invalid_at(&format!("[device.a]\nmax_window_log = {bad}\n"));
             assert_eq!(line, 2, "{bad}");
