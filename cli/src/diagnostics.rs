@@ -152,6 +152,14 @@ impl fmt::Display for InstallDiagnostic {
 
 impl std::error::Error for InstallDiagnostic {}
 
+/// The zstd window log a header declares (`None`: stored payload).
+pub fn declared_window_log(compression: ota_format::Compression) -> Option<u8> {
+    match compression {
+        ota_format::Compression::None => None,
+        ota_format::Compression::Zstd { window_log } => Some(window_log),
+    }
+}
+
 /// A frame within the header's declared window that the device type cannot afford: the
 /// image is well formed, only not for these devices.
 fn beyond_device_window(error: &InstallError, declared_window_log: Option<u8>) -> bool {

@@ -5,14 +5,14 @@ use std::path::PathBuf;
 use clap::Args as ClapArgs;
 use ota_agent::contents::{CheckedPayload, check_payload};
 use ota_format::{
-    ChipId, Compression, DeviceType, Expectations, FormatError, ImageHeader, Manifest, TrustedKey,
-    TrustedKeys, VerifiedImage, VerifiedManifest, verify_image,
+    ChipId, DeviceType, Expectations, FormatError, ImageHeader, Manifest, TrustedKey, TrustedKeys,
+    VerifiedImage, VerifiedManifest, verify_image,
 };
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
 use crate::config;
-use crate::diagnostics::{FormatDiagnostic, InstallDiagnostic};
+use crate::diagnostics::{FormatDiagnostic, InstallDiagnostic, declared_window_log};
 use crate::exit::Failure;
 use crate::output;
 
@@ -21,11 +21,11 @@ Verify a signed image (.ota) or release manifest (.manifest) exactly as a device
 
 For an image: the header signature against the given public keys, the payload digest,
 then the payload goes through the device agent's own decoder and install rules: zstd
-frames (no skippable frames, no dictionaries, a window within both the header's
-window log and what the device type accepts: `max_window_log` in ota-sign.toml, default
-12), the decompressed length and digest, the ESP-IDF app image (magic, chip, checksum,
-SHA-256), its version (the signed one) and its trusted-key descriptor. For a manifest: its signature;
-with --image also that the image is exactly the one the manifest names.
+frames (no skippable frames, no dictionaries, a window within both the header's window
+log and what the device type accepts: `max_window_log` in ota-sign.toml, default 12),
+the decompressed length and digest, the ESP-IDF app image (magic, chip, checksum,
+SHA-256), its version (the signed one) and its trusted-key descriptor. For a manifest:
+its signature; with --image also that the image is exactly the one the manifest names.
 
 Exit codes: 0 valid; 3 bad signature, digest or structure (including a payload that is
 not an ESP-IDF app image); 6 valid but not for the given --device-type/--chip, or zstd
@@ -222,10 +222,7 @@ pub fn installable(
         InstallDiagnostic {
             subject: subject.to_owned(),
             error,
-            declared_window_log: match header.info.compression {
-                Compression::None => None,
-                Compression::Zstd { window_log } => Some(window_log),
-            },
+            declared_window_log: declared_window_log(header.info.compression),
             max_window_log,
         }
     })

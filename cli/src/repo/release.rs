@@ -9,15 +9,14 @@ use std::fs;
 use std::path::PathBuf;
 
 use ota_agent::contents::check_payload;
-use ota_format::{
-    Channel, Compression, Expectations, KeyId, Manifest, TrustedKey, TrustedKeys, verify_image,
-};
+use ota_format::{Channel, Expectations, KeyId, Manifest, TrustedKey, TrustedKeys, verify_image};
 use ota_keys::SigningKeySource;
 use serde::Serialize;
 
 use super::channel::{self, Change, ImageFacts, ReleaseOptions};
 use super::{ReleaseTree, RepoError, atomic, index, io_err, layout};
 use crate::config::WindowLimits;
+use crate::diagnostics::declared_window_log;
 
 /// One `release` invocation.
 #[derive(Clone, Debug)]
@@ -129,10 +128,7 @@ pub fn prepare(
         .map_err(|source| RepoError::NotInstallable {
             path: path.clone(),
             source,
-            declared_window_log: match info.compression {
-                Compression::None => None,
-                Compression::Zstd { window_log } => Some(window_log),
-            },
+            declared_window_log: declared_window_log(info.compression),
             max_window_log,
         })?;
         if prepared
