@@ -287,6 +287,27 @@ mod tests {
                 Err(DecompressError::Dictionary.into()),
             ),
             (
+                "reserved frame header bit",
+                zstd(app.clone(), {
+                    let mut f = frame.clone();
+                    f[4] |= 0x08;
+                    f
+                }),
+                Err(DecompressError::BadHeader.into()),
+            ),
+            (
+                "reserved block type",
+                zstd(app.clone(), {
+                    // The first block header follows the 6-byte frame header (magic,
+                    // descriptor, window) and the frame content size; type bits 1-2 = 3.
+                    let mut f = frame.clone();
+                    let at = 6 + [0, 2, 4, 8][usize::from(f[4] >> 6)];
+                    f[at] |= 0x06;
+                    f
+                }),
+                Err(DecompressError::BadHeader.into()),
+            ),
+            (
                 "bytes after the last frame",
                 zstd(app.clone(), [frame.clone(), std::vec![0; 8]].concat()),
                 Err(DecompressError::BadFrameMagic.into()),
