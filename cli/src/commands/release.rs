@@ -52,7 +52,7 @@ trusted keys): a release that every device would refuse is refused here.
 
 Exit codes: 0 released (or nothing to change); 6 refused by a rule above, or zstd frames
 larger than the device type's window; 3 an image or the tree's current manifest does not
-verify, or devices refuse its payload (--trust for a rotated key); 7 another build
+verify (--trust for a rotated key), or devices refuse an image's payload; 7 another build
 under the same image name in the tree; 5 key problem; 4 unreadable file; 2 usage.
 
 Examples:
