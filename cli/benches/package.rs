@@ -37,7 +37,7 @@ fn package(dir: &Path, out: &str, extra: &[&str]) {
             "--app-image",
             "app.bin",
         ])
-        .args(["--allow-lockout", "-q", "-o", out])
+        .args(["-q", "-o", out])
         .args(extra));
 }
 
@@ -51,15 +51,25 @@ fn imgtool_available() -> bool {
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    run(Command::new(BIN)
+        .current_dir(d)
+        .args(["keygen", "--no-encrypt", "bench"]));
+    // The firmware trusts the bench key: `package` checks the image as a device would,
+    // and a device refuses firmware that trusts no key.
+    let out = Command::new(BIN)
+        .current_dir(d)
+        .args(["pubkey", "bench.pub", "--format", "hex"])
+        .output()
+        .unwrap();
+    let mut pk = [0u8; 32];
+    hex::decode_to_slice(String::from_utf8(out.stdout).unwrap().trim(), &mut pk).unwrap();
     let app = TestFirmware::new(Chip::Esp32c3)
         .version("1.0.0")
+        .trusted_keys(&[pk])
         .payload_size(SIZE)
         .seed(11)
         .app_image();
     std::fs::write(d.join("app.bin"), &app).unwrap();
-    run(Command::new(BIN)
-        .current_dir(d)
-        .args(["keygen", "--no-encrypt", "bench"]));
 
     let variants: [(&str, &[&str]); 3] = [
         ("stored", &["--no-compress"]),

@@ -82,6 +82,9 @@ pub struct Device {
     pub partition_table: Option<PathBuf>,
     /// Keys the fleet's firmware is expected to trust.
     pub trusted_keys: Vec<TrustedKeySpec>,
+    /// Largest zstd window log this device type's agents accept (their
+    /// `AgentConfig::max_window_log`); see [`max_window_log`].
+    pub max_window_log: Option<u8>,
 }
 
 /// One entry of `trusted_keys`.
@@ -167,6 +170,7 @@ struct RawDevice {
     partition_table: Option<String>,
     #[serde(default)]
     trusted_keys: Vec<Spanned<String>>,
+    max_window_log: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -266,6 +270,14 @@ impl Config {
                         .map_err(|m| at(Some(s.span()), format!("device.{name}.slot_size: {m}")))
                 })
                 .transpose()?;
+            let max_window_log = raw_device
+                .max_window_log
+                .map(|w| {
+                    parse_max_window_log(*w.get_ref()).map_err(|m| {
+                        at(Some(w.span()), format!("device.{name}.max_window_log: {m}"))
+                    })
+                })
+                .transpose()?;
             let mut trusted_keys = Vec::new();
             for spec in raw_device.trusted_keys {
                 let value = spec.get_ref();
@@ -289,6 +301,7 @@ impl Config {
                     slot_size,
                     partition_table: raw_device.partition_table.map(|p| base.join(p)),
                     trusted_keys,
+                    max_window_log,
                 },
             );
         }
@@ -395,6 +408,54 @@ fn parse_slot_size(s: &SlotSize) -> Result<u32, String> {
         ));
     }
     u32::try_from(bytes).map_err(|_| format!("{bytes} bytes is larger than any ESP32 flash"))
+}
+
+/// Window log a device type's agents accept when `ota-sign.toml` does not say: what the
+/// shipped firmware (`firmware/esp32c3`) configures, the agent's default.
+pub const DEFAULT_MAX_WINDOW_LOG: u8 = ota_agent::agent::DEFAULT_WINDOW_LOG;
+
+/// The largest zstd window log devices of `device_type` accept: `max_window_log` of its
+/// `[device.NAME]` table, else [`DEFAULT_MAX_WINDOW_LOG`]. Images whose frames need more
+/// can never install on them.
+pub fn max_window_log(config: Option<&Config>, device_type: &str) -> u8 {
+    WindowLimits::from_config(config).for_device_type(device_type)
+}
+
+/// `max_window_log` of every device type, detached from the file (a `release` carries
+/// it for all the images it checks).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WindowLimits(BTreeMap<String, u8>);
+
+impl WindowLimits {
+    /// The configured limits; none without a file.
+    pub fn from_config(config: Option<&Config>) -> Self {
+        WindowLimits(
+            config
+                .map(|c| {
+                    c.devices
+                        .iter()
+                        .filter_map(|(name, d)| d.max_window_log.map(|w| (name.clone(), w)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The limit for `device_type`, else [`DEFAULT_MAX_WINDOW_LOG`].
+    pub fn for_device_type(&self, device_type: &str) -> u8 {
+        self.0
+            .get(device_type)
+            .copied()
+            .unwrap_or(DEFAULT_MAX_WINDOW_LOG)
+    }
+}
+
+fn parse_max_window_log(n: i64) -> Result<u8, String> {
+    let max = ota_agent::agent::MAX_WINDOW_LOG;
+    u8::try_from(n)
+        .ok()
+        .filter(|n| (10..=max).contains(n))
+        .ok_or_else(|| format!("{n} is outside 10..={max}: no agent decodes a larger window"))
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -546,6 +607,25 @@ mod tests {
         let (line, _, msg) = invalid_at(&bad_key);
         assert_eq!(line, 3);
         assert!(msg.contains("invalid public key"), "{msg}");
+    }
+
+    #[test]
+    fn max_window_log_is_checked_and_defaults_to_the_shipped_firmware() {
+        let c = parse("[device.a]\nmax_window_log = 14\n[device.b]\n").unwrap();
+        assert_eq!(max_window_log(Some(&c), "a"), 14);
+        assert_eq!(max_window_log(Some(&c), "b"), 12);
+        assert_eq!(
+            max_window_log(None, "a"),
+            ota_agent::agent::DEFAULT_WINDOW_LOG
+        );
+        // The default is what the shipped firmware configures its agent with.
+        let firmware = include_str!("../../firmware/esp32c3/src/update.rs");
+        assert!(firmware.contains("max_window_log: DEFAULT_WINDOW_LOG,"));
+        for bad in ["9", "15", "-1"] {
+            let (line, _, msg) = invalid_at(&format!("[device.a]\nmax_window_log = {bad}\n"));
+            assert_eq!(line, 2, "{bad}");
+            assert!(msg.contains("max_window_log"), "{bad}: {msg}");
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use std::fmt;
 
 use miette::Diagnostic;
+use ota_agent::install::InstallError;
+use ota_agent::zstd::DecompressError;
 use ota_format::FormatError;
 use ota_format::esp::AppImageError;
 
@@ -127,6 +129,123 @@ impl ExitStatus for FormatDiagnostic {
     }
 }
 
+/// A signed image whose payload devices refuse: the rules the agent applies after the
+/// signature (zstd frames, decompressed length, installed digest, app image, version,
+/// trusted keys), run on the host with the agent's own code.
+#[derive(Debug)]
+pub struct InstallDiagnostic {
+    /// What was being checked, e.g. "image build/app.ota".
+    pub subject: String,
+    /// The rule the payload breaks.
+    pub error: InstallError,
+    /// The zstd window log the signed header declares (`None`: stored payload).
+    pub declared_window_log: Option<u8>,
+    /// The window log devices of the image's type accept.
+    pub max_window_log: u8,
+}
+
+impl fmt::Display for InstallDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: devices refuse it: {}", self.subject, self.error)
+    }
+}
+
+impl std::error::Error for InstallDiagnostic {}
+
+/// The zstd window log a header declares (`None`: stored payload).
+pub fn declared_window_log(compression: ota_format::Compression) -> Option<u8> {
+    match compression {
+        ota_format::Compression::None => None,
+        ota_format::Compression::Zstd { window_log } => Some(window_log),
+    }
+}
+
+/// A frame within the header's declared window that the device type cannot afford: the
+/// image is well formed, only not for these devices.
+fn beyond_device_window(error: &InstallError, declared_window_log: Option<u8>) -> bool {
+    match (error, declared_window_log) {
+        (
+            InstallError::Decompress(DecompressError::WindowTooLarge { requested, .. }),
+            Some(declared),
+        ) => *requested <= 1u64 << declared,
+        _ => false,
+    }
+}
+
+/// The stable name of an install refusal, used in diagnostic codes.
+pub fn install_error_name(e: &InstallError) -> &'static str {
+    use DecompressError as D;
+    match e {
+        InstallError::Format(f) => format_error_name(f),
+        InstallError::Decompress(D::WindowTooLarge { .. }) => "zstd_window_too_large",
+        InstallError::Decompress(D::BadFrameMagic) => "zstd_not_a_frame",
+        InstallError::Decompress(D::Dictionary) => "zstd_dictionary",
+        InstallError::Decompress(D::BlockTooLarge { .. }) => "zstd_block_too_large",
+        InstallError::Decompress(D::Truncated) => "zstd_truncated",
+        InstallError::Decompress(_) => "zstd_malformed",
+        InstallError::AppImage(_) => "not_an_app_image",
+        InstallError::OutputTooLong => "output_too_long",
+        InstallError::OutputTooShort => "output_too_short",
+        InstallError::AppVersionMismatch { .. } => "app_version_mismatch",
+        InstallError::NoAppVersion => "no_app_version",
+        InstallError::NoTrustedKeys => "no_trusted_keys",
+        _ => "other",
+    }
+}
+
+impl Diagnostic for InstallDiagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(format!(
+            "ota_sign::install::{}",
+            install_error_name(&self.error)
+        )))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        if beyond_device_window(&self.error, self.declared_window_log) {
+            return Some(Box::new(format!(
+                "devices of this type decode zstd windows up to 2^{} bytes (`max_window_log` of \
+                 their [device.NAME] table in ota-sign.toml); package again with a smaller \
+                 --zstd-window-log",
+                self.max_window_log
+            )));
+        }
+        let help = match self.error {
+            InstallError::Decompress(_) => {
+                "the payload is not what `ota-sign package` writes (one or more plain zstd frames within the declared window): package the firmware again"
+            }
+            InstallError::AppImage(_) => {
+                "the payload is not an ESP-IDF app image for the header's chip: package the firmware again"
+            }
+            InstallError::AppVersionMismatch { .. } | InstallError::NoAppVersion => {
+                "the firmware's app descriptor must carry the signed version: package the firmware again"
+            }
+            InstallError::NoTrustedKeys => {
+                "the firmware embeds no trusted-key descriptor: devices would never accept another update"
+            }
+            _ => "the signed header does not describe this payload: do not ship this file",
+        };
+        Some(Box::new(help))
+    }
+}
+
+/// The exit code of an install refusal: [`exit::POLICY`] for a frame only these devices
+/// cannot decode, [`exit::INVALID_SIGNATURE`] for a payload no device can install.
+pub fn install_exit_code(error: &InstallError, declared_window_log: Option<u8>) -> u8 {
+    match error {
+        _ if beyond_device_window(error, declared_window_log) => exit::POLICY,
+        InstallError::Format(f) => format_exit_code(f),
+        InstallError::Flash(_) | InstallError::Buffer(_) => exit::FAILURE,
+        _ => exit::INVALID_SIGNATURE,
+    }
+}
+
+impl ExitStatus for InstallDiagnostic {
+    fn exit_code(&self) -> u8 {
+        install_exit_code(&self.error, self.declared_window_log)
+    }
+}
+
 /// A firmware input that cannot be packaged.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {error}")]
@@ -186,6 +305,9 @@ impl ExitStatus for PackagingDiagnostic {
         match &self.0 {
             PackagingError::Signing(e) => exit::key_exit_code(e),
             PackagingError::SelfCheck(_) => exit::INVALID_SIGNATURE,
+            // The firmware (e.g. one without a trusted-key descriptor under
+            // --allow-lockout) makes an image every device would refuse.
+            PackagingError::NotInstallable(_) => exit::POLICY,
             _ => exit::FAILURE,
         }
     }

@@ -3,7 +3,9 @@
 //! The app image is compressed with zstd using a window the device can afford (the
 //! whole update path must fit 64 KiB of RAM), the header is signed by whatever key
 //! source the caller holds, and the result is verified again before it is returned, so
-//! a broken signer can never produce a file that `package` reports as good.
+//! a broken signer can never produce a file that `package` reports as good; its payload
+//! then goes through the device agent's own decoder and install rules, so no file leaves
+//! `package` that the target devices would refuse.
 
 use std::io::Write;
 
@@ -14,12 +16,11 @@ use ota_format::{
 use ota_keys::SigningKeySource;
 use sha2::{Digest, Sha256};
 
-/// Default zstd window: 4 KiB. The device's decoder (ruzstd) needs about four times the
-/// window plus its tables, so 2^12 keeps the whole update path near 49 KiB, inside the
-/// 64 KiB budget (measured in firmware/agent/tests/ram.rs); 2^14 would need ~150 KiB.
-pub const DEFAULT_WINDOW_LOG: u8 = 12;
-/// Largest window `package` will produce; devices reject frames above their own limit.
-pub const MAX_WINDOW_LOG: u8 = 16;
+/// Largest window `package` will produce: no agent decodes a larger one. What a device
+/// type accepts is configured ([`crate::config::max_window_log`]); by default the agent's
+/// 2^12, which keeps the whole update path within the 64 KiB budget (measured in
+/// firmware/agent/tests/ram.rs; 2^14 needs ~150 KiB).
+pub const MAX_WINDOW_LOG: u8 = ota_agent::agent::MAX_WINDOW_LOG;
 /// Default zstd level: slow to compress once, cheap to decompress on every device.
 pub const DEFAULT_LEVEL: i32 = 19;
 
@@ -41,7 +42,7 @@ impl Default for PayloadEncoding {
     fn default() -> Self {
         PayloadEncoding::Zstd {
             level: DEFAULT_LEVEL,
-            window_log: DEFAULT_WINDOW_LOG,
+            window_log: crate::config::DEFAULT_MAX_WINDOW_LOG,
         }
     }
 }
@@ -61,6 +62,9 @@ pub struct PackageSpec {
     pub created: u64,
     /// Payload encoding.
     pub encoding: PayloadEncoding,
+    /// Largest zstd window log the target devices decode; the finished image is checked
+    /// against it as they would check it.
+    pub max_window_log: u8,
 }
 
 /// Why packaging failed.
@@ -86,6 +90,9 @@ pub enum PackagingError {
     /// The header could not be encoded.
     #[error("invalid header: {0}")]
     Header(ota_format::FormatError),
+    /// The finished image breaks a rule devices apply after the signature.
+    #[error("devices would refuse the packaged image: {0}")]
+    NotInstallable(#[source] ota_agent::install::InstallError),
 }
 
 /// Reports compression progress in bytes of input consumed.
@@ -145,6 +152,14 @@ pub fn package(
     let trusted = [TrustedKey::new(public_key)];
     let verified = verify_image(&bytes, TrustedKeys::new(&trusted), Expectations::default())
         .map_err(PackagingError::SelfCheck)?;
+    let header = &verified.header;
+    ota_agent::contents::check_payload(
+        header,
+        &bytes[header.header_len()..],
+        spec.chip,
+        spec.max_window_log,
+    )
+    .map_err(PackagingError::NotInstallable)?;
     Ok(Packaged {
         bytes,
         info,
@@ -197,23 +212,4 @@ fn encode_payload(
     }
     let payload = encoder.finish().map_err(PackagingError::Compression)?;
     Ok((payload, Compression::Zstd { window_log }))
-}
-
-/// Decodes a payload back into the app image (for `extract` and for tests).
-pub fn decode_payload(
-    payload: &[u8],
-    compression: Compression,
-    image_size: u32,
-) -> Result<Vec<u8>, std::io::Error> {
-    match compression {
-        Compression::None => Ok(payload.to_vec()),
-        Compression::Zstd { window_log } => {
-            let mut decoder = zstd::stream::Decoder::new(payload)?;
-            // Enforce the declared window exactly as a device would.
-            decoder.window_log_max(u32::from(window_log))?;
-            let mut out = Vec::with_capacity(image_size as usize);
-            std::io::copy(&mut decoder, &mut out)?;
-            Ok(out)
-        }
-    }
 }

@@ -28,10 +28,13 @@ The firmware must also carry a trusted-key descriptor that contains the signing 
 key given with --next-key: a device that installs firmware trusting none of your keys
 can never be updated again. --allow-lockout overrides this for deliberate hand-overs.
 
-The payload is zstd-compressed with a small window (4 KiB by default) so devices can
-decompress it within their 64 KiB RAM budget; raise --zstd-window-log only for devices
-built to accept it. The output is deterministic: the same inputs give
-the same bytes (the creation time comes from SOURCE_DATE_EPOCH when set).
+The payload is zstd-compressed with the window the device type's agents accept:
+`max_window_log` of its [device.NAME] table in ota-sign.toml, by default 12 (4 KiB), what
+the shipped firmware decodes within its 64 KiB RAM budget. A larger --zstd-window-log
+is refused (exit 6): such an image could never install. The finished image is checked
+with the device agent's own decoder and install rules before it is written. The output
+is deterministic: the same inputs give the same bytes (the creation time comes from
+SOURCE_DATE_EPOCH when set).
 
 Examples:
   ota-sign package --key release.key --device-type thermostat \\
@@ -103,9 +106,10 @@ pub struct Args {
     #[arg(long, default_value_t = packaging::DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
     pub zstd_level: i32,
 
-    /// zstd window log: the device decompresses with a 2^N-byte window (10-16)
-    #[arg(long, default_value_t = packaging::DEFAULT_WINDOW_LOG, value_parser = clap::value_parser!(u8).range(10..=16))]
-    pub zstd_window_log: u8,
+    /// zstd window log: the device decompresses with a 2^N-byte window; at most what the
+    /// device type accepts [default: `max_window_log` of the device type in ota-sign.toml, else 12]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(10..=31))]
+    pub zstd_window_log: Option<u8>,
 
     /// Output file (never overwritten unless --force)
     #[arg(short, long, value_name = "OUT.ota")]
@@ -150,6 +154,16 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     let device_cfg = cfg.and_then(|c| c.device(device_type.as_str()));
     let chip = args.chip.or(device_cfg.and_then(|d| d.chip));
     let slot_size = args.slot_size.or(device_cfg.and_then(|d| d.slot_size));
+    let max_window_log = config::max_window_log(cfg, device_type.as_str());
+    let window_log = args.zstd_window_log.unwrap_or(max_window_log);
+    if !args.no_compress && window_log > max_window_log {
+        return Err(window_refusal(
+            &device_type,
+            window_log,
+            max_window_log,
+            device_cfg,
+        ));
+    }
     if !args.force && args.output.exists() {
         return Err(output::exists(&args.output));
     }
@@ -194,9 +208,10 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         } else {
             PayloadEncoding::Zstd {
                 level: args.zstd_level,
-                window_log: args.zstd_window_log,
+                window_log,
             }
         },
+        max_window_log,
     };
     let bar = Bar::bytes(global, "compressing", firmware.app_image.len() as u64);
     let packaged = packaging::package(&firmware.app_image, &spec, key.private_key(), &bar)
@@ -243,6 +258,32 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     ));
     global.json_result(&summary);
     Ok(())
+}
+
+/// Refuses a window the device type's agents cannot decode: every device would refuse
+/// the image.
+fn window_refusal(
+    device_type: &DeviceType,
+    window_log: u8,
+    max_window_log: u8,
+    device_cfg: Option<&config::Device>,
+) -> Failure {
+    let source = if device_cfg.is_some_and(|d| d.max_window_log.is_some()) {
+        format!("`max_window_log` in [device.{device_type}] of ota-sign.toml")
+    } else {
+        format!(
+            "the default: set `max_window_log` in [device.{device_type}] of ota-sign.toml for devices whose firmware accepts more (agents accept at most {})",
+            packaging::MAX_WINDOW_LOG
+        )
+    };
+    PolicyRefusal {
+        message: format!(
+            "--zstd-window-log {window_log} needs a 2^{window_log}-byte window, but devices of type {device_type} decode at most 2^{max_window_log}: they could never install this image"
+        ),
+        help: format!("drop --zstd-window-log, or give at most {max_window_log}; the limit is {source}"),
+        code: "window_too_large",
+    }
+    .into()
 }
 
 fn ratio(out: u64, input: u64) -> String {

@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use crate::cli::GlobalOpts;
 use crate::config;
-use crate::diagnostics::{format_error_name, format_exit_code};
+use crate::diagnostics::{
+    format_error_name, format_exit_code, install_error_name, install_exit_code,
+};
 use crate::exit::{self, ExitStatus, Failure};
 use crate::repo::channel::{DowngradePolicy, ReleaseOptions, parse_rollout};
 use crate::repo::release::{ChannelOutcome, ReleaseRequest, prepare};
@@ -45,8 +47,14 @@ Rules:
 Everything is checked and signed before the first write; images are written before the
 manifests that name them.
 
-Exit codes: 0 released (or nothing to change); 6 refused by a rule above; 3 an image or
-the tree's current manifest does not verify (--trust for a rotated key); 7 another build
+Every image is checked as its devices would check it, with the device agent's own
+decoder and install rules (zstd frames within the window the device type accepts:
+`max_window_log` in ota-sign.toml, default 12; the ESP-IDF app image, its version and
+trusted keys): a release that every device would refuse is refused here.
+
+Exit codes: 0 released (or nothing to change); 6 refused by a rule above, or zstd frames
+larger than the device type's window; 3 an image or the tree's current manifest does not
+verify (--trust for a rotated key), or devices refuse an image's payload; 7 another build
 under the same image name in the tree; 5 key problem; 4 unreadable file; 2 usage.
 
 Examples:
@@ -159,6 +167,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         },
         extra_trusted,
         now,
+        window_limits: config::WindowLimits::from_config(cfg),
     };
     let tree = ReleaseTree::new(&args.repo);
     let signed = prepare(&tree, &key, &request).map_err(RepoDiagnostic)?;
@@ -315,6 +324,9 @@ impl Diagnostic for RepoDiagnostic {
             RepoError::BadManifest { source, .. } => {
                 format!("bad_manifest::{}", format_error_name(source))
             }
+            RepoError::NotInstallable { source, .. } => {
+                format!("not_installable::{}", install_error_name(source))
+            }
             RepoError::DuplicateDeviceType(_) => "duplicate_device_type".to_owned(),
             RepoError::CounterRollback { .. } => "counter_rollback".to_owned(),
             RepoError::Downgrade { .. } => "downgrade".to_owned(),
@@ -338,6 +350,19 @@ impl Diagnostic for RepoDiagnostic {
             }
             RepoError::BadImage { .. } => {
                 "the image is damaged or was changed after signing: do not release it"
+            }
+            RepoError::NotInstallable {
+                declared_window_log: Some(_),
+                source:
+                    ota_agent::install::InstallError::Decompress(
+                        ota_agent::zstd::DecompressError::WindowTooLarge { .. },
+                    ),
+                ..
+            } => {
+                "its zstd frames need a larger window than the header declares or the device type accepts (`max_window_log` in ota-sign.toml): package it again"
+            }
+            RepoError::NotInstallable { .. } => {
+                "`ota-sign verify` explains the refusal; package the firmware again"
             }
             RepoError::BadManifest {
                 source: ota_format::FormatError::UnknownKey,
@@ -381,6 +406,11 @@ pub fn repo_exit_code(e: &RepoError) -> u8 {
     match e {
         RepoError::Io { .. } => exit::IO,
         RepoError::BadImage { source, .. } => format_exit_code(source),
+        RepoError::NotInstallable {
+            source,
+            declared_window_log,
+            ..
+        } => install_exit_code(source, *declared_window_log),
         RepoError::BadManifest { .. } => exit::INVALID_SIGNATURE,
         RepoError::DuplicateDeviceType(_) | RepoError::BadRollout => exit::USAGE,
         RepoError::CounterRollback { .. }

@@ -3,33 +3,37 @@
 use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
+use ota_agent::contents::{CheckedPayload, check_payload};
 use ota_format::{
-    ChipId, DeviceType, Expectations, FormatError, Manifest, TrustedKey, TrustedKeys,
+    ChipId, DeviceType, Expectations, FormatError, ImageHeader, Manifest, TrustedKey, TrustedKeys,
     VerifiedImage, verify_image,
 };
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
 use crate::config;
-use crate::diagnostics::{FirmwareDiagnostic, FormatDiagnostic, PolicyRefusal};
+use crate::diagnostics::{FormatDiagnostic, InstallDiagnostic, PolicyRefusal, declared_window_log};
 use crate::exit::Failure;
 use crate::output;
-use crate::packaging;
 
 pub const ABOUT: &str = "\
 Verify a signed image (.ota) or release manifest (.manifest) exactly as a device would.
 
 For an image: the header signature against the given public keys, the payload digest,
-then the payload is decompressed and the installed image's digest and ESP-IDF app image
-structure (magic, chip, checksum, SHA-256) are checked. For a manifest: its signature;
-with --image also that the image is exactly the one the manifest names.
+then the payload goes through the device agent's own decoder and install rules: zstd
+frames (no skippable frames, no dictionaries, a window within both the header's window
+log and what the device type accepts: `max_window_log` in ota-sign.toml, default 12),
+the decompressed length and digest, the ESP-IDF app image (magic, chip, checksum,
+SHA-256), its version (the signed one) and its trusted-key descriptor. For a manifest:
+its signature; with --image also that the image is exactly the one the manifest names.
 
 Without --pubkey the keys are `trusted_keys` of the device type (--device-type, else
 [defaults] device_type) in ota-sign.toml, and the file must be for that device type.
 
-Exit codes: 0 valid; 3 bad signature, digest or structure; 6 valid but not for the
-expected device type or chip, or a trusted key whose private half is public; 2 usage;
-4 unreadable file; 5 unreadable or invalid key.
+Exit codes: 0 valid; 3 bad signature, digest or structure (including a payload that is
+not an ESP-IDF app image); 6 valid but not for the expected device type or chip, a
+trusted key whose private half is public, or zstd frames larger than the device type's
+window; 2 usage; 4 unreadable file; 5 unreadable or invalid key.
 
 Examples:
   ota-sign verify --pubkey release.pub app.ota
@@ -220,6 +224,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
                 &image,
                 keys,
                 expect,
+                global.config()?,
             )?;
         }
         Verdict {
@@ -236,7 +241,13 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         }
     } else {
         let subject = format!("image {name}");
-        let (verified, _) = check_image(&subject, &bytes, keys, Expectations::default())?;
+        let (verified, _) = check_image(
+            &subject,
+            &bytes,
+            keys,
+            Expectations::default(),
+            global.config()?,
+        )?;
         let info = verified.header.info;
         target.check(&subject, info.device_type, info.chip)?;
         Verdict {
@@ -287,6 +298,7 @@ pub fn load_verified_image(
         &bytes,
         TrustedKeys::new(&keys),
         Expectations::default(),
+        global.config()?,
     )?;
     let info = &verified.header.info;
     target.check(&subject, info.device_type, info.chip)?;
@@ -320,13 +332,16 @@ fn format_failure(
     }
 }
 
-/// Verifies an image completely: signature, payload digest, then the installed image
-/// (decompressed) against its digest and as an ESP-IDF app image for the header's chip.
+/// Verifies an image completely, as a device of its type would: signature, payload
+/// digest, then the payload through the agent's own decoder and install rules (zstd
+/// frames within the window the device type accepts, decompressed length, installed
+/// digest, ESP-IDF app image for the header's chip, app version, trusted keys).
 pub fn check_image(
     subject: &str,
     bytes: &[u8],
     keys: TrustedKeys<'_>,
     expect: Expectations<'_>,
+    config: Option<&config::Config>,
 ) -> Result<(VerifiedImage, Vec<u8>), Failure> {
     let verified = verify_image(bytes, keys, expect).map_err(|e| {
         let signer = ota_format::inspect_header(bytes)
@@ -334,33 +349,26 @@ pub fn check_image(
             .map(|(info, _)| info.key_id);
         format_failure(subject, e, signer, &keys)
     })?;
-    let app = installed_image(subject, bytes, &verified)?;
-    Ok((verified, app))
+    let max_window_log = config::max_window_log(config, verified.header.info.device_type.as_str());
+    let checked = installable(subject, bytes, &verified.header, max_window_log)?;
+    Ok((verified, checked.app_image))
 }
 
-/// Decodes the payload of a verified image into the app image a device installs, and
-/// checks it the way the device does before switching slots.
-pub fn installed_image(
+/// Runs the agent's post-signature rules on the payload of a verified image for devices
+/// that accept windows up to `2^max_window_log` bytes.
+pub fn installable(
     subject: &str,
     bytes: &[u8],
-    verified: &VerifiedImage,
-) -> Result<Vec<u8>, Failure> {
-    let header = &verified.header;
+    header: &ImageHeader,
+    max_window_log: u8,
+) -> Result<CheckedPayload, InstallDiagnostic> {
     let payload = &bytes[header.header_len()..];
-    let bad = |e| Failure::from(FormatDiagnostic::new(subject, e));
-    let app = packaging::decode_payload(payload, header.info.compression, header.info.image_size)
-        .map_err(|_| bad(FormatError::InstalledDigestMismatch))?;
-    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&app).into();
-    header.check_installed_digest(&digest).map_err(bad)?;
-    ota_format::esp::validate(
-        &app,
-        ota_format::esp::ValidateOptions::default().chip(header.info.chip),
-    )
-    .map_err(|error| {
-        Failure::from(FirmwareDiagnostic {
-            path: subject.to_owned(),
-            error: crate::firmware::FirmwareError::AppImage(error),
-        })
-    })?;
-    Ok(app)
+    check_payload(header, payload, header.info.chip, max_window_log).map_err(|error| {
+        InstallDiagnostic {
+            subject: subject.to_owned(),
+            error,
+            declared_window_log: declared_window_log(header.info.compression),
+            max_window_log,
+        }
+    })
 }

@@ -59,6 +59,7 @@ pub(super) fn do_release(
         },
         extra_trusted: Vec::new(),
         now: 1_750_000_000,
+        window_limits: Default::default(),
     };
     release(tree, &TestSigner(images::key(1)), &req).unwrap();
 }

@@ -40,6 +40,20 @@ pub enum RepoError {
         #[source]
         source: FormatError,
     },
+    /// An input image verifies, but its payload breaks a rule devices apply after the
+    /// signature (checked with the agent's own code).
+    #[error("{path}: devices refuse it: {source}")]
+    NotInstallable {
+        /// The image file.
+        path: PathBuf,
+        /// The rule the payload breaks.
+        #[source]
+        source: ota_agent::install::InstallError,
+        /// The zstd window log the header declares (`None`: stored payload).
+        declared_window_log: Option<u8>,
+        /// The window log devices of the image's type accept.
+        max_window_log: u8,
+    },
     /// A manifest already in the tree is malformed or not signed by a trusted key.
     #[error("{name}: existing manifest does not verify: {source}")]
     BadManifest {

@@ -8,12 +8,15 @@
 use std::fs;
 use std::path::PathBuf;
 
+use ota_agent::contents::check_payload;
 use ota_format::{Channel, Expectations, KeyId, Manifest, TrustedKey, TrustedKeys, verify_image};
 use ota_keys::SigningKeySource;
 use serde::Serialize;
 
 use super::channel::{self, Change, ImageFacts, ReleaseOptions};
 use super::{ReleaseTree, RepoError, atomic, index, io_err, layout};
+use crate::config::WindowLimits;
+use crate::diagnostics::declared_window_log;
 
 /// One `release` invocation.
 #[derive(Clone, Debug)]
@@ -29,6 +32,9 @@ pub struct ReleaseRequest {
     pub extra_trusted: Vec<[u8; 32]>,
     /// Signing time, Unix seconds.
     pub now: u64,
+    /// The zstd window each device type's agents accept: images are checked against it
+    /// with the agent's own decoder and install rules.
+    pub window_limits: WindowLimits,
 }
 
 /// What happens (or happened) to one channel.
@@ -110,6 +116,21 @@ pub fn prepare(
         })?;
         let header = verified.header;
         let info = header.info;
+        let max_window_log = request
+            .window_limits
+            .for_device_type(info.device_type.as_str());
+        check_payload(
+            &header,
+            &bytes[header.header_len()..],
+            info.chip,
+            max_window_log,
+        )
+        .map_err(|source| RepoError::NotInstallable {
+            path: path.clone(),
+            source,
+            declared_window_log: declared_window_log(info.compression),
+            max_window_log,
+        })?;
         if prepared
             .iter()
             .any(|p| p.facts.info.device_type == info.device_type)

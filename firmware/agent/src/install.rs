@@ -13,13 +13,14 @@
 use core::marker::PhantomData;
 
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
-use ota_format::esp::{AppImageError, AppImageValidator, DigestPolicy, ValidateOptions};
+use ota_format::esp::AppImageError;
 use ota_format::{
-    ChipId, Compression, DescriptorScanner, DeviceType, Expectations, FormatError, ImageHeader,
-    ImageVerifier, TrustedKeyDescriptor, TrustedKeys, VerifiedManifest, Version,
+    ChipId, Compression, DeviceType, Expectations, FormatError, ImageHeader, ImageVerifier,
+    TrustedKeyDescriptor, TrustedKeys, VerifiedManifest, Version,
 };
-use sha2::{Digest, Sha256};
 
+pub use crate::contents::SlotContents;
+use crate::contents::{AcceptedFirmware, ContentCheck, check_output_len, decode_window_log};
 use crate::geometry::Region;
 use crate::zstd::{DecompressError, ZstdStream};
 
@@ -132,9 +133,7 @@ impl<'b> SlotWriter<'b> {
 
     fn push<F: NorFlash>(&mut self, flash: &mut F, mut data: &[u8]) -> Result<(), InstallError> {
         let total = self.flushed as u64 + self.filled as u64 + data.len() as u64;
-        if total > u64::from(self.limit) {
-            return Err(InstallError::OutputTooLong);
-        }
+        check_output_len(total, self.limit)?;
         while !data.is_empty() {
             let take = (self.buf.len() - self.filled).min(data.len());
             self.buf[self.filled..self.filled + take].copy_from_slice(&data[..take]);
@@ -308,9 +307,7 @@ impl<'a, F: NorFlash> Installer<'a, F> {
         self.decoder = match compression {
             Compression::None => Decoder::Stored,
             Compression::Zstd { window_log } => {
-                // The frame may use at most what the signed header declares, and the
-                // device at most what it can afford.
-                let log = window_log.min(self.target.max_window_log);
+                let log = decode_window_log(window_log, self.target.max_window_log);
                 Decoder::Zstd(ZstdStream::new(log, staging, output)?)
             }
         };
@@ -336,19 +333,10 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             self.target.chip,
             self.writer.buf,
         )?;
-        let app_version = slot.app_version.ok_or(InstallError::NoAppVersion)?;
-        // The header's device type and chip were matched against this device by the
-        // verifier, and the app image's chip id by `read_back_slot`; the app descriptor
-        // has no device-type field (its project name is the build's crate name), so the
-        // version is what remains to tie the running image to what was signed.
-        let signed = verified.header.info.version;
-        if app_version != signed {
-            return Err(InstallError::AppVersionMismatch {
-                signed,
-                installed: app_version,
-            });
-        }
-        let trusted_keys = slot.trusted_keys.ok_or(InstallError::NoTrustedKeys)?;
+        let AcceptedFirmware {
+            app_version,
+            trusted_keys,
+        } = slot.accept(&verified.header)?;
         Ok(InstalledImage {
             slot: self.target.slot,
             header: verified.header,
@@ -358,18 +346,8 @@ impl<'a, F: NorFlash> Installer<'a, F> {
     }
 }
 
-/// What the bytes written to a slot say about themselves, once read back from flash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SlotContents {
-    /// The app descriptor's version, when it has one and it is semver.
-    pub app_version: Option<Version>,
-    /// The keys the new firmware will trust, when it carries a well-formed descriptor.
-    pub trusted_keys: Option<TrustedKeyDescriptor>,
-}
-
-/// Reads `header.info.image_size` bytes of `slot` back, once: their SHA-256 must be the
-/// signed installed digest, and they must form exactly one valid app image for `chip`.
-/// The same pass finds the app version and the trusted-key descriptor.
+/// Reads `header.info.image_size` bytes of `slot` back, once, through [`ContentCheck`]:
+/// the same rules a host applies to a decoded payload.
 pub fn read_back_slot<F: NorFlash>(
     flash: &mut F,
     slot: Region,
@@ -378,13 +356,7 @@ pub fn read_back_slot<F: NorFlash>(
     buf: &mut [u8],
 ) -> Result<SlotContents, InstallError> {
     let size = header.info.image_size;
-    let mut validator = AppImageValidator::new(ValidateOptions {
-        chip: Some(chip),
-        digest: DigestPolicy::Required,
-        max_len: size,
-    });
-    let mut sha = Sha256::new();
-    let mut keys = DescriptorScanner::new();
+    let mut check = ContentCheck::new(chip, size);
     let mut at = 0u32;
     while at < size {
         let n = (size - at).min(buf.len() as u32) as usize;
@@ -393,28 +365,10 @@ pub fn read_back_slot<F: NorFlash>(
         flash
             .read(slot.offset + at, &mut buf[..len])
             .map_err(flash_err::<F>)?;
-        let bytes = &buf[..n];
-        sha.update(bytes);
-        keys.update(bytes)?;
-        let used = validator.update(bytes)?;
-        if used < n {
-            return Err(AppImageError::TrailingBytes {
-                len: size - at - used as u32,
-            }
-            .into());
-        }
+        check.update(&buf[..n])?;
         at += n as u32;
     }
-    header.check_installed_digest(&sha.finalize().into())?;
-    let info = validator.finish()?;
-    let app_version = info
-        .app_descriptor()
-        .ok()
-        .and_then(|d| Version::parse(d.version()));
-    Ok(SlotContents {
-        app_version,
-        trusted_keys: keys.finish()?,
-    })
+    check.finish(header)
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@
 //!   feature, `https://` too: TLS 1.3 by embedded-tls).
 //! * [`watchdog`]: when the firmware may feed the chip's watchdog (trial verdict and
 //!   update-loop deadlines).
+//! * [`contents`]: the rules the installed bytes must pass before a switch, shared
+//!   with `ota-sign` so the host refuses exactly what devices refuse.
 //!
 //! Everything is `no_std`. The boot-slot modules never allocate and use caller-owned
 //! stack buffers of at most 64 bytes. The update path works in caller-provided
@@ -41,6 +43,7 @@ extern crate alloc;
 pub mod agent;
 #[cfg(test)]
 mod agent_tests;
+pub mod contents;
 pub mod download;
 pub mod http;
 pub mod http1;

@@ -14,7 +14,7 @@ pub struct Vectors {
 
 /// The group order of Ed25519, little-endian: adding it to S gives the same signature
 /// equation with a non-canonical S.
-const ED25519_L: [u8; 32] = [
+pub const ED25519_L: [u8; 32] = [
     0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
 ];
@@ -47,6 +47,47 @@ fn non_canonical_s(object: &mut [u8], end: usize) {
         carry = sum >> 8;
     }
     assert_eq!(carry, 0);
+}
+
+/// A signature by `key` over `domain || body` whose `R` is the identity (a small-order
+/// point): with `S = k·a`, `[S]B = R + [k]A` holds, so only the small-order rule refuses
+/// it. Only the holder of the secret can make one; the vector checks that verifiers
+/// agree on the rule, not an attack on honest keys.
+fn small_order_r_signature(
+    key: &ed25519_dalek::SigningKey,
+    domain: &[u8],
+    body: &[u8],
+) -> [u8; 64] {
+    use curve25519_dalek::Scalar;
+    use sha2::{Digest, Sha512};
+    let mut r = [0u8; 32];
+    r[0] = 1; // the identity (0, 1)
+    let k: [u8; 64] = Sha512::new()
+        .chain_update(r)
+        .chain_update(pk(key))
+        .chain_update(domain)
+        .chain_update(body)
+        .finalize()
+        .into();
+    let expanded: [u8; 64] = Sha512::digest(key.to_bytes()).into();
+    let mut a = [0u8; 32];
+    a.copy_from_slice(&expanded[..32]);
+    a[0] &= 248;
+    a[31] &= 127;
+    a[31] |= 64;
+    let s = Scalar::from_bytes_mod_order_wide(&k) * Scalar::from_bytes_mod_order(a);
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(&r);
+    sig[32..].copy_from_slice(&s.to_bytes());
+    let message = [domain, body].concat();
+    let signature = ed25519_dalek::Signature::from_bytes(&sig);
+    let public = key.verifying_key();
+    assert!(
+        ed25519_dalek::Verifier::verify(&public, &message, &signature).is_ok(),
+        "the cofactorless equation must hold"
+    );
+    assert!(public.verify_strict(&message, &signature).is_err());
+    sig
 }
 
 /// A zstd frame built by hand: one raw block (`head`) and one RLE block (`fill` repeated
@@ -135,6 +176,10 @@ const DESCRIPTOR_ATTACKS: &[(&str, &str)] = &[
     (
         "firmware-two-descriptors.bin",
         "a second, different descriptor (key B only) at 3000",
+    ),
+    (
+        "firmware-reordered-descriptors.bin",
+        "descriptors trusting keys A, B at 1000 and B, A at 3000: the same key set in other bytes",
     ),
     (
         "firmware-without-descriptor.bin",
@@ -353,6 +398,15 @@ pub fn generate() -> Vectors {
         f,
         "SignatureInvalid",
         "L added to the signature's S (malleated signature)",
+    );
+    let mut f = valid.clone();
+    let sig = small_order_r_signature(&a, IMAGE_DOMAIN, &valid[..H - 64]);
+    f[H - 64..H].copy_from_slice(&sig);
+    v.image(
+        "small-order-r.ota",
+        f,
+        "SignatureInvalid",
+        "signature with R = identity and S = k·a: the cofactorless equation holds, the small-order R is refused",
     );
     v.image(
         "unknown-critical-flag.ota",
@@ -998,6 +1052,16 @@ pub fn generate() -> Vectors {
         &mut v,
         "firmware-two-descriptors.bin",
         twice,
+        "firmware",
+        "AmbiguousDescriptor",
+    );
+    let mut reordered = fw.clone();
+    let desc_ba = TrustedKeyDescriptor::new(&[pk(&b), pk(&a)]).to_bytes();
+    reordered[3000..3000 + DESCRIPTOR_LEN].copy_from_slice(&desc_ba);
+    desc_entry(
+        &mut v,
+        "firmware-reordered-descriptors.bin",
+        reordered,
         "firmware",
         "AmbiguousDescriptor",
     );

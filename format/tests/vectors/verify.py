@@ -91,6 +91,46 @@ def version_key(v):
     return (v[0], v[1], v[2], pre)
 
 
+# Edwards25519 (RFC 8032 §5.1): field prime, curve constant d, sqrt(-1).
+P = 2**255 - 19
+D = -121665 * pow(121666, P - 2, P) % P
+SQRT_M1 = pow(2, (P - 1) // 4, P)
+
+
+def decode_point(b):
+    """RFC 8032 §5.1.3 point decoding (y taken mod p); None if not on the curve."""
+    y = int.from_bytes(b, "little") & ((1 << 255) - 1)
+    y %= P
+    u, v = (y * y - 1) % P, (D * y * y + 1) % P
+    x = u * pow(v, 3, P) * pow(u * pow(v, 7, P), (P - 5) // 8, P) % P
+    if v * x * x % P == (-u) % P:
+        x = x * SQRT_M1 % P
+    elif v * x * x % P != u:
+        return None
+    if x == 0 and b[31] >> 7:
+        return None
+    if x & 1 != b[31] >> 7:
+        x = P - x
+    return x, y
+
+
+def add(p1, p2):
+    (x1, y1), (x2, y2) = p1, p2
+    t = D * x1 * x2 * y1 * y2 % P
+    return ((x1 * y2 + y1 * x2) * pow(1 + t, P - 2, P) % P,
+            (y1 * y2 + x1 * x2) * pow(1 - t, P - 2, P) % P)
+
+
+def small_order(b):
+    """True if the 32 bytes encode a point whose order divides 8 ([8]P = identity)."""
+    point = decode_point(b)
+    if point is None:
+        return False
+    for _ in range(3):
+        point = add(point, point)
+    return point == (0, 1)
+
+
 def check_signature(obj, length, key_id_off, domain, trusted):
     key_id = obj[key_id_off:key_id_off + 8]
     keys = [k for k in trusted if hashlib.sha256(k).digest()[:8] == key_id]
@@ -98,6 +138,10 @@ def check_signature(obj, length, key_id_off, domain, trusted):
         raise Reject("UnknownKey")
     sig = obj[length - 64:length]
     if int.from_bytes(sig[32:], "little") >= GROUP_ORDER:
+        raise Reject("SignatureInvalid")
+    # FORMAT.md: small-order A and R MUST be refused; OpenSSL (under `cryptography`)
+    # does not check either, so this verifier does.
+    if small_order(keys[0]) or small_order(sig[:32]):
         raise Reject("SignatureInvalid")
     try:
         Ed25519PublicKey.from_public_bytes(keys[0]).verify(sig, domain + obj[:length - 64])

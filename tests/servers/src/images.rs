@@ -1,8 +1,10 @@
 //! Signed synthetic `.ota` images, standing in for `ota-sign package` output: a header
-//! signed with a key derived from a seed, followed by a deterministic payload.
+//! signed with a key derived from a seed, followed by a stored ESP32-C3 app image from
+//! `ota-testkit` that trusts that key (so `release` accepts it as installable).
 
 use ed25519_dalek::SigningKey;
 use ota_format::{ChipId, Compression, DeviceType, ImageInfo, KeyId, Version};
+use ota_testkit::{Chip, TestFirmware};
 use sha2::{Digest, Sha256};
 
 /// A signing key from a one-byte seed, so tests name keys by number.
@@ -24,7 +26,7 @@ pub struct ImageSpec {
     pub version: String,
     /// Security counter.
     pub security_counter: u64,
-    /// Payload size in bytes.
+    /// Size of the app image's filler in bytes (the app image is a little larger).
     pub size: usize,
     /// Seed of the signing key.
     pub key_seed: u8,
@@ -33,7 +35,7 @@ pub struct ImageSpec {
 }
 
 impl ImageSpec {
-    /// A 4 KiB image signed with key 1.
+    /// An image of about 4 KiB signed with key 1.
     pub fn new(device_type: &str, version: &str) -> Self {
         ImageSpec {
             device_type: device_type.into(),
@@ -51,7 +53,7 @@ impl ImageSpec {
         self
     }
 
-    /// Sets the payload size.
+    /// Sets the app image's filler size.
     pub fn size(mut self, s: usize) -> Self {
         self.size = s;
         self
@@ -71,18 +73,13 @@ impl ImageSpec {
 
     /// The signed `.ota` bytes.
     pub fn bytes(&self) -> Vec<u8> {
-        let mut payload = Vec::with_capacity(self.size);
-        let mut state = u32::from(self.build)
-            .wrapping_mul(0x9E37_79B9)
-            .wrapping_add(self.size as u32)
-            | 1;
-        while payload.len() < self.size {
-            // xorshift: cheap, deterministic, and incompressible enough for sizes.
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            payload.push(state as u8);
-        }
+        let payload = TestFirmware::new(Chip::Esp32c3)
+            .version(&self.version)
+            .project_name(&self.device_type)
+            .trusted_keys(&[public_key(self.key_seed)])
+            .payload_size(self.size)
+            .seed(u64::from(self.build) << 32 | self.size as u64)
+            .app_image();
         let digest: [u8; 32] = Sha256::digest(&payload).into();
         let key = key(self.key_seed);
         let info = ImageInfo {
@@ -91,8 +88,8 @@ impl ImageSpec {
             version: Version::parse(&self.version).expect("valid version"),
             security_counter: self.security_counter,
             created: 1_700_000_000,
-            image_size: self.size as u32,
-            payload_size: self.size as u32,
+            image_size: payload.len() as u32,
+            payload_size: payload.len() as u32,
             compression: Compression::None,
             payload_sha256: digest,
             image_sha256: digest,

@@ -111,6 +111,30 @@ pub fn compress(app: &[u8], window_log: u8) -> Vec<u8> {
     enc.finish().unwrap()
 }
 
+/// A skippable frame (RFC 8878 §3.1.2) carrying `content`: libzstd passes over it,
+/// devices refuse it.
+pub fn skippable_frame(content: &[u8]) -> Vec<u8> {
+    let mut f = 0x184D_2A50u32.to_le_bytes().to_vec();
+    f.extend_from_slice(&(content.len() as u32).to_le_bytes());
+    f.extend_from_slice(content);
+    f
+}
+
+/// `frame` (one zstd frame without a dictionary id) with a one-byte dictionary id
+/// field holding `id` inserted into its header.
+pub fn with_dictionary_id(frame: &[u8], id: u8) -> Vec<u8> {
+    let fhd = frame[4];
+    assert_eq!(fhd & 3, 0, "the frame already has a dictionary id");
+    let single_segment = fhd & 0x20 != 0;
+    let at = 5 + usize::from(!single_segment);
+    let mut f = frame[..4].to_vec();
+    f.push(fhd | 1);
+    f.extend_from_slice(&frame[5..at]);
+    f.push(id);
+    f.extend_from_slice(&frame[at..]);
+    f
+}
+
 /// Packages and signs `app` as `spec` says.
 pub fn build(spec: &Spec, app: Vec<u8>) -> Release {
     let (payload, compression) = match spec.window_log {
@@ -122,6 +146,18 @@ pub fn build(spec: &Spec, app: Vec<u8>) -> Release {
             },
         ),
     };
+    build_with_payload(spec, app, payload, compression)
+}
+
+/// Signs `payload` as the encoding of `app` under `compression`, whatever it holds:
+/// for payloads no encoder makes (hostile zstd frames, a payload that is not an app
+/// image). `spec`'s window fields are ignored.
+pub fn build_with_payload(
+    spec: &Spec,
+    app: Vec<u8>,
+    payload: Vec<u8>,
+    compression: Compression,
+) -> Release {
     let signer = signing_key(spec.signer);
     let image_sha256: [u8; 32] = Sha256::digest(&app).into();
     let info = ImageInfo {

@@ -1,0 +1,398 @@
+//! What a device requires of the bytes it installs, wherever they are checked: read back
+//! from its slot ([`crate::install::read_back_slot`]), or decoded on a build machine
+//! ([`check_payload`], which `ota-sign verify`, `package` and `release` run). One rule set
+//! for both, so a release passes the host's checks exactly when a device installs it.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use ota_format::esp::{AppImageError, AppImageValidator, DigestPolicy, ValidateOptions};
+use ota_format::{
+    ChipId, Compression, DescriptorScanner, ImageHeader, TrustedKeyDescriptor, Version,
+};
+use sha2::{Digest, Sha256};
+
+use crate::agent::MAX_WINDOW_LOG;
+use crate::install::InstallError;
+use crate::zstd::{ZstdStream, staging_len};
+
+/// What the bytes written to a slot say about themselves, once read back from flash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotContents {
+    /// The app descriptor's version, when it has one and it is semver.
+    pub app_version: Option<Version>,
+    /// The keys the new firmware will trust, when it carries a well-formed descriptor.
+    pub trusted_keys: Option<TrustedKeyDescriptor>,
+}
+
+/// Firmware a device may switch to: its version is the signed one and it trusts a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcceptedFirmware {
+    /// Version in the app image's descriptor (equal to the signed header's).
+    pub app_version: Version,
+    /// The keys the new firmware trusts.
+    pub trusted_keys: TrustedKeyDescriptor,
+}
+
+impl SlotContents {
+    /// The last rules before a switch. The header's device type and chip were matched
+    /// by the verifier and the app image's chip id by [`ContentCheck`]; the app
+    /// descriptor has no device-type field (its project name is the build's crate name),
+    /// so the version is what remains to tie the running image to what was signed.
+    pub fn accept(self, header: &ImageHeader) -> Result<AcceptedFirmware, InstallError> {
+        let app_version = self.app_version.ok_or(InstallError::NoAppVersion)?;
+        let signed = header.info.version;
+        if app_version != signed {
+            return Err(InstallError::AppVersionMismatch {
+                signed,
+                installed: app_version,
+            });
+        }
+        let trusted_keys = self.trusted_keys.ok_or(InstallError::NoTrustedKeys)?;
+        Ok(AcceptedFirmware {
+            app_version,
+            trusted_keys,
+        })
+    }
+}
+
+/// Checks the installed bytes as they pass in pieces: their SHA-256 must be the signed
+/// installed digest, and they must form exactly one valid app image for the chip. The
+/// same pass finds the app version and the trusted-key descriptor.
+pub struct ContentCheck {
+    validator: AppImageValidator,
+    sha: Sha256,
+    keys: DescriptorScanner,
+    size: u32,
+    seen: u32,
+}
+
+impl ContentCheck {
+    /// A check of `size` bytes meant for `chip`.
+    pub fn new(chip: ChipId, size: u32) -> Self {
+        ContentCheck {
+            validator: AppImageValidator::new(ValidateOptions {
+                chip: Some(chip),
+                digest: DigestPolicy::Required,
+                max_len: size,
+            }),
+            sha: Sha256::new(),
+            keys: DescriptorScanner::new(),
+            size,
+            seen: 0,
+        }
+    }
+
+    /// The next installed bytes.
+    pub fn update(&mut self, bytes: &[u8]) -> Result<(), InstallError> {
+        self.sha.update(bytes);
+        self.keys.update(bytes)?;
+        let used = self.validator.update(bytes)?;
+        if used < bytes.len() {
+            return Err(AppImageError::TrailingBytes {
+                len: self.size - self.seen - used as u32,
+            }
+            .into());
+        }
+        self.seen += bytes.len() as u32;
+        Ok(())
+    }
+
+    /// Ends the check against the signed header.
+    pub fn finish(self, header: &ImageHeader) -> Result<SlotContents, InstallError> {
+        header.check_installed_digest(&self.sha.finalize().into())?;
+        let info = self.validator.finish()?;
+        let app_version = info
+            .app_descriptor()
+            .ok()
+            .and_then(|d| Version::parse(d.version()));
+        Ok(SlotContents {
+            app_version,
+            trusted_keys: self.keys.finish()?,
+        })
+    }
+}
+
+/// The window a device decodes with: what the signed header declares, capped by what
+/// the device affords. A frame asking for more is refused.
+pub fn decode_window_log(declared: u8, device_max: u8) -> u8 {
+    declared.min(device_max)
+}
+
+/// Refuses decompressed output beyond the signed installed size, as it grows.
+pub(crate) fn check_output_len(total: u64, image_size: u32) -> Result<(), InstallError> {
+    if total > u64::from(image_size) {
+        return Err(InstallError::OutputTooLong);
+    }
+    Ok(())
+}
+
+/// A payload that passed every rule a device applies after the signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedPayload {
+    /// The installed image (the ESP-IDF app image a device writes to its slot).
+    pub app_image: Vec<u8>,
+    /// What the device would switch to.
+    pub firmware: AcceptedFirmware,
+}
+
+/// Decodes the payload of a verified image with the device's decoder and applies every
+/// rule a device with a `2^max_window_log` window applies before switching to it
+/// (zstd frame rules, output length, installed digest, app image for `chip`, app version,
+/// trusted keys). For hosts: it holds the whole installed image in memory.
+pub fn check_payload(
+    header: &ImageHeader,
+    payload: &[u8],
+    chip: ChipId,
+    max_window_log: u8,
+) -> Result<CheckedPayload, InstallError> {
+    if max_window_log > MAX_WINDOW_LOG {
+        return Err(InstallError::Buffer("window above what any agent accepts"));
+    }
+    let size = header.info.image_size;
+    let mut app_image = Vec::with_capacity(size as usize);
+    let mut push = |out: &[u8]| -> Result<(), InstallError> {
+        check_output_len(app_image.len() as u64 + out.len() as u64, size)?;
+        app_image.extend_from_slice(out);
+        Ok(())
+    };
+    match header.info.compression {
+        Compression::None => push(payload)?,
+        Compression::Zstd { window_log } => {
+            let log = decode_window_log(window_log, max_window_log);
+            let mut staging = vec![0u8; staging_len(log)];
+            // The device's own output buffer size does not change what is accepted.
+            let mut output = vec![0u8; 1024];
+            let mut stream = ZstdStream::new(log, &mut staging, &mut output)?;
+            stream.feed(payload, &mut push)?;
+            stream.finish()?;
+        }
+    }
+    if app_image.len() as u64 != u64::from(size) {
+        return Err(InstallError::OutputTooShort);
+    }
+    let mut check = ContentCheck::new(chip, size);
+    check.update(&app_image)?;
+    let firmware = check.finish(header)?.accept(header)?;
+    Ok(CheckedPayload {
+        app_image,
+        firmware,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::vec::Vec;
+
+    use ota_format::{Expectations, Manifest, TrustedKeys, verify_image};
+    use ota_testkit::release::{
+        Release, build_with_payload, compress, skippable_frame, with_dictionary_id,
+    };
+
+    use super::*;
+    use crate::install::Installer;
+    use crate::test_flash::TestFlash;
+    use crate::test_install::{Buffers, target};
+    use crate::test_support::{self as ts, Spec};
+    use crate::zstd::DecompressError;
+
+    /// What a device does with the release: the whole install, into flash.
+    fn on_device(release: &Release) -> Result<(), InstallError> {
+        let keys = ts::trusted();
+        let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+        let mut buffers = Buffers::default();
+        let mut flash = TestFlash::new(0x40000);
+        let mut installer = Installer::<TestFlash>::new(
+            TrustedKeys::new(&keys),
+            &manifest,
+            target(),
+            buffers.install(),
+        )?;
+        for piece in release.ota.chunks(4096) {
+            installer.feed(&mut flash, piece)?;
+        }
+        installer.finish(&mut flash).map(drop)
+    }
+
+    /// What a host does with it, for devices like [`target`].
+    fn on_host(release: &Release) -> Result<(), InstallError> {
+        let keys = ts::trusted();
+        let header = verify_image(
+            &release.ota,
+            TrustedKeys::new(&keys),
+            Expectations::default(),
+        )?
+        .header;
+        let payload = &release.ota[header.header_len()..];
+        check_payload(&header, payload, ts::chip(), target().max_window_log).map(drop)
+    }
+
+    fn zstd(app: Vec<u8>, payload: Vec<u8>) -> Release {
+        build_with_payload(
+            &Spec::default(),
+            app,
+            payload,
+            Compression::Zstd { window_log: 12 },
+        )
+    }
+
+    #[test]
+    fn host_and_device_refuse_the_same_payloads() {
+        let app = ts::app_image("1.1.0", 20_000);
+        let frame = compress(&app, 12);
+        let with = |spec: Spec, app: Vec<u8>| ts::release(&spec, app);
+        let cases: Vec<(&str, Release, Result<(), InstallError>)> = std::vec![
+            ("valid", with(Spec::default(), app.clone()), Ok(())),
+            (
+                "small frame above the declared window",
+                with(
+                    Spec {
+                        window_log: Some(14),
+                        declared_window_log: Some(12),
+                        ..Spec::default()
+                    },
+                    ts::app_image("1.1.0", 6_000),
+                ),
+                Err(DecompressError::WindowTooLarge {
+                    requested: 0,
+                    allowed: 4096,
+                }
+                .into()),
+            ),
+            (
+                "frame above the device's window",
+                with(
+                    Spec {
+                        window_log: Some(16),
+                        ..Spec::default()
+                    },
+                    ts::app_image("1.1.0", 40_000),
+                ),
+                Err(DecompressError::WindowTooLarge {
+                    requested: 0,
+                    allowed: 16384,
+                }
+                .into()),
+            ),
+            (
+                "skippable frame first",
+                zstd(app.clone(), [skippable_frame(b"x"), frame.clone()].concat()),
+                Err(DecompressError::BadFrameMagic.into()),
+            ),
+            (
+                "dictionary id",
+                zstd(app.clone(), with_dictionary_id(&frame, 1)),
+                Err(DecompressError::Dictionary.into()),
+            ),
+            (
+                "reserved frame header bit",
+                zstd(app.clone(), {
+                    let mut f = frame.clone();
+                    f[4] |= 0x08;
+                    f
+                }),
+                Err(DecompressError::BadHeader.into()),
+            ),
+            (
+                "reserved block type",
+                zstd(app.clone(), {
+                    // The first block header follows the 6-byte frame header (magic,
+                    // descriptor, window) and the frame content size; type bits 1-2 = 3.
+                    let mut f = frame.clone();
+                    let at = 6 + [0, 2, 4, 8][usize::from(f[4] >> 6)];
+                    f[at] |= 0x06;
+                    f
+                }),
+                Err(DecompressError::BadHeader.into()),
+            ),
+            (
+                "bytes after the last frame",
+                zstd(app.clone(), [frame.clone(), std::vec![0; 8]].concat()),
+                Err(DecompressError::BadFrameMagic.into()),
+            ),
+            (
+                "frame cut short",
+                zstd(app.clone(), frame[..frame.len() - 5].to_vec()),
+                Err(DecompressError::Truncated.into()),
+            ),
+            (
+                "output longer than signed",
+                with(
+                    Spec {
+                        declared_image_size: Some(app.len() as u32 - 1),
+                        ..Spec::default()
+                    },
+                    app.clone(),
+                ),
+                Err(InstallError::OutputTooLong),
+            ),
+            (
+                "output shorter than signed",
+                with(
+                    Spec {
+                        declared_image_size: Some(app.len() as u32 + 1),
+                        ..Spec::default()
+                    },
+                    app.clone(),
+                ),
+                Err(InstallError::OutputTooShort),
+            ),
+            (
+                "not an app image",
+                with(
+                    Spec {
+                        window_log: None,
+                        ..Spec::default()
+                    },
+                    std::vec![0x5A; 5000],
+                ),
+                Err(AppImageError::BadMagic { found: 0x5A }.into()),
+            ),
+            (
+                "app version other than signed",
+                with(Spec::default(), ts::app_image("1.0.0", 20_000)),
+                Err(InstallError::AppVersionMismatch {
+                    signed: Version::parse("1.1.0").unwrap(),
+                    installed: Version::parse("1.0.0").unwrap(),
+                }),
+            ),
+        ];
+        for (name, release, expected) in cases {
+            let host = on_host(&release);
+            assert_eq!(host, on_device(&release), "{name}: host and device differ");
+            // The requested window depends on the encoder; the rule is what matters.
+            let kind = |r: Result<(), InstallError>| match r {
+                Err(InstallError::Decompress(DecompressError::WindowTooLarge {
+                    allowed, ..
+                })) => Err(DecompressError::WindowTooLarge {
+                    requested: 0,
+                    allowed,
+                }
+                .into()),
+                r => r,
+            };
+            assert_eq!(kind(host), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn host_refuses_a_window_no_agent_accepts() {
+        let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 5_000));
+        let keys = ts::trusted();
+        let header = verify_image(
+            &release.ota,
+            TrustedKeys::new(&keys),
+            Expectations::default(),
+        )
+        .unwrap()
+        .header;
+        let payload = &release.ota[header.header_len()..];
+        assert!(check_payload(&header, payload, ts::chip(), MAX_WINDOW_LOG).is_ok());
+        assert!(matches!(
+            check_payload(&header, payload, ts::chip(), MAX_WINDOW_LOG + 1),
+            Err(InstallError::Buffer(_))
+        ));
+    }
+}
