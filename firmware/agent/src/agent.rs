@@ -19,7 +19,7 @@
 use embedded_hal_async::delay::DelayNs;
 use embedded_storage::nor_flash::{MultiwriteNorFlash, NorFlashError, NorFlashErrorKind};
 use ota_format::esp::{APP_DESC_LEN, APP_DESC_OFFSET, AppDescriptor};
-use ota_format::esp::{AppImageValidator, DigestPolicy, ValidateOptions};
+use ota_format::esp::{AppImageValidator, DigestPolicy, SignatureSectorPolicy, ValidateOptions};
 use ota_format::{
     Channel, ChipId, Decision, Device, DeviceType, FormatError, MAX_MANIFEST_LEN, Manifest,
     TrustedKey, TrustedKeys, VerifiedManifest, Version,
@@ -277,6 +277,7 @@ pub fn slot_is_bootable<F: MultiwriteNorFlash>(
         chip: Some(chip),
         digest: DigestPolicy::Required,
         max_len: region.size,
+        signature_sector: SignatureSectorPolicy::StopAtImageEnd,
     });
     let mut buf = [0u8; 256];
     let mut at = 0u32;

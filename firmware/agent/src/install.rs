@@ -13,7 +13,9 @@
 use core::marker::PhantomData;
 
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
-use ota_format::esp::{AppImageError, AppImageValidator, DigestPolicy, ValidateOptions};
+use ota_format::esp::{
+    AppImageError, AppImageValidator, DigestPolicy, SignatureSectorPolicy, ValidateOptions,
+};
 use ota_format::{
     ChipId, Compression, DescriptorScanner, DeviceType, Expectations, FormatError, ImageHeader,
     ImageVerifier, TrustedKeyDescriptor, TrustedKeys, VerifiedManifest, Version,
@@ -382,6 +384,9 @@ pub fn read_back_slot<F: NorFlash>(
         chip: Some(chip),
         digest: DigestPolicy::Required,
         max_len: size,
+        // What the device installs is what its bootloader checks: the signature sector
+        // of a Secure Boot V2 image is part of it, and nothing else after the image.
+        signature_sector: SignatureSectorPolicy::Accept,
     });
     let mut sha = Sha256::new();
     let mut keys = DescriptorScanner::new();
