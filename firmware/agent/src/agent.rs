@@ -29,8 +29,9 @@ use crate::boot::{BootAttempt, BootConfig, BootError, BootState};
 use crate::download::{Clock, DownloadError, DownloadProgress, Downloader, Jitter, RetryPolicy};
 use crate::geometry::{BootTarget, Geometry, Region};
 use crate::http::{ETag, HttpClient, HttpError, Request, read_to_end};
-use crate::install::{InstallBuffers, InstallError, Installer, Target};
+use crate::install::{InstallBuffers, InstallError, InstalledImage, Installer, Target};
 use crate::otadata::OtaState;
+use crate::secure_boot::{check_new_image, slot_signature_sector};
 use crate::state::{AgentState, PendingInstall, StateError, StateStore};
 use crate::status::{
     CheckResult, KeyIds, LastCheck, LastError, SlotStatus, Stage, Status, TrialStatus, UpdateState,
@@ -718,6 +719,8 @@ where
         let installed = installer
             .finish(&mut self.flash)
             .map_err(|e| (Stage::Install, e.into()))?;
+        self.check_secure_boot(&installed, recv)
+            .map_err(|e| (Stage::Install, e.into()))?;
         self.set_update(UpdateState::Switching);
         let base_seq = self
             .boot
@@ -737,6 +740,21 @@ where
             .set_boot_slot(&mut self.flash, slot)
             .map_err(|e| (Stage::Switch, boot_err(e)))?;
         Ok(())
+    }
+
+    /// Refuses an image the Secure Boot V2 bootloader would refuse (see
+    /// [`crate::secure_boot`]), before anything points at it.
+    fn check_secure_boot(
+        &mut self,
+        installed: &InstalledImage,
+        buf: &mut [u8],
+    ) -> Result<(), InstallError> {
+        let running = self
+            .config
+            .geometry
+            .region(self.firmware.running)
+            .and_then(|r| slot_signature_sector(&mut self.flash, r, self.firmware.chip, buf));
+        check_new_image(installed.signature_sector.as_ref(), running.as_ref())
     }
 
     fn fail(&mut self, stage: Stage, error: AgentError) -> AgentError {

@@ -43,6 +43,7 @@ pub mod download;
 pub mod http;
 pub mod http1;
 pub mod install;
+pub mod secure_boot;
 pub mod sntp;
 pub mod state;
 pub mod status;

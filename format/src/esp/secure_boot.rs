@@ -52,6 +52,51 @@ const ECDSA_KEY_END: u16 = 101;
 const CURVE_P192: u8 = 1;
 const CURVE_P256: u8 = 2;
 
+/// Length of the RSA key material in a block: n (384 bytes, little-endian), e (u32 LE),
+/// R^-1 mod n (384, LE), M' = -n^-1 mod 2^32 (u32 LE), as the ESP32 RSA peripheral
+/// wants them.
+pub const RSA_KEY_MATERIAL_LEN: usize = (RSA_KEY_END - KEY_START) as usize;
+/// Length of an RSA-3072 signature.
+pub const RSA_SIGNATURE_LEN: usize = 384;
+
+/// Encodes an RSA-PSS 3072 signature block (version 2) over an image whose bytes before
+/// the sector hash to `image_digest`; `signature` is little-endian, as the block holds
+/// it. CRC and padding are filled in.
+pub fn rsa_block(
+    image_digest: &[u8; 32],
+    key: &[u8; RSA_KEY_MATERIAL_LEN],
+    signature: &[u8; RSA_SIGNATURE_LEN],
+) -> [u8; SIGNATURE_BLOCK_LEN as usize] {
+    let mut block = [0u8; SIGNATURE_BLOCK_LEN as usize];
+    block[0] = SIGNATURE_BLOCK_MAGIC;
+    block[1] = BLOCK_VERSION_RSA;
+    block[4..36].copy_from_slice(image_digest);
+    block[KEY_START as usize..RSA_KEY_END as usize].copy_from_slice(key);
+    block[RSA_KEY_END as usize..CRC_COVERED as usize].copy_from_slice(signature);
+    let crc = crc32_le(0, &block[..CRC_COVERED as usize]);
+    block[CRC_COVERED as usize..CRC_COVERED as usize + 4].copy_from_slice(&crc.to_le_bytes());
+    block
+}
+
+/// The key digest of RSA key material laid out as in [`rsa_block`].
+pub fn rsa_key_digest(key: &[u8; RSA_KEY_MATERIAL_LEN]) -> SecureBootKeyDigest {
+    SecureBootKeyDigest(Sha256::digest(key).into())
+}
+
+/// The 4096-byte sector holding `blocks` (1 to 3; more are left out), `0xFF` after them.
+pub fn sector(
+    blocks: &[[u8; SIGNATURE_BLOCK_LEN as usize]],
+) -> [u8; SIGNATURE_SECTOR_LEN as usize] {
+    let mut out = [0xFFu8; SIGNATURE_SECTOR_LEN as usize];
+    for (chunk, block) in out
+        .chunks_exact_mut(SIGNATURE_BLOCK_LEN as usize)
+        .zip(blocks.iter().take(MAX_SIGNATURE_BLOCKS))
+    {
+        chunk.copy_from_slice(block);
+    }
+    out
+}
+
 /// Where a signature sector following an app image of `image_len` bytes starts.
 pub fn signature_sector_offset(image_len: u32) -> Option<u32> {
     image_len.checked_next_multiple_of(SIGNATURE_SECTOR_LEN)

@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 
 use super::{good, opts};
 use crate::esp::secure_boot::{
-    SIGNATURE_BLOCK_LEN, SIGNATURE_SECTOR_LEN, SecureBootError, SecureBootKeyDigest,
-    SignatureScheme,
+    self, RSA_KEY_MATERIAL_LEN, SIGNATURE_BLOCK_LEN, SIGNATURE_SECTOR_LEN, SecureBootError,
+    SecureBootKeyDigest, SignatureScheme,
 };
 use crate::esp::*;
 
@@ -28,15 +28,11 @@ fn padded(image: &[u8]) -> Vec<u8> {
 
 /// An RSA (version 2) block signing `signed` with a made-up key chosen by `key_seed`.
 fn rsa_block(signed: &[u8], key_seed: u8) -> Vec<u8> {
-    let mut b = vec![0u8; BLOCK];
-    b[0] = 0xE7;
-    b[1] = 2;
-    b[4..36].copy_from_slice(&Sha256::digest(signed));
-    for (i, byte) in b[36..1196].iter_mut().enumerate() {
+    let mut key = [0u8; RSA_KEY_MATERIAL_LEN];
+    for (i, byte) in key.iter_mut().enumerate() {
         *byte = (i as u8).wrapping_mul(13).wrapping_add(key_seed);
     }
-    seal(&mut b);
-    b
+    secure_boot::rsa_block(&Sha256::digest(signed).into(), &key, &[key_seed; 384]).to_vec()
 }
 
 /// An ECDSA P-256 (version 3) block.
@@ -60,12 +56,9 @@ fn seal(block: &mut [u8]) {
 
 /// `image`, padding, and a sector holding `blocks`.
 fn signed_with(image: &[u8], blocks: &[Vec<u8>]) -> Vec<u8> {
+    let blocks: Vec<[u8; BLOCK]> = blocks.iter().map(|b| b[..].try_into().unwrap()).collect();
     let mut out = padded(image);
-    let start = out.len();
-    for b in blocks {
-        out.extend_from_slice(b);
-    }
-    out.resize(start + SECTOR, 0xFF);
+    out.extend_from_slice(&secure_boot::sector(&blocks));
     out
 }
 
