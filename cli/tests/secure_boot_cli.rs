@@ -1,0 +1,243 @@
+//! Secure Boot V2 signed apps through the real `ota-sign` binary, with esptool's
+//! `espsecure` (PyPI) as the independent tool: what espsecure signs, ota-sign packages,
+//! verifies, extracts byte for byte, flashes and the simulator boots; what ota-sign
+//! signs, espsecure verifies.
+//!
+//! espsecure is found through `$OTA_ESPSECURE`, `PATH`, the venv that
+//! `scripts/install-test-deps.sh` may create under `target/`, or `python3 -m espsecure`.
+//! Without it these tests are skipped locally, and fail when `CI=true` or
+//! `OTA_REQUIRE_ESPSECURE=1`. RSA 3072 keys are made at test time with openssl.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+use ota_device_sim::SimFlash;
+use ota_device_sim::device::{BootResult, DeviceConfig, VirtualDevice};
+use ota_testkit::{Chip, TestFirmware};
+
+/// Where `ota_0` starts in the default layout `flash --output` writes.
+const OTA_0: usize = 0x10000;
+
+/// How to run espsecure: a program and the arguments before the subcommand.
+struct Espsecure(PathBuf, Vec<&'static str>);
+
+impl Espsecure {
+    fn find() -> Option<Espsecure> {
+        let works = |program: &std::path::Path, pre: &[&str]| {
+            Command::new(program)
+                .args(pre)
+                .arg("--help")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let mut candidates: Vec<(PathBuf, Vec<&'static str>)> = Vec::new();
+        if let Some(p) = std::env::var_os("OTA_ESPSECURE") {
+            candidates.push((p.into(), vec![]));
+        }
+        candidates.push(("espsecure".into(), vec![]));
+        let venv = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/espsecure-venv/bin/espsecure"
+        );
+        candidates.push((venv.into(), vec![]));
+        candidates.push(("python3".into(), vec!["-m", "espsecure"]));
+        if let Some((p, pre)) = candidates.into_iter().find(|(p, pre)| works(p, pre)) {
+            return Some(Espsecure(p, pre));
+        }
+        let required = std::env::var("CI").is_ok_and(|v| v == "true")
+            || std::env::var("OTA_REQUIRE_ESPSECURE").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "espsecure not found (CI=true or OTA_REQUIRE_ESPSECURE=1): run scripts/install-test-deps.sh or set OTA_ESPSECURE"
+        );
+        eprintln!("skipped: espsecure not found (scripts/install-test-deps.sh installs it)");
+        None
+    }
+
+    /// Runs `espsecure ARGS` in `s`; returns whether it succeeded, and its output.
+    fn run(&self, s: &Scratch, args: &[&str]) -> (bool, String) {
+        let out = Command::new(&self.0)
+            .args(&self.1)
+            .args(args)
+            .current_dir(s.dir.path())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    fn ok(&self, s: &Scratch, args: &[&str]) -> String {
+        let (ok, text) = self.run(s, args);
+        assert!(ok, "espsecure {args:?} failed:\n{text}");
+        text
+    }
+
+    /// Whether espsecure accepts `file`'s Secure Boot V2 signature under `pubkey`.
+    fn verifies(&self, s: &Scratch, pubkey: &str, file: &str) -> bool {
+        let args = [
+            "verify-signature",
+            "--version",
+            "2",
+            "--keyfile",
+            pubkey,
+            file,
+        ];
+        self.run(s, &args).0
+    }
+}
+
+/// Makes `NAME.pem` (RSA 3072, unencrypted, test-only) and `NAME.pub.pem` with openssl.
+fn rsa_key(s: &Scratch, name: &str) {
+    let key = format!("{name}.pem");
+    let ok = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(s.dir.path())
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(&["genrsa", "-out", &key, "3072"]);
+    ok(&[
+        "rsa",
+        "-in",
+        &key,
+        "-pubout",
+        "-out",
+        &format!("{name}.pub.pem"),
+    ]);
+}
+
+/// An ESP32-C3 app image of `version` trusting the release key `pk`, as `app.bin`.
+fn app_bin(s: &Scratch, pk: [u8; 32], version: &str) -> Vec<u8> {
+    let app = TestFirmware::new(Chip::Esp32c3)
+        .version(version)
+        .project_name("thermostat")
+        .trusted_keys(&[pk])
+        .payload_size(30_000)
+        .seed(9)
+        .app_image();
+    s.write("app.bin", &app);
+    app
+}
+
+/// `package` for thermostat from `app`, then `rest`.
+fn package_args<'a>(app: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    [&PACKAGE_THERMOSTAT[..], &["--app-image", app], rest].concat()
+}
+
+#[test]
+fn an_espsecure_signed_app_packages_verifies_extracts_identically_flashes_and_boots() {
+    let Some(espsecure) = Espsecure::find() else {
+        return;
+    };
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    rsa_key(&s, "sb");
+    app_bin(&s, pk, "1.4.0");
+    espsecure.ok(
+        &s,
+        &[
+            "sign-data",
+            "--version",
+            "2",
+            "--keyfile",
+            "sb.pem",
+            "--output",
+            "signed.bin",
+            "app.bin",
+        ],
+    );
+    let signed = std::fs::read(s.path("signed.bin")).unwrap();
+
+    s.ok(&package_args("signed.bin", &["-o", "fw.ota"]));
+    s.ok(&["verify", "--pubkey", "release.pub", "fw.ota"]);
+    s.ok(&[
+        "extract",
+        "--pubkey",
+        "release.pub",
+        "fw.ota",
+        "-o",
+        "extracted.bin",
+    ]);
+    assert_eq!(std::fs::read(s.path("extracted.bin")).unwrap(), signed);
+    assert!(espsecure.verifies(&s, "sb.pub.pem", "extracted.bin"));
+
+    s.ok(&[
+        "flash",
+        "--image",
+        "fw.ota",
+        "--pubkey",
+        "release.pub",
+        "--output",
+        "flash.bin",
+    ]);
+    let flash = SimFlash::load(&s.path("flash.bin")).unwrap();
+    assert_eq!(&flash.bytes()[OTA_0..OTA_0 + signed.len()], &signed[..]);
+    let mut device = VirtualDevice::new(flash, DeviceConfig::new("http://127.0.0.1:9/m", "d1"));
+    match device.boot(|session| session.firmware.clone()).unwrap() {
+        BootResult::Ran { firmware, .. } => assert_eq!(firmware.version.to_string(), "1.4.0"),
+        other => panic!("device did not boot: {other:?}"),
+    }
+}
+
+#[test]
+fn junk_misplaced_truncated_or_damaged_sectors_after_the_app_image_are_refused() {
+    let Some(espsecure) = Espsecure::find() else {
+        return;
+    };
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    rsa_key(&s, "sb");
+    let app = app_bin(&s, pk, "1.4.0");
+    espsecure.ok(
+        &s,
+        &[
+            "sign-data",
+            "--version",
+            "2",
+            "--keyfile",
+            "sb.pem",
+            "--output",
+            "signed.bin",
+            "app.bin",
+        ],
+    );
+    let signed = std::fs::read(s.path("signed.bin")).unwrap();
+    let sector = &signed[signed.len() - 4096..];
+
+    let mut junk = signed.clone();
+    junk.push(0);
+    let mut misplaced = app.clone();
+    misplaced.extend_from_slice(sector);
+    let truncated = signed[..signed.len() - 100].to_vec();
+    let mut bad_crc = signed.clone();
+    let crc_at = signed.len() - 4096 + 1196;
+    bad_crc[crc_at] ^= 1;
+    for (name, bytes, needle) in [
+        ("junk", junk, "1 bytes follow the end of the app image"),
+        ("misplaced", misplaced, "the sector must start at"),
+        ("truncated", truncated, "truncated"),
+        ("bad-crc", bad_crc, "CRC mismatch"),
+    ] {
+        let input = format!("{name}.bin");
+        s.write(&input, &bytes);
+        let err = s.fails(&package_args(&input, &["-o", "out.ota"]), FAILURE);
+        assert!(
+            err.contains(needle),
+            "{name}: expected {needle:?} in:\n{err}"
+        );
+        assert_absent(&s.path("out.ota"));
+    }
+}
