@@ -82,6 +82,9 @@ pub struct Device {
     pub partition_table: Option<PathBuf>,
     /// Keys the fleet's firmware is expected to trust.
     pub trusted_keys: Vec<TrustedKeySpec>,
+    /// Secure Boot V2 key (RSA 3072 PEM, private to sign, public to check) of the
+    /// device type (resolved against the file's directory).
+    pub secure_boot_key: Option<PathBuf>,
 }
 
 /// One entry of `trusted_keys`.
@@ -167,6 +170,7 @@ struct RawDevice {
     partition_table: Option<String>,
     #[serde(default)]
     trusted_keys: Vec<Spanned<String>>,
+    secure_boot_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -289,6 +293,7 @@ impl Config {
                     slot_size,
                     partition_table: raw_device.partition_table.map(|p| base.join(p)),
                     trusted_keys,
+                    secure_boot_key: raw_device.secure_boot_key.map(|p| base.join(p)),
                 },
             );
         }

@@ -241,3 +241,128 @@ fn junk_misplaced_truncated_or_damaged_sectors_after_the_app_image_are_refused()
         assert_absent(&s.path("out.ota"));
     }
 }
+
+/// `espsecure digest-sbv2-public-key` of `pubkey`, as hex.
+fn espsecure_digest(espsecure: &Espsecure, s: &Scratch, pubkey: &str) -> String {
+    let out = format!("{pubkey}.digest");
+    espsecure.ok(
+        s,
+        &[
+            "digest-sbv2-public-key",
+            "--keyfile",
+            pubkey,
+            "--output",
+            &out,
+        ],
+    );
+    hex::encode(std::fs::read(s.path(&out)).unwrap())
+}
+
+#[test]
+fn package_signs_with_an_encrypted_secure_boot_key_and_espsecure_verifies_it() {
+    let Some(espsecure) = Espsecure::find() else {
+        return;
+    };
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    rsa_key(&s, "sb");
+    let status = Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-in",
+            "sb.pem",
+            "-out",
+            "sb-enc.pem",
+            "-passout",
+            "pass:correct horse",
+        ])
+        .current_dir(s.dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let app = app_bin(&s, pk, "1.4.0");
+
+    let args = package_args(
+        "app.bin",
+        &["--secure-boot-key", "sb-enc.pem", "-o", "fw.ota"],
+    );
+    let (out, err) = s.run_env(&args, &[("OTA_SIGN_PASSPHRASE", "correct horse")], 0);
+    assert!(!format!("{out}{err}").contains("correct horse"));
+    s.ok(&[
+        "extract",
+        "--pubkey",
+        "release.pub",
+        "fw.ota",
+        "-o",
+        "extracted.bin",
+    ]);
+    let extracted = std::fs::read(s.path("extracted.bin")).unwrap();
+    assert_eq!(&extracted[..app.len()], &app[..]);
+    assert!(espsecure.verifies(&s, "sb.pub.pem", "extracted.bin"));
+
+    // The key digest ota-sign writes is the one eFuse would hold.
+    let info = ota_format::esp::validate(&extracted, Default::default()).unwrap();
+    let block = *info.signature_sector.unwrap().blocks().next().unwrap();
+    assert_eq!(
+        block.key_digest.to_string(),
+        espsecure_digest(&espsecure, &s, "sb.pub.pem")
+    );
+
+    // Without the passphrase: a key problem, and no output.
+    s.fails(
+        &package_args(
+            "app.bin",
+            &["--secure-boot-key", "sb-enc.pem", "-o", "no.ota"],
+        ),
+        KEY,
+    );
+    assert_absent(&s.path("no.ota"));
+}
+
+#[test]
+fn an_image_signed_with_another_secure_boot_key_than_configured_is_refused() {
+    let Some(espsecure) = Espsecure::find() else {
+        return;
+    };
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    rsa_key(&s, "sb");
+    rsa_key(&s, "fleet");
+    app_bin(&s, pk, "1.4.0");
+    espsecure.ok(
+        &s,
+        &[
+            "sign-data",
+            "--version",
+            "2",
+            "--keyfile",
+            "sb.pem",
+            "--output",
+            "signed.bin",
+            "app.bin",
+        ],
+    );
+    s.write(
+        "ota-sign.toml",
+        b"[device.thermostat]\nsecure_boot_key = \"fleet.pub.pem\"\n",
+    );
+    let err = s.fails(&package_args("signed.bin", &["-o", "fw.ota"]), POLICY);
+    for digest in [
+        espsecure_digest(&espsecure, &s, "sb.pub.pem"),
+        espsecure_digest(&espsecure, &s, "fleet.pub.pem"),
+    ] {
+        assert!(err.contains(&digest), "{digest} missing from:\n{err}");
+    }
+    assert_absent(&s.path("fw.ota"));
+
+    // The flag beats the configuration; the right (public) key passes the image through.
+    s.ok(&package_args(
+        "signed.bin",
+        &["--secure-boot-key", "sb.pub.pem", "-o", "fw.ota"],
+    ));
+    // A public key cannot sign an unsigned image.
+    s.fails(&package_args("app.bin", &["-o", "unsigned.ota"]), KEY);
+}

@@ -9,6 +9,8 @@
 //! * [`write_keypair`] creates key files exclusively (never overwriting) with mode 0600.
 //! * [`SigningKeySource`]: what commands sign with, so a hardware or cloud signer can be
 //!   added without touching them; [`KeyLocation`] picks a file or `$OTA_SIGN_KEY`.
+//! * [`secure_boot`]: Secure Boot V2 RSA 3072 keys, and signing app images with them as
+//!   espsecure does.
 //! * [`export`]: public keys as PEM, hex, Rust or C source for a firmware's trusted keys.
 //!
 //! The crate never prints and never prompts: passphrases come through a
@@ -26,6 +28,7 @@ mod origin;
 mod passphrase;
 mod private;
 mod public;
+pub mod secure_boot;
 mod source;
 
 pub use decode::{KeyMaterial, parse_pem};
