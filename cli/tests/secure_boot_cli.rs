@@ -137,58 +137,97 @@ fn package_args<'a>(app: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
     [&PACKAGE_THERMOSTAT[..], &["--app-image", app], rest].concat()
 }
 
+/// Makes `NAME.pem` (ECDSA P-256, test-only) and `NAME.pub.pem` with openssl.
+fn ecdsa_key(s: &Scratch, name: &str) {
+    let run = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(s.dir.path())
+            .status()
+            .is_ok_and(|st| st.success());
+        assert!(ok, "openssl {args:?}");
+    };
+    let key = format!("{name}.pem");
+    run(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &key,
+    ]);
+    run(&[
+        "ec",
+        "-in",
+        &key,
+        "-pubout",
+        "-out",
+        &format!("{name}.pub.pem"),
+    ]);
+}
+
 #[test]
-fn an_espsecure_signed_app_packages_verifies_extracts_identically_flashes_and_boots() {
+fn espsecure_signed_apps_package_verify_extract_identically_flash_and_boot() {
     let Some(espsecure) = Espsecure::find() else {
         return;
     };
     let s = Scratch::new();
     let pk = s.keygen("release");
-    rsa_key(&s, "sb");
+    rsa_key(&s, "rsa");
+    ecdsa_key(&s, "ecdsa");
     app_bin(&s, pk, "1.4.0");
-    espsecure.ok(
-        &s,
-        &[
-            "sign-data",
-            "--version",
-            "2",
-            "--keyfile",
-            "sb.pem",
+    // RSA-PSS 3072 (ESP32, -S3, -C3, ...) and ECDSA P-256 (ESP32-C2, -C6, -H2, ...).
+    for scheme in ["rsa", "ecdsa"] {
+        let (key, public) = (format!("{scheme}.pem"), format!("{scheme}.pub.pem"));
+        let (signed_bin, ota) = (format!("{scheme}.bin"), format!("{scheme}.ota"));
+        let (extracted, flash_bin) = (
+            format!("{scheme}-extracted.bin"),
+            format!("{scheme}-flash.bin"),
+        );
+        espsecure.ok(
+            &s,
+            &[
+                "sign-data",
+                "--version",
+                "2",
+                "--keyfile",
+                &key,
+                "--output",
+                &signed_bin,
+                "app.bin",
+            ],
+        );
+        let signed = std::fs::read(s.path(&signed_bin)).unwrap();
+
+        s.ok(&package_args(&signed_bin, &["-o", &ota]));
+        s.ok(&["verify", "--pubkey", "release.pub", &ota]);
+        s.ok(&["extract", "--pubkey", "release.pub", &ota, "-o", &extracted]);
+        assert_eq!(
+            std::fs::read(s.path(&extracted)).unwrap(),
+            signed,
+            "{scheme}"
+        );
+        assert!(espsecure.verifies(&s, &public, &extracted), "{scheme}");
+
+        s.ok(&[
+            "flash",
+            "--image",
+            &ota,
+            "--pubkey",
+            "release.pub",
             "--output",
-            "signed.bin",
-            "app.bin",
-        ],
-    );
-    let signed = std::fs::read(s.path("signed.bin")).unwrap();
-
-    s.ok(&package_args("signed.bin", &["-o", "fw.ota"]));
-    s.ok(&["verify", "--pubkey", "release.pub", "fw.ota"]);
-    s.ok(&[
-        "extract",
-        "--pubkey",
-        "release.pub",
-        "fw.ota",
-        "-o",
-        "extracted.bin",
-    ]);
-    assert_eq!(std::fs::read(s.path("extracted.bin")).unwrap(), signed);
-    assert!(espsecure.verifies(&s, "sb.pub.pem", "extracted.bin"));
-
-    s.ok(&[
-        "flash",
-        "--image",
-        "fw.ota",
-        "--pubkey",
-        "release.pub",
-        "--output",
-        "flash.bin",
-    ]);
-    let flash = SimFlash::load(&s.path("flash.bin")).unwrap();
-    assert_eq!(&flash.bytes()[OTA_0..OTA_0 + signed.len()], &signed[..]);
-    let mut device = VirtualDevice::new(flash, DeviceConfig::new("http://127.0.0.1:9/m", "d1"));
-    match device.boot(|session| session.firmware.clone()).unwrap() {
-        BootResult::Ran { firmware, .. } => assert_eq!(firmware.version.to_string(), "1.4.0"),
-        other => panic!("device did not boot: {other:?}"),
+            &flash_bin,
+        ]);
+        let flash = SimFlash::load(&s.path(&flash_bin)).unwrap();
+        assert_eq!(&flash.bytes()[OTA_0..OTA_0 + signed.len()], &signed[..]);
+        let mut device = VirtualDevice::new(flash, DeviceConfig::new("http://127.0.0.1:9/m", "d1"));
+        match device.boot(|session| session.firmware.clone()).unwrap() {
+            BootResult::Ran { firmware, .. } => {
+                assert_eq!(firmware.version.to_string(), "1.4.0")
+            }
+            other => panic!("{scheme}: device did not boot: {other:?}"),
+        }
     }
 }
 
