@@ -79,6 +79,21 @@ impl Espsecure {
         text
     }
 
+    /// `espsecure sign-data --version 2 --keyfile KEY --output OUTPUT INPUT`.
+    fn sign(&self, s: &Scratch, key: &str, input: &str, output: &str) {
+        let args = [
+            "sign-data",
+            "--version",
+            "2",
+            "--keyfile",
+            key,
+            "--output",
+            output,
+            input,
+        ];
+        self.ok(s, &args);
+    }
+
     /// Whether espsecure accepts `file`'s Secure Boot V2 signature under `pubkey`.
     fn verifies(&self, s: &Scratch, pubkey: &str, file: &str) -> bool {
         let args = [
@@ -93,30 +108,35 @@ impl Espsecure {
     }
 }
 
+/// Runs openssl in `s`, which must succeed.
+fn openssl(s: &Scratch, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(s.dir.path())
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Makes `NAME.pem` (RSA 3072, unencrypted, test-only) and `NAME.pub.pem` with openssl.
 fn rsa_key(s: &Scratch, name: &str) {
     let key = format!("{name}.pem");
-    let ok = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(s.dir.path())
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    ok(&["genrsa", "-out", &key, "3072"]);
-    ok(&[
-        "rsa",
-        "-in",
-        &key,
-        "-pubout",
-        "-out",
-        &format!("{name}.pub.pem"),
-    ]);
+    openssl(s, &["genrsa", "-out", &key, "3072"]);
+    let public = format!("{name}.pub.pem");
+    openssl(s, &["rsa", "-in", &key, "-pubout", "-out", &public]);
+}
+
+/// Makes `NAME.pem` (ECDSA P-256, test-only) and `NAME.pub.pem` with openssl.
+fn ecdsa_key(s: &Scratch, name: &str) {
+    let key = format!("{name}.pem");
+    let curve = ["ecparam", "-name", "prime256v1", "-genkey", "-noout"];
+    openssl(s, &[&curve[..], &["-out", &key]].concat());
+    let public = format!("{name}.pub.pem");
+    openssl(s, &["ec", "-in", &key, "-pubout", "-out", &public]);
 }
 
 /// An ESP32-C3 app image of `version` trusting the release key `pk`, as `app.bin`.
@@ -137,36 +157,6 @@ fn package_args<'a>(app: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
     [&PACKAGE_THERMOSTAT[..], &["--app-image", app], rest].concat()
 }
 
-/// Makes `NAME.pem` (ECDSA P-256, test-only) and `NAME.pub.pem` with openssl.
-fn ecdsa_key(s: &Scratch, name: &str) {
-    let run = |args: &[&str]| {
-        let ok = Command::new("openssl")
-            .args(args)
-            .current_dir(s.dir.path())
-            .status()
-            .is_ok_and(|st| st.success());
-        assert!(ok, "openssl {args:?}");
-    };
-    let key = format!("{name}.pem");
-    run(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        &key,
-    ]);
-    run(&[
-        "ec",
-        "-in",
-        &key,
-        "-pubout",
-        "-out",
-        &format!("{name}.pub.pem"),
-    ]);
-}
-
 #[test]
 fn espsecure_signed_apps_package_verify_extract_identically_flash_and_boot() {
     let Some(espsecure) = Espsecure::find() else {
@@ -185,19 +175,7 @@ fn espsecure_signed_apps_package_verify_extract_identically_flash_and_boot() {
             format!("{scheme}-extracted.bin"),
             format!("{scheme}-flash.bin"),
         );
-        espsecure.ok(
-            &s,
-            &[
-                "sign-data",
-                "--version",
-                "2",
-                "--keyfile",
-                &key,
-                "--output",
-                &signed_bin,
-                "app.bin",
-            ],
-        );
+        espsecure.sign(&s, &key, "app.bin", &signed_bin);
         let signed = std::fs::read(s.path(&signed_bin)).unwrap();
 
         s.ok(&package_args(&signed_bin, &["-o", &ota]));
@@ -240,19 +218,7 @@ fn junk_misplaced_truncated_or_damaged_sectors_after_the_app_image_are_refused()
     let pk = s.keygen("release");
     rsa_key(&s, "sb");
     let app = app_bin(&s, pk, "1.4.0");
-    espsecure.ok(
-        &s,
-        &[
-            "sign-data",
-            "--version",
-            "2",
-            "--keyfile",
-            "sb.pem",
-            "--output",
-            "signed.bin",
-            "app.bin",
-        ],
-    );
+    espsecure.sign(&s, "sb.pem", "app.bin", "signed.bin");
     let signed = std::fs::read(s.path("signed.bin")).unwrap();
     let sector = &signed[signed.len() - 4096..];
 
@@ -305,23 +271,9 @@ fn package_signs_with_an_encrypted_secure_boot_key_and_espsecure_verifies_it() {
     let s = Scratch::new();
     let pk = s.keygen("release");
     rsa_key(&s, "sb");
-    let status = Command::new("openssl")
-        .args([
-            "pkcs8",
-            "-topk8",
-            "-v2",
-            "aes-256-cbc",
-            "-in",
-            "sb.pem",
-            "-out",
-            "sb-enc.pem",
-            "-passout",
-            "pass:correct horse",
-        ])
-        .current_dir(s.dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let encrypt = ["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", "sb.pem"];
+    let out = ["-out", "sb-enc.pem", "-passout", "pass:correct horse"];
+    openssl(&s, &[&encrypt[..], &out].concat());
     let app = app_bin(&s, pk, "1.4.0");
 
     let args = package_args(
@@ -371,19 +323,7 @@ fn an_image_signed_with_another_secure_boot_key_than_configured_is_refused() {
     rsa_key(&s, "sb");
     rsa_key(&s, "fleet");
     app_bin(&s, pk, "1.4.0");
-    espsecure.ok(
-        &s,
-        &[
-            "sign-data",
-            "--version",
-            "2",
-            "--keyfile",
-            "sb.pem",
-            "--output",
-            "signed.bin",
-            "app.bin",
-        ],
-    );
+    espsecure.sign(&s, "sb.pem", "app.bin", "signed.bin");
     s.write(
         "ota-sign.toml",
         b"[device.thermostat]\nsecure_boot_key = \"fleet.pub.pem\"\n",
