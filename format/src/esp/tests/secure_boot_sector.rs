@@ -308,3 +308,14 @@ fn slot_scanning_stops_at_the_image_end_and_leaves_the_sector() {
     assert_eq!(info.signature_sector, None);
     assert_eq!(info.installed_len as usize, image.len());
 }
+
+#[test]
+fn every_single_byte_change_after_the_image_is_refused() {
+    let image = good();
+    let file = signed(&image);
+    for at in image.len()..file.len() {
+        let mut bad = file.clone();
+        bad[at] ^= 0x01;
+        assert!(validate(&bad, opts()).is_err(), "flip at {at} accepted");
+    }
+}
