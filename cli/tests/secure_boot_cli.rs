@@ -294,13 +294,13 @@ fn package_signs_with_an_encrypted_secure_boot_key_and_espsecure_verifies_it() {
     assert_eq!(&extracted[..app.len()], &app[..]);
     assert!(espsecure.verifies(&s, "sb.pub.pem", "extracted.bin"));
 
-    // The key digest ota-sign writes is the one eFuse would hold.
-    let info = ota_format::esp::validate(&extracted, Default::default()).unwrap();
-    let block = *info.signature_sector.unwrap().blocks().next().unwrap();
+    // The key digest ota-sign writes (and `inspect` shows) is the one eFuse would hold.
+    let report = s.json(&["inspect", "extracted.bin"]);
     assert_eq!(
-        block.key_digest.to_string(),
-        espsecure_digest(&espsecure, &s, "sb.pub.pem")
+        report["secure_boot_key_digests"][0],
+        espsecure_digest(&espsecure, &s, "sb.pub.pem").as_str()
     );
+    assert_eq!(report["size"], extracted.len());
 
     // Without the passphrase: a key problem, and no output.
     s.fails(

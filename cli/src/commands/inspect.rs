@@ -80,6 +80,8 @@ enum Report {
         project_name: Option<String>,
         secure_version: Option<u32>,
         trusted_key_ids: Option<Vec<String>>,
+        /// Key digests the Secure Boot V2 signature blocks name; `None` when unsigned.
+        secure_boot_key_digests: Option<Vec<String>>,
     },
     Elf {
         chips: Vec<String>,
@@ -144,13 +146,16 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         let desc = info.app_descriptor().ok();
         Report::AppImage {
             chip: info.chip().to_string(),
-            size: info.len,
+            size: info.installed_len,
             segments: info.segments().len(),
             sha256: hex::encode(info.image_sha256),
             version: desc.as_ref().map(|d| d.version().to_owned()),
             project_name: desc.as_ref().map(|d| d.project_name().to_owned()),
             secure_version: desc.as_ref().map(|d| d.secure_version()),
             trusted_key_ids: key_ids(&bytes),
+            secure_boot_key_digests: info
+                .signature_sector
+                .map(|sector| sector.blocks().map(|b| b.key_digest.to_string()).collect()),
         }
     } else if bytes.starts_with(b"\x7fELF") {
         let chips = firmware::detect_elf_chips(&bytes).map_err(|error| FirmwareDiagnostic {
