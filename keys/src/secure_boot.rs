@@ -160,9 +160,9 @@ impl SecureBootKey {
     }
 }
 
-/// The key material as a block holds it: n, e, R^-1 mod n (R^2 mod n with R = 2^3072,
-/// the Montgomery constant the peripheral wants) and M' = -n^-1 mod 2^32, numbers
-/// little-endian.
+/// The key material as a block holds it: n, e, R² mod n with R = 2^3072 (the Montgomery
+/// constant the peripheral wants; espsecure names it `rinv`) and M' = -n^-1 mod 2^32,
+/// numbers little-endian.
 fn key_material(key: &RsaPublicKey) -> [u8; RSA_KEY_MATERIAL_LEN] {
     let n = Limbs::from_be(&key.n_bytes());
     let mut out = [0u8; RSA_KEY_MATERIAL_LEN];

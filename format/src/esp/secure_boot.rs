@@ -11,22 +11,25 @@
 //! | 1            | 1    | version `2`                           | version `3`                           |
 //! | 2            | 2    | zero                                  | hash `0` = SHA-256, then zero         |
 //! | 4            | 32   | SHA-256 of everything before the sector (image and padding)                  ||
-//! | 36           | 776  | n (384, LE), e (u32), R^-1 mod n (384, LE), M' (u32) | curve (1 P-192, 2 P-256), x‖y (64, LE) |
+//! | 36           | 776  | n (384, LE), e (u32), R² mod n (384, LE; espsecure's `rinv`), M' (u32) | curve (1 P-192, 2 P-256), x‖y (64, LE) |
 //! | 812 / 101    | 384 / 64 | signature (LE)                     | r‖s (LE), then zero up to 1196        |
 //! | 1196         | 4    | CRC-32 (zlib) of bytes 0..1196, LE                                           ||
 //! | 1200         | 16   | zero                                                                         ||
 //!
 //! The **key digest** burned into eFuse, and compared by the bootloader and by ESP-IDF's
 //! OTA with the running app's blocks, is SHA-256 of the key material: block bytes
-//! 36..812 for RSA, 36..101 for ECDSA. ECDSA blocks with SHA-384 (P-384) are refused
-//! as unsupported: no chip ota-sign targets uses them.
+//! 36..812 for RSA, 36..101 for ECDSA. ECDSA blocks with SHA-384 (P-384) lay out
+//! differently and are refused as unsupported.
 //!
 //! Parsing is streaming and allocation-free: [`super::AppImageValidator`] feeds the bytes
-//! after the app image to a [`Trailer`].
+//! after the app image to the parser in `trailer.rs`.
+
+mod trailer;
 
 use sha2::{Digest, Sha256};
 
 use super::crc::crc32_le;
+pub(super) use trailer::{NotASector, Trailer};
 
 /// Size of the signature sector; also the alignment of its start.
 pub const SIGNATURE_SECTOR_LEN: u32 = 4096;
@@ -41,20 +44,20 @@ pub const BLOCK_VERSION_RSA: u8 = 2;
 /// Block version of ECDSA.
 pub const BLOCK_VERSION_ECDSA: u8 = 3;
 /// Bytes of a block the CRC covers.
-const CRC_COVERED: u16 = 1196;
+pub(super) const CRC_COVERED: u16 = 1196;
 /// Where the key material starts in a block.
-const KEY_START: u16 = 36;
-/// Where the RSA key material ends (n, e, R^-1, M').
-const RSA_KEY_END: u16 = 812;
+pub(super) const KEY_START: u16 = 36;
+/// Where the RSA key material ends (n, e, R² mod n, M').
+pub(super) const RSA_KEY_END: u16 = 812;
 /// Where the ECDSA (SHA-256) key material ends (curve id, x‖y).
-const ECDSA_KEY_END: u16 = 101;
+pub(super) const ECDSA_KEY_END: u16 = 101;
 /// ECDSA curve ids in a block.
-const CURVE_P192: u8 = 1;
-const CURVE_P256: u8 = 2;
+pub(super) const CURVE_P192: u8 = 1;
+pub(super) const CURVE_P256: u8 = 2;
 
 /// Length of the RSA key material in a block: n (384 bytes, little-endian), e (u32 LE),
-/// R^-1 mod n (384, LE), M' = -n^-1 mod 2^32 (u32 LE), as the ESP32 RSA peripheral
-/// wants them.
+/// R² mod n with R = 2^3072 (384, LE; espsecure calls it `rinv`), M' = -n^-1 mod 2^32
+/// (u32 LE), as the ESP32 RSA peripheral wants them.
 pub const RSA_KEY_MATERIAL_LEN: usize = (RSA_KEY_END - KEY_START) as usize;
 /// Length of an RSA-3072 signature.
 pub const RSA_SIGNATURE_LEN: usize = 384;
@@ -227,294 +230,4 @@ pub enum SecureBootError {
         /// The limit.
         max: u32,
     },
-}
-
-/// What the bytes after an app image turned out to be, when they are not a sector.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum NotASector {
-    /// A sector that is malformed.
-    Bad(SecureBootError),
-    /// Something else: `len` bytes follow the image.
-    Trailing {
-        /// How many (saturated).
-        len: u32,
-    },
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Phase {
-    /// `0xFF` up to the sector boundary.
-    Padding,
-    /// At the start of block `index`: its first byte says whether one follows.
-    BlockStart { index: u8 },
-    /// Inside block `index`, at byte `pos` of it.
-    Block { index: u8, pos: u16 },
-    /// `0xFF` after the last block.
-    Fill,
-    /// The sector is complete.
-    Complete,
-    /// Not a signature sector: counted, not hashed. `first` is the first byte that was
-    /// not `0xFF` (a block magic there means a misplaced sector).
-    Junk { first: Option<(u32, u8)> },
-}
-
-/// One step of [`Trailer::step`].
-pub(super) struct Consumed {
-    /// Bytes used from the input.
-    pub n: usize,
-    /// Whether they belong to the installed image (hashed, counted as image bytes).
-    pub installed: bool,
-}
-
-/// Streaming parser of what follows an app image: a signature sector, or not.
-#[derive(Clone)]
-pub(super) struct Trailer {
-    image_end: u32,
-    sector_start: u32,
-    max_len: u32,
-    /// Offset of the next byte.
-    at: u32,
-    phase: Phase,
-    image_digest: Option<[u8; 32]>,
-    crc: u32,
-    key: Sha256,
-    version: u8,
-    curve: u8,
-    stored_crc: [u8; 4],
-    digest_matches: bool,
-    padding_zero: bool,
-    blocks: [Option<SignatureBlock>; MAX_SIGNATURE_BLOCKS],
-}
-
-impl Trailer {
-    /// A parser for the bytes after an image of `image_end` bytes, in an image of at most
-    /// `max_len` bytes.
-    pub(super) fn new(image_end: u32, max_len: u32) -> Self {
-        let sector_start = signature_sector_offset(image_end).unwrap_or(u32::MAX);
-        Trailer {
-            image_end,
-            sector_start,
-            max_len,
-            at: image_end,
-            phase: Phase::Padding,
-            image_digest: None,
-            crc: 0,
-            key: Sha256::new(),
-            version: 0,
-            curve: 0,
-            stored_crc: [0; 4],
-            digest_matches: true,
-            padding_zero: true,
-            blocks: [None; MAX_SIGNATURE_BLOCKS],
-        }
-    }
-
-    /// Whether the next byte is the sector's first: the caller must then hand over the
-    /// SHA-256 of everything before it with [`Trailer::set_image_digest`].
-    pub(super) fn needs_image_digest(&self) -> bool {
-        self.image_digest.is_none() && self.at == self.sector_start
-    }
-
-    pub(super) fn set_image_digest(&mut self, digest: [u8; 32]) {
-        self.image_digest = Some(digest);
-    }
-
-    /// Whether a complete sector has been read: nothing more belongs to the image.
-    pub(super) fn is_complete(&self) -> bool {
-        self.phase == Phase::Complete
-    }
-
-    /// Consumes a prefix of `data` (never past the sector boundary before the image
-    /// digest was handed over, never past the sector's end).
-    pub(super) fn step(&mut self, data: &[u8]) -> Result<Consumed, SecureBootError> {
-        match self.phase {
-            Phase::Padding if self.at == self.sector_start => {
-                self.phase = Phase::BlockStart { index: 0 };
-                self.step(data)
-            }
-            Phase::Padding => {
-                let room = (self.sector_start - self.at) as usize;
-                let n = room.min(data.len());
-                if data[..n].iter().any(|&b| b != 0xFF) {
-                    self.phase = Phase::Junk { first: None };
-                    return self.step(data);
-                }
-                self.at += n as u32;
-                Ok(Consumed { n, installed: true })
-            }
-            Phase::BlockStart { index } => {
-                self.start_block(index, data[0])?;
-                self.step(data)
-            }
-            Phase::Block { index, pos } => {
-                let left = (SIGNATURE_BLOCK_LEN as u16 - pos) as usize;
-                let n = left.min(data.len());
-                for (i, &b) in data[..n].iter().enumerate() {
-                    self.block_byte(index, pos + i as u16, b)?;
-                }
-                self.at += n as u32;
-                let pos = pos + n as u16;
-                self.phase = Phase::Block { index, pos };
-                if pos == SIGNATURE_BLOCK_LEN as u16 {
-                    self.end_block(index)?;
-                }
-                Ok(Consumed { n, installed: true })
-            }
-            Phase::Fill => {
-                let end = self.sector_start + SIGNATURE_SECTOR_LEN;
-                let n = ((end - self.at) as usize).min(data.len());
-                if let Some(pos) = data[..n].iter().position(|&b| b != 0xFF) {
-                    return Err(SecureBootError::FillNotErased {
-                        offset: self.at + pos as u32,
-                    });
-                }
-                self.at += n as u32;
-                if self.at == end {
-                    self.phase = Phase::Complete;
-                }
-                Ok(Consumed { n, installed: true })
-            }
-            Phase::Complete => Ok(Consumed {
-                n: 0,
-                installed: false,
-            }),
-            Phase::Junk { first } => {
-                if first.is_none()
-                    && let Some(pos) = data.iter().position(|&b| b != 0xFF)
-                {
-                    self.phase = Phase::Junk {
-                        first: Some((self.at.saturating_add(pos as u32), data[pos])),
-                    };
-                }
-                self.at = self
-                    .at
-                    .saturating_add(u32::try_from(data.len()).unwrap_or(u32::MAX));
-                Ok(Consumed {
-                    n: data.len(),
-                    installed: false,
-                })
-            }
-        }
-    }
-
-    /// The end of input: the sector, or why there is none (`Ok(None)`: nothing followed).
-    pub(super) fn finish(&self) -> Result<Option<SignatureSector>, NotASector> {
-        match self.phase {
-            Phase::Complete => Ok(Some(SignatureSector {
-                offset: self.sector_start,
-                blocks: self.blocks,
-            })),
-            Phase::Padding if self.at == self.image_end => Ok(None),
-            Phase::Junk {
-                first: Some((found, SIGNATURE_BLOCK_MAGIC)),
-            } => Err(NotASector::Bad(SecureBootError::Misplaced {
-                found,
-                expected: self.sector_start,
-            })),
-            Phase::Padding | Phase::Junk { .. } => Err(NotASector::Trailing {
-                len: self.at - self.image_end,
-            }),
-            Phase::BlockStart { .. } | Phase::Block { .. } | Phase::Fill => {
-                Err(NotASector::Bad(SecureBootError::Truncated {
-                    offset: self.at,
-                }))
-            }
-        }
-    }
-
-    /// At a block boundary: a block starts (magic), the sector fills up (`0xFF`, after
-    /// the first block), or this is not a sector at all.
-    fn start_block(&mut self, index: u8, byte: u8) -> Result<(), SecureBootError> {
-        if byte == SIGNATURE_BLOCK_MAGIC {
-            let end = u64::from(self.sector_start) + u64::from(SIGNATURE_SECTOR_LEN);
-            if end > u64::from(self.max_len) {
-                return Err(SecureBootError::TooLarge { max: self.max_len });
-            }
-            self.phase = Phase::Block { index, pos: 0 };
-            self.crc = 0;
-            self.key = Sha256::new();
-            self.version = 0;
-            self.curve = 0;
-            self.digest_matches = true;
-            self.padding_zero = true;
-        } else if index == 0 {
-            // Not a sector: count it all, and remember whether a block hides further on.
-            self.phase = Phase::Junk { first: None };
-        } else if byte == 0xFF {
-            self.phase = Phase::Fill;
-        } else {
-            return Err(SecureBootError::FillNotErased { offset: self.at });
-        }
-        Ok(())
-    }
-
-    fn block_byte(&mut self, block: u8, pos: u16, b: u8) -> Result<(), SecureBootError> {
-        if pos < CRC_COVERED {
-            self.crc = crc32_le(self.crc, &[b]);
-        }
-        match pos {
-            1 => {
-                if b != BLOCK_VERSION_RSA && b != BLOCK_VERSION_ECDSA {
-                    return Err(SecureBootError::UnknownVersion { block, version: b });
-                }
-                self.version = b;
-            }
-            // ECDSA: the hash byte; 0 is SHA-256 (SHA-384 blocks lay out differently).
-            2 if self.version == BLOCK_VERSION_ECDSA && b != 0 => {
-                return Err(SecureBootError::UnsupportedEcdsa { block });
-            }
-            4..36 => {
-                let expected = self.image_digest.unwrap_or_default()[pos as usize - 4];
-                self.digest_matches &= b == expected;
-            }
-            36 if self.version == BLOCK_VERSION_ECDSA => {
-                if b != CURVE_P192 && b != CURVE_P256 {
-                    return Err(SecureBootError::UnsupportedEcdsa { block });
-                }
-                self.curve = b;
-            }
-            1196..1200 => self.stored_crc[pos as usize - 1196] = b,
-            1200.. => self.padding_zero &= b == 0,
-            _ => {}
-        }
-        let key_end = if self.version == BLOCK_VERSION_RSA {
-            RSA_KEY_END
-        } else {
-            ECDSA_KEY_END
-        };
-        if (KEY_START..key_end).contains(&pos) {
-            self.key.update([b]);
-        }
-        Ok(())
-    }
-
-    fn end_block(&mut self, index: u8) -> Result<(), SecureBootError> {
-        let block = index;
-        if self.crc != u32::from_le_bytes(self.stored_crc) {
-            return Err(SecureBootError::CrcMismatch { block });
-        }
-        if !self.padding_zero {
-            return Err(SecureBootError::BlockPaddingNotZero { block });
-        }
-        if !self.digest_matches {
-            return Err(SecureBootError::ImageDigestMismatch { block });
-        }
-        let scheme = match (self.version, self.curve) {
-            (BLOCK_VERSION_RSA, _) => SignatureScheme::RsaPss3072,
-            (_, CURVE_P256) => SignatureScheme::EcdsaP256,
-            _ => SignatureScheme::EcdsaP192,
-        };
-        let key = core::mem::replace(&mut self.key, Sha256::new());
-        self.blocks[index as usize] = Some(SignatureBlock {
-            scheme,
-            key_digest: SecureBootKeyDigest(key.finalize().into()),
-        });
-        let next = index + 1;
-        self.phase = if (next as usize) < MAX_SIGNATURE_BLOCKS {
-            Phase::BlockStart { index: next }
-        } else {
-            Phase::Fill
-        };
-        Ok(())
-    }
 }
