@@ -35,3 +35,21 @@ if ! python3 -c "import cryptography" 2>/dev/null; then
     python3 -m pip install --quiet cryptography 2>/dev/null || apt_install python3-cryptography
     python3 -c "import cryptography"
 fi
+
+# espsecure (the esptool package, PyPI): the independent checker of Secure Boot V2
+# signatures in cli/tests/secure_boot_cli.rs. Debian's python3 refuses system-wide pip
+# installs (PEP 668): then --break-system-packages, then a venv under target/ (the tests
+# look there too).
+if ! command -v espsecure >/dev/null 2>&1 && ! python3 -c "import espsecure" 2>/dev/null \
+    && [[ ! -x target/espsecure-venv/bin/espsecure ]]; then
+    echo "installing esptool (espsecure) from PyPI"
+    python3 -m pip install --quiet esptool 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages esptool 2>/dev/null \
+        || {
+            python3 -m venv target/espsecure-venv 2>/dev/null || {
+                apt_install python3-venv
+                python3 -m venv target/espsecure-venv
+            }
+            target/espsecure-venv/bin/pip install --quiet esptool
+        }
+fi

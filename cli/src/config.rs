@@ -85,6 +85,9 @@ pub struct Device {
     /// Largest zstd window log this device type's agents accept (their
     /// `AgentConfig::max_window_log`); see [`max_window_log`].
     pub max_window_log: Option<u8>,
+    /// Secure Boot V2 key (RSA 3072 PEM, private to sign, public to check) of the
+    /// device type (resolved against the file's directory).
+    pub secure_boot_key: Option<PathBuf>,
 }
 
 /// One entry of `trusted_keys`.
@@ -171,6 +174,7 @@ struct RawDevice {
     #[serde(default)]
     trusted_keys: Vec<Spanned<String>>,
     max_window_log: Option<Spanned<i64>>,
+    secure_boot_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -302,6 +306,7 @@ impl Config {
                     partition_table: raw_device.partition_table.map(|p| base.join(p)),
                     trusted_keys,
                     max_window_log,
+                    secure_boot_key: raw_device.secure_boot_key.map(|p| base.join(p)),
                 },
             );
         }

@@ -276,6 +276,11 @@ impl Diagnostic for FirmwareDiagnostic {
             FirmwareError::AppImage(
                 AppImageError::ChecksumMismatch { .. } | AppImageError::DigestMismatch,
             ) => "the app image is corrupt; rebuild it",
+            FirmwareError::AppImage(
+                AppImageError::SecureBoot(_) | AppImageError::TrailingBytes { .. },
+            ) => {
+                "only a Secure Boot V2 signature sector may follow the app image: sign the unsigned image once with `espsecure sign-data --version 2` or `ota-sign package --secure-boot-key`"
+            }
             _ => return None,
         };
         Some(Box::new(help))

@@ -72,20 +72,10 @@ pub fn parse_pem(
             });
         }
     }
-    if block.pem.contains("Proc-Type:") {
-        if block.label == "EC PRIVATE KEY" {
-            return Err(wrong(origin, Algorithm::Ec));
-        }
-        return Err(KeyError::UnsupportedEncryption {
-            origin: origin.clone(),
-            detail: "legacy OpenSSL PEM encryption (Proc-Type header); convert with \
-                     `openssl pkcs8 -topk8 -v2 aes-256-cbc`"
-                .into(),
-        });
+    if block.pem.contains("Proc-Type:") && block.label == "EC PRIVATE KEY" {
+        return Err(wrong(origin, Algorithm::Ec));
     }
-    let (_, der) =
-        pem::decode_vec(block.pem.as_bytes()).map_err(|e| corrupt(origin, &e.to_string()))?;
-    let der = Zeroizing::new(der);
+    let der = pem_body(&block, origin)?;
     match block.label {
         "PRIVATE KEY" => Ok(KeyMaterial::Private {
             key: private_from_der(&der, origin)?,
@@ -122,15 +112,36 @@ fn wrong(origin: &KeyOrigin, algorithm: Algorithm) -> KeyError {
     }
 }
 
-struct PemBlock<'a> {
-    label: &'a str,
+pub(crate) struct PemBlock<'a> {
+    pub(crate) label: &'a str,
     /// From the BEGIN line through the END line.
     pem: &'a str,
 }
 
+/// The DER bytes of an RFC 7468 block without encryption headers.
+pub(crate) fn pem_body(
+    block: &PemBlock<'_>,
+    origin: &KeyOrigin,
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    if block.pem.contains("Proc-Type:") {
+        return Err(KeyError::UnsupportedEncryption {
+            origin: origin.clone(),
+            detail: "legacy OpenSSL PEM encryption (Proc-Type header); convert with \
+                     `openssl pkcs8 -topk8 -v2 aes-256-cbc`"
+                .into(),
+        });
+    }
+    let (_, der) =
+        pem::decode_vec(block.pem.as_bytes()).map_err(|e| corrupt(origin, &e.to_string()))?;
+    Ok(Zeroizing::new(der))
+}
+
 /// The first PEM block that is not "EC PARAMETERS" (which `openssl ecparam -genkey`
 /// writes before the key).
-fn first_key_block<'a>(text: &'a str, origin: &KeyOrigin) -> Result<PemBlock<'a>, KeyError> {
+pub(crate) fn first_key_block<'a>(
+    text: &'a str,
+    origin: &KeyOrigin,
+) -> Result<PemBlock<'a>, KeyError> {
     const BEGIN: &str = "-----BEGIN ";
     let mut rest = text;
     loop {

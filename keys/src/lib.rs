@@ -11,6 +11,8 @@
 //!   added without touching them; [`KeyLocation`] picks a file or `$OTA_SIGN_KEY`.
 //! * [`published_key_name`]: keys whose private half is public (RFC 8032, test keys),
 //!   which must never be trusted.
+//! * [`secure_boot`]: Secure Boot V2 RSA 3072 keys, and signing app images with them as
+//!   espsecure does.
 //! * [`export`]: public keys as PEM, hex, Rust or C source for a firmware's trusted keys.
 //!
 //! The crate never prints and never prompts: passphrases come through a
@@ -29,6 +31,7 @@ mod origin;
 mod passphrase;
 mod private;
 mod public;
+pub mod secure_boot;
 mod source;
 
 pub use decode::{KeyMaterial, parse_pem};

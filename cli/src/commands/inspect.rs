@@ -86,6 +86,8 @@ enum Report {
         size: u32,
         segments: usize,
         sha256: String,
+        /// Key digests the Secure Boot V2 signature blocks name; `None` when unsigned.
+        secure_boot_key_digests: Option<Vec<String>>,
     },
     Elf {
         #[serde(flatten)]
@@ -193,10 +195,13 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         Report::AppImage {
             descriptor: info.app_descriptor().ok().as_ref().map(Descriptor::of),
             chip: info.chip().to_string(),
-            size: info.len,
+            size: info.installed_len,
             segments: info.segments().len(),
             sha256: hex::encode(info.image_sha256),
             trusted_key_ids: key_ids(&bytes),
+            secure_boot_key_digests: info
+                .signature_sector
+                .map(|sector| sector.blocks().map(|b| b.key_digest.to_string()).collect()),
         }
     } else if bytes.starts_with(b"\x7fELF") {
         let chips = firmware::detect_elf_chips(&bytes).map_err(|error| FirmwareDiagnostic {

@@ -1,10 +1,11 @@
 //! `ota-sign package`: an ESP32 build (ELF or app image) into a signed `.ota` image.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args as ClapArgs;
 use ota_format::{ChipId, DeviceType, KeyId, Version};
+use ota_keys::secure_boot::SecureBootKey;
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
@@ -27,6 +28,11 @@ the image version unless --version says otherwise (a contradiction is an error).
 The firmware must also carry a trusted-key descriptor that contains the signing key or a
 key given with --next-key: a device that installs firmware trusting none of your keys
 can never be updated again. --allow-lockout overrides this for deliberate hand-overs.
+
+With --secure-boot-key (or `secure_boot_key` for the device type in ota-sign.toml) an
+unsigned app image is first signed for Secure Boot V2 (RSA-PSS 3072, exactly as
+`espsecure sign-data --version 2`), and an image that is already signed must name that
+key. An app image may end with a Secure Boot V2 signature sector and nothing else.
 
 The payload is zstd-compressed with the window the device type's agents accept:
 `max_window_log` of its [device.NAME] table in ota-sign.toml, by default 12 (4 KiB), what
@@ -85,6 +91,10 @@ pub struct Args {
     /// Public key of a key you will sign with later (planned rotation); the firmware may trust it instead of the signing key. `trusted_keys` of the device type in ota-sign.toml count too
     #[arg(long, value_name = "PUBKEY")]
     pub next_key: Vec<String>,
+
+    /// Secure Boot V2 key (RSA 3072 PEM; may be passphrase-encrypted): an unsigned app image is signed with it (RSA-PSS, as espsecure) before the Ed25519 signature; an already signed one must name it. A public key only checks [default: `secure_boot_key` of the device type in ota-sign.toml]
+    #[arg(long, value_name = "PEM")]
+    pub secure_boot_key: Option<PathBuf>,
 
     /// Package firmware that trusts none of your keys (devices that install it can only be updated by whoever holds the keys it trusts)
     #[arg(long)]
@@ -169,7 +179,14 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     }
 
     let key = super::signing_key(args.key.as_deref(), global)?;
-    let firmware = load_firmware(&args, chip)?;
+    let mut firmware = load_firmware(&args, chip)?;
+    let secure_boot_key = args
+        .secure_boot_key
+        .clone()
+        .or(device_cfg.and_then(|d| d.secure_boot_key.clone()));
+    if let Some(path) = secure_boot_key {
+        firmware = secure_boot(firmware, &path, global)?;
+    }
     let version = resolve_version(&firmware, args.version)?;
     let configured = super::configured_trusted_keys(Some(device_type.as_str()), global)?;
     check_trust(
@@ -330,6 +347,44 @@ fn load_firmware(args: &Args, chip: Option<ChipId>) -> Result<Firmware, Failure>
         };
         firmware::load_app_image(bytes, chip).map_err(|e| diag(e).into())
     }
+}
+
+/// Signs an unsigned app image for Secure Boot V2 with the key at `path`, or checks that
+/// an already signed one names that key: devices whose eFuses hold another key's digest
+/// would refuse to boot it (exit 6, like the lock-out guard).
+fn secure_boot(firmware: Firmware, path: &Path, global: &GlobalOpts) -> Result<Firmware, Failure> {
+    let key = SecureBootKey::load(path, &crate::passphrase::source())?;
+    let digest = key.digest();
+    global.detail(&format!(
+        "Secure Boot key: {} (digest {digest})",
+        path.display()
+    ));
+    if let Some(sector) = firmware.info.signature_sector {
+        if sector.names_key(&digest) {
+            return Ok(firmware);
+        }
+        let found: Vec<String> = sector.blocks().map(|b| b.key_digest.to_string()).collect();
+        return Err(PolicyRefusal {
+            message: format!(
+                "the app image is Secure Boot signed with key digest {}, but the device type's Secure Boot key {} has digest {digest}: its bootloader would refuse it",
+                found.join(", "),
+                path.display()
+            ),
+            help: "sign the unsigned image with the fleet's Secure Boot key (or drop the signature sector and pass --secure-boot-key)".to_owned(),
+            code: "secure_boot_key",
+        }
+        .into());
+    }
+    let origin = ota_keys::KeyOrigin::File(path.to_owned());
+    let signed = key.sign_app_image(&firmware.app_image, &origin)?;
+    let chip = firmware.chip;
+    firmware::load_app_image(signed, chip).map_err(|error| {
+        FirmwareDiagnostic {
+            path: path.display().to_string(),
+            error,
+        }
+        .into()
+    })
 }
 
 /// `--chip` is missing for an ELF: the help names the chips the ELF fits, likeliest first.

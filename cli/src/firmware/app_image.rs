@@ -6,7 +6,7 @@ use ota_format::{ChipId, Version};
 use super::{Firmware, FirmwareError};
 
 /// Validates `image` for `chip` (magic, chip id, segments, checksum, appended SHA-256,
-/// no trailing bytes) and extracts its app descriptor and trusted-key descriptor.
+/// nothing after it but a Secure Boot V2 signature sector where ESP-IDF puts it) and extracts its app descriptor and trusted-key descriptor.
 pub fn inspect(image: Vec<u8>, chip: ChipId) -> Result<Firmware, FirmwareError> {
     let opts = ValidateOptions::default()
         .chip(chip)

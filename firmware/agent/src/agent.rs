@@ -19,7 +19,7 @@
 use embedded_hal_async::delay::DelayNs;
 use embedded_storage::nor_flash::{MultiwriteNorFlash, NorFlashError, NorFlashErrorKind};
 use ota_format::esp::{APP_DESC_LEN, APP_DESC_OFFSET, AppDescriptor};
-use ota_format::esp::{AppImageValidator, DigestPolicy, ValidateOptions};
+use ota_format::esp::{AppImageValidator, DigestPolicy, SignatureSectorPolicy, ValidateOptions};
 use ota_format::{
     Channel, ChipId, Decision, Device, DeviceType, FormatError, MAX_MANIFEST_LEN, Manifest,
     TrustedKey, TrustedKeys, VerifiedManifest, Version,
@@ -29,9 +29,10 @@ use crate::boot::{BootAttempt, BootConfig, BootError, BootState};
 use crate::download::{Clock, DownloadError, DownloadProgress, Downloader, Jitter, RetryPolicy};
 use crate::geometry::{BootTarget, Geometry, Region};
 use crate::http::{ETag, HttpClient, HttpError, Request, read_to_end};
-use crate::install::{InstallBuffers, InstallError, Installer, Target};
+use crate::install::{InstallBuffers, InstallError, InstalledImage, Installer, Target};
 use crate::otadata::OtaState;
 use crate::release_retry::{ReleaseRetries, Verdict};
+use crate::secure_boot::{check_new_image, slot_signature_sector};
 use crate::state::{AgentState, PendingInstall, StateError, StateStore};
 use crate::status::{
     CheckResult, KeyIds, LastCheck, LastError, SlotStatus, Stage, Status, TrialStatus, UpdateState,
@@ -283,6 +284,7 @@ pub fn slot_is_bootable<F: MultiwriteNorFlash>(
         chip: Some(chip),
         digest: DigestPolicy::Required,
         max_len: region.size,
+        signature_sector: SignatureSectorPolicy::StopAtImageEnd,
     });
     let mut buf = [0u8; 256];
     let mut at = 0u32;
@@ -765,6 +767,8 @@ where
         let installed = installer
             .finish(&mut self.flash)
             .map_err(|e| (Stage::Install, e.into()))?;
+        self.check_secure_boot(&installed, recv)
+            .map_err(|e| (Stage::Install, e.into()))?;
         self.set_update(UpdateState::Switching);
         let base_seq = self
             .boot
@@ -784,6 +788,21 @@ where
             .set_boot_slot(&mut self.flash, slot)
             .map_err(|e| (Stage::Switch, boot_err(e)))?;
         Ok(())
+    }
+
+    /// Refuses an image the Secure Boot V2 bootloader would refuse (see
+    /// [`crate::secure_boot`]), before anything points at it.
+    fn check_secure_boot(
+        &mut self,
+        installed: &InstalledImage,
+        buf: &mut [u8],
+    ) -> Result<(), InstallError> {
+        let running = self
+            .config
+            .geometry
+            .region(self.firmware.running)
+            .and_then(|r| slot_signature_sector(&mut self.flash, r, self.firmware.chip, buf));
+        check_new_image(installed.signature_sector.as_ref(), running.as_ref())
     }
 
     fn fail(&mut self, stage: Stage, error: AgentError) -> AgentError {

@@ -6,7 +6,10 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use ota_format::esp::{AppImageError, AppImageValidator, DigestPolicy, ValidateOptions};
+use ota_format::esp::secure_boot::SignatureSector;
+use ota_format::esp::{
+    AppImageError, AppImageValidator, DigestPolicy, SignatureSectorPolicy, ValidateOptions,
+};
 use ota_format::{
     ChipId, Compression, DescriptorScanner, ImageHeader, TrustedKeyDescriptor, Version,
 };
@@ -23,6 +26,8 @@ pub struct SlotContents {
     pub app_version: Option<Version>,
     /// The keys the new firmware will trust, when it carries a well-formed descriptor.
     pub trusted_keys: Option<TrustedKeyDescriptor>,
+    /// The Secure Boot V2 signature sector after the app image, when there is one.
+    pub signature_sector: Option<SignatureSector>,
 }
 
 /// Firmware a device may switch to: its version is the signed one and it trusts a key.
@@ -75,6 +80,10 @@ impl ContentCheck {
                 chip: Some(chip),
                 digest: DigestPolicy::Required,
                 max_len: size,
+                // What the device installs is what its bootloader checks: the signature
+                // sector of a Secure Boot V2 image is part of it, and nothing else after
+                // the image.
+                signature_sector: SignatureSectorPolicy::Accept,
             }),
             sha: Sha256::new(),
             keys: DescriptorScanner::new(),
@@ -109,6 +118,7 @@ impl ContentCheck {
         Ok(SlotContents {
             app_version,
             trusted_keys: self.keys.finish()?,
+            signature_sector: info.signature_sector,
         })
     }
 }

@@ -14,6 +14,7 @@ use core::marker::PhantomData;
 
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
 use ota_format::esp::AppImageError;
+use ota_format::esp::secure_boot::{SecureBootKeyDigest, SignatureSector};
 use ota_format::{
     ChipId, Compression, DeviceType, Expectations, FormatError, ImageHeader, ImageVerifier,
     TrustedKeyDescriptor, TrustedKeys, VerifiedManifest, Version,
@@ -71,6 +72,23 @@ pub enum InstallError {
     /// The new firmware trusts no key: once running it could never be updated again.
     #[error("new firmware has no trusted-key descriptor: it would lock the device out")]
     NoTrustedKeys,
+    /// The running image is Secure Boot V2 signed and the new one is not: the bootloader
+    /// would refuse to start it.
+    #[error(
+        "the running firmware is Secure Boot V2 signed and the new image has no signature sector"
+    )]
+    SecureBootSignatureMissing,
+    /// No Secure Boot V2 block of the new image names a key the running image's blocks
+    /// name: the bootloader (whose eFuses hold those keys' digests) would refuse it.
+    #[error(
+        "the new image is Secure Boot signed with key {new}, the running firmware with key {running}"
+    )]
+    SecureBootKeyNotTrusted {
+        /// Key digest of the new image's first block.
+        new: SecureBootKeyDigest,
+        /// Key digest of the running image's first block.
+        running: SecureBootKeyDigest,
+    },
     /// A caller buffer does not suit the flash (write granularity) or the window.
     #[error("install buffer unsuitable: {0}")]
     Buffer(&'static str),
@@ -110,6 +128,8 @@ pub struct InstalledImage {
     pub app_version: Version,
     /// The keys the new firmware trusts (what this device trusts once it is confirmed).
     pub trusted_keys: TrustedKeyDescriptor,
+    /// The image's Secure Boot V2 signature sector, when it has one.
+    pub signature_sector: Option<SignatureSector>,
 }
 
 /// Writes a stream into a slot through a fixed buffer, erasing each sector just before
@@ -342,6 +362,7 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             header: verified.header,
             app_version,
             trusted_keys,
+            signature_sector: slot.signature_sector,
         })
     }
 }
@@ -650,6 +671,7 @@ mod tests {
         let expected = SlotContents {
             app_version: Version::parse("1.1.0"),
             trusted_keys: TrustedKeyDescriptor::find_in(&app).unwrap(),
+            signature_sector: None,
         };
         assert!(expected.trusted_keys.is_some());
         let mut flash = TestFlash::new(0x40000);

@@ -49,6 +49,7 @@ pub mod http;
 pub mod http1;
 pub mod install;
 pub mod release_retry;
+pub mod secure_boot;
 pub mod sntp;
 pub mod state;
 pub mod status;

@@ -1,5 +1,6 @@
 //! The ways an app image can be wrong. Small and `Copy` so firmware can keep the last one.
 
+use super::secure_boot::SecureBootError;
 use crate::chip::ChipId;
 use crate::error::FormatError;
 
@@ -67,8 +68,11 @@ pub enum AppImageError {
     /// The input ends before the image does.
     #[error("app image is truncated")]
     Truncated,
-    /// Bytes follow the end of the image.
-    #[error("{len} bytes follow the end of the app image")]
+    /// Bytes follow the end of the image that are not a Secure Boot V2 signature sector
+    /// (or follow that sector).
+    #[error(
+        "{len} bytes follow the end of the app image (only a Secure Boot V2 signature sector may, at the next 4 KiB boundary)"
+    )]
     TrailingBytes {
         /// How many (saturated at `u32::MAX`).
         len: u32,
@@ -90,6 +94,9 @@ pub enum AppImageError {
         /// The field name, as in `esp_app_desc_t`.
         field: &'static str,
     },
+    /// The Secure Boot V2 signature sector after the image is malformed or misplaced.
+    #[error("{0}")]
+    SecureBoot(#[from] SecureBootError),
     /// The trusted-key descriptor is malformed or ambiguous.
     #[error("trusted-key descriptor: {0}")]
     KeyDescriptor(FormatError),

@@ -10,6 +10,7 @@
 //! | padding                   | 0..=15     | zero, so that the checksum ends a 16-byte block   |
 //! | checksum                  | 1          | XOR of all segment data bytes, seeded with `0xEF` |
 //! | SHA-256                   | 32         | only when `hash_appended`: over everything above  |
+//! | `0xFF` padding, signature sector | to 4 KiB, 4096 | only on Secure Boot V2 signed images ([`secure_boot`]) |
 //!
 //! The first segment of an application starts with its [`AppDescriptor`]
 //! (`esp_app_desc_t`), so the descriptor sits at image offset 32.
@@ -19,9 +20,11 @@
 //! from flash; [`validate`] is the one-shot form for a complete file.
 
 mod app_desc;
+mod crc;
 mod error;
 mod header;
 pub mod layout;
+pub mod secure_boot;
 mod validator;
 
 #[cfg(test)]
@@ -31,6 +34,7 @@ pub use app_desc::{
     APP_DESC_LEN, APP_DESC_MAGIC, APP_DESC_OFFSET, AppDescriptor, FirmwareDescriptors,
     find_descriptors,
 };
+pub use crc::crc32_le;
 pub use error::AppImageError;
 pub use header::{
     CHECKSUM_SEED, DIGEST_LEN, IMAGE_HEADER_LEN, IMAGE_MAGIC, ImageHeader, MAX_SEGMENTS,
@@ -38,5 +42,5 @@ pub use header::{
 };
 pub use validator::{
     AppImageInfo, AppImageValidator, DEFAULT_MAX_IMAGE_LEN, DigestPolicy, SegmentInfo,
-    ValidateOptions, validate,
+    SignatureSectorPolicy, ValidateOptions, validate,
 };

@@ -1,8 +1,11 @@
 //! Streaming validation of an app image in constant memory.
 //!
 //! The validator follows the image's own structure (header, segments, padding, checksum,
-//! digest) and stops consuming input where the image ends, so it can be fed a whole
-//! flash slot: bytes after the image are left to the caller.
+//! digest). What may follow the image is [`SignatureSectorPolicy`]'s choice: a Secure
+//! Boot V2 signature sector exactly where ESP-IDF places it (then input stops being
+//! consumed at the sector's end), or nothing at all (input stops being consumed where the
+//! image ends, so a whole flash slot can be fed and the bytes after the image are left to
+//! the caller).
 
 use sha2::{Digest, Sha256};
 
@@ -12,6 +15,7 @@ use super::header::{
     CHECKSUM_SEED, DIGEST_LEN, IMAGE_HEADER_LEN, IMAGE_MAGIC, ImageHeader, MAX_SEGMENTS,
     SEGMENT_HEADER_LEN, SegmentHeader,
 };
+use super::secure_boot::{NotASector, SignatureSector, Trailer};
 use crate::chip::ChipId;
 
 /// Largest image accepted unless the caller says otherwise: 16 MiB, the largest app
@@ -30,6 +34,19 @@ pub enum DigestPolicy {
     IfPresent,
 }
 
+/// What may follow the app image.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum SignatureSectorPolicy {
+    /// Nothing, or a well-formed Secure Boot V2 signature sector where ESP-IDF places it
+    /// (see [`super::secure_boot`]); anything else is an error. The sector is part of the
+    /// installed image: [`AppImageInfo::image_sha256`] covers it.
+    #[default]
+    Accept,
+    /// Stop consuming where the app image ends: for scanning a flash slot, whose bytes
+    /// after the image are whatever an earlier image left there.
+    StopAtImageEnd,
+}
+
 /// What the validator checks beyond the format itself.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct ValidateOptions {
@@ -37,8 +54,11 @@ pub struct ValidateOptions {
     pub chip: Option<ChipId>,
     /// Whether the appended SHA-256 is required.
     pub digest: DigestPolicy,
-    /// Largest total image length accepted (for example the slot size).
+    /// Largest total image length accepted (for example the slot size), signature sector
+    /// included.
     pub max_len: u32,
+    /// What may follow the app image.
+    pub signature_sector: SignatureSectorPolicy,
 }
 
 impl Default for ValidateOptions {
@@ -47,6 +67,7 @@ impl Default for ValidateOptions {
             chip: None,
             digest: DigestPolicy::Required,
             max_len: DEFAULT_MAX_IMAGE_LEN,
+            signature_sector: SignatureSectorPolicy::Accept,
         }
     }
 }
@@ -69,6 +90,12 @@ impl ValidateOptions {
         self.max_len = max_len;
         self
     }
+
+    /// Sets what may follow the app image.
+    pub fn signature_sector(mut self, policy: SignatureSectorPolicy) -> Self {
+        self.signature_sector = policy;
+        self
+    }
 }
 
 /// One segment as found in the image.
@@ -87,15 +114,21 @@ pub struct SegmentInfo {
 pub struct AppImageInfo {
     /// The image header.
     pub header: ImageHeader,
-    /// Total image length: header, segments, padding, checksum and digest.
+    /// App image length: header, segments, padding, checksum and digest.
     pub len: u32,
+    /// Length of what a device installs: `len`, or with a signature sector the end of
+    /// that sector.
+    pub installed_len: u32,
     /// The checksum byte (it matched the data).
     pub checksum: u8,
     /// The appended SHA-256 (it matched), `None` when the image has none.
     pub appended_digest: Option<[u8; DIGEST_LEN]>,
-    /// SHA-256 of all `len` bytes: what the signed `.ota` header binds as the installed
-    /// image digest.
+    /// SHA-256 of all `installed_len` bytes (with a signature sector: the image, its
+    /// `0xFF` padding and the sector): what the signed `.ota` header binds as the
+    /// installed image digest.
     pub image_sha256: [u8; 32],
+    /// The Secure Boot V2 signature sector after the image, when there is one.
+    pub signature_sector: Option<SignatureSector>,
     segments: [SegmentInfo; MAX_SEGMENTS],
     desc: [u8; APP_DESC_LEN],
     desc_len: u16,
@@ -124,11 +157,23 @@ impl AppImageInfo {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
     Header,
-    SegmentHeader { index: u8 },
-    SegmentData { index: u8, remaining: u32 },
-    Padding { remaining: u8 },
+    SegmentHeader {
+        index: u8,
+    },
+    SegmentData {
+        index: u8,
+        remaining: u32,
+    },
+    Padding {
+        remaining: u8,
+    },
     Checksum,
     Digest,
+    /// The app image ended; a signature sector may follow.
+    ImageEnd,
+    /// Bytes after the image, parsed by `trailer`.
+    Trailer,
+    /// Nothing more is consumed.
     Done,
     Failed(AppImageError),
 }
@@ -164,6 +209,8 @@ pub struct AppImageValidator {
     appended: Option<[u8; DIGEST_LEN]>,
     desc: [u8; APP_DESC_LEN],
     desc_len: u16,
+    image_len: u32,
+    trailer: Option<Trailer>,
 }
 
 impl AppImageValidator {
@@ -183,6 +230,8 @@ impl AppImageValidator {
             appended: None,
             desc: [0; APP_DESC_LEN],
             desc_len: 0,
+            image_len: 0,
+            trailer: None,
         }
     }
 
@@ -191,14 +240,25 @@ impl AppImageValidator {
         self.offset
     }
 
-    /// Whether the whole image has been seen; further input is not consumed.
+    /// Whether further input will not be consumed: the app image ended (with
+    /// [`SignatureSectorPolicy::StopAtImageEnd`]) or its signature sector did.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+            || (self.state == State::ImageEnd
+                && self.opts.signature_sector == SignatureSectorPolicy::StopAtImageEnd)
+    }
+
+    /// The app image's length, once it has ended (a signature sector may still follow).
+    pub fn image_len(&self) -> Option<u32> {
+        matches!(self.state, State::ImageEnd | State::Trailer | State::Done)
+            .then_some(self.image_len)
     }
 
     /// Feeds the next bytes. Returns how many were part of the image: fewer than
-    /// `data.len()` only once the image has ended. An error is final: every later call
-    /// returns it again.
+    /// `data.len()` only once nothing more is consumed ([`Self::is_done`]). After the
+    /// app image, with [`SignatureSectorPolicy::Accept`], everything is consumed until a
+    /// signature sector is complete; what is not a sector is reported by
+    /// [`Self::finish`]. An error is final: every later call returns it again.
     pub fn update(&mut self, data: &[u8]) -> Result<usize, AppImageError> {
         let mut used = 0;
         while used < data.len() {
@@ -219,15 +279,25 @@ impl AppImageValidator {
 
     /// Ends validation: the report for a complete, valid image, or why it is not one.
     pub fn finish(self) -> Result<AppImageInfo, AppImageError> {
-        match self.state {
-            State::Done => {}
+        let signature_sector = match self.state {
+            State::ImageEnd => None,
+            State::Trailer | State::Done => match self.trailer.as_ref().map(Trailer::finish) {
+                Some(Ok(sector)) => sector,
+                Some(Err(NotASector::Bad(e))) => return Err(e.into()),
+                Some(Err(NotASector::Trailing { len })) => {
+                    return Err(AppImageError::TrailingBytes { len });
+                }
+                None => None,
+            },
             State::Failed(e) => return Err(e),
             _ => return Err(AppImageError::Truncated),
-        }
+        };
         let header = self.header.ok_or(AppImageError::Truncated)?;
         Ok(AppImageInfo {
             header,
-            len: self.offset,
+            len: self.image_len,
+            installed_len: self.offset,
+            signature_sector,
             checksum: self.stored_checksum,
             appended_digest: self.appended,
             image_sha256: self.sha.finalize().into(),
@@ -305,7 +375,11 @@ impl AppImageValidator {
                 self.stored_checksum = stored;
                 self.advance(&data[..1]);
                 let digest = self.header.is_some_and(|h| h.has_digest());
-                self.state = if digest { State::Digest } else { State::Done };
+                if digest {
+                    self.state = State::Digest;
+                } else {
+                    self.end_image();
+                }
                 Ok(1)
             }
             State::Digest => {
@@ -320,9 +394,33 @@ impl AppImageValidator {
                     self.appended = Some(self.buf);
                     let digest = self.buf;
                     self.advance(&digest);
-                    self.state = State::Done;
+                    self.end_image();
                 }
                 Ok(n)
+            }
+            State::ImageEnd if self.is_done() => Ok(0),
+            State::ImageEnd => {
+                self.trailer = Some(Trailer::new(self.offset, self.opts.max_len));
+                self.state = State::Trailer;
+                self.step(data)
+            }
+            State::Trailer => {
+                let Some(trailer) = self.trailer.as_mut() else {
+                    return Err(AppImageError::Truncated);
+                };
+                if trailer.needs_image_digest() {
+                    // Every block signs the SHA-256 of all bytes before the sector.
+                    trailer.set_image_digest(self.sha.clone().finalize().into());
+                }
+                let step = trailer.step(data)?;
+                let complete = trailer.is_complete();
+                if step.installed {
+                    self.advance(&data[..step.n]);
+                }
+                if complete {
+                    self.state = State::Done;
+                }
+                Ok(step.n)
             }
             State::Done => Ok(0),
             State::Failed(e) => Err(e),
@@ -341,6 +439,11 @@ impl AppImageValidator {
             self.advance(&part[..want]);
         }
         n
+    }
+
+    fn end_image(&mut self) {
+        self.image_len = self.offset;
+        self.state = State::ImageEnd;
     }
 
     fn advance(&mut self, bytes: &[u8]) {
@@ -442,7 +545,8 @@ impl AppImageValidator {
     }
 }
 
-/// Validates a complete app image held in memory; bytes after the image are an error.
+/// Validates a complete app image held in memory; bytes after the image are an error
+/// unless they are a Secure Boot V2 signature sector that `opts` accepts.
 pub fn validate(image: &[u8], opts: ValidateOptions) -> Result<AppImageInfo, AppImageError> {
     let mut v = AppImageValidator::new(opts);
     let used = v.update(image)?;

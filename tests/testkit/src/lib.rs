@@ -15,8 +15,10 @@ mod filler;
 mod firmware;
 mod image;
 pub mod release;
+mod secure_boot;
 
 pub use chip::{Chip, MemoryLayout};
 pub use filler::filler;
 pub use firmware::{TestFirmware, TestSection};
 pub use image::{Corruption, corrupt, reseal};
+pub use secure_boot::{secure_boot_key_digest, secure_boot_signed};
