@@ -145,7 +145,9 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub github_upload_url: Option<String>,
 
-    /// Tag of the new GitHub release [default: ota-<unix time>]
+    /// Make a new GitHub release with this tag, holding every current file, instead of
+    /// changing the latest release in place (publishes after the first do that by
+    /// default; the first one is tagged ota-<unix time>)
     #[arg(long, value_name = "TAG")]
     pub github_tag: Option<String>,
 
