@@ -11,6 +11,8 @@ pub mod dir_lock;
 pub mod github;
 mod github_http;
 #[cfg(test)]
+mod github_in_place_tests;
+#[cfg(test)]
 mod github_tests;
 #[cfg(test)]
 mod host_tests;

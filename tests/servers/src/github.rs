@@ -113,6 +113,8 @@ struct State {
     clock: u64,
     log: Vec<Logged>,
     die_at_upload: Option<usize>,
+    die_at_write: Option<usize>,
+    writes: usize,
     stall_at_upload: Option<usize>,
     holding: bool,
     uploads: usize,
@@ -280,12 +282,20 @@ impl FakeGitHub {
         self.lock().holding
     }
 
+    /// The server dies when the `n`-th content-creating request of its life (counting
+    /// from 1, see [`Logged::creates_content`]) arrives: that request and every later one
+    /// go unanswered, as when the publishing process is killed just before sending it.
+    pub fn die_at_write(&self, n: usize) {
+        self.lock().die_at_write = Some(n);
+    }
+
     /// Brings a dead server back, keeping its state (a restarted GitHub); releases a held
     /// upload.
     pub fn revive(&self) {
         let mut s = self.lock();
         s.dead = false;
         s.die_at_upload = None;
+        s.die_at_write = None;
         s.stall_at_upload = None;
     }
 
@@ -475,6 +485,12 @@ fn serve(conn: TcpStream, host: Host, state: &Mutex<State>, urls: &Urls) {
             path: full,
             at: std::time::Instant::now(),
         });
+        if s.log.last().is_some_and(Logged::creates_content) {
+            s.writes += 1;
+            if s.die_at_write.is_some_and(|n| s.writes >= n) {
+                s.dead = true;
+            }
+        }
         if host == Host::Upload && req.method == "POST" {
             s.uploads += 1;
             if s.die_at_upload.is_some_and(|n| s.uploads >= n) {
@@ -726,7 +742,10 @@ fn api(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
             };
             if let Some(name) = body["name"].as_str().map(stored_name) {
                 let r = &mut s.releases[ri];
-                if r.assets.iter().any(|a| a.name == name && a.id.to_string() != *id) {
+                if r.assets
+                    .iter()
+                    .any(|a| a.name == name && a.id.to_string() != *id)
+                {
                     return Reply::json(
                         422,
                         json!({"message": "Validation Failed",
@@ -737,7 +756,11 @@ fn api(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
                 a.expect("found above").name = name;
             }
             let r = &s.releases[ri];
-            let a = r.assets.iter().find(|a| a.id.to_string() == *id).expect("found above");
+            let a = r
+                .assets
+                .iter()
+                .find(|a| a.id.to_string() == *id)
+                .expect("found above");
             Reply::json(200, asset_json(s, urls, &r.tag, a))
         }
         ("PATCH", ["releases", id]) => {
@@ -996,7 +1019,11 @@ mod tests {
         for (name, data) in [("a.bin", b"old"), ("a.bin.tmp", b"new")] {
             let r = http::request("POST", &format!("{upload}?name={name}"), &auth, data).unwrap();
             assert_eq!(r.status, 201);
-            ids.push(serde_json::from_slice::<Value>(&r.body).unwrap()["id"].as_u64().unwrap());
+            ids.push(
+                serde_json::from_slice::<Value>(&r.body).unwrap()["id"]
+                    .as_u64()
+                    .unwrap(),
+            );
         }
         let rename = |id: u64, name: &str| {
             let url = format!("{}/repos/acme/fw/releases/assets/{id}", gh.api_url);
@@ -1016,7 +1043,8 @@ mod tests {
         let (resp, _) = http::get_following(&url, &[]).unwrap();
         assert_eq!((resp.status, resp.body.as_slice()), (200, &b"new"[..]));
         assert_eq!(rename(999_999, "x").status, 404);
-        assert_eq!(gh.writes().len(), 5, "two uploads and three renames counted");
+        // Two uploads and four renames, refused ones included: GitHub counts requests.
+        assert_eq!(gh.writes().len(), 6);
     }
 
     #[test]

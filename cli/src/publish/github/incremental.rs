@@ -68,7 +68,13 @@ impl GitHubDestination {
         let Some(planned) = planned else {
             let name = upload.name;
             return self
-                .upload_asset(target.id, &target.upload_url, name, content_type, upload.bytes)
+                .upload_asset(
+                    target.id,
+                    &target.upload_url,
+                    name,
+                    content_type,
+                    upload.bytes,
+                )
                 .map(|_| ());
         };
         let temporary = temporary_name(upload.name, &self.nonce);
@@ -135,7 +141,9 @@ impl GitHubDestination {
         };
         if let Some(target) = self.restores.get(&id).cloned() {
             match self.rename(id, &target)? {
-                (StatusCode::OK, body) => return self.check_stored_name(&target, &body).map(|_| ()),
+                (StatusCode::OK, body) => {
+                    return self.check_stored_name(&target, &body).map(|_| ());
+                }
                 (StatusCode::NOT_FOUND, _) => return Ok(()),
                 // Taken meanwhile: the temporary is only a leftover after all.
                 (StatusCode::UNPROCESSABLE_ENTITY, _) => {}
@@ -154,7 +162,11 @@ mod tests {
     fn only_ota_sign_temporary_names_are_recognised() {
         let name = temporary_name("lamp.stable.manifest", "1750000000-42");
         assert_eq!(temporary_target(&name), Some("lamp.stable.manifest"));
-        assert_eq!(layout::classify(&name), None, "never taken for a served file");
+        assert_eq!(
+            layout::classify(&name),
+            None,
+            "never taken for a served file"
+        );
         let sums = temporary_name(layout::SHA256SUMS, &nonce());
         assert_eq!(temporary_target(&sums), Some(layout::SHA256SUMS));
         for other in [
