@@ -170,6 +170,9 @@ pub struct GitHubDestination {
     temporaries: Vec<u64>,
     /// Tells this publish's temporary names apart from any other's.
     nonce: String,
+    /// The release this publish began writing into in place: a snapshot taken meanwhile
+    /// (to merge the inventory again) must find it still latest.
+    writing_to: Option<u64>,
 }
 
 impl GitHubDestination {
@@ -193,6 +196,7 @@ impl GitHubDestination {
             restores: BTreeMap::new(),
             temporaries: Vec::new(),
             nonce: incremental::nonce(),
+            writing_to: None,
         })
     }
 
@@ -489,20 +493,24 @@ impl Destination for GitHubDestination {
             let (Some(name), Some(asset_id)) = (a["name"].as_str(), a["id"].as_u64()) else {
                 continue;
             };
-            if let Some(target) = incremental::temporary_target(name) {
-                self.found_temporaries.push(Leftover {
-                    kind: TEMPORARY_ASSET_KIND,
-                    name: name.to_owned(),
-                    id: Some(asset_id.to_string()),
-                });
+            if let Some(temporary) = incremental::temporary(name) {
+                let target = temporary.target;
                 // Killed between deleting `target` and renaming this into place: it
                 // serves `target` again once the leftovers are handled, so plan with it.
                 let complete = a["state"].as_str() == Some("uploaded");
-                if complete && !names.contains(target) && !out.contains_key(target) {
+                let restore = complete && !names.contains(target) && !out.contains_key(target);
+                if restore {
                     self.restores.insert(asset_id, target.to_owned());
                     out.insert(target.to_owned(), remote_object(a, asset_id));
                     self.assets
                         .insert(target.to_owned(), AssetRef { id: asset_id });
+                }
+                if restore || temporary.is_stale() {
+                    self.found_temporaries.push(Leftover {
+                        kind: TEMPORARY_ASSET_KIND,
+                        name: name.to_owned(),
+                        id: Some(asset_id.to_string()),
+                    });
                 }
                 continue;
             }
@@ -521,6 +529,12 @@ impl Destination for GitHubDestination {
                 id,
                 upload_url: self.upload_url_of(&latest)?,
             });
+        }
+        if self
+            .writing_to
+            .is_some_and(|w| self.in_place.as_ref().map(|p| p.id) != Some(w))
+        {
+            return Err(PublishError::Concurrent("releases/latest".into()));
         }
         Ok(out)
     }
@@ -572,7 +586,8 @@ impl Destination for GitHubDestination {
     }
 
     fn begin(&mut self) -> Result<(), PublishError> {
-        if self.in_place.is_some() {
+        if let Some(release) = &self.in_place {
+            self.writing_to = Some(release.id);
             return Ok(());
         }
         let base = self.options.tag.clone().unwrap_or_else(|| {
@@ -630,10 +645,11 @@ impl Destination for GitHubDestination {
         if self.in_place.is_some() {
             return self.put_in_place(upload);
         }
+        // Neither: a snapshot during the publish found another latest release.
         let draft = self
             .draft
             .clone()
-            .expect("begin() creates the draft before any put()");
+            .ok_or_else(|| PublishError::Concurrent("releases/latest".into()))?;
         let (content_type, _) = http_headers(upload.kind, upload.name);
         self.upload_asset(
             draft.id,

@@ -19,13 +19,17 @@
 //! ours is deleted, theirs stays, the publish stops with a conflict. The images a
 //! replaced manifest named stay in the release (devices mid-download still fetch them);
 //! nothing else is deleted. A publish killed between upload and rename leaves its
-//! temporary asset; the next publish deletes it, or renames it into place when it was
-//! killed after the delete (the name is free and the temporary holds a whole manifest
-//! whose image went up before it).
+//! temporary asset; the next publish renames it into place when it was killed after the
+//! delete (the name is free and the temporary holds a whole manifest whose image went up
+//! before it), or else deletes it once it is [`STALE_TEMP_AGE`] old (a younger one may be
+//! a concurrent publish's, about to be swapped in).
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use super::super::dir::STALE_TEMP_AGE;
 use super::super::{Leftover, PublishError, Upload, http_headers};
 use super::{GitHubDestination, parse};
 use crate::repo::layout;
@@ -34,12 +38,15 @@ use crate::repo::layout;
 /// file of the layout has it, so only names ota-sign made are ever cleaned up.
 const TEMPORARY_INFIX: &str = ".ota-sign-tmp-";
 
-/// This publish's part of its temporary names: the time and process id.
+/// This publish's part of its temporary names: the time, the process id and a count of
+/// the destinations this process made (two publishes never share a name).
 pub(super) fn nonce() -> String {
+    static MADE: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    format!("{now}-{}", std::process::id())
+    let n = MADE.fetch_add(1, Ordering::Relaxed);
+    format!("{now}-{}-{n}", std::process::id())
 }
 
 /// The temporary name `name` is uploaded under before it is renamed into place.
@@ -47,11 +54,37 @@ pub(super) fn temporary_name(name: &str, nonce: &str) -> String {
     format!("{name}{TEMPORARY_INFIX}{nonce}")
 }
 
-/// The file a temporary asset stands for, if `name` is one of ota-sign's temporary names.
-pub(super) fn temporary_target(name: &str) -> Option<&str> {
+/// A temporary asset: the file it stands for and when (Unix seconds) its publish began.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Temporary<'a> {
+    pub target: &'a str,
+    pub started: u64,
+}
+
+impl Temporary<'_> {
+    /// Whether its publish began [`STALE_TEMP_AGE`] ago or more: a live publish renames or
+    /// deletes its temporary within seconds of uploading it, so an older one was left
+    /// by a killed publish. A younger one may be a concurrent publish's and stays.
+    pub fn is_stale(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        now.saturating_sub(self.started) >= STALE_TEMP_AGE.as_secs()
+    }
+}
+
+/// What `name` is a temporary for, if it is one of ota-sign's temporary names.
+pub(super) fn temporary(name: &str) -> Option<Temporary<'_>> {
     let (target, nonce) = name.rsplit_once(TEMPORARY_INFIX)?;
-    let ours = !nonce.is_empty() && nonce.chars().all(|c| c.is_ascii_digit() || c == '-');
-    (ours && layout::classify(target).is_some()).then_some(target)
+    let (started, rest) = nonce.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    if !digits(started) || !rest.split('-').all(digits) || layout::classify(target).is_none() {
+        return None;
+    }
+    Some(Temporary {
+        target,
+        started: started.parse().ok()?,
+    })
 }
 
 impl GitHubDestination {
@@ -160,22 +193,28 @@ mod tests {
 
     #[test]
     fn only_ota_sign_temporary_names_are_recognised() {
-        let name = temporary_name("lamp.stable.manifest", "1750000000-42");
-        assert_eq!(temporary_target(&name), Some("lamp.stable.manifest"));
+        let name = temporary_name("lamp.stable.manifest", "1750000000-42-0");
+        let old = temporary(&name).unwrap();
+        assert_eq!(old.target, "lamp.stable.manifest");
+        assert!(old.is_stale());
         assert_eq!(
             layout::classify(&name),
             None,
             "never taken for a served file"
         );
         let sums = temporary_name(layout::SHA256SUMS, &nonce());
-        assert_eq!(temporary_target(&sums), Some(layout::SHA256SUMS));
+        let live = temporary(&sums).unwrap();
+        assert_eq!(live.target, layout::SHA256SUMS);
+        assert!(!live.is_stale(), "a publish running now");
         for other in [
             "lamp.stable.manifest",
             "notes.txt.ota-sign-tmp-1-2",
             "lamp.stable.manifest.ota-sign-tmp-",
-            "lamp.stable.manifest.ota-sign-tmp-abc",
+            "lamp.stable.manifest.ota-sign-tmp-12",
+            "lamp.stable.manifest.ota-sign-tmp-abc-1",
+            "lamp.stable.manifest.ota-sign-tmp-1-x",
         ] {
-            assert_eq!(temporary_target(other), None, "{other}");
+            assert_eq!(temporary(other), None, "{other}");
         }
     }
 }
