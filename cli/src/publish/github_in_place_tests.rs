@@ -258,3 +258,35 @@ fn github_in_place_publish_killed_mid_swap_is_finished_by_the_next_publish() {
     assert!(temporaries(&gh).is_empty());
     device_check(&tree, &url, &latest_base(&gh));
 }
+
+#[test]
+fn github_in_place_publishes_of_two_device_types_at_once_both_reach_the_inventory() {
+    let gh = FakeGitHub::start("acme", "fw", "t0k");
+    let (work, tree, specs) = thirty_published(&gh);
+    let theirs = ReleaseTree::new(work.path().join("theirs"));
+    do_release(&theirs, work.path(), "stable", &specs, None);
+    let t07 = ImageSpec::new("t07", "1.1.0").size(256);
+    do_release(&tree, work.path(), "stable", &[t07], None);
+    let mut ours = in_place(&gh, test_limits());
+    let plan = make_plan(&tree, &mut ours).unwrap();
+
+    // Another device type moves on between our plan and our swaps: our manifest goes in,
+    // our index.json and SHA256SUMS meet theirs, are merged again and swapped.
+    let t08 = ImageSpec::new("t08", "1.2.0").size(256);
+    do_release(&theirs, work.path(), "stable", &[t08], None);
+    publish(&theirs, &mut in_place(&gh, test_limits())).unwrap();
+    execute(&plan, &mut ours, &Recorder::default()).unwrap();
+
+    let (sums, _) = http::get_following(&gh.latest_download_url("SHA256SUMS"), &[]).unwrap();
+    let sums = String::from_utf8(sums.body).unwrap();
+    assert!(sums.contains("t07-1.1.0"), "{sums}");
+    assert!(sums.contains("t08-1.2.0"), "{sums}");
+    device_check(
+        &tree,
+        &gh.latest_download_url("t07.stable.manifest"),
+        &latest_base(&gh),
+    );
+    let t08_url = gh.latest_download_url("t08.stable.manifest");
+    device_check(&theirs, &t08_url, &latest_base(&gh));
+    assert!(temporaries(&gh).is_empty());
+}

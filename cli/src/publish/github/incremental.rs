@@ -119,7 +119,14 @@ impl GitHubDestination {
             upload.bytes,
         )?;
         self.temporaries.push(id);
-        self.swap(upload.name, planned, id)
+        let swapped = self.swap(upload.name, planned, id);
+        // Not swapped in and not needed for a restore: deleted now, since a conflict on
+        // `index.json` or `SHA256SUMS` is merged again and retried under the same name.
+        if swapped.is_err() && self.temporaries.contains(&id) {
+            self.temporaries.retain(|t| *t != id);
+            self.delete_asset(id)?;
+        }
+        swapped
     }
 
     /// Replaces asset `planned`, which must still serve `name`, with asset `new`.
