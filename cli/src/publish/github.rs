@@ -27,9 +27,8 @@
 //! That whole-set path costs one request per file, so it is taken only for the first
 //! publish, when the latest release predates the marker or holds more than
 //! [`INCREMENTAL_MAX_ASSETS`] assets, and when a tag is given ([`GitHubOptions::tag`]).
-//! Otherwise a publish changes the latest release in
-//! place ([`incremental`]): new images are added to it and each changed manifest is
-//! swapped for its successor by asset renames.
+//! Otherwise a publish changes the latest release in place ([`incremental`]): new images
+//! are added to it and each changed manifest is swapped for its successor by a rename.
 
 mod incremental;
 
@@ -300,8 +299,8 @@ impl GitHubDestination {
         Ok(listing.items)
     }
 
-    /// After a 5xx on uploading `name`, removes what the failed upload left in the
-    /// draft (an asset in state `starter` holds the name until deleted), unless the asset
+    /// After a 5xx on uploading `name`, removes what the failed upload left in release
+    /// `release` (an asset in state `starter` holds the name until deleted), unless the asset
     /// arrived whole with exactly these bytes.
     fn clear_failed_upload(
         &self,

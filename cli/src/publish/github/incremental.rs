@@ -150,7 +150,7 @@ impl GitHubDestination {
         // From here the temporary is the manifest devices should get: an interrupted
         // rename leaves it for the next publish to put in place, not to abort's delete.
         self.temporaries.retain(|t| *t != new);
-        match self.rename(new, name)? {
+        match self.rename(new, name, false)? {
             (StatusCode::OK, body) => self.check_stored_name(name, &body).map(|_| ()),
             (StatusCode::UNPROCESSABLE_ENTITY, _) => {
                 // Another publisher's manifest took the name: it stays, ours goes.
@@ -162,14 +162,24 @@ impl GitHubDestination {
         }
     }
 
-    /// Renames asset `id` to `name`, at once (see [`super::super::github_http::Http::send_unpaced`]).
-    fn rename(&self, id: u64, name: &str) -> Result<(StatusCode, Vec<u8>), PublishError> {
+    /// Renames asset `id` to `name`; unless `paced`, at once (see
+    /// [`super::super::github_http::Http::send_unpaced`]).
+    fn rename(
+        &self,
+        id: u64,
+        name: &str,
+        paced: bool,
+    ) -> Result<(StatusCode, Vec<u8>), PublishError> {
         let url = self.api(&format!("/releases/assets/{id}"));
         let req = self
             .request(Method::PATCH, &url)
             .header("Content-Type", "application/json")
             .body(json!({ "name": name }).to_string());
-        let answer = self.http.send_unpaced(req)?;
+        let answer = if paced {
+            self.http.send(req)?
+        } else {
+            self.http.send_unpaced(req)?
+        };
         Ok((answer.status, answer.body))
     }
 
@@ -180,7 +190,7 @@ impl GitHubDestination {
             return Ok(());
         };
         if let Some(target) = self.restores.get(&id).cloned() {
-            match self.rename(id, &target)? {
+            match self.rename(id, &target, true)? {
                 (StatusCode::OK, body) => {
                     return self.check_stored_name(&target, &body).map(|_| ());
                 }
