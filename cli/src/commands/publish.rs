@@ -47,7 +47,7 @@ Destinations (--to):
                            forbids (3-63 characters of a-z 0-9 . -, ...) fail before any
                            request (exit 2). Manifests get Cache-Control: no-cache,
                            no-transform; images a year, immutable, no-transform
-  github://OWNER/REPO      one GitHub release per publish, token from GITHUB_TOKEN; devices
+  github://OWNER/REPO      GitHub Releases, token from GITHUB_TOKEN; devices
                            poll https://github.com/OWNER/REPO/releases/latest/download/NAME,
                            so the repository must be dedicated to firmware
 
@@ -55,7 +55,7 @@ Only what changed is uploaded, images before manifests, so no device ever sees a
 whose image is missing; an interrupted publish leaves the previous release fully served and
 running it again finishes the job. It refuses to replace a published image with different
 bytes, and stops if another publisher moved a channel ahead (conditional writes). On GitHub
-the new release is built as a draft, then published in one step; it also carries the
+a new release is built as a draft, then published in one step; it also carries the
 current manifests (and images) of device types and channels this tree does not hold.
 
 index.json and SHA256SUMS describe what the host serves afterwards: the tree's files
@@ -84,8 +84,14 @@ those older than 10 minutes (a younger one may be a live publish's).
 
 GitHub: `latest` is one release per repository, so a release made by a person or another
 tool there hides every manifest; publish refuses (exit 6) when the latest release lacks
-ota-sign's marker. A publish that changes anything sends one request per file plus two;
-an unchanged tree sends none that creates content. Such requests go at least
+ota-sign's marker. The first publish (and one with --github-tag, or over a latest release
+of more than 500 assets) makes a new release: one request per file plus two. Later ones
+change the latest release in place: one request per new image or manifest, three per
+changed manifest, index.json and SHA256SUMS (upload as <name>.ota-sign-tmp-*, delete the
+old asset, rename the new one; for that round trip devices get 404 for that manifest,
+never a partial one); a manifest another publisher replaced since planning exits 7. A
+killed publish's temporary asset is put in place or deleted (at 10 minutes) by the next.
+An unchanged tree sends no request that creates content. Such requests go at least
 --github-write-interval apart (1s: GitHub allows about 80 a minute, 500 an hour). Rate
 limits (403/429 with retry-after or x-ratelimit-reset, or saying so) are waited out, with
 a line on stderr, for at most --github-max-wait in all (60s); beyond, publish stops with
@@ -145,7 +151,9 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub github_upload_url: Option<String>,
 
-    /// Tag of the new GitHub release [default: ota-<unix time>]
+    /// Make a new GitHub release with this tag, holding every current file, instead of
+    /// changing the latest release in place (publishes after the first do that by
+    /// default; the first one is tagged ota-<unix time>)
     #[arg(long, value_name = "TAG")]
     pub github_tag: Option<String>,
 

@@ -142,6 +142,17 @@ impl Http {
     /// within [`GitHubLimits::max_wait`]. 401, and 403 that is not a rate limit, are
     /// credential failures; every other status is the caller's to judge.
     pub fn send(&self, req: RequestBuilder) -> Result<Answer, PublishError> {
+        self.send_paced(req, true)
+    }
+
+    /// Sends like [`Http::send`] but without waiting for the pacing interval: for the one
+    /// write that ends a window in which devices get 404 (the rename after the delete of
+    /// a replaced manifest), where a second's pause would be a second of 404s.
+    pub fn send_unpaced(&self, req: RequestBuilder) -> Result<Answer, PublishError> {
+        self.send_paced(req, false)
+    }
+
+    fn send_paced(&self, req: RequestBuilder, paced: bool) -> Result<Answer, PublishError> {
         let request = req.build().map_err(|e| self.net(e))?;
         let creates_content = matches!(
             *request.method(),
@@ -153,8 +164,10 @@ impl Http {
                 host: self.host.clone(),
                 detail: "a request body that cannot be sent twice".into(),
             })?;
-            if creates_content {
+            if creates_content && paced {
                 self.pace();
+            } else if creates_content {
+                self.last_write.set(Some(Instant::now()));
             }
             let answer = self
                 .rt

@@ -19,7 +19,7 @@ use super::{Destination, FailureKind, Precondition, PublishError, Upload};
 use crate::repo::{FileKind, ReleaseTree};
 
 /// The base URL next to every asset of the latest release.
-fn latest_base(gh: &FakeGitHub) -> String {
+pub(super) fn latest_base(gh: &FakeGitHub) -> String {
     gh.latest_download_url("").trim_end_matches('/').to_owned()
 }
 

@@ -11,6 +11,8 @@ pub mod dir_lock;
 pub mod github;
 mod github_http;
 #[cfg(test)]
+mod github_in_place_tests;
+#[cfg(test)]
 mod github_tests;
 #[cfg(test)]
 mod host_tests;
@@ -102,6 +104,11 @@ pub trait Destination {
     /// release), so unchanged and other channels' files must be sent again.
     fn replaces_whole_set(&self) -> bool {
         false
+    }
+    /// Whether only images some manifest names are offered to the host (GitHub: a release
+    /// holds at most 1,000 assets, so a tree's history of images is not sent along).
+    fn offers_only_referenced_images(&self) -> bool {
+        self.replaces_whole_set()
     }
     /// Takes the host's publish lock, where the host needs one to keep publishers apart
     /// (a directory); held until the destination is dropped. Called before planning, by a

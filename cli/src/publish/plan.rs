@@ -161,10 +161,12 @@ pub fn make_plan(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Plan,
     let remote = dest.snapshot()?;
     let leftovers = dest.leftovers()?;
     let whole_set = dest.replaces_whole_set();
+    let only_referenced = dest.offers_only_referenced_images();
     let mut steps = Vec::new();
 
-    // On a host that replaces its whole set, only what the manifests name (ours and the
-    // host's) goes into the new set; elsewhere every image of the tree is offered.
+    // On a host that replaces its whole set (or keeps its assets in one bounded release),
+    // only what the manifests name (ours and the host's) is offered; elsewhere every image
+    // of the tree is.
     let mut wanted_images: BTreeSet<String> = manifests
         .values()
         .map(|(m, _)| m.image_name.to_string())
@@ -180,7 +182,7 @@ pub fn make_plan(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Plan,
         let bytes = &files[name];
         let (upload, reason, pre) = match kind {
             FileKind::Image => {
-                if whole_set && !wanted_images.contains(name) {
+                if only_referenced && !wanted_images.contains(name) {
                     continue;
                 }
                 match remote.get(name) {

@@ -113,6 +113,8 @@ struct State {
     clock: u64,
     log: Vec<Logged>,
     die_at_upload: Option<usize>,
+    die_at_write: Option<usize>,
+    writes: usize,
     stall_at_upload: Option<usize>,
     holding: bool,
     uploads: usize,
@@ -280,12 +282,20 @@ impl FakeGitHub {
         self.lock().holding
     }
 
+    /// The server dies when the `n`-th content-creating request of its life (counting
+    /// from 1, see [`Logged::creates_content`]) arrives: that request and every later one
+    /// go unanswered, as when the publishing process is killed just before sending it.
+    pub fn die_at_write(&self, n: usize) {
+        self.lock().die_at_write = Some(n);
+    }
+
     /// Brings a dead server back, keeping its state (a restarted GitHub); releases a held
     /// upload.
     pub fn revive(&self) {
         let mut s = self.lock();
         s.dead = false;
         s.die_at_upload = None;
+        s.die_at_write = None;
         s.stall_at_upload = None;
     }
 
@@ -475,6 +485,12 @@ fn serve(conn: TcpStream, host: Host, state: &Mutex<State>, urls: &Urls) {
             path: full,
             at: std::time::Instant::now(),
         });
+        if s.log.last().is_some_and(Logged::creates_content) {
+            s.writes += 1;
+            if s.die_at_write.is_some_and(|n| s.writes >= n) {
+                s.dead = true;
+            }
+        }
         if host == Host::Upload && req.method == "POST" {
             s.uploads += 1;
             if s.die_at_upload.is_some_and(|n| s.uploads >= n) {
@@ -710,6 +726,42 @@ fn api(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
                 },
                 None => Reply::message(404, "Not Found"),
             }
+        }
+        // Renames an asset (GitHub: "Update a release asset"); a name another asset of
+        // the release holds is refused with 422, as on GitHub.
+        ("PATCH", ["releases", "assets", id]) => {
+            let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+                return Reply::message(400, "Problems parsing JSON");
+            };
+            let Some(ri) = s
+                .releases
+                .iter()
+                .position(|r| r.assets.iter().any(|a| a.id.to_string() == *id))
+            else {
+                return Reply::message(404, "Not Found");
+            };
+            if let Some(name) = body["name"].as_str().map(stored_name) {
+                let r = &mut s.releases[ri];
+                if r.assets
+                    .iter()
+                    .any(|a| a.name == name && a.id.to_string() != *id)
+                {
+                    return Reply::json(
+                        422,
+                        json!({"message": "Validation Failed",
+                               "errors": [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}]}),
+                    );
+                }
+                let a = r.assets.iter_mut().find(|a| a.id.to_string() == *id);
+                a.expect("found above").name = name;
+            }
+            let r = &s.releases[ri];
+            let a = r
+                .assets
+                .iter()
+                .find(|a| a.id.to_string() == *id)
+                .expect("found above");
+            Reply::json(200, asset_json(s, urls, &r.tag, a))
         }
         ("PATCH", ["releases", id]) => {
             let Some(i) = find(s, id) else {
@@ -955,6 +1007,44 @@ mod tests {
         assert_eq!(hops.len(), 3);
         assert!(hops[1].starts_with(&gh.web_url));
         assert!(hops[2].starts_with(&gh.objects_url));
+    }
+
+    #[test]
+    fn asset_rename_moves_the_download_and_refuses_a_taken_name() {
+        let gh = FakeGitHub::start("acme", "fw", "t0k");
+        let id = gh.add_release("v1", false, "body");
+        let auth = [("Authorization", "Bearer t0k")];
+        let upload = format!("{}/repos/acme/fw/releases/{id}/assets", gh.upload_url);
+        let mut ids = Vec::new();
+        for (name, data) in [("a.bin", b"old"), ("a.bin.tmp", b"new")] {
+            let r = http::request("POST", &format!("{upload}?name={name}"), &auth, data).unwrap();
+            assert_eq!(r.status, 201);
+            ids.push(
+                serde_json::from_slice::<Value>(&r.body).unwrap()["id"]
+                    .as_u64()
+                    .unwrap(),
+            );
+        }
+        let rename = |id: u64, name: &str| {
+            let url = format!("{}/repos/acme/fw/releases/assets/{id}", gh.api_url);
+            let body = json!({ "name": name }).to_string();
+            http::request("PATCH", &url, &auth, body.as_bytes()).unwrap()
+        };
+        let taken = rename(ids[1], "a.bin");
+        assert_eq!(taken.status, 422);
+        assert!(String::from_utf8_lossy(&taken.body).contains("already_exists"));
+        assert_eq!(rename(ids[0], "a.bin.old").status, 200);
+        let url = gh.latest_download_url("a.bin");
+        assert_eq!(http::get_following(&url, &[]).unwrap().0.status, 404);
+        let moved = rename(ids[1], "a.bin");
+        assert_eq!(moved.status, 200);
+        let v: Value = serde_json::from_slice(&moved.body).unwrap();
+        assert_eq!(v["name"], "a.bin");
+        let (resp, _) = http::get_following(&url, &[]).unwrap();
+        assert_eq!((resp.status, resp.body.as_slice()), (200, &b"new"[..]));
+        assert_eq!(rename(999_999, "x").status, 404);
+        // Two uploads and four renames, refused ones included: GitHub counts requests.
+        assert_eq!(gh.writes().len(), 6);
     }
 
     #[test]
