@@ -14,13 +14,15 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 
 /// A P-256 private key from a SEC1 `ECPrivateKey` (the `EC PRIVATE KEY` PEM body, or the
 /// private key inside a PKCS#8 `PrivateKeyInfo`).
-pub(super) fn signing_key_from_sec1(der: &[u8]) -> Result<SigningKey, p256::elliptic_curve::Error> {
+pub(super) fn signing_key_from_sec1(
+    der: &[u8],
+) -> Result<SigningKey, p256::elliptic_curve::DecodeError> {
     p256::SecretKey::from_sec1_der(der).map(SigningKey::from)
 }
 
 /// The key material a block holds for `key`: curve id, then x and y little-endian.
 pub(super) fn key_material(key: &VerifyingKey) -> [u8; P256_KEY_MATERIAL_LEN] {
-    let point = key.to_encoded_point(false);
+    let point = key.to_sec1_point(false);
     // A verifying key is never the identity, so its uncompressed encoding is 0x04‖x‖y.
     let (x, y) = point.as_bytes()[1..].split_at(32);
     p256_key_material(
