@@ -85,8 +85,8 @@ pub struct Device {
     /// Largest zstd window log this device type's agents accept (their
     /// `AgentConfig::max_window_log`); see [`max_window_log`].
     pub max_window_log: Option<u8>,
-    /// Secure Boot V2 key (RSA 3072 PEM, private to sign, public to check) of the
-    /// device type (resolved against the file's directory).
+    /// Secure Boot V2 key (RSA 3072 or ECDSA P-256 PEM, private to sign, public to check)
+    /// of the device type (resolved against the file's directory).
     pub secure_boot_key: Option<PathBuf>,
 }
 

@@ -176,6 +176,7 @@ impl Diagnostic for KeyDiagnostic {
             KeyError::EmptyPassphrase => "empty_passphrase",
             KeyError::InvalidPublicKey { .. } => "invalid_public_key",
             KeyError::InvalidTrustedKeySet { .. } => "invalid_trusted_key_set",
+            KeyError::UnsupportedSecureBootKey { .. } => "unsupported_secure_boot_key",
             _ => "other",
         };
         Some(Box::new(format!("ota_sign::key::{code}")))
@@ -203,6 +204,9 @@ impl Diagnostic for KeyDiagnostic {
                 "check OTA_SIGN_PASSPHRASE or retype the passphrase"
             }
             KeyError::PublicKeyOnly { .. } => "pass the .key file, not the .pub file",
+            KeyError::UnsupportedSecureBootKey { .. } => {
+                "use an RSA 3072 or ECDSA P-256 key, e.g. `espsecure generate-signing-key --version 2 --scheme ecdsa256 sb.pem`"
+            }
             KeyError::EmptyPassphrase => {
                 "use a non-empty passphrase, or `--no-encrypt` for a key protected only by its file mode"
             }

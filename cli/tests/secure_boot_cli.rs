@@ -263,14 +263,16 @@ fn espsecure_digest(espsecure: &Espsecure, s: &Scratch, pubkey: &str) -> String 
     hex::encode(std::fs::read(s.path(&out)).unwrap())
 }
 
-#[test]
-fn package_signs_with_an_encrypted_secure_boot_key_and_espsecure_verifies_it() {
-    let Some(espsecure) = Espsecure::find() else {
-        return;
-    };
+/// Makes the key `sb` with `make_key`, encrypts it (PBES2, AES-256-CBC) as `sb-enc.pem`,
+/// and checks that `package` signs `app.bin` with it unlocked by `OTA_SIGN_PASSPHRASE`
+/// (never printed), that espsecure verifies the result and computes the key digest ota-sign
+/// shows, and that without the passphrase it is a key problem with no output. `None` when
+/// espsecure is missing.
+fn package_signs_with_an_encrypted_key(make_key: fn(&Scratch, &str)) -> Option<Scratch> {
+    let espsecure = Espsecure::find()?;
     let s = Scratch::new();
     let pk = s.keygen("release");
-    rsa_key(&s, "sb");
+    make_key(&s, "sb");
     let encrypt = ["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", "sb.pem"];
     let out = ["-out", "sb-enc.pem", "-passout", "pass:correct horse"];
     openssl(&s, &[&encrypt[..], &out].concat());
@@ -311,23 +313,32 @@ fn package_signs_with_an_encrypted_secure_boot_key_and_espsecure_verifies_it() {
         KEY,
     );
     assert_absent(&s.path("no.ota"));
+    Some(s)
 }
 
 #[test]
-fn an_image_signed_with_another_secure_boot_key_than_configured_is_refused() {
-    let Some(espsecure) = Espsecure::find() else {
-        return;
-    };
+fn package_signs_with_an_encrypted_secure_boot_key_and_espsecure_verifies_it() {
+    package_signs_with_an_encrypted_key(rsa_key);
+}
+
+/// Makes keys `sb` and `fleet` with `make_key`, `signed.bin` (espsecure-signed with
+/// `sb.pem`), and checks that `package` of it for a device type configured with
+/// `fleet_key` is refused naming both key digests, with no output, and that
+/// `--secure-boot-key sb.pub.pem` beats the configuration and passes it through. `None`
+/// when espsecure is missing.
+fn package_refuses_an_image_signed_with_another_key(
+    make_key: fn(&Scratch, &str),
+    fleet_key: &str,
+) -> Option<Scratch> {
+    let espsecure = Espsecure::find()?;
     let s = Scratch::new();
     let pk = s.keygen("release");
-    rsa_key(&s, "sb");
-    rsa_key(&s, "fleet");
+    make_key(&s, "sb");
+    make_key(&s, "fleet");
     app_bin(&s, pk, "1.4.0");
     espsecure.sign(&s, "sb.pem", "app.bin", "signed.bin");
-    s.write(
-        "ota-sign.toml",
-        b"[device.thermostat]\nsecure_boot_key = \"fleet.pub.pem\"\n",
-    );
+    let config = format!("[device.thermostat]\nsecure_boot_key = \"{fleet_key}\"\n");
+    s.write("ota-sign.toml", config.as_bytes());
     let err = s.fails(&package_args("signed.bin", &["-o", "fw.ota"]), POLICY);
     for digest in [
         espsecure_digest(&espsecure, &s, "sb.pub.pem"),
@@ -336,12 +347,113 @@ fn an_image_signed_with_another_secure_boot_key_than_configured_is_refused() {
         assert!(err.contains(&digest), "{digest} missing from:\n{err}");
     }
     assert_absent(&s.path("fw.ota"));
-
-    // The flag beats the configuration; the right (public) key passes the image through.
     s.ok(&package_args(
         "signed.bin",
         &["--secure-boot-key", "sb.pub.pem", "-o", "fw.ota"],
     ));
+    Some(s)
+}
+
+#[test]
+fn an_image_signed_with_another_secure_boot_key_than_configured_is_refused() {
+    let Some(s) = package_refuses_an_image_signed_with_another_key(rsa_key, "fleet.pub.pem") else {
+        return;
+    };
     // A public key cannot sign an unsigned image.
     s.fails(&package_args("app.bin", &["-o", "unsigned.ota"]), KEY);
+}
+
+/// `package` of `app.bin` for thermostat signed with the Secure Boot key `key`, as `ota`;
+/// returns the app image extracted from it (what the device writes), as `OTA.bin`.
+fn package_secure_boot_signed(s: &Scratch, key: &str, ota: &str) -> Vec<u8> {
+    s.ok(&package_args(
+        "app.bin",
+        &["--secure-boot-key", key, "-o", ota],
+    ));
+    let extracted = format!("{ota}.bin");
+    s.ok(&["extract", "--pubkey", "release.pub", ota, "-o", &extracted]);
+    std::fs::read(s.path(&extracted)).unwrap()
+}
+
+#[test]
+fn package_signs_with_an_ecdsa_p256_key_deterministically_and_espsecure_verifies_it() {
+    let Some(espsecure) = Espsecure::find() else {
+        return;
+    };
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    ecdsa_key(&s, "ec");
+    let to_pkcs8 = ["pkcs8", "-topk8", "-nocrypt", "-in", "ec.pem"];
+    openssl(&s, &[&to_pkcs8[..], &["-out", "ec-pkcs8.pem"]].concat());
+    let app = app_bin(&s, pk, "1.4.0");
+
+    let signed = package_secure_boot_signed(&s, "ec.pem", "fw.ota");
+    assert_eq!(&signed[..app.len()], &app[..]);
+    assert_eq!(signed.len(), app.len().next_multiple_of(4096) + 4096);
+    assert_eq!(
+        &signed[signed.len() - 4096..][..2],
+        &[0xE7, 3],
+        "ECDSA block"
+    );
+    s.write("fw.bin", &signed);
+    for key in ["ec.pem", "ec.pub.pem"] {
+        assert!(espsecure.verifies(&s, key, "fw.bin"), "{key}");
+    }
+    let report = s.json(&["inspect", "fw.bin"]);
+    assert_eq!(
+        report["secure_boot_key_digests"][0],
+        espsecure_digest(&espsecure, &s, "ec.pub.pem").as_str()
+    );
+
+    // RFC 6979: the same key (in either encoding) and image give the same bytes.
+    let again = std::fs::read(s.path("fw.ota")).unwrap();
+    s.ok(&package_args(
+        "app.bin",
+        &["--secure-boot-key", "ec-pkcs8.pem", "-o", "pkcs8.ota"],
+    ));
+    assert_eq!(std::fs::read(s.path("pkcs8.ota")).unwrap(), again);
+}
+
+#[test]
+fn package_signs_with_an_encrypted_ecdsa_key_unlocked_by_ota_sign_passphrase() {
+    let Some(s) = package_signs_with_an_encrypted_key(ecdsa_key) else {
+        return;
+    };
+    let wrong = [("OTA_SIGN_PASSPHRASE", "wrong horse")];
+    let args = package_args(
+        "app.bin",
+        &["--secure-boot-key", "sb-enc.pem", "-o", "no.ota"],
+    );
+    let (_, err) = s.run_env(&args, &wrong, KEY);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    assert_absent(&s.path("no.ota"));
+}
+
+#[test]
+fn an_image_ecdsa_signed_with_another_secure_boot_key_than_configured_is_refused() {
+    // A private EC key configured: checked by its digest, never used to re-sign.
+    package_refuses_an_image_signed_with_another_key(ecdsa_key, "fleet.pem");
+}
+
+#[test]
+fn p384_and_p192_secure_boot_keys_are_refused_as_key_problems() {
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    app_bin(&s, pk, "1.4.0");
+    for curve in ["secp384r1", "prime192v1"] {
+        let key = format!("{curve}.pem");
+        let genkey = ["ecparam", "-name", curve, "-genkey", "-noout", "-out"];
+        openssl(&s, &[&genkey[..], &[&key]].concat());
+        let public = format!("{curve}.pub.pem");
+        openssl(&s, &["ec", "-in", &key, "-pubout", "-out", &public]);
+        for file in [&key, &public] {
+            let args = package_args("app.bin", &["--secure-boot-key", file, "-o", "fw.ota"]);
+            let err = s.fails(&args, KEY);
+            assert!(
+                err.contains("Secure Boot V2 signing takes RSA 3072 or ECDSA P-256"),
+                "{file}: {err}"
+            );
+            assert_absent(&s.path("fw.ota"));
+        }
+    }
 }

@@ -227,12 +227,14 @@ fn public_from_der(der: &[u8], origin: &KeyOrigin) -> Result<PublicKey, KeyError
     PublicKey::from_bytes(&bytes).map_err(|e| malformed(origin, WHAT, e))
 }
 
-fn classify(alg: &AlgorithmIdentifierRef<'_>) -> Algorithm {
+pub(crate) fn classify(alg: &AlgorithmIdentifierRef<'_>) -> Algorithm {
     match alg.oid {
         RSA | RSA_PSS => Algorithm::Rsa,
         DSA => Algorithm::Dsa,
         ED448 => Algorithm::Ed448,
         X25519 => Algorithm::X25519,
+        // Only reached for Ed25519 where another key is needed (Secure Boot V2).
+        ED25519 => Algorithm::Other(format!("{ED25519} (Ed25519)")),
         EC_PUBLIC_KEY => match alg.parameters_oid() {
             Ok(P256) => Algorithm::P256,
             Ok(P384) => Algorithm::P384,
@@ -245,7 +247,7 @@ fn classify(alg: &AlgorithmIdentifierRef<'_>) -> Algorithm {
 }
 
 /// The curve of a SEC1 "EC PRIVATE KEY", found by its encoded named-curve OID.
-fn sec1_curve(der: &[u8]) -> Algorithm {
+pub(crate) fn sec1_curve(der: &[u8]) -> Algorithm {
     let contains = |needle: &[u8]| der.windows(needle.len()).any(|w| w == needle);
     let oid_tlv = |oid: &ObjectIdentifier| {
         let mut v = vec![0x06, oid.as_bytes().len() as u8];

@@ -142,6 +142,18 @@ pub enum KeyError {
         detail: String,
     },
 
+    /// A well-formed key that Secure Boot V2 signing does not take (ECDSA on another curve
+    /// than P-256: P-192 is weak, P-384 needs SHA-384 blocks; or another algorithm).
+    #[error(
+        "{origin}: this is {algorithm} key; Secure Boot V2 signing takes RSA 3072 or ECDSA P-256 (P-192 and P-384 are not supported)"
+    )]
+    UnsupportedSecureBootKey {
+        /// Where the key came from.
+        origin: KeyOrigin,
+        /// What it is instead.
+        algorithm: Algorithm,
+    },
+
     /// A list of trusted keys that no firmware descriptor can hold (none, more than 8,
     /// or duplicates).
     #[error("invalid trusted-key set: {detail}")]

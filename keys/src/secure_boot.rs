@@ -1,17 +1,24 @@
-//! Secure Boot V2 keys (RSA 3072) and signing an app image as `espsecure sign-data
-//! --version 2` does: pad with `0xFF` to 4 KiB, sign SHA-256 of that with RSA-PSS
-//! (SHA-256, MGF1-SHA-256, salt 32), append one signature sector.
+//! Secure Boot V2 keys and signing an app image as `espsecure sign-data --version 2`
+//! does: pad with `0xFF` to 4 KiB, sign SHA-256 of that, append one signature sector.
+//! RSA 3072 keys sign with RSA-PSS (SHA-256, MGF1-SHA-256, salt 32; block version 2),
+//! ECDSA P-256 keys with ECDSA over SHA-256 (block version 3, `ecdsa.rs`).
 //!
-//! Key files are PEM: PKCS#8 (`openssl genrsa` / `genpkey`), PKCS#1 (`RSA PRIVATE KEY`,
-//! what `espsecure generate-signing-key` writes), passphrase-encrypted PKCS#8 (the same
-//! PBES2 as the Ed25519 keys), or a public key (digest only: enough to check, not to sign).
+//! Key files are PEM: PKCS#8 (`openssl genrsa` / `genpkey`, RSA or P-256), PKCS#1 (`RSA
+//! PRIVATE KEY`, what `espsecure generate-signing-key --scheme rsa3072` writes), SEC1 (`EC
+//! PRIVATE KEY`, what `--scheme ecdsa256` and `openssl ecparam -genkey` write),
+//! passphrase-encrypted PKCS#8 (the same PBES2 as the Ed25519 keys), or a public key
+//! (digest only: enough to check, not to sign). P-192 and P-384 keys are refused.
+
+mod ecdsa;
 
 use std::path::Path;
 
 use ota_format::esp::secure_boot::{
-    RSA_KEY_MATERIAL_LEN, RSA_SIGNATURE_LEN, SIGNATURE_SECTOR_LEN, SecureBootKeyDigest, rsa_block,
-    rsa_key_digest, sector,
+    RSA_KEY_MATERIAL_LEN, RSA_SIGNATURE_LEN, SIGNATURE_BLOCK_LEN, SIGNATURE_SECTOR_LEN,
+    SecureBootKeyDigest, rsa_block, rsa_key_digest, sector,
 };
+use pkcs8::PrivateKeyInfoRef;
+use pkcs8::spki::SubjectPublicKeyInfoRef;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::sha2::{Digest, Sha256};
@@ -20,9 +27,9 @@ use rsa::traits::PublicKeyParts;
 use rsa::{PrivateKey as RsaPrivateKey, PublicKey as RsaPublicKey};
 use zeroize::Zeroizing;
 
-use crate::decode::{first_key_block, pem_body};
+use crate::decode::{classify, first_key_block, pem_body, sec1_curve};
 use crate::encrypt;
-use crate::error::KeyError;
+use crate::error::{Algorithm, KeyError};
 use crate::origin::KeyOrigin;
 use crate::passphrase::{PassphraseRequest, PassphraseSource};
 
@@ -34,9 +41,13 @@ const SALT_LEN: usize = 32;
 /// A Secure Boot V2 key file: a private key signs, a public key only names its digest.
 pub enum SecureBootKey {
     /// An RSA 3072 private key.
-    Private(Box<RsaPrivateKey>),
+    RsaPrivate(Box<RsaPrivateKey>),
     /// An RSA 3072 public key.
-    Public(RsaPublicKey),
+    RsaPublic(RsaPublicKey),
+    /// An ECDSA P-256 private key.
+    P256Private(Box<p256::ecdsa::SigningKey>),
+    /// An ECDSA P-256 public key.
+    P256Public(p256::ecdsa::VerifyingKey),
 }
 
 impl std::fmt::Debug for SecureBootKey {
@@ -68,36 +79,34 @@ impl SecureBootKey {
     ) -> Result<Self, KeyError> {
         let block = first_key_block(text, origin)?;
         let der = pem_body(&block, origin)?;
-        let malformed = |what: &'static str, e: &dyn std::fmt::Display| KeyError::Malformed {
-            origin: origin.clone(),
-            what,
-            detail: e.to_string(),
-        };
         let key = match block.label {
-            "PRIVATE KEY" => SecureBootKey::Private(Box::new(
-                RsaPrivateKey::from_pkcs8_der(&der)
-                    .map_err(|e| malformed("RSA private key", &e))?,
-            )),
-            "RSA PRIVATE KEY" => SecureBootKey::Private(Box::new(
+            "PRIVATE KEY" => private_from_pkcs8(&der, origin)?,
+            "RSA PRIVATE KEY" => SecureBootKey::RsaPrivate(Box::new(
                 RsaPrivateKey::from_pkcs1_der(&der)
-                    .map_err(|e| malformed("PKCS#1 RSA private key", &e))?,
+                    .map_err(|e| malformed(origin, "PKCS#1 RSA private key", &e))?,
             )),
+            "EC PRIVATE KEY" => match sec1_curve(&der) {
+                Algorithm::P256 => SecureBootKey::P256Private(Box::new(
+                    ecdsa::signing_key_from_sec1(&der)
+                        .map_err(|e| malformed(origin, "SEC1 P-256 private key", &e))?,
+                )),
+                algorithm => return Err(unsupported(origin, algorithm)),
+            },
             "ENCRYPTED PRIVATE KEY" => {
                 encrypt::check_encrypted(&der, origin)?;
                 let pass = passphrase.passphrase(PassphraseRequest::Unlock(origin))?;
                 let plain = encrypt::decrypt(&der, &pass, origin)?;
                 // Garbage from a wrong passphrase fails to decode: still a wrong passphrase.
-                let key = RsaPrivateKey::from_pkcs8_der(&plain).map_err(|_| {
-                    KeyError::WrongPassphrase {
-                        origin: origin.clone(),
+                match private_from_pkcs8(&plain, origin) {
+                    Err(KeyError::Malformed { .. }) => {
+                        return Err(KeyError::WrongPassphrase {
+                            origin: origin.clone(),
+                        });
                     }
-                })?;
-                SecureBootKey::Private(Box::new(key))
+                    other => other?,
+                }
             }
-            "PUBLIC KEY" => SecureBootKey::Public(
-                RsaPublicKey::from_public_key_der(&der)
-                    .map_err(|e| malformed("RSA public key", &e))?,
-            ),
+            "PUBLIC KEY" => public_from_spki(&der, origin)?,
             label => {
                 return Err(KeyError::UnsupportedPemLabel {
                     origin: origin.clone(),
@@ -105,8 +114,14 @@ impl SecureBootKey {
                 });
             }
         };
-        let bits = key.public().n().bit_width() as usize;
-        if bits != SECURE_BOOT_RSA_BITS {
+        let rsa_bits = match &key {
+            SecureBootKey::RsaPrivate(k) => Some(k.n().bit_width()),
+            SecureBootKey::RsaPublic(k) => Some(k.n().bit_width()),
+            SecureBootKey::P256Private(_) | SecureBootKey::P256Public(_) => None,
+        };
+        if let Some(bits) = rsa_bits.map(|b| b as usize)
+            && bits != SECURE_BOOT_RSA_BITS
+        {
             return Err(KeyError::InvalidPublicKey {
                 detail: format!(
                     "{origin}: a {bits}-bit RSA key; Secure Boot V2 needs RSA {SECURE_BOOT_RSA_BITS}"
@@ -116,48 +131,107 @@ impl SecureBootKey {
         Ok(key)
     }
 
-    fn public(&self) -> RsaPublicKey {
+    /// The key digest eFuse holds (espsecure `digest-sbv2-public-key`).
+    pub fn digest(&self) -> SecureBootKeyDigest {
         match self {
-            SecureBootKey::Private(k) => k.to_public_key(),
-            SecureBootKey::Public(k) => k.clone(),
+            SecureBootKey::RsaPrivate(k) => rsa_key_digest(&key_material(&k.to_public_key())),
+            SecureBootKey::RsaPublic(k) => rsa_key_digest(&key_material(k)),
+            SecureBootKey::P256Private(k) => ecdsa::key_digest(k.verifying_key()),
+            SecureBootKey::P256Public(k) => ecdsa::key_digest(k),
         }
     }
 
-    /// The key digest eFuse holds (espsecure `digest-sbv2-public-key`).
-    pub fn digest(&self) -> SecureBootKeyDigest {
-        rsa_key_digest(&key_material(&self.public()))
-    }
-
     /// `image` signed for Secure Boot V2: `0xFF` padding to 4 KiB, then a signature
-    /// sector with one RSA-PSS block. Needs the private key.
+    /// sector with one block (RSA-PSS or ECDSA, as the key). Needs the private key.
     pub fn sign_app_image(&self, image: &[u8], origin: &KeyOrigin) -> Result<Vec<u8>, KeyError> {
-        let SecureBootKey::Private(key) = self else {
-            return Err(KeyError::PublicKeyOnly {
-                origin: origin.clone(),
-            });
-        };
         let mut out = image.to_vec();
         out.resize(
             image.len().next_multiple_of(SIGNATURE_SECTOR_LEN as usize),
             0xFF,
         );
         let digest: [u8; 32] = Sha256::digest(&out).into();
-        let signer = rsa::pss::SigningKey::<Sha256>::new_with_salt_len((**key).clone(), SALT_LEN);
-        let signature: Box<[u8]> = signer
-            .sign_prehash(&digest)
-            .map_err(|e| KeyError::Signer {
-                signer: origin.to_string(),
-                detail: e.to_string(),
-            })?
-            .into();
-        // The block holds the signature little-endian, for the ESP32's RSA peripheral.
-        let mut le = [0u8; RSA_SIGNATURE_LEN];
-        le[RSA_SIGNATURE_LEN - signature.len()..].copy_from_slice(&signature);
-        le.reverse();
-        let block = rsa_block(&digest, &key_material(&key.to_public_key()), &le);
+        let signer_failed = |detail: String| KeyError::Signer {
+            signer: origin.to_string(),
+            detail,
+        };
+        let block = match self {
+            SecureBootKey::RsaPrivate(key) => {
+                rsa_signature_block(key, &digest).map_err(|e| signer_failed(e.to_string()))?
+            }
+            SecureBootKey::P256Private(key) => {
+                ecdsa::signature_block(key, &digest).map_err(|e| signer_failed(e.to_string()))?
+            }
+            SecureBootKey::RsaPublic(_) | SecureBootKey::P256Public(_) => {
+                return Err(KeyError::PublicKeyOnly {
+                    origin: origin.clone(),
+                });
+            }
+        };
         out.extend_from_slice(&sector(&[block]));
         Ok(out)
     }
+}
+
+fn malformed(origin: &KeyOrigin, what: &'static str, e: &dyn std::fmt::Display) -> KeyError {
+    KeyError::Malformed {
+        origin: origin.clone(),
+        what,
+        detail: e.to_string(),
+    }
+}
+
+fn unsupported(origin: &KeyOrigin, algorithm: Algorithm) -> KeyError {
+    KeyError::UnsupportedSecureBootKey {
+        origin: origin.clone(),
+        algorithm,
+    }
+}
+
+/// A PKCS#8 `PrivateKeyInfo` holding an RSA or P-256 key.
+fn private_from_pkcs8(der: &[u8], origin: &KeyOrigin) -> Result<SecureBootKey, KeyError> {
+    const WHAT: &str = "PKCS#8 private key";
+    let info = PrivateKeyInfoRef::try_from(der).map_err(|e| malformed(origin, WHAT, &e))?;
+    match classify(&info.algorithm) {
+        Algorithm::Rsa => Ok(SecureBootKey::RsaPrivate(Box::new(
+            RsaPrivateKey::from_pkcs8_der(der).map_err(|e| malformed(origin, WHAT, &e))?,
+        ))),
+        // The PKCS#8 private key of an EC key is a SEC1 ECPrivateKey.
+        Algorithm::P256 => Ok(SecureBootKey::P256Private(Box::new(
+            ecdsa::signing_key_from_sec1(info.private_key.as_bytes())
+                .map_err(|e| malformed(origin, WHAT, &e))?,
+        ))),
+        algorithm => Err(unsupported(origin, algorithm)),
+    }
+}
+
+/// A SubjectPublicKeyInfo holding an RSA or P-256 key.
+fn public_from_spki(der: &[u8], origin: &KeyOrigin) -> Result<SecureBootKey, KeyError> {
+    const WHAT: &str = "public key";
+    let spki = SubjectPublicKeyInfoRef::try_from(der).map_err(|e| malformed(origin, WHAT, &e))?;
+    match classify(&spki.algorithm) {
+        Algorithm::Rsa => Ok(SecureBootKey::RsaPublic(
+            RsaPublicKey::from_public_key_der(der).map_err(|e| malformed(origin, WHAT, &e))?,
+        )),
+        Algorithm::P256 => Ok(SecureBootKey::P256Public(
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())
+                .map_err(|e| malformed(origin, WHAT, &e))?,
+        )),
+        algorithm => Err(unsupported(origin, algorithm)),
+    }
+}
+
+/// The RSA-PSS block over an image hashing to `digest`.
+fn rsa_signature_block(
+    key: &RsaPrivateKey,
+    digest: &[u8; 32],
+) -> Result<[u8; SIGNATURE_BLOCK_LEN as usize], rsa::signature::Error> {
+    let signer = rsa::pss::SigningKey::<Sha256>::new_with_salt_len(key.clone(), SALT_LEN);
+    let signature: Box<[u8]> = signer.sign_prehash(digest)?.into();
+    // The block holds the signature little-endian, for the ESP32's RSA peripheral.
+    let mut le = [0u8; RSA_SIGNATURE_LEN];
+    le[RSA_SIGNATURE_LEN - signature.len()..].copy_from_slice(&signature);
+    le.reverse();
+    Ok(rsa_block(digest, &key_material(&key.to_public_key()), &le))
 }
 
 /// The key material as a block holds it: n, e, R² mod n with R = 2^3072 (the Montgomery

@@ -30,8 +30,9 @@ key given with --next-key: a device that installs firmware trusting none of your
 can never be updated again. --allow-lockout overrides this for deliberate hand-overs.
 
 With --secure-boot-key (or `secure_boot_key` for the device type in ota-sign.toml) an
-unsigned app image is first signed for Secure Boot V2 (RSA-PSS 3072, exactly as
-`espsecure sign-data --version 2`), and an image that is already signed must name that
+unsigned app image is first signed for Secure Boot V2 exactly as `espsecure sign-data
+--version 2` (RSA-PSS for an RSA 3072 key; deterministic ECDSA for a P-256 key, as the
+ESP32-C2 needs), and an image that is already signed must name that
 key. An app image may end with a Secure Boot V2 signature sector and nothing else.
 
 The payload is zstd-compressed with the window the device type's agents accept:
@@ -92,7 +93,7 @@ pub struct Args {
     #[arg(long, value_name = "PUBKEY")]
     pub next_key: Vec<String>,
 
-    /// Secure Boot V2 key (RSA 3072 PEM; may be passphrase-encrypted): an unsigned app image is signed with it (RSA-PSS, as espsecure) before the Ed25519 signature; an already signed one must name it. A public key only checks [default: `secure_boot_key` of the device type in ota-sign.toml]
+    /// Secure Boot V2 key (RSA 3072 or ECDSA P-256 PEM; may be passphrase-encrypted): an unsigned app image is signed with it (RSA-PSS or ECDSA, as espsecure) before the Ed25519 signature; an already signed one must name it. A public key only checks [default: `secure_boot_key` of the device type in ota-sign.toml]
     #[arg(long, value_name = "PEM")]
     pub secure_boot_key: Option<PathBuf>,
 

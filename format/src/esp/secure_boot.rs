@@ -54,6 +54,12 @@ pub(super) const ECDSA_KEY_END: u16 = 101;
 /// ECDSA curve ids in a block.
 pub(super) const CURVE_P192: u8 = 1;
 pub(super) const CURVE_P256: u8 = 2;
+/// Length of the ECDSA P-256 key material in a block: curve id `2`, then x and y (32
+/// bytes each, each little-endian, as micro-ecc's native format).
+pub const P256_KEY_MATERIAL_LEN: usize = (ECDSA_KEY_END - KEY_START) as usize;
+/// Length of an ECDSA P-256 signature in a block: r and s, 32 bytes each, each
+/// little-endian.
+pub const P256_SIGNATURE_LEN: usize = 64;
 
 /// Length of the RSA key material in a block: n (384 bytes, little-endian), e (u32 LE),
 /// R² mod n with R = 2^3072 (384, LE; espsecure calls it `rinv`), M' = -n^-1 mod 2^32
@@ -83,6 +89,59 @@ pub fn rsa_block(
 
 /// The key digest of RSA key material laid out as in [`rsa_block`].
 pub fn rsa_key_digest(key: &[u8; RSA_KEY_MATERIAL_LEN]) -> SecureBootKeyDigest {
+    SecureBootKeyDigest(Sha256::digest(key).into())
+}
+
+/// Encodes an ECDSA P-256 signature block (version 3, SHA-256) over an image whose bytes
+/// before the sector hash to `image_digest`; `key` is the curve id and point, `signature`
+/// r‖s, laid out as the block holds them ([`p256_key_material`], [`p256_signature`]). CRC and zero padding are filled in.
+pub fn p256_block(
+    image_digest: &[u8; 32],
+    key: &[u8; P256_KEY_MATERIAL_LEN],
+    signature: &[u8; P256_SIGNATURE_LEN],
+) -> [u8; SIGNATURE_BLOCK_LEN as usize] {
+    let mut block = [0u8; SIGNATURE_BLOCK_LEN as usize];
+    block[0] = SIGNATURE_BLOCK_MAGIC;
+    block[1] = BLOCK_VERSION_ECDSA;
+    // block[2] = 0: the SHA-256 hash scheme.
+    block[4..36].copy_from_slice(image_digest);
+    block[KEY_START as usize..ECDSA_KEY_END as usize].copy_from_slice(key);
+    let signature_end = ECDSA_KEY_END as usize + P256_SIGNATURE_LEN;
+    block[ECDSA_KEY_END as usize..signature_end].copy_from_slice(signature);
+    let crc = crc32_le(0, &block[..CRC_COVERED as usize]);
+    block[CRC_COVERED as usize..CRC_COVERED as usize + 4].copy_from_slice(&crc.to_le_bytes());
+    block
+}
+
+/// The key material of a P-256 public key as [`p256_block`] holds it: curve id `2`, then
+/// the big-endian affine coordinates `x` and `y`, each turned little-endian.
+pub fn p256_key_material(x: &[u8; 32], y: &[u8; 32]) -> [u8; P256_KEY_MATERIAL_LEN] {
+    let mut out = [0u8; P256_KEY_MATERIAL_LEN];
+    out[0] = CURVE_P256;
+    out[1..].copy_from_slice(&each_little_endian(x, y));
+    out
+}
+
+/// A P-256 signature as [`p256_block`] holds it: the big-endian `r` and `s`, each turned
+/// little-endian.
+pub fn p256_signature(r: &[u8; 32], s: &[u8; 32]) -> [u8; P256_SIGNATURE_LEN] {
+    each_little_endian(r, s)
+}
+
+/// Two big-endian 256-bit numbers, each byte-reversed: micro-ecc's "native little
+/// endian" order, which the ROM's ECDSA code reads.
+fn each_little_endian(a: &[u8; 32], b: &[u8; 32]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(a);
+    out[32..].copy_from_slice(b);
+    out[..32].reverse();
+    out[32..].reverse();
+    out
+}
+
+/// The key digest of P-256 key material laid out as in [`p256_block`] (SHA-256 of the
+/// curve id and point, as ESP-IDF and `espsecure digest-sbv2-public-key` compute it).
+pub fn p256_key_digest(key: &[u8; P256_KEY_MATERIAL_LEN]) -> SecureBootKeyDigest {
     SecureBootKeyDigest(Sha256::digest(key).into())
 }
 
