@@ -264,6 +264,30 @@ fn status(path: PathBuf, chip_name: &str) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads a partition table (CSV or binary) for a new flash file. esp-idf-part 0.6 panics
+/// on tables ESP-IDF accepts, such as a numeric data subtype (`storage, data, 0x40, ...`:
+/// `SubType::data` unwraps); that panic becomes this error, with the default panic
+/// message silenced meanwhile (nothing else runs yet) so the user reads one clear line.
+fn read_partition_table(
+    path: &std::path::Path,
+    bytes: Vec<u8>,
+) -> Result<esp_idf_part::PartitionTable, String> {
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let read = std::panic::catch_unwind(|| esp_idf_part::PartitionTable::try_from(bytes));
+    std::panic::set_hook(previous_hook);
+    match read {
+        Ok(Ok(table)) => Ok(table),
+        Ok(Err(e)) => Err(format!("{}: {e}", path.display())),
+        Err(_) => Err(format!(
+            "{}: the simulator's partition-table reader (esp-idf-part) cannot read this table \
+             (numeric data subtypes are one such case); make the flash file with \
+             `ota-sign flash --output FILE`, which reads them, and pass it as --flash FILE",
+            path.display()
+        )),
+    }
+}
+
 fn load_or_create(args: &RunArgs) -> Result<SimFlash, String> {
     if args.flash.exists() {
         return SimFlash::load(&args.flash).map_err(|e| format!("{}: {e}", args.flash.display()));
@@ -277,7 +301,7 @@ fn load_or_create(args: &RunArgs) -> Result<SimFlash, String> {
     let table = match &args.partition_table {
         Some(p) => {
             let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            esp_idf_part::PartitionTable::try_from(bytes).map_err(|e| e.to_string())?
+            read_partition_table(p, bytes)?
         }
         None => default_partition_table(
             args.flash_size,

@@ -201,3 +201,40 @@ fn live_status_json_has_no_rust_debug_text() {
     assert_eq!(json["running"]["slot"], "ota_0", "{body}");
     assert!(!body.contains("Some("), "{body}");
 }
+
+/// ESP-IDF allows a number as a data subtype (`storage, data, 0x40, ...`); esp-idf-part's
+/// CSV reader panics on it. A new flash file from such a table must end in a clear error
+/// (or a flash file), never in a panic.
+#[test]
+fn run_with_a_numeric_data_subtype_in_the_partition_table_does_not_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("partitions.csv"),
+        "nvs, data, nvs, 0x9000, 0x4000,\n\
+         otadata, data, ota, 0xd000, 0x2000,\n\
+         storage, data, 0x40, , 64K,\n\
+         ota_0, app, ota_0, 0x20000, 0x20000,\n\
+         ota_1, app, ota_1, , 0x20000,\n",
+    )
+    .unwrap();
+    let out = sim_in(
+        dir.path(),
+        ("app.bin", &app("1.0.0")),
+        "http://127.0.0.1:9/x.manifest",
+        "1",
+    )
+    .args([
+        "--device-type",
+        DEVICE_TYPE,
+        "--partition-table",
+        "partitions.csv",
+    ])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "panicked:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if out.status.code() == Some(1) {
+        assert!(stderr.contains("partitions.csv"), "{stderr}");
+    }
+}
