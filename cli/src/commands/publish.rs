@@ -94,7 +94,7 @@ killed publish's temporary asset is put in place or deleted (at 10 minutes) by t
 An unchanged tree sends no request that creates content. Such requests go at least
 --github-write-interval apart (1s: GitHub allows about 80 a minute, 500 an hour). Rate
 limits (403/429 with retry-after or x-ratelimit-reset, or saying so) are waited out, with
-a line on stderr, for at most --github-max-wait in all (60s); beyond, publish stops with
+a line on stderr, for at most --github-max-wait in all (60s), 5 times per request; beyond, publish stops with
 exit 10 and says when the limit lifts. An upload failed with a 5xx is tried 4 times
 (1, 2, 4 s apart), deleting its half-uploaded (`starter`) asset first; an asset GitHub
 renames is refused (exit 6).

@@ -343,3 +343,36 @@ fn github_latest_release_not_made_by_ota_sign_is_refused() {
     let (_w, tree) = lamp_released();
     publish(&tree, &mut gh_dest(&ours, "t0k", "r1")).unwrap();
 }
+
+/// Rate-limit answers that each ask for no wait at all still end the publish: at most
+/// five are waited out per request, so a host that always says "retry now" cannot keep
+/// a publish looping.
+#[test]
+fn github_rate_limit_answers_per_request_are_bounded() {
+    let (gh, work, tree) = github_serving_lamp();
+    release_lamp(&tree, work.path(), "1.1.0");
+    gh.inject(
+        Requests::Writes,
+        Fault::SecondaryRateLimit {
+            status: 429,
+            retry_after: Some(0),
+        },
+        100,
+    );
+    let limits = GitHubLimits {
+        max_wait: Duration::from_secs(600),
+        ..test_limits()
+    };
+    let before = gh.writes().len();
+    let started = Instant::now();
+    let err = publish(&tree, &mut gh_dest_with(&gh, "t0k", "r2", limits)).unwrap_err();
+    assert!(matches!(err, PublishError::RateLimited { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // The first write and its five retries were sent; nothing after them.
+    let writes = gh.writes();
+    assert_eq!(writes.len() - before, 6, "{:?}", &writes[before..]);
+}

@@ -8,10 +8,7 @@ use std::time::{Duration, Instant};
 
 use ota_agent::download::Clock;
 use ota_agent::http::HttpError;
-use ota_agent::http1::{
-    Connection, HEAD_BUFFER_LEN, Http1Client, Http1Memory, TLS_READ_RECORD_LEN,
-    TLS_WRITE_RECORD_LEN, TlsMemory, URL_BUFFER_LEN,
-};
+use ota_agent::http1::{Connection, Http1Client, Http1Memory, TlsMemory};
 use rand_core::OsRng;
 
 /// The agent's client as the simulator runs it.
@@ -21,16 +18,8 @@ pub type StdHttpClient = Http1Client<StdConnection, Vec<u8>, OsRng>;
 pub fn std_http_client() -> StdHttpClient {
     Http1Client::with_tls(
         StdConnection::default(),
-        Http1Memory {
-            head: vec![0; HEAD_BUFFER_LEN],
-            url: vec![0; URL_BUFFER_LEN],
-            next: vec![0; URL_BUFFER_LEN],
-        },
-        TlsMemory {
-            read_record: vec![0; TLS_READ_RECORD_LEN],
-            write_record: vec![0; TLS_WRITE_RECORD_LEN],
-            random: OsRng,
-        },
+        Http1Memory::device_sized(),
+        TlsMemory::device_sized(OsRng),
     )
 }
 

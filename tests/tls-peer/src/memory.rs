@@ -5,10 +5,7 @@ use std::collections::VecDeque;
 
 use embassy_futures::block_on;
 use ota_agent::http::{HttpBody, HttpClient, HttpError, Request};
-use ota_agent::http1::{
-    Connection, HEAD_BUFFER_LEN, Http1Client, Http1Memory, TLS_READ_RECORD_LEN,
-    TLS_WRITE_RECORD_LEN, TlsMemory, URL_BUFFER_LEN,
-};
+use ota_agent::http1::{Connection, Http1Client, Http1Memory, TlsMemory};
 use rand_core::OsRng;
 
 use crate::peer::Peer;
@@ -32,16 +29,8 @@ pub enum FetchOutcome {
 pub fn fetch(records: Vec<Record>) -> FetchOutcome {
     let mut client = Http1Client::with_tls(
         InMemoryConnection::new(records),
-        Http1Memory {
-            head: vec![0; HEAD_BUFFER_LEN],
-            url: vec![0; URL_BUFFER_LEN],
-            next: vec![0; URL_BUFFER_LEN],
-        },
-        TlsMemory {
-            read_record: vec![0; TLS_READ_RECORD_LEN],
-            write_record: vec![0; TLS_WRITE_RECORD_LEN],
-            random: OsRng,
-        },
+        Http1Memory::device_sized(),
+        TlsMemory::device_sized(OsRng),
     );
     let result = block_on(async {
         let request = Request::get("https://peer.invalid/fw/sensor.stable.manifest", 1_000);

@@ -97,6 +97,18 @@ pub struct Http1Memory<B> {
     pub next: B,
 }
 
+impl Http1Memory<alloc::vec::Vec<u8>> {
+    /// Heap buffers of the device's sizes, for hosts that run the device's client (the
+    /// simulator, test peers): it then refuses exactly what a device would.
+    pub fn device_sized() -> Self {
+        Http1Memory {
+            head: alloc::vec![0; HEAD_BUFFER_LEN],
+            url: alloc::vec![0; URL_BUFFER_LEN],
+            next: alloc::vec![0; URL_BUFFER_LEN],
+        }
+    }
+}
+
 /// What a client needs to speak TLS: record buffers and randomness for the key exchange.
 pub struct TlsMemory<B, R> {
     /// At least [`TLS_READ_RECORD_LEN`]: a shorter one fails on servers that send full
@@ -107,6 +119,17 @@ pub struct TlsMemory<B, R> {
     /// A cryptographically secure generator (the chip's RNG with the radio on, the OS's
     /// in the simulator).
     pub random: R,
+}
+
+impl<R> TlsMemory<alloc::vec::Vec<u8>, R> {
+    /// Heap record buffers of the device's sizes, with `random`.
+    pub fn device_sized(random: R) -> Self {
+        TlsMemory {
+            read_record: alloc::vec![0; TLS_READ_RECORD_LEN],
+            write_record: alloc::vec![0; TLS_WRITE_RECORD_LEN],
+            random,
+        }
+    }
 }
 
 /// The randomness type of a client without TLS.
