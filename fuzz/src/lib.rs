@@ -5,6 +5,8 @@
 //! The targets in `fuzz_targets/` are one line each.
 #![forbid(unsafe_code)]
 
+mod http_plain;
+
 use ota_format::*;
 
 /// ota-sign's partition-table reader, compiled from its source file: `ota-sign` is a
@@ -159,7 +161,10 @@ pub fn version(data: &[u8]) {
 pub fn tls_records(data: &[u8]) {
     let records = ota_tls_peer::records_from_fuzz_input(data);
     if let ota_tls_peer::FetchOutcome::Answer { body, .. } = ota_tls_peer::fetch(records) {
-        assert!(body.len() <= data.len(), "more body than the records carried");
+        assert!(
+            body.len() <= data.len(),
+            "more body than the records carried"
+        );
     }
 }
 
@@ -193,6 +198,59 @@ pub fn partition_table(data: &[u8]) {
             partition_table::parse(csv.as_bytes()).as_ref(),
             Ok(&parts),
             "CSV round trip:\n{csv}"
+        );
+    }
+}
+
+/// A plain-HTTP server's every byte (after one byte that seeds the read sizes), read by
+/// the device's client as the agent reads a manifest: redirects followed, the body read
+/// to its end. Never more body than the server sent, never more than a declared
+/// `Content-Length`, never more connections than the redirect bound allows.
+pub fn http_response(data: &[u8]) {
+    let Some((&read_sizes, server)) = data.split_first() else {
+        return;
+    };
+    let fetch = http_plain::fetch_plain(read_sizes, server);
+    assert!(
+        fetch.connections <= ota_agent::http::MAX_REDIRECTS + 1,
+        "{} connections",
+        fetch.connections
+    );
+    if let Ok((_, content_length, body)) = fetch.answer {
+        assert!(body.len() <= server.len(), "more body than the server sent");
+        if let Some(declared) = content_length {
+            assert!(
+                body.len() as u64 <= declared,
+                "body beyond its Content-Length"
+            );
+        }
+    }
+}
+
+/// URL parsing and the two resolutions the agent does: a redirect's `Location` against
+/// the URL that answered, and an image name beside the manifest's URL. The input is
+/// `base NUL reference`; whatever resolves is itself a URL the client can connect to, and
+/// a sibling stays on the manifest's host.
+pub fn url(data: &[u8]) {
+    use ota_agent::url::{Url, resolve_location, resolve_sibling};
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
+    let (base, reference) = text.split_once('\0').unwrap_or((text, ""));
+    let Ok(parsed) = Url::parse(base) else {
+        return;
+    };
+    assert!(!parsed.host.is_empty() && parsed.port != 0 && parsed.path.starts_with('/'));
+    let mut buf = [0u8; ota_agent::http1::URL_BUFFER_LEN];
+    if let Ok(location) = resolve_location(base, reference, &mut buf) {
+        Url::parse(location).expect("a resolved Location is a usable URL");
+    }
+    if let Ok(sibling) = resolve_sibling(base, reference, &mut buf) {
+        let resolved = Url::parse(sibling).expect("a sibling is a usable URL");
+        assert_eq!((resolved.host, resolved.port), (parsed.host, parsed.port));
+        assert!(
+            resolved.path.ends_with(reference),
+            "{sibling} does not end in {reference}"
         );
     }
 }

@@ -156,7 +156,15 @@ pub fn resolve_sibling<'b>(
     buf: &'b mut [u8],
 ) -> Result<&'b str, UrlError> {
     let url = Url::parse(manifest_url)?;
-    if name.is_empty() || name.contains(['/', '?', '#', '\\']) || name == "." || name == ".." {
+    // The manifest's name rules already guarantee this; checked again here so the
+    // result is always a URL `Url::parse` accepts, whoever calls.
+    let visible = name.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if name.is_empty()
+        || !visible
+        || name.contains(['/', '?', '#', '\\'])
+        || name == "."
+        || name == ".."
+    {
         return Err(UrlError::Malformed);
     }
     let path = url.path.split('?').next().unwrap_or("/");
@@ -294,7 +302,9 @@ mod tests {
 
     #[test]
     fn image_name_cannot_escape_the_directory() {
-        for bad in ["", "../x", "a/b", "x?y", "x#y", "..", "a\\b"] {
+        for bad in [
+            "", "../x", "a/b", "x?y", "x#y", "..", "a\\b", "a b", "\0x", "x\u{e9}",
+        ] {
             assert_eq!(
                 sibling("http://h/d/m", bad),
                 Err(UrlError::Malformed),

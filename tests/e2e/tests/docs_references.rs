@@ -116,3 +116,84 @@ fn a_renamed_test_is_reported() {
     assert!(defines_function("#[test]\nfn kept() {}", "kept"));
     assert!(!defines_function("#[test]\nfn kept_longer() {}", "kept"));
 }
+
+/// Source files of the repository (Rust and shell), skipping build output and vendored code.
+fn source_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            if !matches!(name.as_ref(), "target" | "third_party" | "node_modules")
+                && !name.starts_with('.')
+                || name == ".ci"
+            {
+                source_files(&path, found);
+            }
+        } else if name.ends_with(".rs") || name.ends_with(".sh") || name == "run" {
+            found.push(path);
+        }
+    }
+}
+
+/// The `OTA_*` variable names a source text reads or sets: `"OTA_X"` string literals in
+/// Rust, `$OTA_X` / `${OTA_X` in shell.
+fn ota_variables_in(source: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (at, _) in source.match_indices("OTA_") {
+        let before = source[..at].chars().next_back();
+        let name: String = source[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        let after = source[at + name.len()..].chars().next();
+        let literal = before == Some('"') && after == Some('"');
+        let shell = matches!(before, Some('$' | '{')) && source[..at].ends_with(['$', '{']);
+        if (literal || shell) && name.len() > "OTA_".len() {
+            names.push(name);
+        }
+    }
+    names
+}
+
+#[test]
+fn every_ota_variable_the_code_reads_is_in_the_readme() {
+    let root = repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md is readable");
+    let mut files = Vec::new();
+    source_files(&root, &mut files);
+    let mut undocumented = std::collections::BTreeSet::new();
+    let mut seen = 0;
+    // This file names made-up variables to test the scan.
+    let this_file = root.join("tests/e2e/tests/docs_references.rs");
+    for file in files.iter().filter(|f| **f != this_file) {
+        let source = std::fs::read_to_string(file).unwrap_or_default();
+        for name in ota_variables_in(&source) {
+            seen += 1;
+            if !readme.contains(&format!("`{name}")) {
+                let shown = file.strip_prefix(&root).unwrap_or(file).display();
+                undocumented.insert(format!("{name} (read in {shown})"));
+            }
+        }
+    }
+    assert!(
+        seen >= 50,
+        "only {seen} uses found: is the scan still right?"
+    );
+    assert!(
+        undocumented.is_empty(),
+        "README.md's \"Environment variables\" section misses:\n{}",
+        undocumented.into_iter().collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[test]
+fn the_variable_scan_finds_literals_and_shell_expansions_only() {
+    let found = ota_variables_in(
+        r#"var("OTA_A") "OTA_B_2" ${OTA_C:-0} $OTA_D OTA_E "static OTA_F: u8" "OTA_""#,
+    );
+    assert_eq!(found, ["OTA_A", "OTA_B_2", "OTA_C", "OTA_D"]);
+}
