@@ -1,87 +1,58 @@
-//! A strict NOR flash for the host, with ESP32 SPI-flash geometry as
-//! esp-storage exposes it: 4 KiB erase sectors, 4-byte write words, byte
-//! reads, erased value `0xFF`.
+//! A strict NOR flash in memory, for the agent's tests and the device simulator.
 //!
-//! Rules enforced (each violation is a typed error and changes nothing):
-//! erase only whole aligned sectors; write only whole aligned words; a write
-//! may only clear bits (programming a 1 where the flash holds a 0 is refused,
-//! as MCUboot's simflash refuses writes to unerased bytes); no access past the
-//! end.
+//! [`SimNorFlash<WRITE_SIZE, ERASE_SIZE>`](SimNorFlash) has its geometry in its type, as
+//! `embedded-storage` wants it (`NorFlash::WRITE_SIZE` and `ERASE_SIZE` are constants):
+//! the defaults are ESP32 SPI flash as esp-storage exposes it (4-byte write words,
+//! 4 KiB erase sectors); other geometries let a test find code that assumes one (as
+//! MCUboot's simulator runs over several flash devices). Reads are byte-granular and
+//! the erased value is `0xFF`; the size is chosen at run time (whole sectors).
 //!
-//! Every erase and write that passes the checks is one *operation*, counted
-//! from 0. [`SimFlash::cut_after`]`(n)` lets `n` operations complete and tears
-//! operation `n`: a write lands a prefix of its bytes plus a random subset of
-//! the bits of the next byte; an erase leaves its sectors untouched, fully
-//! erased, or with random bits set (half erased). The damage is drawn from a
-//! seeded generator. After the cut the flash is dead (every call fails with
-//! [`SimFlashError::PowerLost`]) until [`SimFlash::power_cycle`].
+//! Rules enforced (each violation is a typed [`SimFlashError`] and changes nothing):
+//! erase only whole aligned sectors; write only whole aligned words; a write may only
+//! clear bits (programming a 1 where the flash holds a 0 is refused, as MCUboot's
+//! simflash refuses writes to unerased bytes); no access past the end. Optionally
+//! ([`SimNorFlash::require_erase_outside`]) a write must find its bytes erased everywhere
+//! but in one region, which catches a missing erase even when the same data is written
+//! again.
+//!
+//! Every erase and write that passes the checks is one *operation*, counted from 0.
+//! [`SimNorFlash::cut_after`]`(n)` lets `n` operations complete and tears operation `n`:
+//! a write lands a prefix of its bytes plus a random subset of the bits of the next
+//! byte; an erase leaves its sectors untouched, fully erased, or with random bits set
+//! (half erased). The damage is drawn from a seeded generator, so a failing cut is
+//! reproducible. After the cut the flash is dead (every call fails with
+//! [`SimFlashError::PowerLost`]) until [`SimNorFlash::power_cycle`].
+//!
+//! Each sector counts its erases (torn ones included): [`SimNorFlash::erase_count`].
+//!
+//! `no_std` with `alloc`; the `std` feature (default) adds loading and atomically
+//! saving image files ([`SimNorFlash::load`], [`SimNorFlash::save`]).
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
-use std::ffi::OsString;
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
-use embedded_storage::nor_flash::{
-    ErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
-};
+mod error;
+#[cfg(feature = "std")]
+mod file;
+mod rng;
 
-use crate::rng::Rng;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::ops::Range;
 
-/// Erase sector size.
-pub const SECTOR_SIZE: usize = 4096;
-/// Write granularity (esp-storage's word).
-pub const WORD_SIZE: usize = 4;
+use embedded_storage::nor_flash::{ErrorType, MultiwriteNorFlash, NorFlash, ReadNorFlash};
 
-/// A NOR-rule violation or a simulated power loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SimFlashError {
-    /// Offset or length not a multiple of the erase or write unit.
-    #[error("{op} at {offset:#x} len {len:#x} is not aligned")]
-    NotAligned {
-        /// `"erase"` or `"write"`.
-        op: &'static str,
-        /// Start offset.
-        offset: u32,
-        /// Length.
-        len: usize,
-    },
-    /// Range past the end of the flash (or `to < from`).
-    #[error("{op} at {offset:#x} len {len:#x} is out of bounds")]
-    OutOfBounds {
-        /// `"read"`, `"erase"` or `"write"`.
-        op: &'static str,
-        /// Start offset.
-        offset: u32,
-        /// Length.
-        len: usize,
-    },
-    /// A write would turn a 0 bit into a 1 without an erase.
-    #[error(
-        "write would set bits at {offset:#x} (held {held:#04x}, wrote {wrote:#04x}); erase first"
-    )]
-    WriteOverZero {
-        /// The first offending byte.
-        offset: u32,
-        /// What flash held there.
-        held: u8,
-        /// What the write asked for.
-        wrote: u8,
-    },
-    /// The simulated power failed during this or an earlier operation.
-    #[error("power lost")]
-    PowerLost,
-}
+pub use error::SimFlashError;
+use rng::Rng;
 
-impl NorFlashError for SimFlashError {
-    fn kind(&self) -> NorFlashErrorKind {
-        match self {
-            Self::NotAligned { .. } => NorFlashErrorKind::NotAligned,
-            Self::OutOfBounds { .. } => NorFlashErrorKind::OutOfBounds,
-            Self::WriteOverZero { .. } | Self::PowerLost => NorFlashErrorKind::Other,
-        }
-    }
-}
+/// ESP32 SPI flash's erase sector (esp-storage's `ERASE_SIZE`).
+pub const ESP32_SECTOR_SIZE: usize = 4096;
+/// ESP32 SPI flash's write word (esp-storage's `WRITE_SIZE`).
+pub const ESP32_WORD_SIZE: usize = 4;
 
 /// What a flash operation was (for logs and assertions).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,9 +73,12 @@ pub enum FlashOp {
     },
 }
 
-/// The simulated flash chip.
+/// ESP32 SPI flash: 4-byte words, 4 KiB sectors.
+pub type SimFlash = SimNorFlash<ESP32_WORD_SIZE, ESP32_SECTOR_SIZE>;
+
+/// The simulated flash chip: `WRITE_SIZE`-byte write words, `ERASE_SIZE`-byte sectors.
 #[derive(Clone, Debug)]
-pub struct SimFlash {
+pub struct SimNorFlash<const WRITE_SIZE: usize, const ERASE_SIZE: usize> {
     data: Vec<u8>,
     operations: u64,
     reads: u64,
@@ -112,21 +86,40 @@ pub struct SimFlash {
     dead: bool,
     rng: Rng,
     log: Vec<FlashOp>,
+    /// Erases per sector.
+    wear: Vec<u32>,
+    /// `Some(region)`: outside `region`, writes need erased bytes.
+    reprogrammable: Option<Range<usize>>,
 }
 
-impl SimFlash {
+impl<const WRITE_SIZE: usize, const ERASE_SIZE: usize> SimNorFlash<WRITE_SIZE, ERASE_SIZE> {
+    /// Checked when a flash is made: words are not empty and tile a sector.
+    const GEOMETRY: () = assert!(
+        WRITE_SIZE > 0 && ERASE_SIZE > 0 && ERASE_SIZE.is_multiple_of(WRITE_SIZE),
+        "a sector must be a whole number of write words"
+    );
+
     /// An erased flash of `size` bytes (a whole number of sectors).
     pub fn new(size: usize) -> Self {
-        assert!(
-            size.is_multiple_of(SECTOR_SIZE) && size <= u32::MAX as usize,
-            "flash size must be whole sectors"
-        );
         Self::from_bytes(vec![0xFF; size])
     }
 
-    /// A flash holding `data` (for example a full image file).
+    /// An erased flash of `size` bytes where every write needs erased bytes: catches a
+    /// missing erase anywhere ([`Self::require_erase_outside`] with an empty region).
+    pub fn strict(size: usize) -> Self {
+        Self::new(size).require_erase_outside(0..0)
+    }
+
+    /// A flash holding `data` (for example a full image file); its length must be
+    /// whole sectors.
     pub fn from_bytes(data: Vec<u8>) -> Self {
+        let () = Self::GEOMETRY;
+        assert!(
+            data.len().is_multiple_of(ERASE_SIZE) && data.len() <= u32::MAX as usize,
+            "flash size must be whole sectors"
+        );
         Self {
+            wear: vec![0; data.len() / ERASE_SIZE],
             data,
             operations: 0,
             reads: 0,
@@ -134,41 +127,30 @@ impl SimFlash {
             dead: false,
             rng: Rng::new(0),
             log: Vec::new(),
+            reprogrammable: None,
         }
     }
 
-    /// Loads a flash image file; its length must be whole sectors.
-    pub fn load(path: &Path) -> io::Result<Self> {
-        let data = fs::read(path)?;
-        if data.is_empty() || data.len() % SECTOR_SIZE != 0 || data.len() > u32::MAX as usize {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "flash image is {} bytes, not a whole number of 4 KiB sectors",
-                    data.len()
-                ),
-            ));
+    /// The same chip contents, counters, pending cut and wear, seen through another
+    /// geometry: builds a fixture once and runs it over several devices. The size must
+    /// be whole sectors of the new geometry.
+    pub fn into_geometry<const W: usize, const E: usize>(self) -> SimNorFlash<W, E> {
+        let mut other = SimNorFlash::<W, E>::from_bytes(self.data);
+        other.operations = self.operations;
+        other.reads = self.reads;
+        other.cut_at = self.cut_at;
+        other.dead = self.dead;
+        other.rng = self.rng;
+        other.log = self.log;
+        other.reprogrammable = self.reprogrammable;
+        // Sectors change size: each new sector has seen the most-erased old one it covers.
+        let (old, new) = (ERASE_SIZE, E);
+        for (index, count) in other.wear.iter_mut().enumerate() {
+            let first = index * new / old;
+            let last = ((index + 1) * new).div_ceil(old);
+            *count = self.wear[first..last].iter().copied().max().unwrap_or(0);
         }
-        Ok(Self::from_bytes(data))
-    }
-
-    /// Writes the current contents to a file (torn bytes included), so that a kill at any
-    /// moment leaves either the previous file or the new one whole, as real flash keeps
-    /// its contents: the bytes go to a temporary file beside `path` (one fixed name, so a
-    /// killed save leaves no more than one), which is synced and then renamed over `path`;
-    /// the directory is synced so the rename itself survives.
-    pub fn save(&self, path: &Path) -> io::Result<()> {
-        let temporary = temporary_path(path)?;
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(&self.data)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&temporary, path)?;
-        let directory = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        fs::File::open(directory)?.sync_all()
+        other
     }
 
     /// Seeds the generator used for power-cut damage.
@@ -177,9 +159,16 @@ impl SimFlash {
         self
     }
 
-    /// Lets the operations numbered below `n`
-    /// (counted since creation, see [`Self::operations`]) complete, and tears
-    /// operation `n`.
+    /// Outside `region`, a write must find its bytes erased (`0xFF`); inside it, a write
+    /// may clear more bits of programmed bytes (ESP-IDF otadata's word updates). Without
+    /// this, clearing bits is allowed everywhere, as on real NOR flash.
+    pub fn require_erase_outside(mut self, region: Range<u32>) -> Self {
+        self.reprogrammable = Some(region.start as usize..region.end as usize);
+        self
+    }
+
+    /// Lets the operations numbered below `n` (counted since creation, see
+    /// [`Self::operations`]) complete, and tears operation `n`.
     pub fn cut_after(&mut self, n: u64) {
         self.cut_at = Some(n);
     }
@@ -195,8 +184,8 @@ impl SimFlash {
         self.log.reserve(ops);
     }
 
-    /// Power comes back: the flash answers again and any pending cut is
-    /// dropped. Contents are whatever the cut left.
+    /// Power comes back: the flash answers again and any pending cut is dropped.
+    /// Contents are whatever the cut left.
     pub fn power_cycle(&mut self) {
         self.dead = false;
         self.cut_at = None;
@@ -222,23 +211,33 @@ impl SimFlash {
         &self.log
     }
 
+    /// How many times sector `index` (offset `index * ERASE_SIZE`) was erased, a torn
+    /// erase included; `None` past the end.
+    pub fn erase_count(&self, index: usize) -> Option<u32> {
+        self.wear.get(index).copied()
+    }
+
+    /// The erase count of the most-erased sector (what wears a chip out first).
+    pub fn max_erase_count(&self) -> u32 {
+        self.wear.iter().copied().max().unwrap_or(0)
+    }
+
     /// The raw contents.
     pub fn bytes(&self) -> &[u8] {
         &self.data
     }
 
-    /// Raw access that bypasses the NOR rules and the counter: for building
-    /// fixtures (as a programmer that erases first would) and for planting
-    /// corruption in tests.
+    /// Raw access that bypasses the NOR rules and the counter: for building fixtures
+    /// (as a programmer that erases first would) and for planting corruption in tests.
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.data
     }
 
-    /// Programs `bytes` at `offset` the way esptool does: erase the covered
-    /// sectors, then write. Bypasses the counter and the cut.
+    /// Programs `bytes` at `offset` the way esptool does: erase the covered sectors,
+    /// then write. Bypasses the counter and the cut.
     pub fn flash_image(&mut self, offset: u32, bytes: &[u8]) {
-        let start = offset as usize / SECTOR_SIZE * SECTOR_SIZE;
-        let end = (offset as usize + bytes.len()).div_ceil(SECTOR_SIZE) * SECTOR_SIZE;
+        let start = offset as usize / ERASE_SIZE * ERASE_SIZE;
+        let end = (offset as usize + bytes.len()).div_ceil(ERASE_SIZE) * ERASE_SIZE;
         self.data[start..end].fill(0xFF);
         self.data[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
     }
@@ -251,45 +250,89 @@ impl SimFlash {
         }
     }
 
+    fn check_alive(&self) -> Result<(), SimFlashError> {
+        if self.dead {
+            Err(SimFlashError::PowerLost)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// What a write of `bytes` at `start` may not do: set bits, or (outside the
+    /// re-programmable region) touch programmed bytes.
+    fn check_programmable(&self, start: usize, bytes: &[u8]) -> Result<(), SimFlashError> {
+        let held = &self.data[start..start + bytes.len()];
+        let at = |i: usize| (start + i) as u32;
+        if let Some(i) = held.iter().zip(bytes).position(|(h, w)| w & !h != 0) {
+            return Err(SimFlashError::WriteOverZero {
+                offset: at(i),
+                held: held[i],
+                wrote: bytes[i],
+            });
+        }
+        match &self.reprogrammable {
+            Some(region) if !region.contains(&start) => {
+                match held.iter().position(|&h| h != 0xFF) {
+                    Some(i) => Err(SimFlashError::NotErased {
+                        offset: at(i),
+                        held: held[i],
+                    }),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Counts an operation that passed its checks; `Err` if it is the torn one.
-    fn begin(&mut self, op: FlashOp) -> Result<(), ()> {
+    fn begin(&mut self, op: FlashOp) -> Result<(), SimFlashError> {
         let n = self.operations;
         self.operations += 1;
         self.log.push(op);
         if self.cut_at == Some(n) {
             self.dead = true;
-            return Err(());
+            return Err(SimFlashError::PowerLost);
         }
         Ok(())
     }
+
+    /// A torn erase: untouched, fully erased, or with random bits set.
+    fn tear_erase(&mut self, range: Range<usize>) {
+        match self.rng.up_to(2) {
+            0 => {}
+            1 => self.data[range].fill(0xFF),
+            _ => {
+                for b in &mut self.data[range] {
+                    *b |= self.rng.byte();
+                }
+            }
+        }
+    }
+
+    /// A torn write: a prefix lands, then some of the bits the next byte was to clear.
+    fn tear_write(&mut self, start: usize, bytes: &[u8]) {
+        let landed = self.rng.up_to(bytes.len());
+        self.data[start..start + landed].copy_from_slice(&bytes[..landed]);
+        if landed < bytes.len() {
+            let keep = self.rng.byte();
+            self.data[start + landed] &= bytes[landed] | keep;
+        }
+    }
 }
 
-/// `dir/.name.save-tmp` for `dir/name`: in the same directory, so the rename cannot cross
-/// file systems.
-fn temporary_path(path: &Path) -> io::Result<PathBuf> {
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} names no file", path.display()),
-        )
-    })?;
-    let mut temporary = OsString::from(".");
-    temporary.push(name);
-    temporary.push(".save-tmp");
-    Ok(path.with_file_name(temporary))
-}
-
-impl ErrorType for SimFlash {
+impl<const WRITE_SIZE: usize, const ERASE_SIZE: usize> ErrorType
+    for SimNorFlash<WRITE_SIZE, ERASE_SIZE>
+{
     type Error = SimFlashError;
 }
 
-impl ReadNorFlash for SimFlash {
+impl<const WRITE_SIZE: usize, const ERASE_SIZE: usize> ReadNorFlash
+    for SimNorFlash<WRITE_SIZE, ERASE_SIZE>
+{
     const READ_SIZE: usize = 1;
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
-        if self.dead {
-            return Err(SimFlashError::PowerLost);
-        }
+        self.check_alive()?;
         self.check_range("read", offset, bytes.len())?;
         self.reads += 1;
         bytes.copy_from_slice(&self.data[offset as usize..offset as usize + bytes.len()]);
@@ -301,21 +344,21 @@ impl ReadNorFlash for SimFlash {
     }
 }
 
-impl NorFlash for SimFlash {
-    const WRITE_SIZE: usize = WORD_SIZE;
-    const ERASE_SIZE: usize = SECTOR_SIZE;
+impl<const WRITE_SIZE: usize, const ERASE_SIZE: usize> NorFlash
+    for SimNorFlash<WRITE_SIZE, ERASE_SIZE>
+{
+    const WRITE_SIZE: usize = WRITE_SIZE;
+    const ERASE_SIZE: usize = ERASE_SIZE;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
-        if self.dead {
-            return Err(SimFlashError::PowerLost);
-        }
+        self.check_alive()?;
         let len = to.checked_sub(from).ok_or(SimFlashError::OutOfBounds {
             op: "erase",
             offset: from,
             len: 0,
         })? as usize;
         self.check_range("erase", from, len)?;
-        if !(from as usize).is_multiple_of(SECTOR_SIZE) || !len.is_multiple_of(SECTOR_SIZE) {
+        if !(from as usize).is_multiple_of(ERASE_SIZE) || !len.is_multiple_of(ERASE_SIZE) {
             return Err(SimFlashError::NotAligned {
                 op: "erase",
                 offset: from,
@@ -323,28 +366,22 @@ impl NorFlash for SimFlash {
             });
         }
         let range = from as usize..to as usize;
-        if self.begin(FlashOp::Erase { from, to }).is_err() {
-            match self.rng.up_to(2) {
-                0 => {}
-                1 => self.data[range].fill(0xFF),
-                _ => {
-                    for b in &mut self.data[range] {
-                        *b |= self.rng.byte();
-                    }
-                }
-            }
-            return Err(SimFlashError::PowerLost);
+        for count in &mut self.wear[range.start / ERASE_SIZE..range.end / ERASE_SIZE] {
+            *count = count.saturating_add(1);
+        }
+        if let Err(cut) = self.begin(FlashOp::Erase { from, to }) {
+            self.tear_erase(range);
+            return Err(cut);
         }
         self.data[range].fill(0xFF);
         Ok(())
     }
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
-        if self.dead {
-            return Err(SimFlashError::PowerLost);
-        }
+        self.check_alive()?;
         self.check_range("write", offset, bytes.len())?;
-        if !(offset as usize).is_multiple_of(WORD_SIZE) || !bytes.len().is_multiple_of(WORD_SIZE) {
+        if !(offset as usize).is_multiple_of(WRITE_SIZE) || !bytes.len().is_multiple_of(WRITE_SIZE)
+        {
             return Err(SimFlashError::NotAligned {
                 op: "write",
                 offset,
@@ -352,37 +389,21 @@ impl NorFlash for SimFlash {
             });
         }
         let start = offset as usize;
-        let held = &self.data[start..start + bytes.len()];
-        if let Some(i) = held.iter().zip(bytes).position(|(h, w)| w & !h != 0) {
-            return Err(SimFlashError::WriteOverZero {
-                offset: offset + i as u32,
-                held: held[i],
-                wrote: bytes[i],
-            });
-        }
-        if self
-            .begin(FlashOp::Write {
-                offset,
-                len: bytes.len(),
-            })
-            .is_err()
-        {
-            let landed = self.rng.up_to(bytes.len());
-            self.data[start..start + landed].copy_from_slice(&bytes[..landed]);
-            if landed < bytes.len() {
-                // Some of the bits this byte was to clear got cleared.
-                let keep = self.rng.byte();
-                self.data[start + landed] &= bytes[landed] | keep;
-            }
-            return Err(SimFlashError::PowerLost);
+        self.check_programmable(start, bytes)?;
+        let len = bytes.len();
+        if let Err(cut) = self.begin(FlashOp::Write { offset, len }) {
+            self.tear_write(start, bytes);
+            return Err(cut);
         }
         // Only clearing bits, as checked above: the result is the new value.
-        self.data[start..start + bytes.len()].copy_from_slice(bytes);
+        self.data[start..start + len].copy_from_slice(bytes);
         Ok(())
     }
 }
 
-/// Writes may clear bits that are already programmed (1 -> 0 only), which is
-/// what SPI NOR allows and what ESP-IDF's NVS and this project's boot-attempt
-/// counter rely on.
-impl MultiwriteNorFlash for SimFlash {}
+/// Writes may clear bits that are already programmed (1 -> 0 only), which is what SPI
+/// NOR allows and what ESP-IDF's otadata and this project's boot-attempt counter rely on.
+impl<const WRITE_SIZE: usize, const ERASE_SIZE: usize> MultiwriteNorFlash
+    for SimNorFlash<WRITE_SIZE, ERASE_SIZE>
+{
+}

@@ -19,10 +19,9 @@ pub mod device;
 pub mod http_client;
 pub mod layout;
 pub mod project;
-mod rng;
 pub mod simflash;
 pub mod status_server;
 
 pub use bootloader::{BootReport, ImageValidator, SimBootError, SimBootloader};
 pub use layout::{Layout, LayoutError, LayoutSpec};
-pub use simflash::{FlashOp, SimFlash, SimFlashError};
+pub use simflash::{FlashOp, SimFlash, SimFlashError, SimNorFlash};
