@@ -15,7 +15,7 @@ use ota_agent::bootloader::{self, BootloaderMode};
 use ota_agent::download::{Clock, RetryPolicy};
 use ota_agent::geometry::{BootTarget, Geometry, Region};
 use ota_agent::http::{ETag, HttpClient, HttpError, Request, ResponseHead};
-use ota_agent::status::{CheckResult, UpdateState};
+use ota_agent::status::{CheckResult, Status, UpdateState};
 use ota_flash_sim::SimFlash;
 use ota_testkit::fixture::{self as ts, Spec};
 
@@ -208,6 +208,14 @@ fn v(s: &str) -> Version {
     Version::parse(s).unwrap()
 }
 
+/// The status says `version` is installed and runs from `slot`.
+fn assert_runs(status: &Status, version: &str, slot: BootTarget) {
+    assert_eq!(
+        (status.installed_version, status.running.slot),
+        (v(version), slot)
+    );
+}
+
 #[test]
 fn update_confirm_and_idle_check_in_both_modes() {
     for mode in BOTH_MODES {
@@ -229,11 +237,7 @@ fn update_confirm_and_idle_check_in_both_modes() {
         );
         dev.run(&mut host, |a, outcome| {
             assert_eq!(outcome, BootOutcome::Trial, "{mode:?}");
-            let s = a.status();
-            assert_eq!(
-                (s.installed_version, s.running.slot),
-                (v("1.1.0"), BootTarget::Ota(1))
-            );
+            assert_runs(&a.status(), "1.1.0", BootTarget::Ota(1));
             assert_eq!(check(a), Err(AgentError::TrialInProgress));
             a.confirm().unwrap();
             assert_eq!(a.saved_state().security_counter, 1);
@@ -264,10 +268,7 @@ fn failed_health_check_rolls_back_and_is_not_retried() {
         dev.run(&mut host, |a, outcome| {
             assert_eq!(outcome, BootOutcome::Normal, "{mode:?}");
             let s = a.status();
-            assert_eq!(
-                (s.installed_version, s.running.slot),
-                (v("1.0.0"), BootTarget::Ota(0))
-            );
+            assert_runs(&s, "1.0.0", BootTarget::Ota(0));
             assert_eq!(s.rolled_back_releases, 1);
             assert_eq!(
                 check(a),
