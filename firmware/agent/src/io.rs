@@ -84,3 +84,55 @@ pub(crate) fn erase_otadata<F: NorFlash>(
     let end = r.offset + (r.size / SECTOR_SIZE) * SECTOR_SIZE;
     flash.erase(r.offset, end)
 }
+
+#[cfg(test)]
+mod tests {
+    use ota_flash_sim::SimNorFlash;
+
+    use super::*;
+    use crate::geometry::Region;
+    use crate::otadata::{LABEL_OFFSET, OtaState};
+
+    /// Writes an entry, then clears the first bit of its label's second word (how trial
+    /// boots are counted): on flash written in `W`-byte units, only that bit changes.
+    fn word_update<const W: usize>() {
+        let otadata = Region::new(0x1000, 0x2000);
+        let geometry = Geometry::new(otadata, None, &[Region::new(0x10000, 0x10000)]).unwrap();
+        assert!(flash_fits::<SimNorFlash<W, 4096>>(), "{W}-byte words");
+        let mut flash = SimNorFlash::<W, 4096>::strict(0x20000)
+            .require_erase_outside(otadata.offset..otadata.offset + otadata.size);
+        let entry = OtaSelectEntry::new(7, OtaState::Valid);
+        rewrite_entry(&mut flash, &geometry, 1, &entry).unwrap();
+        let word = LABEL_OFFSET + 4;
+        write_entry_word(&mut flash, &geometry, 1, word, [0xFE, 0xFF, 0xFF, 0xFF]).unwrap();
+
+        let mut expected = entry.to_bytes();
+        expected[word] &= 0xFE;
+        let at = geometry.otadata_sector(1) as usize;
+        assert_eq!(
+            flash.bytes()[at..at + ENTRY_LEN],
+            expected,
+            "{W}-byte words"
+        );
+        assert_eq!(
+            read_entries(&mut flash, &geometry).unwrap()[1].to_bytes(),
+            expected
+        );
+        // One erase, the entry, the word's unit.
+        assert_eq!(flash.operations(), 3, "{W}-byte words");
+    }
+
+    #[test]
+    fn a_word_update_changes_only_its_word_whatever_the_write_unit() {
+        word_update::<1>();
+        word_update::<4>();
+        word_update::<8>();
+        word_update::<32>();
+    }
+
+    #[test]
+    fn write_units_wider_than_an_entry_do_not_fit() {
+        assert!(!flash_fits::<SimNorFlash<64, 4096>>());
+        assert!(!flash_fits::<SimNorFlash<12, 4096>>());
+    }
+}

@@ -27,6 +27,9 @@ use ota_testkit::fixture::{self as ts, Spec};
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Flash operations the simulator's log has room for before a measurement.
+const LOGGED_OPERATIONS: usize = 4096;
+
 const MANIFEST_URL: &str = "http://host/fw/sensor.stable.manifest";
 
 /// Serves one manifest and one image from memory, without allocating per request.
@@ -67,8 +70,8 @@ fn measure(window_log: u8, buffers: UpdateBuffers<'_>) -> (usize, usize, usize) 
     .unwrap();
     let mut flash = SimFlash::new(0x210000).require_erase_outside(0xD000..0xF000);
     // The simulator logs every operation; room made now keeps its log out of the heap
-    // peak (a 600 KB install takes about 800 operations).
-    flash.reserve_log(4096);
+    // peak (checked below).
+    flash.reserve_log(LOGGED_OPERATIONS);
     // A 600 KiB firmware: the RAM must not depend on the image size.
     let old = ts::app_image("1.0.0", 600_000);
     flash.bytes_mut()[0x10000..0x10000 + old.len()].copy_from_slice(&old);
@@ -116,6 +119,12 @@ fn measure(window_log: u8, buffers: UpdateBuffers<'_>) -> (usize, usize, usize) 
         Ok(CheckResult::Installed {
             version: Version::parse("1.1.0").unwrap()
         })
+    );
+    drop(agent);
+    assert!(
+        flash.log().len() <= LOGGED_OPERATIONS,
+        "{} flash operations: the log grew inside the measurement",
+        flash.log().len()
     );
     let agent = size_of::<Agent<'static, &mut SimFlash, Host, NoDelay, &Ticks>>();
     (agent, future, heap)
