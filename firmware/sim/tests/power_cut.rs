@@ -232,52 +232,79 @@ macro_rules! every_cut {
 
 every_cut!(every_cut_4_byte_words: 4, every_cut_32_byte_words: 32);
 
+/// Several cuts in a row at random operations (`after` operations from the previous
+/// one, damage from `seed`), each followed by a reboot that retries the same update.
+fn repeated_cuts<const W: usize>(
+    counting: bool,
+    cuts: Vec<(u64, u64)>,
+) -> Result<(), TestCaseError> {
+    let mode = if counting {
+        RollbackDisabled
+    } else {
+        RollbackEnabled
+    };
+    let mut d = device::<W>(mode);
+    let mut running = OLD;
+    for (after, seed) in cuts {
+        d.flash = d.flash.clone().with_seed(seed);
+        d.flash.cut_after(d.flash.operations() + after);
+        // Retry the update from whatever runs now.
+        let _ = (|| -> Result<(), String> {
+            if running == OLD {
+                d.state(OLD)
+                    .map_err(|e| e.to_string())?
+                    .set_boot_slot(&mut d.flash, 2)
+                    .map_err(|e| e.to_string())?;
+            }
+            let (r, _, mut st) = d.boot_and_record()?;
+            running = r;
+            if r == NEW {
+                st.confirm(&mut d.flash).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })();
+        d.flash.cancel_cut();
+        d.power_cycle();
+        let r = d.boot().unwrap();
+        prop_assert!(r == Some(OLD) || r == Some(NEW), "booted {:?}", r);
+        running = r.unwrap();
+        let mut st = d.state(running).unwrap();
+        if let BootAttempt::Counted { .. } | BootAttempt::BootloaderTracked =
+            st.record_boot_attempt(&mut d.flash, validator()).unwrap()
+            && running == NEW
+        {
+            st.confirm(&mut d.flash).unwrap();
+        }
+    }
+    if running == OLD {
+        d.state(OLD)
+            .unwrap()
+            .set_boot_slot(&mut d.flash, 2)
+            .unwrap();
+        let (_, _, mut st) = d.boot_and_record().unwrap();
+        st.confirm(&mut d.flash).unwrap();
+    }
+    let (r, a, _) = d.boot_and_record().unwrap();
+    prop_assert_eq!((r, a), (NEW, BootAttempt::Confirmed));
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// Several cuts in a row at random operations, each followed by a reboot
-    /// that retries the same update: the device always boots old or new, and
-    /// once power stays on the update completes.
+    /// that retries the same update, over 4- or 32-byte flash words: the device
+    /// always boots old or new, and once power stays on the update completes.
     #[test]
     fn repeated_random_cuts(
         counting in any::<bool>(),
+        wide_words in any::<bool>(),
         cuts in proptest::collection::vec((0u64..12, any::<u64>()), 1..5),
     ) {
-        let mode = if counting { RollbackDisabled } else { RollbackEnabled };
-        let mut d = device::<4>(mode);
-        let mut running = OLD;
-        for (after, seed) in cuts {
-            d.flash = d.flash.clone().with_seed(seed);
-            d.flash.cut_after(d.flash.operations() + after);
-            // Retry the update from whatever runs now.
-            let _ = (|| -> Result<(), String> {
-                if running == OLD {
-                    d.state(OLD).map_err(|e| e.to_string())?.set_boot_slot(&mut d.flash, 2).map_err(|e| e.to_string())?;
-                }
-                let (r, _, mut st) = d.boot_and_record()?;
-                running = r;
-                if r == NEW {
-                    st.confirm(&mut d.flash).map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            })();
-            d.flash.cancel_cut();
-            d.power_cycle();
-            let r = d.boot().unwrap();
-            prop_assert!(r == Some(OLD) || r == Some(NEW), "booted {:?}", r);
-            running = r.unwrap();
-            let mut st = d.state(running).unwrap();
-            if let BootAttempt::Counted { .. } | BootAttempt::BootloaderTracked = st.record_boot_attempt(&mut d.flash, validator()).unwrap()
-                && running == NEW {
-                    st.confirm(&mut d.flash).unwrap();
-                }
+        if wide_words {
+            repeated_cuts::<32>(counting, cuts)?;
+        } else {
+            repeated_cuts::<4>(counting, cuts)?;
         }
-        if running == OLD {
-            d.state(OLD).unwrap().set_boot_slot(&mut d.flash, 2).unwrap();
-            let (_, _, mut st) = d.boot_and_record().unwrap();
-            st.confirm(&mut d.flash).unwrap();
-        }
-        let (r, a, _) = d.boot_and_record().unwrap();
-        prop_assert_eq!((r, a), (NEW, BootAttempt::Confirmed));
     }
 }
