@@ -89,7 +89,7 @@ pub enum BootError<E> {
     /// The flash's read/write/erase sizes do not fit 32-byte entries, 4-byte
     /// words and 4 KiB sectors.
     #[error(
-        "flash granularity does not fit otadata (needs write size dividing 4, erase size dividing 4096)"
+        "flash granularity does not fit otadata (needs write size dividing 32, erase size dividing 4096)"
     )]
     UnsupportedFlash,
     /// `max_boot_attempts` is 0 or above [`MAX_COUNTED_ATTEMPTS`].

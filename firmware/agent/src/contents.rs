@@ -196,16 +196,16 @@ mod tests {
 
     use std::vec::Vec;
 
+    use ota_flash_sim::SimFlash as TestFlash;
     use ota_format::{Expectations, Manifest, TrustedKeys, verify_image};
+    use ota_testkit::fixture::{self as ts, Spec};
     use ota_testkit::release::{
         Release, build_with_payload, compress, skippable_frame, with_dictionary_id,
     };
 
     use super::*;
     use crate::install::Installer;
-    use crate::test_flash::TestFlash;
-    use crate::test_install::{Buffers, target};
-    use crate::test_support::{self as ts, Spec};
+    use crate::install::tests::{Buffers, target};
     use crate::zstd::DecompressError;
 
     /// What a device does with the release: the whole install, into flash.
@@ -213,7 +213,7 @@ mod tests {
         let keys = ts::trusted();
         let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
         let mut buffers = Buffers::default();
-        let mut flash = TestFlash::new(0x40000);
+        let mut flash = TestFlash::strict(0x40000);
         let mut installer = Installer::<TestFlash>::new(
             TrustedKeys::new(&keys),
             &manifest,

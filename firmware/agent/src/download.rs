@@ -489,13 +489,12 @@ mod tests {
     use std::collections::VecDeque;
     use std::vec::Vec;
 
+    use ota_flash_sim::SimFlash as TestFlash;
     use ota_format::{FormatError, Manifest, TrustedKeys};
+    use ota_testkit::fixture::{self as ts, Spec};
 
     use super::*;
-    use crate::test_flash::TestFlash;
-    use crate::test_http::{bodiless_head, ranged_head};
-    use crate::test_install as ti;
-    use crate::test_support::{self as ts, Spec};
+    use crate::install::tests as ti;
 
     /// What the scripted server does for one request.
     #[derive(Clone, Copy, Debug)]
@@ -565,7 +564,7 @@ mod tests {
             let serve = self.script.pop_front().unwrap_or(Serve::Good);
             let total = self.file.len() as u64;
             let from = req.range_from.unwrap_or(0);
-            let head = |from: Option<u64>| ranged_head(total, from, None);
+            let head = |from: Option<u64>| ResponseHead::of_file(total, from, None);
             let body = |first: u64, fail_after, stall| Body {
                 data: &self.file[first as usize..],
                 fail_after,
@@ -579,7 +578,7 @@ mod tests {
                 Serve::Stall => (head(asked), body(from, None, true)),
                 Serve::Ignore => (head(None), body(0, None, false)),
                 Serve::IgnoreDropAfter(n) => (head(None), body(0, Some(n), false)),
-                Serve::Status(s) => (bodiless_head(s, None), body(total, None, false)),
+                Serve::Status(s) => (ResponseHead::bodiless(s, None), body(total, None, false)),
                 Serve::WrongRange => (head(Some(from / 2)), body(from / 2, None, false)),
                 Serve::Refuse => return Err(HttpError::Connect),
             })
@@ -623,7 +622,7 @@ mod tests {
         let release = ts::release(&spec, app.clone());
         let keys = ts::trusted();
         let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
-        let mut flash = TestFlash::new(0x40000);
+        let mut flash = TestFlash::strict(0x40000);
         let mut buffers = ti::Buffers::default();
         let mut inst = Installer::<TestFlash>::new(
             TrustedKeys::new(&keys),
@@ -675,7 +674,7 @@ mod tests {
     fn assert_installed(o: &Outcome, app: &[u8]) {
         assert_eq!(o.result, Ok(()));
         assert!(matches!(o.finished, Some(Ok(_))), "{:?}", o.finished);
-        assert_eq!(&o.flash.data[0x10000..0x10000 + app.len()], app);
+        assert_eq!(&o.flash.bytes()[0x10000..0x10000 + app.len()], app);
     }
 
     #[test]

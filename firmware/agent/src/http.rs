@@ -168,6 +168,37 @@ pub struct ResponseHead {
     pub content_range: Option<ContentRange>,
 }
 
+impl ResponseHead {
+    /// What a static host answers for a file of `len` bytes: 200, or 206 from
+    /// `range_from` with its `Content-Range`. For clients that serve from memory (a
+    /// cache, a test double); `range_from` must be below `len`.
+    pub fn of_file(len: u64, range_from: Option<u64>, etag: Option<ETag>) -> Self {
+        let first = range_from.unwrap_or(0);
+        ResponseHead {
+            status: if range_from.is_some() { 206 } else { 200 },
+            redirect: false,
+            etag,
+            content_length: Some(len - first),
+            content_range: range_from.map(|first| ContentRange {
+                first,
+                last: len - 1,
+                complete: Some(len),
+            }),
+        }
+    }
+
+    /// A head without a body (`404`, `304`, ...).
+    pub fn bodiless(status: u16, etag: Option<ETag>) -> Self {
+        ResponseHead {
+            status,
+            redirect: false,
+            etag,
+            content_length: Some(0),
+            content_range: None,
+        }
+    }
+}
+
 /// Why a request failed. Status codes are not errors here: the caller decides.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
 #[non_exhaustive]

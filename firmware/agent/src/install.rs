@@ -393,17 +393,60 @@ pub fn read_back_slot<F: NorFlash>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     extern crate std;
 
     use std::vec;
+    use std::vec::Vec;
 
+    use ota_flash_sim::SimFlash as TestFlash;
     use ota_format::{Manifest, TrustedKeys};
+    use ota_testkit::fixture::{self as ts, Release, Spec};
 
     use super::*;
-    use crate::test_flash::TestFlash;
-    use crate::test_install::{Buffers, SLOT, target};
-    use crate::test_support::{self as ts, Release, Spec};
+
+    /// The update slot the install, contents and download tests write.
+    pub(crate) const SLOT: Region = Region::new(0x10000, 0x30000);
+
+    const MAX_WINDOW_LOG: u8 = 14;
+
+    /// The matching device: takes zstd windows up to 2^14.
+    pub(crate) fn target() -> Target {
+        Target {
+            slot: SLOT,
+            device_type: ts::device_type(),
+            chip: ts::chip(),
+            max_window_log: MAX_WINDOW_LOG,
+        }
+    }
+
+    /// Owned buffers for an install into [`target`]: the smallest staging its window
+    /// takes (not a power of two), and output and write buffers smaller than a zstd block.
+    pub(crate) struct Buffers {
+        staging: Vec<u8>,
+        output: [u8; 512],
+        write: [u8; 256],
+    }
+
+    impl Default for Buffers {
+        fn default() -> Self {
+            Buffers {
+                staging: vec![0u8; crate::zstd::staging_len(MAX_WINDOW_LOG)],
+                output: [0u8; 512],
+                write: [0u8; 256],
+            }
+        }
+    }
+
+    impl Buffers {
+        pub(crate) fn install(&mut self) -> InstallBuffers<'_> {
+            InstallBuffers {
+                staging: &mut self.staging,
+                output: &mut self.output,
+                write: &mut self.write,
+            }
+        }
+    }
 
     /// Installs `release` fed in `chunk`-sized pieces; `target` may be adjusted.
     fn install_with(
@@ -431,14 +474,14 @@ mod tests {
         release: &Release,
         chunk: usize,
     ) -> (Result<InstalledImage, InstallError>, TestFlash) {
-        let mut flash = TestFlash::new(0x40000);
+        let mut flash = TestFlash::strict(0x40000);
         let r = install_with(release, chunk, target(), &mut flash);
         (r, flash)
     }
 
     fn slot_holds(flash: &TestFlash, app: &[u8]) -> bool {
         let at = SLOT.offset as usize;
-        flash.data[at..at + app.len()] == *app
+        flash.bytes()[at..at + app.len()] == *app
     }
 
     #[test]
@@ -674,8 +717,8 @@ mod tests {
             signature_sector: None,
         };
         assert!(expected.trusted_keys.is_some());
-        let mut flash = TestFlash::new(0x40000);
-        flash.data[0x10000..0x10000 + app.len()].copy_from_slice(&app);
+        let mut flash = TestFlash::strict(0x40000);
+        flash.bytes_mut()[0x10000..0x10000 + app.len()].copy_from_slice(&app);
         let slot = Region::new(0x10000, 0x30000);
         for len in (4..400).step_by(4).chain([1024, 4096, 65536]) {
             let mut buf = vec![0u8; len];
@@ -693,7 +736,7 @@ mod tests {
         let release = ts::release(&Spec::default(), app.clone());
         let keys = ts::trusted();
         let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
-        let mut flash = TestFlash::new(0x40000);
+        let mut flash = TestFlash::strict(0x40000);
         let mut buffers = Buffers::default();
         let mut inst = Installer::<TestFlash>::new(
             TrustedKeys::new(&keys),
@@ -720,7 +763,7 @@ mod tests {
     fn image_larger_than_the_slot_is_refused_before_download() {
         let app = ts::app_image("1.1.0", 20_000);
         let release = ts::release(&Spec::default(), app.clone());
-        let mut flash = TestFlash::new(0x40000);
+        let mut flash = TestFlash::strict(0x40000);
         let small = Target {
             slot: Region::new(0x10000, 0x1000),
             ..target()

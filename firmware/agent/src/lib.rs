@@ -27,10 +27,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-// Lets the test helpers shared with `tests/ram.rs` name this crate the same way there.
-#[cfg(test)]
-extern crate self as ota_agent;
-
 pub mod boot;
 pub mod bootloader;
 pub mod crc;
@@ -41,8 +37,6 @@ pub mod partition_table;
 // agent: the update path
 extern crate alloc;
 pub mod agent;
-#[cfg(test)]
-mod agent_tests;
 pub mod contents;
 pub mod download;
 pub mod http;
@@ -53,14 +47,6 @@ pub mod secure_boot;
 pub mod sntp;
 pub mod state;
 pub mod status;
-#[cfg(test)]
-mod test_flash;
-#[cfg(test)]
-mod test_http;
-#[cfg(test)]
-mod test_install;
-#[cfg(test)]
-mod test_support;
 pub mod url;
 pub mod watchdog;
 pub mod zstd;

@@ -90,12 +90,12 @@ pub fn check_new_image(
 mod tests {
     extern crate std;
 
+    use ota_flash_sim::SimFlash as TestFlash;
     use ota_format::esp::validate;
+    use ota_testkit::fixture::{app_image, chip};
     use ota_testkit::{secure_boot_key_digest, secure_boot_signed};
 
     use super::*;
-    use crate::test_flash::TestFlash;
-    use crate::test_support::{app_image, chip};
 
     const SLOT: Region = Region::new(0x10000, 0x20000);
 
@@ -108,9 +108,9 @@ mod tests {
 
     /// A slot holding `bytes`, the rest erased.
     fn slot_with(bytes: &[u8]) -> TestFlash {
-        let mut flash = TestFlash::new(0x30000);
+        let mut flash = TestFlash::strict(0x30000);
         let at = SLOT.offset as usize;
-        flash.data[at..at + bytes.len()].copy_from_slice(bytes);
+        flash.bytes_mut()[at..at + bytes.len()].copy_from_slice(bytes);
         flash
     }
 

@@ -332,8 +332,9 @@ impl StateStore {
 
 #[cfg(test)]
 mod tests {
+    use ota_flash_sim::SimFlash as TestFlash;
+
     use super::*;
-    use crate::test_flash::TestFlash;
 
     const REGION: Region = Region::new(0x2000, 0x2000);
 
@@ -357,7 +358,7 @@ mod tests {
 
     #[test]
     fn empty_region_is_default_state() {
-        let mut flash = TestFlash::new(0x4000);
+        let mut flash = TestFlash::strict(0x4000);
         let (_, state) = StateStore::open(&mut flash, REGION).unwrap();
         assert_eq!(state, AgentState::default());
         assert_eq!(state.manifest_sequence, None);
@@ -365,7 +366,7 @@ mod tests {
 
     #[test]
     fn round_trips_and_alternates_halves() {
-        let mut flash = TestFlash::new(0x4000);
+        let mut flash = TestFlash::strict(0x4000);
         let (mut store, _) = StateStore::open(&mut flash, REGION).unwrap();
         let mut s = sample();
         for seq in 0..5 {
@@ -375,7 +376,7 @@ mod tests {
             assert_eq!(back, s);
         }
         // Both halves now hold a record: the older one must lose.
-        assert!(flash.data[0x2000..0x2004] == MAGIC && flash.data[0x3000..0x3004] == MAGIC);
+        assert!(flash.bytes()[0x2000..0x2004] == MAGIC && flash.bytes()[0x3000..0x3004] == MAGIC);
     }
 
     #[test]
@@ -391,29 +392,29 @@ mod tests {
 
     #[test]
     fn power_cut_at_every_operation_keeps_old_or_new() {
-        let mut base = TestFlash::new(0x4000);
+        let mut base = TestFlash::strict(0x4000);
         let (mut store, _) = StateStore::open(&mut base, REGION).unwrap();
         let old = sample();
         store.save(&mut base, &old).unwrap();
         let mut new = old;
         new.manifest_sequence = Some(43);
         new.pending = None;
-        // One erase and one write per save; cut each, torn.
-        for cut in 0..2 {
-            let mut flash = base.clone();
-            flash.ops = 0;
-            flash.cut_at = Some(cut);
+        // One erase and one write per save; cut each, torn in several ways (a torn
+        // write may land whole).
+        for (cut, seed) in (0..2).flat_map(|cut| (0..16).map(move |seed| (cut, seed))) {
+            let mut flash = base.clone().with_seed(seed);
+            flash.cut_after(base.operations() + cut);
             let (mut store, _) = StateStore::open(&mut flash, REGION).unwrap();
             assert!(store.save(&mut flash, &new).is_err());
-            flash.cut_at = None;
+            flash.power_cycle();
             let (_, back) = StateStore::open(&mut flash, REGION).unwrap();
-            assert_eq!(back, old, "cut at {cut}");
+            assert!(back == old || back == new, "cut at {cut} seed {seed}");
         }
     }
 
     #[test]
     fn corrupted_record_is_ignored() {
-        let mut flash = TestFlash::new(0x4000);
+        let mut flash = TestFlash::strict(0x4000);
         let (mut store, _) = StateStore::open(&mut flash, REGION).unwrap();
         let old = sample();
         store.save(&mut flash, &old).unwrap();
@@ -421,7 +422,7 @@ mod tests {
         new.security_counter = 99;
         store.save(&mut flash, &new).unwrap();
         // Flip one bit of the newest record (half 1): the older one wins again.
-        flash.data[0x3010] ^= 1;
+        flash.bytes_mut()[0x3010] ^= 1;
         assert_eq!(StateStore::open(&mut flash, REGION).unwrap().1, old);
         // A record claiming more failed images than exist is not trusted either.
         let mut r = new.encode(5);
@@ -432,7 +433,7 @@ mod tests {
 
     #[test]
     fn sequence_2_pow_64_minus_1_is_remembered_across_a_reopen() {
-        let mut flash = TestFlash::new(0x4000);
+        let mut flash = TestFlash::strict(0x4000);
         let (mut store, _) = StateStore::open(&mut flash, REGION).unwrap();
         for sequence in [Some(u64::MAX), None, Some(0), Some(u64::MAX - 1)] {
             let state = AgentState {
@@ -497,25 +498,25 @@ mod tests {
 
     #[test]
     fn the_newer_record_wins_when_the_generation_wraps() {
-        let mut flash = TestFlash::new(0x4000);
+        let mut flash = TestFlash::strict(0x4000);
         let old = sample();
         let new = AgentState {
             manifest_sequence: Some(43),
             ..sample()
         };
-        flash.data[0x2000..0x2100].copy_from_slice(&old.encode(u32::MAX));
-        flash.data[0x3000..0x3100].copy_from_slice(&new.encode(0));
+        flash.bytes_mut()[0x2000..0x2100].copy_from_slice(&old.encode(u32::MAX));
+        flash.bytes_mut()[0x3000..0x3100].copy_from_slice(&new.encode(0));
         let (mut store, back) = StateStore::open(&mut flash, REGION).unwrap();
         assert_eq!(back, new);
         // The next save goes to the older half, with the next generation.
         store.save(&mut flash, &old).unwrap();
-        assert_eq!(flash.data[0x2004..0x2008], 1u32.to_le_bytes());
+        assert_eq!(flash.bytes()[0x2004..0x2008], 1u32.to_le_bytes());
         assert_eq!(StateStore::open(&mut flash, REGION).unwrap().1, old);
     }
 
     #[test]
     fn rejects_unusable_regions() {
-        let mut flash = TestFlash::new(0x4000);
+        let mut flash = TestFlash::strict(0x4000);
         for region in [
             Region::new(0x2000, 0x1000),
             Region::new(0x2100, 0x2000),

@@ -17,27 +17,18 @@ use ota_agent::http::{HttpClient, HttpError, Request, ResponseHead};
 use ota_agent::status::CheckResult;
 use ota_format::{Channel, TrustedKeyDescriptor, Version};
 
-#[path = "../src/test_flash.rs"]
-#[allow(dead_code)]
-mod test_flash;
-#[path = "../src/test_http.rs"]
-#[allow(dead_code)]
-mod test_http;
-#[path = "../src/test_support.rs"]
-#[allow(dead_code, unused_imports)]
-mod test_support;
+mod common;
 
-use test_flash::TestFlash;
-use test_http::{NoDelay, SliceBody, Ticks, ranged_head};
-use test_support::{self as ts, Spec};
-
-#[path = "common/heap_peak.rs"]
-mod heap_peak;
-
-use heap_peak::{Counting, heap_peak_of};
+use common::heap_peak::{Counting, heap_peak_of};
+use common::http::{NoDelay, SliceBody, Ticks};
+use ota_flash_sim::SimFlash;
+use ota_testkit::fixture::{self as ts, Spec};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
+
+/// Flash operations the simulator's log has room for before a measurement.
+const LOGGED_OPERATIONS: usize = 4096;
 
 const MANIFEST_URL: &str = "http://host/fw/sensor.stable.manifest";
 
@@ -59,7 +50,7 @@ impl HttpClient for Host {
         } else {
             &self.image
         };
-        let head = ranged_head(bytes.len() as u64, req.range_from, None);
+        let head = ResponseHead::of_file(bytes.len() as u64, req.range_from, None);
         let from = req.range_from.unwrap_or(0) as usize;
         Ok((head, SliceBody(&bytes[from..])))
     }
@@ -77,11 +68,13 @@ fn measure(window_log: u8, buffers: UpdateBuffers<'_>) -> (usize, usize, usize) 
         ],
     )
     .unwrap();
-    let mut flash = TestFlash::new(0x210000);
-    flash.multiwrite = 0xD000..0xF000;
+    let mut flash = SimFlash::new(0x210000).require_erase_outside(0xD000..0xF000);
+    // The simulator logs every operation; room made now keeps its log out of the heap
+    // peak (checked below).
+    flash.reserve_log(LOGGED_OPERATIONS);
     // A 600 KiB firmware: the RAM must not depend on the image size.
     let old = ts::app_image("1.0.0", 600_000);
-    flash.data[0x10000..0x10000 + old.len()].copy_from_slice(&old);
+    flash.bytes_mut()[0x10000..0x10000 + old.len()].copy_from_slice(&old);
     let spec = Spec {
         window_log: Some(window_log),
         ..Spec::default()
@@ -127,7 +120,13 @@ fn measure(window_log: u8, buffers: UpdateBuffers<'_>) -> (usize, usize, usize) 
             version: Version::parse("1.1.0").unwrap()
         })
     );
-    let agent = size_of::<Agent<'static, &mut TestFlash, Host, NoDelay, &Ticks>>();
+    drop(agent);
+    assert!(
+        flash.log().len() <= LOGGED_OPERATIONS,
+        "{} flash operations: the log grew inside the measurement",
+        flash.log().len()
+    );
+    let agent = size_of::<Agent<'static, &mut SimFlash, Host, NoDelay, &Ticks>>();
     (agent, future, heap)
 }
 

@@ -1,4 +1,5 @@
-//! The stock ESP-IDF second-stage bootloader, run over a [`SimFlash`]:
+//! The stock ESP-IDF second-stage bootloader, run over a simulated flash
+//! ([`WordFlash`]):
 //! partition table, otadata rules (from `ota_agent::bootloader`, in either
 //! app-rollback mode), then image validation in ESP-IDF's fallback order.
 //!
@@ -10,19 +11,29 @@ use ota_agent::bootloader::{self, BootloaderMode, Selection};
 use ota_agent::{BootTarget, Region};
 
 use crate::layout::{Layout, LayoutError};
-use crate::simflash::{SimFlash, SimFlashError};
+use crate::simflash::{SimFlashError, WordFlash};
 
 /// Decides whether the app image in a partition would load.
-pub trait ImageValidator {
+pub trait ImageValidator<const WRITE_SIZE: usize = 4> {
     /// `true` if the bootloader can start the image at `region`.
-    fn is_bootable(&mut self, flash: &mut SimFlash, target: BootTarget, region: Region) -> bool;
+    fn is_bootable(
+        &mut self,
+        flash: &mut WordFlash<WRITE_SIZE>,
+        target: BootTarget,
+        region: Region,
+    ) -> bool;
 }
 
-impl<T> ImageValidator for T
+impl<const WRITE_SIZE: usize, T> ImageValidator<WRITE_SIZE> for T
 where
-    T: FnMut(&mut SimFlash, BootTarget, Region) -> bool,
+    T: FnMut(&mut WordFlash<WRITE_SIZE>, BootTarget, Region) -> bool,
 {
-    fn is_bootable(&mut self, flash: &mut SimFlash, target: BootTarget, region: Region) -> bool {
+    fn is_bootable(
+        &mut self,
+        flash: &mut WordFlash<WRITE_SIZE>,
+        target: BootTarget,
+        region: Region,
+    ) -> bool {
         self(flash, target, region)
     }
 }
@@ -75,9 +86,9 @@ impl SimBootloader {
     /// One power-on: read the table, select from otadata (writing it as the
     /// real bootloader does), and start the first partition, in ESP-IDF's
     /// order, that `validator` accepts.
-    pub fn boot<V: ImageValidator>(
+    pub fn boot<const WRITE_SIZE: usize, V: ImageValidator<WRITE_SIZE>>(
         &self,
-        flash: &mut SimFlash,
+        flash: &mut WordFlash<WRITE_SIZE>,
         validator: &mut V,
     ) -> Result<BootReport, SimBootError> {
         let layout = Layout::read(flash)?;

@@ -31,7 +31,7 @@ use ota_format::{Channel, ChipId, DeviceType, TrustedKey, Version};
 use crate::bootloader::{SimBootError, SimBootloader};
 use crate::http_client::{StdHttpClient, std_http_client};
 use crate::layout::{Layout, LayoutError};
-use crate::simflash::{SimFlash, SimFlashError};
+use crate::simflash::{SimFlash, SimFlashError, WordFlash};
 
 /// Marks a test behaviour inside an image: the marker, then the behaviour's name.
 pub const BEHAVIOUR_MARKER: &[u8] = b"OTA-SIM-BEHAVIOUR:";
@@ -277,18 +277,19 @@ impl StatusSink for SharedStatus {
     }
 }
 
-/// The agent as the simulator runs it.
-pub type SimAgent<'s> = Agent<'s, &'s mut SimFlash, &'s mut StdHttpClient, StdDelay, StdClock>;
+/// The agent as the simulator runs it, over flash with `WRITE_SIZE`-byte words.
+pub type SimAgent<'s, const WRITE_SIZE: usize = 4> =
+    Agent<'s, &'s mut WordFlash<WRITE_SIZE>, &'s mut StdHttpClient, StdDelay, StdClock>;
 
 /// The application's view during one boot.
-pub struct Session<'s> {
+pub struct Session<'s, const WRITE_SIZE: usize = 4> {
     /// The agent.
-    pub agent: SimAgent<'s>,
+    pub agent: SimAgent<'s, WRITE_SIZE>,
     /// What runs.
     pub firmware: RunningFirmware,
 }
 
-impl Session<'_> {
+impl<const WRITE_SIZE: usize> Session<'_, WRITE_SIZE> {
     /// One update check (blocking).
     pub fn check(&mut self) -> Result<CheckResult, AgentError> {
         embassy_futures::block_on(self.agent.check())
@@ -300,10 +301,11 @@ impl Session<'_> {
     }
 }
 
-/// A virtual device.
-pub struct VirtualDevice {
+/// A virtual device, its flash written in `WRITE_SIZE`-byte words (ESP32's 4 unless a
+/// test runs another geometry).
+pub struct VirtualDevice<const WRITE_SIZE: usize = 4> {
     /// Its flash.
-    pub flash: SimFlash,
+    pub flash: WordFlash<WRITE_SIZE>,
     /// Its configuration.
     pub config: DeviceConfig,
     /// Its HTTP client (statistics survive reboots).
@@ -313,15 +315,27 @@ pub struct VirtualDevice {
     memory: Box<LargeUpdateMemory>,
 }
 
-impl VirtualDevice {
+impl<const WRITE_SIZE: usize> VirtualDevice<WRITE_SIZE> {
     /// A device with this flash.
-    pub fn new(flash: SimFlash, config: DeviceConfig) -> Self {
+    pub fn new(flash: WordFlash<WRITE_SIZE>, config: DeviceConfig) -> Self {
         VirtualDevice {
             flash,
             config,
             client: std_http_client(),
             shared: SharedStatus::default(),
             memory: Box::new(LargeUpdateMemory::new()),
+        }
+    }
+
+    /// The same device (flash contents and counters, configuration, client, status)
+    /// over flash written in `W`-byte words: one fixture, several flash geometries.
+    pub fn into_geometry<const W: usize>(self) -> VirtualDevice<W> {
+        VirtualDevice {
+            flash: self.flash.into_geometry(),
+            config: self.config,
+            client: self.client,
+            shared: self.shared,
+            memory: self.memory,
         }
     }
 
@@ -332,7 +346,7 @@ impl VirtualDevice {
     /// One power-on; `app` runs with the agent once the image is up and healthy.
     pub fn boot<R>(
         &mut self,
-        app: impl FnOnce(&mut Session<'_>) -> R,
+        app: impl FnOnce(&mut Session<'_, WRITE_SIZE>) -> R,
     ) -> Result<BootResult<R>, SimError> {
         if self.flash.is_dead() {
             self.flash.power_cycle();
@@ -343,9 +357,10 @@ impl VirtualDevice {
         }
         let chip = self.config.chip;
         let bootloader = SimBootloader::new(self.config.bootloader);
-        let report = match bootloader.boot(&mut self.flash, &mut |f: &mut SimFlash, _, region| {
-            slot_is_bootable(f, region, chip)
-        }) {
+        let report = match bootloader.boot(
+            &mut self.flash,
+            &mut |f: &mut WordFlash<WRITE_SIZE>, _, region| slot_is_bootable(f, region, chip),
+        ) {
             Ok(report) => report,
             Err(SimBootError::Flash(SimFlashError::PowerLost)) => return Ok(BootResult::PowerLost),
             Err(SimBootError::Layout(LayoutError::Flash(SimFlashError::PowerLost))) => {

@@ -9,7 +9,7 @@ use ota_agent::partition_table::{
     PARTITION_TABLE_MAX_LEN, PARTITION_TABLE_OFFSET, PartitionTableError,
 };
 
-use crate::simflash::{SimFlash, SimFlashError};
+use crate::simflash::{SimFlash, SimFlashError, WordFlash};
 use embedded_storage::nor_flash::ReadNorFlash;
 
 /// Offset of the first app partition in the layouts made here.
@@ -178,7 +178,9 @@ impl Layout {
     /// esp-idf-part panics on records it has no name for (a data subtype such as 0x40,
     /// which ESP-IDF and `ota-sign flash` accept, or unknown flag bits); such a table
     /// is taken from the device parser alone instead of crashing the simulator.
-    pub fn read(flash: &mut SimFlash) -> Result<Self, LayoutError> {
+    pub fn read<const WRITE_SIZE: usize>(
+        flash: &mut WordFlash<WRITE_SIZE>,
+    ) -> Result<Self, LayoutError> {
         let mut bytes = vec![0u8; PARTITION_TABLE_MAX_LEN];
         flash.read(PARTITION_TABLE_OFFSET, &mut bytes)?;
         let device =

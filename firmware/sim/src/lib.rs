@@ -1,7 +1,7 @@
 //! Host simulator of an ESP32 running the ota-sign agent.
 //!
-//! * [`simflash`]: a strict NOR flash (ESP32 geometry) with operation
-//!   counting and power-cut injection.
+//! * [`simflash`]: a strict NOR flash (ESP32 sectors, any write word) with operation
+//!   counting and power-cut injection, from `ota-flash-sim`.
 //! * [`layout`]: ESP-IDF partition tables (via `esp-idf-part`) written to and
 //!   read from the simulated flash.
 //! * [`project`]: the device type from the project's `ota-sign.toml`.
@@ -19,10 +19,9 @@ pub mod device;
 pub mod http_client;
 pub mod layout;
 pub mod project;
-mod rng;
 pub mod simflash;
 pub mod status_server;
 
 pub use bootloader::{BootReport, ImageValidator, SimBootError, SimBootloader};
 pub use layout::{Layout, LayoutError, LayoutSpec};
-pub use simflash::{FlashOp, SimFlash, SimFlashError};
+pub use simflash::{FlashOp, SimFlash, SimFlashError, SimNorFlash, WordFlash};

@@ -1,5 +1,7 @@
 //! A power cut at EVERY flash erase and write of switch + trial + confirm or
-//! rollback, in both bootloader modes, with several damage seeds. After each
+//! rollback, in both bootloader modes, with several damage seeds, over flash written
+//! in 4-byte words (ESP32) and in 32-byte words (a geometry that finds code assuming
+//! the first, as MCUboot's simulator runs over several devices). After each
 //! cut the device must start, straight from otadata's selection (no
 //! bootloader fallback needed), either the old or the new image — and a later
 //! update must still complete.
@@ -29,8 +31,8 @@ enum Scenario {
     CrashLoop,
 }
 
-fn device(mode: BootloaderMode) -> Device {
-    let mut d = Device::new(LayoutSpec::small(false, 3), mode, 3);
+fn device<const W: usize>(mode: BootloaderMode) -> Device<W> {
+    let mut d = Device::new(LayoutSpec::small(false, 3), mode, 3).into_geometry();
     d.put_image(OLD, 1);
     d.put_image(NEW, 2);
     // Initial otadata: the bootloader records ota_1 (seq 2) on first boot.
@@ -42,7 +44,7 @@ fn device(mode: BootloaderMode) -> Device {
 
 /// Runs the scenario until it ends or the flash dies. Returns how many flash
 /// operations had completed at the end of each step.
-fn run(d: &mut Device, scenario: Scenario) -> Result<Vec<u64>, String> {
+fn run<const W: usize>(d: &mut Device<W>, scenario: Scenario) -> Result<Vec<u64>, String> {
     let mut marks = Vec::new();
     let e = |e: ota_agent::BootError<_>| format!("{e}");
     d.state(OLD)
@@ -83,7 +85,7 @@ fn run(d: &mut Device, scenario: Scenario) -> Result<Vec<u64>, String> {
 
 /// After power returns: the device boots old or new straight from otadata,
 /// settles, and a later update to the other slot completes and is confirmed.
-fn check_recovers(mut d: Device, allowed: &[BootTarget], context: &str) {
+fn check_recovers<const W: usize>(mut d: Device<W>, allowed: &[BootTarget], context: &str) {
     d.power_cycle();
     let report = SimBootloader::new(d.mode)
         .boot(&mut d.flash, &mut validator())
@@ -150,8 +152,8 @@ fn seeds() -> u64 {
         .unwrap_or(8)
 }
 
-fn sweep(mode: BootloaderMode, scenario: Scenario) -> u64 {
-    let pristine = device(mode);
+fn sweep<const W: usize>(mode: BootloaderMode, scenario: Scenario) -> u64 {
+    let pristine = device::<W>(mode);
     let base = pristine.flash.operations();
     let mut clean = pristine.clone();
     let marks: Vec<u64> = run(&mut clean, scenario)
@@ -189,91 +191,120 @@ fn sweep(mode: BootloaderMode, scenario: Scenario) -> u64 {
             check_recovers(
                 d,
                 allowed,
-                &format!("{mode:?} {scenario:?} cut at op {n}/{total} seed {seed}"),
+                &format!("{W}-byte words {mode:?} {scenario:?} cut at op {n}/{total} seed {seed}"),
             );
             cuts += 1;
         }
     }
-    eprintln!("{mode:?} {scenario:?}: {total} flash operations, {cuts} cut points tested");
+    eprintln!(
+        "{W}-byte words {mode:?} {scenario:?}: {total} flash operations, {cuts} cut points tested"
+    );
     cuts
 }
 
-#[test]
-fn every_cut_rollback_bootloader_accept() {
-    assert!(sweep(RollbackEnabled, Scenario::Accept) > 0);
+/// One test per sweep.
+macro_rules! sweeps {
+    ($word:literal: $($name:ident: $mode:expr, $scenario:expr;)+) => {$(
+        #[test]
+        fn $name() {
+            assert!(sweep::<$word>($mode, $scenario) > 0);
+        }
+    )+};
 }
 
-#[test]
-fn every_cut_rollback_bootloader_app_rejects() {
-    assert!(sweep(RollbackEnabled, Scenario::AppRejects) > 0);
+/// Every bootloader mode and scenario, for each flash geometry.
+macro_rules! every_cut {
+    ($($geometry:ident: $word:literal),+) => {$(
+        mod $geometry {
+            use super::*;
+
+            sweeps! { $word:
+                rollback_bootloader_accept: RollbackEnabled, Scenario::Accept;
+                rollback_bootloader_app_rejects: RollbackEnabled, Scenario::AppRejects;
+                rollback_bootloader_crash_loop: RollbackEnabled, Scenario::CrashLoop;
+                counting_accept: RollbackDisabled, Scenario::Accept;
+                counting_app_rejects: RollbackDisabled, Scenario::AppRejects;
+                counting_crash_loop: RollbackDisabled, Scenario::CrashLoop;
+            }
+        }
+    )+};
 }
 
-#[test]
-fn every_cut_rollback_bootloader_crash_loop() {
-    assert!(sweep(RollbackEnabled, Scenario::CrashLoop) > 0);
-}
+every_cut!(every_cut_4_byte_words: 4, every_cut_32_byte_words: 32);
 
-#[test]
-fn every_cut_counting_accept() {
-    assert!(sweep(RollbackDisabled, Scenario::Accept) > 0);
-}
-
-#[test]
-fn every_cut_counting_app_rejects() {
-    assert!(sweep(RollbackDisabled, Scenario::AppRejects) > 0);
-}
-
-#[test]
-fn every_cut_counting_crash_loop() {
-    assert!(sweep(RollbackDisabled, Scenario::CrashLoop) > 0);
+/// Several cuts in a row at random operations (`after` operations from the previous
+/// one, damage from `seed`), each followed by a reboot that retries the same update.
+fn repeated_cuts<const W: usize>(
+    counting: bool,
+    cuts: Vec<(u64, u64)>,
+) -> Result<(), TestCaseError> {
+    let mode = if counting {
+        RollbackDisabled
+    } else {
+        RollbackEnabled
+    };
+    let mut d = device::<W>(mode);
+    let mut running = OLD;
+    for (after, seed) in cuts {
+        d.flash = d.flash.clone().with_seed(seed);
+        d.flash.cut_after(d.flash.operations() + after);
+        // Retry the update from whatever runs now.
+        let _ = (|| -> Result<(), String> {
+            if running == OLD {
+                d.state(OLD)
+                    .map_err(|e| e.to_string())?
+                    .set_boot_slot(&mut d.flash, 2)
+                    .map_err(|e| e.to_string())?;
+            }
+            let (r, _, mut st) = d.boot_and_record()?;
+            running = r;
+            if r == NEW {
+                st.confirm(&mut d.flash).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })();
+        d.flash.cancel_cut();
+        d.power_cycle();
+        let r = d.boot().unwrap();
+        prop_assert!(r == Some(OLD) || r == Some(NEW), "booted {:?}", r);
+        running = r.unwrap();
+        let mut st = d.state(running).unwrap();
+        if let BootAttempt::Counted { .. } | BootAttempt::BootloaderTracked =
+            st.record_boot_attempt(&mut d.flash, validator()).unwrap()
+            && running == NEW
+        {
+            st.confirm(&mut d.flash).unwrap();
+        }
+    }
+    if running == OLD {
+        d.state(OLD)
+            .unwrap()
+            .set_boot_slot(&mut d.flash, 2)
+            .unwrap();
+        let (_, _, mut st) = d.boot_and_record().unwrap();
+        st.confirm(&mut d.flash).unwrap();
+    }
+    let (r, a, _) = d.boot_and_record().unwrap();
+    prop_assert_eq!((r, a), (NEW, BootAttempt::Confirmed));
+    Ok(())
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// Several cuts in a row at random operations, each followed by a reboot
-    /// that retries the same update: the device always boots old or new, and
-    /// once power stays on the update completes.
+    /// that retries the same update, over 4- or 32-byte flash words: the device
+    /// always boots old or new, and once power stays on the update completes.
     #[test]
     fn repeated_random_cuts(
         counting in any::<bool>(),
+        wide_words in any::<bool>(),
         cuts in proptest::collection::vec((0u64..12, any::<u64>()), 1..5),
     ) {
-        let mode = if counting { RollbackDisabled } else { RollbackEnabled };
-        let mut d = device(mode);
-        let mut running = OLD;
-        for (after, seed) in cuts {
-            d.flash = d.flash.clone().with_seed(seed);
-            d.flash.cut_after(d.flash.operations() + after);
-            // Retry the update from whatever runs now.
-            let _ = (|| -> Result<(), String> {
-                if running == OLD {
-                    d.state(OLD).map_err(|e| e.to_string())?.set_boot_slot(&mut d.flash, 2).map_err(|e| e.to_string())?;
-                }
-                let (r, _, mut st) = d.boot_and_record()?;
-                running = r;
-                if r == NEW {
-                    st.confirm(&mut d.flash).map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            })();
-            d.flash.cancel_cut();
-            d.power_cycle();
-            let r = d.boot().unwrap();
-            prop_assert!(r == Some(OLD) || r == Some(NEW), "booted {:?}", r);
-            running = r.unwrap();
-            let mut st = d.state(running).unwrap();
-            if let BootAttempt::Counted { .. } | BootAttempt::BootloaderTracked = st.record_boot_attempt(&mut d.flash, validator()).unwrap()
-                && running == NEW {
-                    st.confirm(&mut d.flash).unwrap();
-                }
+        if wide_words {
+            repeated_cuts::<32>(counting, cuts)?;
+        } else {
+            repeated_cuts::<4>(counting, cuts)?;
         }
-        if running == OLD {
-            d.state(OLD).unwrap().set_boot_slot(&mut d.flash, 2).unwrap();
-            let (_, _, mut st) = d.boot_and_record().unwrap();
-            st.confirm(&mut d.flash).unwrap();
-        }
-        let (r, a, _) = d.boot_and_record().unwrap();
-        prop_assert_eq!((r, a), (NEW, BootAttempt::Confirmed));
     }
 }

@@ -6,13 +6,15 @@
 //! espflash, or directly as an ESP-IDF app image ([`TestFirmware::app_image`]) for tests
 //! that need one without espflash. [`Corruption`] breaks app images in one named way
 //! each. [`release`] packages an app image as a signed `.ota` file and manifest, with
-//! knobs to lie in one place. See `README.md` for how the fixtures are laid out.
+//! knobs to lie in one place; [`fixture`] is the `sensor` device the agent tests
+//! update. See `README.md` for how the fixtures are laid out.
 #![forbid(unsafe_code)]
 
 mod chip;
 mod elf;
 mod filler;
 mod firmware;
+pub mod fixture;
 mod image;
 pub mod release;
 mod secure_boot;

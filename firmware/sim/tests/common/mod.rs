@@ -4,26 +4,26 @@
 
 use ota_agent::bootloader::BootloaderMode;
 use ota_agent::{BootAttempt, BootConfig, BootError, BootState, BootTarget, Region};
-use ota_device_sim::{LayoutSpec, SimBootloader, SimFlash, SimFlashError};
+use ota_device_sim::{LayoutSpec, SimBootloader, SimFlashError, WordFlash};
 
 /// Test images start with this marker followed by a version byte. The real
 /// ESP image validator replaces this once ota_format::esp lands.
 pub const MARK: &[u8; 4] = b"TAPP";
 
-pub fn write_image(flash: &mut SimFlash, region: Region, version: u8) {
+pub fn write_image<const W: usize>(flash: &mut WordFlash<W>, region: Region, version: u8) {
     let mut img = [0u8; 8];
     img[..4].copy_from_slice(MARK);
     img[4] = version;
     flash.flash_image(region.offset, &img);
 }
 
-pub fn image_version(flash: &SimFlash, region: Region) -> Option<u8> {
+pub fn image_version<const W: usize>(flash: &WordFlash<W>, region: Region) -> Option<u8> {
     let b = &flash.bytes()[region.offset as usize..region.offset as usize + 8];
     (&b[..4] == MARK).then_some(b[4])
 }
 
-pub fn validator() -> impl FnMut(&mut SimFlash, BootTarget, Region) -> bool {
-    |flash: &mut SimFlash, _t, region| image_version(flash, region).is_some()
+pub fn validator<const W: usize>() -> impl FnMut(&mut WordFlash<W>, BootTarget, Region) -> bool {
+    |flash: &mut WordFlash<W>, _t, region| image_version(flash, region).is_some()
 }
 
 pub fn config(mode: BootloaderMode, max: u8) -> BootConfig {
@@ -33,10 +33,10 @@ pub fn config(mode: BootloaderMode, max: u8) -> BootConfig {
     }
 }
 
-/// A simulated device: flash + bootloader build + agent config.
+/// A simulated device: flash (in `W`-byte write words) + bootloader build + agent config.
 #[derive(Clone, Debug)]
-pub struct Device {
-    pub flash: SimFlash,
+pub struct Device<const W: usize = 4> {
+    pub flash: WordFlash<W>,
     pub mode: BootloaderMode,
     pub config: BootConfig,
 }
@@ -50,6 +50,17 @@ impl Device {
         }
     }
 
+    /// The same device over flash written in `W`-byte words.
+    pub fn into_geometry<const W: usize>(self) -> Device<W> {
+        Device {
+            flash: self.flash.into_geometry(),
+            mode: self.mode,
+            config: self.config,
+        }
+    }
+}
+
+impl<const W: usize> Device<W> {
     pub fn region(&mut self, t: BootTarget) -> Region {
         ota_device_sim::Layout::read(&mut self.flash)
             .unwrap()

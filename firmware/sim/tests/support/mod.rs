@@ -511,9 +511,9 @@ pub fn device_at(manifest_url: &str, mode: BootloaderMode, first_app: &[u8]) -> 
 
 /// Boots until the application runs (through crash loops and rollbacks); returns the
 /// running version, whether the boot confirmed a trial, and `app`'s value.
-pub fn boot_until_running<R>(
-    d: &mut VirtualDevice,
-    mut app: impl FnMut(&mut ota_device_sim::device::Session<'_>) -> R,
+pub fn boot_until_running<const W: usize, R>(
+    d: &mut VirtualDevice<W>,
+    mut app: impl FnMut(&mut ota_device_sim::device::Session<'_, W>) -> R,
 ) -> (Version, R) {
     for _ in 0..20 {
         match d.boot(&mut app).unwrap() {
@@ -530,8 +530,8 @@ pub fn boot_until_running<R>(
 
 /// One check on a running device: installs and reboots into the new image if there
 /// is one. Returns the check result and the version running afterwards.
-pub fn check_and_reboot(
-    d: &mut VirtualDevice,
+pub fn check_and_reboot<const W: usize>(
+    d: &mut VirtualDevice<W>,
 ) -> (
     Result<ota_agent::status::CheckResult, ota_agent::agent::AgentError>,
     Version,

@@ -1,25 +1,23 @@
 //! The agent over the strict test flash, the simulated ESP-IDF bootloader of
-//! [`crate::bootloader`] and an in-memory static host. End-to-end runs over real HTTP
+//! `ota_agent::bootloader` and an in-memory static host. End-to-end runs over real HTTP
 //! and power-cut sweeps live in the simulator crate's tests.
 
-extern crate std;
+mod common;
 
-use core::cell::Cell;
-use std::string::String;
-use std::vec::Vec;
+use std::cell::Cell;
 
 use ota_format::{Channel, FormatError, TrustedKey, TrustedKeyDescriptor, Version};
 
-use crate::agent::*;
-use crate::boot::BootConfig;
-use crate::bootloader::{self, BootloaderMode};
-use crate::download::{Clock, RetryPolicy};
-use crate::geometry::{BootTarget, Geometry, Region};
-use crate::http::{ETag, HttpClient, HttpError, Request, ResponseHead};
-use crate::status::{CheckResult, UpdateState};
-use crate::test_flash::TestFlash;
-use crate::test_http::{NoDelay, SliceBody, Ticks, bodiless_head, ranged_head};
-use crate::test_support::{self as ts, Spec};
+use common::http::{NoDelay, SliceBody, Ticks};
+use ota_agent::agent::*;
+use ota_agent::boot::BootConfig;
+use ota_agent::bootloader::{self, BootloaderMode};
+use ota_agent::download::{Clock, RetryPolicy};
+use ota_agent::geometry::{BootTarget, Geometry, Region};
+use ota_agent::http::{ETag, HttpClient, HttpError, Request, ResponseHead};
+use ota_agent::status::{CheckResult, Status, UpdateState};
+use ota_flash_sim::SimFlash;
+use ota_testkit::fixture::{self as ts, Spec};
 
 const MANIFEST_URL: &str = "http://host/fw/sensor.stable.manifest";
 const IMAGE_NAME: &str = "sensor-1.1.0.ota";
@@ -55,12 +53,9 @@ impl Host {
 fn etag_of(bytes: &[u8]) -> ETag {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(bytes);
-    ETag::new(&std::format!(
+    ETag::new(&format!(
         "\"{:02x}{:02x}{:02x}{:02x}\"",
-        d[0],
-        d[1],
-        d[2],
-        d[3]
+        d[0], d[1], d[2], d[3]
     ))
     .unwrap()
 }
@@ -78,13 +73,13 @@ impl HttpClient for &mut Host {
         self.requests
             .push((req.url.into(), req.if_none_match.is_some()));
         let Some((_, bytes)) = self.files.iter().find(|(u, _)| u == req.url) else {
-            return Ok((bodiless_head(404, None), SliceBody(&[])));
+            return Ok((ResponseHead::bodiless(404, None), SliceBody(&[])));
         };
         let etag = etag_of(bytes);
         if req.if_none_match == Some(&etag) {
-            return Ok((bodiless_head(304, Some(etag)), SliceBody(&[])));
+            return Ok((ResponseHead::bodiless(304, Some(etag)), SliceBody(&[])));
         }
-        let head = ranged_head(bytes.len() as u64, req.range_from, Some(etag));
+        let head = ResponseHead::of_file(bytes.len() as u64, req.range_from, Some(etag));
         let from = req.range_from.unwrap_or(0) as usize;
         Ok((head, SliceBody(&bytes[from..])))
     }
@@ -92,7 +87,7 @@ impl HttpClient for &mut Host {
 
 /// A device: flash plus what survives between boots (nothing else does).
 struct Device {
-    flash: TestFlash,
+    flash: SimFlash,
     mode: BootloaderMode,
 }
 
@@ -104,10 +99,9 @@ struct Booted {
 
 impl Device {
     fn new(mode: BootloaderMode) -> Self {
-        let mut flash = TestFlash::new(0x70000);
-        flash.multiwrite = 0xD000..0xF000;
+        let mut flash = SimFlash::new(0x70000).require_erase_outside(0xD000..0xF000);
         let app = ts::app_image("1.0.0", 30_000);
-        flash.data[0x10000..0x10000 + app.len()].copy_from_slice(&app);
+        flash.bytes_mut()[0x10000..0x10000 + app.len()].copy_from_slice(&app);
         Device { flash, mode }
     }
 
@@ -121,7 +115,7 @@ impl Device {
         .expect("something boots");
         let region = g.region(target).unwrap();
         let image =
-            &self.flash.data[region.offset as usize..(region.offset + region.size) as usize];
+            &self.flash.bytes()[region.offset as usize..(region.offset + region.size) as usize];
         let desc = ota_format::esp::AppDescriptor::find_in_image(image).unwrap();
         let keys = TrustedKeyDescriptor::find_in(image).unwrap().unwrap();
         Booted {
@@ -135,7 +129,7 @@ impl Device {
     fn run<R>(
         &mut self,
         host: &mut Host,
-        f: impl FnOnce(&mut Agent<'_, &mut TestFlash, &mut Host, NoDelay, &Ticks>, BootOutcome) -> R,
+        f: impl FnOnce(&mut Agent<'_, &mut SimFlash, &mut Host, NoDelay, &Ticks>, BootOutcome) -> R,
     ) -> R {
         let booted = self.boot();
         let config = AgentConfig {
@@ -160,7 +154,7 @@ impl Device {
             running: booted.target,
         };
         let ticks = Ticks(Cell::new(0));
-        let mut memory = std::boxed::Box::new(DefaultUpdateMemory::new());
+        let mut memory = Box::new(DefaultUpdateMemory::new());
         let mut sink = ();
         let (mut agent, outcome) = Agent::start(
             config,
@@ -214,6 +208,14 @@ fn v(s: &str) -> Version {
     Version::parse(s).unwrap()
 }
 
+/// The status says `version` is installed and runs from `slot`.
+fn assert_runs(status: &Status, version: &str, slot: BootTarget) {
+    assert_eq!(
+        (status.installed_version, status.running.slot),
+        (v(version), slot)
+    );
+}
+
 #[test]
 fn update_confirm_and_idle_check_in_both_modes() {
     for mode in BOTH_MODES {
@@ -235,11 +237,7 @@ fn update_confirm_and_idle_check_in_both_modes() {
         );
         dev.run(&mut host, |a, outcome| {
             assert_eq!(outcome, BootOutcome::Trial, "{mode:?}");
-            let s = a.status();
-            assert_eq!(
-                (s.installed_version, s.running.slot),
-                (v("1.1.0"), BootTarget::Ota(1))
-            );
+            assert_runs(&a.status(), "1.1.0", BootTarget::Ota(1));
             assert_eq!(check(a), Err(AgentError::TrialInProgress));
             a.confirm().unwrap();
             assert_eq!(a.saved_state().security_counter, 1);
@@ -270,10 +268,7 @@ fn failed_health_check_rolls_back_and_is_not_retried() {
         dev.run(&mut host, |a, outcome| {
             assert_eq!(outcome, BootOutcome::Normal, "{mode:?}");
             let s = a.status();
-            assert_eq!(
-                (s.installed_version, s.running.slot),
-                (v("1.0.0"), BootTarget::Ota(0))
-            );
+            assert_runs(&s, "1.0.0", BootTarget::Ota(0));
             assert_eq!(s.rolled_back_releases, 1);
             assert_eq!(
                 check(a),
@@ -415,6 +410,6 @@ fn status_serializes_to_json() {
     assert_eq!(json["last_check"]["result"]["result"], "installed");
     assert_eq!(json["download"]["received"], json["download"]["total"]);
     let key = ts::trusted()[0].id();
-    assert_eq!(json["trusted_keys"][0], std::format!("{key}"));
+    assert_eq!(json["trusted_keys"][0], format!("{key}"));
     assert!(json["last_error"].is_null());
 }

@@ -1,7 +1,8 @@
-//! The NOR rules of the simulated flash.
+//! The NOR rules and the power-cut model of the simulated flash, in the ESP32 geometry
+//! (the default) and a 32-byte-word one.
 
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash};
-use ota_device_sim::{FlashOp, SimFlash, SimFlashError};
+use ota_flash_sim::{FlashOp, SimFlash, SimFlashError, SimNorFlash};
 
 fn flash() -> SimFlash {
     SimFlash::new(4 * 4096)
@@ -273,4 +274,87 @@ fn save_replaces_the_file_by_rename_and_never_rewrites_it_in_place() {
         .collect();
     names.sort();
     assert_eq!(names, ["earlier.bin", "flash.bin"]);
+}
+
+/// 32-byte write words (as flash with encryption or ECC has), 4 KiB sectors.
+type WideFlash = SimNorFlash<32, 4096>;
+
+#[test]
+fn a_wide_word_flash_refuses_writes_narrower_or_off_its_words() {
+    let mut f = WideFlash::new(2 * 4096);
+    assert_eq!(<WideFlash as NorFlash>::WRITE_SIZE, 32);
+    for (offset, len) in [(0, 4), (4, 32), (16, 32), (0, 36)] {
+        assert_eq!(
+            f.write(offset, &vec![0; len]),
+            Err(SimFlashError::NotAligned {
+                op: "write",
+                offset,
+                len
+            }),
+            "write at {offset} len {len}"
+        );
+    }
+    assert_eq!(f.operations(), 0);
+    f.write(32, &[0x5A; 64]).unwrap();
+    assert_eq!(&f.bytes()[32..96], &[0x5A; 64]);
+    assert!(f.bytes()[..32].iter().all(|&b| b == 0xFF));
+}
+
+#[test]
+fn writes_outside_the_reprogrammable_region_need_erased_bytes() {
+    let mut f = flash().require_erase_outside(4096..8192);
+    f.write(0, &[0x0F; 4]).unwrap();
+    // The same bytes again, or more bits cleared: legal NOR, but a missing erase here.
+    assert_eq!(
+        f.write(0, &[0x0F; 4]),
+        Err(SimFlashError::NotErased {
+            offset: 0,
+            held: 0x0F
+        })
+    );
+    assert_eq!(
+        f.write(0, &[0x00; 4]).unwrap_err().kind(),
+        NorFlashErrorKind::Other
+    );
+    assert_eq!(&f.bytes()[..4], &[0x0F; 4]);
+    // Inside the region, words are updated by clearing more bits.
+    f.write(4096, &[0xF0; 4]).unwrap();
+    f.write(4096, &[0x30; 4]).unwrap();
+    assert_eq!(&f.bytes()[4096..4100], &[0x30; 4]);
+    f.erase(0, 4096).unwrap();
+    f.write(0, &[0x0F; 4]).unwrap();
+}
+
+#[test]
+fn erases_are_counted_per_sector_torn_ones_included() {
+    let mut f = flash();
+    f.erase(0, 8192).unwrap();
+    f.erase(4096, 8192).unwrap();
+    assert_eq!(
+        (0..5).map(|i| f.erase_count(i)).collect::<Vec<_>>(),
+        [Some(1), Some(2), Some(0), Some(0), None]
+    );
+    f.cut_after(f.operations());
+    assert_eq!(f.erase(12288, 16384), Err(SimFlashError::PowerLost));
+    assert_eq!(f.erase_count(3), Some(1));
+    assert_eq!(f.max_erase_count(), 2);
+    // A refused erase wears nothing.
+    f.power_cycle();
+    assert!(f.erase(100, 4096).is_err());
+    assert_eq!(f.erase_count(0), Some(1));
+}
+
+#[test]
+fn another_geometry_keeps_contents_counters_and_the_pending_cut() {
+    let mut f = flash();
+    f.erase(4096, 8192).unwrap();
+    f.write(4096, &[1, 2, 3, 4]).unwrap();
+    f.cut_after(3);
+    let mut wide: WideFlash = f.clone().into_geometry();
+    assert_eq!(wide.bytes(), f.bytes());
+    assert_eq!((wide.operations(), wide.log()), (2, f.log()));
+    assert_eq!(wide.erase_count(1), Some(1));
+    wide.write(64, &[0; 32]).unwrap();
+    assert_eq!(wide.write(96, &[0; 32]), Err(SimFlashError::PowerLost));
+    assert!(wide.is_dead());
 }
