@@ -254,3 +254,35 @@ pub fn url(data: &[u8]) {
         );
     }
 }
+
+/// The agent's state region (two halves of one sector each) filled from the input: one
+/// byte says which halves get a valid CRC (a fuzzer cannot compute one), then each half's
+/// record. Whatever `StateStore::open` makes of it, saving that state and opening again
+/// gives the same state back, and a save never disturbs the half holding it.
+pub fn state_record(data: &[u8]) {
+    use ota_agent::crc::crc32_le;
+    use ota_agent::geometry::Region;
+    use ota_agent::state::{RECORD_LEN, StateStore};
+    const HALF: usize = 4096;
+    let Some((&seal, records)) = data.split_first() else {
+        return;
+    };
+    let mut flash = ota_flash_sim::SimFlash::new(2 * HALF);
+    for (half, record) in records.chunks(RECORD_LEN).take(2).enumerate() {
+        let at = half * HALF;
+        let bytes = &mut flash.bytes_mut()[at..at + RECORD_LEN];
+        bytes[..record.len()].copy_from_slice(record);
+        if seal & (1 << half) != 0 {
+            let crc = crc32_le(0, &bytes[..RECORD_LEN - 4]);
+            bytes[RECORD_LEN - 4..].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+    let region = Region {
+        offset: 0,
+        size: 2 * HALF as u32,
+    };
+    let (mut store, state) = StateStore::open(&mut flash, region).expect("the region fits");
+    store.save(&mut flash, &state).expect("the flash works");
+    let (_, reopened) = StateStore::open(&mut flash, region).expect("the region fits");
+    assert_eq!(reopened, state, "a saved state reads back as itself");
+}
