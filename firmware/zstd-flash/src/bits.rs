@@ -27,10 +27,16 @@ impl<'a> BackwardBits<'a> {
     /// `count` (≤ 56) bits starting at bit `start` of the stream as one little-endian number.
     fn extract(&self, start: usize, count: u32) -> u64 {
         let first = start / 8;
-        let end = (first + 8).min(self.data.len());
-        let mut word = [0u8; 8];
-        word[..end - first].copy_from_slice(&self.data[first..end]);
-        (u64::from_le_bytes(word) >> (start % 8)) & ((1u64 << count) - 1)
+        let word = match self.data.get(first..first + 8) {
+            Some(bytes) => u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8])),
+            None => {
+                let mut word = [0u8; 8];
+                let tail = &self.data[first..];
+                word[..tail.len()].copy_from_slice(tail);
+                u64::from_le_bytes(word)
+            }
+        };
+        (word >> (start % 8)) & ((1u64 << count) - 1)
     }
 
     /// The next `count` (≤ 32) bits without consuming them; past the start they are zeros.
