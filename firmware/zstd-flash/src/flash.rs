@@ -52,17 +52,25 @@ impl<F: ReadNorFlash> NorFlashHistory<F> {
                 max: MAX_GRANULARITY,
             });
         }
-        let mut bounce = [0u8; MAX_GRANULARITY];
         let mut done = 0usize;
-        // Each round serves at least one byte, so at most buf.len() rounds.
+        // At most three rounds: an unaligned head, the aligned middle read straight into
+        // `buf`, an unaligned tail (head and tail through the bounce buffer).
         while done < buf.len() {
             let wanted = address + done as u32;
-            let aligned = wanted & !(granularity as u32 - 1);
-            let skip = (wanted - aligned) as usize;
-            let take = (MAX_GRANULARITY - skip).min(buf.len() - done);
-            let span = (skip + take).div_ceil(granularity) * granularity;
+            let skip = wanted as usize % granularity;
+            let left = buf.len() - done;
+            if skip == 0 && left >= granularity {
+                let middle = left / granularity * granularity;
+                self.flash
+                    .read(wanted, &mut buf[done..done + middle])
+                    .map_err(flash_error)?;
+                done += middle;
+                continue;
+            }
+            let mut bounce = [0u8; MAX_GRANULARITY];
+            let take = (granularity - skip).min(left);
             self.flash
-                .read(aligned, &mut bounce[..span])
+                .read(wanted - skip as u32, &mut bounce[..granularity])
                 .map_err(flash_error)?;
             buf[done..done + take].copy_from_slice(&bounce[skip..skip + take]);
             done += take;

@@ -246,6 +246,7 @@ pub fn decode_via_flash(
 pub struct MemFlash {
     pub bytes: Vec<u8>,
     pub reads: u64,
+    pub read_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -264,6 +265,7 @@ impl MemFlash {
         Self {
             bytes: vec![0x00; len],
             reads: 0,
+            read_bytes: 0,
         }
     }
 
@@ -289,6 +291,7 @@ impl ReadNorFlash for MemFlash {
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
         let start = self.check(offset, bytes.len(), Self::READ_SIZE)?;
         self.reads += 1;
+        self.read_bytes += bytes.len() as u64;
         bytes.copy_from_slice(&self.bytes[start..start + bytes.len()]);
         Ok(())
     }
