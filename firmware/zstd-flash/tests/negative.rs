@@ -21,6 +21,13 @@ fn frame_with_block(block: &[u8]) -> Vec<u8> {
     frame
 }
 
+/// A block starting with a 3-byte literals section header, then `body`.
+fn literals_block(header: u32, body: &[u8]) -> Vec<u8> {
+    let mut block = header.to_le_bytes()[..3].to_vec();
+    block.extend_from_slice(body);
+    block
+}
+
 #[test]
 fn the_decoder_state_is_small_and_fixed() {
     // The whole decoder: ring, block buffer, Huffman and FSE tables, header state.
@@ -245,65 +252,27 @@ fn malformed_tables_are_typed_errors() {
     // Treeless literals (4 regenerated, 2 compressed) with no previous table.
     let treeless = 3 | (4 << 4) | (2 << 14);
     assert_eq!(
-        corrupt(&[
-            treeless as u8,
-            (treeless >> 8) as u8,
-            (treeless >> 16) as u8,
-            1,
-            1,
-            0
-        ]),
+        corrupt(&literals_block(treeless, &[1, 1, 0])),
         Corruption::MissingHuffmanTable
     );
     // Huffman literals whose direct weights are all zero.
     let compressed = 2 | (4 << 4) | (4 << 14);
     assert_eq!(
-        corrupt(&[
-            compressed as u8,
-            (compressed >> 8) as u8,
-            (compressed >> 16) as u8,
-            0x81,
-            0x00,
-            1,
-            1,
-            0
-        ]),
+        corrupt(&literals_block(compressed, &[0x81, 0x00, 1, 1, 0])),
         Corruption::HuffmanTable
     );
     // Huffman weights FSE-compressed, but their FSE description is cut short.
     assert_eq!(
-        corrupt(&[
-            compressed as u8,
-            (compressed >> 8) as u8,
-            (compressed >> 16) as u8,
-            0x02,
-            0xFF,
-            0x00,
-            0x00
-        ]),
+        corrupt(&literals_block(compressed, &[0x02, 0xFF, 0x00, 0x00])),
         Corruption::FseTable
     );
     // Raw literals larger than the block.
     assert_eq!(corrupt(&[0x0D, 0x0F]), Corruption::LiteralsHeader);
     // Four streams for three literals.
     let four = 2 | (1 << 2) | (3 << 4) | (9 << 14);
+    let streams = [0x80, 0x10, 1, 0, 1, 0, 1, 0, 1, 1, 1];
     assert_eq!(
-        corrupt(&[
-            four as u8,
-            (four >> 8) as u8,
-            (four >> 16) as u8,
-            0x80,
-            0x10,
-            1,
-            0,
-            1,
-            0,
-            1,
-            0,
-            1,
-            1,
-            1
-        ]),
+        corrupt(&literals_block(four, &streams)),
         Corruption::HuffmanStream
     );
     // A sequence asking for more literals than there are: predefined tables, state bits
