@@ -84,6 +84,12 @@ pub struct Decoder<const RING: usize = 4096, const BLOCK: usize = 8192> {
 impl<const RING: usize, const BLOCK: usize> Decoder<RING, BLOCK> {
     /// A decoder at the start of its input.
     pub const fn new(config: DecoderConfig) -> Self {
+        const {
+            assert!(
+                RING > 0 && BLOCK > 0,
+                "the ring and the block buffer need room"
+            )
+        };
         Self {
             config,
             state: State::Magic,

@@ -19,7 +19,7 @@
 //! - **Blocks.** Literals and sequences are read backwards from the end of their block,
 //!   so a compressed block must be whole in RAM: frames whose compressed blocks exceed
 //!   `BLOCK` are refused ([`DecodeError::BlockBufferTooSmall`]). libzstd keeps blocks small
-//!   with `ZSTD_c_maxBlockSize` (`--max-block-size` is not in the CLI; the zstd crate's
+//!   with `ZSTD_c_maxBlockSize` (no zstd CLI flag sets it; the zstd crate's
 //!   `CParameter::MaxBlockSize` with its `experimental` feature). Raw and RLE blocks
 //!   stream through without the buffer. Decoded literals need no buffer: Huffman streams
 //!   are decoded as the sequences consume them.
