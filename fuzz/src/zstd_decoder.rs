@@ -35,7 +35,7 @@ pub fn zstd_decoder(data: &[u8]) {
 }
 
 fn reference(input: &[u8]) -> Option<Vec<u8>> {
-    let mut decoder = zstd::stream::read::Decoder::with_buffer(input).ok()?;
+    let decoder = zstd::stream::read::Decoder::with_buffer(input).ok()?;
     let mut output = Vec::new();
     decoder
         .take(MAX_OUTPUT as u64 + 1)
