@@ -14,6 +14,9 @@ use ota_format::*;
 #[path = "../../cli/src/flash/table.rs"]
 pub mod partition_table;
 
+/// The flash-window zstd decoder against libzstd.
+pub mod zstd_decoder;
+
 /// TEST ONLY key A of `format/tests/vectors` (its seed is public): the seed corpus is
 /// signed with it, so mutated inputs reach code past the signature check.
 const TEST_KEY_A: [u8; 32] = [
