@@ -53,3 +53,9 @@ if ! command -v espsecure >/dev/null 2>&1 && ! python3 -c "import espsecure" 2>/
             target/espsecure-venv/bin/pip install --quiet esptool
         }
 fi
+
+# cargo-fuzz: scripts/fuzz-smoke.sh builds every fuzz target and runs each on its seeds.
+if ! command -v cargo-fuzz >/dev/null 2>&1 && [[ ! -x "$cargo_bin/cargo-fuzz" ]]; then
+    echo "installing cargo-fuzz (takes a minute or two)"
+    cargo install cargo-fuzz@0.13.2 --locked
+fi

@@ -45,3 +45,6 @@ fi
 
 step "cargo test --workspace"
 cargo test --workspace --locked
+
+step "fuzz targets: build each, run each from its seeds"
+bash scripts/fuzz-smoke.sh
