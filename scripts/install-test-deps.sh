@@ -26,6 +26,9 @@ command -v cc >/dev/null 2>&1 || apt_install gcc
 # the ESP32-C3 (RV32IMC); capi/tests/c_vectors.rs needs gcc's AddressSanitizer (libasan,
 # part of Debian's gcc).
 command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 || apt_install gcc-riscv64-unknown-elf
+# capi/tests/c_vectors.rs also runs the C vector program under valgrind, which checks the
+# Rust side of the C API too.
+command -v valgrind >/dev/null 2>&1 || apt_install valgrind
 
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 if ! command -v s3s-fs >/dev/null 2>&1 && [[ ! -x "$cargo_bin/s3s-fs" ]]; then

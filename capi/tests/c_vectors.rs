@@ -1,10 +1,9 @@
 //! Every test vector of ota-format (format/tests/vectors/vectors.json), run through the C
-//! API by a C program (tests/c/vectors.c) compiled with gcc under AddressSanitizer and
-//! UndefinedBehaviorSanitizer and linked with this crate's static library.
-//!
-//! The sanitizers instrument the C side: the buffers it hands over are exact-size heap
-//! blocks, and the objects it allocates are the sizes the header states. (The Rust side
-//! is not instrumented; its unsafe code is confined to `src/ffi.rs`.)
+//! API by a C program (tests/c/vectors.c) linked with this crate's static library, twice:
+//! compiled with gcc's AddressSanitizer and UndefinedBehaviorSanitizer, which instrument
+//! the C side (every buffer it hands over is an exact-size heap block, every object the
+//! size the header states); and plain under valgrind, which also sees every access the
+//! uninstrumented Rust library makes to that memory.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -93,18 +92,19 @@ fn compiler() -> String {
     cc
 }
 
-#[test]
-fn c_program_gives_every_vector_its_labelled_result_under_asan() {
+/// Compiles tests/c/vectors.c into `dir`, with ASan and UBSan when `sanitize`.
+fn compile(dir: &Path, sanitize: bool) -> PathBuf {
     let cc = compiler();
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let lib = profile_dir().join("libota_format_c.a");
     assert!(lib.is_file(), "{} was not built", lib.display());
-    let scratch_dir = tempfile::tempdir().expect("a temporary directory");
-    let scratch = scratch_dir.path();
-    let exe = scratch.join("vectors");
-    let out = Command::new(&cc)
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
-        .args(["-fsanitize=address,undefined", "-fno-sanitize-recover=all"])
+    let exe = dir.join(if sanitize { "vectors-asan" } else { "vectors" });
+    let mut cmd = Command::new(&cc);
+    cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"]);
+    if sanitize {
+        cmd.args(["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]);
+    }
+    let out = cmd
         .arg("-I")
         .arg(crate_dir.join("include"))
         .arg(crate_dir.join("tests/c/vectors.c"))
@@ -128,10 +128,15 @@ fn c_program_gives_every_vector_its_labelled_result_under_asan() {
         "compiling tests/c/vectors.c failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    exe
+}
 
-    let dir = vectors_dir();
+/// Writes the trusted descriptor and the plan into `dir`; returns their paths, the
+/// vectors and what each must print.
+fn prepare(dir: &Path) -> (PathBuf, PathBuf, Vec<Value>, Vec<String>) {
+    let vectors = vectors_dir();
     let index: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("vectors.json")).expect("read vectors.json"),
+        &std::fs::read_to_string(vectors.join("vectors.json")).expect("read vectors.json"),
     )
     .expect("vectors.json parses");
     let trusted: Vec<[u8; 32]> = index["trusted_keys"]
@@ -145,28 +150,42 @@ fn c_program_gives_every_vector_its_labelled_result_under_asan() {
                 .expect("32 bytes")
         })
         .collect();
-    let descriptor = scratch.join("trusted.bin");
+    let descriptor = dir.join("trusted.bin");
     std::fs::write(
         &descriptor,
         ota_format::TrustedKeyDescriptor::new(&trusted).to_bytes(),
     )
     .expect("write the trusted descriptor");
-
-    let entries = index["vectors"].as_array().expect("vectors list");
+    let entries = index["vectors"].as_array().expect("vectors list").clone();
     let (lines, expected): (Vec<String>, Vec<String>) =
-        entries.iter().map(|e| plan_line(e, &dir)).unzip();
-    let plan = scratch.join("plan.tsv");
+        entries.iter().map(|e| plan_line(e, &vectors)).unzip();
+    let plan = dir.join("plan.tsv");
     std::fs::write(&plan, lines.join("\n") + "\n").expect("write the plan");
+    (descriptor, plan, entries, expected)
+}
 
-    let run = Command::new(&exe)
+/// Runs the vector program (under `wrapper`, if any) and checks every result.
+fn run_and_check(sanitize: bool, wrapper: &[&str]) {
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let exe = compile(scratch.path(), sanitize);
+    let (descriptor, plan, entries, expected) = prepare(scratch.path());
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    let run = cmd
         .arg(&descriptor)
         .arg(&plan)
         // Leak checking needs ptrace-free process control, which some CI sandboxes lack;
         // the program frees everything anyway and ASan still checks every access.
-        .env("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0")
+        .env("ASAN_OPTIONS", "detect_leaks=0")
         .env("UBSAN_OPTIONS", "print_stacktrace=1")
         .output()
-        .expect("run the C vector program");
+        .unwrap_or_else(|e| panic!("run {:?}: {e}", cmd_name(wrapper, &exe)));
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),
@@ -187,4 +206,26 @@ fn c_program_gives_every_vector_its_labelled_result_under_asan() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+fn cmd_name(wrapper: &[&str], exe: &Path) -> String {
+    format!("{} {}", wrapper.join(" "), exe.display())
+}
+
+#[test]
+fn c_program_gives_every_vector_its_labelled_result_under_asan() {
+    run_and_check(true, &[]);
+}
+
+/// ASan sees only the C side; valgrind also checks every access the (uninstrumented)
+/// Rust library makes to the exact-size buffers and objects C hands it.
+#[test]
+fn c_program_gives_every_vector_its_labelled_result_under_valgrind() {
+    let found = Command::new("valgrind").arg("--version").output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "this test runs the C vector program under valgrind: install it with \
+         scripts/install-test-deps.sh (apt-get install valgrind)"
+    );
+    run_and_check(false, &["valgrind", "-q", "--error-exitcode=99"]);
 }
