@@ -34,7 +34,7 @@ const uint8_t ota_trusted_keys[276] = {'O','T','A','K','E','Y','S','!',
     0x9c, 0x5e, 0x12, 0xd0, 0x7b, 0x33, 0xa1, 0x6e, 1, 1};
 C
 cflags=(-march=rv32imc -mabi=ilp32 -Os -ffreestanding -ffunction-sections -fdata-sections
-    -Wall -Wextra -Werror -Icapi/include)
+    -Wall -Wextra -Werror -Icapi/include -Iexamples/esp-idf/stubs)
 ldflags=(-nostdlib -Wl,--gc-sections -Wl,-u,esp_app_desc -T "$src/esp32c3_app.ld")
 riscv64-unknown-elf-gcc "${cflags[@]}" "${ldflags[@]}" "$src/main.c" "$out/trusted_keys.c" \
     -o "$out/without.elf"

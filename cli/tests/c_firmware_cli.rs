@@ -29,6 +29,11 @@ fn sources() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c_firmware")
 }
 
+/// `esp_app_desc_t` comes from the ESP-IDF stub headers of examples/esp-idf.
+fn esp_idf_stubs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/esp-idf/stubs")
+}
+
 fn tool(cmd: &mut Command, what: &str) {
     let out = cmd.output().unwrap_or_else(|e| {
         panic!(
@@ -51,6 +56,8 @@ fn build_firmware(s: &Scratch, keys_c: &str, out: &str, link_flags: &[&str]) -> 
     tool(
         Command::new(CC)
             .args(FLAGS)
+            .arg("-I")
+            .arg(esp_idf_stubs())
             .args(["-c", "-o"])
             .arg(dir.join("main.o"))
             .arg(sources().join("main.c")),
@@ -73,10 +80,18 @@ fn build_firmware(s: &Scratch, keys_c: &str, out: &str, link_flags: &[&str]) -> 
             .arg(dir.join("trusted_keys.o")),
         "riscv64-unknown-elf-ar",
     );
-    let elf = dir.join(out);
+    link(s, &[dir.join("main.o"), lib], link_flags, out)
+}
+
+/// Links `inputs` (sources, objects, archives) with the ESP32-C3 app layout and
+/// `--gc-sections` into `out`, keeping `esp_app_desc` as ESP-IDF does.
+fn link(s: &Scratch, inputs: &[PathBuf], link_flags: &[&str], out: &str) -> PathBuf {
+    let elf = s.path(out);
     tool(
         Command::new(CC)
             .args(FLAGS)
+            .arg("-I")
+            .arg(esp_idf_stubs())
             .args([
                 "-nostdlib",
                 "-Wl,--gc-sections",
@@ -85,8 +100,7 @@ fn build_firmware(s: &Scratch, keys_c: &str, out: &str, link_flags: &[&str]) -> 
             ])
             .arg(sources().join("esp32c3_app.ld"))
             .args(link_flags)
-            .arg(dir.join("main.o"))
-            .arg(&lib)
+            .args(inputs)
             .arg("-o")
             .arg(&elf),
         "riscv64-unknown-elf-gcc (link)",
@@ -167,24 +181,12 @@ fn c_descriptor_survives_gc_sections_by_its_own_attributes() {
     s.keygen("release");
     let c = s.ok(&["pubkey", "release.pub", "--format", "c"]);
     s.write("trusted_keys.c", c.as_bytes());
-    let dir = s.dir.path();
-    tool(
-        Command::new(CC)
-            .args(FLAGS)
-            .args([
-                "-nostdlib",
-                "-Wl,--gc-sections",
-                "-Wl,-u,esp_app_desc",
-                "-T",
-            ])
-            .arg(sources().join("esp32c3_app.ld"))
-            .arg(sources().join("main.c"))
-            .arg(dir.join("trusted_keys.c"))
-            .arg("-o")
-            .arg(dir.join("fw.elf")),
-        "riscv64-unknown-elf-gcc (link)",
+    let elf = link(
+        &s,
+        &[sources().join("main.c"), s.path("trusted_keys.c")],
+        &[],
+        "fw.elf",
     );
-    let elf = dir.join("fw.elf");
     let elf = elf.to_str().unwrap();
     let inspected = s.json(&["inspect", elf]);
     assert_eq!(

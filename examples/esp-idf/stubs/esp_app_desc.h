@@ -1,5 +1,6 @@
 /* STUB for a syntax and type check only (capi/tests/esp_idf_example.rs), NOT ESP-IDF:
- * the declarations examples/esp-idf/main/main.c uses, with ESP-IDF v5.x signatures. */
+ * the declarations examples/esp-idf/main/main.c uses, with ESP-IDF v5.x signatures.
+ * esp_app_desc_t is also the descriptor cli/tests/c_firmware/main.c defines. */
 #pragma once
 #include <stdint.h>
 typedef struct {
