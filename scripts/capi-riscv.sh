@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 target=riscv32imc-unknown-none-elf
 # Built for flash size, as firmware/esp32c3 is: sha2's rolled-up rounds (SHA-512 for
 # Ed25519 unrolls to ~50 KiB) and opt-level "s". Measured with this script: the verifier
-# adds ~62 KiB of code this way, ~136 KiB with the plain release profile. (The "with"
+# adds ~62 KiB of code this way, ~135 KiB with the plain release profile. (The "with"
 # program also keeps the 276-byte key descriptor, which it references.)
 export CARGO_TARGET_RISCV32IMC_UNKNOWN_NONE_ELF_RUSTFLAGS='--cfg sha2_backend_soft="compact"'
 export CARGO_PROFILE_RELEASE_OPT_LEVEL=s
