@@ -85,3 +85,42 @@ impl<const N: usize> Write for FieldWriter<N> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field<const N: usize>(bytes: &[u8]) -> [c_char; N] {
+        let mut out = [0 as c_char; N];
+        for (o, &b) in out.iter_mut().zip(bytes) {
+            *o = c_char::from_ne_bytes([b]);
+        }
+        out
+    }
+
+    #[test]
+    fn read_takes_the_text_before_the_first_nul_and_refuses_the_rest() {
+        let f: [c_char; 8] = field(b"abc\0xyz\0");
+        assert_eq!(Text::read(&f).unwrap().as_str(), "abc");
+        let full: [c_char; 4] = field(b"abcd");
+        assert_eq!(Text::read(&full).err(), Some(OtaStatus::InvalidArgument));
+        let not_utf8: [c_char; 4] = field(b"\xff\xfe\0\0");
+        assert_eq!(
+            Text::read(&not_utf8).err(),
+            Some(OtaStatus::InvalidArgument)
+        );
+    }
+
+    #[test]
+    fn write_always_leaves_a_terminating_nul() {
+        let fits: [c_char; 4] = write("abc");
+        assert_eq!(fits, field::<4>(b"abc\0"));
+        let cut: [c_char; 4] = write("abcdef");
+        assert_eq!(cut, field::<4>(b"abc\0"));
+        let longest =
+            ota_format::Version::parse("4294967295.4294967295.4294967295-aaaaaaaaaaaaaaaaaaaa")
+                .unwrap();
+        let v: [c_char; OTA_VERSION_BUF] = write(longest);
+        assert_eq!(Text::read(&v).unwrap().as_str(), longest.to_string());
+    }
+}

@@ -35,7 +35,7 @@ Examples:
   ota-sign pubkey keys/release.key > keys/release.pub
   ota-sign pubkey keys/release.pub --format hex
   ota-sign pubkey keys/release.pub --format rust > firmware/src/trusted_keys.rs
-  ota-sign pubkey keys/release.pub keys/next.pub --format c > main/trusted_keys.c";
+  ota-sign pubkey keys/release.pub keys/next.pub -f c > main/trusted_keys.c";
 
 /// Arguments of `ota-sign pubkey`.
 #[derive(clap::Args, Debug)]
