@@ -22,6 +22,13 @@ fi
 # Key interoperability tests and the C key export.
 command -v openssl >/dev/null 2>&1 || apt_install openssl
 command -v cc >/dev/null 2>&1 || apt_install gcc
+# C firmware: cli/tests/c_firmware_cli.rs and scripts/capi-riscv.sh cross-compile C for
+# the ESP32-C3 (RV32IMC); capi/tests/c_vectors.rs needs gcc's AddressSanitizer (libasan,
+# part of Debian's gcc).
+command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 || apt_install gcc-riscv64-unknown-elf
+# capi/tests/c_vectors.rs also runs the C vector program under valgrind, which checks the
+# Rust side of the C API too.
+command -v valgrind >/dev/null 2>&1 || apt_install valgrind
 
 cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 if ! command -v s3s-fs >/dev/null 2>&1 && [[ ! -x "$cargo_bin/s3s-fs" ]]; then

@@ -32,6 +32,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "ota-format builds without std and without an allocator"
 cargo build -p ota-format --no-default-features --locked
 
+step "C API (ota-format-c) for riscv32imc-unknown-none-elf, linked into a C firmware"
+bash scripts/capi-riscv.sh
+
 step "ota-agent builds without its tls feature"
 cargo clippy -p ota-agent --locked -- -D warnings
 

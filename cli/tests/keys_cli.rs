@@ -493,12 +493,15 @@ fn pubkey_formats() {
     assert_eq!(array_bytes(&rust), public.to_bytes().to_vec());
 
     let c = stdout(&r.run(&["pubkey", "k.pub", "--format", "c"]));
-    assert!(
-        c.contains(&format!("static const uint8_t ota_key_{id}[32] = {{")),
-        "{c}"
-    );
+    // The whole trusted-key descriptor, kept by the linker (cli/tests/c_firmware_cli.rs
+    // cross-compiles it into an ESP32-C3 ELF that `package` accepts).
+    assert!(c.contains("const uint8_t ota_trusted_keys[276] = {"), "{c}");
+    assert!(c.contains("section(\".rodata_custom_desc\"), used"), "{c}");
     assert!(c.contains(&format!("key id {id}")));
-    assert_eq!(array_bytes(&c), public.to_bytes().to_vec());
+    assert_eq!(
+        array_bytes(&c),
+        ota_format::TrustedKeyDescriptor::new(&[public.to_bytes()]).to_bytes()
+    );
     fs::write(r.path("key.c"), &c).unwrap();
     let cc = Command::new("cc")
         .args([
@@ -522,6 +525,28 @@ fn pubkey_formats() {
 
     let o = r.run(&["pubkey", "k.pub", "--format", "json"]);
     assert_exit(&o, USAGE, "expected pem, hex, rust or c");
+
+    // Several keys: one descriptor over all of them for rust and c; pem and hex print one.
+    assert_ok(&r.run(&["keygen", "next", "--no-encrypt"]));
+    let next = public_of(&r.path("next.pub"));
+    let c = stdout(&r.run(&["pubkey", "k.pub", "next.pub", "--format", "c"]));
+    assert_eq!(
+        array_bytes(&c),
+        ota_format::TrustedKeyDescriptor::new(&[public.to_bytes(), next.to_bytes()]).to_bytes()
+    );
+    let rust = stdout(&r.run(&["pubkey", "k.pub", "next.pub", "--format", "rust"]));
+    assert!(rust.contains(&format!(
+        "OTA_KEY_{}",
+        next.key_id().to_string().to_uppercase()
+    )));
+    let o = r.run(&["pubkey", "k.pub", "next.pub", "--format", "hex"]);
+    assert_exit(&o, USAGE, "--format hex prints one key; 2 were given");
+    let o = r.run(&["pubkey", "k.pub", "k.key", "--format", "c"]);
+    assert_exit(&o, KEY, "listed twice");
+    let o = r.run(&["pubkey", "k.pub", "next.pub", "--format", "c", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["keys"][1]["key_id"], next.key_id().to_string());
+    assert_eq!(v["key_id"], id);
 
     let o = r.run(&["pubkey", "k.pub", "--format", "hex", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
