@@ -231,6 +231,7 @@ fn boot_err<E: NorFlashError>(e: BootError<E>) -> AgentError {
         }
         BootError::RollbackNotPossible => BootError::RollbackNotPossible,
         BootError::SequenceExhausted => BootError::SequenceExhausted,
+        BootError::NotAnOtaSlot(region) => BootError::NotAnOtaSlot(region),
     })
 }
 
@@ -778,14 +779,14 @@ where
         // next (trial success, rollback, power cut) is settled on the next boot.
         self.saved.pending = Some(PendingInstall {
             slot,
-            image_id: *installed.header.header_sha256(),
-            security_counter: installed.header.info.security_counter,
-            version: installed.header.info.version,
+            image_id: *installed.header().header_sha256(),
+            security_counter: installed.header().info.security_counter,
+            version: installed.header().info.version,
             base_seq,
         });
         self.save().map_err(|e| (Stage::Switch, e))?;
         self.boot
-            .set_boot_slot(&mut self.flash, slot)
+            .activate(&mut self.flash, installed.into_verified_slot())
             .map_err(|e| (Stage::Switch, boot_err(e)))?;
         Ok(())
     }
@@ -802,7 +803,7 @@ where
             .geometry
             .region(self.firmware.running)
             .and_then(|r| slot_signature_sector(&mut self.flash, r, self.firmware.chip, buf));
-        check_new_image(installed.signature_sector.as_ref(), running.as_ref())
+        check_new_image(installed.signature_sector(), running.as_ref())
     }
 
     fn fail(&mut self, stage: Stage, error: AgentError) -> AgentError {

@@ -8,7 +8,7 @@
 //! points at the inactive slot until [`Installer::finish`] has verified the payload
 //! digest, read the whole slot back, hashed it against the signed installed-image digest
 //! and validated it as an ESP-IDF app image for this chip. `finish` is the only way to
-//! obtain an [`InstalledImage`], and [`crate::boot`] switching takes one.
+//! obtain an [`InstalledImage`], and [`crate::boot`] switching consumes one.
 
 use core::marker::PhantomData;
 
@@ -20,6 +20,7 @@ use ota_format::{
     TrustedKeyDescriptor, TrustedKeys, VerifiedManifest, Version,
 };
 
+use crate::boot::VerifiedSlot;
 pub use crate::contents::SlotContents;
 use crate::contents::{AcceptedFirmware, ContentCheck, check_output_len, decode_window_log};
 use crate::geometry::Region;
@@ -117,19 +118,57 @@ pub struct InstallBuffers<'b> {
     pub write: &'b mut [u8],
 }
 
-/// Proof that a slot holds a verified image: the only input to switching.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Proof that a slot holds a verified image. Only [`Installer::finish`] makes one (its
+/// fields are private and it is neither `Clone` nor `Copy`), and the only way to point
+/// otadata at an OTA slot from the device is [`crate::boot::BootState::activate`], which
+/// consumes the [`VerifiedSlot`] this proof yields: one verification, one switch.
+///
+/// ```compile_fail,E0451
+/// // Built by hand, the proof would prove nothing: its fields are private.
+/// fn forge(header: ota_format::ImageHeader) -> ota_agent::install::InstalledImage {
+///     ota_agent::install::InstalledImage { header, ..todo!() }
+/// }
+/// ```
+#[derive(Debug, PartialEq, Eq)]
 pub struct InstalledImage {
+    slot: VerifiedSlot,
+    header: ImageHeader,
+    app_version: Version,
+    trusted_keys: TrustedKeyDescriptor,
+    signature_sector: Option<SignatureSector>,
+}
+
+impl InstalledImage {
     /// The slot written.
-    pub slot: Region,
+    pub fn slot(&self) -> Region {
+        self.slot.region()
+    }
+
     /// The verified `.ota` header.
-    pub header: ImageHeader,
+    pub fn header(&self) -> &ImageHeader {
+        &self.header
+    }
+
     /// Version in the app image's descriptor (equal to the signed header's).
-    pub app_version: Version,
+    pub fn app_version(&self) -> Version {
+        self.app_version
+    }
+
     /// The keys the new firmware trusts (what this device trusts once it is confirmed).
-    pub trusted_keys: TrustedKeyDescriptor,
+    pub fn trusted_keys(&self) -> &TrustedKeyDescriptor {
+        &self.trusted_keys
+    }
+
     /// The image's Secure Boot V2 signature sector, when it has one.
-    pub signature_sector: Option<SignatureSector>,
+    pub fn signature_sector(&self) -> Option<&SignatureSector> {
+        self.signature_sector.as_ref()
+    }
+
+    /// Gives up the proof for the one thing it allows: switching to the slot
+    /// ([`crate::boot::BootState::activate`]).
+    pub fn into_verified_slot(self) -> VerifiedSlot {
+        self.slot
+    }
 }
 
 /// Writes a stream into a slot through a fixed buffer, erasing each sector just before
@@ -358,7 +397,7 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             trusted_keys,
         } = slot.accept(&verified.header)?;
         Ok(InstalledImage {
-            slot: self.target.slot,
+            slot: VerifiedSlot::new(self.target.slot),
             header: verified.header,
             app_version,
             trusted_keys,
@@ -459,8 +498,8 @@ mod tests {
                 let (r, flash) = install(&release, chunk);
                 let installed = r.unwrap_or_else(|e| panic!("{window_log:?}/{chunk}: {e}"));
                 assert!(slot_holds(&flash, &app));
-                assert_eq!(installed.slot, SLOT);
-                assert_eq!(Some(installed.app_version), Version::parse("1.1.0"));
+                assert_eq!(installed.slot(), SLOT);
+                assert_eq!(Some(installed.app_version()), Version::parse("1.1.0"));
             }
         }
     }

@@ -4,7 +4,9 @@
 //! * [`otadata`]: the two-sector `otadata` partition, byte-exact with ESP-IDF.
 //! * [`geometry`] and [`partition_table`]: where otadata and the app slots live.
 //! * [`boot`]: the application's view (switch slot, confirm, roll back, count
-//!   trial boots) generic over `embedded-storage` NOR flash.
+//!   trial boots) generic over `embedded-storage` NOR flash. Switching takes the
+//!   proof an install returns ([`boot::VerifiedSlot`], from [`install::InstalledImage`]);
+//!   [`unverified`] is the explicit way round it for hosts and simulators.
 //! * [`bootloader`]: the stock ESP-IDF second-stage bootloader's otadata rules,
 //!   so a simulator (or a test) can reproduce what the real bootloader does.
 //! * [`agent`]: check → decide → [`download`] → [`install`] → switch, with the
@@ -61,6 +63,7 @@ mod test_http;
 mod test_install;
 #[cfg(test)]
 mod test_support;
+pub mod unverified;
 pub mod url;
 pub mod watchdog;
 pub mod zstd;

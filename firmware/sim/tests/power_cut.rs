@@ -12,6 +12,7 @@ mod common;
 
 use common::{Device, validator};
 use ota_agent::bootloader::BootloaderMode::{self, RollbackDisabled, RollbackEnabled};
+use ota_agent::unverified::select_slot;
 use ota_agent::{BootAttempt, BootTarget};
 use ota_device_sim::{LayoutSpec, SimBootloader};
 use proptest::prelude::*;
@@ -45,10 +46,7 @@ fn device(mode: BootloaderMode) -> Device {
 fn run(d: &mut Device, scenario: Scenario) -> Result<Vec<u64>, String> {
     let mut marks = Vec::new();
     let e = |e: ota_agent::BootError<_>| format!("{e}");
-    d.state(OLD)
-        .map_err(e)?
-        .set_boot_slot(&mut d.flash, 2)
-        .map_err(e)?;
+    select_slot(&mut d.state(OLD).map_err(e)?, &mut d.flash, 2).map_err(e)?;
     marks.push(d.flash.operations());
     match scenario {
         Scenario::Accept => {
@@ -128,10 +126,7 @@ fn check_recovers(mut d: Device, allowed: &[BootTarget], context: &str) {
     let BootTarget::Ota(slot) = target else {
         unreachable!()
     };
-    d.state(running)
-        .unwrap()
-        .set_boot_slot(&mut d.flash, slot)
-        .unwrap();
+    select_slot(&mut d.state(running).unwrap(), &mut d.flash, slot).unwrap();
     let (r, _, mut st) = d.boot_and_record().unwrap();
     assert_eq!(r, target, "{context}: later update did not boot");
     st.confirm(&mut d.flash).unwrap();
@@ -248,7 +243,7 @@ proptest! {
             // Retry the update from whatever runs now.
             let _ = (|| -> Result<(), String> {
                 if running == OLD {
-                    d.state(OLD).map_err(|e| e.to_string())?.set_boot_slot(&mut d.flash, 2).map_err(|e| e.to_string())?;
+                    select_slot(&mut d.state(OLD).map_err(|e| e.to_string())?, &mut d.flash, 2).map_err(|e| e.to_string())?;
                 }
                 let (r, _, mut st) = d.boot_and_record()?;
                 running = r;
@@ -269,7 +264,7 @@ proptest! {
                 }
         }
         if running == OLD {
-            d.state(OLD).unwrap().set_boot_slot(&mut d.flash, 2).unwrap();
+            select_slot(&mut d.state(OLD).unwrap(), &mut d.flash, 2).unwrap();
             let (_, _, mut st) = d.boot_and_record().unwrap();
             st.confirm(&mut d.flash).unwrap();
         }
