@@ -234,14 +234,16 @@ fn update_confirm_and_idle_check_in_both_modes() {
             })
         );
         dev.run(&mut host, |a, outcome| {
-            assert_eq!(outcome, BootOutcome::Trial, "{mode:?}");
+            let BootOutcome::Trial(trial) = outcome else {
+                panic!("{mode:?}: not a trial: {outcome:?}")
+            };
             let s = a.status();
             assert_eq!(
                 (s.installed_version, s.running.slot),
                 (v("1.1.0"), BootTarget::Ota(1))
             );
             assert_eq!(check(a), Err(AgentError::TrialInProgress));
-            a.confirm().unwrap();
+            a.confirm(trial).unwrap();
             assert_eq!(a.saved_state().security_counter, 1);
             assert_eq!(a.saved_state().pending, None);
             assert_eq!(check(a), Ok(CheckResult::UpToDate));
@@ -264,8 +266,10 @@ fn failed_health_check_rolls_back_and_is_not_retried() {
         let (mut dev, mut host) = published(mode);
         dev.run(&mut host, |a, _| check(a)).unwrap();
         dev.run(&mut host, |a, outcome| {
-            assert_eq!(outcome, BootOutcome::Trial);
-            a.reject().unwrap();
+            let BootOutcome::Trial(trial) = outcome else {
+                panic!("not a trial: {outcome:?}")
+            };
+            a.reject(trial).unwrap();
         });
         dev.run(&mut host, |a, outcome| {
             assert_eq!(outcome, BootOutcome::Normal, "{mode:?}");

@@ -90,9 +90,22 @@ pub enum InstallError {
         /// Key digest of the running image's first block.
         running: SecureBootKeyDigest,
     },
-    /// A caller buffer does not suit the flash (write granularity) or the window.
-    #[error("install buffer unsuitable: {0}")]
-    Buffer(&'static str),
+    /// The write buffer is empty or not a multiple of the flash's write and read sizes.
+    #[error("install buffer unsuitable: write buffer is not a multiple of the write size")]
+    WriteBufferMisfit,
+    /// The slot does not start on an erase-sector boundary of the flash.
+    #[error("install buffer unsuitable: slot is not erase-aligned")]
+    SlotNotEraseAligned,
+    /// The staging buffer cannot hold a block of the largest window accepted.
+    #[error("install buffer unsuitable: staging buffer below the window's block size")]
+    StagingTooSmall,
+    /// A host asked for a window log above what any agent accepts
+    /// ([`crate::agent::MAX_WINDOW_LOG`]).
+    #[error("window log {0} is above what any agent accepts")]
+    WindowLogAboveAgents(u8),
+    /// An earlier error ended this install; feeding it more bytes cannot resume it.
+    #[error("the install already failed")]
+    AlreadyFailed,
 }
 
 /// Where the image goes and what the device can afford.
@@ -275,17 +288,13 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             || !w.is_multiple_of(F::WRITE_SIZE)
             || !w.is_multiple_of(F::READ_SIZE.max(1))
         {
-            return Err(InstallError::Buffer(
-                "write buffer is not a multiple of the write size",
-            ));
+            return Err(InstallError::WriteBufferMisfit);
         }
         if F::ERASE_SIZE == 0 || !target.slot.offset.is_multiple_of(F::ERASE_SIZE as u32) {
-            return Err(InstallError::Buffer("slot is not erase-aligned"));
+            return Err(InstallError::SlotNotEraseAligned);
         }
         if buffers.staging.len() < crate::zstd::staging_len(target.max_window_log) {
-            return Err(InstallError::Buffer(
-                "staging buffer below the window's block size",
-            ));
+            return Err(InstallError::StagingTooSmall);
         }
         Ok(Installer {
             keys,
@@ -350,7 +359,8 @@ impl<'a, F: NorFlash> Installer<'a, F> {
         match &mut self.decoder {
             Decoder::Stored => writer.push(flash, payload),
             Decoder::Zstd(z) => z.feed(payload, &mut |out: &[u8]| writer.push(flash, out)),
-            Decoder::Pending(..) | Decoder::Empty => Err(InstallError::Buffer("decoder missing")),
+            // `start_decoder` failed and left no decoder.
+            Decoder::Pending(..) | Decoder::Empty => Err(InstallError::AlreadyFailed),
         }
     }
 
@@ -786,24 +796,19 @@ mod tests {
         };
         // One fault per case, so that each check is seen on its own.
         let cases = [
+            (staging_len, 6, target(), InstallError::WriteBufferMisfit),
+            (staging_len, 0, target(), InstallError::WriteBufferMisfit),
             (
                 staging_len,
-                6,
-                target(),
-                "write buffer is not a multiple of the write size",
+                256,
+                misaligned,
+                InstallError::SlotNotEraseAligned,
             ),
-            (
-                staging_len,
-                0,
-                target(),
-                "write buffer is not a multiple of the write size",
-            ),
-            (staging_len, 256, misaligned, "slot is not erase-aligned"),
             (
                 staging_len - 1,
                 256,
                 target(),
-                "staging buffer below the window's block size",
+                InstallError::StagingTooSmall,
             ),
         ];
         for (staging, write, target, expected) in cases {
@@ -819,7 +824,7 @@ mod tests {
                     write: &mut write,
                 },
             );
-            assert_eq!(r.err(), Some(InstallError::Buffer(expected)));
+            assert_eq!(r.err(), Some(expected));
         }
         let mut buffers = Buffers::default();
         let r = Installer::<TestFlash>::new(

@@ -9,8 +9,10 @@
 //!   [`unverified`] is the explicit way round it for hosts and simulators.
 //! * [`bootloader`]: the stock ESP-IDF second-stage bootloader's otadata rules,
 //!   so a simulator (or a test) can reproduce what the real bootloader does.
-//! * [`agent`]: check → decide → [`download`] → [`install`] → switch, with the
-//!   persistent [`state`] and the [`status`] report (R6), over the [`http`] trait,
+//! * [`agent`]: an explicit state machine (its phase is [`status::UpdateState`]):
+//!   trial handling at boot, then check → decide → [`download`] → [`install`] → switch,
+//!   with the persistent [`state`], the [`status`] report (R6) and its [`error`], over
+//!   the [`http`] trait,
 //!   which [`http1`] implements over any byte-stream connection (with the `tls`
 //!   feature, `https://` too: TLS 1.3 by embedded-tls).
 //! * [`watchdog`]: when the firmware may feed the chip's watchdog (trial verdict and
@@ -47,6 +49,7 @@ pub mod agent;
 mod agent_tests;
 pub mod contents;
 pub mod download;
+pub mod error;
 pub mod http;
 pub mod http1;
 pub mod install;
