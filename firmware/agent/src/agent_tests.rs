@@ -94,6 +94,8 @@ impl HttpClient for &mut Host {
 struct Device {
     flash: TestFlash,
     mode: BootloaderMode,
+    /// The phase of every status the agents of this device published, in order.
+    published: Vec<UpdateState>,
 }
 
 struct Booted {
@@ -108,7 +110,11 @@ impl Device {
         flash.multiwrite = 0xD000..0xF000;
         let app = ts::app_image("1.0.0", 30_000);
         flash.data[0x10000..0x10000 + app.len()].copy_from_slice(&app);
-        Device { flash, mode }
+        Device {
+            flash,
+            mode,
+            published: Vec::new(),
+        }
     }
 
     /// The simulated ROM + second-stage bootloader, then the firmware's descriptors.
@@ -161,7 +167,7 @@ impl Device {
         };
         let ticks = Ticks(Cell::new(0));
         let mut memory = std::boxed::Box::new(DefaultUpdateMemory::new());
-        let mut sink = ();
+        let mut sink = Phases::default();
         let (mut agent, outcome) = Agent::start(
             config,
             firmware,
@@ -173,7 +179,10 @@ impl Device {
             &mut sink,
         )
         .unwrap();
-        f(&mut agent, outcome)
+        let r = f(&mut agent, outcome);
+        drop(agent);
+        self.published.extend(sink.0);
+        r
     }
 }
 
@@ -421,4 +430,54 @@ fn status_serializes_to_json() {
     let key = ts::trusted()[0].id();
     assert_eq!(json["trusted_keys"][0], std::format!("{key}"));
     assert!(json["last_error"].is_null());
+}
+
+/// Records the phase of every published status.
+#[derive(Default)]
+struct Phases(Vec<UpdateState>);
+
+impl StatusSink for Phases {
+    fn status(&mut self, status: &crate::status::Status) {
+        self.0.push(status.update);
+    }
+
+    fn progress(&mut self, _: &crate::download::DownloadProgress) {}
+}
+
+#[test]
+fn every_phase_change_is_published_once_in_order_and_errors_name_their_phase() {
+    let (mut dev, mut host) = published(BootloaderMode::RollbackDisabled);
+    dev.run(&mut host, |a, _| check(a)).unwrap();
+    let names: Vec<&str> = dev.published.iter().map(UpdateState::name).collect();
+    assert_eq!(
+        names,
+        [
+            "idle",
+            "checking",
+            "decided",
+            "downloading",
+            "verifying",
+            "switching",
+            "reboot_required"
+        ]
+    );
+    assert_eq!(
+        dev.published[2],
+        UpdateState::Decided {
+            version: v("1.1.0")
+        }
+    );
+    dev.published.clear();
+    dev.run(&mut host, |a, outcome| {
+        let BootOutcome::Trial(trial) = outcome else {
+            panic!("not a trial: {outcome:?}")
+        };
+        // A check during the trial is refused, and says it was refused in the trial.
+        assert_eq!(check(a), Err(AgentError::TrialInProgress));
+        let error = a.status().last_error.unwrap();
+        assert_eq!(error.phase, UpdateState::TrialBoot);
+        a.confirm(trial).unwrap();
+    });
+    let names: Vec<&str> = dev.published.iter().map(UpdateState::name).collect();
+    assert_eq!(names, ["trial_boot", "trial_boot", "idle"]);
 }

@@ -33,10 +33,12 @@ impl<'a, F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'a, F
             at_unix: self.clock.unix_time(),
             result,
         });
-        let next = if self.saved.pending.is_some() {
-            UpdateState::RebootRequired
-        } else if self.trial.is_some() {
+        // A trial comes first: its own install is pending until it is confirmed, and a
+        // device on trial must not be told to reboot because it checked.
+        let next = if self.trial.is_some() {
             UpdateState::TrialBoot
+        } else if self.saved.pending.is_some() {
+            UpdateState::RebootRequired
         } else {
             UpdateState::Idle
         };
