@@ -356,8 +356,10 @@ impl BootState {
     }
 
     /// Points the bootloader at the verified slot for the next boot, consuming the
-    /// proof; see [`Self::set_boot_slot`] for the otadata write (ESP-IDF's
-    /// `esp_ota_set_boot_partition`).
+    /// proof. The otadata write is ESP-IDF's `esp_ota_set_boot_partition`: if the
+    /// active entry already selects the slot it is rewritten in place, otherwise the
+    /// *other* sector gets the next sequence number that selects it (see the table
+    /// at the top of this module for what a power cut leaves).
     pub fn activate<F: NorFlash>(
         &mut self,
         flash: &mut F,

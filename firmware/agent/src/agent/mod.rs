@@ -13,7 +13,7 @@
 //!             └────────┴──────────────────────────────────────────────────────┘ (old firmware keeps running)
 //! ```
 //!
-//! Every phase change goes through one transition ([`Agent::enter`]), which also
+//! Every phase change goes through one transition (`Agent::enter`), which also
 //! publishes the status; an error is recorded with the phase it interrupted. A trial boot
 //! is a [`Trial`] token that only [`Agent::confirm`] or [`Agent::reject`] consume.
 //!
@@ -77,7 +77,7 @@ pub struct Agent<'a, F, C, D, K> {
     boot: BootState,
     store: StateStore,
     saved: AgentState,
-    /// Changed only by [`Agent::enter`] (and, within `Downloading`, by the progress).
+    /// Changed only by `Agent::enter` (and, within `Downloading`, by the progress).
     phase: UpdateState,
     trial: Option<TrialStatus>,
     etag: Option<ETag>,
