@@ -168,19 +168,21 @@ impl Device {
         let ticks = Ticks(Cell::new(0));
         let mut memory = std::boxed::Box::new(DefaultUpdateMemory::new());
         let mut sink = Phases::default();
-        let (mut agent, outcome) = Agent::start(
-            config,
-            firmware,
-            &mut self.flash,
-            host,
-            NoDelay,
-            &ticks,
-            memory.buffers(),
-            &mut sink,
-        )
-        .unwrap();
-        let r = f(&mut agent, outcome);
-        drop(agent);
+        // The agent borrows the sink: it ends before the phases are read.
+        let r = {
+            let (mut agent, outcome) = Agent::start(
+                config,
+                firmware,
+                &mut self.flash,
+                host,
+                NoDelay,
+                &ticks,
+                memory.buffers(),
+                &mut sink,
+            )
+            .unwrap();
+            f(&mut agent, outcome)
+        };
         self.published.extend(sink.0);
         r
     }
