@@ -235,7 +235,12 @@ pub fn install_exit_code(error: &InstallError, declared_window_log: Option<u8>) 
     match error {
         _ if beyond_device_window(error, declared_window_log) => exit::POLICY,
         InstallError::Format(f) => format_exit_code(f),
-        InstallError::Flash(_) | InstallError::Buffer(_) => exit::FAILURE,
+        InstallError::Flash(_)
+        | InstallError::WriteBufferMisfit
+        | InstallError::SlotNotEraseAligned
+        | InstallError::StagingTooSmall
+        | InstallError::WindowLogAboveAgents(_)
+        | InstallError::AlreadyFailed => exit::FAILURE,
         _ => exit::INVALID_SIGNATURE,
     }
 }

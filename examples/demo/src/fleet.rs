@@ -272,6 +272,7 @@ fn nap(d: Duration, stop: &AtomicBool) -> bool {
 
 fn update_label(u: &UpdateState) -> String {
     match u {
+        UpdateState::Booting => "booting".into(),
         UpdateState::Idle => "idle".into(),
         UpdateState::Checking => "checking".into(),
         UpdateState::Decided { version } => format!("decided {version}"),

@@ -6,7 +6,7 @@
 //!
 //! | operation | flash operations | a power cut in between leaves |
 //! |---|---|---|
-//! | [`BootState::set_boot_slot`] | erase the *other* sector, write its 32-byte entry (ESP-IDF `esp_rewrite_ota_data`) | the other entry empty or torn: its CRC (written last, covering `ota_seq`) does not match, so the old entry still wins: old slot |
+//! | [`BootState::activate`] | erase the *other* sector, write its 32-byte entry (ESP-IDF `esp_rewrite_ota_data`) | the other entry empty or torn: its CRC (written last, covering `ota_seq`) does not match, so the old entry still wins: old slot |
 //! | [`BootState::confirm`] from UNDEFINED (no-rollback bootloader) | one word write `ota_state = VALID` (clears bits only) | a state word between UNDEFINED and VALID: still a valid entry, still unconfirmed (counted again, confirmed again); at worst INVALID: old slot |
 //! | [`BootState::confirm`] from NEW / PENDING_VERIFY, [`BootState::rollback`] from a state that cannot be reached by clearing bits | erase the *active* sector, rewrite the entry (ESP-IDF `esp_ota_current_ota_is_workable`) | the active entry empty or torn: the other entry wins: old slot |
 //! | [`BootState::rollback`] from UNDEFINED / counted trial | one word write `ota_state = INVALID` | INVALID (old slot) or a state that is still unconfirmed with attempts exhausted: rolled back again on the next boot; never VALID |
@@ -20,7 +20,7 @@
 //! counted boot clears the lowest bit still set, with one aligned 4-byte word
 //! write. The count is the number of cleared bits, so a torn write counts at
 //! most once, a half-programmed word reads as "more attempts" (the safe
-//! direction), and a fresh entry written by [`BootState::set_boot_slot`]
+//! direction), and a fresh entry written by [`BootState::activate`]
 //! starts at zero. When a boot finds `max_boot_attempts` bits already
 //! cleared, the entry is marked INVALID and the bootloader falls back to the
 //! other entry's slot. This needs a flash that allows re-programming a word
@@ -69,7 +69,7 @@ impl BootConfig {
         }
     }
 
-    /// The state `set_boot_slot` writes: what ESP-IDF's
+    /// The state [`BootState::activate`] writes: what ESP-IDF's
     /// `set_new_state_otadata` returns for this bootloader build.
     pub const fn new_entry_state(&self) -> OtaState {
         match self.bootloader {
@@ -128,6 +128,67 @@ pub enum BootError<E> {
     /// The next sequence number would overflow 32 bits.
     #[error("otadata sequence number exhausted")]
     SequenceExhausted,
+    /// The verified slot is not one of this geometry's OTA slots (the image was
+    /// installed for another partition table).
+    #[error("verified region at {:#x} ({:#x} bytes) is not an OTA slot", .0.offset, .0.size)]
+    NotAnOtaSlot(Region),
+}
+
+/// An OTA slot whose contents passed verification: what [`BootState::activate`] needs
+/// to point otadata at it. Only [`crate::install::Installer::finish`] makes one (inside
+/// the [`crate::install::InstalledImage`] it returns); it is neither `Clone` nor `Copy`,
+/// so one verification allows one switch.
+///
+/// ```compile_fail,E0624
+/// // No slot is switched to on someone's word: the raw otadata write is private.
+/// fn switch<F: embedded_storage::nor_flash::NorFlash>(state: &mut ota_agent::BootState, flash: &mut F) {
+///     let _ = state.set_boot_slot(flash, 1);
+/// }
+/// ```
+///
+/// ```compile_fail,E0624
+/// // Nor can the proof be made from a bare region.
+/// fn forge(region: ota_agent::Region) -> ota_agent::boot::VerifiedSlot {
+///     ota_agent::boot::VerifiedSlot::new(region)
+/// }
+/// ```
+///
+/// ```compile_fail,E0308
+/// // `activate` takes the proof, not a slot number.
+/// fn switch<F: embedded_storage::nor_flash::NorFlash>(state: &mut ota_agent::BootState, flash: &mut F) {
+///     let _ = state.activate(flash, 1);
+/// }
+/// ```
+///
+/// What compiles: the proof an install returns, consumed by the switch.
+///
+/// ```
+/// use embedded_storage::nor_flash::NorFlash;
+/// use ota_agent::{BootError, BootState, install::InstalledImage};
+///
+/// fn switch<F: NorFlash>(
+///     state: &mut BootState,
+///     flash: &mut F,
+///     installed: InstalledImage,
+/// ) -> Result<(), BootError<F::Error>> {
+///     state.activate(flash, installed.into_verified_slot())
+/// }
+/// ```
+#[derive(Debug, PartialEq, Eq)]
+pub struct VerifiedSlot {
+    region: Region,
+}
+
+impl VerifiedSlot {
+    /// Only the installer's read-back proof calls this.
+    pub(crate) const fn new(region: Region) -> Self {
+        Self { region }
+    }
+
+    /// The verified slot's flash range.
+    pub const fn region(&self) -> Region {
+        self.region
+    }
 }
 
 /// What [`BootState::record_boot_attempt`] found and did.
@@ -294,6 +355,27 @@ impl BootState {
             .map(|i| counted_attempts(&self.entries[i]))
     }
 
+    /// Points the bootloader at the verified slot for the next boot, consuming the
+    /// proof. The otadata write is ESP-IDF's `esp_ota_set_boot_partition`: if the
+    /// active entry already selects the slot it is rewritten in place, otherwise the
+    /// *other* sector gets the next sequence number that selects it (see the table
+    /// at the top of this module for what a power cut leaves).
+    pub fn activate<F: NorFlash>(
+        &mut self,
+        flash: &mut F,
+        verified: VerifiedSlot,
+    ) -> Result<(), F::Error> {
+        let region = verified.region();
+        let slot = self
+            .geometry
+            .slots()
+            .iter()
+            .position(|s| *s == region)
+            .ok_or(BootError::NotAnOtaSlot(region))?;
+        // At most MAX_OTA_SLOTS (16) slots, so the index fits.
+        self.set_boot_slot(flash, slot as u8)
+    }
+
     /// Points the bootloader at OTA slot `slot` for the next boot, exactly as
     /// `esp_ota_set_boot_partition` does: if the active entry already selects
     /// `slot`, rewrite it in place with the new-image state; otherwise write
@@ -303,7 +385,14 @@ impl BootState {
     /// UNDEFINED otherwise. The label is written erased (ESP-IDF leaves
     /// whatever that sector held; nothing reads it), which resets the
     /// boot-attempt counter for the new image.
-    pub fn set_boot_slot<F: NorFlash>(&mut self, flash: &mut F, slot: u8) -> Result<(), F::Error> {
+    ///
+    /// Crate-private: the device switches through [`Self::activate`], hosts and
+    /// simulators through [`crate::unverified::select_slot`].
+    pub(crate) fn set_boot_slot<F: NorFlash>(
+        &mut self,
+        flash: &mut F,
+        slot: u8,
+    ) -> Result<(), F::Error> {
         let count = self.geometry.slot_count();
         if count == 0 {
             return Err(BootError::NoOtaSlots);

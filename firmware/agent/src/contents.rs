@@ -157,7 +157,7 @@ pub fn check_payload(
     max_window_log: u8,
 ) -> Result<CheckedPayload, InstallError> {
     if max_window_log > MAX_WINDOW_LOG {
-        return Err(InstallError::Buffer("window above what any agent accepts"));
+        return Err(InstallError::WindowLogAboveAgents(max_window_log));
     }
     let size = header.info.image_size;
     let mut app_image = Vec::with_capacity(size as usize);
@@ -402,7 +402,7 @@ mod tests {
         assert!(check_payload(&header, payload, ts::chip(), MAX_WINDOW_LOG).is_ok());
         assert!(matches!(
             check_payload(&header, payload, ts::chip(), MAX_WINDOW_LOG + 1),
-            Err(InstallError::Buffer(_))
+            Err(InstallError::WindowLogAboveAgents(log)) if log == MAX_WINDOW_LOG + 1
         ));
     }
 }

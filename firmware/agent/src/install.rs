@@ -8,7 +8,7 @@
 //! points at the inactive slot until [`Installer::finish`] has verified the payload
 //! digest, read the whole slot back, hashed it against the signed installed-image digest
 //! and validated it as an ESP-IDF app image for this chip. `finish` is the only way to
-//! obtain an [`InstalledImage`], and [`crate::boot`] switching takes one.
+//! obtain an [`InstalledImage`], and [`crate::boot`] switching consumes one.
 
 use core::marker::PhantomData;
 
@@ -20,6 +20,7 @@ use ota_format::{
     TrustedKeyDescriptor, TrustedKeys, VerifiedManifest, Version,
 };
 
+use crate::boot::VerifiedSlot;
 pub use crate::contents::SlotContents;
 use crate::contents::{AcceptedFirmware, ContentCheck, check_output_len, decode_window_log};
 use crate::geometry::Region;
@@ -89,9 +90,22 @@ pub enum InstallError {
         /// Key digest of the running image's first block.
         running: SecureBootKeyDigest,
     },
-    /// A caller buffer does not suit the flash (write granularity) or the window.
-    #[error("install buffer unsuitable: {0}")]
-    Buffer(&'static str),
+    /// The write buffer is empty or not a multiple of the flash's write and read sizes.
+    #[error("install buffer unsuitable: write buffer is not a multiple of the write size")]
+    WriteBufferMisfit,
+    /// The slot does not start on an erase-sector boundary of the flash.
+    #[error("install buffer unsuitable: slot is not erase-aligned")]
+    SlotNotEraseAligned,
+    /// The staging buffer cannot hold a block of the largest window accepted.
+    #[error("install buffer unsuitable: staging buffer below the window's block size")]
+    StagingTooSmall,
+    /// A host asked for a window log above what any agent accepts
+    /// ([`crate::agent::MAX_WINDOW_LOG`]).
+    #[error("window log {0} is above what any agent accepts")]
+    WindowLogAboveAgents(u8),
+    /// An earlier error ended this install; feeding it more bytes cannot resume it.
+    #[error("the install already failed")]
+    AlreadyFailed,
 }
 
 /// Where the image goes and what the device can afford.
@@ -117,19 +131,57 @@ pub struct InstallBuffers<'b> {
     pub write: &'b mut [u8],
 }
 
-/// Proof that a slot holds a verified image: the only input to switching.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Proof that a slot holds a verified image. Only [`Installer::finish`] makes one (its
+/// fields are private and it is neither `Clone` nor `Copy`), and the only way to point
+/// otadata at an OTA slot from the device is [`crate::boot::BootState::activate`], which
+/// consumes the [`VerifiedSlot`] this proof yields: one verification, one switch.
+///
+/// ```compile_fail,E0451
+/// // Built by hand, the proof would prove nothing: its fields are private.
+/// fn forge(header: ota_format::ImageHeader) -> ota_agent::install::InstalledImage {
+///     ota_agent::install::InstalledImage { header, ..todo!() }
+/// }
+/// ```
+#[derive(Debug, PartialEq, Eq)]
 pub struct InstalledImage {
+    slot: VerifiedSlot,
+    header: ImageHeader,
+    app_version: Version,
+    trusted_keys: TrustedKeyDescriptor,
+    signature_sector: Option<SignatureSector>,
+}
+
+impl InstalledImage {
     /// The slot written.
-    pub slot: Region,
+    pub fn slot(&self) -> Region {
+        self.slot.region()
+    }
+
     /// The verified `.ota` header.
-    pub header: ImageHeader,
+    pub fn header(&self) -> &ImageHeader {
+        &self.header
+    }
+
     /// Version in the app image's descriptor (equal to the signed header's).
-    pub app_version: Version,
+    pub fn app_version(&self) -> Version {
+        self.app_version
+    }
+
     /// The keys the new firmware trusts (what this device trusts once it is confirmed).
-    pub trusted_keys: TrustedKeyDescriptor,
+    pub fn trusted_keys(&self) -> &TrustedKeyDescriptor {
+        &self.trusted_keys
+    }
+
     /// The image's Secure Boot V2 signature sector, when it has one.
-    pub signature_sector: Option<SignatureSector>,
+    pub fn signature_sector(&self) -> Option<&SignatureSector> {
+        self.signature_sector.as_ref()
+    }
+
+    /// Gives up the proof for the one thing it allows: switching to the slot
+    /// ([`crate::boot::BootState::activate`]).
+    pub fn into_verified_slot(self) -> VerifiedSlot {
+        self.slot
+    }
 }
 
 /// Writes a stream into a slot through a fixed buffer, erasing each sector just before
@@ -236,17 +288,13 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             || !w.is_multiple_of(F::WRITE_SIZE)
             || !w.is_multiple_of(F::READ_SIZE.max(1))
         {
-            return Err(InstallError::Buffer(
-                "write buffer is not a multiple of the write size",
-            ));
+            return Err(InstallError::WriteBufferMisfit);
         }
         if F::ERASE_SIZE == 0 || !target.slot.offset.is_multiple_of(F::ERASE_SIZE as u32) {
-            return Err(InstallError::Buffer("slot is not erase-aligned"));
+            return Err(InstallError::SlotNotEraseAligned);
         }
         if buffers.staging.len() < crate::zstd::staging_len(target.max_window_log) {
-            return Err(InstallError::Buffer(
-                "staging buffer below the window's block size",
-            ));
+            return Err(InstallError::StagingTooSmall);
         }
         Ok(Installer {
             keys,
@@ -311,7 +359,8 @@ impl<'a, F: NorFlash> Installer<'a, F> {
         match &mut self.decoder {
             Decoder::Stored => writer.push(flash, payload),
             Decoder::Zstd(z) => z.feed(payload, &mut |out: &[u8]| writer.push(flash, out)),
-            Decoder::Pending(..) | Decoder::Empty => Err(InstallError::Buffer("decoder missing")),
+            // `start_decoder` failed and left no decoder.
+            Decoder::Pending(..) | Decoder::Empty => Err(InstallError::AlreadyFailed),
         }
     }
 
@@ -358,7 +407,7 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             trusted_keys,
         } = slot.accept(&verified.header)?;
         Ok(InstalledImage {
-            slot: self.target.slot,
+            slot: VerifiedSlot::new(self.target.slot),
             header: verified.header,
             app_version,
             trusted_keys,
@@ -502,8 +551,8 @@ pub(crate) mod tests {
                 let (r, flash) = install(&release, chunk);
                 let installed = r.unwrap_or_else(|e| panic!("{window_log:?}/{chunk}: {e}"));
                 assert!(slot_holds(&flash, &app));
-                assert_eq!(installed.slot, SLOT);
-                assert_eq!(Some(installed.app_version), Version::parse("1.1.0"));
+                assert_eq!(installed.slot(), SLOT);
+                assert_eq!(Some(installed.app_version()), Version::parse("1.1.0"));
             }
         }
     }
@@ -790,24 +839,19 @@ pub(crate) mod tests {
         };
         // One fault per case, so that each check is seen on its own.
         let cases = [
+            (staging_len, 6, target(), InstallError::WriteBufferMisfit),
+            (staging_len, 0, target(), InstallError::WriteBufferMisfit),
             (
                 staging_len,
-                6,
-                target(),
-                "write buffer is not a multiple of the write size",
+                256,
+                misaligned,
+                InstallError::SlotNotEraseAligned,
             ),
-            (
-                staging_len,
-                0,
-                target(),
-                "write buffer is not a multiple of the write size",
-            ),
-            (staging_len, 256, misaligned, "slot is not erase-aligned"),
             (
                 staging_len - 1,
                 256,
                 target(),
-                "staging buffer below the window's block size",
+                InstallError::StagingTooSmall,
             ),
         ];
         for (staging, write, target, expected) in cases {
@@ -823,7 +867,7 @@ pub(crate) mod tests {
                     write: &mut write,
                 },
             );
-            assert_eq!(r.err(), Some(InstallError::Buffer(expected)));
+            assert_eq!(r.err(), Some(expected));
         }
         let mut buffers = Buffers::default();
         let r = Installer::<TestFlash>::new(

@@ -4,11 +4,15 @@
 //! * [`otadata`]: the two-sector `otadata` partition, byte-exact with ESP-IDF.
 //! * [`geometry`] and [`partition_table`]: where otadata and the app slots live.
 //! * [`boot`]: the application's view (switch slot, confirm, roll back, count
-//!   trial boots) generic over `embedded-storage` NOR flash.
+//!   trial boots) generic over `embedded-storage` NOR flash. Switching takes the
+//!   proof an install returns ([`boot::VerifiedSlot`], from [`install::InstalledImage`]);
+//!   [`unverified`] is the explicit way round it for hosts and simulators.
 //! * [`bootloader`]: the stock ESP-IDF second-stage bootloader's otadata rules,
 //!   so a simulator (or a test) can reproduce what the real bootloader does.
-//! * [`agent`]: check → decide → [`download`] → [`install`] → switch, with the
-//!   persistent [`state`] and the [`status`] report (R6), over the [`http`] trait,
+//! * [`agent`]: an explicit state machine (its phase is [`status::UpdateState`]):
+//!   trial handling at boot, then check → decide → [`download`] → [`install`] → switch,
+//!   with the persistent [`state`], the [`status`] report (R6) and its [`error`], over
+//!   the [`http`] trait,
 //!   which [`http1`] implements over any byte-stream connection (with the `tls`
 //!   feature, `https://` too: TLS 1.3 by embedded-tls).
 //! * [`watchdog`]: when the firmware may feed the chip's watchdog (trial verdict and
@@ -39,6 +43,7 @@ extern crate alloc;
 pub mod agent;
 pub mod contents;
 pub mod download;
+pub mod error;
 pub mod http;
 pub mod http1;
 pub mod install;
@@ -47,6 +52,7 @@ pub mod secure_boot;
 pub mod sntp;
 pub mod state;
 pub mod status;
+pub mod unverified;
 pub mod url;
 pub mod watchdog;
 pub mod zstd;

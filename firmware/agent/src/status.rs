@@ -12,16 +12,22 @@ use serde::ser::{SerializeSeq, Serializer};
 
 use crate::bootloader::BootloaderMode;
 use crate::download::DownloadProgress;
+use crate::error::AgentError;
 use crate::geometry::BootTarget;
 use crate::otadata::OtaState;
 
-/// Where the update state machine is.
+/// The agent's phase: where its state machine is. One vocabulary for the status it
+/// reports and for where an error happened ([`LastError::phase`]); the agent changes it
+/// in one place, which also publishes the status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "state")]
 pub enum UpdateState {
+    /// Starting: reading state and otadata, counting or observing the trial boot, settling
+    /// the last install. Left before [`crate::agent::Agent::start`] returns.
+    Booting,
     /// Waiting for the next check.
     Idle,
-    /// Fetching and verifying the manifest.
+    /// Fetching and verifying the manifest, and deciding on it.
     Checking,
     /// The manifest names an image to install.
     Decided {
@@ -38,10 +44,28 @@ pub enum UpdateState {
     Verifying,
     /// Pointing otadata at the new slot.
     Switching,
-    /// The new image is in place; the device must reboot into its trial boot.
+    /// The new image is in place (or a trial was rejected or used up); the device must
+    /// reboot.
     RebootRequired,
     /// Running an unconfirmed image: waiting for the application's health check.
     TrialBoot,
+}
+
+impl UpdateState {
+    /// The phase's name, as in the serialized `state` tag.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            UpdateState::Booting => "booting",
+            UpdateState::Idle => "idle",
+            UpdateState::Checking => "checking",
+            UpdateState::Decided { .. } => "decided",
+            UpdateState::Downloading { .. } => "downloading",
+            UpdateState::Verifying => "verifying",
+            UpdateState::Switching => "switching",
+            UpdateState::RebootRequired => "reboot_required",
+            UpdateState::TrialBoot => "trial_boot",
+        }
+    }
 }
 
 /// The outcome of the last completed check.
@@ -104,36 +128,21 @@ pub struct LastCheck {
     pub result: CheckResult,
 }
 
-/// Which part of the agent an error came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Boot-time trial handling.
-    Boot,
-    /// Fetching the manifest.
-    Check,
-    /// Verifying and deciding on the manifest.
-    Decide,
-    /// Downloading the image.
-    Download,
-    /// Verifying, decompressing, writing, reading back.
-    Install,
-    /// Switching otadata.
-    Switch,
-    /// Confirming or rejecting a trial boot.
-    Confirm,
-}
-
-/// The last error: when, where and what, as text.
+/// The last error: when, in which phase, and what, as text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct LastError {
     /// Milliseconds since boot.
     pub at_ms: u64,
-    /// Where it happened.
-    pub stage: Stage,
+    /// The phase the agent was in when it failed (serialized as its name).
+    #[serde(serialize_with = "phase_name")]
+    pub phase: UpdateState,
     /// What happened.
     #[serde(serialize_with = "display")]
-    pub error: crate::agent::AgentError,
+    pub error: AgentError,
+}
+
+fn phase_name<S: Serializer>(v: &UpdateState, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.name())
 }
 
 /// A slot as seen from the running firmware.
@@ -306,5 +315,58 @@ fn state_name<S: Serializer>(v: &Option<OtaState>, s: S) -> Result<S::Ok, S::Err
     match v {
         Some(state) => s.serialize_str(state_label(*state)),
         None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every phase, so a new one must be added here (and named) to compile.
+    fn every_phase() -> [UpdateState; 9] {
+        let version = Version::parse("1.2.3").unwrap();
+        let phases = [
+            UpdateState::Booting,
+            UpdateState::Idle,
+            UpdateState::Checking,
+            UpdateState::Decided { version },
+            UpdateState::Downloading {
+                progress: DownloadProgress::default(),
+            },
+            UpdateState::Verifying,
+            UpdateState::Switching,
+            UpdateState::RebootRequired,
+            UpdateState::TrialBoot,
+        ];
+        for phase in phases {
+            match phase {
+                UpdateState::Booting
+                | UpdateState::Idle
+                | UpdateState::Checking
+                | UpdateState::Decided { .. }
+                | UpdateState::Downloading { .. }
+                | UpdateState::Verifying
+                | UpdateState::Switching
+                | UpdateState::RebootRequired
+                | UpdateState::TrialBoot => {}
+            }
+        }
+        phases
+    }
+
+    #[test]
+    fn a_phase_is_reported_by_the_same_name_in_the_status_and_in_the_last_error() {
+        for phase in every_phase() {
+            let status = serde_json::to_value(phase).unwrap();
+            assert_eq!(status["state"], phase.name(), "{phase:?}");
+            let error = LastError {
+                at_ms: 7,
+                phase,
+                error: AgentError::NoUpdateSlot,
+            };
+            let error = serde_json::to_value(error).unwrap();
+            assert_eq!(error["phase"], phase.name(), "{phase:?}");
+            assert_eq!(error["error"], "no OTA slot to update into");
+        }
     }
 }

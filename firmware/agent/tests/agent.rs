@@ -89,6 +89,8 @@ impl HttpClient for &mut Host {
 struct Device {
     flash: SimFlash,
     mode: BootloaderMode,
+    /// The phase of every status the agents of this device published, in order.
+    published: Vec<UpdateState>,
 }
 
 struct Booted {
@@ -102,7 +104,11 @@ impl Device {
         let mut flash = SimFlash::new(0x70000).require_erase_outside(0xD000..0xF000);
         let app = ts::app_image("1.0.0", 30_000);
         flash.bytes_mut()[0x10000..0x10000 + app.len()].copy_from_slice(&app);
-        Device { flash, mode }
+        Device {
+            flash,
+            mode,
+            published: Vec::new(),
+        }
     }
 
     /// The simulated ROM + second-stage bootloader, then the firmware's descriptors.
@@ -155,19 +161,24 @@ impl Device {
         };
         let ticks = Ticks(Cell::new(0));
         let mut memory = Box::new(DefaultUpdateMemory::new());
-        let mut sink = ();
-        let (mut agent, outcome) = Agent::start(
-            config,
-            firmware,
-            &mut self.flash,
-            host,
-            NoDelay,
-            &ticks,
-            memory.buffers(),
-            &mut sink,
-        )
-        .unwrap();
-        f(&mut agent, outcome)
+        let mut sink = Phases::default();
+        // The agent borrows the sink: it ends before the phases are read.
+        let r = {
+            let (mut agent, outcome) = Agent::start(
+                config,
+                firmware,
+                &mut self.flash,
+                host,
+                NoDelay,
+                &ticks,
+                memory.buffers(),
+                &mut sink,
+            )
+            .unwrap();
+            f(&mut agent, outcome)
+        };
+        self.published.extend(sink.0);
+        r
     }
 }
 
@@ -236,10 +247,12 @@ fn update_confirm_and_idle_check_in_both_modes() {
             })
         );
         dev.run(&mut host, |a, outcome| {
-            assert_eq!(outcome, BootOutcome::Trial, "{mode:?}");
+            let BootOutcome::Trial(trial) = outcome else {
+                panic!("{mode:?}: not a trial: {outcome:?}")
+            };
             assert_runs(&a.status(), "1.1.0", BootTarget::Ota(1));
             assert_eq!(check(a), Err(AgentError::TrialInProgress));
-            a.confirm().unwrap();
+            a.confirm(trial).unwrap();
             assert_eq!(a.saved_state().security_counter, 1);
             assert_eq!(a.saved_state().pending, None);
             assert_eq!(check(a), Ok(CheckResult::UpToDate));
@@ -262,8 +275,10 @@ fn failed_health_check_rolls_back_and_is_not_retried() {
         let (mut dev, mut host) = published(mode);
         dev.run(&mut host, |a, _| check(a)).unwrap();
         dev.run(&mut host, |a, outcome| {
-            assert_eq!(outcome, BootOutcome::Trial);
-            a.reject().unwrap();
+            let BootOutcome::Trial(trial) = outcome else {
+                panic!("not a trial: {outcome:?}")
+            };
+            a.reject(trial).unwrap();
         });
         dev.run(&mut host, |a, outcome| {
             assert_eq!(outcome, BootOutcome::Normal, "{mode:?}");
@@ -412,4 +427,54 @@ fn status_serializes_to_json() {
     let key = ts::trusted()[0].id();
     assert_eq!(json["trusted_keys"][0], format!("{key}"));
     assert!(json["last_error"].is_null());
+}
+
+/// Records the phase of every published status.
+#[derive(Default)]
+struct Phases(Vec<UpdateState>);
+
+impl StatusSink for Phases {
+    fn status(&mut self, status: &ota_agent::status::Status) {
+        self.0.push(status.update);
+    }
+
+    fn progress(&mut self, _: &ota_agent::download::DownloadProgress) {}
+}
+
+#[test]
+fn every_phase_change_is_published_once_in_order_and_errors_name_their_phase() {
+    let (mut dev, mut host) = published(BootloaderMode::RollbackDisabled);
+    dev.run(&mut host, |a, _| check(a)).unwrap();
+    let names: Vec<&str> = dev.published.iter().map(UpdateState::name).collect();
+    assert_eq!(
+        names,
+        [
+            "idle",
+            "checking",
+            "decided",
+            "downloading",
+            "verifying",
+            "switching",
+            "reboot_required"
+        ]
+    );
+    assert_eq!(
+        dev.published[2],
+        UpdateState::Decided {
+            version: v("1.1.0")
+        }
+    );
+    dev.published.clear();
+    dev.run(&mut host, |a, outcome| {
+        let BootOutcome::Trial(trial) = outcome else {
+            panic!("not a trial: {outcome:?}")
+        };
+        // A check during the trial is refused, and says it was refused in the trial.
+        assert_eq!(check(a), Err(AgentError::TrialInProgress));
+        let error = a.status().last_error.unwrap();
+        assert_eq!(error.phase, UpdateState::TrialBoot);
+        a.confirm(trial).unwrap();
+    });
+    let names: Vec<&str> = dev.published.iter().map(UpdateState::name).collect();
+    assert_eq!(names, ["trial_boot", "trial_boot", "idle"]);
 }

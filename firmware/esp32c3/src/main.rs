@@ -125,8 +125,11 @@ async fn main(spawner: Spawner) -> ! {
 
     // A trial image that hangs instead of crashing must still get back to the bootloader
     // to be counted: the watchdog resets the chip unless the verdict comes in time.
-    let trial = outcome == BootOutcome::Trial;
-    if trial {
+    let trial = match outcome {
+        BootOutcome::Trial(trial) => Some(trial),
+        BootOutcome::Normal | BootOutcome::RebootRequired => None,
+    };
+    if trial.is_some() {
         watchdog::trial_started(TRIAL_VERDICT_LIMIT);
     }
 
@@ -141,8 +144,8 @@ async fn main(spawner: Spawner) -> ! {
     }
 
     let verdict = health::check(network, HEALTH_TIMEOUT).await;
-    let health = match (verdict, agent.as_mut()) {
-        (HealthVerdict::Healthy, Some(agent)) if trial => match agent.confirm() {
+    let health = match (verdict, agent.as_mut(), trial) {
+        (HealthVerdict::Healthy, Some(agent), Some(trial)) => match agent.confirm(trial) {
             Ok(()) => {
                 info!("trial boot confirmed");
                 HealthState::Confirmed
@@ -154,18 +157,18 @@ async fn main(spawner: Spawner) -> ! {
                 HealthState::ConfirmFailed
             }
         },
-        (HealthVerdict::Healthy, _) => HealthState::Healthy,
-        (HealthVerdict::Unhealthy(reason), Some(agent)) if trial => {
+        (HealthVerdict::Healthy, _, _) => HealthState::Healthy,
+        (HealthVerdict::Unhealthy(reason), Some(agent), Some(trial)) => {
             error!("health check failed on a trial boot: {reason}");
             STATUS.lock(|s| s.borrow_mut().health = HealthState::Unhealthy(reason));
-            match agent.reject() {
+            match agent.reject(trial) {
                 Ok(()) => update::reboot("trial image rejected, rolling back").await,
                 // Nothing else can boot: keep running this image rather than reset forever.
                 Err(e) => error!("rejecting the trial image failed: {e}"),
             }
             HealthState::Unhealthy(reason)
         }
-        (HealthVerdict::Unhealthy(reason), _) => {
+        (HealthVerdict::Unhealthy(reason), _, _) => {
             error!("health check failed: {reason}");
             HealthState::Unhealthy(reason)
         }

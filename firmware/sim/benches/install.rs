@@ -127,7 +127,7 @@ fn ram(case: &Case) {
     flash.reserve_log(case.app_len / 512 + 64);
     let mut buffers = Buffers::new();
     let ((installed, installer), heap) = heap_peak_of(|| install(case, &mut flash, &mut buffers));
-    assert_eq!(installed.header.info.image_size as usize, case.app_len);
+    assert_eq!(installed.header().info.image_size as usize, case.app_len);
     let buffers = buffers.bytes();
     println!(
         "ram {}: image {} B, .ota {} B; buffers {buffers} + installer {installer} + heap peak {heap} = {} B",

@@ -422,15 +422,15 @@ impl<const WRITE_SIZE: usize> VirtualDevice<WRITE_SIZE> {
                     .unwrap_or(BootResult::AgentFailed(firmware, e)));
             }
         };
-        match (outcome, firmware.behaviour) {
+        let outcome = match (outcome, firmware.behaviour) {
             (BootOutcome::RebootRequired, _) => {
                 return Ok(BootResult::TrialsExhausted(firmware));
             }
             (_, Behaviour::CrashAtBoot | Behaviour::Hang) => {
                 return Ok(self.power_lost().unwrap_or(BootResult::Crashed(firmware)));
             }
-            (BootOutcome::Trial, Behaviour::HealthFail) => {
-                let r = agent.reject();
+            (BootOutcome::Trial(trial), Behaviour::HealthFail) => {
+                let r = agent.reject(trial);
                 if let Some(lost) = self.power_lost() {
                     return Ok(lost);
                 }
@@ -439,10 +439,12 @@ impl<const WRITE_SIZE: usize> VirtualDevice<WRITE_SIZE> {
                     Err(e) => BootResult::AgentFailed(firmware, e),
                 });
             }
-            _ => {}
-        }
-        let confirmed_trial = outcome == BootOutcome::Trial;
-        if confirmed_trial && let Err(e) = agent.confirm() {
+            (outcome, _) => outcome,
+        };
+        let confirmed_trial = matches!(outcome, BootOutcome::Trial(_));
+        if let BootOutcome::Trial(trial) = outcome
+            && let Err(e) = agent.confirm(trial)
+        {
             return Ok(self
                 .power_lost()
                 .unwrap_or(BootResult::AgentFailed(firmware, e)));

@@ -240,7 +240,7 @@ fn status_json_reports_every_r6_field_truthfully() {
     let at_unix = s["last_check"]["at_unix"].as_u64().unwrap();
     assert!((before..=unix_now()).contains(&at_unix), "{at_unix}");
     let error = &s["last_error"];
-    assert_eq!(error["stage"], "check");
+    assert_eq!(error["phase"], "checking");
     assert_eq!(error["error"], "manifest fetch: HTTP status 404");
     assert!(error["at_ms"].as_u64().unwrap() <= s["last_check"]["at_ms"].as_u64().unwrap());
 

@@ -7,7 +7,7 @@ use ota_agent::agent::AgentError;
 use ota_agent::bootloader::BootloaderMode::RollbackDisabled;
 use ota_agent::download::DownloadError;
 use ota_agent::install::InstallError;
-use ota_agent::status::{CheckResult, Stage};
+use ota_agent::status::{CheckResult, UpdateState};
 use ota_device_sim::device::{Behaviour, VirtualDevice};
 use ota_format::esp::AppImageError;
 use ota_format::{ChipId, FormatError};
@@ -220,7 +220,7 @@ fn wrong_chip_app_image_signed_as_the_right_chip() {
         "{r:?}"
     );
     assert_eq!(status.installed_version, v("1.0.0"));
-    assert_eq!(status.last_error.unwrap().stage, Stage::Install);
+    assert_eq!(status.last_error.unwrap().phase, UpdateState::Verifying);
 }
 
 #[test]

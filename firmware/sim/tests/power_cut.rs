@@ -14,6 +14,7 @@ mod common;
 
 use common::{Device, validator};
 use ota_agent::bootloader::BootloaderMode::{self, RollbackDisabled, RollbackEnabled};
+use ota_agent::unverified::select_slot;
 use ota_agent::{BootAttempt, BootTarget};
 use ota_device_sim::{LayoutSpec, SimBootloader};
 use proptest::prelude::*;
@@ -47,10 +48,7 @@ fn device<const W: usize>(mode: BootloaderMode) -> Device<W> {
 fn run<const W: usize>(d: &mut Device<W>, scenario: Scenario) -> Result<Vec<u64>, String> {
     let mut marks = Vec::new();
     let e = |e: ota_agent::BootError<_>| format!("{e}");
-    d.state(OLD)
-        .map_err(e)?
-        .set_boot_slot(&mut d.flash, 2)
-        .map_err(e)?;
+    select_slot(&mut d.state(OLD).map_err(e)?, &mut d.flash, 2).map_err(e)?;
     marks.push(d.flash.operations());
     match scenario {
         Scenario::Accept => {
@@ -130,10 +128,7 @@ fn check_recovers<const W: usize>(mut d: Device<W>, allowed: &[BootTarget], cont
     let BootTarget::Ota(slot) = target else {
         unreachable!()
     };
-    d.state(running)
-        .unwrap()
-        .set_boot_slot(&mut d.flash, slot)
-        .unwrap();
+    select_slot(&mut d.state(running).unwrap(), &mut d.flash, slot).unwrap();
     let (r, _, mut st) = d.boot_and_record().unwrap();
     assert_eq!(r, target, "{context}: later update did not boot");
     st.confirm(&mut d.flash).unwrap();
@@ -251,9 +246,7 @@ fn repeated_cuts<const W: usize>(
         // Retry the update from whatever runs now.
         let _ = (|| -> Result<(), String> {
             if running == OLD {
-                d.state(OLD)
-                    .map_err(|e| e.to_string())?
-                    .set_boot_slot(&mut d.flash, 2)
+                select_slot(&mut d.state(OLD).map_err(|e| e.to_string())?, &mut d.flash, 2)
                     .map_err(|e| e.to_string())?;
             }
             let (r, _, mut st) = d.boot_and_record()?;
@@ -277,10 +270,7 @@ fn repeated_cuts<const W: usize>(
         }
     }
     if running == OLD {
-        d.state(OLD)
-            .unwrap()
-            .set_boot_slot(&mut d.flash, 2)
-            .unwrap();
+        select_slot(&mut d.state(OLD).unwrap(), &mut d.flash, 2).unwrap();
         let (_, _, mut st) = d.boot_and_record().unwrap();
         st.confirm(&mut d.flash).unwrap();
     }

@@ -6,6 +6,7 @@ mod common;
 use common::{Device, validator};
 use ota_agent::bootloader::BootloaderMode::{self, RollbackDisabled, RollbackEnabled};
 use ota_agent::otadata::{OtaSelectEntry, SECTOR_SIZE};
+use ota_agent::unverified::select_slot;
 use ota_agent::{BootAttempt, BootError, BootTarget, OtaState};
 use ota_device_sim::LayoutSpec;
 use ota_device_sim::layout::OTADATA_OFFSET;
@@ -20,10 +21,7 @@ fn entry(d: &Device, i: usize) -> OtaSelectEntry {
 
 /// The app running from ota_0 selects `slot` for the next boot.
 fn select_from_ota0(d: &mut Device, slot: u8) {
-    d.state(OTA0)
-        .unwrap()
-        .set_boot_slot(&mut d.flash, slot)
-        .unwrap();
+    select_slot(&mut d.state(OTA0).unwrap(), &mut d.flash, slot).unwrap();
 }
 
 /// A device that was flashed with ota_0 and booted once (no factory).
@@ -69,7 +67,7 @@ fn switch_writes_the_other_sector_exactly() {
         let mut d = fresh(mode);
         let mut st = d.state(OTA0).unwrap();
         let ops = d.flash.operations();
-        st.set_boot_slot(&mut d.flash, 1).unwrap();
+        select_slot(&mut st, &mut d.flash, 1).unwrap();
         assert_eq!(d.flash.operations() - ops, 2, "erase + write");
         assert_eq!(entry(&d, 1), OtaSelectEntry::new(2, state));
         let at = (OTADATA_OFFSET + SECTOR_SIZE) as usize;
@@ -146,7 +144,7 @@ fn rollback_refused_when_nothing_else_boots() {
     );
     assert_eq!(d.flash.bytes(), &before[..]);
     // Other entry valid but its image does not load: refused too.
-    st.set_boot_slot(&mut d.flash, 1).unwrap();
+    select_slot(&mut st, &mut d.flash, 1).unwrap();
     let mut st = d.state(OTA1).unwrap();
     assert_eq!(
         st.rollback(&mut d.flash, |_: &mut _, _, _| false),
@@ -310,7 +308,7 @@ fn sequence_numbers_follow_esp_idf_over_many_updates() {
     for expected_seq in 2..12u32 {
         let mut st = d.state(running).unwrap();
         let target = st.next_update_slot().unwrap();
-        st.set_boot_slot(&mut d.flash, target).unwrap();
+        select_slot(&mut st, &mut d.flash, target).unwrap();
         let sector = ((expected_seq + 1) % 2) as usize;
         assert_eq!(entry(&d, sector).seq, expected_seq);
         let (r, _, mut st) = d.boot_and_record().unwrap();
@@ -328,15 +326,15 @@ fn three_slots_switch_computes_esp_idf_seq() {
     }
     assert_eq!(d.boot().unwrap(), Some(OTA0));
     let mut st = d.state(OTA0).unwrap();
-    st.set_boot_slot(&mut d.flash, 2).unwrap();
+    select_slot(&mut st, &mut d.flash, 2).unwrap();
     assert_eq!(entry(&d, 1).seq, 3);
     assert_eq!(d.boot().unwrap(), Some(BootTarget::Ota(2)));
     let mut st = d.state(BootTarget::Ota(2)).unwrap();
-    st.set_boot_slot(&mut d.flash, 1).unwrap();
+    select_slot(&mut st, &mut d.flash, 1).unwrap();
     assert_eq!(entry(&d, 0).seq, 5, "(1 + 1) % 3 + 3 * 1");
     assert_eq!(d.boot().unwrap(), Some(OTA1));
     assert_eq!(
-        st.set_boot_slot(&mut d.flash, 3),
+        select_slot(&mut st, &mut d.flash, 3),
         Err(BootError::SlotOutOfRange { slot: 3, count: 3 })
     );
 }
@@ -347,7 +345,7 @@ fn boot_factory_erases_otadata() {
     d.put_image(BootTarget::Factory, 1);
     d.put_image(OTA0, 2);
     let mut st = d.state(BootTarget::Factory).unwrap();
-    st.set_boot_slot(&mut d.flash, 0).unwrap();
+    select_slot(&mut st, &mut d.flash, 0).unwrap();
     assert_eq!(d.boot().unwrap(), Some(OTA0));
     let mut st = d.state(OTA0).unwrap();
     st.set_boot_factory(&mut d.flash).unwrap();

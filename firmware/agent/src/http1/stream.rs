@@ -125,9 +125,22 @@ mod io_traits {
 
     impl embedded_io_async::Error for IoError {
         fn kind(&self) -> embedded_io_async::ErrorKind {
+            use embedded_io_async::ErrorKind;
+            // Exhaustive, so that a new error decides its kind here instead of falling
+            // into "reset" unseen.
             match self.0 {
-                HttpError::Timeout => embedded_io_async::ErrorKind::TimedOut,
-                _ => embedded_io_async::ErrorKind::ConnectionReset,
+                HttpError::Timeout => ErrorKind::TimedOut,
+                HttpError::InvalidUrl
+                | HttpError::UnsupportedScheme
+                | HttpError::Dns
+                | HttpError::Connect
+                | HttpError::ConnectionLost
+                | HttpError::Protocol
+                | HttpError::TooManyRedirects
+                | HttpError::BadRedirect
+                | HttpError::Tls
+                | HttpError::BodyTooLong
+                | HttpError::TooManyInterimResponses => ErrorKind::ConnectionReset,
             }
         }
     }

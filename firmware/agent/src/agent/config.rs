@@ -1,0 +1,55 @@
+//! What the agent is told: about the device, and about the firmware it runs.
+
+use ota_format::{Channel, ChipId, DeviceType, TrustedKey, Version};
+
+use crate::boot::BootConfig;
+use crate::download::RetryPolicy;
+use crate::geometry::{BootTarget, Geometry, Region};
+
+/// Largest zstd window log the agent accepts at all.
+pub const MAX_WINDOW_LOG: u8 = 14;
+/// Window log a 64 KiB update path affords with ruzstd (measured in `tests/ram.rs`:
+/// window 4 KiB keeps buffers, decoder and agent near 60 KiB; 16 KiB needs ~150 KiB).
+pub const DEFAULT_WINDOW_LOG: u8 = 12;
+/// Longest image URL the agent builds.
+pub const MAX_URL_LEN: usize = 512;
+
+/// What the running firmware knows about itself, from its own descriptors.
+#[derive(Clone, Copy, Debug)]
+pub struct Firmware<'a> {
+    /// Device type this firmware is built for.
+    pub device_type: DeviceType,
+    /// Chip this firmware is built for.
+    pub chip: ChipId,
+    /// Version from its app descriptor.
+    pub version: Version,
+    /// Keys from its trusted-key descriptor.
+    pub trusted_keys: &'a [TrustedKey],
+    /// The partition it runs from (told by the bootloader / the MMU mapping).
+    pub running: BootTarget,
+}
+
+/// Device configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct AgentConfig<'a> {
+    /// The manifest URL as configured (images are resolved against it, not against
+    /// where redirects lead).
+    pub manifest_url: &'a str,
+    /// A stable unique id (MAC address), for the rollout bucket and backoff jitter.
+    pub device_id: &'a [u8],
+    /// The channel the device follows.
+    pub channel: Channel,
+    /// otadata and app slots.
+    pub geometry: Geometry,
+    /// Two erase-aligned halves for [`crate::state`].
+    pub state_region: Region,
+    /// Bootloader mode and trial-boot limit.
+    pub boot: BootConfig,
+    /// Download retries and timeouts.
+    pub retry: RetryPolicy,
+    /// Largest zstd window log accepted (at most [`MAX_WINDOW_LOG`], and what the
+    /// staging buffer holds; [`DEFAULT_WINDOW_LOG`] for a 64 KiB update path).
+    pub max_window_log: u8,
+    /// Lowest security counter this firmware accepts, whatever the state says.
+    pub security_counter_floor: u64,
+}
