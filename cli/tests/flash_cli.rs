@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use common::*;
 use esp_idf_part::{DataType, PartitionTable, SubType, Type};
@@ -20,6 +17,7 @@ use ota_device_sim::device::{
     offline_status,
 };
 use ota_format::{ChipId, Expectations, TrustedKey, TrustedKeys, Version, verify_image};
+use ota_test_servers::static_host::StaticHost;
 use ota_testkit::{Chip, TestFirmware, release};
 use sha2::{Digest as _, Sha256};
 
@@ -415,89 +413,6 @@ ota_state,data, undefined, 0x620000,0x2000,\n",
     assert_absent(&s.path("s3-flash.bin"));
 }
 
-/// Files by path.
-type Files = Mutex<Vec<(String, Vec<u8>)>>;
-
-/// A static host on 127.0.0.1 serving exact paths, with `Range: bytes=N-`.
-struct Host {
-    base: String,
-    files: Arc<Files>,
-}
-
-impl Host {
-    fn start() -> Host {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let files: Arc<Files> = Arc::default();
-        let served = files.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let files = served.clone();
-                std::thread::spawn(move || {
-                    let _ = serve(stream, &files);
-                });
-            }
-        });
-        Host { base, files }
-    }
-
-    fn put(&self, path: &str, bytes: Vec<u8>) {
-        self.files.lock().unwrap().push((path.to_owned(), bytes));
-    }
-}
-
-fn serve(mut stream: TcpStream, files: &Files) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let mut from = 0usize;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = h.split_once(':')
-            && name.eq_ignore_ascii_case("range")
-        {
-            from = value
-                .trim()
-                .strip_prefix("bytes=")
-                .and_then(|r| r.split('-').next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-        }
-    }
-    let file = files
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, b)| b.clone());
-    let Some(file) = file else {
-        return write!(
-            stream,
-            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
-    };
-    if from > 0 && from < file.len() {
-        write!(
-            stream,
-            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {from}-{}/{}\r\nConnection: close\r\n\r\n",
-            file.len() - from,
-            file.len() - 1,
-            file.len()
-        )?;
-        return stream.write_all(&file[from..]);
-    }
-    write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        file.len()
-    )?;
-    stream.write_all(&file)
-}
-
 /// A manifest for `ota`, signed with the release key.
 fn manifest_for(ota: &[u8], image_name: &str) -> Vec<u8> {
     let keys = [TrustedKey::new(public())];
@@ -529,14 +444,14 @@ fn a_flashed_device_updates_over_http() {
         "flash.bin",
     ]);
 
-    let host = Host::start();
+    let host = StaticHost::start();
     let ota = std::fs::read(s.path("v2.ota")).unwrap();
     host.put("/fw/thermostat-1.1.0.ota", ota.clone());
     host.put(
         "/fw/thermostat.stable.manifest",
         manifest_for(&ota, "thermostat-1.1.0.ota"),
     );
-    let url = format!("{}/fw/thermostat.stable.manifest", host.base);
+    let url = host.url("/fw/thermostat.stable.manifest");
     let flash = SimFlash::load(&s.path("flash.bin")).unwrap();
     let mut device = VirtualDevice::new(flash, DeviceConfig::new(&url, "device-1"));
     assert_eq!(

@@ -39,8 +39,8 @@ fn update_with(
 fn ranges(host: &Host, rel: &Release) -> Vec<(Option<String>, u16)> {
     host.log()
         .into_iter()
-        .filter(|(p, _, _)| *p == image_path(rel))
-        .map(|(_, r, s)| (r, s))
+        .filter(|served| served.path == image_path(rel))
+        .map(|served| (served.range, served.status))
         .collect()
 }
 

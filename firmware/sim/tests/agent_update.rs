@@ -37,7 +37,7 @@ fn update_confirms_and_idle_check_costs_a_304() {
         assert_eq!(status.other.unwrap().version, Some(v("1.0.0")));
         assert_eq!(status.update, UpdateState::Idle);
         let log = host.log();
-        assert_eq!(log.last().unwrap().2, 304, "{mode:?}");
+        assert_eq!(log.last().unwrap().status, 304, "{mode:?}");
         assert_eq!(host.requests_for("/fw/sensor-1.1.0.ota"), 1);
     }
 }
