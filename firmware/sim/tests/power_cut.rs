@@ -8,9 +8,9 @@
 //! fell back to its default ("no valid entry -> ota_0") is caught instead of
 //! being hidden by the bootloader's image fallback.
 
-mod common;
+mod support;
 
-use common::{Device, validator};
+use support::boot::{Device, validator};
 use ota_agent::bootloader::BootloaderMode::{self, RollbackDisabled, RollbackEnabled};
 use ota_agent::{BootAttempt, BootTarget};
 use ota_device_sim::{LayoutSpec, SimBootloader};

@@ -1,9 +1,9 @@
 //! Every otadata state transition, in both bootloader modes, driven through
 //! the simulated bootloader and the agent's boot logic.
 
-mod common;
+mod support;
 
-use common::{Device, validator};
+use support::boot::{self, Device, validator};
 use ota_agent::bootloader::BootloaderMode::{self, RollbackDisabled, RollbackEnabled};
 use ota_agent::otadata::{OtaSelectEntry, SECTOR_SIZE};
 use ota_agent::{BootAttempt, BootError, BootTarget, OtaState};
@@ -224,7 +224,7 @@ fn counting_mode_exhausted_without_fallback_keeps_running() {
 fn bootloader_mode_mismatch_is_counted_and_reported() {
     // Agent thinks the bootloader rolls back, but it does not: NEW stays NEW.
     let mut d = fresh(RollbackDisabled);
-    d.config = common::config(RollbackEnabled, 2);
+    d.config = boot::config(RollbackEnabled, 2);
     select_from_ota0(&mut d, 1);
     assert_eq!(entry(&d, 1).ota_state(), OtaState::New);
     let (_, attempt, _) = d.boot_and_record().unwrap();
@@ -248,7 +248,7 @@ fn bootloader_mode_mismatch_is_counted_and_reported() {
 
     // The other way round: agent counts, bootloader rolls back; PENDING_VERIFY is reported.
     let mut d = fresh(RollbackEnabled);
-    d.config = common::config(RollbackDisabled, 3);
+    d.config = boot::config(RollbackDisabled, 3);
     select_from_ota0(&mut d, 1);
     let (_, attempt, _) = d.boot_and_record().unwrap();
     assert_eq!(
@@ -364,18 +364,18 @@ fn boot_factory_erases_otadata() {
 #[test]
 fn bad_attempt_limits_are_refused() {
     let mut d = fresh(RollbackDisabled);
-    d.config = common::config(RollbackDisabled, 0);
+    d.config = boot::config(RollbackDisabled, 0);
     assert_eq!(d.state(OTA0).unwrap_err(), BootError::BadAttemptLimit);
-    d.config = common::config(RollbackDisabled, 161);
+    d.config = boot::config(RollbackDisabled, 161);
     assert_eq!(d.state(OTA0).unwrap_err(), BootError::BadAttemptLimit);
-    d.config = common::config(RollbackDisabled, 160);
+    d.config = boot::config(RollbackDisabled, 160);
     assert!(d.state(OTA0).is_ok());
 }
 
 #[test]
 fn counter_uses_all_label_bits() {
     let mut d = fresh(RollbackDisabled);
-    d.config = common::config(RollbackDisabled, 160);
+    d.config = boot::config(RollbackDisabled, 160);
     select_from_ota0(&mut d, 1);
     for n in 1..=160u8 {
         let (_, a, _) = d.boot_and_record().unwrap();

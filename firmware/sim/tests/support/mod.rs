@@ -1,6 +1,7 @@
 //! Shared pieces of the simulator's agent tests: signed releases (built by
 //! [`ota_testkit::release`]) of synthetic firmware, published on ota-test-servers' static
-//! host (which can misbehave on purpose), and devices.
+//! host (which can misbehave on purpose), and devices; [`boot`] has the lighter fixtures of
+//! the boot-logic tests.
 #![allow(
     dead_code,
     unused_imports,
@@ -21,6 +22,8 @@ use ota_device_sim::device::{
 };
 use ota_format::{ChipId, TrustedKeyDescriptor, Version};
 use ota_testkit::{Chip, TestFirmware};
+
+pub mod boot;
 
 pub use ota_test_servers::static_host::{Fault, StaticHost as Host};
 pub use ota_testkit::release::{Release, SIGNER, Spec, build as release_of, public_key as public};

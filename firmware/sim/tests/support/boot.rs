@@ -1,6 +1,6 @@
-//! Shared fixtures: a formatted flash with marked test images and a device
-//! that boots it with the simulated bootloader and runs the agent's boot logic.
-#![allow(dead_code)]
+//! Boot-logic fixtures: a formatted flash with marked test images and a device that
+//! boots it with the simulated bootloader and runs the agent's boot logic, without
+//! firmware images or a network.
 
 use ota_agent::bootloader::BootloaderMode;
 use ota_agent::{BootAttempt, BootConfig, BootError, BootState, BootTarget, Region};
