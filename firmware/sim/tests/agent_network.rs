@@ -248,14 +248,7 @@ fn redirects_across_hosts_are_followed() {
         &image_path(&rel),
         vec![Fault::Redirect(cdn.url(&image_path(&rel)))],
     );
-    let (r, running) = check_and_reboot(d);
-    assert_eq!(
-        r,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    assert_updates_to(d, "1.1.0");
     // The image was asked for next to the configured manifest URL, not the CDN's.
     assert_eq!(origin.requests_for(&image_path(&rel)), 1);
 }

@@ -34,15 +34,7 @@ fn update_over_https_then_idle_checks_are_304s() {
     publish_in_dir(dir.path(), &rel, None);
     for mode in [RollbackDisabled, RollbackEnabled] {
         let mut d = device_at(&format!("{tls}{MANIFEST_PATH}"), mode, &app("1.0.0"));
-        let (result, running) = check_and_reboot(&mut d);
-        assert_eq!(
-            result,
-            Ok(CheckResult::Installed {
-                version: v("1.1.0")
-            }),
-            "{mode:?}"
-        );
-        assert_eq!(running, v("1.1.0"));
+        assert_updates_to(&mut d, "1.1.0");
         // Confirmed on the trial boot; then nothing new, answered 304 over TLS as well.
         let (_, (first, second)) = boot_until_running(&mut d, |s| (s.check(), s.check()));
         assert_eq!(first, Ok(CheckResult::UpToDate));
@@ -62,14 +54,7 @@ fn redirect_from_http_to_https_is_followed_like_github_releases() {
     // the redirect led) both answer 302 to the https port.
     let url = format!("{}/via-tls{MANIFEST_PATH}", nginx.url);
     let mut d = device_at(&url, RollbackDisabled, &app("1.0.0"));
-    let (result, running) = check_and_reboot(&mut d);
-    assert_eq!(
-        result,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    assert_updates_to(&mut d, "1.1.0");
     let log = std::fs::read_to_string(nginx.access_log()).unwrap();
     let redirects = log.lines().filter(|l| l.starts_with("302 ")).count();
     assert!(redirects >= 2, "manifest and image both redirected:\n{log}");

@@ -17,14 +17,7 @@ fn update_confirms_and_idle_check_costs_a_304() {
         let d = &mut device(&host, mode);
         host.publish(&release(&Spec::default()));
         // Stored, then zstd-compressed at the device's largest default window.
-        let (r, running) = check_and_reboot(d);
-        assert_eq!(
-            r,
-            Ok(CheckResult::Installed {
-                version: v("1.1.0")
-            })
-        );
-        assert_eq!(running, v("1.1.0"));
+        assert_updates_to(d, "1.1.0");
         let (_, status) = boot_until_running(d, |s| {
             let idle = s.check();
             (idle, s.check(), s.agent.status())
@@ -64,14 +57,7 @@ fn successive_releases_alternate_slots() {
             counter: i as u64,
             ..Spec::default()
         }));
-        let (r, running) = check_and_reboot(d);
-        assert_eq!(
-            r,
-            Ok(CheckResult::Installed {
-                version: v(version)
-            })
-        );
-        assert_eq!(running, v(version));
+        assert_updates_to(d, version);
     }
     let (_, slot) = boot_until_running(d, |s| s.agent.status().running.slot);
     assert_eq!(slot, BootTarget::Ota(1));

@@ -10,11 +10,11 @@
 
 mod support;
 
-use support::boot::{Device, validator};
 use ota_agent::bootloader::BootloaderMode::{self, RollbackDisabled, RollbackEnabled};
 use ota_agent::{BootAttempt, BootTarget};
 use ota_device_sim::{LayoutSpec, SimBootloader};
 use proptest::prelude::*;
+use support::boot::{Device, validator};
 
 const OLD: BootTarget = BootTarget::Ota(1);
 const NEW: BootTarget = BootTarget::Ota(2);

@@ -3,12 +3,12 @@
 
 mod support;
 
-use support::boot::{self, Device, validator};
 use ota_agent::bootloader::BootloaderMode::{self, RollbackDisabled, RollbackEnabled};
 use ota_agent::otadata::{OtaSelectEntry, SECTOR_SIZE};
 use ota_agent::{BootAttempt, BootError, BootTarget, OtaState};
 use ota_device_sim::LayoutSpec;
 use ota_device_sim::layout::OTADATA_OFFSET;
+use support::boot::{self, Device, validator};
 
 const OTA0: BootTarget = BootTarget::Ota(0);
 const OTA1: BootTarget = BootTarget::Ota(1);

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use ota_agent::bootloader::BootloaderMode;
 use ota_agent::download::RetryPolicy;
+use ota_agent::status::CheckResult;
 use ota_device_sim::SimFlash;
 use ota_device_sim::device::{
     Behaviour, BootResult, DeviceConfig, VirtualDevice, create_flash, default_partition_table,
@@ -264,6 +265,20 @@ pub fn check_and_reboot(
     let (_, r) = boot_until_running(d, |s| s.check());
     let (v, ()) = boot_until_running(d, |_| ());
     (r, v)
+}
+
+/// One check on a running device that must install `version`, and the reboot that must
+/// run it.
+#[track_caller]
+pub fn assert_updates_to(d: &mut VirtualDevice, version: &str) {
+    let (r, running) = check_and_reboot(d);
+    assert_eq!(
+        r,
+        Ok(CheckResult::Installed {
+            version: v(version)
+        })
+    );
+    assert_eq!(running, v(version));
 }
 
 /// One check on a running device, and how long it took (for deadline tests).
