@@ -111,9 +111,24 @@ pub trait PublishRelease {
 
 impl PublishRelease for Host {
     fn publish(&self, release: &Release) {
-        self.put(&format!("/fw/{}", release.image_name), release.ota.clone());
+        self.put(&image_path(release), release.ota.clone());
         self.put(MANIFEST_PATH, release.manifest.clone());
     }
+}
+
+/// Where [`PublishRelease::publish`] puts a release's image.
+pub fn image_path(release: &Release) -> String {
+    format!("/fw/{}", release.image_name)
+}
+
+/// A host serving the default release and a fresh device (rollback bootloader off)
+/// polling it; faults are the test's to add.
+pub fn serving_default_release() -> (Host, Release, VirtualDevice) {
+    let host = Host::start();
+    let rel = release(&Spec::default());
+    host.publish(&rel);
+    let d = device(&host, BootloaderMode::RollbackDisabled);
+    (host, rel, d)
 }
 
 pub const MANIFEST_PATH: &str = "/fw/sensor.stable.manifest";
