@@ -12,11 +12,23 @@ use ota_agent::download::DownloadError;
 use ota_agent::http::HttpError;
 use ota_agent::release_retry::MAX_RELEASE_FAILURES;
 use ota_agent::status::CheckResult;
+use ota_device_sim::device::VirtualDevice;
 use ota_device_sim::simflash::FlashOp;
 use support::*;
 
 /// Start of `ota_1`, the slot a device running from `ota_0` installs into.
 const UPDATE_SLOT: u32 = 0x1_0000 + SLOT_SIZE;
+
+/// A host whose next manifest answer trickles its head (about 70 bytes) one byte every
+/// 40 ms, and a device polling it.
+fn manifest_head_trickled() -> (Host, VirtualDevice) {
+    let (host, _, d) = serving_default_release();
+    host.fault(
+        MANIFEST_PATH,
+        vec![Fault::TrickleHead(Duration::from_millis(40))],
+    );
+    (host, d)
+}
 
 #[test]
 fn endless_interim_answers_end_the_check() {
@@ -44,7 +56,7 @@ fn endless_interim_answers_end_the_check() {
 #[test]
 fn a_head_trickled_byte_by_byte_ends_at_the_head_timeout() {
     let (host, _, mut d) = serving_default_release();
-    // About 70 bytes of head, 40 ms apart: each byte well within the per-read timeout.
+    // Each byte comes well within the per-read timeout.
     host.fault(
         MANIFEST_PATH,
         vec![Fault::TrickleHead(Duration::from_millis(40))],
@@ -60,11 +72,7 @@ fn a_head_trickled_byte_by_byte_ends_at_the_head_timeout() {
 
 #[test]
 fn the_manifest_fetch_has_its_own_deadline() {
-    let (host, _, mut d) = serving_default_release();
-    host.fault(
-        MANIFEST_PATH,
-        vec![Fault::TrickleHead(Duration::from_millis(40))],
-    );
+    let (_host, mut d) = manifest_head_trickled();
     d.config.retry.head_timeout_ms = 60_000;
     d.config.retry.manifest_deadline_ms = 1_000;
     let (result, took) = timed_check(&mut d);

@@ -80,14 +80,7 @@ fn status_is_served_while_the_device_downloads() {
     let dir = tempfile::tempdir().unwrap();
     let flash_path = dir.path().join("flash.bin");
     let (mut child, mut out, addr) = spawn_with_status(
-        sim_run(dir.path(), "589824", &host.url(MANIFEST_PATH)).args([
-            "--device-id",
-            "dev-1",
-            "--interval",
-            "0.1",
-            "--max-checks",
-            "2",
-        ]),
+        sim_run(dir.path(), "589824", &host.url(MANIFEST_PATH)).args(paced("0.1", "2")),
     );
     let get = |path: &str| get_body(&addr, path);
     let start = Instant::now();
@@ -156,14 +149,7 @@ fn cli_power_cut_then_power_back_completes_the_update() {
     let dir = tempfile::tempdir().unwrap();
     let run = |extra: &[&str]| {
         sim_run(dir.path(), "589824", &host.url(MANIFEST_PATH))
-            .args([
-                "--device-id",
-                "dev-1",
-                "--interval",
-                "0",
-                "--max-checks",
-                "2",
-            ])
+            .args(paced("0", "2"))
             .args(["--bootloader", "rollback"])
             .args(extra)
             .output()

@@ -165,6 +165,19 @@ pub fn sim_run(dir: &Path, flash_size: &str, manifest_url: &str) -> Command {
     command
 }
 
+/// `--device-id dev-1 --interval INTERVAL --max-checks CHECKS`: how the `run` tests name
+/// their device and pace its checks.
+pub fn paced<'a>(interval: &'a str, checks: &'a str) -> [&'a str; 6] {
+    [
+        "--device-id",
+        "dev-1",
+        "--interval",
+        interval,
+        "--max-checks",
+        checks,
+    ]
+}
+
 /// Starts the simulator with its status server on a free port; returns the process, its
 /// output after the first line, and the status server's `host:port` (the first line).
 pub fn spawn_with_status(
