@@ -26,6 +26,15 @@ fn select_from_ota0(d: &mut Device, slot: u8) {
         .unwrap();
 }
 
+/// What the agent records for an unconfirmed boot: the `attempt`-th of `max`.
+fn counted(attempt: u8, max: u8, bootloader_mismatch: bool) -> BootAttempt {
+    BootAttempt::Counted {
+        attempt,
+        max,
+        bootloader_mismatch,
+    }
+}
+
 /// A device that was flashed with ota_0 and booted once (no factory).
 fn fresh(mode: BootloaderMode) -> Device {
     let mut d = Device::new(LayoutSpec::small(false, 2), mode, 3);
@@ -162,14 +171,7 @@ fn counting_mode_rolls_back_after_max_attempts() {
         let ops = d.flash.operations();
         let (running, attempt, st) = d.boot_and_record().unwrap();
         assert_eq!(running, OTA1);
-        assert_eq!(
-            attempt,
-            BootAttempt::Counted {
-                attempt: n,
-                max: 3,
-                bootloader_mismatch: false
-            }
-        );
+        assert_eq!(attempt, counted(n, 3, false));
         assert_eq!(
             d.flash.operations() - ops,
             1,
@@ -228,14 +230,7 @@ fn bootloader_mode_mismatch_is_counted_and_reported() {
     select_from_ota0(&mut d, 1);
     assert_eq!(entry(&d, 1).ota_state(), OtaState::New);
     let (_, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!(
-        attempt,
-        BootAttempt::Counted {
-            attempt: 1,
-            max: 2,
-            bootloader_mismatch: true
-        }
-    );
+    assert_eq!(attempt, counted(1, 2, true));
     d.boot_and_record().unwrap();
     let (_, attempt, _) = d.boot_and_record().unwrap();
     assert_eq!(attempt, BootAttempt::RolledBack);
@@ -251,14 +246,7 @@ fn bootloader_mode_mismatch_is_counted_and_reported() {
     d.config = boot::config(RollbackDisabled, 3);
     select_from_ota0(&mut d, 1);
     let (_, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!(
-        attempt,
-        BootAttempt::Counted {
-            attempt: 1,
-            max: 3,
-            bootloader_mismatch: false
-        }
-    );
+    assert_eq!(attempt, counted(1, 3, false));
     assert_eq!(
         entry(&d, 1).ota_state(),
         OtaState::Undefined,
@@ -379,14 +367,7 @@ fn counter_uses_all_label_bits() {
     select_from_ota0(&mut d, 1);
     for n in 1..=160u8 {
         let (_, a, _) = d.boot_and_record().unwrap();
-        assert_eq!(
-            a,
-            BootAttempt::Counted {
-                attempt: n,
-                max: 160,
-                bootloader_mismatch: false
-            }
-        );
+        assert_eq!(a, counted(n, 160, false));
     }
     assert_eq!(entry(&d, 1).label, [0u8; 20]);
     let e = entry(&d, 1);
