@@ -37,11 +37,7 @@ fn counted(attempt: u8, max: u8, bootloader_mismatch: bool) -> BootAttempt {
 
 /// A device that was flashed with ota_0 and booted once (no factory).
 fn fresh(mode: BootloaderMode) -> Device {
-    let mut d = Device::new(LayoutSpec::small(false, 2), mode, 3);
-    d.put_image(OTA0, 1);
-    d.put_image(OTA1, 2);
-    assert_eq!(d.boot().unwrap(), Some(OTA0));
-    d
+    Device::flashed(LayoutSpec::small(false, 2), mode, &[(OTA0, 1), (OTA1, 2)])
 }
 
 #[test]
@@ -111,8 +107,7 @@ fn rollback_bootloader_full_cycle_confirmed() {
     st.confirm(&mut d.flash).unwrap();
     assert_eq!(d.flash.operations() - ops, 2);
     assert_eq!(entry(&d, 1), OtaSelectEntry::new(2, OtaState::Valid));
-    let (running, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!((running, attempt), (OTA1, BootAttempt::Confirmed));
+    assert_eq!(d.next_boot(), (OTA1, BootAttempt::Confirmed));
 }
 
 #[test]
@@ -180,12 +175,10 @@ fn counting_mode_rolls_back_after_max_attempts() {
         assert_eq!(st.boot_attempts(), Some(n));
         assert_eq!(entry(&d, 1).ota_state(), OtaState::Undefined);
     }
-    let (running, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!((running, attempt), (OTA1, BootAttempt::RolledBack));
+    assert_eq!(d.next_boot(), (OTA1, BootAttempt::RolledBack));
     assert_eq!(entry(&d, 1).ota_state(), OtaState::Invalid);
     assert_eq!(entry(&d, 1).seq, 2);
-    let (running, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!((running, attempt), (OTA0, BootAttempt::Confirmed));
+    assert_eq!(d.next_boot(), (OTA0, BootAttempt::Confirmed));
 }
 
 #[test]
@@ -204,8 +197,7 @@ fn counting_mode_confirm_is_one_word_write() {
     // Confirming again writes nothing.
     st.confirm(&mut d.flash).unwrap();
     assert_eq!(d.flash.operations() - ops, 1);
-    let (running, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!((running, attempt), (OTA1, BootAttempt::Confirmed));
+    assert_eq!(d.next_boot(), (OTA1, BootAttempt::Confirmed));
 }
 
 #[test]
@@ -217,8 +209,7 @@ fn counting_mode_exhausted_without_fallback_keeps_running() {
     for _ in 0..3 {
         d.boot_and_record().unwrap();
     }
-    let (running, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!((running, attempt), (OTA0, BootAttempt::ExhaustedNoFallback));
+    assert_eq!(d.next_boot(), (OTA0, BootAttempt::ExhaustedNoFallback));
     assert_eq!(entry(&d, 0).ota_state(), OtaState::Undefined);
 }
 
@@ -229,11 +220,9 @@ fn bootloader_mode_mismatch_is_counted_and_reported() {
     d.config = boot::config(RollbackEnabled, 2);
     select_from_ota0(&mut d, 1);
     assert_eq!(entry(&d, 1).ota_state(), OtaState::New);
-    let (_, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!(attempt, counted(1, 2, true));
+    assert_eq!(d.next_boot().1, counted(1, 2, true));
     d.boot_and_record().unwrap();
-    let (_, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!(attempt, BootAttempt::RolledBack);
+    assert_eq!(d.next_boot().1, BootAttempt::RolledBack);
     assert_eq!(
         entry(&d, 1).ota_state(),
         OtaState::Invalid,
@@ -245,8 +234,7 @@ fn bootloader_mode_mismatch_is_counted_and_reported() {
     let mut d = fresh(RollbackEnabled);
     d.config = boot::config(RollbackDisabled, 3);
     select_from_ota0(&mut d, 1);
-    let (_, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!(attempt, counted(1, 3, false));
+    assert_eq!(d.next_boot().1, counted(1, 3, false));
     assert_eq!(
         entry(&d, 1).ota_state(),
         OtaState::Undefined,
@@ -265,8 +253,7 @@ fn selected_image_that_does_not_load_is_invalidated() {
         assert_eq!(running, OTA0, "bootloader falls back");
         assert_eq!(attempt, BootAttempt::SelectedNotBooted { selected: OTA1 });
         assert_eq!(entry(&d, 1).ota_state(), OtaState::Invalid);
-        let (running, attempt, _) = d.boot_and_record().unwrap();
-        assert_eq!((running, attempt), (OTA0, BootAttempt::Confirmed));
+        assert_eq!(d.next_boot(), (OTA0, BootAttempt::Confirmed));
     }
 }
 

@@ -50,6 +50,18 @@ impl Device {
         }
     }
 
+    /// A device with these `(slot, version)` images flashed, booted once: it must start
+    /// the first of them.
+    #[track_caller]
+    pub fn flashed(spec: LayoutSpec, mode: BootloaderMode, images: &[(BootTarget, u8)]) -> Self {
+        let mut d = Self::new(spec, mode, 3);
+        for &(slot, version) in images {
+            d.put_image(slot, version);
+        }
+        assert_eq!(d.boot().unwrap(), images.first().map(|&(slot, _)| slot));
+        d
+    }
+
     pub fn region(&mut self, t: BootTarget) -> Region {
         ota_device_sim::Layout::read(&mut self.flash)
             .unwrap()
@@ -92,6 +104,14 @@ impl Device {
             .record_boot_attempt(&mut self.flash, validator())
             .map_err(|e| e.to_string())?;
         Ok((running, a, st))
+    }
+
+    /// [`Device::boot_and_record`] that must succeed: which slot ran and what the agent
+    /// recorded.
+    #[track_caller]
+    pub fn next_boot(&mut self) -> (BootTarget, BootAttempt) {
+        let (running, attempt, _) = self.boot_and_record().unwrap();
+        (running, attempt)
     }
 
     /// Power cut: the flash comes back with whatever the cut left.
