@@ -561,53 +561,41 @@ fn tables_a_device_cannot_update_with_are_refused() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    with_table(&s, &without("otadata"), POLICY, "no otadata");
-    with_table(&s, &without("ota_1"), POLICY, "1 OTA slot");
-    with_table(
-        &s,
-        &without("ota_state"),
-        POLICY,
-        "update agent keeps its state",
-    );
-    with_table(
-        &s,
-        &GOOD_CSV.replace("0xb000,  0x2000", "0xb000,  0x1000"),
-        POLICY,
-        "two or more whole 4 KiB sectors",
-    );
+    let short_state = GOOD_CSV.replace("0xb000,  0x2000", "0xb000,  0x1000");
+    let tables = [
+        (without("otadata"), "no otadata"),
+        (without("ota_1"), "1 OTA slot"),
+        (without("ota_state"), "update agent keeps its state"),
+        (short_state, "two or more whole 4 KiB sectors"),
+    ];
+    for (csv, needle) in tables {
+        with_table(&s, &csv, POLICY, needle);
+    }
 }
 
 #[test]
 fn malformed_tables_are_refused() {
     let (s, _) = scratch();
     s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
-    with_table(
-        &s,
-        &GOOD_CSV.replace("0x110000,0x100000", "0x100000,0x100000"),
-        FAILURE,
-        "overlapping",
-    );
-    with_table(
-        &s,
-        &GOOD_CSV.replace("0x110000,0x100000", "0x118000,0x100000"),
-        FAILURE,
-        "aligned",
-    );
-    with_table(
-        &s,
-        &GOOD_CSV.replace("0x110000,0x100000", "0x3f0000,0x100000"),
-        FAILURE,
-        "does not fit a flash of 0x400000",
-    );
-    with_table(
-        &s,
-        &GOOD_CSV.replace(
-            "nvs,      data, nvs,       0x9000",
-            "nvs,      data, nvs,       0x7000",
+    let ota_1 = "0x110000,0x100000";
+    let nvs = "nvs,      data, nvs,       0x9000";
+    let edits = [
+        (ota_1, "0x100000,0x100000", "overlapping"),
+        (ota_1, "0x118000,0x100000", "aligned"),
+        (
+            ota_1,
+            "0x3f0000,0x100000",
+            "does not fit a flash of 0x400000",
         ),
-        FAILURE,
-        "overlaps the bootloader or the partition table",
-    );
+        (
+            nvs,
+            &nvs.replace("0x9000", "0x7000"),
+            "overlaps the bootloader or the partition table",
+        ),
+    ];
+    for (from, to, needle) in edits {
+        with_table(&s, &GOOD_CSV.replace(from, to), FAILURE, needle);
+    }
     with_table(&s, "", FAILURE, "is empty");
     with_table(&s, "this is not, a table\n", FAILURE, "invalid");
 }
@@ -635,32 +623,20 @@ fn firmware_for_another_chip_is_refused() {
     s.write("s3.elf", &firmware(Chip::Esp32s3, "1.0.0").elf());
     s.write("c6.elf", &firmware(Chip::Esp32c6, "1.0.0").elf());
     package(&s, "s3.bin", "s3.ota");
-    refuses(
-        &s,
-        &["flash", "--app-image", "s3.bin", "--chip", "esp32c3"],
-        POLICY,
-        "the firmware is for esp32s3 but --chip says esp32c3",
-    );
-    refuses(
-        &s,
-        &[
-            "flash", "--image", "s3.ota", "--pubkey", &pk, "--chip", "esp32c3",
-        ],
-        POLICY,
-        "esp32s3",
-    );
-    refuses(
-        &s,
-        &["flash", "--elf", "s3.elf", "--chip", "esp32c3"],
-        POLICY,
-        "Xtensa",
-    );
-    refuses(
-        &s,
-        &["flash", "--elf", "c6.elf", "--chip", "esp32c3"],
-        POLICY,
-        "esp32c6",
-    );
+    let signed = ["--image", "s3.ota", "--pubkey", &pk];
+    let inputs: [(&[&str], &str); 4] = [
+        (
+            &["--app-image", "s3.bin"],
+            "the firmware is for esp32s3 but --chip says esp32c3",
+        ),
+        (&signed, "esp32s3"),
+        (&["--elf", "s3.elf"], "Xtensa"),
+        (&["--elf", "c6.elf"], "esp32c6"),
+    ];
+    for (input, needle) in inputs {
+        let args = [&["flash"], input, &["--chip", "esp32c3"]].concat();
+        refuses(&s, &args, POLICY, needle);
+    }
 }
 
 #[test]
@@ -672,35 +648,22 @@ fn a_signed_image_that_does_not_verify_writes_nothing() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     s.write("tampered.ota", &bytes);
-    refuses(
-        &s,
-        &["flash", "--image", "tampered.ota", "--pubkey", &pk],
-        INVALID,
-        "digest",
-    );
     let other = ota_keys::PrivateKey::from_seed(&[1; 32])
         .public_key()
         .to_hex();
-    refuses(
-        &s,
-        &["flash", "--image", "fw.ota", "--pubkey", &other],
-        INVALID,
-        "key",
-    );
-    refuses(
-        &s,
-        &[
-            "flash",
-            "--image",
-            "fw.ota",
-            "--pubkey",
-            &pk,
-            "--device-type",
-            "gateway",
-        ],
-        POLICY,
-        "device type",
-    );
+    let refusals: [(&[&str], i32, &str); 3] = [
+        (&["tampered.ota", "--pubkey", &pk], INVALID, "digest"),
+        (&["fw.ota", "--pubkey", &other], INVALID, "key"),
+        (
+            &["fw.ota", "--pubkey", &pk, "--device-type", "gateway"],
+            POLICY,
+            "device type",
+        ),
+    ];
+    for (image_and_checks, code, needle) in refusals {
+        let args = [&["flash", "--image"], image_and_checks].concat();
+        refuses(&s, &args, code, needle);
+    }
 }
 
 #[test]
