@@ -9,7 +9,7 @@ use ota_keys::{KeyLocation, KeyMaterial, NoPassphrase, PublicKey};
 
 mod common;
 
-use common::{CONFLICT, IO, KEY, Scratch as Run, USAGE};
+use common::{CONFLICT, IO, KEY, Scratch as Run, USAGE, run_tool};
 
 /// OpenSSL as the other side of every interoperability check.
 trait OpenSsl {
@@ -27,13 +27,11 @@ impl OpenSsl for Run {
     }
 
     fn openssl_ok(&self, args: &[&str]) -> Vec<u8> {
-        let out = self.openssl(args);
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        run_tool(
+            Command::new("openssl")
+                .args(args)
+                .current_dir(self.dir.path()),
+        )
     }
 }
 
@@ -500,24 +498,20 @@ fn pubkey_formats() {
     assert!(c.contains(&format!("key id {id}")));
     assert_eq!(array_bytes(&c), public.to_bytes().to_vec());
     fs::write(r.path("key.c"), &c).unwrap();
-    let cc = Command::new("cc")
-        .args([
-            "-std=c11",
-            "-Wall",
-            "-Wno-unused-const-variable",
-            "-Werror",
-            "-c",
-            "key.c",
-            "-o",
-            "key.o",
-        ])
-        .current_dir(r.dir.path())
-        .output()
-        .expect("cc is needed to check the C export");
-    assert!(
-        cc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cc.stderr)
+    // A C compiler is needed to check the C export.
+    run_tool(
+        Command::new("cc")
+            .args([
+                "-std=c11",
+                "-Wall",
+                "-Wno-unused-const-variable",
+                "-Werror",
+                "-c",
+                "key.c",
+                "-o",
+                "key.o",
+            ])
+            .current_dir(r.dir.path()),
     );
 
     let o = r.run(&["pubkey", "k.pub", "--format", "json"]);
