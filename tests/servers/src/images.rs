@@ -45,27 +45,9 @@ impl ImageSpec {
         }
     }
 
-    /// Sets the security counter.
-    pub fn counter(mut self, c: u64) -> Self {
-        self.security_counter = c;
-        self
-    }
-
     /// Sets the app image's filler size.
     pub fn size(mut self, s: usize) -> Self {
         self.size = s;
-        self
-    }
-
-    /// Sets the signing key's seed.
-    pub fn key(mut self, seed: u8) -> Self {
-        self.key_seed = seed;
-        self
-    }
-
-    /// Sets the build variant.
-    pub fn build(mut self, b: u8) -> Self {
-        self.build = b;
         self
     }
 
