@@ -54,6 +54,19 @@ fn firmware(chip: Chip, version: &str) -> TestFirmware {
         .seed(version.len() as u64 + 7)
 }
 
+/// [`scratch`] with `app.bin`, version 1.0.0 of [`firmware`] for `chip`.
+fn scratch_with_app(chip: Chip) -> (Scratch, String) {
+    let (s, pk) = scratch();
+    s.write("app.bin", &firmware(chip, "1.0.0").app_image());
+    (s, pk)
+}
+
+/// The JSON plan of `flash --app-image app.bin`, then `rest`.
+fn app_plan(s: &Scratch, rest: &[&str]) -> serde_json::Value {
+    let args = [&["flash", "--app-image", "app.bin"], rest, &["--json"]].concat();
+    json(&s.ok(&args))
+}
+
 fn package(s: &Scratch, app: &str, out: &str) {
     s.ok(&[
         "package",
@@ -202,16 +215,8 @@ fn elf_image_holds_what_espflash_would_write_at_the_same_offsets() {
 
 #[test]
 fn esp32_bootloader_goes_to_0x1000() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32, "1.0.0").app_image());
-    let plan = json(&s.ok(&[
-        "flash",
-        "--app-image",
-        "app.bin",
-        "-o",
-        "flash.bin",
-        "--json",
-    ]));
+    let (s, _) = scratch_with_app(Chip::Esp32);
+    let plan = app_plan(&s, &["-o", "flash.bin"]);
     assert_eq!(plan["chip"], "esp32");
     assert_eq!(plan["writes"][0]["offset"], 0x1000);
     let image = std::fs::read(s.path("flash.bin")).unwrap();
@@ -222,8 +227,7 @@ fn esp32_bootloader_goes_to_0x1000() {
 
 #[test]
 fn signed_image_installs_what_extract_writes_and_the_simulator_boots_it() {
-    let (s, pk) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, pk) = scratch_with_app(Chip::Esp32c3);
     package(&s, "app.bin", "fw.ota");
     let out = s.ok(&[
         "flash",
@@ -274,17 +278,8 @@ fn signed_image_installs_what_extract_writes_and_the_simulator_boots_it() {
 
 #[test]
 fn factory_layout_installs_into_factory_and_boots_it() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
-    let plan = json(&s.ok(&[
-        "flash",
-        "--app-image",
-        "app.bin",
-        "--factory",
-        "-o",
-        "flash.bin",
-        "--json",
-    ]));
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
+    let plan = app_plan(&s, &["--factory", "-o", "flash.bin"]);
     assert_eq!(plan["app_partition"], "factory");
     let image = std::fs::read(s.path("flash.bin")).unwrap();
     let table = table_of(&image);
@@ -301,23 +296,14 @@ fn factory_layout_installs_into_factory_and_boots_it() {
 
 #[test]
 fn default_layout_is_the_simulators() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
     for (flag, size) in [
         ("1MB", 1u32 << 20),
         ("2MB", 2 << 20),
         ("4MB", 4 << 20),
         ("16MB", 16 << 20),
     ] {
-        let plan = json(&s.ok(&[
-            "flash",
-            "--app-image",
-            "app.bin",
-            "--flash-size",
-            flag,
-            "--dry-run",
-            "--json",
-        ]));
+        let plan = app_plan(&s, &["--flash-size", flag, "--dry-run"]);
         assert_eq!(plan["written"], false);
         let slot = plan["partitions"][4]["size"].as_u64().unwrap() as u32;
         let sim = default_partition_table(size, slot).unwrap();
@@ -347,8 +333,7 @@ fn default_layout_is_the_simulators() {
 
 #[test]
 fn partition_table_from_the_configuration() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
     std::fs::create_dir_all(s.path("hw")).unwrap();
     s.write(
         "hw/parts.csv",
@@ -364,18 +349,17 @@ ota_state,data, undefined, 0x620000,0x2000,\n",
         "ota-sign.toml",
         b"[device.thermostat]\nchip = \"esp32c3\"\npartition_table = \"hw/parts.csv\"\n",
     );
-    let plan = json(&s.ok(&[
-        "flash",
-        "--app-image",
-        "app.bin",
-        "--device-type",
-        "thermostat",
-        "--flash-size",
-        "8MB",
-        "-o",
-        "flash.bin",
-        "--json",
-    ]));
+    let plan = app_plan(
+        &s,
+        &[
+            "--device-type",
+            "thermostat",
+            "--flash-size",
+            "8MB",
+            "-o",
+            "flash.bin",
+        ],
+    );
     let image = std::fs::read(s.path("flash.bin")).unwrap();
     assert_eq!(image.len(), 8 << 20);
     let table = table_of(&image);
@@ -531,8 +515,7 @@ fn with_table(s: &Scratch, csv: &str, code: i32, needle: &str) {
 
 #[test]
 fn the_good_table_is_accepted() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
     s.write("parts.csv", GOOD_CSV.as_bytes());
     s.ok(&[
         "flash",
@@ -552,8 +535,7 @@ fn the_good_table_is_accepted() {
 
 #[test]
 fn tables_a_device_cannot_update_with_are_refused() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
     let without = |name: &str| {
         GOOD_CSV
             .lines()
@@ -575,8 +557,7 @@ fn tables_a_device_cannot_update_with_are_refused() {
 
 #[test]
 fn malformed_tables_are_refused() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
     let ota_1 = "0x110000,0x100000";
     let nvs = "nvs,      data, nvs,       0x9000";
     let edits = [
@@ -641,8 +622,7 @@ fn firmware_for_another_chip_is_refused() {
 
 #[test]
 fn a_signed_image_that_does_not_verify_writes_nothing() {
-    let (s, pk) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, pk) = scratch_with_app(Chip::Esp32c3);
     package(&s, "app.bin", "fw.ota");
     let mut bytes = std::fs::read(s.path("fw.ota")).unwrap();
     let last = bytes.len() - 1;
@@ -708,8 +688,7 @@ fn usage_and_io_errors() {
 
 #[test]
 fn an_existing_output_is_kept_unless_forced() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
     s.write("flash.bin", b"precious");
     s.fails(
         &["flash", "--app-image", "app.bin", "-o", "flash.bin"],
