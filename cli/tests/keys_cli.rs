@@ -128,15 +128,21 @@ fn keygen_refuses_to_overwrite_and_leaves_files_unchanged() {
     assert_ok(&r.run(&["keygen", "k", "--no-encrypt"]));
     let key_before = fs::read(r.path("k.key")).unwrap();
     let pub_before = fs::read(r.path("k.pub")).unwrap();
-    let o = r.run(&["keygen", "k", "--no-encrypt"]);
-    assert_exit(&o, CONFLICT, "already exists");
+    assert_exit(
+        &r.run(&["keygen", "k", "--no-encrypt"]),
+        CONFLICT,
+        "already exists",
+    );
     assert_eq!(fs::read(r.path("k.key")).unwrap(), key_before);
     assert_eq!(fs::read(r.path("k.pub")).unwrap(), pub_before);
 
     // Only the .pub is in the way: no .key may be left behind either.
     fs::write(r.path("other.pub"), "mine").unwrap();
-    let o = r.run(&["keygen", "other", "--no-encrypt"]);
-    assert_exit(&o, CONFLICT, "other.pub already exists");
+    assert_exit(
+        &r.run(&["keygen", "other", "--no-encrypt"]),
+        CONFLICT,
+        "other.pub already exists",
+    );
     assert!(!r.path("other.key").exists());
     assert_eq!(fs::read_to_string(r.path("other.pub")).unwrap(), "mine");
 }
@@ -144,11 +150,13 @@ fn keygen_refuses_to_overwrite_and_leaves_files_unchanged() {
 #[test]
 fn keygen_without_terminal_or_passphrase_must_choose() {
     let r = Run::new();
-    let o = r.run(&["keygen", "k"]);
-    assert_exit(&o, USAGE, "--no-encrypt");
+    assert_exit(&r.run(&["keygen", "k"]), USAGE, "--no-encrypt");
     assert!(!r.path("k.key").exists() && !r.path("k.pub").exists());
-    let o = r.run(&["keygen", "k", "--encrypt"]);
-    assert_exit(&o, KEY, "set OTA_SIGN_PASSPHRASE");
+    assert_exit(
+        &r.run(&["keygen", "k", "--encrypt"]),
+        KEY,
+        "set OTA_SIGN_PASSPHRASE",
+    );
     assert!(!r.path("k.key").exists() && !r.path("k.pub").exists());
 }
 
@@ -157,8 +165,11 @@ fn keygen_where_the_key_directory_cannot_be_made_is_io() {
     // A missing directory is created (new_user_cli.rs); one that cannot be is an I/O error.
     let r = Run::new();
     fs::write(r.path("blocker"), b"a file, not a directory").unwrap();
-    let o = r.run(&["keygen", "blocker/keys/k", "--no-encrypt"]);
-    assert_exit(&o, IO, "blocker/keys");
+    assert_exit(
+        &r.run(&["keygen", "blocker/keys/k", "--no-encrypt"]),
+        IO,
+        "blocker/keys",
+    );
 }
 
 #[test]
@@ -317,8 +328,11 @@ fn encrypted_key_without_terminal_names_the_variable() {
         &["keygen", "k", "--encrypt"],
         &[("OTA_SIGN_PASSPHRASE", "pw")],
     ));
-    let o = r.run(&["pubkey", "k.key"]);
-    assert_exit(&o, KEY, "key is encrypted: set OTA_SIGN_PASSPHRASE");
+    assert_exit(
+        &r.run(&["pubkey", "k.key"]),
+        KEY,
+        "key is encrypted: set OTA_SIGN_PASSPHRASE",
+    );
 }
 
 #[test]
@@ -329,12 +343,10 @@ fn corrupt_pem_is_a_key_error() {
     let mut lines: Vec<&str> = text.lines().collect();
     lines[1] = "!!!! not base64 !!!!";
     fs::write(r.path("bad.key"), lines.join("\n")).unwrap();
-    let o = r.run(&["pubkey", "bad.key"]);
-    assert_exit(&o, KEY, "corrupt PEM");
+    assert_exit(&r.run(&["pubkey", "bad.key"]), KEY, "corrupt PEM");
 
     fs::write(r.path("text.key"), "hello\n").unwrap();
-    let o = r.run(&["pubkey", "text.key"]);
-    assert_exit(&o, KEY, "is not a PEM key");
+    assert_exit(&r.run(&["pubkey", "text.key"]), KEY, "is not a PEM key");
 }
 
 #[test]
@@ -359,8 +371,11 @@ fn rsa_and_p256_keys_are_named_and_refused() {
         "p256.key",
     ]);
     r.openssl_ok(&["pkey", "-in", "p256.key", "-pubout", "-out", "p256.pub"]);
-    let o = r.run(&["pubkey", "rsa.key"]);
-    assert_exit(&o, KEY, "this is an RSA key; ota-sign needs Ed25519");
+    assert_exit(
+        &r.run(&["pubkey", "rsa.key"]),
+        KEY,
+        "this is an RSA key; ota-sign needs Ed25519",
+    );
     for file in ["p256.key", "p256.pub"] {
         let o = r.run(&["pubkey", file]);
         assert_exit(
@@ -374,8 +389,7 @@ fn rsa_and_p256_keys_are_named_and_refused() {
 #[test]
 fn missing_key_file_is_io() {
     let r = Run::new();
-    let o = r.run(&["pubkey", "nope.key"]);
-    assert_exit(&o, IO, "nope.key");
+    assert_exit(&r.run(&["pubkey", "nope.key"]), IO, "nope.key");
 }
 
 #[test]
@@ -409,8 +423,7 @@ fn key_from_environment() {
 #[test]
 fn no_key_anywhere_is_a_usage_error() {
     let r = Run::new();
-    let o = r.run(&["pubkey"]);
-    assert_exit(&o, USAGE, "no key given");
+    assert_exit(&r.run(&["pubkey"]), USAGE, "no key given");
 }
 
 #[test]
@@ -452,14 +465,16 @@ fn broken_config_is_a_usage_error_with_its_line() {
         "[defaults]\nkey = \"k.key\"\nchanel = \"x\"\n",
     )
     .unwrap();
-    let o = r.run(&["pubkey"]);
-    assert_exit(&o, USAGE, "ota-sign.toml:3:");
+    assert_exit(&r.run(&["pubkey"]), USAGE, "ota-sign.toml:3:");
     // An explicit key does not need the configuration at all.
     assert_ok(&r.run(&["keygen", "k", "--no-encrypt"]));
     assert_ok(&r.run(&["pubkey", "k.pub"]));
     // --config naming a missing file is an I/O error.
-    let o = r.run(&["pubkey", "--config", "missing.toml"]);
-    assert_exit(&o, IO, "missing.toml");
+    assert_exit(
+        &r.run(&["pubkey", "--config", "missing.toml"]),
+        IO,
+        "missing.toml",
+    );
 }
 
 #[test]
@@ -514,8 +529,11 @@ fn pubkey_formats() {
             .current_dir(r.dir.path()),
     );
 
-    let o = r.run(&["pubkey", "k.pub", "--format", "json"]);
-    assert_exit(&o, USAGE, "expected pem, hex, rust or c");
+    assert_exit(
+        &r.run(&["pubkey", "k.pub", "--format", "json"]),
+        USAGE,
+        "expected pem, hex, rust or c",
+    );
 
     let o = r.run(&["pubkey", "k.pub", "--format", "hex", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
