@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
+use crate::util::accept_until;
+
 /// One forwarded (or held) request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {
@@ -52,15 +54,8 @@ impl Proxy {
         let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (state.clone(), stop.clone());
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let (s, st, up) = (s.clone(), st.clone(), upstream.clone());
-                thread::spawn(move || connection(conn, &up, &s, &st));
-            }
+        accept_until(listener, stop.clone(), move |conn| {
+            connection(conn, &upstream, &s, &st);
         });
         Proxy {
             url: format!("http://127.0.0.1:{port}"),

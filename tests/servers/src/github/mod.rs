@@ -20,7 +20,6 @@
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread;
 
 mod api;
 mod downloads;
@@ -35,6 +34,8 @@ use faults::Injected;
 pub use faults::{Fault, Requests};
 use state::{State, Urls};
 use wire::{Reply, Request, serve};
+
+use crate::util::accept_until;
 pub(crate) use wire::{read_chunked, read_headers};
 
 /// How many assets a release's JSON embeds at most, like GitHub, which does not promise a
@@ -151,16 +152,9 @@ impl FakeGitHub {
         let stop = Arc::new(AtomicBool::new(false));
         let hosts = [Host::Api, Host::Upload, Host::Web, Host::Objects];
         for (listener, host) in listeners.into_iter().zip(hosts) {
-            let (state, stop, urls) = (state.clone(), stop.clone(), urls.clone());
-            thread::spawn(move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    let (state, urls) = (state.clone(), urls.clone());
-                    thread::spawn(move || serve(conn, host, &state, &urls));
-                }
+            let (state, urls) = (state.clone(), urls.clone());
+            accept_until(listener, stop.clone(), move |conn| {
+                serve(conn, host, &state, &urls);
             });
         }
         FakeGitHub {
