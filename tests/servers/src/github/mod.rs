@@ -19,7 +19,7 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 mod api;
 mod downloads;
@@ -35,7 +35,7 @@ pub use faults::{Fault, Requests};
 use state::{State, Urls};
 use wire::{Reply, Request, serve};
 
-use crate::util::accept_until;
+use crate::util::{accept_until, lock};
 pub(crate) use wire::{read_chunked, read_headers};
 
 /// How many assets a release's JSON embeds at most, like GitHub, which does not promise a
@@ -168,24 +168,20 @@ impl FakeGitHub {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Every request so far, in arrival order.
     pub fn log(&self) -> Vec<Logged> {
-        self.lock().log.clone()
+        lock(&self.state).log.clone()
     }
 
     /// Every release, drafts included, in creation order.
     pub fn releases(&self) -> Vec<Release> {
-        self.lock().releases.clone()
+        lock(&self.state).releases.clone()
     }
 
     /// Creates a release directly, as a person would in the web interface, and returns its
     /// id: e.g. a draft of someone's own that a publish must leave alone.
     pub fn add_release(&self, tag: &str, draft: bool, body: &str) -> u64 {
-        let mut s = self.lock();
+        let mut s = lock(&self.state);
         s.next_id += 1;
         s.clock += 1;
         let release = Release {
@@ -203,18 +199,20 @@ impl FakeGitHub {
     /// Makes the next `times` requests that `which` selects misbehave as `fault` says.
     /// Faults injected earlier are served first.
     pub fn inject(&self, which: Requests, fault: Fault, times: usize) {
-        self.lock().faults.push(Injected::new(which, fault, times));
+        lock(&self.state)
+            .faults
+            .push(Injected::new(which, fault, times));
     }
 
     /// Makes release creation fail as on a repository without a commit: GitHub answers
     /// 422 "Repository is empty." (no tag can point anywhere).
     pub fn make_repository_empty(&self) {
-        self.lock().empty_repository = true;
+        lock(&self.state).empty_repository = true;
     }
 
     /// The content-creating requests so far (what GitHub's secondary limits count).
     pub fn writes(&self) -> Vec<Logged> {
-        self.lock()
+        lock(&self.state)
             .log
             .iter()
             .filter(|l| l.creates_content())
@@ -224,39 +222,39 @@ impl FakeGitHub {
 
     /// The release `latest/download` resolves to.
     pub fn latest(&self) -> Option<Release> {
-        self.lock().latest().cloned()
+        lock(&self.state).latest().cloned()
     }
 
     /// The server dies when the `n`-th upload (counting from 1) arrives: that upload and
     /// every later request on every host get their connection dropped unanswered.
     pub fn die_at_upload(&self, n: usize) {
-        self.lock().die_at_upload = Some(n);
+        lock(&self.state).die_at_upload = Some(n);
     }
 
     /// The `n`-th upload from now (counting from 1) is held unanswered until [`FakeGitHub::revive`]
     /// (then its connection is dropped), while every other request is served: a slow
     /// upload during which a test can kill the publishing process.
     pub fn stall_at_upload(&self, n: usize) {
-        let mut s = self.lock();
+        let mut s = lock(&self.state);
         s.stall_at_upload = Some(s.uploads + n);
     }
 
     /// Whether an upload is being held by [`FakeGitHub::stall_at_upload`] right now.
     pub fn holding(&self) -> bool {
-        self.lock().holding
+        lock(&self.state).holding
     }
 
     /// The server dies when the `n`-th content-creating request of its life (counting
     /// from 1, see [`Logged::creates_content`]) arrives: that request and every later one
     /// go unanswered, as when the publishing process is killed just before sending it.
     pub fn die_at_write(&self, n: usize) {
-        self.lock().die_at_write = Some(n);
+        lock(&self.state).die_at_write = Some(n);
     }
 
     /// Brings a dead server back, keeping its state (a restarted GitHub); releases a held
     /// upload.
     pub fn revive(&self) {
-        let mut s = self.lock();
+        let mut s = lock(&self.state);
         s.dead = false;
         s.die_at_upload = None;
         s.die_at_write = None;
@@ -265,7 +263,7 @@ impl FakeGitHub {
 
     /// The URL a device polls for `name` in the latest release.
     pub fn latest_download_url(&self, name: &str) -> String {
-        let s = self.lock();
+        let s = lock(&self.state);
         format!(
             "{}/{}/{}/releases/latest/download/{name}",
             self.web_url, s.owner, s.repo

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{Host, Logged, State, Urls, api, faults};
+use crate::util::lock;
 
 pub(super) struct Request {
     pub(super) method: String,
@@ -166,7 +167,7 @@ pub(super) fn serve(conn: TcpStream, host: Host, state: &Mutex<State>, urls: &Ur
         return;
     };
     let reply = {
-        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = lock(state);
         let full = if req.query.is_empty() {
             req.path.clone()
         } else {
@@ -241,7 +242,7 @@ fn hold(state: &Mutex<State>) {
     let started = Instant::now();
     loop {
         thread::sleep(Duration::from_millis(20));
-        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = lock(state);
         if s.stall_at_upload.is_none() || started.elapsed() > HOLD_MAX {
             s.holding = false;
             return;

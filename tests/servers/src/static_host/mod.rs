@@ -19,9 +19,11 @@ use std::io::{self, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use crate::util::lock;
 
 pub use answer::{Answer, Lookup, RangeAnswer, answer, etag, parse_range, reason, resolve};
 pub use faults::Fault;
@@ -119,12 +121,6 @@ pub struct StaticHost {
     addr: SocketAddr,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
-}
-
-/// Locks a mutex, whatever a panicking connection thread left in it (the data is only
-/// logs and files, whole at every step).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl StaticHost {
