@@ -1,6 +1,9 @@
 //! `ota-sign flash` as a real process: full flash images checked byte by byte against
 //! esp-idf-part and espflash, booted and updated by the device simulator, and every
 //! refusal with its exit code and no output left behind.
+//!
+//! Longer than 500 lines on purpose: one test binary for `flash`, because each binary
+//! links espflash and the simulator again; the helpers at the top serve every scenario.
 
 mod common;
 

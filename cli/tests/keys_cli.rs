@@ -1,5 +1,8 @@
 //! `ota-sign keygen` and `ota-sign pubkey` run as real processes, with OpenSSL 3 as the
 //! other side of every interoperability check.
+//!
+//! Longer than 500 lines on purpose: one binary for both key commands, whose scenarios
+//! share the OpenSSL and exit-code helpers at the top.
 
 use std::fs;
 use std::path::Path;
