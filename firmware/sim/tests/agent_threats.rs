@@ -47,12 +47,15 @@ fn fresh_device_refuses(rel: &Release, expected: AgentError) {
     attack(d, "1.0.0", expected);
 }
 
+/// A release offered to a device: version, security counter, manifest sequence.
+type Offer = (&'static str, u64, u64);
+
 /// A device that installed 1.1.0 (counter 5) from a manifest with `sequence` is offered
 /// `version` with `counter` under manifest sequence `offered_sequence`: it refuses with
 /// `expected`.
 fn updated_device_refuses(
     sequence: u64,
-    (version, counter, offered_sequence): (&str, u64, u64),
+    (version, counter, offered_sequence): Offer,
     expected: AgentError,
 ) {
     let host = Host::start();
@@ -123,7 +126,7 @@ fn tampered_image_header_and_payload() {
 /// Offers to a device that installed 1.1.0 (counter 5) that would take it back: the
 /// device's manifest sequence, the offer (version, counter, sequence), the refusal.
 #[rustfmt::skip] // one row a rollback
-const ROLLBACKS: [(&str, u64, (&str, u64, u64), FormatError); 4] = [
+const ROLLBACKS: [(&str, u64, Offer, FormatError); 4] = [
     ("security counter", 10, ("1.2.0", 4, 11), FormatError::CounterRollback),
     ("old image", 10, ("1.0.5", 5, 11), FormatError::Downgrade),
     // The attacker replays an older, validly signed manifest (freeze / rollback).
