@@ -51,12 +51,12 @@ fn fresh_device_refuses(rel: &Release, expected: AgentError) {
 type Offer = (&'static str, u64, u64);
 
 /// A device that installed 1.1.0 (counter 5) from a manifest with `sequence` is offered
-/// `version` with `counter` under manifest sequence `offered_sequence`: it refuses with
-/// `expected`.
+/// `version` with `counter` under manifest sequence `offered_sequence`: it refuses the
+/// manifest with `expected`.
 fn updated_device_refuses(
     sequence: u64,
     (version, counter, offered_sequence): Offer,
-    expected: AgentError,
+    expected: FormatError,
 ) {
     let host = Host::start();
     let d = &mut updated_device_at_sequence(&host, sequence);
@@ -66,7 +66,7 @@ fn updated_device_refuses(
         sequence: offered_sequence,
         ..Spec::default()
     }));
-    attack(d, "1.1.0", expected);
+    attack(d, "1.1.0", AgentError::Manifest(expected));
 }
 
 fn install_error(e: FormatError) -> AgentError {
@@ -123,24 +123,26 @@ fn tampered_image_header_and_payload() {
     );
 }
 
-/// Offers to a device that installed 1.1.0 (counter 5) that would take it back: the
-/// device's manifest sequence, the offer (version, counter, sequence), the refusal.
-#[rustfmt::skip] // one row a rollback
-const ROLLBACKS: [(&str, u64, Offer, FormatError); 4] = [
-    ("security counter", 10, ("1.2.0", 4, 11), FormatError::CounterRollback),
-    ("old image", 10, ("1.0.5", 5, 11), FormatError::Downgrade),
-    // The attacker replays an older, validly signed manifest (freeze / rollback).
-    ("replayed manifest", 10, ("1.2.0", 5, 9), FormatError::SequenceRollback),
-    // The last sequence there is: the device must still remember it after its reboot.
-    ("replay after sequence 2^64-1", u64::MAX, ("1.2.0", 5, 9), FormatError::SequenceRollback),
-];
+#[test]
+fn security_counter_rollback() {
+    updated_device_refuses(10, ("1.2.0", 4, 11), FormatError::CounterRollback);
+}
 
 #[test]
-fn rollbacks_of_counter_version_and_sequence_are_refused() {
-    for (what, sequence, offer, refusal) in ROLLBACKS {
-        eprintln!("{what}");
-        updated_device_refuses(sequence, offer, AgentError::Manifest(refusal));
-    }
+fn old_image_downgrade() {
+    updated_device_refuses(10, ("1.0.5", 5, 11), FormatError::Downgrade);
+}
+
+#[test]
+fn replayed_old_manifest() {
+    // The attacker replays an older, validly signed manifest (freeze / rollback).
+    updated_device_refuses(10, ("1.2.0", 5, 9), FormatError::SequenceRollback);
+}
+
+#[test]
+fn replay_after_sequence_2_pow_64_minus_1_and_a_reboot() {
+    // The last sequence there is: the device must still remember it after its reboot.
+    updated_device_refuses(u64::MAX, ("1.2.0", 5, 9), FormatError::SequenceRollback);
 }
 
 #[test]
