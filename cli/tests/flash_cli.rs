@@ -1,13 +1,13 @@
 //! `ota-sign flash` as a real process: full flash images checked byte by byte against
 //! esp-idf-part and espflash, booted and updated by the device simulator, and every
 //! refusal with its exit code and no output left behind.
+//!
+//! Longer than 500 lines on purpose: one test binary for `flash`, because each binary
+//! links espflash and the simulator again; the helpers at the top serve every scenario.
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use common::*;
 use esp_idf_part::{DataType, PartitionTable, SubType, Type};
@@ -20,6 +20,7 @@ use ota_device_sim::device::{
     offline_status,
 };
 use ota_format::{ChipId, Expectations, TrustedKey, TrustedKeys, Version, verify_image};
+use ota_test_servers::static_host::StaticHost;
 use ota_testkit::{Chip, TestFirmware, release};
 use sha2::{Digest as _, Sha256};
 
@@ -54,6 +55,19 @@ fn firmware(chip: Chip, version: &str) -> TestFirmware {
         .trusted_keys(&[public()])
         .payload_size(60_000)
         .seed(version.len() as u64 + 7)
+}
+
+/// [`scratch`] with `app.bin`, version 1.0.0 of [`firmware`] for `chip`.
+fn scratch_with_app(chip: Chip) -> (Scratch, String) {
+    let (s, pk) = scratch();
+    s.write("app.bin", &firmware(chip, "1.0.0").app_image());
+    (s, pk)
+}
+
+/// The JSON plan of `flash --app-image app.bin`, then `rest`.
+fn app_plan(s: &Scratch, rest: &[&str]) -> serde_json::Value {
+    let args = [&["flash", "--app-image", "app.bin"], rest, &["--json"]].concat();
+    json(&s.ok(&args))
 }
 
 fn package(s: &Scratch, app: &str, out: &str) {
@@ -204,16 +218,8 @@ fn elf_image_holds_what_espflash_would_write_at_the_same_offsets() {
 
 #[test]
 fn esp32_bootloader_goes_to_0x1000() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32, "1.0.0").app_image());
-    let plan = json(&s.ok(&[
-        "flash",
-        "--app-image",
-        "app.bin",
-        "-o",
-        "flash.bin",
-        "--json",
-    ]));
+    let (s, _) = scratch_with_app(Chip::Esp32);
+    let plan = app_plan(&s, &["-o", "flash.bin"]);
     assert_eq!(plan["chip"], "esp32");
     assert_eq!(plan["writes"][0]["offset"], 0x1000);
     let image = std::fs::read(s.path("flash.bin")).unwrap();
@@ -224,8 +230,7 @@ fn esp32_bootloader_goes_to_0x1000() {
 
 #[test]
 fn signed_image_installs_what_extract_writes_and_the_simulator_boots_it() {
-    let (s, pk) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, pk) = scratch_with_app(Chip::Esp32c3);
     package(&s, "app.bin", "fw.ota");
     let out = s.ok(&[
         "flash",
@@ -276,17 +281,8 @@ fn signed_image_installs_what_extract_writes_and_the_simulator_boots_it() {
 
 #[test]
 fn factory_layout_installs_into_factory_and_boots_it() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
-    let plan = json(&s.ok(&[
-        "flash",
-        "--app-image",
-        "app.bin",
-        "--factory",
-        "-o",
-        "flash.bin",
-        "--json",
-    ]));
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
+    let plan = app_plan(&s, &["--factory", "-o", "flash.bin"]);
     assert_eq!(plan["app_partition"], "factory");
     let image = std::fs::read(s.path("flash.bin")).unwrap();
     let table = table_of(&image);
@@ -303,23 +299,14 @@ fn factory_layout_installs_into_factory_and_boots_it() {
 
 #[test]
 fn default_layout_is_the_simulators() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
     for (flag, size) in [
         ("1MB", 1u32 << 20),
         ("2MB", 2 << 20),
         ("4MB", 4 << 20),
         ("16MB", 16 << 20),
     ] {
-        let plan = json(&s.ok(&[
-            "flash",
-            "--app-image",
-            "app.bin",
-            "--flash-size",
-            flag,
-            "--dry-run",
-            "--json",
-        ]));
+        let plan = app_plan(&s, &["--flash-size", flag, "--dry-run"]);
         assert_eq!(plan["written"], false);
         let slot = plan["partitions"][4]["size"].as_u64().unwrap() as u32;
         let sim = default_partition_table(size, slot).unwrap();
@@ -349,8 +336,7 @@ fn default_layout_is_the_simulators() {
 
 #[test]
 fn partition_table_from_the_configuration() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
     std::fs::create_dir_all(s.path("hw")).unwrap();
     s.write(
         "hw/parts.csv",
@@ -366,18 +352,17 @@ ota_state,data, undefined, 0x620000,0x2000,\n",
         "ota-sign.toml",
         b"[device.thermostat]\nchip = \"esp32c3\"\npartition_table = \"hw/parts.csv\"\n",
     );
-    let plan = json(&s.ok(&[
-        "flash",
-        "--app-image",
-        "app.bin",
-        "--device-type",
-        "thermostat",
-        "--flash-size",
-        "8MB",
-        "-o",
-        "flash.bin",
-        "--json",
-    ]));
+    let plan = app_plan(
+        &s,
+        &[
+            "--device-type",
+            "thermostat",
+            "--flash-size",
+            "8MB",
+            "-o",
+            "flash.bin",
+        ],
+    );
     let image = std::fs::read(s.path("flash.bin")).unwrap();
     assert_eq!(image.len(), 8 << 20);
     let table = table_of(&image);
@@ -415,89 +400,6 @@ ota_state,data, undefined, 0x620000,0x2000,\n",
     assert_absent(&s.path("s3-flash.bin"));
 }
 
-/// Files by path.
-type Files = Mutex<Vec<(String, Vec<u8>)>>;
-
-/// A static host on 127.0.0.1 serving exact paths, with `Range: bytes=N-`.
-struct Host {
-    base: String,
-    files: Arc<Files>,
-}
-
-impl Host {
-    fn start() -> Host {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let files: Arc<Files> = Arc::default();
-        let served = files.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let files = served.clone();
-                std::thread::spawn(move || {
-                    let _ = serve(stream, &files);
-                });
-            }
-        });
-        Host { base, files }
-    }
-
-    fn put(&self, path: &str, bytes: Vec<u8>) {
-        self.files.lock().unwrap().push((path.to_owned(), bytes));
-    }
-}
-
-fn serve(mut stream: TcpStream, files: &Files) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let mut from = 0usize;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = h.split_once(':')
-            && name.eq_ignore_ascii_case("range")
-        {
-            from = value
-                .trim()
-                .strip_prefix("bytes=")
-                .and_then(|r| r.split('-').next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-        }
-    }
-    let file = files
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, b)| b.clone());
-    let Some(file) = file else {
-        return write!(
-            stream,
-            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
-    };
-    if from > 0 && from < file.len() {
-        write!(
-            stream,
-            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {from}-{}/{}\r\nConnection: close\r\n\r\n",
-            file.len() - from,
-            file.len() - 1,
-            file.len()
-        )?;
-        return stream.write_all(&file[from..]);
-    }
-    write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        file.len()
-    )?;
-    stream.write_all(&file)
-}
-
 /// A manifest for `ota`, signed with the release key.
 fn manifest_for(ota: &[u8], image_name: &str) -> Vec<u8> {
     let keys = [TrustedKey::new(public())];
@@ -529,14 +431,14 @@ fn a_flashed_device_updates_over_http() {
         "flash.bin",
     ]);
 
-    let host = Host::start();
+    let host = StaticHost::start();
     let ota = std::fs::read(s.path("v2.ota")).unwrap();
     host.put("/fw/thermostat-1.1.0.ota", ota.clone());
     host.put(
         "/fw/thermostat.stable.manifest",
         manifest_for(&ota, "thermostat-1.1.0.ota"),
     );
-    let url = format!("{}/fw/thermostat.stable.manifest", host.base);
+    let url = host.url("/fw/thermostat.stable.manifest");
     let flash = SimFlash::load(&s.path("flash.bin")).unwrap();
     let mut device = VirtualDevice::new(flash, DeviceConfig::new(&url, "device-1"));
     assert_eq!(
@@ -616,8 +518,7 @@ fn with_table(s: &Scratch, csv: &str, code: i32, needle: &str) {
 
 #[test]
 fn the_good_table_is_accepted() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
     s.write("parts.csv", GOOD_CSV.as_bytes());
     s.ok(&[
         "flash",
@@ -637,8 +538,7 @@ fn the_good_table_is_accepted() {
 
 #[test]
 fn tables_a_device_cannot_update_with_are_refused() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
     let without = |name: &str| {
         GOOD_CSV
             .lines()
@@ -646,53 +546,40 @@ fn tables_a_device_cannot_update_with_are_refused() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    with_table(&s, &without("otadata"), POLICY, "no otadata");
-    with_table(&s, &without("ota_1"), POLICY, "1 OTA slot");
-    with_table(
-        &s,
-        &without("ota_state"),
-        POLICY,
-        "update agent keeps its state",
-    );
-    with_table(
-        &s,
-        &GOOD_CSV.replace("0xb000,  0x2000", "0xb000,  0x1000"),
-        POLICY,
-        "two or more whole 4 KiB sectors",
-    );
+    let short_state = GOOD_CSV.replace("0xb000,  0x2000", "0xb000,  0x1000");
+    let tables = [
+        (without("otadata"), "no otadata"),
+        (without("ota_1"), "1 OTA slot"),
+        (without("ota_state"), "update agent keeps its state"),
+        (short_state, "two or more whole 4 KiB sectors"),
+    ];
+    for (csv, needle) in tables {
+        with_table(&s, &csv, POLICY, needle);
+    }
 }
 
 #[test]
 fn malformed_tables_are_refused() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
-    with_table(
-        &s,
-        &GOOD_CSV.replace("0x110000,0x100000", "0x100000,0x100000"),
-        FAILURE,
-        "overlapping",
-    );
-    with_table(
-        &s,
-        &GOOD_CSV.replace("0x110000,0x100000", "0x118000,0x100000"),
-        FAILURE,
-        "aligned",
-    );
-    with_table(
-        &s,
-        &GOOD_CSV.replace("0x110000,0x100000", "0x3f0000,0x100000"),
-        FAILURE,
-        "does not fit a flash of 0x400000",
-    );
-    with_table(
-        &s,
-        &GOOD_CSV.replace(
-            "nvs,      data, nvs,       0x9000",
-            "nvs,      data, nvs,       0x7000",
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
+    let ota_1 = "0x110000,0x100000";
+    let nvs = "nvs,      data, nvs,       0x9000";
+    let edits = [
+        (ota_1, "0x100000,0x100000", "overlapping"),
+        (ota_1, "0x118000,0x100000", "aligned"),
+        (
+            ota_1,
+            "0x3f0000,0x100000",
+            "does not fit a flash of 0x400000",
         ),
-        FAILURE,
-        "overlaps the bootloader or the partition table",
-    );
+        (
+            nvs,
+            &nvs.replace("0x9000", "0x7000"),
+            "overlaps the bootloader or the partition table",
+        ),
+    ];
+    for (from, to, needle) in edits {
+        with_table(&s, &GOOD_CSV.replace(from, to), FAILURE, needle);
+    }
     with_table(&s, "", FAILURE, "is empty");
     with_table(&s, "this is not, a table\n", FAILURE, "invalid");
 }
@@ -720,72 +607,46 @@ fn firmware_for_another_chip_is_refused() {
     s.write("s3.elf", &firmware(Chip::Esp32s3, "1.0.0").elf());
     s.write("c6.elf", &firmware(Chip::Esp32c6, "1.0.0").elf());
     package(&s, "s3.bin", "s3.ota");
-    refuses(
-        &s,
-        &["flash", "--app-image", "s3.bin", "--chip", "esp32c3"],
-        POLICY,
-        "the firmware is for esp32s3 but --chip says esp32c3",
-    );
-    refuses(
-        &s,
-        &[
-            "flash", "--image", "s3.ota", "--pubkey", &pk, "--chip", "esp32c3",
-        ],
-        POLICY,
-        "esp32s3",
-    );
-    refuses(
-        &s,
-        &["flash", "--elf", "s3.elf", "--chip", "esp32c3"],
-        POLICY,
-        "Xtensa",
-    );
-    refuses(
-        &s,
-        &["flash", "--elf", "c6.elf", "--chip", "esp32c3"],
-        POLICY,
-        "esp32c6",
-    );
+    let signed = ["--image", "s3.ota", "--pubkey", &pk];
+    let inputs: [(&[&str], &str); 4] = [
+        (
+            &["--app-image", "s3.bin"],
+            "the firmware is for esp32s3 but --chip says esp32c3",
+        ),
+        (&signed, "esp32s3"),
+        (&["--elf", "s3.elf"], "Xtensa"),
+        (&["--elf", "c6.elf"], "esp32c6"),
+    ];
+    for (input, needle) in inputs {
+        let args = [&["flash"], input, &["--chip", "esp32c3"]].concat();
+        refuses(&s, &args, POLICY, needle);
+    }
 }
 
 #[test]
 fn a_signed_image_that_does_not_verify_writes_nothing() {
-    let (s, pk) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, pk) = scratch_with_app(Chip::Esp32c3);
     package(&s, "app.bin", "fw.ota");
     let mut bytes = std::fs::read(s.path("fw.ota")).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     s.write("tampered.ota", &bytes);
-    refuses(
-        &s,
-        &["flash", "--image", "tampered.ota", "--pubkey", &pk],
-        INVALID,
-        "digest",
-    );
     let other = ota_keys::PrivateKey::from_seed(&[1; 32])
         .public_key()
         .to_hex();
-    refuses(
-        &s,
-        &["flash", "--image", "fw.ota", "--pubkey", &other],
-        INVALID,
-        "key",
-    );
-    refuses(
-        &s,
-        &[
-            "flash",
-            "--image",
-            "fw.ota",
-            "--pubkey",
-            &pk,
-            "--device-type",
-            "gateway",
-        ],
-        POLICY,
-        "device type",
-    );
+    let refusals: [(&[&str], i32, &str); 3] = [
+        (&["tampered.ota", "--pubkey", &pk], INVALID, "digest"),
+        (&["fw.ota", "--pubkey", &other], INVALID, "key"),
+        (
+            &["fw.ota", "--pubkey", &pk, "--device-type", "gateway"],
+            POLICY,
+            "device type",
+        ),
+    ];
+    for (image_and_checks, code, needle) in refusals {
+        let args = [&["flash", "--image"], image_and_checks].concat();
+        refuses(&s, &args, code, needle);
+    }
 }
 
 #[test]
@@ -830,8 +691,7 @@ fn usage_and_io_errors() {
 
 #[test]
 fn an_existing_output_is_kept_unless_forced() {
-    let (s, _) = scratch();
-    s.write("app.bin", &firmware(Chip::Esp32c3, "1.0.0").app_image());
+    let (s, _) = scratch_with_app(Chip::Esp32c3);
     s.write("flash.bin", b"precious");
     s.fails(
         &["flash", "--app-image", "app.bin", "-o", "flash.bin"],

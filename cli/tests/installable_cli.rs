@@ -41,7 +41,7 @@ fn firmware(filler: usize) -> TestFirmware {
         .payload_size(filler)
 }
 
-fn spec() -> Spec {
+fn spec() -> Spec<'static> {
     Spec {
         version: VERSION,
         signer: SEED,

@@ -1,5 +1,8 @@
 //! `ota-sign keygen` and `ota-sign pubkey` run as real processes, with OpenSSL 3 as the
 //! other side of every interoperability check.
+//!
+//! Longer than 500 lines on purpose: one binary for both key commands, whose scenarios
+//! share the OpenSSL and exit-code helpers at the top.
 
 use std::fs;
 use std::path::Path;
@@ -9,7 +12,7 @@ use ota_keys::{KeyLocation, KeyMaterial, NoPassphrase, PublicKey};
 
 mod common;
 
-use common::{CONFLICT, IO, KEY, Scratch as Run, USAGE};
+use common::{CONFLICT, IO, KEY, Scratch as Run, USAGE, run_tool};
 
 /// OpenSSL as the other side of every interoperability check.
 trait OpenSsl {
@@ -27,13 +30,11 @@ impl OpenSsl for Run {
     }
 
     fn openssl_ok(&self, args: &[&str]) -> Vec<u8> {
-        let out = self.openssl(args);
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        run_tool(
+            Command::new("openssl")
+                .args(args)
+                .current_dir(self.dir.path()),
+        )
     }
 }
 
@@ -130,15 +131,21 @@ fn keygen_refuses_to_overwrite_and_leaves_files_unchanged() {
     assert_ok(&r.run(&["keygen", "k", "--no-encrypt"]));
     let key_before = fs::read(r.path("k.key")).unwrap();
     let pub_before = fs::read(r.path("k.pub")).unwrap();
-    let o = r.run(&["keygen", "k", "--no-encrypt"]);
-    assert_exit(&o, CONFLICT, "already exists");
+    assert_exit(
+        &r.run(&["keygen", "k", "--no-encrypt"]),
+        CONFLICT,
+        "already exists",
+    );
     assert_eq!(fs::read(r.path("k.key")).unwrap(), key_before);
     assert_eq!(fs::read(r.path("k.pub")).unwrap(), pub_before);
 
     // Only the .pub is in the way: no .key may be left behind either.
     fs::write(r.path("other.pub"), "mine").unwrap();
-    let o = r.run(&["keygen", "other", "--no-encrypt"]);
-    assert_exit(&o, CONFLICT, "other.pub already exists");
+    assert_exit(
+        &r.run(&["keygen", "other", "--no-encrypt"]),
+        CONFLICT,
+        "other.pub already exists",
+    );
     assert!(!r.path("other.key").exists());
     assert_eq!(fs::read_to_string(r.path("other.pub")).unwrap(), "mine");
 }
@@ -146,11 +153,13 @@ fn keygen_refuses_to_overwrite_and_leaves_files_unchanged() {
 #[test]
 fn keygen_without_terminal_or_passphrase_must_choose() {
     let r = Run::new();
-    let o = r.run(&["keygen", "k"]);
-    assert_exit(&o, USAGE, "--no-encrypt");
+    assert_exit(&r.run(&["keygen", "k"]), USAGE, "--no-encrypt");
     assert!(!r.path("k.key").exists() && !r.path("k.pub").exists());
-    let o = r.run(&["keygen", "k", "--encrypt"]);
-    assert_exit(&o, KEY, "set OTA_SIGN_PASSPHRASE");
+    assert_exit(
+        &r.run(&["keygen", "k", "--encrypt"]),
+        KEY,
+        "set OTA_SIGN_PASSPHRASE",
+    );
     assert!(!r.path("k.key").exists() && !r.path("k.pub").exists());
 }
 
@@ -159,8 +168,11 @@ fn keygen_where_the_key_directory_cannot_be_made_is_io() {
     // A missing directory is created (new_user_cli.rs); one that cannot be is an I/O error.
     let r = Run::new();
     fs::write(r.path("blocker"), b"a file, not a directory").unwrap();
-    let o = r.run(&["keygen", "blocker/keys/k", "--no-encrypt"]);
-    assert_exit(&o, IO, "blocker/keys");
+    assert_exit(
+        &r.run(&["keygen", "blocker/keys/k", "--no-encrypt"]),
+        IO,
+        "blocker/keys",
+    );
 }
 
 #[test]
@@ -319,8 +331,11 @@ fn encrypted_key_without_terminal_names_the_variable() {
         &["keygen", "k", "--encrypt"],
         &[("OTA_SIGN_PASSPHRASE", "pw")],
     ));
-    let o = r.run(&["pubkey", "k.key"]);
-    assert_exit(&o, KEY, "key is encrypted: set OTA_SIGN_PASSPHRASE");
+    assert_exit(
+        &r.run(&["pubkey", "k.key"]),
+        KEY,
+        "key is encrypted: set OTA_SIGN_PASSPHRASE",
+    );
 }
 
 #[test]
@@ -331,12 +346,10 @@ fn corrupt_pem_is_a_key_error() {
     let mut lines: Vec<&str> = text.lines().collect();
     lines[1] = "!!!! not base64 !!!!";
     fs::write(r.path("bad.key"), lines.join("\n")).unwrap();
-    let o = r.run(&["pubkey", "bad.key"]);
-    assert_exit(&o, KEY, "corrupt PEM");
+    assert_exit(&r.run(&["pubkey", "bad.key"]), KEY, "corrupt PEM");
 
     fs::write(r.path("text.key"), "hello\n").unwrap();
-    let o = r.run(&["pubkey", "text.key"]);
-    assert_exit(&o, KEY, "is not a PEM key");
+    assert_exit(&r.run(&["pubkey", "text.key"]), KEY, "is not a PEM key");
 }
 
 #[test]
@@ -361,8 +374,11 @@ fn rsa_and_p256_keys_are_named_and_refused() {
         "p256.key",
     ]);
     r.openssl_ok(&["pkey", "-in", "p256.key", "-pubout", "-out", "p256.pub"]);
-    let o = r.run(&["pubkey", "rsa.key"]);
-    assert_exit(&o, KEY, "this is an RSA key; ota-sign needs Ed25519");
+    assert_exit(
+        &r.run(&["pubkey", "rsa.key"]),
+        KEY,
+        "this is an RSA key; ota-sign needs Ed25519",
+    );
     for file in ["p256.key", "p256.pub"] {
         let o = r.run(&["pubkey", file]);
         assert_exit(
@@ -376,8 +392,7 @@ fn rsa_and_p256_keys_are_named_and_refused() {
 #[test]
 fn missing_key_file_is_io() {
     let r = Run::new();
-    let o = r.run(&["pubkey", "nope.key"]);
-    assert_exit(&o, IO, "nope.key");
+    assert_exit(&r.run(&["pubkey", "nope.key"]), IO, "nope.key");
 }
 
 #[test]
@@ -411,8 +426,7 @@ fn key_from_environment() {
 #[test]
 fn no_key_anywhere_is_a_usage_error() {
     let r = Run::new();
-    let o = r.run(&["pubkey"]);
-    assert_exit(&o, USAGE, "no key given");
+    assert_exit(&r.run(&["pubkey"]), USAGE, "no key given");
 }
 
 #[test]
@@ -454,14 +468,16 @@ fn broken_config_is_a_usage_error_with_its_line() {
         "[defaults]\nkey = \"k.key\"\nchanel = \"x\"\n",
     )
     .unwrap();
-    let o = r.run(&["pubkey"]);
-    assert_exit(&o, USAGE, "ota-sign.toml:3:");
+    assert_exit(&r.run(&["pubkey"]), USAGE, "ota-sign.toml:3:");
     // An explicit key does not need the configuration at all.
     assert_ok(&r.run(&["keygen", "k", "--no-encrypt"]));
     assert_ok(&r.run(&["pubkey", "k.pub"]));
     // --config naming a missing file is an I/O error.
-    let o = r.run(&["pubkey", "--config", "missing.toml"]);
-    assert_exit(&o, IO, "missing.toml");
+    assert_exit(
+        &r.run(&["pubkey", "--config", "missing.toml"]),
+        IO,
+        "missing.toml",
+    );
 }
 
 #[test]
@@ -503,28 +519,27 @@ fn pubkey_formats() {
         ota_format::TrustedKeyDescriptor::new(&[public.to_bytes()]).to_bytes()
     );
     fs::write(r.path("key.c"), &c).unwrap();
-    let cc = Command::new("cc")
-        .args([
-            "-std=c11",
-            "-Wall",
-            "-Wno-unused-const-variable",
-            "-Werror",
-            "-c",
-            "key.c",
-            "-o",
-            "key.o",
-        ])
-        .current_dir(r.dir.path())
-        .output()
-        .expect("cc is needed to check the C export");
-    assert!(
-        cc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cc.stderr)
+    // A C compiler is needed to check the C export.
+    run_tool(
+        Command::new("cc")
+            .args([
+                "-std=c11",
+                "-Wall",
+                "-Wno-unused-const-variable",
+                "-Werror",
+                "-c",
+                "key.c",
+                "-o",
+                "key.o",
+            ])
+            .current_dir(r.dir.path()),
     );
 
-    let o = r.run(&["pubkey", "k.pub", "--format", "json"]);
-    assert_exit(&o, USAGE, "expected pem, hex, rust or c");
+    assert_exit(
+        &r.run(&["pubkey", "k.pub", "--format", "json"]),
+        USAGE,
+        "expected pem, hex, rust or c",
+    );
 
     // Several keys: one descriptor over all of them for rust and c; pem and hex print one.
     assert_ok(&r.run(&["keygen", "next", "--no-encrypt"]));

@@ -14,6 +14,14 @@ fn config_for_thermostat(s: &Scratch) {
     );
 }
 
+/// Firmware of `project` at `version` for `chip`, trusting `pk`.
+fn firmware(chip: Chip, project: &str, version: &str, pk: [u8; 32]) -> TestFirmware {
+    TestFirmware::new(chip)
+        .version(version)
+        .project_name(project)
+        .trusted_keys(&[pk])
+}
+
 #[test]
 fn keygen_creates_the_missing_key_directory_private_to_its_owner() {
     let s = Scratch::new();
@@ -104,10 +112,7 @@ fn refusals_name_the_expected_and_found_values() {
     // An ESP32-C3 ELF without esp-hal's metadata also fits the ESP32-C2's flash window;
     // the suggestion is the C3.
     let pk = s.keygen("other");
-    let bare = TestFirmware::new(Chip::Esp32c3)
-        .version("1.0.0")
-        .project_name("thermostat")
-        .trusted_keys(&[pk])
+    let bare = firmware(Chip::Esp32c3, "thermostat", "1.0.0", pk)
         .without_build_metadata()
         .elf();
     s.write("bare.elf", &bare);
@@ -134,11 +139,7 @@ fn refusals_name_the_expected_and_found_values() {
 fn exit_codes_are_the_documented_ones() {
     let (s, pk) = packaged(&[(Build::new("thermostat", "1.0.0"), "t.ota")]);
     // An ELF for another chip is refused by a safety rule (6), as `flash` does.
-    let s3 = TestFirmware::new(Chip::Esp32s3)
-        .version("1.0.0")
-        .project_name("thermostat")
-        .trusted_keys(&[pk])
-        .elf();
+    let s3 = firmware(Chip::Esp32s3, "thermostat", "1.0.0", pk).elf();
     s.write("s3.elf", &s3);
     let package_s3 = [
         "package",
@@ -225,11 +226,7 @@ fn a_negative_rollout_says_what_a_rollout_is() {
 #[test]
 fn inspect_shows_descriptors_iso_times_flash_images_in_reading_order() {
     let (s, pk) = packaged(&[(Build::new("thermostat", "1.0.0"), "t.ota")]);
-    let elf = TestFirmware::new(Chip::Esp32c3)
-        .version("2.1.0")
-        .project_name("thermostat-fw")
-        .trusted_keys(&[pk])
-        .elf();
+    let elf = firmware(Chip::Esp32c3, "thermostat-fw", "2.1.0", pk).elf();
     s.write("fw.elf", &elf);
     let report = s.json(&["inspect", "fw.elf"]);
     assert_eq!(report["kind"], "elf");

@@ -204,17 +204,9 @@ fn upload_progress_is_drawn_on_a_terminal_only() {
     );
     assert!(!json.contains("KiB/"), "--json prints data only: {json}");
 
-    let piped = s
-        .cmd(&["publish", "--repo", TREE, "--to", "www3"])
-        .env(WRITE_DELAY, "100")
-        .output()
-        .unwrap();
-    assert!(piped.status.success());
-    assert!(
-        piped.stderr.is_empty(),
-        "not a terminal: nothing extra\n{}",
-        String::from_utf8_lossy(&piped.stderr)
-    );
+    let publish = ["publish", "--repo", TREE, "--to", "www3"];
+    let (_, stderr) = s.run_env(&publish, &[(WRITE_DELAY, "100")], 0);
+    assert!(stderr.is_empty(), "not a terminal: nothing extra\n{stderr}");
 }
 
 #[test]

@@ -26,6 +26,14 @@ fn released() -> Scratch {
     s
 }
 
+/// s3s-fs with a `firmware` bucket (`None` as [`S3sFs::start`] says), a counting proxy in
+/// front of it, and a scratch directory holding a release tree.
+fn released_behind_a_proxy() -> Option<(S3sFs, Proxy, Scratch)> {
+    let server = S3sFs::start(&["firmware"])?;
+    let proxy = Proxy::start(&server.endpoint);
+    Some((server, proxy, released()))
+}
+
 #[test]
 fn an_unknown_access_key_is_bad_credentials() {
     let Some(server) = S3sFs::start(&["firmware"]) else {
@@ -49,11 +57,9 @@ fn an_unknown_access_key_is_bad_credentials() {
 
 #[test]
 fn no_credentials_fail_at_once_naming_the_variables_and_send_nothing() {
-    let Some(server) = S3sFs::start(&["firmware"]) else {
+    let Some((_server, proxy, s)) = released_behind_a_proxy() else {
         return;
     };
-    let proxy = Proxy::start(&server.endpoint);
-    let s = released();
     let metadata = no_metadata_service();
     let env = [
         ("AWS_REGION", s3::REGION),
@@ -91,11 +97,9 @@ fn no_credentials_fail_at_once_naming_the_variables_and_send_nothing() {
 
 #[test]
 fn bucket_names_s3_forbids_are_usage_errors_before_any_request() {
-    let Some(server) = S3sFs::start(&["firmware"]) else {
+    let Some((_server, proxy, s)) = released_behind_a_proxy() else {
         return;
     };
-    let proxy = Proxy::start(&server.endpoint);
-    let s = released();
     let env = s3_env();
     for (to, rule) in [
         ("s3://ab", "3 to 63 characters"),

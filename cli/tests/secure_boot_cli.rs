@@ -110,16 +110,7 @@ impl Espsecure {
 
 /// Runs openssl in `s`, which must succeed.
 fn openssl(s: &Scratch, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(s.dir.path())
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_tool(Command::new("openssl").args(args).current_dir(s.dir.path()));
 }
 
 /// Makes `NAME.pem` (RSA 3072, unencrypted, test-only) and `NAME.pub.pem` with openssl.
@@ -152,6 +143,15 @@ fn app_bin(s: &Scratch, pk: [u8; 32], version: &str) -> Vec<u8> {
     app
 }
 
+/// espsecure (`None` as [`Espsecure::find`] says), and a scratch
+/// directory with the release key `release` made, whose public half comes along.
+fn with_espsecure() -> Option<(Espsecure, Scratch, [u8; 32])> {
+    let espsecure = Espsecure::find()?;
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    Some((espsecure, s, pk))
+}
+
 /// `package` for thermostat from `app`, then `rest`.
 fn package_args<'a>(app: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
     [&PACKAGE_THERMOSTAT[..], &["--app-image", app], rest].concat()
@@ -159,11 +159,9 @@ fn package_args<'a>(app: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
 
 #[test]
 fn espsecure_signed_apps_package_verify_extract_identically_flash_and_boot() {
-    let Some(espsecure) = Espsecure::find() else {
+    let Some((espsecure, s, pk)) = with_espsecure() else {
         return;
     };
-    let s = Scratch::new();
-    let pk = s.keygen("release");
     rsa_key(&s, "rsa");
     ecdsa_key(&s, "ecdsa");
     app_bin(&s, pk, "1.4.0");
@@ -211,11 +209,9 @@ fn espsecure_signed_apps_package_verify_extract_identically_flash_and_boot() {
 
 #[test]
 fn junk_misplaced_truncated_or_damaged_sectors_after_the_app_image_are_refused() {
-    let Some(espsecure) = Espsecure::find() else {
+    let Some((espsecure, s, pk)) = with_espsecure() else {
         return;
     };
-    let s = Scratch::new();
-    let pk = s.keygen("release");
     rsa_key(&s, "sb");
     let app = app_bin(&s, pk, "1.4.0");
     espsecure.sign(&s, "sb.pem", "app.bin", "signed.bin");
@@ -377,11 +373,9 @@ fn package_secure_boot_signed(s: &Scratch, key: &str, ota: &str) -> Vec<u8> {
 
 #[test]
 fn package_signs_with_an_ecdsa_p256_key_deterministically_and_espsecure_verifies_it() {
-    let Some(espsecure) = Espsecure::find() else {
+    let Some((espsecure, s, pk)) = with_espsecure() else {
         return;
     };
-    let s = Scratch::new();
-    let pk = s.keygen("release");
     ecdsa_key(&s, "ec");
     let to_pkcs8 = ["pkcs8", "-topk8", "-nocrypt", "-in", "ec.pem"];
     openssl(&s, &[&to_pkcs8[..], &["-out", "ec-pkcs8.pem"]].concat());

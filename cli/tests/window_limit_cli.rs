@@ -7,6 +7,13 @@ mod common;
 use common::*;
 use ota_testkit::{Chip, TestFirmware};
 
+/// [`scratch`] with this `ota-sign.toml`.
+fn configured(toml: &[u8]) -> Scratch {
+    let s = scratch();
+    s.write("ota-sign.toml", toml);
+    s
+}
+
 /// A scratch directory with `release.key` and an app image `app.bin` trusting it.
 fn scratch() -> Scratch {
     let s = Scratch::new();
@@ -61,9 +68,7 @@ fn package_refuses_a_window_the_device_type_does_not_accept() {
 
 #[test]
 fn the_device_type_limit_comes_from_ota_sign_toml() {
-    let s = scratch();
-    s.write(
-        "ota-sign.toml",
+    let s = configured(
         b"[device.thermostat]\nmax_window_log = 14\n\n[device.tiny]\nmax_window_log = 10\n",
     );
     s.ok(&package_args("wide.ota", &[]));
@@ -90,11 +95,7 @@ fn the_device_type_limit_comes_from_ota_sign_toml() {
 
 #[test]
 fn release_refuses_an_image_wider_than_the_device_type_accepts() {
-    let s = scratch();
-    s.write(
-        "ota-sign.toml",
-        b"[device.thermostat]\nmax_window_log = 14\n",
-    );
+    let s = configured(b"[device.thermostat]\nmax_window_log = 14\n");
     s.ok(&package_args("wide.ota", &[]));
     // The configuration that let `package` make it is gone: the fleet decodes 2^12.
     std::fs::remove_file(s.path("ota-sign.toml")).unwrap();

@@ -225,6 +225,23 @@ pub const PACKAGE_THERMOSTAT: [&str; 5] = [
     "thermostat",
 ];
 
+/// Runs a tool other than ota-sign (openssl, a C compiler), which must be installed and
+/// succeed; returns its stdout.
+#[track_caller]
+pub fn run_tool(command: &mut Command) -> Vec<u8> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("{program} must be installed for this test: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {:?}: {}",
+        command.get_args().collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Asserts that `path` does not exist.
 pub fn assert_absent(path: &Path) {
     assert!(!path.exists(), "{} must not exist", path.display());

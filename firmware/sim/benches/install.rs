@@ -23,7 +23,6 @@ use ota_format::{ChipId, DeviceType, Manifest, TrustedKey, TrustedKeys};
 use ota_testkit::Chip;
 
 #[path = "../tests/support/mod.rs"]
-#[allow(unused_imports)]
 mod support;
 
 use support::{SIGNER, Spec, public, release_of};

@@ -8,29 +8,44 @@ mod support;
 use std::time::Duration;
 
 use ota_agent::agent::AgentError;
-use ota_agent::bootloader::BootloaderMode::RollbackDisabled;
 use ota_agent::download::DownloadError;
 use ota_agent::http::HttpError;
 use ota_agent::release_retry::MAX_RELEASE_FAILURES;
 use ota_agent::status::CheckResult;
+use ota_device_sim::device::VirtualDevice;
 use ota_device_sim::simflash::FlashOp;
 use support::*;
 
 /// Start of `ota_1`, the slot a device running from `ota_0` installs into.
 const UPDATE_SLOT: u32 = 0x1_0000 + SLOT_SIZE;
 
-fn image_path(rel: &Release) -> String {
-    format!("/fw/{}", rel.image_name)
+/// A host whose next manifest answer trickles its head (about 70 bytes) one byte every
+/// 40 ms, and a device polling it.
+fn manifest_head_trickled() -> (Host, VirtualDevice) {
+    let (host, _, d) = serving_default_release();
+    host.fault(
+        MANIFEST_PATH,
+        vec![Fault::TrickleHead(Duration::from_millis(40))],
+    );
+    (host, d)
+}
+
+/// A host whose next `times` answers for the image flip a bit 100 bytes before its end,
+/// and a device polling it.
+fn image_corrupted(times: usize) -> (Host, Release, VirtualDevice) {
+    let (host, rel, d) = serving_default_release();
+    host.fault(
+        &image_path(&rel),
+        vec![Fault::WrongByte(rel.ota.len() - 100); times],
+    );
+    (host, rel, d)
 }
 
 #[test]
 fn endless_interim_answers_end_the_check() {
-    let host = Host::start();
-    let rel = release(&Spec::default());
-    host.publish(&rel);
+    let (host, rel, mut d) = serving_default_release();
     host.fault(MANIFEST_PATH, vec![Fault::EndlessInterim]);
     host.fault(&image_path(&rel), vec![Fault::EndlessInterim; 10]);
-    let mut d = device(&host, RollbackDisabled);
     let (result, took) = timed_check(&mut d);
     assert_eq!(
         result,
@@ -51,14 +66,12 @@ fn endless_interim_answers_end_the_check() {
 
 #[test]
 fn a_head_trickled_byte_by_byte_ends_at_the_head_timeout() {
-    let host = Host::start();
-    host.publish(&release(&Spec::default()));
-    // About 70 bytes of head, 40 ms apart: each byte well within the per-read timeout.
+    let (host, _, mut d) = serving_default_release();
+    // Each byte comes well within the per-read timeout.
     host.fault(
         MANIFEST_PATH,
         vec![Fault::TrickleHead(Duration::from_millis(40))],
     );
-    let mut d = device(&host, RollbackDisabled);
     d.config.retry.head_timeout_ms = 1_000;
     let (result, took) = timed_check(&mut d);
     assert_eq!(result, Err(AgentError::Http(HttpError::Timeout)));
@@ -70,13 +83,7 @@ fn a_head_trickled_byte_by_byte_ends_at_the_head_timeout() {
 
 #[test]
 fn the_manifest_fetch_has_its_own_deadline() {
-    let host = Host::start();
-    host.publish(&release(&Spec::default()));
-    host.fault(
-        MANIFEST_PATH,
-        vec![Fault::TrickleHead(Duration::from_millis(40))],
-    );
-    let mut d = device(&host, RollbackDisabled);
+    let (_host, mut d) = manifest_head_trickled();
     d.config.retry.head_timeout_ms = 60_000;
     d.config.retry.manifest_deadline_ms = 1_000;
     let (result, took) = timed_check(&mut d);
@@ -86,15 +93,12 @@ fn the_manifest_fetch_has_its_own_deadline() {
 
 #[test]
 fn the_check_deadline_holds_inside_a_body_read() {
-    let host = Host::start();
-    let rel = release(&Spec::default());
-    host.publish(&rel);
+    let (host, rel, mut d) = serving_default_release();
     // 1 KiB, then nothing for 5 s, far below the 20 s per-read timeout.
     host.fault(
         &image_path(&rel),
         vec![Fault::Slow(Duration::from_secs(5)); 4],
     );
-    let mut d = device(&host, RollbackDisabled);
     d.config.retry.timeout_ms = 20_000;
     d.config.retry.check_deadline_ms = 1_500;
     let (result, took) = timed_check(&mut d);
@@ -105,16 +109,13 @@ fn the_check_deadline_holds_inside_a_body_read() {
 
 #[test]
 fn starts_from_zero_and_sector_erases_are_bounded_per_check() {
-    let host = Host::start();
-    let rel = release(&Spec::default());
-    host.publish(&rel);
+    let (host, rel, mut d) = serving_default_release();
     // Each connection drops a little later than the last and answers Range with 200:
     // every attempt makes progress, so the attempt bound alone never ends this.
     let first = rel.ota.len() / 4;
     let mut faults = vec![Fault::DropAfter(first)];
     faults.extend((1..40).map(|i| Fault::IgnoreRangeDropAfter(first + 100 * i)));
     host.fault(&image_path(&rel), faults);
-    let mut d = device(&host, RollbackDisabled);
     let policy = d.config.retry;
     let (_, (result, erases)) = boot_until_running(&mut d, |s| {
         let before = s.agent.flash_mut().log().len();
@@ -140,24 +141,12 @@ fn starts_from_zero_and_sector_erases_are_bounded_per_check() {
     );
     // A later check tries again and, once the host behaves, installs.
     host.fault(&image_path(&rel), Vec::new());
-    let (result, running) = check_and_reboot(&mut d);
-    assert!(
-        matches!(result, Ok(CheckResult::Installed { .. })),
-        "{result:?}"
-    );
-    assert_eq!(running, v("1.1.0"));
+    assert_updates_to(&mut d, "1.1.0");
 }
 
 #[test]
 fn a_corrupted_transfer_is_retried_at_the_next_check() {
-    let host = Host::start();
-    let rel = release(&Spec::default());
-    host.publish(&rel);
-    host.fault(
-        &image_path(&rel),
-        vec![Fault::WrongByte(rel.ota.len() - 100)],
-    );
-    let mut d = device(&host, RollbackDisabled);
+    let (_host, _, mut d) = image_corrupted(1);
     let (_, (first, second)) = boot_until_running(&mut d, |s| (s.check(), s.check()));
     assert!(first.is_err(), "{first:?}");
     // The manifest did not change: its cached ETag must not hide the release.
@@ -173,14 +162,7 @@ fn a_corrupted_transfer_is_retried_at_the_next_check() {
 
 #[test]
 fn a_release_that_always_fails_is_retried_with_backoff_then_given_up() {
-    let host = Host::start();
-    let rel = release(&Spec::default());
-    host.publish(&rel);
-    host.fault(
-        &image_path(&rel),
-        vec![Fault::WrongByte(rel.ota.len() - 100); 50],
-    );
-    let mut d = device(&host, RollbackDisabled);
+    let (host, rel, mut d) = image_corrupted(50);
     let (_, results) =
         boot_until_running(&mut d, |s| (1..=14).map(|_| s.check()).collect::<Vec<_>>());
     let tried: Vec<usize> = results

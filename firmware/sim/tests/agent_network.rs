@@ -14,10 +14,6 @@ use ota_agent::status::CheckResult;
 use ota_format::FormatError;
 use support::*;
 
-fn image_path(r: &Release) -> String {
-    format!("/fw/{}", r.image_name)
-}
-
 /// Publishes the default release with `faults` on its image, checks once and reboots.
 fn update_with(
     faults: Vec<Fault>,
@@ -27,20 +23,31 @@ fn update_with(
     Result<CheckResult, AgentError>,
     ota_format::Version,
 ) {
-    let host = Host::start();
-    let d = &mut device(&host, RollbackDisabled);
-    let rel = release(&Spec::default());
-    host.publish(&rel);
+    let (host, rel, mut d) = serving_default_release();
     host.fault(&image_path(&rel), faults);
-    let (r, running) = check_and_reboot(d);
+    let (r, running) = check_and_reboot(&mut d);
     (host, rel, r, running)
+}
+
+/// [`update_with`], which must install the release.
+#[track_caller]
+fn updates_despite(faults: Vec<Fault>) -> (Host, Release) {
+    let (host, rel, r, running) = update_with(faults);
+    assert_eq!(
+        r,
+        Ok(CheckResult::Installed {
+            version: v("1.1.0")
+        })
+    );
+    assert_eq!(running, v("1.1.0"));
+    (host, rel)
 }
 
 fn ranges(host: &Host, rel: &Release) -> Vec<(Option<String>, u16)> {
     host.log()
         .into_iter()
-        .filter(|(p, _, _)| *p == image_path(rel))
-        .map(|(_, r, s)| (r, s))
+        .filter(|served| served.path == image_path(rel))
+        .map(|served| (served.range, served.status))
         .collect()
 }
 
@@ -75,14 +82,7 @@ fn drops_at_many_offsets_resume_with_range() {
 #[test]
 fn many_drops_in_one_download() {
     let faults = (0..12).map(|_| Fault::DropAfter(1500)).collect();
-    let (host, rel, r, running) = update_with(faults);
-    assert_eq!(
-        r,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    let (host, rel) = updates_despite(faults);
     let log = ranges(&host, &rel);
     assert_eq!(log.len(), 13);
     for (i, (range, _)) in log.iter().enumerate().skip(1) {
@@ -95,66 +95,31 @@ fn many_drops_in_one_download() {
 
 #[test]
 fn full_answer_to_a_range_request_restarts_from_zero() {
-    let (host, rel, r, running) = update_with(vec![Fault::DropAfter(9000), Fault::IgnoreRange]);
-    assert_eq!(
-        r,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    let (host, rel) = updates_despite(vec![Fault::DropAfter(9000), Fault::IgnoreRange]);
     let log = ranges(&host, &rel);
     assert_eq!(log, vec![(None, 200), (Some("bytes=9000-".into()), 200)]);
 }
 
 #[test]
 fn truncated_body_resumes() {
-    let (host, rel, r, running) = update_with(vec![Fault::Truncate(7777)]);
-    assert_eq!(
-        r,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    let (host, rel) = updates_despite(vec![Fault::Truncate(7777)]);
     assert_eq!(ranges(&host, &rel)[1].0.as_deref(), Some("bytes=7777-"));
 }
 
 #[test]
 fn body_longer_than_declared_is_cut_at_its_length() {
-    let (_, _, r, running) = update_with(vec![Fault::Longer(5000)]);
-    assert_eq!(
-        r,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    updates_despite(vec![Fault::Longer(5000)]);
 }
 
 #[test]
 fn slow_server_within_the_timeout_completes() {
-    let (_, _, r, running) = update_with(vec![Fault::Slow(Duration::from_millis(15))]);
-    assert_eq!(
-        r,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    updates_despite(vec![Fault::Slow(Duration::from_millis(15))]);
 }
 
 #[test]
 fn stalled_server_times_out_and_the_download_resumes() {
     // Pauses longer than the 2 s read timeout after the first KiB.
-    let (host, rel, r, running) = update_with(vec![Fault::Slow(Duration::from_millis(2600))]);
-    assert_eq!(
-        r,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    let (host, rel) = updates_despite(vec![Fault::Slow(Duration::from_millis(2600))]);
     // Requests are logged when their answer ends: the stalled one last.
     let log = ranges(&host, &rel);
     assert_eq!(log.len(), 2);
@@ -163,14 +128,7 @@ fn stalled_server_times_out_and_the_download_resumes() {
 
 #[test]
 fn silent_server_times_out_then_service_resumes() {
-    let (_, _, r, running) = update_with(vec![Fault::Silent(Duration::from_millis(2600))]);
-    assert_eq!(
-        r,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    updates_despite(vec![Fault::Silent(Duration::from_millis(2600))]);
 }
 
 #[test]
@@ -188,10 +146,8 @@ fn server_errors_are_retried_then_given_up() {
 
 #[test]
 fn wrong_bytes_are_refused_and_the_device_keeps_running() {
-    let host = Host::start();
-    let d = &mut device(&host, RollbackDisabled);
-    let rel = release(&Spec::default());
-    host.publish(&rel);
+    let (host, rel, mut sensor) = serving_default_release();
+    let d = &mut sensor;
     let at = rel.ota.len() - 10;
     host.fault(&image_path(&rel), vec![Fault::WrongByte(at); 3]);
     let (_, (first, second, third, status)) =
@@ -248,14 +204,7 @@ fn redirects_across_hosts_are_followed() {
         &image_path(&rel),
         vec![Fault::Redirect(cdn.url(&image_path(&rel)))],
     );
-    let (r, running) = check_and_reboot(d);
-    assert_eq!(
-        r,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    assert_updates_to(d, "1.1.0");
     // The image was asked for next to the configured manifest URL, not the CDN's.
     assert_eq!(origin.requests_for(&image_path(&rel)), 1);
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ota_format::KeyId;
 use ota_test_servers::nginx::Nginx;
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::*;
 
 /// The simulator process with its status server. Killed when dropped.
@@ -106,6 +106,14 @@ fn pinger(addr: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Op
         }
         answers
     })
+}
+
+/// Asserts each `(field, value)` of a status report.
+#[track_caller]
+fn assert_fields(report: &Value, expected: &[(&str, Value)]) {
+    for (field, want) in expected {
+        assert_eq!(&report[*field], want, "{field} in {report}");
+    }
 }
 
 #[test]
@@ -217,26 +225,31 @@ fn status_json_reports_every_r6_field_truthfully() {
         &format!("{}{MANIFEST_PATH}", nginx.url),
         "rollback",
     );
-    let key_ids = serde_json::json!([KeyId::of(&public(SIGNER)).to_string()]);
+    let key_ids = json!([KeyId::of(&public(SIGNER)).to_string()]);
 
     let s = sim.wait_for("a failed check", |s| {
         s["last_check"]["result"]["result"] == "failed"
     });
-    assert_eq!(s["installed_version"], "1.0.0");
-    assert_eq!(s["device_type"], "sensor");
-    assert_eq!(s["chip"], "esp32c3");
-    assert_eq!(s["bootloader_mode"], "rollback");
+    assert_fields(
+        &s,
+        &[
+            ("installed_version", json!("1.0.0")),
+            ("device_type", json!("sensor")),
+            ("chip", json!("esp32c3")),
+            ("bootloader_mode", json!("rollback")),
+            (
+                "other",
+                json!({ "slot": "ota_1", "state": null, "version": null }),
+            ),
+            ("security_counter", json!(0)),
+            ("manifest_sequence", Value::Null),
+            ("trusted_keys", key_ids.clone()),
+            ("trial", Value::Null),
+            ("download", Value::Null),
+        ],
+    );
     assert_eq!(s["running"]["slot"], "ota_0");
     assert_eq!(s["running"]["version"], "1.0.0");
-    assert_eq!(
-        s["other"],
-        serde_json::json!({ "slot": "ota_1", "state": null, "version": null })
-    );
-    assert_eq!(s["security_counter"], 0);
-    assert_eq!(s["manifest_sequence"], Value::Null);
-    assert_eq!(s["trusted_keys"], key_ids);
-    assert_eq!(s["trial"], Value::Null);
-    assert_eq!(s["download"], Value::Null);
     let at_unix = s["last_check"]["at_unix"].as_u64().unwrap();
     assert!((before..=unix_now()).contains(&at_unix), "{at_unix}");
     let error = &s["last_error"];
@@ -247,23 +260,28 @@ fn status_json_reports_every_r6_field_truthfully() {
     let rel = release(&Spec::default());
     publish_in_dir(&root, &rel, None);
     let s = sim.wait_for("the update", |s| idle_on(s, "1.1.0"));
-    assert_eq!(s["device_type"], "sensor");
-    assert_eq!(s["chip"], "esp32c3");
-    assert_eq!(s["bootloader_mode"], "rollback");
-    assert_eq!(
-        s["running"],
-        serde_json::json!({ "slot": "ota_1", "state": "valid", "version": "1.1.0" })
+    assert_fields(
+        &s,
+        &[
+            ("device_type", json!("sensor")),
+            ("chip", json!("esp32c3")),
+            ("bootloader_mode", json!("rollback")),
+            (
+                "running",
+                json!({ "slot": "ota_1", "state": "valid", "version": "1.1.0" }),
+            ),
+            // The previous image stays in the other slot, still a valid otadata entry.
+            (
+                "other",
+                json!({ "slot": "ota_0", "state": "valid", "version": "1.0.0" }),
+            ),
+            ("security_counter", json!(1)),
+            ("manifest_sequence", json!(2)),
+            ("rolled_back_releases", json!(0)),
+            ("trial", Value::Null),
+            ("trusted_keys", key_ids),
+        ],
     );
-    // The previous image stays in the other slot, still a valid otadata entry.
-    assert_eq!(
-        s["other"],
-        serde_json::json!({ "slot": "ota_0", "state": "valid", "version": "1.0.0" })
-    );
-    assert_eq!(s["security_counter"], 1);
-    assert_eq!(s["manifest_sequence"], 2);
-    assert_eq!(s["rolled_back_releases"], 0);
-    assert_eq!(s["trial"], Value::Null);
-    assert_eq!(s["trusted_keys"], key_ids);
     let at_unix = s["last_check"]["at_unix"].as_u64().unwrap();
     assert!((before..=unix_now()).contains(&at_unix), "{at_unix}");
     // A reboot started this report afresh: the 404 belongs to the previous boot.

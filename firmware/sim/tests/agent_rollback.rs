@@ -112,13 +112,6 @@ fn a_newer_release_after_a_failed_one_installs() {
             sequence: 3,
             ..Spec::default()
         }));
-        let (r, running) = check_and_reboot(d);
-        assert_eq!(
-            r,
-            Ok(CheckResult::Installed {
-                version: v("1.1.1")
-            })
-        );
-        assert_eq!(running, v("1.1.1"));
+        assert_updates_to(d, "1.1.1");
     }
 }

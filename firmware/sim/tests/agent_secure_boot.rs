@@ -50,14 +50,7 @@ fn a_secure_boot_signed_release_installs_byte_identical_and_boots() {
     let host = Host::start();
     let d = &mut secure_boot_device(&host);
     let signed = publish_app(&host, secure_boot_signed(&app("1.1.0"), FLEET_KEY));
-    let (r, running) = check_and_reboot(d);
-    assert_eq!(
-        r,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    assert_updates_to(d, "1.1.0");
     assert_eq!(&d.flash.bytes()[OTA_1..OTA_1 + signed.len()], &signed[..]);
 }
 

@@ -14,11 +14,6 @@ use ota_format::{ChipId, FormatError};
 use ota_testkit::Chip;
 use support::*;
 
-/// A device that already installed 1.1.0 (counter 5, manifest sequence 10).
-fn updated_device(host: &Host) -> VirtualDevice {
-    updated_device_at_sequence(host, 10)
-}
-
 /// A device that already installed 1.1.0 (counter 5) from a manifest with `sequence`, and
 /// rebooted into it.
 fn updated_device_at_sequence(host: &Host, sequence: u64) -> VirtualDevice {
@@ -28,14 +23,7 @@ fn updated_device_at_sequence(host: &Host, sequence: u64) -> VirtualDevice {
         sequence,
         ..Spec::default()
     }));
-    let (r, running) = check_and_reboot(&mut d);
-    assert_eq!(
-        r,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    assert_updates_to(&mut d, "1.1.0");
     d
 }
 
@@ -51,45 +39,64 @@ fn attack(d: &mut VirtualDevice, running: &str, expected: AgentError) {
     assert_eq!(after, v(running));
 }
 
+/// A device running 1.0.0 is offered `rel`: it refuses with `expected`.
+fn fresh_device_refuses(rel: &Release, expected: AgentError) {
+    let host = Host::start();
+    let d = &mut device(&host, RollbackDisabled);
+    host.publish(rel);
+    attack(d, "1.0.0", expected);
+}
+
+/// A release offered to a device: version, security counter, manifest sequence.
+type Offer = (&'static str, u64, u64);
+
+/// A device that installed 1.1.0 (counter 5) from a manifest with `sequence` is offered
+/// `version` with `counter` under manifest sequence `offered_sequence`: it refuses the
+/// manifest with `expected`.
+fn updated_device_refuses(
+    sequence: u64,
+    (version, counter, offered_sequence): Offer,
+    expected: FormatError,
+) {
+    let host = Host::start();
+    let d = &mut updated_device_at_sequence(&host, sequence);
+    host.publish(&release(&Spec {
+        version,
+        counter,
+        sequence: offered_sequence,
+        ..Spec::default()
+    }));
+    attack(d, "1.1.0", AgentError::Manifest(expected));
+}
+
 fn install_error(e: FormatError) -> AgentError {
     AgentError::Download(DownloadError::Install(InstallError::Format(e)))
 }
 
 #[test]
 fn manifest_from_a_wrong_signer() {
-    let host = Host::start();
-    let d = &mut device(&host, RollbackDisabled);
-    host.publish(&release(&Spec {
+    let forged = release(&Spec {
         signer: ATTACKER,
         ..Spec::default()
-    }));
-    attack(d, "1.0.0", AgentError::Manifest(FormatError::UnknownKey));
+    });
+    fresh_device_refuses(&forged, AgentError::Manifest(FormatError::UnknownKey));
 }
 
 #[test]
 fn image_from_a_wrong_signer_under_a_good_manifest() {
-    let host = Host::start();
-    let d = &mut device(&host, RollbackDisabled);
-    host.publish(&release(&Spec {
+    let forged = release(&Spec {
         signer: ATTACKER,
         manifest_signer: Some(SIGNER),
         ..Spec::default()
-    }));
-    attack(d, "1.0.0", install_error(FormatError::UnknownKey));
+    });
+    fresh_device_refuses(&forged, install_error(FormatError::UnknownKey));
 }
 
 #[test]
 fn tampered_manifest() {
-    let host = Host::start();
-    let d = &mut device(&host, RollbackDisabled);
     let mut rel = release(&Spec::default());
     rel.manifest[0x60] ^= 1; // security counter
-    host.publish(&rel);
-    attack(
-        d,
-        "1.0.0",
-        AgentError::Manifest(FormatError::SignatureInvalid),
-    );
+    fresh_device_refuses(&rel, AgentError::Manifest(FormatError::SignatureInvalid));
 }
 
 #[test]
@@ -118,68 +125,24 @@ fn tampered_image_header_and_payload() {
 
 #[test]
 fn security_counter_rollback() {
-    let host = Host::start();
-    let d = &mut updated_device(&host);
-    host.publish(&release(&Spec {
-        version: "1.2.0",
-        counter: 4,
-        sequence: 11,
-        ..Spec::default()
-    }));
-    attack(
-        d,
-        "1.1.0",
-        AgentError::Manifest(FormatError::CounterRollback),
-    );
+    updated_device_refuses(10, ("1.2.0", 4, 11), FormatError::CounterRollback);
 }
 
 #[test]
 fn old_image_downgrade() {
-    let host = Host::start();
-    let d = &mut updated_device(&host);
-    host.publish(&release(&Spec {
-        version: "1.0.5",
-        counter: 5,
-        sequence: 11,
-        ..Spec::default()
-    }));
-    attack(d, "1.1.0", AgentError::Manifest(FormatError::Downgrade));
+    updated_device_refuses(10, ("1.0.5", 5, 11), FormatError::Downgrade);
 }
 
 #[test]
 fn replayed_old_manifest() {
-    let host = Host::start();
-    let d = &mut updated_device(&host);
     // The attacker replays an older, validly signed manifest (freeze / rollback).
-    host.publish(&release(&Spec {
-        version: "1.2.0",
-        counter: 5,
-        sequence: 9,
-        ..Spec::default()
-    }));
-    attack(
-        d,
-        "1.1.0",
-        AgentError::Manifest(FormatError::SequenceRollback),
-    );
+    updated_device_refuses(10, ("1.2.0", 5, 9), FormatError::SequenceRollback);
 }
 
 #[test]
 fn replay_after_sequence_2_pow_64_minus_1_and_a_reboot() {
-    let host = Host::start();
     // The last sequence there is: the device must still remember it after its reboot.
-    let d = &mut updated_device_at_sequence(&host, u64::MAX);
-    host.publish(&release(&Spec {
-        version: "1.2.0",
-        counter: 5,
-        sequence: 9,
-        ..Spec::default()
-    }));
-    attack(
-        d,
-        "1.1.0",
-        AgentError::Manifest(FormatError::SequenceRollback),
-    );
+    updated_device_refuses(u64::MAX, ("1.2.0", 5, 9), FormatError::SequenceRollback);
 }
 
 #[test]
@@ -243,14 +206,7 @@ fn old_build_signed_under_a_newer_version() {
         sequence: 3,
         ..Spec::default()
     }));
-    let (r, running) = check_and_reboot(d);
-    assert_eq!(
-        r,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    assert_updates_to(d, "1.1.0");
 }
 
 #[test]
@@ -293,16 +249,16 @@ fn trailing_data_after_the_image() {
 
 #[test]
 fn oversized_image() {
-    let host = Host::start();
-    let d = &mut device(&host, RollbackDisabled);
     let big = ota_testkit::TestFirmware::new(Chip::Esp32c3)
         .version("1.1.0")
         .project_name(DEVICE_TYPE)
         .trusted_keys(&[public(SIGNER)])
         .payload_size(SLOT_SIZE as usize + 4096)
         .app_image();
-    host.publish(&release_of(&Spec::default(), big));
-    attack(d, "1.0.0", AgentError::Manifest(FormatError::TooLarge));
+    fresh_device_refuses(
+        &release_of(&Spec::default(), big),
+        AgentError::Manifest(FormatError::TooLarge),
+    );
 }
 
 #[test]
@@ -402,15 +358,13 @@ fn firmware_without_trusted_keys_cannot_be_updated() {
 
 #[test]
 fn release_that_would_lock_the_device_out() {
-    let host = Host::start();
-    let d = &mut device(&host, RollbackDisabled);
     // Correctly signed, but the new firmware trusts no key at all.
-    host.publish(&release_with(
-        &Spec::default(),
-        &NewFirmware {
-            keys: Some(vec![]),
-            ..NewFirmware::default()
-        },
-    ));
-    attack(d, "1.0.0", AgentError::Install(InstallError::NoTrustedKeys));
+    let trusting_nobody = NewFirmware {
+        keys: Some(vec![]),
+        ..NewFirmware::default()
+    };
+    fresh_device_refuses(
+        &release_with(&Spec::default(), &trusting_nobody),
+        AgentError::Install(InstallError::NoTrustedKeys),
+    );
 }

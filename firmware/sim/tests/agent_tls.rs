@@ -8,8 +8,6 @@
 
 mod support;
 
-use std::path::Path;
-
 use ota_agent::agent::AgentError;
 use ota_agent::bootloader::BootloaderMode::{RollbackDisabled, RollbackEnabled};
 use ota_agent::http::HttpError;
@@ -17,32 +15,24 @@ use ota_agent::status::CheckResult;
 use ota_test_servers::nginx::Nginx;
 use support::*;
 
-/// nginx serving `root` over TLS too, or `None` when server tests are skipped.
-fn nginx_with_tls(root: &Path) -> Option<(Nginx, String)> {
-    let nginx = Nginx::serve_tls(root)?;
+/// nginx serving the default release over HTTP and TLS from a fresh directory (kept
+/// alive by the returned handle), or `None` when server tests are skipped.
+fn nginx_with_release() -> Option<(tempfile::TempDir, Nginx, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = Nginx::serve_tls(dir.path())?;
     let tls = nginx.tls_url.clone().expect("serve_tls listens for TLS");
-    Some((nginx, tls))
+    publish_in_dir(dir.path(), &release(&Spec::default()), None);
+    Some((dir, nginx, tls))
 }
 
 #[test]
 fn update_over_https_then_idle_checks_are_304s() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some((_nginx, tls)) = nginx_with_tls(dir.path()) else {
+    let Some((_dir, _nginx, tls)) = nginx_with_release() else {
         return;
     };
-    let rel = release(&Spec::default());
-    publish_in_dir(dir.path(), &rel, None);
     for mode in [RollbackDisabled, RollbackEnabled] {
         let mut d = device_at(&format!("{tls}{MANIFEST_PATH}"), mode, &app("1.0.0"));
-        let (result, running) = check_and_reboot(&mut d);
-        assert_eq!(
-            result,
-            Ok(CheckResult::Installed {
-                version: v("1.1.0")
-            }),
-            "{mode:?}"
-        );
-        assert_eq!(running, v("1.1.0"));
+        assert_updates_to(&mut d, "1.1.0");
         // Confirmed on the trial boot; then nothing new, answered 304 over TLS as well.
         let (_, (first, second)) = boot_until_running(&mut d, |s| (s.check(), s.check()));
         assert_eq!(first, Ok(CheckResult::UpToDate));
@@ -52,24 +42,14 @@ fn update_over_https_then_idle_checks_are_304s() {
 
 #[test]
 fn redirect_from_http_to_https_is_followed_like_github_releases() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some((nginx, _)) = nginx_with_tls(dir.path()) else {
+    let Some((_dir, nginx, _)) = nginx_with_release() else {
         return;
     };
-    let rel = release(&Spec::default());
-    publish_in_dir(dir.path(), &rel, None);
     // The manifest and the image it names (resolved against this URL, not against where
     // the redirect led) both answer 302 to the https port.
     let url = format!("{}/via-tls{MANIFEST_PATH}", nginx.url);
     let mut d = device_at(&url, RollbackDisabled, &app("1.0.0"));
-    let (result, running) = check_and_reboot(&mut d);
-    assert_eq!(
-        result,
-        Ok(CheckResult::Installed {
-            version: v("1.1.0")
-        })
-    );
-    assert_eq!(running, v("1.1.0"));
+    assert_updates_to(&mut d, "1.1.0");
     let log = std::fs::read_to_string(nginx.access_log()).unwrap();
     let redirects = log.lines().filter(|l| l.starts_with("302 ")).count();
     assert!(redirects >= 2, "manifest and image both redirected:\n{log}");
@@ -77,11 +57,9 @@ fn redirect_from_http_to_https_is_followed_like_github_releases() {
 
 #[test]
 fn https_to_a_server_that_does_not_speak_tls_fails_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some((nginx, _)) = nginx_with_tls(dir.path()) else {
+    let Some((_dir, nginx, _)) = nginx_with_release() else {
         return;
     };
-    publish_in_dir(dir.path(), &release(&Spec::default()), None);
     // The plain port, addressed as https: nginx answers the ClientHello with an HTTP 400.
     let url = format!(
         "{}{MANIFEST_PATH}",

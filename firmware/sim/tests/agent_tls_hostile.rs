@@ -49,14 +49,7 @@ fn simulator_process_survives_an_empty_tls_record_and_keeps_checking() {
         "589824",
         &format!("{}{MANIFEST_PATH}", server.url),
     )
-    .args([
-        "--device-id",
-        "dev-1",
-        "--interval",
-        "0",
-        "--max-checks",
-        "2",
-    ])
+    .args(paced("0", "2"))
     .output()
     .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -17,14 +17,7 @@ fn update_confirms_and_idle_check_costs_a_304() {
         let d = &mut device(&host, mode);
         host.publish(&release(&Spec::default()));
         // Stored, then zstd-compressed at the device's largest default window.
-        let (r, running) = check_and_reboot(d);
-        assert_eq!(
-            r,
-            Ok(CheckResult::Installed {
-                version: v("1.1.0")
-            })
-        );
-        assert_eq!(running, v("1.1.0"));
+        assert_updates_to(d, "1.1.0");
         let (_, status) = boot_until_running(d, |s| {
             let idle = s.check();
             (idle, s.check(), s.agent.status())
@@ -37,7 +30,7 @@ fn update_confirms_and_idle_check_costs_a_304() {
         assert_eq!(status.other.unwrap().version, Some(v("1.0.0")));
         assert_eq!(status.update, UpdateState::Idle);
         let log = host.log();
-        assert_eq!(log.last().unwrap().2, 304, "{mode:?}");
+        assert_eq!(log.last().unwrap().status, 304, "{mode:?}");
         assert_eq!(host.requests_for("/fw/sensor-1.1.0.ota"), 1);
     }
 }
@@ -64,14 +57,7 @@ fn successive_releases_alternate_slots() {
             counter: i as u64,
             ..Spec::default()
         }));
-        let (r, running) = check_and_reboot(d);
-        assert_eq!(
-            r,
-            Ok(CheckResult::Installed {
-                version: v(version)
-            })
-        );
-        assert_eq!(running, v(version));
+        assert_updates_to(d, version);
     }
     let (_, slot) = boot_until_running(d, |s| s.agent.status().running.slot);
     assert_eq!(slot, BootTarget::Ota(1));
@@ -94,14 +80,7 @@ fn status_is_served_while_the_device_downloads() {
     let dir = tempfile::tempdir().unwrap();
     let flash_path = dir.path().join("flash.bin");
     let (mut child, mut out, addr) = spawn_with_status(
-        sim_run(dir.path(), "589824", &host.url(MANIFEST_PATH)).args([
-            "--device-id",
-            "dev-1",
-            "--interval",
-            "0.1",
-            "--max-checks",
-            "2",
-        ]),
+        sim_run(dir.path(), "589824", &host.url(MANIFEST_PATH)).args(paced("0.1", "2")),
     );
     let get = |path: &str| get_body(&addr, path);
     let start = Instant::now();
@@ -170,14 +149,7 @@ fn cli_power_cut_then_power_back_completes_the_update() {
     let dir = tempfile::tempdir().unwrap();
     let run = |extra: &[&str]| {
         sim_run(dir.path(), "589824", &host.url(MANIFEST_PATH))
-            .args([
-                "--device-id",
-                "dev-1",
-                "--interval",
-                "0",
-                "--max-checks",
-                "2",
-            ])
+            .args(paced("0", "2"))
             .args(["--bootloader", "rollback"])
             .args(extra)
             .output()

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ota_agent::agent::AgentError;
 use ota_agent::bootloader::BootloaderMode::RollbackDisabled;
 use ota_agent::status::CheckResult;
 use ota_test_servers::nginx::Nginx;
@@ -101,6 +102,23 @@ fn device_polling(relay: &Relay, root: &Path) -> ota_device_sim::device::Virtual
     d
 }
 
+/// A check and what crossed the relay during it.
+type Checked = (Result<CheckResult, AgentError>, Vec<Wire>);
+
+/// The wire cost of a first check (up to date) and of an idle one (304), each of which
+/// must have taken exactly one connection.
+#[track_caller]
+fn first_and_idle(first: Checked, idle: Checked) -> (Wire, Wire) {
+    assert_eq!(first.0, Ok(CheckResult::UpToDate));
+    assert_eq!(idle.0, Ok(CheckResult::NotModified));
+    assert_eq!(
+        (first.1.len(), idle.1.len()),
+        (1, 1),
+        "one connection per check"
+    );
+    (first.1[0], idle.1[0])
+}
+
 #[test]
 fn idle_check_costs_a_few_hundred_bytes() {
     let dir = tempfile::tempdir().unwrap();
@@ -122,21 +140,14 @@ fn idle_check_costs_a_few_hundred_bytes() {
         publish_in_dir(dir.path(), &next, Some(1_700_000_100));
         (first, idle, (s.check(), relay.take()))
     });
-    assert_eq!(first.0, Ok(CheckResult::UpToDate));
-    assert_eq!(idle.0, Ok(CheckResult::NotModified));
+    let (fetch, idle) = first_and_idle(first, idle);
     assert_eq!(
         changed.0,
         Ok(CheckResult::Installed {
             version: v("1.1.0")
         })
     );
-    let (fetch, idle, conns) = (first.1, idle.1, changed.1);
-    assert_eq!(
-        (fetch.len(), idle.len()),
-        (1, 1),
-        "one connection per check"
-    );
-    let (fetch, idle) = (fetch[0], idle[0]);
+    let conns = changed.1;
     assert!(idle.total() < 500, "idle check: {idle:?}");
     assert_eq!(conns.len(), 2, "{conns:?}");
     let (changed, image) = (conns[0], conns[1]);
@@ -174,15 +185,7 @@ fn idle_check_over_tls_costs_a_handshake_more() {
         let first = (s.check(), relay.take());
         (first, (s.check(), relay.take()))
     });
-    assert_eq!(first.0, Ok(CheckResult::UpToDate));
-    assert_eq!(idle.0, Ok(CheckResult::NotModified));
-    let (fetch, idle) = (first.1, idle.1);
-    assert_eq!(
-        (fetch.len(), idle.len()),
-        (1, 1),
-        "one connection per check"
-    );
-    let (fetch, idle) = (fetch[0], idle[0]);
+    let (fetch, idle) = first_and_idle(first, idle);
     // A full TLS 1.3 handshake (no session resumption) with a P-256 certificate, then
     // the same conditional GET and 304 as over plain HTTP, encrypted.
     assert!(idle.total() < 2_500, "idle check over TLS: {idle:?}");

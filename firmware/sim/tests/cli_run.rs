@@ -175,14 +175,7 @@ fn live_status_json_has_no_rust_debug_text() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = sim_run(dir.path(), "589824", &host.url(MANIFEST_PATH));
     // The second check waits 30 s: long enough to read the status, then it is killed.
-    command.args([
-        "--device-id",
-        "dev-1",
-        "--interval",
-        "30",
-        "--max-checks",
-        "2",
-    ]);
+    command.args(paced("30", "2"));
     let (mut child, _out, addr) = spawn_with_status(&mut command);
     let body = (0..100)
         .find_map(|_| {

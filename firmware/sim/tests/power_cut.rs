@@ -10,14 +10,14 @@
 //! fell back to its default ("no valid entry -> ota_0") is caught instead of
 //! being hidden by the bootloader's image fallback.
 
-mod common;
+mod support;
 
-use common::{Device, validator};
 use ota_agent::bootloader::BootloaderMode::{self, RollbackDisabled, RollbackEnabled};
 use ota_agent::unverified::select_slot;
 use ota_agent::{BootAttempt, BootTarget};
 use ota_device_sim::{LayoutSpec, SimBootloader};
 use proptest::prelude::*;
+use support::boot::{Device, validator};
 
 const OLD: BootTarget = BootTarget::Ota(1);
 const NEW: BootTarget = BootTarget::Ota(2);

@@ -5,8 +5,6 @@
 //! plus its load order) are checked against a reference written from the
 //! ESP-IDF rules, and a few rows are spelled out by hand.
 
-mod common;
-
 use ota_agent::bootloader::{self, BootloaderMode};
 use ota_agent::crc::ota_seq_crc;
 use ota_agent::otadata::{OtaSelectEntry, SECTOR_SIZE};

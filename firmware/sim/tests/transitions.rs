@@ -1,15 +1,15 @@
 //! Every otadata state transition, in both bootloader modes, driven through
 //! the simulated bootloader and the agent's boot logic.
 
-mod common;
+mod support;
 
-use common::{Device, validator};
 use ota_agent::bootloader::BootloaderMode::{self, RollbackDisabled, RollbackEnabled};
 use ota_agent::otadata::{OtaSelectEntry, SECTOR_SIZE};
 use ota_agent::unverified::select_slot;
 use ota_agent::{BootAttempt, BootError, BootTarget, OtaState};
 use ota_device_sim::LayoutSpec;
 use ota_device_sim::layout::OTADATA_OFFSET;
+use support::boot::{self, Device, validator};
 
 const OTA0: BootTarget = BootTarget::Ota(0);
 const OTA1: BootTarget = BootTarget::Ota(1);
@@ -24,13 +24,18 @@ fn select_from_ota0(d: &mut Device, slot: u8) {
     select_slot(&mut d.state(OTA0).unwrap(), &mut d.flash, slot).unwrap();
 }
 
+/// What the agent records for an unconfirmed boot: the `attempt`-th of `max`.
+fn counted(attempt: u8, max: u8, bootloader_mismatch: bool) -> BootAttempt {
+    BootAttempt::Counted {
+        attempt,
+        max,
+        bootloader_mismatch,
+    }
+}
+
 /// A device that was flashed with ota_0 and booted once (no factory).
 fn fresh(mode: BootloaderMode) -> Device {
-    let mut d = Device::new(LayoutSpec::small(false, 2), mode, 3);
-    d.put_image(OTA0, 1);
-    d.put_image(OTA1, 2);
-    assert_eq!(d.boot().unwrap(), Some(OTA0));
-    d
+    Device::flashed(LayoutSpec::small(false, 2), mode, &[(OTA0, 1), (OTA1, 2)])
 }
 
 #[test]
@@ -100,8 +105,7 @@ fn rollback_bootloader_full_cycle_confirmed() {
     st.confirm(&mut d.flash).unwrap();
     assert_eq!(d.flash.operations() - ops, 2);
     assert_eq!(entry(&d, 1), OtaSelectEntry::new(2, OtaState::Valid));
-    let (running, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!((running, attempt), (OTA1, BootAttempt::Confirmed));
+    assert_eq!(d.next_boot(), (OTA1, BootAttempt::Confirmed));
 }
 
 #[test]
@@ -160,14 +164,7 @@ fn counting_mode_rolls_back_after_max_attempts() {
         let ops = d.flash.operations();
         let (running, attempt, st) = d.boot_and_record().unwrap();
         assert_eq!(running, OTA1);
-        assert_eq!(
-            attempt,
-            BootAttempt::Counted {
-                attempt: n,
-                max: 3,
-                bootloader_mismatch: false
-            }
-        );
+        assert_eq!(attempt, counted(n, 3, false));
         assert_eq!(
             d.flash.operations() - ops,
             1,
@@ -176,12 +173,10 @@ fn counting_mode_rolls_back_after_max_attempts() {
         assert_eq!(st.boot_attempts(), Some(n));
         assert_eq!(entry(&d, 1).ota_state(), OtaState::Undefined);
     }
-    let (running, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!((running, attempt), (OTA1, BootAttempt::RolledBack));
+    assert_eq!(d.next_boot(), (OTA1, BootAttempt::RolledBack));
     assert_eq!(entry(&d, 1).ota_state(), OtaState::Invalid);
     assert_eq!(entry(&d, 1).seq, 2);
-    let (running, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!((running, attempt), (OTA0, BootAttempt::Confirmed));
+    assert_eq!(d.next_boot(), (OTA0, BootAttempt::Confirmed));
 }
 
 #[test]
@@ -200,8 +195,7 @@ fn counting_mode_confirm_is_one_word_write() {
     // Confirming again writes nothing.
     st.confirm(&mut d.flash).unwrap();
     assert_eq!(d.flash.operations() - ops, 1);
-    let (running, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!((running, attempt), (OTA1, BootAttempt::Confirmed));
+    assert_eq!(d.next_boot(), (OTA1, BootAttempt::Confirmed));
 }
 
 #[test]
@@ -213,8 +207,7 @@ fn counting_mode_exhausted_without_fallback_keeps_running() {
     for _ in 0..3 {
         d.boot_and_record().unwrap();
     }
-    let (running, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!((running, attempt), (OTA0, BootAttempt::ExhaustedNoFallback));
+    assert_eq!(d.next_boot(), (OTA0, BootAttempt::ExhaustedNoFallback));
     assert_eq!(entry(&d, 0).ota_state(), OtaState::Undefined);
 }
 
@@ -222,21 +215,12 @@ fn counting_mode_exhausted_without_fallback_keeps_running() {
 fn bootloader_mode_mismatch_is_counted_and_reported() {
     // Agent thinks the bootloader rolls back, but it does not: NEW stays NEW.
     let mut d = fresh(RollbackDisabled);
-    d.config = common::config(RollbackEnabled, 2);
+    d.config = boot::config(RollbackEnabled, 2);
     select_from_ota0(&mut d, 1);
     assert_eq!(entry(&d, 1).ota_state(), OtaState::New);
-    let (_, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!(
-        attempt,
-        BootAttempt::Counted {
-            attempt: 1,
-            max: 2,
-            bootloader_mismatch: true
-        }
-    );
+    assert_eq!(d.next_boot().1, counted(1, 2, true));
     d.boot_and_record().unwrap();
-    let (_, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!(attempt, BootAttempt::RolledBack);
+    assert_eq!(d.next_boot().1, BootAttempt::RolledBack);
     assert_eq!(
         entry(&d, 1).ota_state(),
         OtaState::Invalid,
@@ -246,17 +230,9 @@ fn bootloader_mode_mismatch_is_counted_and_reported() {
 
     // The other way round: agent counts, bootloader rolls back; PENDING_VERIFY is reported.
     let mut d = fresh(RollbackEnabled);
-    d.config = common::config(RollbackDisabled, 3);
+    d.config = boot::config(RollbackDisabled, 3);
     select_from_ota0(&mut d, 1);
-    let (_, attempt, _) = d.boot_and_record().unwrap();
-    assert_eq!(
-        attempt,
-        BootAttempt::Counted {
-            attempt: 1,
-            max: 3,
-            bootloader_mismatch: false
-        }
-    );
+    assert_eq!(d.next_boot().1, counted(1, 3, false));
     assert_eq!(
         entry(&d, 1).ota_state(),
         OtaState::Undefined,
@@ -275,8 +251,7 @@ fn selected_image_that_does_not_load_is_invalidated() {
         assert_eq!(running, OTA0, "bootloader falls back");
         assert_eq!(attempt, BootAttempt::SelectedNotBooted { selected: OTA1 });
         assert_eq!(entry(&d, 1).ota_state(), OtaState::Invalid);
-        let (running, attempt, _) = d.boot_and_record().unwrap();
-        assert_eq!((running, attempt), (OTA0, BootAttempt::Confirmed));
+        assert_eq!(d.next_boot(), (OTA0, BootAttempt::Confirmed));
     }
 }
 
@@ -362,29 +337,22 @@ fn boot_factory_erases_otadata() {
 #[test]
 fn bad_attempt_limits_are_refused() {
     let mut d = fresh(RollbackDisabled);
-    d.config = common::config(RollbackDisabled, 0);
+    d.config = boot::config(RollbackDisabled, 0);
     assert_eq!(d.state(OTA0).unwrap_err(), BootError::BadAttemptLimit);
-    d.config = common::config(RollbackDisabled, 161);
+    d.config = boot::config(RollbackDisabled, 161);
     assert_eq!(d.state(OTA0).unwrap_err(), BootError::BadAttemptLimit);
-    d.config = common::config(RollbackDisabled, 160);
+    d.config = boot::config(RollbackDisabled, 160);
     assert!(d.state(OTA0).is_ok());
 }
 
 #[test]
 fn counter_uses_all_label_bits() {
     let mut d = fresh(RollbackDisabled);
-    d.config = common::config(RollbackDisabled, 160);
+    d.config = boot::config(RollbackDisabled, 160);
     select_from_ota0(&mut d, 1);
     for n in 1..=160u8 {
         let (_, a, _) = d.boot_and_record().unwrap();
-        assert_eq!(
-            a,
-            BootAttempt::Counted {
-                attempt: n,
-                max: 160,
-                bootloader_mismatch: false
-            }
-        );
+        assert_eq!(a, counted(n, 160, false));
     }
     assert_eq!(entry(&d, 1).label, [0u8; 20]);
     let e = entry(&d, 1);

@@ -3,18 +3,16 @@
 //! `ota-testkit` that trusts that key (so `release` accepts it as installable).
 
 use ed25519_dalek::SigningKey;
-use ota_format::{ChipId, Compression, DeviceType, ImageInfo, KeyId, Version};
-use ota_testkit::{Chip, TestFirmware};
-use sha2::{Digest, Sha256};
+use ota_testkit::{Chip, TestFirmware, release};
 
 /// A signing key from a one-byte seed, so tests name keys by number.
 pub fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
+    release::signing_key([seed; 32])
 }
 
 /// The raw public key of [`key`]`(seed)`.
 pub fn public_key(seed: u8) -> [u8; 32] {
-    key(seed).verifying_key().to_bytes()
+    release::public_key([seed; 32])
 }
 
 /// What to build.
@@ -47,58 +45,31 @@ impl ImageSpec {
         }
     }
 
-    /// Sets the security counter.
-    pub fn counter(mut self, c: u64) -> Self {
-        self.security_counter = c;
-        self
-    }
-
     /// Sets the app image's filler size.
     pub fn size(mut self, s: usize) -> Self {
         self.size = s;
         self
     }
 
-    /// Sets the signing key's seed.
-    pub fn key(mut self, seed: u8) -> Self {
-        self.key_seed = seed;
-        self
-    }
-
-    /// Sets the build variant.
-    pub fn build(mut self, b: u8) -> Self {
-        self.build = b;
-        self
-    }
-
-    /// The signed `.ota` bytes.
+    /// The signed `.ota` bytes: the app image stored (not compressed) under a header
+    /// signed by [`key`]`(key_seed)`, built by [`ota_testkit::release`].
     pub fn bytes(&self) -> Vec<u8> {
-        let payload = TestFirmware::new(Chip::Esp32c3)
+        let app = TestFirmware::new(Chip::Esp32c3)
             .version(&self.version)
             .project_name(&self.device_type)
             .trusted_keys(&[public_key(self.key_seed)])
             .payload_size(self.size)
             .seed(u64::from(self.build) << 32 | self.size as u64)
             .app_image();
-        let digest: [u8; 32] = Sha256::digest(&payload).into();
-        let key = key(self.key_seed);
-        let info = ImageInfo {
-            device_type: DeviceType::new(&self.device_type).expect("valid device type"),
-            chip: ChipId(5),
-            version: Version::parse(&self.version).expect("valid version"),
-            security_counter: self.security_counter,
-            created: 1_700_000_000,
-            image_size: payload.len() as u32,
-            payload_size: payload.len() as u32,
-            compression: Compression::None,
-            payload_sha256: digest,
-            image_sha256: digest,
-            key_id: KeyId::of(&key.verifying_key().to_bytes()),
-            flags: 0,
+        let spec = release::Spec {
+            version: &self.version,
+            device_type: &self.device_type,
+            counter: self.security_counter,
+            window_log: None,
+            signer: [self.key_seed; 32],
+            ..release::Spec::default()
         };
-        let mut out = info.sign(&key).expect("valid header").to_vec();
-        out.extend_from_slice(&payload);
-        out
+        release::build(&spec, app).ota
     }
 
     /// Writes the image into `dir` and returns its path.

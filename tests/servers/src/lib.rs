@@ -8,7 +8,10 @@
 //! * [`http`]: a device-like HTTP/1.1 client (conditional requests, ranges, redirects);
 //! * [`proxy::Proxy`]: counts requests and bytes in front of a server, and can hold one
 //!   request so a test can kill the client mid-upload;
-//! * [`images`]: signed synthetic `.ota` images.
+//! * [`images`]: signed synthetic `.ota` images;
+//! * [`static_host::StaticHost`]: a static host on a directory or in-memory files that can
+//!   misbehave on purpose (drops, stalls, lies about lengths, 5xx), for the simulator's and
+//!   the CLI's tests and the demo without nginx.
 //!
 //! A missing server binary is a test failure with instructions, never a silent skip,
 //! unless `OTA_SKIP_SERVER_TESTS=1`.
@@ -20,6 +23,7 @@ pub mod images;
 pub mod nginx;
 pub mod proxy;
 pub mod s3;
+pub mod static_host;
 mod util;
 
 pub use util::{free_port, skip_server_tests};

@@ -7,9 +7,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
+
+use crate::util::{accept_until, lock};
 
 /// One forwarded (or held) request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,15 +54,8 @@ impl Proxy {
         let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (state.clone(), stop.clone());
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let (s, st, up) = (s.clone(), st.clone(), upstream.clone());
-                thread::spawn(move || connection(conn, &up, &s, &st));
-            }
+        accept_until(listener, stop.clone(), move |conn| {
+            connection(conn, &upstream, &s, &st);
         });
         Proxy {
             url: format!("http://127.0.0.1:{port}"),
@@ -70,24 +65,20 @@ impl Proxy {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Every request forwarded since the start (or [`Proxy::reset`]), in order.
     pub fn requests(&self) -> Vec<Seen> {
-        self.lock().requests.clone()
+        lock(&self.state).requests.clone()
     }
 
     /// Bytes sent to the server and bytes received from it (headers included).
     pub fn bytes(&self) -> (u64, u64) {
-        let s = self.lock();
+        let s = lock(&self.state);
         (s.bytes_up, s.bytes_down)
     }
 
     /// Forgets the counts.
     pub fn reset(&self) {
-        let mut s = self.lock();
+        let mut s = lock(&self.state);
         s.requests.clear();
         s.bytes_up = 0;
         s.bytes_down = 0;
@@ -96,19 +87,19 @@ impl Proxy {
     /// Holds the `n`-th request (counting from 1, from now) with this method: it is never
     /// forwarded and never answered until [`Proxy::release`], which drops it.
     pub fn stall_at(&self, method: &str, n: usize) {
-        let mut s = self.lock();
+        let mut s = lock(&self.state);
         s.stall = Some((method.to_owned(), n));
         s.seen_of_method = 0;
     }
 
     /// Whether a request is being held right now.
     pub fn holding(&self) -> bool {
-        self.lock().holding
+        lock(&self.state).holding
     }
 
     /// Lifts the stall; the held request's connection is dropped.
     pub fn release(&self) {
-        self.lock().stall = None;
+        lock(&self.state).stall = None;
     }
 }
 
@@ -124,7 +115,7 @@ fn connection(client: TcpStream, upstream: &str, state: &Arc<Mutex<State>>, stop
     let Ok(server) = TcpStream::connect(upstream) else {
         return;
     };
-    let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
+    let state_now = || lock(state);
     // Server -> client: a plain byte pump.
     let (Ok(mut from_server), Ok(mut to_client)) = (server.try_clone(), client.try_clone()) else {
         return;
@@ -137,7 +128,7 @@ fn connection(client: TcpStream, upstream: &str, state: &Arc<Mutex<State>>, stop
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     // Counted before forwarding, so a client that read its answer sees it counted.
-                    counts.lock().unwrap_or_else(|e| e.into_inner()).bytes_down += n as u64;
+                    lock(&counts).bytes_down += n as u64;
                     if to_client.write_all(&buf[..n]).is_err() {
                         break;
                     }
@@ -151,7 +142,7 @@ fn connection(client: TcpStream, upstream: &str, state: &Arc<Mutex<State>>, stop
     let mut to_server = server;
     while let Ok(Some((head, method, path, body_len))) = read_head(&mut reader) {
         {
-            let mut s = lock();
+            let mut s = state_now();
             let target = s.stall.clone().filter(|(m, _)| *m == method);
             let held = match target {
                 Some((_, n)) => {
@@ -163,10 +154,10 @@ fn connection(client: TcpStream, upstream: &str, state: &Arc<Mutex<State>>, stop
             if held {
                 s.holding = true;
                 drop(s);
-                while lock().stall.is_some() && !stop.load(Ordering::SeqCst) {
+                while state_now().stall.is_some() && !stop.load(Ordering::SeqCst) {
                     thread::sleep(Duration::from_millis(20));
                 }
-                lock().holding = false;
+                state_now().holding = false;
                 break;
             }
             s.requests.push(Seen { method, path });

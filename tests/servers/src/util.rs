@@ -1,5 +1,7 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Whether tests that need an external server binary may be skipped when it is missing.
@@ -13,6 +15,33 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind an ephemeral loopback port")
+}
+
+/// Locks a fake's state whatever a panicking connection thread left in it: every step
+/// leaves the state whole, and a test must still be able to read what happened.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Accepts connections on `listener` on a thread of its own, each handled on a thread by
+/// `handle`, until `stop` is set: the owner sets it and then connects once to wake the
+/// blocking accept.
+pub(crate) fn accept_until(
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+    handle: impl Fn(TcpStream) + Send + Sync + 'static,
+) {
+    let handle = Arc::new(handle);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(conn) = conn else { continue };
+            let handle = handle.clone();
+            std::thread::spawn(move || handle(conn));
+        }
+    });
 }
 
 /// Waits until something accepts connections on the port.

@@ -26,10 +26,11 @@ pub fn public_key(seed: [u8; 32]) -> [u8; 32] {
     signing_key(seed).verifying_key().to_bytes()
 }
 
-/// How to build a release; the default is a correct one.
+/// How to build a release; the default is a correct one. The names it borrows (version,
+/// device type, image name) are literals in most tests and built strings in some.
 #[derive(Clone, Debug)]
-pub struct Spec {
-    pub version: &'static str,
+pub struct Spec<'a> {
+    pub version: &'a str,
     pub counter: u64,
     pub sequence: u64,
     /// `None`: stored; `Some(log)`: zstd with this window.
@@ -44,18 +45,18 @@ pub struct Spec {
     /// `manifest_signer` says otherwise).
     pub signer: [u8; 32],
     pub manifest_signer: Option<[u8; 32]>,
-    pub device_type: &'static str,
+    pub device_type: &'a str,
     pub chip: ChipId,
     /// `created` of both the header and the manifest.
     pub created: u64,
     /// Image file name in the manifest (default `<device_type>-<version>.ota`).
-    pub image_name: Option<&'static str>,
+    pub image_name: Option<&'a str>,
     /// Bytes appended to the `.ota` file after signing its header, counted in the
     /// manifest's file size.
     pub trailing: usize,
 }
 
-impl Default for Spec {
+impl Default for Spec<'_> {
     fn default() -> Self {
         Spec {
             version: "1.1.0",
@@ -76,7 +77,7 @@ impl Default for Spec {
     }
 }
 
-impl Spec {
+impl Spec<'_> {
     /// The image file name the manifest carries.
     pub fn image_name(&self) -> String {
         self.image_name

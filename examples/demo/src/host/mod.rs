@@ -1,25 +1,11 @@
-//! The static host the fleet polls: nginx when it is installed, else the small built-in
-//! server. Both serve one directory, the publish destination.
+//! The static host the fleet polls: nginx when it is installed, else the static host of
+//! ota-test-servers. Both serve one directory, the publish destination.
 
-pub mod builtin;
 pub mod nginx;
 
 use std::path::Path;
 
-/// What a host has answered so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HostStats {
-    /// Requests answered.
-    pub requests: u64,
-    /// Of those, `304 Not Modified`.
-    pub not_modified: u64,
-    /// Of those, `206 Partial Content`.
-    pub partial: u64,
-    /// Bytes sent, heads included.
-    pub bytes_sent: u64,
-    /// Bytes of the requests (request line and headers).
-    pub bytes_received: u64,
-}
+pub use ota_test_servers::static_host::{HostStats, StaticHost};
 
 /// Which server to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +23,7 @@ pub enum Host {
     /// Debian's nginx.
     Nginx(nginx::Nginx),
     /// The built-in server.
-    Builtin(builtin::BuiltinServer),
+    Builtin(StaticHost),
 }
 
 impl Host {
@@ -51,7 +37,7 @@ impl Host {
         if want_nginx {
             nginx::serve(root, connections).map(Host::Nginx)
         } else {
-            builtin::BuiltinServer::serve(root)
+            StaticHost::serve_dir(root)
                 .map(Host::Builtin)
                 .map_err(|e| format!("built-in server: {e}"))
         }
@@ -61,7 +47,7 @@ impl Host {
     pub fn url(&self) -> String {
         match self {
             Host::Nginx(n) => n.url.clone(),
-            Host::Builtin(b) => b.url(),
+            Host::Builtin(b) => b.base.clone(),
         }
     }
 

@@ -1,27 +1,32 @@
 //! Shared pieces of the simulator's agent tests: signed releases (built by
-//! [`ota_testkit::release`]) of synthetic firmware, a static host over real HTTP that
-//! can misbehave on purpose, and devices.
-#![allow(dead_code)]
+//! [`ota_testkit::release`]) of synthetic firmware, published on ota-test-servers' static
+//! host (which can misbehave on purpose), and devices; [`boot`] has the lighter fixtures of
+//! the boot-logic tests.
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses a different subset"
+)]
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ota_agent::bootloader::BootloaderMode;
 use ota_agent::download::RetryPolicy;
+use ota_agent::status::CheckResult;
 use ota_device_sim::SimFlash;
 use ota_device_sim::device::{
     Behaviour, BootResult, DeviceConfig, VirtualDevice, create_flash, default_partition_table,
 };
 use ota_format::{ChipId, TrustedKeyDescriptor, Version};
 use ota_testkit::{Chip, TestFirmware};
-use sha2::{Digest, Sha256};
 
+pub mod boot;
+
+pub use ota_test_servers::static_host::{Fault, StaticHost as Host};
 pub use ota_testkit::release::{Release, SIGNER, Spec, build as release_of, public_key as public};
 
 pub const ATTACKER: [u8; 32] = [66; 32];
@@ -98,296 +103,32 @@ pub fn release_with(spec: &Spec, new: &NewFirmware) -> Release {
     release_of(spec, app)
 }
 
-/// How the server answers one request for a path.
-#[derive(Clone, Debug)]
-pub enum Fault {
-    /// Close the connection after this many body bytes.
-    DropAfter(usize),
-    /// Ignore `Range`: 200 with the whole file.
-    IgnoreRange,
-    /// Declare the full length but send only this many bytes, then close.
-    Truncate(usize),
-    /// Send this many extra bytes after the declared body.
-    Longer(usize),
-    /// Sleep this long between 1 KiB pieces.
-    Slow(Duration),
-    /// Flip a bit of the byte at this file offset.
-    WrongByte(usize),
-    /// Answer with this status and an empty body.
-    Status(u16),
-    /// Redirect (302) to this absolute URL.
-    Redirect(String),
-    /// Say nothing at all until the client gives up.
-    Silent(Duration),
-    /// No `Content-Length`: the file, then garbage until the client hangs up.
-    Endless,
-    /// `100 Continue` heads, one every few milliseconds, until the client hangs up (or
-    /// 30 s pass).
-    EndlessInterim,
-    /// The answer's head one byte at a time, this far apart, then the body.
-    TrickleHead(Duration),
-    /// Ignore `Range` (200 with the whole file) and close after this many body bytes.
-    IgnoreRangeDropAfter(usize),
+/// Publishing a release the way a static host should hold it.
+pub trait PublishRelease {
+    /// Publishes `release` under `/fw/`: image first, manifest last.
+    fn publish(&self, release: &Release);
 }
 
-#[derive(Default)]
-struct HostState {
-    files: HashMap<String, Vec<u8>>,
-    /// Faults per path, applied to successive requests (then normal service).
-    faults: HashMap<String, Vec<Fault>>,
-    log: Vec<(String, Option<String>, u16)>,
-}
-
-/// A static host on 127.0.0.1 serving exact paths with ETags and ranges, which can be
-/// told to misbehave for the next requests of a path.
-#[derive(Clone)]
-pub struct Host {
-    pub base: String,
-    state: Arc<Mutex<HostState>>,
-    pub connections: Arc<AtomicUsize>,
-}
-
-impl Host {
-    pub fn start() -> Host {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let host = Host {
-            base,
-            state: Arc::default(),
-            connections: Arc::default(),
-        };
-        let h = host.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let h = h.clone();
-                h.connections.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || {
-                    let _ = h.serve(stream);
-                });
-            }
-        });
-        host
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    pub fn put(&self, path: &str, bytes: Vec<u8>) {
-        self.state.lock().unwrap().files.insert(path.into(), bytes);
-    }
-
-    pub fn fault(&self, path: &str, faults: Vec<Fault>) {
-        self.state
-            .lock()
-            .unwrap()
-            .faults
-            .insert(path.into(), faults);
-    }
-
-    /// (path, range header, status) of every request so far.
-    pub fn log(&self) -> Vec<(String, Option<String>, u16)> {
-        // A request is logged once its answer is written, just after the client got it.
-        for _ in 0..1000 {
-            let log = self.state.lock().unwrap().log.clone();
-            if log.len() >= self.connections.load(Ordering::SeqCst) {
-                return log;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        self.state.lock().unwrap().log.clone()
-    }
-
-    pub fn requests_for(&self, path: &str) -> usize {
-        self.log().iter().filter(|(p, _, _)| p == path).count()
-    }
-
-    /// Publishes a release under `/fw/`: image first, manifest last.
-    pub fn publish(&self, release: &Release) {
-        self.put(&format!("/fw/{}", release.image_name), release.ota.clone());
+impl PublishRelease for Host {
+    fn publish(&self, release: &Release) {
+        self.put(&image_path(release), release.ota.clone());
         self.put(MANIFEST_PATH, release.manifest.clone());
     }
-
-    fn serve(&self, mut stream: TcpStream) -> std::io::Result<()> {
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-        let mut range = None;
-        let mut if_none_match = None;
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
-                break;
-            }
-            let (name, value) = h.split_once(':').unwrap_or(("", ""));
-            match name.to_ascii_lowercase().as_str() {
-                "range" => range = Some(value.trim().to_owned()),
-                "if-none-match" => if_none_match = Some(value.trim().to_owned()),
-                _ => {}
-            }
-        }
-        let (file, fault) = {
-            let mut st = self.state.lock().unwrap();
-            let fault = st
-                .faults
-                .get_mut(&path)
-                .and_then(|f| (!f.is_empty()).then(|| f.remove(0)));
-            (st.files.get(&path).cloned(), fault)
-        };
-        let mut status = 200;
-        let result = self.respond(
-            &mut stream,
-            file,
-            fault,
-            range.as_deref(),
-            if_none_match,
-            &mut status,
-        );
-        self.state.lock().unwrap().log.push((path, range, status));
-        result
-    }
-
-    fn respond(
-        &self,
-        stream: &mut TcpStream,
-        file: Option<Vec<u8>>,
-        fault: Option<Fault>,
-        range: Option<&str>,
-        if_none_match: Option<String>,
-        status: &mut u16,
-    ) -> std::io::Result<()> {
-        let head = |s: &mut TcpStream, code: u16, extra: &str, len: usize| {
-            let text = format!(
-                "HTTP/1.1 {code} X\r\nContent-Length: {len}\r\nConnection: close\r\n{extra}\r\n"
-            );
-            match &fault {
-                Some(Fault::TrickleHead(pause)) => {
-                    for b in text.bytes() {
-                        s.write_all(&[b])?;
-                        std::thread::sleep(*pause);
-                    }
-                    Ok(())
-                }
-                _ => s.write_all(text.as_bytes()),
-            }
-        };
-        match &fault {
-            Some(Fault::Status(code)) => {
-                *status = *code;
-                return head(stream, *code, "", 0);
-            }
-            Some(Fault::Redirect(to)) => {
-                *status = 302;
-                return head(stream, 302, &format!("Location: {to}\r\n"), 0);
-            }
-            Some(Fault::Silent(d)) => {
-                std::thread::sleep(*d);
-                return Ok(());
-            }
-            Some(Fault::EndlessInterim) => {
-                let until = std::time::Instant::now() + Duration::from_secs(30);
-                while std::time::Instant::now() < until {
-                    stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                return Ok(());
-            }
-            _ => {}
-        }
-        let Some(mut file) = file else {
-            *status = 404;
-            return head(stream, 404, "", 0);
-        };
-        let etag = format!("\"{}\"", hex(&Sha256::digest(&file)[..8]));
-        if if_none_match.as_deref() == Some(etag.as_str()) {
-            *status = 304;
-            return write!(
-                stream,
-                "HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n"
-            );
-        }
-        if let Some(Fault::WrongByte(at)) = fault
-            && at < file.len()
-        {
-            file[at] ^= 0x10;
-        }
-        if let Some(Fault::Endless) = fault {
-            write!(stream, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
-            stream.write_all(&file)?;
-            for _ in 0..4096 {
-                stream.write_all(&[0x5A; 1024])?;
-            }
-            return Ok(());
-        }
-        let total = file.len();
-        let from = match (range, &fault) {
-            (_, Some(Fault::IgnoreRange | Fault::IgnoreRangeDropAfter(_))) | (None, _) => None,
-            (Some(r), _) => r
-                .strip_prefix("bytes=")
-                .and_then(|r| r.strip_suffix('-'))
-                .and_then(|n| n.parse::<usize>().ok()),
-        };
-        let body: &[u8] = match from {
-            Some(f) if f >= total => {
-                *status = 416;
-                return head(
-                    stream,
-                    416,
-                    &format!("Content-Range: bytes */{total}\r\n"),
-                    0,
-                );
-            }
-            Some(f) => {
-                *status = 206;
-                head(
-                    stream,
-                    206,
-                    &format!(
-                        "ETag: {etag}\r\nContent-Range: bytes {f}-{}/{total}\r\n",
-                        total - 1
-                    ),
-                    total - f,
-                )?;
-                &file[f..]
-            }
-            None => {
-                head(
-                    stream,
-                    200,
-                    &format!("ETag: {etag}\r\nAccept-Ranges: bytes\r\n"),
-                    total,
-                )?;
-                &file[..]
-            }
-        };
-        match fault {
-            Some(Fault::DropAfter(n) | Fault::Truncate(n) | Fault::IgnoreRangeDropAfter(n)) => {
-                stream.write_all(&body[..n.min(body.len())])?;
-                stream.flush()?;
-                let _ = stream.shutdown(std::net::Shutdown::Both);
-                Ok(())
-            }
-            Some(Fault::Longer(n)) => {
-                stream.write_all(body)?;
-                stream.write_all(&vec![0xAB; n])
-            }
-            Some(Fault::Slow(pause)) => {
-                for piece in body.chunks(1024) {
-                    stream.write_all(piece)?;
-                    stream.flush()?;
-                    std::thread::sleep(pause);
-                }
-                Ok(())
-            }
-            _ => stream.write_all(body),
-        }
-    }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+/// Where [`PublishRelease::publish`] puts a release's image.
+pub fn image_path(release: &Release) -> String {
+    format!("/fw/{}", release.image_name)
+}
+
+/// A host serving the default release and a fresh device (rollback bootloader off)
+/// polling it; faults are the test's to add.
+pub fn serving_default_release() -> (Host, Release, VirtualDevice) {
+    let host = Host::start();
+    let rel = release(&Spec::default());
+    host.publish(&rel);
+    let d = device(&host, BootloaderMode::RollbackDisabled);
+    (host, rel, d)
 }
 
 pub const MANIFEST_PATH: &str = "/fw/sensor.stable.manifest";
@@ -422,6 +163,19 @@ pub fn sim_run(dir: &Path, flash_size: &str, manifest_url: &str) -> Command {
         .args(["--flash-size", flash_size, "--device-type", "sensor"])
         .args(["--manifest-url", manifest_url]);
     command
+}
+
+/// `--device-id dev-1 --interval INTERVAL --max-checks CHECKS`: how the `run` tests name
+/// their device and pace its checks.
+pub fn paced<'a>(interval: &'a str, checks: &'a str) -> [&'a str; 6] {
+    [
+        "--device-id",
+        "dev-1",
+        "--interval",
+        interval,
+        "--max-checks",
+        checks,
+    ]
 }
 
 /// Starts the simulator with its status server on a free port; returns the process, its
@@ -539,6 +293,20 @@ pub fn check_and_reboot<const W: usize>(
     let (_, r) = boot_until_running(d, |s| s.check());
     let (v, ()) = boot_until_running(d, |_| ());
     (r, v)
+}
+
+/// One check on a running device that must install `version`, and the reboot that must
+/// run it.
+#[track_caller]
+pub fn assert_updates_to(d: &mut VirtualDevice, version: &str) {
+    let (r, running) = check_and_reboot(d);
+    assert_eq!(
+        r,
+        Ok(CheckResult::Installed {
+            version: v(version)
+        })
+    );
+    assert_eq!(running, v(version));
 }
 
 /// One check on a running device, and how long it took (for deadline tests).

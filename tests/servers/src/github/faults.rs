@@ -145,7 +145,7 @@ pub(super) fn reply(s: &mut State, fault: Fault, host: Host, req: &Request, urls
         } => {
             if leave_starter && host == Host::Upload {
                 let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
-                let stored = super::upload(s, req, segs.get(3..).unwrap_or(&[]), urls);
+                let stored = super::uploads::upload(s, req, segs.get(3..).unwrap_or(&[]), urls);
                 // The asset just stored has the highest id.
                 let newest = s
                     .releases
@@ -161,7 +161,7 @@ pub(super) fn reply(s: &mut State, fault: Fault, host: Host, req: &Request, urls
         Fault::ServerErrorAfterStoring { status } => {
             if host == Host::Upload {
                 let segs: Vec<&str> = req.path.trim_matches('/').split('/').collect();
-                super::upload(s, req, segs.get(3..).unwrap_or(&[]), urls);
+                super::uploads::upload(s, req, segs.get(3..).unwrap_or(&[]), urls);
             }
             Reply::message(status, "Server Error")
         }

@@ -1,6 +1,6 @@
-//! Shared fixtures: a formatted flash with marked test images and a device
-//! that boots it with the simulated bootloader and runs the agent's boot logic.
-#![allow(dead_code)]
+//! Boot-logic fixtures: a formatted flash with marked test images and a device that
+//! boots it with the simulated bootloader and runs the agent's boot logic, without
+//! firmware images or a network.
 
 use ota_agent::bootloader::BootloaderMode;
 use ota_agent::{BootAttempt, BootConfig, BootError, BootState, BootTarget, Region};
@@ -58,6 +58,18 @@ impl Device {
             config: self.config,
         }
     }
+
+    /// A device with these `(slot, version)` images flashed, booted once: it must start
+    /// the first of them.
+    #[track_caller]
+    pub fn flashed(spec: LayoutSpec, mode: BootloaderMode, images: &[(BootTarget, u8)]) -> Self {
+        let mut d = Self::new(spec, mode, 3);
+        for &(slot, version) in images {
+            d.put_image(slot, version);
+        }
+        assert_eq!(d.boot().unwrap(), images.first().map(|&(slot, _)| slot));
+        d
+    }
 }
 
 impl<const W: usize> Device<W> {
@@ -103,6 +115,14 @@ impl<const W: usize> Device<W> {
             .record_boot_attempt(&mut self.flash, validator())
             .map_err(|e| e.to_string())?;
         Ok((running, a, st))
+    }
+
+    /// [`Device::boot_and_record`] that must succeed: which slot ran and what the agent
+    /// recorded.
+    #[track_caller]
+    pub fn next_boot(&mut self) -> (BootTarget, BootAttempt) {
+        let (running, attempt, _) = self.boot_and_record().unwrap();
+        (running, attempt)
     }
 
     /// Power cut: the flash comes back with whatever the cut left.
