@@ -24,6 +24,36 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// The static library cargo built for this test run. Cargo copies it to
+/// `target/<profile>/` only when the library is a root of the build (`cargo build`, or
+/// `cargo test --workspace`); under `cargo test -p ota-format-c` it stays in `deps/` with
+/// a hash in its name, so the newest one there is the one just built.
+fn static_library() -> PathBuf {
+    let deps = profile_dir().join("deps");
+    let newest_in_deps = std::fs::read_dir(&deps)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("libota_format_c-") && name.ends_with(".a")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max()
+        .map(|(_, path)| path);
+    let uplifted = profile_dir().join("libota_format_c.a");
+    match newest_in_deps {
+        Some(path) => path,
+        None if uplifted.is_file() => uplifted,
+        None => panic!(
+            "libota_format_c.a was built neither in {} nor in {}",
+            deps.display(),
+            profile_dir().display()
+        ),
+    }
+}
+
 fn text(v: &Value) -> &str {
     v.as_str().expect("a string in vectors.json")
 }
@@ -96,8 +126,7 @@ fn compiler() -> String {
 fn compile(dir: &Path, sanitize: bool) -> PathBuf {
     let cc = compiler();
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = profile_dir().join("libota_format_c.a");
-    assert!(lib.is_file(), "{} was not built", lib.display());
+    let lib = static_library();
     let exe = dir.join(if sanitize { "vectors-asan" } else { "vectors" });
     let mut cmd = Command::new(&cc);
     cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"]);
