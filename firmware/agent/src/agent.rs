@@ -29,6 +29,7 @@ use crate::boot::{BootAttempt, BootConfig, BootError, BootState};
 use crate::download::{Clock, DownloadError, DownloadProgress, Downloader, Jitter, RetryPolicy};
 use crate::geometry::{BootTarget, Geometry, Region};
 use crate::http::{ETag, HttpClient, HttpError, Request, read_to_end};
+use crate::identity::{Identify, Identity, Outcome};
 use crate::install::{InstallBuffers, InstallError, InstalledImage, Installer, Target};
 use crate::otadata::OtaState;
 use crate::release_retry::{ReleaseRetries, Verdict};
@@ -152,6 +153,9 @@ pub struct AgentConfig<'a> {
     pub max_window_log: u8,
     /// Lowest security counter this firmware accepts, whatever the state says.
     pub security_counter_floor: u64,
+    /// What the device says about itself in every request's `User-Agent`
+    /// ([`crate::identity`]).
+    pub identify: Identify,
 }
 
 /// Receives status changes, e.g. to serve them over HTTP from another task.
@@ -272,6 +276,8 @@ pub struct Agent<'a, F, C, D, K> {
     /// When the running check must end, on `clock`.
     check_deadline_at: u64,
     retries: ReleaseRetries,
+    /// What the next request reports about the last check.
+    outcome: Outcome,
 }
 
 /// Whether `region` holds an app image the bootloader would start on `chip`.
@@ -365,6 +371,7 @@ where
             checks: 0,
             check_deadline_at: 0,
             retries: ReleaseRetries::default(),
+            outcome: Outcome::default(),
         };
         let outcome = agent.on_boot();
         if let Err(e) = outcome {
@@ -517,6 +524,7 @@ where
             Ok(result) => *result,
             Err(_) => CheckResult::Failed,
         };
+        self.outcome.note(result);
         self.last_check = Some(LastCheck {
             at_ms: self.clock.now_ms(),
             at_unix: self.clock.unix_time(),
@@ -635,10 +643,12 @@ where
         let deadline_ms = policy
             .manifest_deadline_ms
             .min(self.check_deadline_at.saturating_sub(self.clock.now_ms()));
+        let identity = self.identity().token();
         let request = Request {
             url: self.config.manifest_url,
             if_none_match,
             range_from: None,
+            identity: identity.as_ref().map(|t| t.as_str()),
             timeout_ms: policy.timeout_ms,
             head_timeout_ms: policy.head_timeout_ms,
             deadline_ms,
@@ -666,6 +676,18 @@ where
                 e => AgentError::Http(e),
             })?;
         Ok(Some((head.etag, len)))
+    }
+
+    fn identity(&self) -> Identity<'a> {
+        Identity {
+            identify: self.config.identify,
+            device_id: self.config.device_id,
+            device_type: self.firmware.device_type,
+            channel: self.config.channel,
+            version: self.firmware.version,
+            running: self.firmware.running,
+            outcome: self.outcome,
+        }
     }
 
     fn device(&self) -> Device<'a> {
@@ -740,6 +762,7 @@ where
         self.download = Some(start);
         self.sink.progress(&start);
         let mut last = start;
+        let identity = self.identity().token();
         let sink = &mut *self.sink;
         // The download gets what is left of the check when that is less than its own.
         let mut policy = self.config.retry;
@@ -747,6 +770,7 @@ where
             .deadline_ms
             .min(self.check_deadline_at.saturating_sub(self.clock.now_ms()));
         let mut downloader = Downloader {
+            identity: identity.as_ref().map(|t| t.as_str()),
             client: &mut self.client,
             delay: &mut self.delay,
             clock: &self.clock,

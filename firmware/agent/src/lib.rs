@@ -47,6 +47,7 @@ pub mod contents;
 pub mod download;
 pub mod http;
 pub mod http1;
+pub mod identity;
 pub mod install;
 pub mod release_retry;
 pub mod secure_boot;
