@@ -189,7 +189,11 @@ fn status(args: StatusArgs, global: &GlobalOpts) -> Result<(), Failure> {
     let downloads = match &args.github {
         Some(repo) => {
             let token = std::env::var("GITHUB_TOKEN").ok().filter(|t| !t.is_empty());
-            Some(github::download_counts(&args.github_api, repo, token.as_deref())?)
+            Some(github::download_counts(
+                &args.github_api,
+                repo,
+                token.as_deref(),
+            )?)
         }
         None => None,
     };
@@ -211,10 +215,18 @@ fn status(args: StatusArgs, global: &GlobalOpts) -> Result<(), Failure> {
 }
 
 fn github_table(downloads: &[AssetDownloads]) -> String {
-    let width = downloads.iter().map(|d| d.release.len()).max().unwrap_or(0).max(7);
+    let width = downloads
+        .iter()
+        .map(|d| d.release.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
     let mut out = format!("\n{:<width$}  {:>9}  ASSET\n", "RELEASE", "DOWNLOADS");
     for d in downloads {
-        out.push_str(&format!("{:<width$}  {:>9}  {}\n", d.release, d.downloads, d.asset));
+        out.push_str(&format!(
+            "{:<width$}  {:>9}  {}\n",
+            d.release, d.downloads, d.asset
+        ));
     }
     out
 }

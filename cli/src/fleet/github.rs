@@ -70,10 +70,16 @@ pub fn download_counts(
             if let Some(token) = token {
                 request = request.bearer_auth(token);
             }
-            let response = request.send().await.map_err(|e| failed(e.to_string(), None))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| failed(e.to_string(), None))?;
             let status = response.status();
             if !status.is_success() {
-                return Err(failed(format!("{url} answered {status}"), Some(status.as_u16())));
+                return Err(failed(
+                    format!("{url} answered {status}"),
+                    Some(status.as_u16()),
+                ));
             }
             let body = response
                 .bytes()

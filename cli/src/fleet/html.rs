@@ -167,7 +167,8 @@ pub fn render(report: &Report) -> String {
         page.push_str(&cell(&r.version));
         page.push_str(&cell(r.channel.as_deref().unwrap_or("-")));
         page.push_str(&cell(
-            &r.rollout_percent.map_or("-".to_owned(), |p| format!("{p}%")),
+            &r.rollout_percent
+                .map_or("-".to_owned(), |p| format!("{p}%")),
         ));
         for n in [
             r.devices,
@@ -187,7 +188,11 @@ pub fn render(report: &Report) -> String {
          <th>Failed releases</th></tr>",
     );
     for d in &report.devices {
-        page.push_str(if d.silent { "<tr class=\"silent\">" } else { "<tr>" });
+        page.push_str(if d.silent {
+            "<tr class=\"silent\">"
+        } else {
+            "<tr>"
+        });
         for text in [&d.id, &d.device_type, &d.channel, &d.version, &d.slot] {
             page.push_str(&cell(text));
         }

@@ -95,7 +95,11 @@ fn request_line(text: &str) -> Option<(&str, &str)> {
 /// nginx writes `"` and control characters inside variables as `\xXX`, so a quoted
 /// field never contains a bare quote. The `User-Agent` is the last field.
 pub fn nginx(line: &str) -> Option<Request<'_>> {
-    let Fields { f, count, bracketed } = fields::<10>(line)?;
+    let Fields {
+        f,
+        count,
+        bracketed,
+    } = fields::<10>(line)?;
     if count < 9 || bracketed & (1 << 3) == 0 {
         return None;
     }
@@ -120,7 +124,11 @@ pub fn nginx(line: &str) -> Option<Request<'_>> {
 /// be set to `-` to indicate that the data was unknown or unavailable". AWS adds fields
 /// at the end over time, so only the first 17 are read.
 pub fn s3(line: &str) -> Option<Request<'_>> {
-    let Fields { f, count, bracketed } = fields::<17>(line)?;
+    let Fields {
+        f,
+        count,
+        bracketed,
+    } = fields::<17>(line)?;
     if count < 17 || bracketed & (1 << 2) == 0 {
         return None;
     }

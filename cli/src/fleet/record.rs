@@ -161,13 +161,18 @@ mod tests {
 
     #[test]
     fn tokens_are_read_from_the_agent_user_agent_only() {
-        let t = Token::parse("ota-agent/0.1.0 (i=3f9a1c2e8b01;t=sensor;c=stable;v=1.2.0;s=1;r=pf-1.3.0)")
-            .unwrap();
+        let t = Token::parse(
+            "ota-agent/0.1.0 (i=3f9a1c2e8b01;t=sensor;c=stable;v=1.2.0;s=1;r=pf-1.3.0)",
+        )
+        .unwrap();
         assert_eq!(
             (t.id, t.device_type, t.channel, t.version, t.slot),
             ("3f9a1c2e8b01", "sensor", "stable", "1.2.0", "1")
         );
-        assert_eq!(Outcome::parse(t.outcome), Outcome::PreviouslyFailed("1.3.0"));
+        assert_eq!(
+            Outcome::parse(t.outcome),
+            Outcome::PreviouslyFailed("1.3.0")
+        );
         // Fields added by a later agent are ignored.
         assert!(Token::parse("ota-agent/0.2.0 (i=a;t=b;c=c;v=1.0.0;s=0;r=up;x=1)").is_some());
         for foreign in [
@@ -186,7 +191,10 @@ mod tests {
     fn outcome_codes() {
         assert_eq!(Outcome::parse("nr-4711"), Outcome::NotInRollout(4711));
         assert_eq!(Outcome::parse("nr-x"), Outcome::Unknown("nr-x"));
-        assert_eq!(Outcome::parse("gu-2.0.0-rc.1").failed_release(), Some("2.0.0-rc.1"));
+        assert_eq!(
+            Outcome::parse("gu-2.0.0-rc.1").failed_release(),
+            Some("2.0.0-rc.1")
+        );
         assert_eq!(Outcome::parse("rl-2.0.0").failed_release(), None);
         assert_eq!(Outcome::parse("boot"), Outcome::Boot);
         assert_eq!(Outcome::parse("zz"), Outcome::Unknown("zz"));

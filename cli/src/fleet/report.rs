@@ -142,7 +142,10 @@ impl Report {
 
         let mut releases = known.to_vec();
         for d in fleet.devices.values() {
-            let seen = std::iter::once(fleet.versions[d.version].as_str())
+            let seen = d
+                .history
+                .iter()
+                .map(|&(_, v)| fleet.versions[v].as_str())
                 .chain(d.downloaded.keys().map(String::as_str))
                 .chain(d.failed.iter().map(String::as_str));
             for version in seen {

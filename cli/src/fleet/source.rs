@@ -6,9 +6,9 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use super::FleetError;
 use super::parse::{self, CloudfrontColumns, LogFormat};
 use super::summary::Fleet;
-use super::FleetError;
 
 /// Deepest directory nesting followed (S3-style date prefixes need three or four).
 const MAX_DEPTH: usize = 8;
@@ -54,7 +54,9 @@ impl LogReader {
         let request = match format {
             Some(LogFormat::Nginx) => parse::nginx(line),
             Some(LogFormat::S3) => parse::s3(line),
-            Some(LogFormat::Cloudfront) => parse::cloudfront(line, &self.columns, &mut self.scratch),
+            Some(LogFormat::Cloudfront) => {
+                parse::cloudfront(line, &self.columns, &mut self.scratch)
+            }
             None => None,
         };
         match request {
@@ -154,7 +156,10 @@ fn collect(path: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), Flee
     let mut children: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     children.sort();
     for child in children {
@@ -200,7 +205,10 @@ pub fn read_s3(reader: &mut LogReader, bucket: &str, prefix: &str) -> Result<(),
         for _ in 0..MAX_DEPTH {
             let mut next = Vec::new();
             for dir in &level {
-                let listed = store.list_with_delimiter(dir.as_ref()).await.map_err(s3_error)?;
+                let listed = store
+                    .list_with_delimiter(dir.as_ref())
+                    .await
+                    .map_err(s3_error)?;
                 objects.extend(listed.objects.into_iter().map(|o| o.location));
                 next.extend(listed.common_prefixes.into_iter().map(Some));
             }

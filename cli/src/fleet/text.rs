@@ -49,7 +49,11 @@ pub fn render(report: &Report, releases_only: bool) -> String {
         report.silent_devices(),
         time::format_duration(report.silent_after_seconds),
         time::format_duration(report.interval_seconds),
-        if report.interval_measured { ", measured" } else { "" },
+        if report.interval_measured {
+            ", measured"
+        } else {
+            ""
+        },
         report.window_text(),
     );
     let _ = writeln!(
@@ -77,8 +81,16 @@ pub fn render(report: &Report, releases_only: bool) -> String {
         .collect();
     out.push_str(&table(
         &[
-            "TYPE", "RELEASE", "CHANNEL", "ROLLOUT", "DEVICES", "IN ROLLOUT", "RUNNING",
-            "DOWNLOADED, NOT RUNNING", "FAILED", "SILENT",
+            "TYPE",
+            "RELEASE",
+            "CHANNEL",
+            "ROLLOUT",
+            "DEVICES",
+            "IN ROLLOUT",
+            "RUNNING",
+            "DOWNLOADED, NOT RUNNING",
+            "FAILED",
+            "SILENT",
         ],
         &rows,
     ));
@@ -112,7 +124,13 @@ pub fn render(report: &Report, releases_only: bool) -> String {
         .collect();
     out.push_str(&table(
         &[
-            "DEVICE", "TYPE", "CHANNEL", "VERSION", "SLOT", "LAST SEEN", "LAST RESULT",
+            "DEVICE",
+            "TYPE",
+            "CHANNEL",
+            "VERSION",
+            "SLOT",
+            "LAST SEEN",
+            "LAST RESULT",
             "FAILED RELEASES",
         ],
         &rows,

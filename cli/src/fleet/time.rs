@@ -34,9 +34,7 @@ fn number(s: &str) -> Option<u32> {
 
 fn unix(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
     let valid = (1..=12).contains(&month) && (1..=31).contains(&day) && h < 24 && m < 60 && s < 61;
-    valid.then(|| {
-        days_from_civil(year, month, day) * 86_400 + i64::from(h * 3600 + m * 60 + s)
-    })
+    valid.then(|| days_from_civil(year, month, day) * 86_400 + i64::from(h * 3600 + m * 60 + s))
 }
 
 const MONTHS: [&str; 12] = [
@@ -120,7 +118,12 @@ mod tests {
             parse_date_and_time("2019-12-04", "21:02:31"),
             Some(1_575_493_351)
         );
-        for bad in ["10/Foo/2000:13:55:36 -0700", "10/Oct/2000:13:55:36", "x", "10/Oct/2000:25:00:00 +0000"] {
+        for bad in [
+            "10/Foo/2000:13:55:36 -0700",
+            "10/Oct/2000:13:55:36",
+            "x",
+            "10/Oct/2000:25:00:00 +0000",
+        ] {
             assert_eq!(parse_common_log_time(bad), None, "{bad}");
         }
         assert_eq!(parse_date_and_time("2019-13-04", "21:02:31"), None);

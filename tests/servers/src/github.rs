@@ -84,6 +84,8 @@ pub struct Asset {
     /// `uploaded`, or `starter` for an upload that failed half-way (it still holds the
     /// name, as on GitHub, until deleted).
     pub state: String,
+    /// Whole-file downloads served (`200`), reported as `download_count` like GitHub.
+    pub downloads: u64,
 }
 
 /// A stored release.
@@ -553,6 +555,7 @@ fn asset_json(s: &State, urls: &Urls, tag: &str, a: &Asset) -> Value {
         "id": a.id,
         "name": a.name,
         "size": a.data.len(),
+        "download_count": a.downloads,
         "content_type": a.content_type,
         "state": a.state,
         "digest": format!("sha256:{}", hex(&Sha256::digest(&a.data))),
@@ -603,7 +606,20 @@ fn route(s: &mut State, host: Host, req: &Request, urls: &Urls) -> Reply {
             api(s, req, &segs[3..], urls)
         }
         Host::Web => web(s, req, &segs, urls),
-        Host::Objects => objects(s, req, &segs),
+        Host::Objects => {
+            let reply = objects(s, req, &segs);
+            if reply.status == 200
+                && let [_, id] = segs[..]
+                && let Some(a) = s
+                    .releases
+                    .iter_mut()
+                    .flat_map(|r| r.assets.iter_mut())
+                    .find(|a| a.id.to_string() == id)
+            {
+                a.downloads += 1;
+            }
+            reply
+        }
     }
 }
 
@@ -822,6 +838,7 @@ fn upload(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -> Reply {
             .to_owned(),
         data: req.body.clone(),
         state: "uploaded".into(),
+        downloads: 0,
     };
     let tag = s.releases[i].tag.clone();
     let v = asset_json(s, urls, &tag, &a);

@@ -10,12 +10,19 @@ fn nginx_combined_lines() {
     let r = nginx(&line).unwrap();
     assert_eq!(
         (r.time, r.method, r.path, r.status, r.user_agent),
-        (1_796_546_469, "GET", "/fleet/sensor.stable.manifest", 304, UA)
+        (
+            1_796_546_469,
+            "GET",
+            "/fleet/sensor.stable.manifest",
+            304,
+            UA
+        )
     );
     assert_eq!(r.file_name(), "sensor.stable.manifest");
     assert_eq!(detect(&line), Some(LogFormat::Nginx));
     // nginx escapes quotes inside fields; a request line that is not HTTP is skipped.
-    let escaped = "1.2.3.4 - - [06/Dec/2026:08:41:09 +0000] \"GET /a HTTP/1.1\" 200 5 \"-\" \"x\\x22y\"";
+    let escaped =
+        "1.2.3.4 - - [06/Dec/2026:08:41:09 +0000] \"GET /a HTTP/1.1\" 200 5 \"-\" \"x\\x22y\"";
     assert_eq!(nginx(escaped).unwrap().user_agent, "x\\x22y");
     for bad in [
         "1.2.3.4 - - [06/Dec/2026:08:41:09 +0000] \"\\x16\\x03\\x01\" 400 157 \"-\" \"-\"",
@@ -47,7 +54,12 @@ fn s3_access_log_records() {
         (1_549_411_238, "GET", "sensor-1.3.0-0a1b2c3d.ota", 206, UA)
     );
     // A nginx line is not an S3 record, and the other way round.
-    assert_eq!(s3(&format!("127.0.0.1 - - [06/Dec/2026:08:41:09 +0000] \"GET / HTTP/1.1\" 200 0 \"-\" \"{UA}\"")), None);
+    assert_eq!(
+        s3(&format!(
+            "127.0.0.1 - - [06/Dec/2026:08:41:09 +0000] \"GET / HTTP/1.1\" 200 0 \"-\" \"{UA}\""
+        )),
+        None
+    );
     assert_eq!(nginx(&line), None);
 }
 
@@ -65,14 +77,29 @@ fn cloudfront_standard_log_lines() {
     let r = cloudfront(&line, &columns, &mut scratch).unwrap();
     assert_eq!(
         (r.time, r.method, r.path, r.status, r.user_agent),
-        (1_575_493_351, "GET", "/fleet/sensor.stable.manifest", 304, UA)
+        (
+            1_575_493_351,
+            "GET",
+            "/fleet/sensor.stable.manifest",
+            304,
+            UA
+        )
     );
     // Doubly encoded, and a reordered header.
     let mut scratch = String::new();
     let twice = "2019-12-04\t21:02:31\t/a\tGET\t200\ta%2520b";
-    let cols = CloudfrontColumns::from_header("#Fields: date time cs-uri-stem cs-method sc-status cs(User-Agent)").unwrap();
-    assert_eq!(cloudfront(twice, &cols, &mut scratch).unwrap().user_agent, "a b");
+    let cols = CloudfrontColumns::from_header(
+        "#Fields: date time cs-uri-stem cs-method sc-status cs(User-Agent)",
+    )
+    .unwrap();
+    assert_eq!(
+        cloudfront(twice, &cols, &mut scratch).unwrap().user_agent,
+        "a b"
+    );
     assert_eq!(CloudfrontColumns::from_header("#Fields: date time"), None);
     let mut scratch = String::new();
-    assert_eq!(cloudfront("2019-12-04\t21:02:31\tLAX1", &columns, &mut scratch), None);
+    assert_eq!(
+        cloudfront("2019-12-04\t21:02:31\tLAX1", &columns, &mut scratch),
+        None
+    );
 }
