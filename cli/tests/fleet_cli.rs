@@ -460,3 +460,157 @@ fn exit_codes_and_help() {
         assert!(help.contains(what), "help lacks {what}:\n{help}");
     }
 }
+
+/// An app image of `version` for lamps, trusting `pk`; `fails_health_check` makes the
+/// simulator fail its trial (the marker ota-device-sim looks for).
+fn lamp_app(version: &str, pk: [u8; 32], fails_health_check: bool) -> Vec<u8> {
+    let mut fw = ota_testkit::TestFirmware::new(ota_testkit::Chip::Esp32c3)
+        .version(version)
+        .project_name("lamp")
+        .trusted_keys(&[pk])
+        .payload_size(24_000)
+        .seed(version.len() as u64);
+    if fails_health_check {
+        let marker = ota_device_sim::device::Behaviour::HealthFail.marker();
+        fw = fw.marker(marker.expect("health-fail has a marker"));
+    }
+    fw.app_image()
+}
+
+fn package_lamp(s: &Scratch, pk: [u8; 32], version: &str, fails_health_check: bool) -> String {
+    let input = format!("lamp-{version}.bin");
+    let out = format!("lamp-{version}.ota");
+    s.write(&input, &lamp_app(version, pk, fails_health_check));
+    s.ok(&[
+        "package",
+        "--key",
+        "release.key",
+        "--device-type",
+        "lamp",
+        "--app-image",
+        &input,
+        "--force",
+        "-q",
+        "-o",
+        &out,
+    ]);
+    out
+}
+
+/// Boots `device` until its application runs `version`, with `app` as the application;
+/// at most 10 boots (a rollback takes two).
+fn run_until<R>(
+    device: &mut ota_device_sim::device::VirtualDevice,
+    version: &str,
+    mut app: impl FnMut(&mut ota_device_sim::device::Session<'_>) -> R,
+) -> R {
+    use ota_device_sim::device::BootResult;
+    for _ in 0..10 {
+        if let BootResult::Ran {
+            firmware, value, ..
+        } = device.boot(&mut app).unwrap()
+            && firmware.version.to_string() == version
+        {
+            return value;
+        }
+    }
+    panic!("{version} never ran");
+}
+
+/// The acceptance test of issue #14: simulated devices poll real nginx through one
+/// rollout that reaches everyone (1.1.0) and one that every device rolls back (1.2.0,
+/// whose health check fails); `fleet status` reads nginx's own `combined` log.
+#[test]
+fn a_simulated_fleet_against_real_nginx() {
+    use ota_agent::status::CheckResult;
+    use ota_device_sim::SimFlash;
+    use ota_device_sim::device::{DeviceConfig, VirtualDevice};
+
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    let v1 = package_lamp(&s, pk, "1.0.0", false);
+    let v2 = package_lamp(&s, pk, "1.1.0", false);
+    let v3 = package_lamp(&s, pk, "1.2.0", true);
+    s.ok(&release_args(&[&v1]));
+    let pk_hex = hex::encode(pk);
+    s.ok(&[
+        "flash",
+        "--image",
+        &v1,
+        "--pubkey",
+        &pk_hex,
+        "-o",
+        "flash.bin",
+        "-q",
+    ]);
+    let Some(nginx) = ota_test_servers::nginx::Nginx::serve(&s.path(TREE)) else {
+        return;
+    };
+    let url = format!("{}/lamp.stable.manifest", nginx.url);
+    let mut fleet: Vec<VirtualDevice> = (0..4)
+        .map(|i| {
+            let flash = SimFlash::load(&s.path("flash.bin")).unwrap();
+            VirtualDevice::new(flash, DeviceConfig::new(&url, &format!("lamp-{i}")))
+        })
+        .collect();
+    for d in &mut fleet {
+        let r = run_until(d, "1.0.0", |s| s.check());
+        assert_eq!(r, Ok(CheckResult::UpToDate));
+    }
+    // 1.1.0 reaches every device.
+    s.ok(&release_args(&[&v2]));
+    for d in &mut fleet {
+        let installed = run_until(d, "1.0.0", |s| s.check());
+        assert!(
+            matches!(installed, Ok(CheckResult::Installed { .. })),
+            "{installed:?}"
+        );
+        let r = run_until(d, "1.1.0", |s| (s.check(), s.check()));
+        assert_eq!(r.0, Ok(CheckResult::UpToDate));
+    }
+    // 1.2.0 fails its trial everywhere: every device rolls back and says so.
+    s.ok(&release_args(&[&v3]));
+    for d in &mut fleet {
+        let installed = run_until(d, "1.1.0", |s| s.check());
+        assert!(
+            matches!(installed, Ok(CheckResult::Installed { .. })),
+            "{installed:?}"
+        );
+        let (first, second) = run_until(d, "1.1.0", |s| (s.check(), s.check()));
+        assert!(
+            matches!(first, Ok(CheckResult::PreviouslyFailed { .. })),
+            "{first:?}"
+        );
+        assert_eq!(second, Ok(CheckResult::NotModified));
+    }
+
+    let log = std::fs::read_to_string(nginx.combined_log()).unwrap();
+    assert!(log.contains("ota-agent/"), "{log}");
+    assert!(!log.contains("lamp-0"), "device ids are hashed: {log}");
+    let log_path = nginx.combined_log().display().to_string();
+    let report = s.json(&["fleet", "status", &log_path, "--repo", TREE]);
+    let devices = report["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 4, "{report:#}");
+    for d in devices {
+        assert_eq!(d["version"], "1.1.0", "{d:#}");
+        assert_eq!(d["failed_releases"], serde_json::json!(["1.2.0"]), "{d:#}");
+        assert_eq!(d["id"].as_str().unwrap().len(), 12, "{d:#}");
+    }
+    let reached = release(&report, "1.1.0");
+    assert_eq!(
+        (&reached["running"], &reached["devices"]),
+        (&4.into(), &4.into())
+    );
+    let rolled_back = report["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["version"] == "1.2.0" && r["channel"] == "stable")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(rolled_back["rollout_percent"], 100.0);
+    assert_eq!(rolled_back["in_rollout"], 4);
+    assert_eq!(rolled_back["running"], 0);
+    assert_eq!(rolled_back["downloaded_not_running"], 4);
+    assert_eq!(rolled_back["failed"], 4);
+    assert_eq!(report["lines"]["malformed"], 0);
+}
