@@ -434,6 +434,9 @@ where
                 // Rolled back (by the bootloader, the agent or the app), or it never
                 // started: do not try this release again.
                 log::warn!("release {} failed its trial boot", p.version);
+                // The first request of this boot already says so (`r=pf-<version>`).
+                self.outcome
+                    .note(CheckResult::PreviouslyFailed { version: p.version });
                 self.saved.record_failed(p.image_id);
                 self.saved.pending = None;
                 self.save()

@@ -57,7 +57,8 @@ pub enum Identify {
 }
 
 /// The outcome reported in `r=`: the last check's, except that an unchanged manifest
-/// (`304`) keeps the decision taken on it before, since the decision is the same.
+/// (`304`) keeps the decision taken on it before, since the decision is the same; on the
+/// boot after a failed trial (rolled back), `pf-V` from the start.
 ///
 /// | code        | meaning                                                       |
 /// |-------------|---------------------------------------------------------------|

@@ -4,13 +4,15 @@
 //! `Connection: close` after every answer (as the device agent expects anyway).
 //!
 //! It serves what the directory holds at the moment of the request, so a publish that
-//! renames files into place is visible at once, exactly as with nginx.
+//! renames files into place is visible at once, exactly as with nginx. Like nginx it
+//! writes an access log in nginx's `combined` format (`<root>.access.log`), which
+//! `ota-sign fleet status` reads.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -24,6 +26,7 @@ const MAX_HEAD: usize = 8 * 1024;
 /// A running server. Stops when dropped.
 pub struct BuiltinServer {
     addr: SocketAddr,
+    log_path: PathBuf,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
     thread: Option<JoinHandle<()>>,
@@ -45,16 +48,24 @@ impl BuiltinServer {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
+        let log_path = root.with_extension("access.log");
+        let log = Arc::new(Mutex::new(
+            std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(&log_path)?,
+        ));
         let root = root.to_path_buf();
         let thread = {
             let stop = stop.clone();
             let counters = counters.clone();
             std::thread::Builder::new()
                 .name("static-server".into())
-                .spawn(move || accept_loop(&listener, &root, &stop, &counters))?
+                .spawn(move || accept_loop(&listener, &root, &stop, &counters, &log))?
         };
         Ok(BuiltinServer {
             addr,
+            log_path,
             stop,
             counters,
             thread: Some(thread),
@@ -64,6 +75,11 @@ impl BuiltinServer {
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The access log, nginx `combined` format.
+    pub fn access_log(&self) -> &Path {
+        &self.log_path
     }
 
     /// Requests and bytes so far.
@@ -89,7 +105,13 @@ impl Drop for BuiltinServer {
     }
 }
 
-fn accept_loop(listener: &TcpListener, root: &Path, stop: &AtomicBool, counters: &Arc<Counters>) {
+fn accept_loop(
+    listener: &TcpListener,
+    root: &Path,
+    stop: &AtomicBool,
+    counters: &Arc<Counters>,
+    log: &Arc<Mutex<std::fs::File>>,
+) {
     for stream in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -97,11 +119,12 @@ fn accept_loop(listener: &TcpListener, root: &Path, stop: &AtomicBool, counters:
         let Ok(stream) = stream else { continue };
         let root = root.to_path_buf();
         let counters = counters.clone();
+        let log = log.clone();
         // One short-lived thread per connection: every answer closes the connection.
         let _ = std::thread::Builder::new()
             .stack_size(64 * 1024)
             .spawn(move || {
-                let _ = handle(stream, &root, &counters);
+                let _ = handle(stream, &root, &counters, &log);
             });
     }
 }
@@ -119,6 +142,8 @@ pub struct Request {
     pub range: Option<String>,
     /// `If-Range`.
     pub if_range: Option<String>,
+    /// `User-Agent`.
+    pub user_agent: Option<String>,
     /// Length of the request head, bytes.
     pub head_len: usize,
 }
@@ -161,6 +186,7 @@ fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Request>> {
             "if-none-match" => req.if_none_match = value,
             "range" => req.range = value,
             "if-range" => req.if_range = value,
+            "user-agent" => req.user_agent = value,
             _ => {}
         }
     }
@@ -244,7 +270,12 @@ fn cache_control(path: &str) -> Option<&'static str> {
     }
 }
 
-fn handle(stream: TcpStream, root: &Path, counters: &Counters) -> io::Result<()> {
+fn handle(
+    stream: TcpStream,
+    root: &Path,
+    counters: &Counters,
+    log: &Mutex<std::fs::File>,
+) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.set_write_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -270,7 +301,69 @@ fn handle(stream: TcpStream, root: &Path, counters: &Counters) -> io::Result<()>
     }
     out.flush()?;
     counters.bytes_sent.fetch_add(sent, Ordering::Relaxed);
+    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body_sent = if req.method == "HEAD" { 0 } else { body.len() };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let peer = out
+        .peer_addr()
+        .map_or("-".to_owned(), |a| a.ip().to_string());
+    let line = combined_log_line(&peer, now, &req, status, body_sent);
+    if let Ok(mut file) = log.lock() {
+        file.write_all(line.as_bytes())?;
+    }
     Ok(())
+}
+
+/// `text` as nginx writes a variable into a log line: `"`, `\` and bytes outside
+/// printable ASCII as `\xXX`.
+fn log_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+            out.push_str(&format!("\\x{b:02X}"));
+        } else {
+            out.push(char::from(b));
+        }
+    }
+    out
+}
+
+/// One line of nginx's predefined `combined` format:
+/// `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent
+/// "$http_referer" "$http_user_agent"`, in UTC.
+pub fn combined_log_line(
+    peer: &str,
+    unix_secs: u64,
+    req: &Request,
+    status: u16,
+    body: usize,
+) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let days = (unix_secs / 86_400) as i64 + 719_468;
+    let era = days.div_euclid(146_097);
+    let doe = days - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let secs = unix_secs % 86_400;
+    format!(
+        "{peer} - - [{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000] \"{} {} HTTP/1.1\" {status} {body} \"-\" \"{}\"\n",
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        log_escape(&req.method),
+        log_escape(&req.path),
+        log_escape(req.user_agent.as_deref().unwrap_or("-")),
+    )
 }
 
 /// The answer head and body for a request (the body is left out on the wire for HEAD,
@@ -349,6 +442,36 @@ pub fn answer(req: &Request, root: &Path) -> (String, Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_log_lines_are_nginx_combined() {
+        let req = Request {
+            method: "GET".into(),
+            path: "/demo-sensor.stable.manifest".into(),
+            user_agent: Some(
+                "ota-agent/0.1.0 (i=ab;t=demo-sensor;c=stable;v=2.0.0;s=1;r=up)".into(),
+            ),
+            ..Request::default()
+        };
+        assert_eq!(
+            combined_log_line("127.0.0.1", 1_796_546_469, &req, 304, 0),
+            "127.0.0.1 - - [06/Dec/2026:08:41:09 +0000] \"GET /demo-sensor.stable.manifest HTTP/1.1\" \
+             304 0 \"-\" \"ota-agent/0.1.0 (i=ab;t=demo-sensor;c=stable;v=2.0.0;s=1;r=up)\"\n"
+        );
+        let odd = Request {
+            method: "GET".into(),
+            path: "/a\"b".into(),
+            user_agent: None,
+            ..Request::default()
+        };
+        let line = combined_log_line("::1", 0, &odd, 404, 10);
+        assert!(
+            line.contains(
+                "[01/Jan/1970:00:00:00 +0000] \"GET /a\\x22b HTTP/1.1\" 404 10 \"-\" \"-\""
+            ),
+            "{line}"
+        );
+    }
 
     fn get(path: &str) -> Request {
         Request {

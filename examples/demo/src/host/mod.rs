@@ -73,6 +73,14 @@ impl Host {
         }
     }
 
+    /// Its access log in nginx's `combined` format (for `ota-sign fleet status`).
+    pub fn access_log(&self) -> std::path::PathBuf {
+        match self {
+            Host::Nginx(n) => n.combined_log(),
+            Host::Builtin(b) => b.access_log().to_path_buf(),
+        }
+    }
+
     /// For people: which server this is.
     pub fn name(&self) -> &'static str {
         match self {
