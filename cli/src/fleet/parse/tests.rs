@@ -103,3 +103,37 @@ fn cloudfront_standard_log_lines() {
         None
     );
 }
+
+/// Every truncation of a valid line (a log cut off mid-write) is skipped or read,
+/// never a panic; each is counted once.
+#[test]
+fn truncated_lines_are_counted_not_fatal() {
+    let nginx_line = format!(
+        "127.0.0.1 - - [06/Dec/2026:08:41:09 +0000] \"GET /a.manifest HTTP/1.1\" 304 0 \"-\" \"{UA}\""
+    );
+    let s3_line = format!(
+        "o b [06/Feb/2019:00:00:38 +0000] 192.0.2.3 - ID REST.GET.OBJECT k \"GET /b/k HTTP/1.1\" 200 - 1 1 7 - \"-\" \"{UA}\" -"
+    );
+    let cf_line =
+        format!("2019-12-04\t21:02:31\tLAX1\t392\t192.0.2.100\tGET\th\t/a\t304\t-\t{UA}\t-");
+    let mut reader = crate::fleet::source::LogReader::new(None);
+    let mut expected = 0;
+    for line in [&nginx_line, &s3_line, &cf_line] {
+        for end in 1..=line.len() {
+            let prefix = &line[..end];
+            if prefix.trim().is_empty() || prefix.starts_with('#') {
+                continue;
+            }
+            reader.line(prefix);
+            expected += 1;
+        }
+    }
+    let counts = reader.fleet.counts;
+    assert_eq!(counts.lines, expected);
+    assert_eq!(
+        counts.malformed + counts.device_requests + counts.other_clients,
+        expected
+    );
+    // The complete lines were read.
+    assert!(counts.device_requests >= 3, "{counts:?}");
+}
