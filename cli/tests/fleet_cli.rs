@@ -614,3 +614,67 @@ fn a_simulated_fleet_against_real_nginx() {
     assert_eq!(rolled_back["failed"], 4);
     assert_eq!(report["lines"]["malformed"], 0);
 }
+
+/// S3 delivers its server access logs into a bucket (here under date prefixes);
+/// `fleet status s3://bucket/prefix` reads them there.
+#[test]
+fn logs_are_read_from_an_s3_prefix() {
+    use ota_test_servers::s3::{self, S3sFs};
+    let Some(server) = S3sFs::start(&["logs"]) else {
+        return;
+    };
+    let s = Scratch::new();
+    fleet_logs(&s);
+    let dir = server.bucket_dir("logs").join("ota/2026-12-06");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        s.path("logs/s3/2026-12-06/2026-12-06-00-10-00-EXAMPLE"),
+        dir.join("2026-12-06-00-10-00-EXAMPLE"),
+    )
+    .unwrap();
+    std::fs::copy(
+        s.path("logs/EDFDVBD6EXAMPLE.2026-12-06-00.a1b2c3d4.gz"),
+        server
+            .bucket_dir("logs")
+            .join("ota/EDFDVBD6EXAMPLE.2026-12-06-00.a1b2c3d4.gz"),
+    )
+    .unwrap();
+    let env = |key: &'static str| {
+        [
+            ("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", key),
+            ("AWS_REGION", s3::REGION),
+            ("AWS_ENDPOINT_URL", server.endpoint.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+        ]
+    };
+    let (out, _) = s.run_env(
+        &["fleet", "status", "s3://logs/ota/", "--json"],
+        &env(s3::SECRET_KEY),
+        0,
+    );
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let mut ids: Vec<&str> = report["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["b", "c"], "{report:#}");
+    assert_eq!(
+        device(&report, "b")["failed_releases"],
+        serde_json::json!(["1.1.0"])
+    );
+
+    s.run_env(
+        &["fleet", "status", "s3://nothing/ota/"],
+        &env(s3::SECRET_KEY),
+        NOT_FOUND,
+    );
+    s.run_env(
+        &["fleet", "status", "s3://logs/ota/"],
+        &env("wrong-secret-0123456789"),
+        CREDENTIALS,
+    );
+}

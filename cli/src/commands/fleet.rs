@@ -42,8 +42,8 @@ of the devices per version over time, to open in any browser (no server, no netw
 GitHub gives.
 
 Exit codes: 0 report made, 2 bad arguments, 4 a log or the release tree cannot be read
-(or the HTML cannot be written), 8 credentials rejected (GitHub), 9 repository not found,
-10 network failure (S3, GitHub).";
+(or the HTML cannot be written), 8 credentials rejected (S3, GitHub), 9 bucket or
+repository not found, 10 network failure (S3, GitHub).";
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -112,7 +112,7 @@ impl ExitStatus for FleetError {
     fn exit_code(&self) -> u8 {
         match self {
             FleetError::Read { .. } => exit::IO,
-            FleetError::S3 { .. } => exit::NETWORK,
+            FleetError::S3 { source, .. } => s3_exit_code(source),
             FleetError::Github { status, .. } => match status {
                 Some(401 | 403) => exit::CREDENTIALS,
                 Some(404) => exit::NOT_FOUND,
@@ -146,6 +146,21 @@ impl Diagnostic for FleetError {
             _ => return None,
         };
         Some(Box::new(text))
+    }
+}
+
+/// object_store reports a failed list as `Generic`, with the host's answer only in the
+/// message: the status code is read from there.
+fn s3_exit_code(error: &object_store::Error) -> u8 {
+    let text = error.to_string();
+    let answered = |code: &str| text.contains(&format!("status code: {code}"));
+    match error {
+        object_store::Error::NotFound { .. } => exit::NOT_FOUND,
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => exit::CREDENTIALS,
+        _ if answered("404") => exit::NOT_FOUND,
+        _ if answered("401") || answered("403") => exit::CREDENTIALS,
+        _ => exit::NETWORK,
     }
 }
 
