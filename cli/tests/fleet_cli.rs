@@ -4,6 +4,10 @@
 //!
 //! Chromium missing is a failure with the install command, unless
 //! `OTA_SKIP_BROWSER_TESTS=1`.
+//!
+//! Longer than our usual file: one test binary for the whole command, because every CLI
+//! test binary links the simulator, the test servers and the CLI's dependencies again,
+//! and the log fixtures here are shared by every test.
 
 mod common;
 
