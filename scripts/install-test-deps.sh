@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need beyond Rust: nginx, OpenSSL and a C compiler (Debian),
+# Installs what the tests need beyond Rust: nginx, OpenSSL, a C compiler and Chromium (Debian),
 # s3s-fs (crates.io) and Python's `cryptography` (PyPI, else Debian).
 # Idempotent: does nothing for what is already installed.
 set -euo pipefail
@@ -18,6 +18,11 @@ apt_install() {
 
 if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
     apt_install nginx
+fi
+# `ota-sign fleet status --html`: the report is rendered in real headless Chromium
+# (cli/tests/fleet_cli.rs).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    apt_install chromium
 fi
 # Key interoperability tests and the C key export.
 command -v openssl >/dev/null 2>&1 || apt_install openssl

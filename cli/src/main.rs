@@ -9,6 +9,7 @@ mod diagnostics;
 mod exit;
 mod firmware;
 mod flash;
+mod fleet;
 mod interrupt;
 mod output;
 mod packaging;

@@ -7,6 +7,7 @@
 pub mod completions;
 pub mod extract;
 pub mod flash;
+pub mod fleet;
 pub mod inspect;
 pub mod keygen;
 pub mod man;
@@ -56,6 +57,8 @@ pub enum Command {
     /// Upload a release tree to a directory, S3 or GitHub Releases (no key needed)
     #[command(long_about = publish::ABOUT)]
     Publish(publish::Args),
+    /// Fleet status from the static host's access logs (no server)
+    Fleet(fleet::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     #[command(long_about = completions::ABOUT)]
     Completions(completions::Args),
@@ -77,6 +80,7 @@ impl Command {
             Command::Flash(args) => flash::run(args, global),
             Command::Release(args) => release::run(args, global),
             Command::Publish(args) => publish::run(args, global),
+            Command::Fleet(args) => fleet::run(args, global),
             Command::Completions(args) => completions::run(args, global),
             Command::Man(args) => man::run(args, global),
         }

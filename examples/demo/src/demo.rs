@@ -1,6 +1,7 @@
 //! The story a new user runs first (`scripts/demo.sh`): a throwaway key, a firmware that
 //! trusts it, a signed release on a local static host, a fleet of simulated devices
-//! updating to v2, and a broken v3 that every device rolls back from.
+//! updating to v2, and a broken v3 that every device rolls back from; then the fleet's
+//! state as `ota-sign fleet status` reads it from the host's own access log.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -214,6 +215,13 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
         published.elapsed().as_secs_f64()
     );
 
+    step(
+        9,
+        "Fleet status from the host's access log (no server of our own: each request's \
+         User-Agent says who asks)",
+    );
+    fleet_status(&tool, root, &host, views.len())?;
+
     let stats = host.stats();
     println!(
         "\n== Done. {} served {} requests ({} answered 304 Not Modified, {} ranges), {} in all.",
@@ -229,6 +237,57 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
             root.display()
         );
     }
+    Ok(())
+}
+
+/// `ota-sign fleet status` over the host's access log and the release tree: shows the
+/// report and checks that it tells the story the devices lived (v2 on every device, v3
+/// downloaded and rolled back by every device).
+fn fleet_status(tool: &OtaSign, root: &Path, host: &Host, devices: usize) -> Result<(), DemoError> {
+    let log = host.access_log();
+    let log = log.to_string_lossy();
+    let text = tool
+        .run(
+            root,
+            [
+                "fleet",
+                "status",
+                &log,
+                "--repo",
+                "repo",
+                "--html",
+                "fleet.html",
+            ],
+        )
+        .map_err(|e| e.to_string())?;
+    print!("{}", crate::tools::indent(&text));
+    let mut quiet = tool.clone();
+    quiet.echo = false;
+    let json = quiet
+        .run(root, ["fleet", "status", &log, "--repo", "repo", "--json"])
+        .map_err(|e| e.to_string())?;
+    let report: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| format!("fleet status --json: {e}"))?;
+    let release = |version: &str| {
+        report["releases"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["version"] == version))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (v2, v3) = (release("2.0.0"), release("3.0.0"));
+    let all = serde_json::Value::from(devices);
+    if v2["running"] != all || v3["downloaded_not_running"] != all || v3["failed"] != all {
+        return Err(format!(
+            "fleet status does not show v2 on all {devices} devices and v3 rolled back \
+             everywhere:\n{json}"
+        ));
+    }
+    println!(
+        "  v2 reached all {devices} devices; all {devices} downloaded v3, failed its trial \
+         and went back to v2. The same as a page: {}",
+        root.join("fleet.html").display()
+    );
     Ok(())
 }
 

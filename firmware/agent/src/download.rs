@@ -251,6 +251,8 @@ pub struct Downloader<'d, C, D, K> {
     pub jitter: &'d mut Jitter,
     /// Receive buffer for body reads.
     pub buf: &'d mut [u8],
+    /// Who asks, for the `User-Agent` ([`crate::identity`]).
+    pub identity: Option<&'d str>,
 }
 
 /// What one `run` carries from attempt to attempt.
@@ -382,6 +384,7 @@ impl<C: HttpClient, D: DelayNs, K: Clock> Downloader<'_, C, D, K> {
             url,
             if_none_match: None,
             range_from: (from > 0).then_some(from),
+            identity: self.identity,
             timeout_ms: self.policy.timeout_ms,
             head_timeout_ms: self.policy.head_timeout_ms,
             deadline_ms: left,
@@ -652,6 +655,7 @@ mod tests {
                 policy,
                 jitter: &mut jitter,
                 buf: &mut buf,
+                identity: None,
             };
             embassy_futures::block_on(
                 d.run("http://h/x.ota", &mut inst, &mut flash, &mut |p| last = *p),

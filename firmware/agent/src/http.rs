@@ -120,6 +120,10 @@ pub struct Request<'a> {
     pub if_none_match: Option<&'a ETag>,
     /// Sent as `Range: bytes=N-` when set.
     pub range_from: Option<u64>,
+    /// Who asks ([`crate::identity`]): sent as a comment after the `User-Agent`'s
+    /// product token when set. Printable ASCII without `(`, `)` or a backslash; other
+    /// text is not sent.
+    pub identity: Option<&'a str>,
     /// Longest wait for the connection or any single read or write.
     pub timeout_ms: u32,
     /// Longest time from sending the request (connecting, the TLS handshake and any
@@ -144,6 +148,7 @@ impl<'a> Request<'a> {
             url,
             if_none_match: None,
             range_from: None,
+            identity: None,
             timeout_ms,
             head_timeout_ms: timeout_ms,
             deadline_ms: u64::from(timeout_ms),

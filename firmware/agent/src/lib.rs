@@ -46,6 +46,7 @@ pub mod download;
 pub mod error;
 pub mod http;
 pub mod http1;
+pub mod identity;
 pub mod install;
 pub mod release_retry;
 pub mod secure_boot;

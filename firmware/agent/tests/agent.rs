@@ -151,6 +151,7 @@ impl Device {
             retry: RetryPolicy::default(),
             max_window_log: DEFAULT_WINDOW_LOG,
             security_counter_floor: 0,
+            identify: Default::default(),
         };
         let firmware = Firmware {
             device_type: ts::device_type(),

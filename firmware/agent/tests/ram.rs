@@ -95,6 +95,7 @@ fn measure(window_log: u8, buffers: UpdateBuffers<'_>) -> (usize, usize, usize) 
         retry: RetryPolicy::default(),
         max_window_log: window_log,
         security_counter_floor: 0,
+        identify: Default::default(),
     };
     let firmware = Firmware {
         device_type: ts::device_type(),

@@ -17,6 +17,7 @@
 //! | `OTA_BOOTLOADER`    | no       | `plain` (espflash's, default) or `rollback` (app rollback on) |
 //! | `OTA_BOOT_ATTEMPTS` | no       | boots an unconfirmed image gets before rollback, 1..=10, default 3 |
 //! | `OTA_NTP_SERVER`    | no       | SNTP server for the wall clock (manifest expiry), default `pool.ntp.org`; `off` for none |
+//! | `OTA_IDENTIFY`      | no       | what requests' `User-Agent` says (ota-agent `identity`): `hashed` (default), `mac` or `off` |
 //!
 //! (*) Without `OTA_TRUSTED_KEYS` the build falls back to the published, INSECURE test key
 //! (its private half is in README.md) and says so on every build and every boot.
@@ -42,7 +43,7 @@ const PASSWORD_MAX: usize = 64;
 const IMAGE_URL_MAX: usize = 512;
 
 /// The variables read (besides cargo's `CARGO_PKG_VERSION`); changing one rebuilds.
-pub const VARIABLES: [&str; 11] = [
+pub const VARIABLES: [&str; 12] = [
     "OTA_TRUSTED_KEYS",
     "WIFI_SSID",
     "WIFI_PASSWORD",
@@ -54,6 +55,7 @@ pub const VARIABLES: [&str; 11] = [
     "OTA_BOOTLOADER",
     "OTA_BOOT_ATTEMPTS",
     "OTA_NTP_SERVER",
+    "OTA_IDENTIFY",
 ];
 
 /// A checked configuration.
@@ -70,6 +72,8 @@ pub struct Config {
     rollback_bootloader: bool,
     boot_attempts: u8,
     ntp_server: Option<String>,
+    /// The `ota_agent::identity::Identify` variant.
+    identify: &'static str,
     /// What the build should warn about (test key, offline, no polling).
     pub warnings: Vec<String>,
 }
@@ -216,7 +220,21 @@ impl Config {
             }
         };
 
+        // What every request tells the host's access log (SECURITY.md).
+        let identify = match var("OTA_IDENTIFY").as_deref() {
+            None | Some("hashed") => "HashedId",
+            Some("mac") => "PlainId",
+            Some("off") => "Off",
+            Some(other) => {
+                return Err(format!(
+                    "OTA_IDENTIFY {other:?} must be `hashed` (a hash of the MAC address, the \
+                     default), `mac` (the MAC address itself) or `off` (no device details)"
+                ));
+            }
+        };
+
         Ok(Config {
+            identify,
             keys,
             test_key,
             ssid,
@@ -265,6 +283,11 @@ impl Config {
             s,
             "pub const NTP_SERVER: Option<&str> = {:?};",
             self.ntp_server
+        );
+        let _ = writeln!(
+            s,
+            "pub const IDENTIFY: ota_agent::identity::Identify = ota_agent::identity::Identify::{};",
+            self.identify
         );
         let _ = writeln!(
             s,

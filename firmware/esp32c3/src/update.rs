@@ -20,8 +20,8 @@ use ota_format::{Channel, DeviceType, TrustedKeyDescriptor, Version};
 use static_cell::StaticCell;
 
 use crate::build_config::{
-    BOOT_ATTEMPTS, CHANNEL, CHECK_INTERVAL_S, DEVICE_TYPE, FIRMWARE_VERSION, MANIFEST_URL,
-    ROLLBACK_BOOTLOADER,
+    BOOT_ATTEMPTS, CHANNEL, CHECK_INTERVAL_S, DEVICE_TYPE, FIRMWARE_VERSION, IDENTIFY,
+    MANIFEST_URL, ROLLBACK_BOOTLOADER,
 };
 use crate::flash::Layout;
 use crate::http::{self, EmbassyHttp, HttpMemory, NetCell};
@@ -104,6 +104,7 @@ pub fn start(
         retry: RETRY,
         max_window_log: DEFAULT_WINDOW_LOG,
         security_counter_floor: 0,
+        identify: IDENTIFY,
     };
     let firmware = Firmware {
         device_type,

@@ -22,6 +22,7 @@ use ota_agent::boot::BootConfig;
 use ota_agent::bootloader::BootloaderMode;
 use ota_agent::download::{Clock, DownloadProgress, RetryPolicy};
 use ota_agent::geometry::{BootTarget, Region};
+use ota_agent::identity::Identify;
 use ota_agent::partition_table::PARTITION_TABLE_OFFSET;
 use ota_agent::state::StateStore;
 use ota_agent::status::{CheckResult, Status, UpdateState, state_label, target_label};
@@ -117,6 +118,8 @@ pub struct DeviceConfig {
     pub retry: RetryPolicy,
     /// Largest zstd window log accepted.
     pub max_window_log: u8,
+    /// What the device says about itself in its requests' `User-Agent`.
+    pub identify: Identify,
 }
 
 impl DeviceConfig {
@@ -132,6 +135,7 @@ impl DeviceConfig {
             max_boot_attempts: 3,
             retry: RetryPolicy::default(),
             max_window_log: DEFAULT_WINDOW_LOG,
+            identify: Identify::HashedId,
         }
     }
 }
@@ -395,6 +399,7 @@ impl<const WRITE_SIZE: usize> VirtualDevice<WRITE_SIZE> {
             retry: self.config.retry,
             max_window_log: self.config.max_window_log,
             security_counter_floor: 0,
+            identify: self.config.identify,
         };
         let agent_firmware = Firmware {
             device_type: firmware.device_type,

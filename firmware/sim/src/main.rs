@@ -49,6 +49,17 @@ enum Bootloader {
     Plain,
 }
 
+/// What the device says about itself in each request's `User-Agent` (SECURITY.md).
+#[derive(Clone, Copy, ValueEnum)]
+enum IdentifyArg {
+    /// id (hashed), type, channel, version, slot and last outcome
+    Hashed,
+    /// the same with the device id as given
+    Plain,
+    /// `ota-agent/<version>` only
+    Off,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Boot the device and poll for updates.
@@ -119,6 +130,10 @@ struct RunArgs {
     /// Trial boots before falling back (plain bootloader).
     #[arg(long, default_value_t = 3)]
     max_boot_attempts: u8,
+    /// What each request's User-Agent says about the device, for `ota-sign fleet
+    /// status` (see SECURITY.md).
+    #[arg(long, value_enum, default_value = "hashed")]
+    identify: IdentifyArg,
     /// Log events as JSON lines (`{"event":"boot",...}`) instead of text
     #[arg(long)]
     json: bool,
@@ -355,6 +370,11 @@ fn run(args: RunArgs, log: Log) -> Result<ExitCode, String> {
         Bootloader::Plain => BootloaderMode::RollbackDisabled,
     };
     config.max_window_log = args.max_window_log;
+    config.identify = match args.identify {
+        IdentifyArg::Hashed => ota_agent::identity::Identify::HashedId,
+        IdentifyArg::Plain => ota_agent::identity::Identify::PlainId,
+        IdentifyArg::Off => ota_agent::identity::Identify::Off,
+    };
     config.max_boot_attempts = args.max_boot_attempts;
     let mut device = VirtualDevice::new(flash, config);
 

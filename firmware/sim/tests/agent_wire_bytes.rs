@@ -148,7 +148,9 @@ fn idle_check_costs_a_few_hundred_bytes() {
         })
     );
     let conns = changed.1;
-    assert!(idle.total() < 500, "idle check: {idle:?}");
+    // The budget of issue #14: the identity token in the User-Agent (about 52 bytes)
+    // included, an idle check stays within 450 bytes.
+    assert!(idle.total() <= 450, "idle check: {idle:?}");
     assert_eq!(conns.len(), 2, "{conns:?}");
     let (changed, image) = (conns[0], conns[1]);
     // The conditional request of an idle check, with the new manifest in the answer.

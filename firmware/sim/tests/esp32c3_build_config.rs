@@ -74,6 +74,7 @@ fn defaults_are_offline_plain_and_loud_about_the_test_key() {
         "pub const ROLLBACK_BOOTLOADER: bool = false;",
         "pub const BOOT_ATTEMPTS: u8 = 3;",
         "pub const NTP_SERVER: Option<&str> = Some(\"pool.ntp.org\");",
+        "pub const IDENTIFY: ota_agent::identity::Identify = ota_agent::identity::Identify::HashedId;",
         "pub const TRUSTED_KEYS_ARE_TEST_KEY: bool = true;",
         "pub const TRUSTED_KEYS: [[u8; 32]; 1] = [",
     ] {
@@ -125,6 +126,7 @@ fn every_bad_value_is_refused_with_the_variable_named() {
         ("OTA_NTP_SERVER", "ntp server", "OTA_NTP_SERVER"),
         ("OTA_NTP_SERVER", "-ntp.example", "OTA_NTP_SERVER"),
         ("OTA_NTP_SERVER", "ntp..example", "OTA_NTP_SERVER"),
+        ("OTA_IDENTIFY", "plain", "OTA_IDENTIFY"),
     ];
     for (name, value, says) in cases {
         let err = configure(&[(name, value)])
@@ -154,4 +156,15 @@ fn every_bad_value_is_refused_with_the_variable_named() {
     // The longest base URL that leaves room for a 96-byte image name is accepted.
     let longest = format!("http://h/{}", "p".repeat(415 - 9));
     assert!(configure(&[("OTA_BASE_URL", &longest)]).is_ok());
+}
+
+#[test]
+fn the_identity_token_can_show_the_mac_or_be_turned_off() {
+    for (value, variant) in [("mac", "PlainId"), ("off", "Off"), ("hashed", "HashedId")] {
+        let rust = rust_of(&[("OTA_IDENTIFY", value)]);
+        let line = format!(
+            "pub const IDENTIFY: ota_agent::identity::Identify = ota_agent::identity::Identify::{variant};"
+        );
+        assert!(rust.contains(&line), "OTA_IDENTIFY={value}: {rust}");
+    }
 }

@@ -246,8 +246,12 @@ fn repeated_cuts<const W: usize>(
         // Retry the update from whatever runs now.
         let _ = (|| -> Result<(), String> {
             if running == OLD {
-                select_slot(&mut d.state(OLD).map_err(|e| e.to_string())?, &mut d.flash, 2)
-                    .map_err(|e| e.to_string())?;
+                select_slot(
+                    &mut d.state(OLD).map_err(|e| e.to_string())?,
+                    &mut d.flash,
+                    2,
+                )
+                .map_err(|e| e.to_string())?;
             }
             let (r, _, mut st) = d.boot_and_record()?;
             running = r;

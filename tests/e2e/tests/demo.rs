@@ -49,6 +49,11 @@ fn assert_story(host: &str) {
     assert!(out.contains("SYNTHESIZED ESP32-C3 app image"), "{out}");
     assert!(out.contains("all 4 devices run v2"), "{out}");
     assert!(out.contains("went back to v2"), "{out}");
+    // The last step: `ota-sign fleet status` over the host's own access log.
+    assert!(
+        out.contains("v2 reached all 4 devices; all 4 downloaded v3, failed its trial"),
+        "{out}"
+    );
     // Plain log lines (stdout is not a terminal): every device failed the v3 trial.
     for n in 0..4 {
         assert!(

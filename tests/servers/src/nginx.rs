@@ -101,6 +101,7 @@ events {{ worker_connections {connections}; }}
 http {{
     log_format bytes '$status $bytes_sent $request_length $request_method $uri';
     access_log {w}/access.log bytes;
+    access_log {w}/combined.log combined;
     client_body_temp_path {w}/body;
     proxy_temp_path {w}/proxy;
     fastcgi_temp_path {w}/fastcgi;
@@ -164,6 +165,12 @@ http {{
     /// the answer is complete (unbuffered).
     pub fn access_log(&self) -> PathBuf {
         self.work.path().join("access.log")
+    }
+
+    /// The same answers in nginx's predefined `combined` format (what `ota-sign fleet
+    /// status` reads).
+    pub fn combined_log(&self) -> PathBuf {
+        self.work.path().join("combined.log")
     }
 }
 

@@ -3,7 +3,7 @@
 
 pub mod nginx;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use ota_test_servers::static_host::{HostStats, StaticHost};
 
@@ -22,8 +22,8 @@ pub enum HostKind {
 pub enum Host {
     /// Debian's nginx.
     Nginx(nginx::Nginx),
-    /// The built-in server.
-    Builtin(StaticHost),
+    /// The built-in server, and the access log it writes (nginx `combined` format).
+    Builtin(StaticHost, PathBuf),
 }
 
 impl Host {
@@ -37,8 +37,10 @@ impl Host {
         if want_nginx {
             nginx::serve(root, connections).map(Host::Nginx)
         } else {
-            StaticHost::serve_dir(root)
-                .map(Host::Builtin)
+            // Beside the served directory, so a publish never uploads it.
+            let log = root.with_extension("access.log");
+            StaticHost::serve_dir_logged(root, &log)
+                .map(|host| Host::Builtin(host, log))
                 .map_err(|e| format!("built-in server: {e}"))
         }
     }
@@ -47,7 +49,7 @@ impl Host {
     pub fn url(&self) -> String {
         match self {
             Host::Nginx(n) => n.url.clone(),
-            Host::Builtin(b) => b.base.clone(),
+            Host::Builtin(b, _) => b.base.clone(),
         }
     }
 
@@ -55,7 +57,15 @@ impl Host {
     pub fn stats(&self) -> HostStats {
         match self {
             Host::Nginx(n) => nginx::stats(n),
-            Host::Builtin(b) => b.stats(),
+            Host::Builtin(b, _) => b.stats(),
+        }
+    }
+
+    /// Its access log in nginx's `combined` format (for `ota-sign fleet status`).
+    pub fn access_log(&self) -> PathBuf {
+        match self {
+            Host::Nginx(n) => n.combined_log(),
+            Host::Builtin(_, log) => log.clone(),
         }
     }
 
@@ -63,7 +73,7 @@ impl Host {
     pub fn name(&self) -> &'static str {
         match self {
             Host::Nginx(_) => "nginx",
-            Host::Builtin(_) => "built-in static server",
+            Host::Builtin(..) => "built-in static server",
         }
     }
 }

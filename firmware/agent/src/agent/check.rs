@@ -9,6 +9,7 @@ use super::{Agent, AgentError};
 use crate::download::{Clock, RetryPolicy};
 use crate::geometry::BootTarget;
 use crate::http::{ETag, HttpClient, HttpError, Request, read_to_end};
+use crate::identity::Identity;
 use crate::release_retry::Verdict;
 use crate::status::{CheckResult, LastCheck, UpdateState};
 
@@ -28,6 +29,7 @@ impl<'a, F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'a, F
             Ok(result) => *result,
             Err(_) => CheckResult::Failed,
         };
+        self.outcome.note(result);
         self.last_check = Some(LastCheck {
             at_ms: self.clock.now_ms(),
             at_unix: self.clock.unix_time(),
@@ -132,10 +134,12 @@ impl<'a, F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'a, F
         let deadline_ms = policy
             .manifest_deadline_ms
             .min(self.check_deadline_at.saturating_sub(self.clock.now_ms()));
+        let identity = self.identity().token();
         let request = Request {
             url: self.config.manifest_url,
             if_none_match,
             range_from: None,
+            identity: identity.as_ref().map(|t| t.as_str()),
             timeout_ms: policy.timeout_ms,
             head_timeout_ms: policy.head_timeout_ms,
             deadline_ms,
@@ -163,6 +167,19 @@ impl<'a, F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'a, F
                 e => AgentError::Http(e),
             })?;
         Ok(Some((head.etag, len)))
+    }
+
+    /// What the device says about itself in its requests' `User-Agent`.
+    pub(super) fn identity(&self) -> Identity<'a> {
+        Identity {
+            identify: self.config.identify,
+            device_id: self.config.device_id,
+            device_type: self.firmware.device_type,
+            channel: self.config.channel,
+            version: self.firmware.version,
+            running: self.firmware.running,
+            outcome: self.outcome,
+        }
     }
 
     /// The device as the manifest's policy sees it.

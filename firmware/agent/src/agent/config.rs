@@ -5,6 +5,7 @@ use ota_format::{Channel, ChipId, DeviceType, TrustedKey, Version};
 use crate::boot::BootConfig;
 use crate::download::RetryPolicy;
 use crate::geometry::{BootTarget, Geometry, Region};
+use crate::identity::Identify;
 
 /// Largest zstd window log the agent accepts at all.
 pub const MAX_WINDOW_LOG: u8 = 14;
@@ -52,4 +53,7 @@ pub struct AgentConfig<'a> {
     pub max_window_log: u8,
     /// Lowest security counter this firmware accepts, whatever the state says.
     pub security_counter_floor: u64,
+    /// What the device says about itself in every request's `User-Agent`
+    /// ([`crate::identity`]).
+    pub identify: Identify,
 }

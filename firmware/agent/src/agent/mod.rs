@@ -32,6 +32,7 @@ use embedded_storage::nor_flash::MultiwriteNorFlash;
 use crate::boot::BootState;
 use crate::download::{Clock, DownloadProgress, Jitter};
 use crate::http::ETag;
+use crate::identity::Outcome;
 use crate::release_retry::ReleaseRetries;
 use crate::state::{AgentState, StateStore};
 use crate::status::{LastCheck, LastError, Status, TrialStatus, UpdateState};
@@ -90,6 +91,8 @@ pub struct Agent<'a, F, C, D, K> {
     /// When the running check must end, on `clock`.
     check_deadline_at: u64,
     retries: ReleaseRetries,
+    /// What the next request reports about the last check.
+    outcome: Outcome,
 }
 
 impl<'a, F: MultiwriteNorFlash, C, D, K: Clock> Agent<'a, F, C, D, K> {
@@ -143,6 +146,7 @@ impl<'a, F: MultiwriteNorFlash, C, D, K: Clock> Agent<'a, F, C, D, K> {
             checks: 0,
             check_deadline_at: 0,
             retries: ReleaseRetries::default(),
+            outcome: Outcome::default(),
         };
         match agent.on_boot() {
             Ok((outcome, phase)) => {

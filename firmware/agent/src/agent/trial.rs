@@ -11,7 +11,7 @@ use crate::download::Clock;
 use crate::geometry::{BootTarget, Region};
 use crate::otadata::OtaState;
 use crate::state::PendingInstall;
-use crate::status::{TrialStatus, UpdateState};
+use crate::status::{CheckResult, TrialStatus, UpdateState};
 
 /// What the application must do after [`Agent::start`].
 #[derive(Debug, PartialEq, Eq)]
@@ -113,6 +113,9 @@ impl<F: MultiwriteNorFlash, C, D, K: Clock> Agent<'_, F, C, D, K> {
                 // Rolled back (by the bootloader, the agent or the app), or it never
                 // started: do not try this release again.
                 log::warn!("release {} failed its trial boot", p.version);
+                // The first request of this boot already says so (`r=pf-<version>`).
+                self.outcome
+                    .note(CheckResult::PreviouslyFailed { version: p.version });
                 self.forget_pending(Some(p))
             }
             // Selected but the bootloader started something else.

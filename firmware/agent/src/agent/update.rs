@@ -76,6 +76,7 @@ impl<F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'_, F, C,
         self.enter(UpdateState::Downloading { progress: start });
         self.sink.progress(&start);
         let mut last = start;
+        let identity = self.identity().token();
         let sink = &mut *self.sink;
         // The download gets what is left of the check when that is less than its own.
         let mut policy = self.config.retry;
@@ -83,6 +84,7 @@ impl<F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'_, F, C,
             .deadline_ms
             .min(self.check_deadline_at.saturating_sub(self.clock.now_ms()));
         let mut downloader = Downloader {
+            identity: identity.as_ref().map(|t| t.as_str()),
             client: &mut self.client,
             delay: &mut self.delay,
             clock: &self.clock,

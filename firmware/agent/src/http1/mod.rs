@@ -350,14 +350,15 @@ async fn send<C: Connection>(
             .await?;
     }
     stream
-        .write_all(
-            concat!(
-                "\r\nUser-Agent: ota-agent/",
-                env!("CARGO_PKG_VERSION"),
-                "\r\nAccept-Encoding: identity\r\nConnection: close\r\n"
-            )
-            .as_bytes(),
-        )
+        .write_all(concat!("\r\nUser-Agent: ota-agent/", env!("CARGO_PKG_VERSION")).as_bytes())
+        .await?;
+    if let Some(identity) = request.identity.filter(|t| is_comment_text(t)) {
+        stream.write_all(b" (").await?;
+        stream.write_all(identity.as_bytes()).await?;
+        stream.write_all(b")").await?;
+    }
+    stream
+        .write_all(b"\r\nAccept-Encoding: identity\r\nConnection: close\r\n")
         .await?;
     if let Some(tag) = request.if_none_match {
         stream.write_all(b"If-None-Match: ").await?;
@@ -371,6 +372,13 @@ async fn send<C: Connection>(
     }
     stream.write_all(b"\r\n").await?;
     stream.flush().await
+}
+
+/// Whether `text` can go inside a `User-Agent` comment as it is: printable ASCII without
+/// the characters that would end the comment or escape in it (RFC 9110 `ctext`).
+fn is_comment_text(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (0x20..=0x7e).contains(&b) && !b"()\\".contains(&b))
 }
 
 /// `n` in decimal, written at the end of `buf`.

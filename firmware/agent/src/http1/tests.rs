@@ -135,6 +135,7 @@ fn request_bytes_are_exactly_these() {
         url: "http://updates.example:8080/fleet/a.manifest?x=1#frag",
         if_none_match: Some(&tag),
         range_from: Some(1234),
+        identity: None,
         timeout_ms: 700,
         head_timeout_ms: 5_000,
         deadline_ms: 60_000,
@@ -160,6 +161,37 @@ fn request_bytes_are_exactly_these() {
     fetch(&mut c, &get("http://[::1]/m")).unwrap();
     assert_eq!(c.connection().connects[0].0, "::1");
     assert!(c.connection().sent_text(0).contains("Host: [::1]\r\n"));
+}
+
+#[test]
+fn the_identity_token_goes_into_the_user_agent_and_nothing_else_changes() {
+    let sent = |identity: Option<&str>| {
+        let mut c = client(Script::new(&[b"HTTP/1.1 304 Not Modified\r\n\r\n"]), 4096);
+        let tag = ETag::new("\"abc\"").unwrap();
+        let request = Request {
+            if_none_match: Some(&tag),
+            identity,
+            ..get("http://h/a.manifest")
+        };
+        fetch(&mut c, &request).unwrap();
+        c.connection().sent_text(0)
+    };
+    let agent = concat!("ota-agent/", env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        sent(Some("i=0a1b;t=sensor;c=stable;v=1.2.0;s=1;r=up")),
+        format!(
+            "GET /a.manifest HTTP/1.1\r\nHost: h\r\n\
+             User-Agent: {agent} (i=0a1b;t=sensor;c=stable;v=1.2.0;s=1;r=up)\r\n\
+             Accept-Encoding: identity\r\nConnection: close\r\nIf-None-Match: \"abc\"\r\n\r\n"
+        )
+    );
+    // Text that would end the comment, or the header, is not sent at all.
+    for bad in ["a)b", "a\r\nX-Evil: 1", "a\\)", "caf\u{e9}"] {
+        assert!(
+            sent(Some(bad)).contains(&format!("User-Agent: {agent}\r\n")),
+            "{bad:?}"
+        );
+    }
 }
 
 #[test]

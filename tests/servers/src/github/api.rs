@@ -29,7 +29,20 @@ pub(super) fn route(s: &mut State, host: Host, req: &Request, urls: &Urls) -> Re
             api(s, req, &segs[3..], urls)
         }
         Host::Web => downloads::web(s, req, &segs, urls),
-        Host::Objects => downloads::objects(s, req, &segs),
+        Host::Objects => {
+            let reply = downloads::objects(s, req, &segs);
+            if reply.status == 200
+                && let [_, id] = segs[..]
+                && let Some(a) = s
+                    .releases
+                    .iter_mut()
+                    .flat_map(|r| r.assets.iter_mut())
+                    .find(|a| a.id.to_string() == id)
+            {
+                a.downloads += 1;
+            }
+            reply
+        }
     }
 }
 

@@ -91,6 +91,8 @@ pub struct Asset {
     /// `uploaded`, or `starter` for an upload that failed half-way (it still holds the
     /// name, as on GitHub, until deleted).
     pub state: String,
+    /// Whole-file downloads served (`200`), reported as `download_count` like GitHub.
+    pub downloads: u64,
 }
 
 /// A stored release.

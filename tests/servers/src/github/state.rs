@@ -47,6 +47,7 @@ pub(super) fn asset_json(s: &State, urls: &Urls, tag: &str, a: &Asset) -> Value 
         "id": a.id,
         "name": a.name,
         "size": a.data.len(),
+        "download_count": a.downloads,
         "content_type": a.content_type,
         "state": a.state,
         "digest": format!("sha256:{}", hex(&Sha256::digest(&a.data))),

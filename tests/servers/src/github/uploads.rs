@@ -36,6 +36,7 @@ pub(super) fn upload(s: &mut State, req: &Request, rest: &[&str], urls: &Urls) -
             .to_owned(),
         data: req.body.clone(),
         state: "uploaded".into(),
+        downloads: 0,
     };
     let tag = s.releases[i].tag.clone();
     let v = asset_json(s, urls, &tag, &a);

@@ -108,6 +108,7 @@ fn send(
 
 fn write_head(wire: &mut Wire<'_>, answer: &Answer, fault: Option<&Fault>) -> io::Result<()> {
     let head = answer.head();
+    wire.head_sent += head.len() as u64;
     match fault {
         Some(Fault::TrickleHead(pause)) => {
             for byte in head.bytes() {

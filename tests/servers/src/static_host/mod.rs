@@ -10,6 +10,7 @@
 //! was asked and answered ([`StaticHost::log`], [`StaticHost::stats`]). Every wait is
 //! bounded: reads and writes of a connection time out, and each fault states its bound.
 
+mod access_log;
 mod answer;
 mod faults;
 mod request;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use crate::util::lock;
 
+pub use access_log::combined_log_line;
 pub use answer::{Answer, Lookup, RangeAnswer, answer, etag, parse_range, reason, resolve};
 pub use faults::Fault;
 pub use request::Request;
@@ -112,6 +114,8 @@ struct Shared {
     log: Mutex<Vec<Served>>,
     counters: Counters,
     stop: AtomicBool,
+    /// nginx `combined` lines, when asked for ([`StaticHost::serve_dir_logged`]).
+    access_log: Option<access_log::AccessLog>,
 }
 
 /// A running host. Stops accepting when dropped; connections being answered finish.
@@ -126,15 +130,22 @@ pub struct StaticHost {
 impl StaticHost {
     /// A host serving files put with [`StaticHost::put`], on a free loopback port.
     pub fn start() -> StaticHost {
-        Self::spawn(Files::Memory(Mutex::default())).expect("start a loopback static host")
+        Self::spawn(Files::Memory(Mutex::default()), None).expect("start a loopback static host")
     }
 
     /// A host serving the files under `root` as they are at each request.
     pub fn serve_dir(root: &Path) -> io::Result<StaticHost> {
-        Self::spawn(Files::Dir(root.to_path_buf()))
+        Self::spawn(Files::Dir(root.to_path_buf()), None)
     }
 
-    fn spawn(files: Files) -> io::Result<StaticHost> {
+    /// [`StaticHost::serve_dir`], appending a line per answered request to `access_log`
+    /// in nginx's `combined` format (what `ota-sign fleet status` reads).
+    pub fn serve_dir_logged(root: &Path, access_log: &Path) -> io::Result<StaticHost> {
+        let log = access_log::AccessLog::open(access_log)?;
+        Self::spawn(Files::Dir(root.to_path_buf()), Some(log))
+    }
+
+    fn spawn(files: Files, access_log: Option<access_log::AccessLog>) -> io::Result<StaticHost> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -143,6 +154,7 @@ impl StaticHost {
             log: Mutex::default(),
             counters: Counters::default(),
             stop: AtomicBool::new(false),
+            access_log,
         });
         let accept = {
             let shared = shared.clone();
@@ -254,6 +266,10 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 pub(super) struct Wire<'a> {
     stream: TcpStream,
     sent: &'a AtomicU64,
+    /// Bytes this connection sent, and how many of them were heads (for the access
+    /// log's body bytes).
+    connection_sent: u64,
+    head_sent: u64,
 }
 
 impl Wire<'_> {
@@ -267,6 +283,7 @@ impl Write for Wire<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.stream.write(buf)?;
         self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        self.connection_sent += n as u64;
         Ok(n)
     }
 
@@ -289,9 +306,14 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     let fault = lock(&shared.faults)
         .get_mut(&req.path)
         .and_then(VecDeque::pop_front);
+    let peer = stream
+        .peer_addr()
+        .map_or_else(|_| "-".to_owned(), |a| a.ip().to_string());
     let mut wire = Wire {
         stream,
         sent: &c.bytes_sent,
+        connection_sent: 0,
+        head_sent: 0,
     };
     let (status, written) = faults::respond(
         &mut wire,
@@ -304,6 +326,10 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         206 => c.partial.fetch_add(1, Ordering::Relaxed),
         _ => 0,
     };
+    if let Some(access_log) = &shared.access_log {
+        let body = wire.connection_sent.saturating_sub(wire.head_sent);
+        access_log.record(&peer, &req, status, body);
+    }
     let mut log = lock(&shared.log);
     if log.len() < LOG_MAX {
         log.push(Served {

@@ -19,6 +19,8 @@ pub struct Request {
     pub range: Option<String>,
     /// `If-Range`.
     pub if_range: Option<String>,
+    /// `User-Agent` (devices identify themselves in it).
+    pub user_agent: Option<String>,
     /// Length of the request head, bytes.
     pub head_len: usize,
 }
@@ -69,6 +71,7 @@ pub(super) fn read_request(reader: &mut impl BufRead) -> io::Result<Option<Reque
             "if-none-match" => req.if_none_match = value,
             "range" => req.range = value,
             "if-range" => req.if_range = value,
+            "user-agent" => req.user_agent = value,
             _ => {}
         }
     }
