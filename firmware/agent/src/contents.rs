@@ -15,7 +15,7 @@ use ota_format::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::agent::MAX_WINDOW_LOG;
+use crate::zstd::MAX_WINDOW_LOG;
 use crate::install::InstallError;
 use crate::zstd::{ZstdStream, staging_len};
 

@@ -60,7 +60,7 @@ pub enum AgentError {
     /// The partition table has no slot to update into.
     #[error("no OTA slot to update into")]
     NoUpdateSlot,
-    /// `max_window_log` is above [`crate::agent::MAX_WINDOW_LOG`] or what the staging buffer holds.
+    /// `max_window_log` is above [`crate::zstd::MAX_WINDOW_LOG`] or what the staging buffer holds.
     #[error("configured zstd window exceeds the agent's buffers")]
     WindowTooLarge,
 }

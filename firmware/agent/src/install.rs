@@ -100,7 +100,7 @@ pub enum InstallError {
     #[error("install buffer unsuitable: staging buffer below the window's block size")]
     StagingTooSmall,
     /// A host asked for a window log above what any agent accepts
-    /// ([`crate::agent::MAX_WINDOW_LOG`]).
+    /// ([`crate::zstd::MAX_WINDOW_LOG`]).
     #[error("window log {0} is above what any agent accepts")]
     WindowLogAboveAgents(u8),
     /// An earlier error ended this install; feeding it more bytes cannot resume it.

@@ -12,6 +12,12 @@ use alloc::boxed::Box;
 
 use ruzstd::decoding::FrameDecoder;
 
+/// Largest zstd window log the agent accepts at all.
+pub const MAX_WINDOW_LOG: u8 = 14;
+/// Window log a 64 KiB update path affords with ruzstd (measured in `tests/ram.rs`:
+/// window 4 KiB keeps buffers, decoder and agent near 60 KiB; 16 KiB needs ~150 KiB).
+pub const DEFAULT_WINDOW_LOG: u8 = 12;
+
 const FRAME_MAGIC: u32 = 0xFD2F_B528;
 const BLOCK_HEADER_LEN: usize = 3;
 const MAX_FRAME_HEADER_LEN: usize = 18;

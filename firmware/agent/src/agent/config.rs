@@ -7,11 +7,7 @@ use crate::download::RetryPolicy;
 use crate::geometry::{BootTarget, Geometry, Region};
 use crate::identity::Identify;
 
-/// Largest zstd window log the agent accepts at all.
-pub const MAX_WINDOW_LOG: u8 = 14;
-/// Window log a 64 KiB update path affords with ruzstd (measured in `tests/ram.rs`:
-/// window 4 KiB keeps buffers, decoder and agent near 60 KiB; 16 KiB needs ~150 KiB).
-pub const DEFAULT_WINDOW_LOG: u8 = 12;
+pub use crate::zstd::{DEFAULT_WINDOW_LOG, MAX_WINDOW_LOG};
 /// Longest image URL the agent builds.
 pub const MAX_URL_LEN: usize = 512;
 

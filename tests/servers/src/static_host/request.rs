@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn head_fields_are_read_and_the_query_dropped() {
         let text = "GET /fw/a.ota?x=1 HTTP/1.1\r\nHost: h\r\nrange: bytes=5-\r\n\
-                    If-None-Match: \"ab\"\r\nIf-Range: \"ab\"\r\n\r\nbody";
+                    If-None-Match: \"ab\"\r\nIf-Range: \"ab\"\r\nUser-Agent: ota-agent/1 (t=x)\r\n\r\nbody";
         let req = read_request(&mut text.as_bytes()).unwrap().unwrap();
         assert_eq!(
             req,
@@ -94,6 +94,7 @@ mod tests {
                 if_none_match: Some("\"ab\"".into()),
                 range: Some("bytes=5-".into()),
                 if_range: Some("\"ab\"".into()),
+                user_agent: Some("ota-agent/1 (t=x)".into()),
                 head_len: text.len() - "body".len(),
             }
         );
