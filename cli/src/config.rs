@@ -18,6 +18,8 @@ use ota_keys::PublicKey;
 use serde::Deserialize;
 use toml::Spanned;
 
+use ota_sign_lib::window::WindowLimits;
+
 use crate::exit::{ExitStatus, IO, USAGE};
 
 /// The file name searched for.
@@ -415,44 +417,26 @@ fn parse_slot_size(s: &SlotSize) -> Result<u32, String> {
     u32::try_from(bytes).map_err(|_| format!("{bytes} bytes is larger than any ESP32 flash"))
 }
 
-/// Window log a device type's agents accept when `ota-sign.toml` does not say: what the
-/// shipped firmware (`firmware/esp32c3`) configures, the agent's default.
-pub const DEFAULT_MAX_WINDOW_LOG: u8 = ota_agent::agent::DEFAULT_WINDOW_LOG;
-
 /// The largest zstd window log devices of `device_type` accept: `max_window_log` of its
-/// `[device.NAME]` table, else [`DEFAULT_MAX_WINDOW_LOG`]. Images whose frames need more
+/// `[device.NAME]` table, else [`ota_sign_lib::window::DEFAULT_MAX_WINDOW_LOG`]. Images whose frames need more
 /// can never install on them.
 pub fn max_window_log(config: Option<&Config>, device_type: &str) -> u8 {
-    WindowLimits::from_config(config).for_device_type(device_type)
+    window_limits(config).for_device_type(device_type)
 }
 
 /// `max_window_log` of every device type, detached from the file (a `release` carries
-/// it for all the images it checks).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WindowLimits(BTreeMap<String, u8>);
-
-impl WindowLimits {
-    /// The configured limits; none without a file.
-    pub fn from_config(config: Option<&Config>) -> Self {
-        WindowLimits(
-            config
-                .map(|c| {
-                    c.devices
-                        .iter()
-                        .filter_map(|(name, d)| d.max_window_log.map(|w| (name.clone(), w)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        )
-    }
-
-    /// The limit for `device_type`, else [`DEFAULT_MAX_WINDOW_LOG`].
-    pub fn for_device_type(&self, device_type: &str) -> u8 {
-        self.0
-            .get(device_type)
-            .copied()
-            .unwrap_or(DEFAULT_MAX_WINDOW_LOG)
-    }
+/// it for all the images it checks); none without a file.
+pub fn window_limits(config: Option<&Config>) -> WindowLimits {
+    WindowLimits::new(
+        config
+            .map(|c| {
+                c.devices
+                    .iter()
+                    .filter_map(|(name, d)| d.max_window_log.map(|w| (name.clone(), w)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
 }
 
 fn parse_max_window_log(n: i64) -> Result<u8, String> {
@@ -517,7 +501,7 @@ mod tests {
         let c = parse(SAMPLE).unwrap();
         let d = c.device("thermostat-v2").unwrap();
         assert_eq!(d.chip, ChipId::from_name("esp32c3"));
-        let table = crate::flash::layout::default_table(4 * 1024 * 1024, false).unwrap();
+        let table = ota_sign_lib::flash::partitions::default_table(4 * 1024 * 1024, false).unwrap();
         for slot in ["ota_0", "ota_1"] {
             assert_eq!(
                 d.slot_size,

@@ -7,15 +7,9 @@ mod commands;
 mod config;
 mod diagnostics;
 mod exit;
-mod firmware;
-mod flash;
-mod interrupt;
 mod output;
-mod packaging;
 mod passphrase;
 mod progress;
-mod publish;
-mod repo;
 
 use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;

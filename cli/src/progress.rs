@@ -48,7 +48,7 @@ impl Bar {
     }
 }
 
-impl crate::packaging::Progress for Bar {
+impl ota_sign_lib::packaging::Progress for Bar {
     fn advance(&self, done: u64, _total: u64) {
         self.set(done);
     }

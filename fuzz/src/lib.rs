@@ -7,10 +7,8 @@
 
 use ota_format::*;
 
-/// ota-sign's partition-table reader, compiled from its source file: `ota-sign` is a
-/// binary crate, and the reader depends on nothing of it.
-#[path = "../../cli/src/flash/table.rs"]
-pub mod partition_table;
+/// ota-sign's partition-table reader, from the library under the CLI.
+pub use ota_sign_lib::flash::table as partition_table;
 
 /// TEST ONLY key A of `format/tests/vectors` (its seed is public): the seed corpus is
 /// signed with it, so mutated inputs reach code past the signature check.

@@ -21,6 +21,10 @@ pub const EXIT_SIGTERM: u8 = 128 + 15;
 
 /// A registered file, and the text it must still hold to be removed (a lock another
 /// publish took over is not ours to remove).
+#[cfg_attr(
+    not(feature = "publish"),
+    allow(dead_code, reason = "only the watcher (feature `publish`) reads them")
+)]
 struct Entry {
     id: u64,
     path: PathBuf,
@@ -74,6 +78,7 @@ pub fn settle<T, E>(file: &Registered, f: impl FnOnce() -> Result<T, E>) -> Resu
 }
 
 /// Starts the watcher thread. Call once, before the work that registers files.
+#[cfg(feature = "publish")]
 pub fn install() -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -104,6 +109,7 @@ pub fn install() -> std::io::Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "publish")]
 fn clean_up_and_exit(code: u8) -> ! {
     // Held until exit: no rename can start after the files are gone.
     let list = registry();

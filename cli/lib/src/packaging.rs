@@ -17,7 +17,7 @@ use ota_keys::SigningKeySource;
 use sha2::{Digest, Sha256};
 
 /// Largest window `package` will produce: no agent decodes a larger one. What a device
-/// type accepts is configured ([`crate::config::max_window_log`]); by default the agent's
+/// type accepts is configured ((`max_window_log` in ota-sign.toml)); by default the agent's
 /// 2^12, which keeps the whole update path within the 64 KiB budget (measured in
 /// firmware/agent/tests/ram.rs; 2^14 needs ~150 KiB).
 pub const MAX_WINDOW_LOG: u8 = ota_agent::agent::MAX_WINDOW_LOG;
@@ -42,7 +42,7 @@ impl Default for PayloadEncoding {
     fn default() -> Self {
         PayloadEncoding::Zstd {
             level: DEFAULT_LEVEL,
-            window_log: crate::config::DEFAULT_MAX_WINDOW_LOG,
+            window_log: crate::window::DEFAULT_MAX_WINDOW_LOG,
         }
     }
 }

@@ -12,12 +12,12 @@ use crate::cli::GlobalOpts;
 use crate::config::{self, Config};
 use crate::diagnostics::FirmwareDiagnostic;
 use crate::exit::Failure;
-use crate::firmware::{self, ElfOptions, Firmware, FirmwareError};
-use crate::flash::bootloader::flash_size_of;
-use crate::flash::layout::{default_table, parse_table};
-use crate::flash::{FlashError, Layout, Plan, PlanInput, PlanSummary};
 use crate::output;
 use crate::progress::Bar;
+use ota_sign_lib::flash::bootloader::flash_size_of;
+use ota_sign_lib::flash::partitions::{default_table, parse_table};
+use ota_sign_lib::flash::{CheckedTable, FlashError, Plan, PlanInput, PlanSummary};
+use ota_sign_lib::input::{self, ElfOptions, Firmware, FirmwareError};
 
 /// The long help of `ota-sign flash`.
 pub const ABOUT: &str = "\
@@ -184,7 +184,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         Some(path) => parse_table(&output::read(path)?, &path.display().to_string())?,
         None => default_table(flash_size.size(), args.factory)?,
     };
-    let layout = Layout::check(table, flash_size.size())?;
+    let layout = CheckedTable::check(table, flash_size.size())?;
     for slot in &layout.slots {
         if app.firmware.app_image.len() as u64 > u64::from(slot.size()) {
             global.warn(&format!(
@@ -199,7 +199,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         chip,
         flash_size,
         xtal,
-        layout,
+        partitions: layout,
         app: &app.firmware.app_image,
         app_label: format!(
             "app {} {}",
@@ -241,7 +241,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
 }
 
 #[cfg(feature = "serial")]
-type Device = crate::flash::serial::SerialDevice;
+type Device = ota_sign_lib::flash::serial::SerialDevice;
 /// Without serial support there is never a device.
 #[cfg(not(feature = "serial"))]
 type Device = std::convert::Infallible;
@@ -352,7 +352,7 @@ fn load_app(args: &Args, cfg: Option<&Config>, global: &GlobalOpts) -> Result<Ap
             info.chip,
             expected_chip(args, cfg, Some(&device_type)).as_ref(),
         )?;
-        let firmware = firmware::inspect(app, info.chip).map_err(|e| firmware_failure(path, e))?;
+        let firmware = input::inspect(app, info.chip).map_err(|e| firmware_failure(path, e))?;
         return Ok(App {
             firmware,
             device_type,
@@ -368,7 +368,7 @@ fn load_app(args: &Args, cfg: Option<&Config>, global: &GlobalOpts) -> Result<Ap
         let opts = ElfOptions {
             flash: FlashSettings::new(None, Some(args.flash_size.unwrap_or(FlashSize::_4Mb)), None),
         };
-        firmware::load_elf(&bytes, *chip, &opts).map_err(|e| match e {
+        input::load_elf(&bytes, *chip, &opts).map_err(|e| match e {
             FirmwareError::ElfChipMismatch { elf, .. } => FlashError::WrongChip {
                 image: elf,
                 expected: chip.to_string(),
@@ -400,7 +400,7 @@ fn load_app(args: &Args, cfg: Option<&Config>, global: &GlobalOpts) -> Result<Ap
             })?;
         let chip = ota_format::esp::ImageHeader::decode(header).chip_id;
         check_chip(chip, expected.as_ref())?;
-        firmware::load_app_image(bytes, chip).map_err(|e| firmware_failure(path, e))?
+        input::load_app_image(bytes, chip).map_err(|e| firmware_failure(path, e))?
     };
     let device_type = device_type.unwrap_or_else(|| firmware.project_name.clone());
     Ok(App {

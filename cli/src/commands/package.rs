@@ -12,10 +12,10 @@ use crate::cli::GlobalOpts;
 use crate::config;
 use crate::diagnostics::{FirmwareDiagnostic, PackagingDiagnostic, PolicyRefusal};
 use crate::exit::Failure;
-use crate::firmware::{self, ElfOptions, Firmware};
 use crate::output;
-use crate::packaging::{self, PackageSpec, PayloadEncoding};
 use crate::progress::Bar;
+use ota_sign_lib::input::{self, ElfOptions, Firmware};
+use ota_sign_lib::packaging::{self, PackageSpec, PayloadEncoding};
 
 pub const ABOUT: &str = "\
 Turn an ESP32 build into a signed OTA image.
@@ -327,7 +327,7 @@ fn load_firmware(args: &Args, chip: Option<ChipId>) -> Result<Firmware, Failure>
         let opts = ElfOptions {
             flash: espflash::flasher::FlashSettings::new(None, Some(args.flash_size), None),
         };
-        firmware::load_elf(&bytes, chip, &opts).map_err(|e| diag(e).into())
+        input::load_elf(&bytes, chip, &opts).map_err(|e| diag(e).into())
     } else {
         let chip = match chip {
             Some(c) => c,
@@ -338,7 +338,7 @@ fn load_firmware(args: &Args, chip: Option<ChipId>) -> Result<Firmware, Failure>
                         .get(..ota_format::esp::IMAGE_HEADER_LEN)
                         .and_then(|b| b.try_into().ok())
                         .ok_or_else(|| {
-                            diag(firmware::FirmwareError::AppImage(
+                            diag(ota_sign_lib::input::FirmwareError::AppImage(
                                 ota_format::esp::AppImageError::Truncated,
                             ))
                         })?,
@@ -346,7 +346,7 @@ fn load_firmware(args: &Args, chip: Option<ChipId>) -> Result<Firmware, Failure>
                 .chip_id
             }
         };
-        firmware::load_app_image(bytes, chip).map_err(|e| diag(e).into())
+        input::load_app_image(bytes, chip).map_err(|e| diag(e).into())
     }
 }
 
@@ -379,7 +379,7 @@ fn secure_boot(firmware: Firmware, path: &Path, global: &GlobalOpts) -> Result<F
     let origin = ota_keys::KeyOrigin::File(path.to_owned());
     let signed = key.sign_app_image(&firmware.app_image, &origin)?;
     let chip = firmware.chip;
-    firmware::load_app_image(signed, chip).map_err(|error| {
+    input::load_app_image(signed, chip).map_err(|error| {
         FirmwareDiagnostic {
             path: path.display().to_string(),
             error,
@@ -390,7 +390,7 @@ fn secure_boot(firmware: Firmware, path: &Path, global: &GlobalOpts) -> Result<F
 
 /// `--chip` is missing for an ELF: the help names the chips the ELF fits, likeliest first.
 pub fn chip_required(elf: &[u8]) -> Failure {
-    let chips = firmware::detect_elf_chips(elf).unwrap_or_default();
+    let chips = input::detect_elf_chips(elf).unwrap_or_default();
     let help = match chips.as_slice() {
         [only] => format!("this ELF is for {only}; pass --chip {only}"),
         [first, rest @ ..] => {

@@ -14,9 +14,9 @@ use serde::Serialize;
 use crate::cli::GlobalOpts;
 use crate::exit::{self, ExitStatus, Failure};
 use crate::progress::Bar;
-use crate::repo::ReleaseTree;
+use ota_sign_lib::repo::ReleaseTree;
 
-use crate::publish as hosts;
+use ota_sign_lib::publish as hosts;
 
 use hosts::dir::DirDestination;
 use hosts::github::{DEFAULT_API_URL, GitHubDestination, GitHubLimits, GitHubOptions};
@@ -211,7 +211,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     let mut taken_over = None;
     if !args.dry_run {
         // Ctrl-C must not leave a half-written file the web server would serve, nor a lock.
-        crate::interrupt::install().map_err(|e| {
+        ota_sign_lib::interrupt::install().map_err(|e| {
             Failure::new(
                 exit::FAILURE,
                 exit::Message::new(

@@ -16,9 +16,9 @@ use crate::diagnostics::{
     format_error_name, format_exit_code, install_error_name, install_exit_code,
 };
 use crate::exit::{self, ExitStatus, Failure};
-use crate::repo::channel::{DowngradePolicy, ReleaseOptions, parse_rollout};
-use crate::repo::release::{ChannelOutcome, ReleaseRequest, prepare};
-use crate::repo::{ReleaseTree, RepoError};
+use ota_sign_lib::repo::channel::{DowngradePolicy, ReleaseOptions, parse_rollout};
+use ota_sign_lib::repo::release::{ChannelOutcome, ReleaseRequest, prepare};
+use ota_sign_lib::repo::{ReleaseTree, RepoError};
 
 pub const ABOUT: &str = "\
 Put signed images into a local release tree and sign the channel manifests that point
@@ -167,7 +167,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         },
         extra_trusted,
         now,
-        window_limits: config::WindowLimits::from_config(cfg),
+        window_limits: config::window_limits(cfg),
     };
     let tree = ReleaseTree::new(&args.repo);
     let signed = prepare(&tree, &key, &request).map_err(RepoDiagnostic)?;

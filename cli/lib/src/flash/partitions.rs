@@ -95,7 +95,7 @@ pub fn parse_table(bytes: &[u8], origin: &str) -> Result<PartitionTable, FlashEr
 
 /// A partition table that a device can boot from and update with.
 #[derive(Clone, Debug)]
-pub struct Layout {
+pub struct CheckedTable {
     /// The table.
     pub table: PartitionTable,
     /// Flash size it was checked against.
@@ -111,11 +111,11 @@ pub struct Layout {
     pub slots: Vec<Partition>,
 }
 
-impl Layout {
+impl CheckedTable {
     /// Checks `table` for a flash of `flash_size` bytes: every partition inside the
     /// flash, after the partition table, aligned, not overlapping; otadata, `ota_state`
     /// and at least `ota_0` and `ota_1`.
-    pub fn check(table: PartitionTable, flash_size: u32) -> Result<Layout, FlashError> {
+    pub fn check(table: PartitionTable, flash_size: u32) -> Result<CheckedTable, FlashError> {
         // Our own checks first, with messages that name the partition: esp-idf-part
         // validates too, but skips pairs of identical entries and knows no flash size.
         table.validate().map_err(|error| FlashError::InvalidTable {
@@ -195,7 +195,7 @@ impl Layout {
             .find_by_subtype(Type::App, SubType::App(AppType::Factory))
             .cloned()
             .unwrap_or_else(|| slots[0].clone());
-        Ok(Layout {
+        Ok(CheckedTable {
             flash_size,
             otadata,
             state,
@@ -246,14 +246,15 @@ ota_1,    app,  ota_1,     0x110000,0x100000,
         for mb in [1u32, 2, 4, 8, 16, 32] {
             let size = mb * 1024 * 1024;
             for factory in [false, true] {
-                let layout = Layout::check(default_table(size, factory).unwrap(), size).unwrap();
-                assert_eq!(layout.slots.len(), 2);
-                assert_eq!(layout.slots[0].size(), layout.slots[1].size());
+                let partitions =
+                    CheckedTable::check(default_table(size, factory).unwrap(), size).unwrap();
+                assert_eq!(partitions.slots.len(), 2);
+                assert_eq!(partitions.slots[0].size(), partitions.slots[1].size());
                 assert_eq!(
-                    layout.boot.name(),
+                    partitions.boot.name(),
                     if factory { "factory" } else { "ota_0" }
                 );
-                let end = layout.slots[1].offset() + layout.slots[1].size();
+                let end = partitions.slots[1].offset() + partitions.slots[1].size();
                 assert!(end <= size && size - end < 3 * APP_ALIGN, "{mb} MB");
             }
         }
@@ -272,7 +273,7 @@ ota_1,    app,  ota_1,     0x110000,0x100000,
 
     #[test]
     fn good_csv_is_accepted() {
-        let l = Layout::check(csv(GOOD), 0x40_0000).unwrap();
+        let l = CheckedTable::check(csv(GOOD), 0x40_0000).unwrap();
         assert_eq!(l.otadata.offset(), 0xD000);
         assert_eq!(l.state.offset(), 0xB000);
         assert_eq!(l.boot.name(), "ota_0");
@@ -286,7 +287,7 @@ ota_1,    app,  ota_1,     0x110000,0x100000,
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        let check = |text: String| Layout::check(csv(&text), 0x40_0000).unwrap_err();
+        let check = |text: String| CheckedTable::check(csv(&text), 0x40_0000).unwrap_err();
         assert!(matches!(check(without("otadata")), FlashError::NoOtadata));
         assert!(matches!(
             check(without("ota_1")),
@@ -306,7 +307,7 @@ ota_1,    app,  ota_1,     0x110000,0x100000,
     #[test]
     fn partitions_must_fit_the_flash_and_follow_the_table() {
         assert!(matches!(
-            Layout::check(csv(GOOD), 0x10_0000).unwrap_err(),
+            CheckedTable::check(csv(GOOD), 0x10_0000).unwrap_err(),
             FlashError::OutsideFlash { ref name, .. } if name == "ota_0"
         ));
         let early = GOOD.replace(
@@ -314,7 +315,7 @@ ota_1,    app,  ota_1,     0x110000,0x100000,
             "nvs,      data, nvs,       0x7000",
         );
         assert!(matches!(
-            Layout::check(csv(&early), 0x40_0000).unwrap_err(),
+            CheckedTable::check(csv(&early), 0x40_0000).unwrap_err(),
             FlashError::BeforeTableEnd { offset: 0x7000, .. }
         ));
     }

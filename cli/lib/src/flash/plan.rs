@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::FlashError;
 use super::bootloader::bootloader;
-use super::layout::{Layout, PARTITION_TABLE_OFFSET};
+use super::partitions::{CheckedTable, PARTITION_TABLE_OFFSET};
 
 /// One contiguous write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,8 +30,8 @@ pub struct Write {
 pub struct Plan {
     /// The chip.
     pub chip: ChipId,
-    /// The checked layout.
-    pub layout: Layout,
+    /// The checked partition table.
+    pub partitions: CheckedTable,
     /// The writes, by offset.
     pub writes: Vec<Write>,
 }
@@ -44,8 +44,8 @@ pub struct PlanInput<'a> {
     pub flash_size: FlashSize,
     /// Crystal, when known (serial).
     pub xtal: Option<XtalFrequency>,
-    /// The checked layout.
-    pub layout: Layout,
+    /// The checked partition table.
+    pub partitions: CheckedTable,
     /// The app image (already validated for `chip`).
     pub app: &'a [u8],
     /// How the app is described in the plan, e.g. "app thermostat 1.4.0".
@@ -55,8 +55,8 @@ pub struct PlanInput<'a> {
 impl Plan {
     /// Lays out the writes; refuses an app larger than its partition.
     pub fn new(input: PlanInput<'_>) -> Result<Plan, FlashError> {
-        let layout = input.layout;
-        let boot = &layout.boot;
+        let partitions = input.partitions;
+        let boot = &partitions.boot;
         if input.app.len() as u64 > u64::from(boot.size()) {
             return Err(FlashError::AppTooLarge {
                 app: input.app.len(),
@@ -65,7 +65,7 @@ impl Plan {
             });
         }
         let (boot_addr, bootloader) = bootloader(input.chip, input.flash_size, input.xtal)?;
-        let table = layout
+        let table = partitions
             .table
             .to_bin()
             .map_err(|e| FlashError::InvalidTable {
@@ -83,19 +83,23 @@ impl Plan {
                 offset: PARTITION_TABLE_OFFSET,
                 what: format!(
                     "partition table ({} partitions, MD5)",
-                    layout.table.partitions().len()
+                    partitions.table.partitions().len()
                 ),
                 bytes: table,
             },
             Write {
-                offset: layout.otadata.offset(),
-                what: format!("{} (blank: boot {})", layout.otadata.name(), boot.name()),
-                bytes: blank(layout.otadata.size()),
+                offset: partitions.otadata.offset(),
+                what: format!(
+                    "{} (blank: boot {})",
+                    partitions.otadata.name(),
+                    boot.name()
+                ),
+                bytes: blank(partitions.otadata.size()),
             },
             Write {
-                offset: layout.state.offset(),
-                what: format!("{} (blank: fresh agent state)", layout.state.name()),
-                bytes: blank(layout.state.size()),
+                offset: partitions.state.offset(),
+                what: format!("{} (blank: fresh agent state)", partitions.state.name()),
+                bytes: blank(partitions.state.size()),
             },
             Write {
                 offset: boot.offset(),
@@ -104,7 +108,7 @@ impl Plan {
             },
         ];
         writes.sort_by_key(|w| w.offset);
-        // The layout checks make these impossible; a plan that broke them would
+        // The table checks make these impossible; a plan that broke them would
         // silently corrupt the device, so check once more.
         for pair in writes.windows(2) {
             let end = u64::from(pair[0].offset) + pair[0].bytes.len() as u64;
@@ -112,11 +116,14 @@ impl Plan {
         }
         if let Some(last) = writes.last() {
             let end = u64::from(last.offset) + last.bytes.len() as u64;
-            assert!(end <= u64::from(layout.flash_size), "write past the flash");
+            assert!(
+                end <= u64::from(partitions.flash_size),
+                "write past the flash"
+            );
         }
         Ok(Plan {
             chip: input.chip,
-            layout,
+            partitions,
             writes,
         })
     }
@@ -129,7 +136,7 @@ impl Plan {
     /// The full flash image: erased flash (0xFF) with every write in place.
     /// `progress` gets the bytes placed so far.
     pub fn image(&self, progress: &dyn Fn(u64)) -> Vec<u8> {
-        let mut image = vec![0xFF; self.layout.flash_size as usize];
+        let mut image = vec![0xFF; self.partitions.flash_size as usize];
         let mut done = 0;
         for w in &self.writes {
             let at = w.offset as usize;
@@ -144,7 +151,7 @@ impl Plan {
     pub fn describe(&self) -> String {
         let mut text = format!(
             "flash plan for {} ({} bytes of flash):\n",
-            self.chip, self.layout.flash_size
+            self.chip, self.partitions.flash_size
         );
         for w in &self.writes {
             text.push_str(&format!(
@@ -155,7 +162,7 @@ impl Plan {
             ));
         }
         text.push_str("partitions:\n");
-        for p in self.layout.table.partitions() {
+        for p in self.partitions.table.partitions() {
             text.push_str(&format!(
                 "  {:#08x}  {:>8} bytes  {} ({}, {})\n",
                 p.offset(),
@@ -172,8 +179,8 @@ impl Plan {
     pub fn summary(&self) -> PlanSummary {
         PlanSummary {
             chip: self.chip.to_string(),
-            flash_size: self.layout.flash_size,
-            app_partition: self.layout.boot.name(),
+            flash_size: self.partitions.flash_size,
+            app_partition: self.partitions.boot.name(),
             writes: self
                 .writes
                 .iter()
@@ -185,7 +192,7 @@ impl Plan {
                 })
                 .collect(),
             partitions: self
-                .layout
+                .partitions
                 .table
                 .partitions()
                 .iter()

@@ -45,7 +45,6 @@ const DATA_ALIGN: u32 = 0x1000;
 
 /// Why a partition table file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum TableError {
     /// The file is empty or holds no partition.
     #[error("the table holds no partition")]

@@ -5,7 +5,6 @@ use ota_format::{ChipId, FormatError};
 
 /// Why a firmware input cannot be packaged.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum FirmwareError {
     /// The input is not a 32-bit ELF file.
     #[error("input is not a 32-bit ELF file: {0}")]

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::dir_lock::{DirLock, LockError, TakenOver};
 use super::{Destination, Leftover, Precondition, PublishError, RemoteObject, Upload};
-use crate::repo::{atomic, layout};
+use crate::repo::{atomic, names};
 
 /// Test hook: milliseconds to pause after each 64 KiB written, so tests can catch a
 /// publish mid-file (races, Ctrl-C, progress bars). Unset in real use.
@@ -98,7 +98,7 @@ impl Destination for DirDestination {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            if layout::classify(&name).is_none() || !entry.path().is_file() {
+            if names::classify(&name).is_none() || !entry.path().is_file() {
                 continue;
             }
             // Local reads are cheap: give the digest so nothing needs a second look.

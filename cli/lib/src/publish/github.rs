@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 use super::github_http::{Answer, Http, Listing, message, parse};
 pub use super::github_http::{GitHubLimits, WaitNotice};
 use super::{Destination, Leftover, PublishError, RemoteObject, Upload, http_headers};
-use crate::repo::layout;
+use crate::repo::names;
 
 /// Default REST API base.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -513,7 +513,7 @@ impl Destination for GitHubDestination {
                 }
                 continue;
             }
-            if layout::classify(name).is_none() {
+            if names::classify(name).is_none() {
                 continue;
             }
             out.insert(name.to_owned(), remote_object(a, asset_id));

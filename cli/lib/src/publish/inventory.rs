@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Destination, PublishError, RemoteObject};
 use crate::repo::index::{self, ChannelEntry, ImageEntry, Index};
-use crate::repo::{FileKind, layout};
+use crate::repo::{FileKind, names};
 
 /// Where the content of one served file comes from.
 #[derive(Clone, Copy, Debug)]
@@ -44,11 +44,11 @@ pub fn served<'a>(
 ) -> BTreeMap<&'a str, Source<'a>> {
     let mut out: BTreeMap<&str, Source<'_>> = remote
         .iter()
-        .filter(|(name, _)| layout::classify(name).is_some_and(|k| k != FileKind::Info))
+        .filter(|(name, _)| names::classify(name).is_some_and(|k| k != FileKind::Info))
         .map(|(name, r)| (name.as_str(), Source::Host(r)))
         .collect();
     for (name, bytes) in local {
-        if layout::classify(name).is_some_and(|k| k != FileKind::Info) {
+        if names::classify(name).is_some_and(|k| k != FileKind::Info) {
             out.insert(name, Source::Bytes(bytes));
         }
     }
@@ -69,7 +69,7 @@ pub fn build(
     let mut images: Vec<ImageEntry> = Vec::new();
     let mut digests = BTreeMap::new();
     for (&name, source) in served {
-        let kind = layout::classify(name);
+        let kind = names::classify(name);
         let fetched;
         let bytes = match source {
             Source::Bytes(b) => Some(*b),
@@ -85,7 +85,7 @@ pub fn build(
                 if let Some(entry) = known {
                     let mut d = [0u8; 32];
                     hex::decode_to_slice(&entry.sha256, &mut d)
-                        .map_err(|_| PublishError::RemoteGarbage(layout::INDEX_JSON.into()))?;
+                        .map_err(|_| PublishError::RemoteGarbage(names::INDEX_JSON.into()))?;
                     digests.insert(name.to_owned(), d);
                     images.push(entry);
                     continue;
@@ -119,7 +119,7 @@ pub fn build(
         channels,
         images,
     });
-    digests.insert(layout::INDEX_JSON.to_owned(), sha256(&index_json));
+    digests.insert(names::INDEX_JSON.to_owned(), sha256(&index_json));
     Ok(Inventory {
         sha256sums: index::render_sums(&digests).into_bytes(),
         index_json,
@@ -139,7 +139,7 @@ fn agrees(entry: &ImageEntry, remote: &RemoteObject) -> bool {
 fn read_host_index(
     dest: &mut dyn Destination,
 ) -> Result<BTreeMap<String, ImageEntry>, PublishError> {
-    let Some(bytes) = dest.fetch(layout::INDEX_JSON)? else {
+    let Some(bytes) = dest.fetch(names::INDEX_JSON)? else {
         return Ok(BTreeMap::new());
     };
     Ok(serde_json::from_slice::<Index>(&bytes)

@@ -14,14 +14,14 @@ use super::dir::DirDestination;
 use super::host_tests::{Recorder, gh_dest, publish, released, s3_dest, s3_dest_at};
 use super::plan::{execute, make_plan};
 use super::{Destination, PublishError};
-use crate::repo::{ReleaseTree, layout};
+use crate::repo::{ReleaseTree, names};
 
 /// The manifests and images of `trees`.
 fn layout_files(trees: &[&ReleaseTree]) -> BTreeSet<String> {
     trees
         .iter()
         .flat_map(|t| t.files().unwrap())
-        .filter(|(_, k)| *k != layout::FileKind::Info)
+        .filter(|(_, k)| *k != names::FileKind::Info)
         .map(|(n, _)| n)
         .collect()
 }
@@ -30,7 +30,7 @@ fn layout_files(trees: &[&ReleaseTree]) -> BTreeSet<String> {
 /// that its `SHA256SUMS` gives every one of them and `index.json` with the digest of the
 /// bytes the host serves. `get` reads a file from the host.
 fn assert_inventory(files: &BTreeSet<String>, get: &mut dyn FnMut(&str) -> Vec<u8>) {
-    let index_bytes = get(layout::INDEX_JSON);
+    let index_bytes = get(names::INDEX_JSON);
     let index: serde_json::Value = serde_json::from_slice(&index_bytes).unwrap();
     let listed = |key: &str, field: &str| -> BTreeSet<String> {
         index[key]
@@ -53,11 +53,11 @@ fn assert_inventory(files: &BTreeSet<String>, get: &mut dyn FnMut(&str) -> Vec<u
     assert_eq!(listed("channels", "manifest"), manifests);
     assert_eq!(listed("images", "name"), images);
 
-    let sums = String::from_utf8(get(layout::SHA256SUMS)).unwrap();
+    let sums = String::from_utf8(get(names::SHA256SUMS)).unwrap();
     let mut summed = BTreeSet::new();
     for line in sums.lines() {
         let (digest, name) = line.split_once("  ").unwrap();
-        let served = if name == layout::INDEX_JSON {
+        let served = if name == names::INDEX_JSON {
             index_bytes.clone()
         } else {
             get(name)
@@ -66,7 +66,7 @@ fn assert_inventory(files: &BTreeSet<String>, get: &mut dyn FnMut(&str) -> Vec<u
         summed.insert(name.to_owned());
     }
     let mut expected = files.clone();
-    expected.insert(layout::INDEX_JSON.to_owned());
+    expected.insert(names::INDEX_JSON.to_owned());
     assert_eq!(summed, expected);
 }
 
@@ -166,7 +166,7 @@ fn add_history(tree: &ReleaseTree, n: usize) {
         let (_, header_len) = inspect_header(&bytes).unwrap();
         let header: [u8; 32] = Sha256::digest(&bytes[..header_len]).into();
         let version = Version::parse(&format!("0.0.{i}")).unwrap();
-        let name = layout::image_name(&dt, &version, &header).unwrap();
+        let name = names::image_name(&dt, &version, &header).unwrap();
         std::fs::write(tree.path(name.as_str()), bytes).unwrap();
     }
 }
@@ -219,10 +219,10 @@ fn an_inventory_rewritten_before_every_attempt_ends_in_a_conflict_after_bounded_
     struct Meddler<'a>(&'a std::path::Path, std::cell::Cell<usize>);
     impl super::Progress for Meddler<'_> {
         fn start(&self, name: &str, _size: u64) {
-            if name == layout::INDEX_JSON {
+            if name == names::INDEX_JSON {
                 self.1.set(self.1.get() + 1);
                 let other = format!("{{\"rewrite\": {}}}", self.1.get());
-                std::fs::write(self.0.join(layout::INDEX_JSON), other).unwrap();
+                std::fs::write(self.0.join(names::INDEX_JSON), other).unwrap();
             }
         }
     }

@@ -151,7 +151,6 @@ pub trait Destination {
 
 /// Why a publish failed; [`PublishError::kind`] picks the exit code.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum PublishError {
     /// The local release tree is unreadable or inconsistent.
     #[error(transparent)]

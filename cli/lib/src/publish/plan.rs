@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::inventory::{self, Inventory};
 use super::{Destination, Leftover, Precondition, Progress, PublishError, RemoteObject, Upload};
-use crate::repo::{FileKind, ReleaseTree, layout};
+use crate::repo::{FileKind, ReleaseTree, names};
 
 /// Merges of `index.json` and `SHA256SUMS` tried before a run of concurrent publishers
 /// changing them counts as a conflict.
@@ -267,7 +267,7 @@ pub fn make_plan(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Plan,
         (
             !s.upload,
             s.file_kind.upload_rank(),
-            s.name == layout::SHA256SUMS,
+            s.name == names::SHA256SUMS,
             s.name.clone(),
         )
     };
@@ -300,8 +300,8 @@ fn inventory_steps(
     } = inventory::build(&served, dest)?;
     let mut out = Vec::new();
     for (name, bytes) in [
-        (layout::INDEX_JSON, index_json),
-        (layout::SHA256SUMS, sha256sums),
+        (names::INDEX_JSON, index_json),
+        (names::SHA256SUMS, sha256sums),
     ] {
         let (upload, reason, pre) = match remote.get(name) {
             None => (true, Reason::New, Precondition::Absent),
@@ -332,7 +332,7 @@ fn carry_over(
         if local.contains_key(name) {
             continue;
         }
-        let Some(kind @ FileKind::Manifest { .. }) = layout::classify(name) else {
+        let Some(kind @ FileKind::Manifest { .. }) = names::classify(name) else {
             continue;
         };
         let bytes = dest.fetch(name)?.unwrap_or_default();

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::s3_status::{LastFailure, StatusRecorder, classify};
 use super::{Destination, Precondition, PublishError, RemoteObject, Upload, http_headers};
-use crate::repo::layout;
+use crate::repo::names;
 
 const SHA256_META: &str = "sha256";
 
@@ -278,7 +278,7 @@ impl Destination for S3Destination {
             let Some(name) = meta.location.filename().map(str::to_owned) else {
                 continue;
             };
-            if layout::classify(&name).is_none() {
+            if names::classify(&name).is_none() {
                 continue;
             }
             let known = self

@@ -175,7 +175,7 @@ pub fn render_sums(digests: &BTreeMap<String, [u8; 32]>) -> String {
 pub fn sha256sums(tree: &ReleaseTree) -> Result<String, RepoError> {
     let mut digests = BTreeMap::new();
     for (name, _) in tree.files()? {
-        if name == super::layout::SHA256SUMS {
+        if name == super::names::SHA256SUMS {
             continue;
         }
         let bytes = tree.read(&name)?.unwrap_or_default();
@@ -187,9 +187,9 @@ pub fn sha256sums(tree: &ReleaseTree) -> Result<String, RepoError> {
 /// Rewrites `index.json` and then `SHA256SUMS` (which covers the new index).
 pub fn write(tree: &ReleaseTree) -> Result<(), RepoError> {
     let json = render_index(&build(tree)?);
-    let path = tree.path(super::layout::INDEX_JSON);
+    let path = tree.path(super::names::INDEX_JSON);
     super::atomic::write_replace(&path, &json).map_err(super::io_err(&path))?;
     let sums = sha256sums(tree)?;
-    let path = tree.path(super::layout::SHA256SUMS);
+    let path = tree.path(super::names::SHA256SUMS);
     super::atomic::write_replace(&path, sums.as_bytes()).map_err(super::io_err(&path))
 }

@@ -1,12 +1,12 @@
 //! The local release tree: the exact files a host will serve, laid out flat (see
-//! [`layout`]). The signed manifests in it are the channel state: their sequence numbers,
+//! [`names`]). The signed manifests in it are the channel state: their sequence numbers,
 //! versions and counters are what the next `release` compares against, so there is no
 //! second copy of the state that could disagree with what devices see.
 
 pub mod atomic;
 pub mod channel;
 pub mod index;
-pub mod layout;
+pub mod names;
 pub mod release;
 
 use std::collections::BTreeMap;
@@ -16,11 +16,10 @@ use std::path::{Path, PathBuf};
 
 use ota_format::{FormatError, Manifest, Version};
 
-pub use layout::FileKind;
+pub use names::FileKind;
 
 /// Why a release tree could not be read or changed.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum RepoError {
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
@@ -172,7 +171,7 @@ impl ReleaseTree {
                 continue;
             };
             let is_file = entry.file_type().map_err(io_err(&entry.path()))?.is_file();
-            if let (true, Some(kind)) = (is_file, layout::classify(&name)) {
+            if let (true, Some(kind)) = (is_file, names::classify(&name)) {
                 out.insert(name, kind);
             }
         }

@@ -14,9 +14,8 @@ use ota_keys::SigningKeySource;
 use serde::Serialize;
 
 use super::channel::{self, Change, ImageFacts, ReleaseOptions};
-use super::{ReleaseTree, RepoError, atomic, index, io_err, layout};
-use crate::config::WindowLimits;
-use crate::diagnostics::declared_window_log;
+use super::{ReleaseTree, RepoError, atomic, index, io_err, names};
+use crate::window::{WindowLimits, declared_window_log};
 
 /// One `release` invocation.
 #[derive(Clone, Debug)]
@@ -137,13 +136,13 @@ pub fn prepare(
         {
             return Err(RepoError::DuplicateDeviceType(info.device_type.to_string()));
         }
-        let name = layout::image_name(&info.device_type, &info.version, header.header_sha256())
+        let name = names::image_name(&info.device_type, &info.version, header.header_sha256())
             .ok_or_else(|| RepoError::BadName(format!("{}-{}", info.device_type, info.version)))?;
         let existing = tree.read(name.as_str())?;
         if existing.as_ref().is_some_and(|e| *e != bytes) {
             return Err(RepoError::ImageNameCollision(name.to_string()));
         }
-        let manifest_name = layout::manifest_name(&info.device_type, &request.channel);
+        let manifest_name = names::manifest_name(&info.device_type, &request.channel);
         let current = match tree.read(&manifest_name)? {
             None => None,
             Some(b) => Some(
@@ -171,7 +170,7 @@ pub fn prepare(
     }
 
     for p in &mut prepared {
-        let label = p.manifest_name.trim_end_matches(layout::MANIFEST_SUFFIX);
+        let label = p.manifest_name.trim_end_matches(names::MANIFEST_SUFFIX);
         let next = channel::next_manifest(
             label,
             p.current.as_ref(),

@@ -32,7 +32,7 @@ use serde_json::json;
 use super::super::dir::STALE_TEMP_AGE;
 use super::super::{Leftover, PublishError, Upload, http_headers};
 use super::{GitHubDestination, parse};
-use crate::repo::layout;
+use crate::repo::names;
 
 /// Between a file's name and the publish's nonce in a temporary asset's name: no other
 /// file of the layout has it, so only names ota-sign made are ever cleaned up.
@@ -78,7 +78,7 @@ pub(super) fn temporary(name: &str) -> Option<Temporary<'_>> {
     let (target, nonce) = name.rsplit_once(TEMPORARY_INFIX)?;
     let (started, rest) = nonce.split_once('-')?;
     let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-    if !digits(started) || !rest.split('-').all(digits) || layout::classify(target).is_none() {
+    if !digits(started) || !rest.split('-').all(digits) || names::classify(target).is_none() {
         return None;
     }
     Some(Temporary {
@@ -215,13 +215,13 @@ mod tests {
         assert_eq!(old.target, "lamp.stable.manifest");
         assert!(old.is_stale());
         assert_eq!(
-            layout::classify(&name),
+            names::classify(&name),
             None,
             "never taken for a served file"
         );
-        let sums = temporary_name(layout::SHA256SUMS, &nonce());
+        let sums = temporary_name(names::SHA256SUMS, &nonce());
         let live = temporary(&sums).unwrap();
-        assert_eq!(live.target, layout::SHA256SUMS);
+        assert_eq!(live.target, names::SHA256SUMS);
         assert!(!live.is_stale(), "a publish running now");
         for other in [
             "lamp.stable.manifest",

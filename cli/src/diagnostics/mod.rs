@@ -1,5 +1,7 @@
 //! Library errors as diagnostics: a stable code, a line of help and an exit code each.
 
+mod flash;
+
 use std::fmt;
 
 use miette::Diagnostic;
@@ -9,8 +11,8 @@ use ota_format::FormatError;
 use ota_format::esp::AppImageError;
 
 use crate::exit::{self, ExitStatus};
-use crate::firmware::FirmwareError;
-use crate::packaging::PackagingError;
+use ota_sign_lib::input::FirmwareError;
+use ota_sign_lib::packaging::PackagingError;
 
 /// A rejected image or manifest, with the file it came from.
 #[derive(Debug)]
@@ -152,13 +154,7 @@ impl fmt::Display for InstallDiagnostic {
 
 impl std::error::Error for InstallDiagnostic {}
 
-/// The zstd window log a header declares (`None`: stored payload).
-pub fn declared_window_log(compression: ota_format::Compression) -> Option<u8> {
-    match compression {
-        ota_format::Compression::None => None,
-        ota_format::Compression::Zstd { window_log } => Some(window_log),
-    }
-}
+pub use ota_sign_lib::window::declared_window_log;
 
 /// A frame within the header's declared window that the device type cannot afford: the
 /// image is well formed, only not for these devices.
