@@ -2,6 +2,8 @@
 //! devices. See `ota-sign --help`.
 #![forbid(unsafe_code)]
 
+mod args;
+mod checks;
 mod cli;
 mod commands;
 mod config;

@@ -26,4 +26,5 @@ pub mod progress;
 #[cfg(feature = "publish")]
 pub mod publish;
 pub mod repo;
+pub mod trust;
 pub mod window;

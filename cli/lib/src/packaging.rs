@@ -14,6 +14,8 @@ use ota_format::{
     Version, verify_image,
 };
 use ota_keys::SigningKeySource;
+
+use crate::progress::Progress;
 use sha2::{Digest, Sha256};
 
 /// Largest window `package` will produce: no agent decodes a larger one. What a device
@@ -95,11 +97,8 @@ pub enum PackagingError {
     NotInstallable(#[source] ota_agent::install::InstallError),
 }
 
-/// Reports compression progress in bytes of input consumed.
-pub trait Progress {
-    /// `done` of `total` input bytes have been processed.
-    fn advance(&self, done: u64, total: u64);
-}
+/// What [`package`] reports progress on: the app image bytes compressed so far.
+pub const PROGRESS_COMPRESSING: &str = "compressing";
 
 /// The signed `.ota` file and the facts a caller reports.
 #[derive(Debug, Clone)]
@@ -201,15 +200,16 @@ fn encode_payload(
     encoder
         .set_pledged_src_size(Some(app_image.len() as u64))
         .map_err(PackagingError::Compression)?;
-    let total = app_image.len() as u64;
+    progress.start(PROGRESS_COMPRESSING, app_image.len() as u64);
     let mut done = 0u64;
     for chunk in app_image.chunks(256 * 1024) {
         encoder
             .write_all(chunk)
             .map_err(PackagingError::Compression)?;
         done += chunk.len() as u64;
-        progress.advance(done, total);
+        progress.advance(PROGRESS_COMPRESSING, done);
     }
+    progress.finish(PROGRESS_COMPRESSING);
     let payload = encoder.finish().map_err(PackagingError::Compression)?;
     Ok((payload, Compression::Zstd { window_log }))
 }

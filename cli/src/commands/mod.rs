@@ -19,7 +19,7 @@ pub mod verify;
 use std::path::Path;
 
 use clap::Subcommand;
-use ota_keys::{KeyLocation, KeyWarning, LocalKey, PublicKey};
+use ota_keys::{KeyLocation, KeyWarning, PublicKey, SigningKeySource};
 
 use crate::cli::GlobalOpts;
 use crate::diagnostics::PolicyRefusal;
@@ -112,15 +112,20 @@ fn no_key() -> Failure {
 }
 
 /// The signing key for commands that sign (see [`key_location`] for the precedence),
-/// asking for its passphrase if it is encrypted.
-pub fn signing_key(flag: Option<&Path>, global: &GlobalOpts) -> Result<LocalKey, Failure> {
+/// asking for its passphrase if it is encrypted. Commands see only the
+/// [`SigningKeySource`] seam: a key in an HSM or a KMS is another implementation
+/// returned here, and no command changes.
+pub fn signing_key(
+    flag: Option<&Path>,
+    global: &GlobalOpts,
+) -> Result<Box<dyn SigningKeySource>, Failure> {
     let location = key_location(flag, global)?.ok_or_else(no_key)?;
     global.detail(&format!("signing key: {}", location.origin()));
     let loaded = location
         .load_signing(&crate::passphrase::source())
         .map_err(|e| unreadable_key(e, None))?;
     report_warnings(global, &loaded.warnings);
-    Ok(loaded.value)
+    Ok(Box::new(loaded.value))
 }
 
 /// The public key of a key file (public or private) or of 64 hex digits.

@@ -1,6 +1,10 @@
 //! Library errors as diagnostics: a stable code, a line of help and an exit code each.
 
 mod flash;
+mod publish;
+mod repo;
+
+pub use publish::PublishDiagnostic;
 
 use std::fmt;
 
@@ -69,7 +73,6 @@ pub fn format_error_name(e: &FormatError) -> &'static str {
         Downgrade => "downgrade",
         BelowMinimumVersion => "below_minimum_version",
         TooLarge => "too_large",
-        _ => "other",
     }
 }
 
@@ -81,7 +84,21 @@ pub fn format_exit_code(e: &FormatError) -> u8 {
     match e {
         WrongDeviceType | WrongChip | WrongChannel | Expired | SequenceRollback
         | CounterRollback | Downgrade | BelowMinimumVersion | TooLarge => exit::POLICY,
-        _ => exit::INVALID_SIGNATURE,
+        Truncated
+        | TrailingBytes
+        | BadMagic
+        | UnsupportedVersion
+        | BadLength
+        | UnknownCriticalFlag
+        | InvalidField(_)
+        | BadDescriptor
+        | AmbiguousDescriptor
+        | UnknownKey
+        | SignatureInvalid
+        | PayloadDigestMismatch
+        | InstalledDigestMismatch
+        | ManifestImageMismatch
+        | ManifestFieldMismatch(_) => exit::INVALID_SIGNATURE,
     }
 }
 
@@ -119,7 +136,17 @@ impl Diagnostic for FormatDiagnostic {
                 "a lower security counter can never be installed; raise --security-counter"
             }
             Expired => "re-sign the manifest with a later --expires",
-            _ => return None,
+            BadLength
+            | UnknownCriticalFlag
+            | InvalidField(_)
+            | BadDescriptor
+            | AmbiguousDescriptor
+            | ManifestImageMismatch
+            | ManifestFieldMismatch(_)
+            | WrongChannel
+            | SequenceRollback
+            | BelowMinimumVersion
+            | TooLarge => return None,
         };
         Some(Box::new(help))
     }
@@ -154,8 +181,6 @@ impl fmt::Display for InstallDiagnostic {
 
 impl std::error::Error for InstallDiagnostic {}
 
-pub use ota_sign_lib::window::declared_window_log;
-
 /// A frame within the header's declared window that the device type cannot afford: the
 /// image is well formed, only not for these devices.
 fn beyond_device_window(error: &InstallError, declared_window_log: Option<u8>) -> bool {
@@ -185,6 +210,8 @@ pub fn install_error_name(e: &InstallError) -> &'static str {
         InstallError::AppVersionMismatch { .. } => "app_version_mismatch",
         InstallError::NoAppVersion => "no_app_version",
         InstallError::NoTrustedKeys => "no_trusted_keys",
+        // ota-agent's InstallError is #[non_exhaustive] (the agent crate is being reworked
+        // separately); list its new variants here when they land.
         _ => "other",
     }
 }
@@ -277,7 +304,14 @@ impl Diagnostic for FirmwareDiagnostic {
             ) => {
                 "only a Secure Boot V2 signature sector may follow the app image: sign the unsigned image once with `espsecure sign-data --version 2` or `ota-sign package --secure-boot-key`"
             }
-            _ => return None,
+            FirmwareError::AppImage(_)
+            | FirmwareError::NotElf(_)
+            | FirmwareError::ElfArchMismatch { .. }
+            | FirmwareError::UnsupportedChip(_)
+            | FirmwareError::TooLargeForFlash { .. }
+            | FirmwareError::Espflash(_)
+            | FirmwareError::KeyDescriptor(_)
+            | FirmwareError::ChipRequired { .. } => return None,
         };
         Some(Box::new(help))
     }
@@ -290,9 +324,42 @@ impl ExitStatus for FirmwareDiagnostic {
             FirmwareError::ElfChipMismatch { .. }
             | FirmwareError::ElfArchMismatch { .. }
             | FirmwareError::AppImageChipMismatch { .. } => exit::POLICY,
-            _ => exit::FAILURE,
+            // Reported as a usage error by `firmware_failure`, never as this diagnostic.
+            FirmwareError::ChipRequired { .. } => exit::USAGE,
+            FirmwareError::NotElf(_)
+            | FirmwareError::UnsupportedChip(_)
+            | FirmwareError::TooLargeForFlash { .. }
+            | FirmwareError::Espflash(_)
+            | FirmwareError::AppImage(_)
+            | FirmwareError::MissingAppDescriptor
+            | FirmwareError::VersionNotSemver(_)
+            | FirmwareError::KeyDescriptor(_) => exit::FAILURE,
         }
     }
+}
+
+/// A firmware input that cannot be loaded, as a failure: a missing `--chip` for an ELF is
+/// a usage error whose help names the chips the ELF fits, likeliest first.
+pub fn firmware_failure(path: &std::path::Path, error: FirmwareError) -> crate::exit::Failure {
+    let FirmwareError::ChipRequired { candidates } = &error else {
+        return FirmwareDiagnostic {
+            path: path.display().to_string(),
+            error,
+        }
+        .into();
+    };
+    let help = match candidates.as_slice() {
+        [only] => format!("this ELF is for {only}; pass --chip {only}"),
+        [first, rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(ToString::to_string).collect();
+            format!(
+                "this ELF fits {first} or {}; pass --chip {first} (most likely), or the chip it was built for",
+                rest.join(" or ")
+            )
+        }
+        [] => "pass --chip (esp32, esp32c3, esp32c6, esp32s3, ...) or set chip in [device.NAME] of ota-sign.toml".to_owned(),
+    };
+    crate::exit::Failure::usage("--chip is required with --elf", Some(help))
 }
 
 /// A packaging failure.
@@ -309,7 +376,10 @@ impl ExitStatus for PackagingDiagnostic {
             // The firmware (e.g. one without a trusted-key descriptor under
             // --allow-lockout) makes an image every device would refuse.
             PackagingError::NotInstallable(_) => exit::POLICY,
-            _ => exit::FAILURE,
+            PackagingError::Compression(_)
+            | PackagingError::WindowLog(_)
+            | PackagingError::TooLarge(_)
+            | PackagingError::Header(_) => exit::FAILURE,
         }
     }
 }

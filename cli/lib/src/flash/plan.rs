@@ -13,6 +13,10 @@ use serde::Serialize;
 use super::FlashError;
 use super::bootloader::bootloader;
 use super::partitions::{CheckedTable, PARTITION_TABLE_OFFSET};
+use crate::progress::Progress;
+
+/// What [`Plan::image`] reports progress on: the bytes placed in the image.
+pub const PROGRESS_IMAGE: &str = "flash image";
 
 /// One contiguous write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,16 +138,18 @@ impl Plan {
     }
 
     /// The full flash image: erased flash (0xFF) with every write in place.
-    /// `progress` gets the bytes placed so far.
-    pub fn image(&self, progress: &dyn Fn(u64)) -> Vec<u8> {
+    /// `progress` gets the bytes placed so far, as one piece of work.
+    pub fn image(&self, progress: &dyn Progress) -> Vec<u8> {
         let mut image = vec![0xFF; self.partitions.flash_size as usize];
+        progress.start(PROGRESS_IMAGE, self.bytes());
         let mut done = 0;
         for w in &self.writes {
             let at = w.offset as usize;
             image[at..at + w.bytes.len()].copy_from_slice(&w.bytes);
             done += w.bytes.len() as u64;
-            progress(done);
+            progress.advance(PROGRESS_IMAGE, done);
         }
+        progress.finish(PROGRESS_IMAGE);
         image
     }
 

@@ -15,6 +15,7 @@ use serialport::{FlowControl, SerialPortType, UsbPortInfo};
 use super::FlashError;
 use super::bootloader::esp_chip;
 use super::plan::Write;
+use crate::progress::Progress;
 
 /// The ROM bootloader always starts at this rate; espflash raises it afterwards.
 const CONNECT_BAUD: u32 = 115_200;
@@ -73,11 +74,7 @@ impl SerialDevice {
     }
 
     /// Writes every region, then resets the chip into the new firmware.
-    pub fn write(
-        &mut self,
-        writes: &[Write],
-        progress: &mut dyn ProgressCallbacks,
-    ) -> Result<(), FlashError> {
+    pub fn write(&mut self, writes: &[Write], progress: &dyn Progress) -> Result<(), FlashError> {
         let segments: Vec<Segment<'_>> = writes
             .iter()
             .map(|w| Segment {
@@ -86,13 +83,51 @@ impl SerialDevice {
             })
             .collect();
         self.flasher
-            .write_bins_to_flash(&segments, progress)
+            .write_bins_to_flash(&segments, &mut Regions::new(progress))
             .map_err(|e| self.fail(e))
     }
 
     /// The port name.
     pub fn port(&self) -> &str {
         &self.port
+    }
+}
+
+/// espflash's progress reports as [`Progress`], one piece of work per region, named by
+/// its offset (`0x10000`).
+struct Regions<'a> {
+    progress: &'a dyn Progress,
+    current: Option<String>,
+}
+
+impl<'a> Regions<'a> {
+    fn new(progress: &'a dyn Progress) -> Self {
+        Regions {
+            progress,
+            current: None,
+        }
+    }
+}
+
+impl ProgressCallbacks for Regions<'_> {
+    fn init(&mut self, addr: u32, total: usize) {
+        let region = format!("{addr:#x}");
+        self.progress.start(&region, total as u64);
+        self.current = Some(region);
+    }
+
+    fn update(&mut self, current: usize) {
+        if let Some(region) = &self.current {
+            self.progress.advance(region, current as u64);
+        }
+    }
+
+    fn verifying(&mut self) {}
+
+    fn finish(&mut self, _skipped: bool) {
+        if let Some(region) = self.current.take() {
+            self.progress.finish(&region);
+        }
     }
 }
 

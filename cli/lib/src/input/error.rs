@@ -69,6 +69,13 @@ pub enum FirmwareError {
     /// The trusted-key descriptor is malformed or there are two.
     #[error("trusted-key descriptor: {0}")]
     KeyDescriptor(#[source] FormatError),
+    /// An ELF was given without the chip it is built for (an ELF's headers do not tell
+    /// the ESP32 variants apart reliably).
+    #[error("the chip an ELF is built for must be given")]
+    ChipRequired {
+        /// The chips the ELF fits, likeliest first (empty when none could be told).
+        candidates: Vec<ChipId>,
+    },
 }
 
 impl From<AppImageError> for FirmwareError {

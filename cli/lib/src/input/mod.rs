@@ -1,6 +1,6 @@
-//! Firmware input for `ota-sign package`: an ELF turned into an ESP-IDF app image with
+//! Firmware input for `package` and `flash`: an ELF turned into an ESP-IDF app image with
 //! espflash, or an app image checked as the bootloader would; then what the firmware says
-//! about itself (app descriptor, trusted keys).
+//! about itself (app descriptor, trusted keys). [`load`] is the one entry for a file.
 //!
 //! Data flow: ELF --[`elf::to_app_image`]--> app image --[`app_image::inspect`]--> [`Firmware`].
 
@@ -37,6 +37,54 @@ pub struct Firmware {
     pub secure_version: u32,
     /// The keys the firmware trusts; `None` when it carries no descriptor.
     pub trusted_keys: Option<TrustedKeyDescriptor>,
+}
+
+/// What a firmware file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// The ELF a build produced.
+    Elf,
+    /// A finished ESP-IDF app image.
+    AppImage,
+}
+
+/// Loads a firmware file. An ELF is converted for `chip`, which it needs
+/// ([`FirmwareError::ChipRequired`] lists the chips it fits); an app image is checked for
+/// `chip`, or without one for the chip its header names.
+pub fn load(
+    bytes: Vec<u8>,
+    kind: InputKind,
+    chip: Option<ChipId>,
+    elf: &ElfOptions,
+) -> Result<Firmware, FirmwareError> {
+    match kind {
+        InputKind::Elf => {
+            let Some(chip) = chip else {
+                return Err(FirmwareError::ChipRequired {
+                    candidates: detect_elf_chips(&bytes).unwrap_or_default(),
+                });
+            };
+            load_elf(&bytes, chip, elf)
+        }
+        InputKind::AppImage => {
+            let chip = match chip {
+                Some(chip) => chip,
+                None => app_image_chip(&bytes)?,
+            };
+            load_app_image(bytes, chip)
+        }
+    }
+}
+
+/// The chip an app image's header names.
+pub fn app_image_chip(bytes: &[u8]) -> Result<ChipId, FirmwareError> {
+    let header: &[u8; ota_format::esp::IMAGE_HEADER_LEN] = bytes
+        .get(..ota_format::esp::IMAGE_HEADER_LEN)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(FirmwareError::AppImage(
+            ota_format::esp::AppImageError::Truncated,
+        ))?;
+    Ok(ota_format::esp::ImageHeader::decode(header).chip_id)
 }
 
 /// Loads an ELF built for `chip` and converts it to an app image.

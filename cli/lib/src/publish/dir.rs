@@ -17,7 +17,9 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 
 use super::dir_lock::{DirLock, LockError, TakenOver};
-use super::{Destination, Leftover, Precondition, PublishError, RemoteObject, Upload};
+use super::{
+    Destination, Leftover, LeftoverKind, Precondition, PublishError, RemoteObject, Upload,
+};
 use crate::repo::{atomic, names};
 
 /// Test hook: milliseconds to pause after each 64 KiB written, so tests can catch a
@@ -26,9 +28,6 @@ pub const WRITE_DELAY_ENV: &str = "OTA_SIGN_TEST_WRITE_DELAY_MS";
 
 /// A temporary file this old was left by a publish that died.
 pub const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
-
-/// The `kind` of a [`Leftover`] in a directory.
-pub const TEMP_KIND: &str = "temporary-file";
 
 /// Publishes into a directory.
 pub struct DirDestination {
@@ -147,7 +146,7 @@ impl Destination for DirDestination {
                 .and_then(|m| now.duration_since(m).ok());
             if meta.is_file() && age.is_some_and(|a| a >= STALE_TEMP_AGE) {
                 out.push(Leftover {
-                    kind: TEMP_KIND,
+                    kind: LeftoverKind::TemporaryFile,
                     name,
                     id: None,
                 });

@@ -29,6 +29,10 @@
 //! [`INCREMENTAL_MAX_ASSETS`] assets, and when a tag is given ([`GitHubOptions::tag`]).
 //! Otherwise a publish changes the latest release in place ([`incremental`]): new images
 //! are added to it and each changed manifest is swapped for its successor by a rename.
+//!
+//! Why one file of ~700 lines: it is the one [`Destination`] for GitHub, and its steps
+//! share the planned release's state (ids, assets, leftovers); the HTTP client, the
+//! incremental path and the tests already live in their own files.
 
 mod incremental;
 
@@ -39,7 +43,9 @@ use serde_json::{Value, json};
 
 use super::github_http::{Answer, Http, Listing, message, parse};
 pub use super::github_http::{GitHubLimits, WaitNotice};
-use super::{Destination, Leftover, PublishError, RemoteObject, Upload, http_headers};
+use super::{
+    Destination, Leftover, LeftoverKind, PublishError, RemoteObject, Upload, http_headers,
+};
 use crate::repo::names;
 
 /// Default REST API base.
@@ -52,13 +58,6 @@ pub const DRAFT_MARKER: &str = "<!-- ota-sign:publish -->";
 /// The body releases had before [`DRAFT_MARKER`] existed; a draft with exactly this body
 /// is an orphan of an older ota-sign.
 const LEGACY_BODY: &str = "Signed OTA release published by ota-sign.";
-
-/// The `kind` of a [`Leftover`] on GitHub.
-pub const DRAFT_KIND: &str = "draft-release";
-
-/// The `kind` of a [`Leftover`] on GitHub: an asset an interrupted publish uploaded under a
-/// temporary name ([`incremental::temporary_name`]) and never renamed into place.
-pub const TEMPORARY_ASSET_KIND: &str = "temporary-asset";
 
 /// The most assets a latest release may hold for a publish to add to it in place; past
 /// it, a new release is made holding only what the manifests name (GitHub's limit is
@@ -506,7 +505,7 @@ impl Destination for GitHubDestination {
                 }
                 if restore || temporary.is_stale() {
                     self.found_temporaries.push(Leftover {
-                        kind: TEMPORARY_ASSET_KIND,
+                        kind: LeftoverKind::TemporaryAsset,
                         name: name.to_owned(),
                         id: Some(asset_id.to_string()),
                     });
@@ -562,7 +561,7 @@ impl Destination for GitHubDestination {
         for r in releases.items.iter().filter(|r| is_orphan_draft(r)) {
             let Some(id) = r["id"].as_u64() else { continue };
             out.push(Leftover {
-                kind: DRAFT_KIND,
+                kind: LeftoverKind::DraftRelease,
                 name: r["tag_name"].as_str().unwrap_or_default().to_owned(),
                 id: Some(id.to_string()),
             });
@@ -571,7 +570,7 @@ impl Destination for GitHubDestination {
     }
 
     fn remove(&mut self, leftover: &Leftover) -> Result<(), PublishError> {
-        if leftover.kind == TEMPORARY_ASSET_KIND {
+        if leftover.kind == LeftoverKind::TemporaryAsset {
             return self.remove_temporary(leftover);
         }
         let id = leftover.id.as_deref().unwrap_or_default();

@@ -72,8 +72,8 @@ pub struct Upload<'a> {
 /// file that was never renamed into place.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Leftover {
-    /// What it is: `draft-release` or `temporary-file`.
-    pub kind: &'static str,
+    /// What it is.
+    pub kind: LeftoverKind,
     /// Its name on the host (a release's tag, a file name).
     pub name: String,
     /// The host's id for it, where the name is not one.
@@ -81,15 +81,40 @@ pub struct Leftover {
     pub id: Option<String>,
 }
 
-/// Reports upload progress; the CLI draws bars, tests count calls.
-pub trait Progress {
-    /// An upload of `size` bytes begins.
-    fn start(&self, _name: &str, _size: u64) {}
-    /// `done` bytes of the current upload are written.
-    fn advance(&self, _name: &str, _done: u64) {}
-    /// An upload finished.
-    fn done(&self, _name: &str) {}
+/// What a [`Leftover`] is; in JSON `draft-release`, `temporary-asset` or `temporary-file`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LeftoverKind {
+    /// On GitHub: a draft release ota-sign created and never published.
+    DraftRelease,
+    /// On GitHub: an asset uploaded under a temporary name
+    /// (see `github.rs`) and never renamed into place.
+    TemporaryAsset,
+    /// In a directory: a temporary file never renamed into place.
+    TemporaryFile,
 }
+
+impl LeftoverKind {
+    /// In words, for people: "draft release".
+    pub fn words(self) -> &'static str {
+        match self {
+            LeftoverKind::DraftRelease => "draft release",
+            LeftoverKind::TemporaryAsset => "temporary asset",
+            LeftoverKind::TemporaryFile => "temporary file",
+        }
+    }
+
+    /// One word, for a table column: "draft" or "temporary".
+    pub fn short(self) -> &'static str {
+        match self {
+            LeftoverKind::DraftRelease => "draft",
+            LeftoverKind::TemporaryAsset | LeftoverKind::TemporaryFile => "temporary",
+        }
+    }
+}
+
+/// Upload progress, one piece of work per file: the CLI draws bars, tests count calls.
+pub use crate::progress::Progress;
 
 /// A static host. Implementations are thin: they list, read and write whole files; the
 /// rules (order, idempotence, conflicts) are in [`plan`].
@@ -365,7 +390,7 @@ pub fn http_headers(kind: &FileKind, name: &str) -> (&'static str, &'static str)
 
 /// Parses `--to`: a path or `file://PATH`, `s3://bucket/prefix`, `github://owner/repo`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
+pub enum HostLocation {
     /// A local directory.
     Dir(std::path::PathBuf),
     /// An S3 bucket and key prefix (no leading or trailing slash; may be empty).
@@ -384,9 +409,9 @@ pub enum Target {
     },
 }
 
-impl Target {
+impl HostLocation {
     /// Parses a destination string.
-    pub fn parse(s: &str) -> Result<Target, PublishError> {
+    pub fn parse(s: &str) -> Result<HostLocation, PublishError> {
         let bad = || PublishError::BadDestination(s.to_owned());
         if let Some(rest) = s.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -397,7 +422,7 @@ impl Target {
                 name: bucket.to_owned(),
                 rule,
             })?;
-            return Ok(Target::S3 {
+            return Ok(HostLocation::S3 {
                 bucket: bucket.to_owned(),
                 prefix: prefix.trim_matches('/').to_owned(),
             });
@@ -407,7 +432,7 @@ impl Target {
             if owner.is_empty() || repo.is_empty() || repo.contains('/') {
                 return Err(bad());
             }
-            return Ok(Target::GitHub {
+            return Ok(HostLocation::GitHub {
                 owner: owner.to_owned(),
                 repo: repo.to_owned(),
             });
@@ -419,7 +444,7 @@ impl Target {
         if path.is_empty() {
             return Err(bad());
         }
-        Ok(Target::Dir(path.into()))
+        Ok(HostLocation::Dir(path.into()))
     }
 }
 
@@ -430,31 +455,34 @@ mod tests {
     #[test]
     fn targets_parse() {
         assert_eq!(
-            Target::parse("s3://acme-fw/fw/prod/").unwrap(),
-            Target::S3 {
+            HostLocation::parse("s3://acme-fw/fw/prod/").unwrap(),
+            HostLocation::S3 {
                 bucket: "acme-fw".into(),
                 prefix: "fw/prod".into()
             }
         );
         assert_eq!(
-            Target::parse("s3://acme-fw").unwrap(),
-            Target::S3 {
+            HostLocation::parse("s3://acme-fw").unwrap(),
+            HostLocation::S3 {
                 bucket: "acme-fw".into(),
                 prefix: "".into()
             }
         );
         assert_eq!(
-            Target::parse("github://acme/fw").unwrap(),
-            Target::GitHub {
+            HostLocation::parse("github://acme/fw").unwrap(),
+            HostLocation::GitHub {
                 owner: "acme".into(),
                 repo: "fw".into()
             }
         );
         assert_eq!(
-            Target::parse("file:///srv/www").unwrap(),
-            Target::Dir("/srv/www".into())
+            HostLocation::parse("file:///srv/www").unwrap(),
+            HostLocation::Dir("/srv/www".into())
         );
-        assert_eq!(Target::parse("out").unwrap(), Target::Dir("out".into()));
+        assert_eq!(
+            HostLocation::parse("out").unwrap(),
+            HostLocation::Dir("out".into())
+        );
         for bad in [
             "s3://",
             "s3:///x",
@@ -464,13 +492,19 @@ mod tests {
             "",
         ] {
             assert!(
-                matches!(Target::parse(bad), Err(PublishError::BadDestination(_))),
+                matches!(
+                    HostLocation::parse(bad),
+                    Err(PublishError::BadDestination(_))
+                ),
                 "{bad}"
             );
         }
         for bad in ["s3://ab", "s3://Bad_Bucket!/prod"] {
             assert!(
-                matches!(Target::parse(bad), Err(PublishError::BadBucketName { .. })),
+                matches!(
+                    HostLocation::parse(bad),
+                    Err(PublishError::BadBucketName { .. })
+                ),
                 "{bad}"
             );
         }

@@ -448,7 +448,7 @@ fn put(dest: &mut dyn Destination, s: &Step, progress: &dyn Progress) -> Result<
         precondition: &s.precondition,
         progress,
     })?;
-    progress.done(&s.name);
+    progress.finish(&s.name);
     Ok(())
 }
 

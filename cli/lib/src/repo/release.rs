@@ -8,14 +8,14 @@
 use std::fs;
 use std::path::PathBuf;
 
-use ota_agent::contents::check_payload;
-use ota_format::{Channel, Expectations, KeyId, Manifest, TrustedKey, TrustedKeys, verify_image};
+use ota_format::{Channel, Expectations, KeyId, Manifest, TrustedKey, TrustedKeys};
 use ota_keys::SigningKeySource;
 use serde::Serialize;
 
 use super::channel::{self, Change, ImageFacts, ReleaseOptions};
 use super::{ReleaseTree, RepoError, atomic, index, io_err, names};
-use crate::window::{WindowLimits, declared_window_log};
+use crate::trust::{ImageRejection, check_image};
+use crate::window::WindowLimits;
 
 /// One `release` invocation.
 #[derive(Clone, Debug)]
@@ -107,29 +107,32 @@ pub fn prepare(
     let mut prepared: Vec<Prepared> = Vec::new();
     for path in &request.images {
         let bytes = fs::read(path).map_err(io_err(path))?;
-        let verified = verify_image(&bytes, keys, Expectations::default()).map_err(|source| {
-            RepoError::BadImage {
+        // The complete check devices make: signature, digests, then the payload through
+        // the agent's own install rules for the device type's zstd window.
+        let (verified, _) = check_image(
+            &bytes,
+            keys,
+            Expectations::default(),
+            &request.window_limits,
+        )
+        .map_err(|rejection| match rejection {
+            ImageRejection::Format { error, .. } => RepoError::BadImage {
                 path: path.clone(),
-                source,
-            }
+                source: error,
+            },
+            ImageRejection::NotInstallable {
+                error,
+                declared_window_log,
+                max_window_log,
+            } => RepoError::NotInstallable {
+                path: path.clone(),
+                source: error,
+                declared_window_log,
+                max_window_log,
+            },
         })?;
         let header = verified.header;
         let info = header.info;
-        let max_window_log = request
-            .window_limits
-            .for_device_type(info.device_type.as_str());
-        check_payload(
-            &header,
-            &bytes[header.header_len()..],
-            info.chip,
-            max_window_log,
-        )
-        .map_err(|source| RepoError::NotInstallable {
-            path: path.clone(),
-            source,
-            declared_window_log: declared_window_log(info.compression),
-            max_window_log,
-        })?;
         if prepared
             .iter()
             .any(|p| p.facts.info.device_type == info.device_type)
