@@ -85,38 +85,40 @@ impl ExpectedTarget {
         device_type: DeviceType,
         chip: ChipId,
     ) -> Result<(), Failure> {
-        let refuse = |what: &str, found: String, expected: String, from: &str, help: &str| {
-            Failure::from(PolicyRefusal {
-                message: format!("{subject} is for {what} {found}, but {from} says {expected}"),
-                help: help.to_owned(),
-                code: if what == "chip" {
-                    "wrong_chip"
-                } else {
-                    "wrong_device_type"
-                },
-            })
-        };
-        if let Some((expected, from)) = &self.device_type
-            && *expected != device_type
-        {
-            return Err(refuse(
+        // (what, flag, code, found, expected and where it was said)
+        let mismatches = [
+            (
                 "device type",
+                "--device-type",
+                "wrong_device_type",
                 device_type.to_string(),
-                expected.to_string(),
-                from,
-                "check that this is the right file, or pass the --device-type it was made for",
-            ));
-        }
-        if let Some((expected, from)) = &self.chip
-            && *expected != chip
-        {
-            return Err(refuse(
+                self.device_type
+                    .as_ref()
+                    .filter(|(expected, _)| *expected != device_type)
+                    .map(|(expected, from)| (expected.to_string(), from)),
+            ),
+            (
                 "chip",
+                "--chip",
+                "wrong_chip",
                 chip.to_string(),
-                expected.to_string(),
-                from,
-                "check that this is the right file, or pass the --chip it was made for",
-            ));
+                self.chip
+                    .as_ref()
+                    .filter(|(expected, _)| *expected != chip)
+                    .map(|(expected, from)| (expected.to_string(), from)),
+            ),
+        ];
+        for (what, flag, code, found, mismatch) in mismatches {
+            if let Some((expected, from)) = mismatch {
+                return Err(PolicyRefusal {
+                    message: format!("{subject} is for {what} {found}, but {from} says {expected}"),
+                    help: format!(
+                        "check that this is the right file, or pass the {flag} it was made for"
+                    ),
+                    code,
+                }
+                .into());
+            }
         }
         Ok(())
     }

@@ -111,6 +111,20 @@ where
     }
 }
 
+/// `?` on a library error reports it through its diagnostic wrapper:
+/// `failure_via!(RepoError => RepoDiagnostic)` makes `RepoError` convert into [`Failure`]
+/// as `RepoDiagnostic(error)`, whose `Diagnostic` and [`ExitStatus`] say what it means.
+macro_rules! failure_via {
+    ($error:ty => $diagnostic:ident) => {
+        impl From<$error> for $crate::exit::Failure {
+            fn from(e: $error) -> Self {
+                $diagnostic(e).into()
+            }
+        }
+    };
+}
+pub(crate) use failure_via;
+
 /// A plain message with optional help.
 #[derive(Debug)]
 pub struct Message {
@@ -265,11 +279,7 @@ pub fn key_exit_code(e: &KeyError) -> u8 {
     }
 }
 
-impl From<KeyError> for Failure {
-    fn from(e: KeyError) -> Self {
-        KeyDiagnostic(e).into()
-    }
-}
+failure_via!(KeyError => KeyDiagnostic);
 
 /// An I/O error with what was being done, for commands' own file handling.
 #[derive(Debug, thiserror::Error, Diagnostic)]

@@ -1,6 +1,11 @@
 //! One module per subcommand. Each has an `Args` struct (clap derive; its doc comment and
 //! `long_about` are the command's help) and `run(args, &GlobalOpts) -> Result<(), Failure>`.
 //! Adding a command is adding a module and one line in [`Command`] and [`Command::run`].
+//! A command keeps arguments, progress and messages; what it does to files, devices and
+//! hosts belongs in the library (`ota_sign_lib`, a module per domain, typed errors), and
+//! each new library error gets its diagnostic and exit code in `crate::diagnostics`.
+//! Commands never import each other: value parsers live in `crate::args`, trust checks
+//! as failures in `crate::checks`.
 //!
 //! Helpers shared by several commands (finding the signing key) live here.
 

@@ -11,9 +11,9 @@ use serde::Serialize;
 use crate::cli::GlobalOpts;
 use crate::config;
 use crate::exit::Failure;
+use ota_sign_lib::repo::ReleaseTree;
 use ota_sign_lib::repo::channel::{DowngradePolicy, ReleaseOptions, parse_rollout};
 use ota_sign_lib::repo::release::{ChannelOutcome, ReleaseRequest, prepare};
-use ota_sign_lib::repo::ReleaseTree;
 
 pub const ABOUT: &str = "\
 Put signed images into a local release tree and sign the channel manifests that point

@@ -230,22 +230,12 @@ impl Config {
 
         let defaults = Defaults {
             key: raw.defaults.key.map(|k| base.join(k.into_inner())),
-            channel: raw
-                .defaults
-                .channel
-                .map(|c| {
-                    parse_channel(c.get_ref())
-                        .map_err(|m| at(Some(c.span()), format!("defaults.channel: {m}")))
-                })
-                .transpose()?,
-            device_type: raw
-                .defaults
-                .device_type
-                .map(|d| {
-                    parse_device_type(d.get_ref())
-                        .map_err(|m| at(Some(d.span()), format!("defaults.device_type: {m}")))
-                })
-                .transpose()?,
+            channel: field(raw.defaults.channel, "defaults.channel", &at, |c| {
+                parse_channel(c)
+            })?,
+            device_type: field(raw.defaults.device_type, "defaults.device_type", &at, |d| {
+                parse_device_type(d)
+            })?,
         };
 
         let mut devices = BTreeMap::new();
@@ -254,36 +244,22 @@ impl Config {
             let raw_device = raw_device.into_inner();
             let device_type = parse_device_type(&name)
                 .map_err(|m| at(Some(table_span.clone()), format!("[device.{name}]: {m}")))?;
-            let chip = raw_device
-                .chip
-                .map(|c| {
-                    ChipId::from_name(c.get_ref()).ok_or_else(|| {
-                        at(
-                            Some(c.span()),
-                            format!(
-                                "device.{name}.chip: unknown chip {:?}; known: {}",
-                                c.get_ref(),
-                                known_chips()
-                            ),
-                        )
-                    })
-                })
-                .transpose()?;
-            let slot_size = raw_device
-                .slot_size
-                .map(|s| {
-                    parse_slot_size(s.get_ref())
-                        .map_err(|m| at(Some(s.span()), format!("device.{name}.slot_size: {m}")))
-                })
-                .transpose()?;
-            let max_window_log = raw_device
-                .max_window_log
-                .map(|w| {
-                    parse_max_window_log(*w.get_ref()).map_err(|m| {
-                        at(Some(w.span()), format!("device.{name}.max_window_log: {m}"))
-                    })
-                })
-                .transpose()?;
+            let chip = field(raw_device.chip, &format!("device.{name}.chip"), &at, |c| {
+                ChipId::from_name(c)
+                    .ok_or_else(|| format!("unknown chip {c:?}; known: {}", known_chips()))
+            })?;
+            let slot_size = field(
+                raw_device.slot_size,
+                &format!("device.{name}.slot_size"),
+                &at,
+                parse_slot_size,
+            )?;
+            let max_window_log = field(
+                raw_device.max_window_log,
+                &format!("device.{name}.max_window_log"),
+                &at,
+                |w| parse_max_window_log(*w),
+            )?;
             let mut trusted_keys = Vec::new();
             for spec in raw_device.trusted_keys {
                 let value = spec.get_ref();
@@ -437,6 +413,18 @@ pub fn window_limits(config: Option<&Config>) -> WindowLimits {
             })
             .unwrap_or_default(),
     )
+}
+
+/// The optional value of `key`, parsed; a refusal names the key and points at the value.
+fn field<V, T>(
+    value: Option<Spanned<V>>,
+    key: &str,
+    at: &dyn Fn(Option<Range<usize>>, String) -> ConfigError,
+    parse: impl Fn(&V) -> Result<T, String>,
+) -> Result<Option<T>, ConfigError> {
+    value
+        .map(|v| parse(v.get_ref()).map_err(|m| at(Some(v.span()), format!("{key}: {m}"))))
+        .transpose()
 }
 
 fn parse_max_window_log(n: i64) -> Result<u8, String> {

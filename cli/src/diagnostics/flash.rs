@@ -5,18 +5,14 @@ use std::fmt;
 use miette::Diagnostic;
 use ota_sign_lib::flash::FlashError;
 
-use crate::exit::{self, ExitStatus, Failure};
+use crate::exit::{self, ExitStatus};
 
 /// A refused or failed first install as a diagnostic.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct FlashDiagnostic(pub FlashError);
 
-impl From<FlashError> for Failure {
-    fn from(e: FlashError) -> Self {
-        FlashDiagnostic(e).into()
-    }
-}
+crate::exit::failure_via!(FlashError => FlashDiagnostic);
 
 /// The stable name of a flash error, used in diagnostic codes.
 pub fn flash_error_name(e: &FlashError) -> &'static str {

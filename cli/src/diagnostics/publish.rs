@@ -5,7 +5,7 @@ use std::fmt;
 use miette::Diagnostic;
 use ota_sign_lib::publish::{FailureKind, PublishError};
 
-use crate::exit::{self, ExitStatus, Failure};
+use crate::exit::{self, ExitStatus};
 
 /// A publish error with a stable code, a line of help and an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -110,11 +110,7 @@ impl ExitStatus for PublishDiagnostic {
     }
 }
 
-impl From<PublishError> for Failure {
-    fn from(e: PublishError) -> Self {
-        PublishDiagnostic(e).into()
-    }
-}
+crate::exit::failure_via!(PublishError => PublishDiagnostic);
 
 #[cfg(test)]
 mod tests {

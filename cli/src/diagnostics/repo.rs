@@ -6,7 +6,7 @@ use miette::Diagnostic;
 use ota_sign_lib::repo::RepoError;
 
 use super::{format_error_name, format_exit_code, install_error_name, install_exit_code};
-use crate::exit::{self, ExitStatus, Failure};
+use crate::exit::{self, ExitStatus};
 
 /// A release-tree error with a stable code, a line of help and an exit code.
 #[derive(Debug, thiserror::Error)]
@@ -126,11 +126,7 @@ pub fn repo_exit_code(e: &RepoError) -> u8 {
     }
 }
 
-impl From<RepoError> for Failure {
-    fn from(e: RepoError) -> Self {
-        RepoDiagnostic(e).into()
-    }
-}
+crate::exit::failure_via!(RepoError => RepoDiagnostic);
 
 #[cfg(test)]
 mod tests {

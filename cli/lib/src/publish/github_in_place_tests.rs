@@ -58,6 +58,16 @@ fn thirty_published(gh: &FakeGitHub) -> (tempfile::TempDir, ReleaseTree, Vec<Ima
     (work, tree, specs)
 }
 
+/// [`thirty_published`], and a second publisher's tree byte-identical to it so far.
+fn thirty_published_and_a_second_tree(
+    gh: &FakeGitHub,
+) -> (tempfile::TempDir, ReleaseTree, ReleaseTree) {
+    let (work, tree, specs) = thirty_published(gh);
+    let theirs = ReleaseTree::new(work.path().join("theirs"));
+    do_release(&theirs, work.path(), "stable", &specs, None);
+    (work, tree, theirs)
+}
+
 /// Polls `name` like a device until `stop`: every manifest it gets verifies and its image
 /// is there; counts the 404s (the swap's window) in `missing`.
 fn poll_like_a_device(
@@ -175,10 +185,7 @@ fn github_in_place_publish_of_one_changed_manifest_of_30_sends_ten_writes() {
 #[test]
 fn github_in_place_swap_after_a_concurrent_change_exits_7_and_keeps_theirs() {
     let gh = FakeGitHub::start("acme", "fw", "t0k");
-    let (work, tree, specs) = thirty_published(&gh);
-    // A second publisher's tree, byte-identical so far.
-    let theirs = ReleaseTree::new(work.path().join("theirs"));
-    do_release(&theirs, work.path(), "stable", &specs, None);
+    let (work, tree, theirs) = thirty_published_and_a_second_tree(&gh);
 
     do_release(
         &tree,
@@ -276,9 +283,7 @@ fn github_in_place_publish_killed_mid_swap_is_finished_by_the_next_publish() {
 #[test]
 fn github_in_place_publishes_of_two_device_types_at_once_both_reach_the_inventory() {
     let gh = FakeGitHub::start("acme", "fw", "t0k");
-    let (work, tree, specs) = thirty_published(&gh);
-    let theirs = ReleaseTree::new(work.path().join("theirs"));
-    do_release(&theirs, work.path(), "stable", &specs, None);
+    let (work, tree, theirs) = thirty_published_and_a_second_tree(&gh);
     let t07 = ImageSpec::new("t07", "1.1.0").size(256);
     do_release(&tree, work.path(), "stable", &[t07], None);
     let mut ours = in_place(&gh, test_limits());
