@@ -10,7 +10,9 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ota_testkit::{Chip, TestFirmware};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ota-sign");
+mod common;
+use common::{BIN, bench_key};
+
 const SIZE: usize = 4 * 1024 * 1024;
 
 fn run(cmd: &mut Command) {
@@ -51,18 +53,7 @@ fn imgtool_available() -> bool {
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    run(Command::new(BIN)
-        .current_dir(d)
-        .args(["keygen", "--no-encrypt", "bench"]));
-    // The firmware trusts the bench key: `package` checks the image as a device would,
-    // and a device refuses firmware that trusts no key.
-    let out = Command::new(BIN)
-        .current_dir(d)
-        .args(["pubkey", "bench.pub", "--format", "hex"])
-        .output()
-        .unwrap();
-    let mut pk = [0u8; 32];
-    hex::decode_to_slice(String::from_utf8(out.stdout).unwrap().trim(), &mut pk).unwrap();
+    let pk = bench_key(d);
     let app = TestFirmware::new(Chip::Esp32c3)
         .version("1.0.0")
         .trusted_keys(&[pk])

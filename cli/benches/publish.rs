@@ -14,7 +14,9 @@ use ota_test_servers::proxy::Proxy;
 use ota_test_servers::s3::{self, S3sFs};
 use ota_testkit::{Chip, TestFirmware};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ota-sign");
+mod common;
+use common::{BIN, bench_key};
+
 const DEVICE_TYPES: [&str; 3] = ["lamp", "plug", "hub"];
 const SIZE: usize = 1 << 20;
 
@@ -40,14 +42,7 @@ fn run(dir: &Path, args: &[&str]) {
 
 /// keygen and three uncompressed 1 MiB images, one per device type.
 fn setup(dir: &Path) -> Vec<String> {
-    run(dir, &["keygen", "--no-encrypt", "bench"]);
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .args(["pubkey", "bench.pub", "--format", "hex"])
-        .output()
-        .unwrap();
-    let mut pk = [0u8; 32];
-    hex::decode_to_slice(String::from_utf8(out.stdout).unwrap().trim(), &mut pk).unwrap();
+    let pk = bench_key(dir);
     let mut images = Vec::new();
     for (i, dt) in DEVICE_TYPES.iter().enumerate() {
         let app = TestFirmware::new(Chip::Esp32c3)

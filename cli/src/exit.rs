@@ -111,6 +111,20 @@ where
     }
 }
 
+/// `?` on a library error reports it through its diagnostic wrapper:
+/// `failure_via!(RepoError => RepoDiagnostic)` makes `RepoError` convert into [`Failure`]
+/// as `RepoDiagnostic(error)`, whose `Diagnostic` and [`ExitStatus`] say what it means.
+macro_rules! failure_via {
+    ($error:ty => $diagnostic:ident) => {
+        impl From<$error> for $crate::exit::Failure {
+            fn from(e: $error) -> Self {
+                $diagnostic(e).into()
+            }
+        }
+    };
+}
+pub(crate) use failure_via;
+
 /// A plain message with optional help.
 #[derive(Debug)]
 pub struct Message {
@@ -177,7 +191,11 @@ impl Diagnostic for KeyDiagnostic {
             KeyError::InvalidPublicKey { .. } => "invalid_public_key",
             KeyError::InvalidTrustedKeySet { .. } => "invalid_trusted_key_set",
             KeyError::UnsupportedSecureBootKey { .. } => "unsupported_secure_boot_key",
-            _ => "other",
+            // Named before these had codes of their own; scripts may match "other".
+            KeyError::InvalidKdfParams { .. }
+            | KeyError::Random { .. }
+            | KeyError::Encode { .. }
+            | KeyError::Signer { .. } => "other",
         };
         Some(Box::new(format!("ota_sign::key::{code}")))
     }
@@ -210,7 +228,19 @@ impl Diagnostic for KeyDiagnostic {
             KeyError::EmptyPassphrase => {
                 "use a non-empty passphrase, or `--no-encrypt` for a key protected only by its file mode"
             }
-            _ => return None,
+            KeyError::Io { .. }
+            | KeyError::CorruptPem { .. }
+            | KeyError::Malformed { .. }
+            | KeyError::UnsupportedEncryption { .. }
+            | KeyError::KdfTooExpensive { .. }
+            | KeyError::KeyPairMismatch { .. }
+            | KeyError::PassphraseMismatch
+            | KeyError::InvalidPublicKey { .. }
+            | KeyError::InvalidTrustedKeySet { .. }
+            | KeyError::InvalidKdfParams { .. }
+            | KeyError::Random { .. }
+            | KeyError::Encode { .. }
+            | KeyError::Signer { .. } => return None,
         };
         Some(Box::new(help))
     }
@@ -228,15 +258,28 @@ pub fn key_exit_code(e: &KeyError) -> u8 {
         KeyError::Io { .. } => IO,
         KeyError::AlreadyExists { .. } => CONFLICT,
         KeyError::Random { .. } | KeyError::Encode { .. } | KeyError::Signer { .. } => FAILURE,
-        _ => KEY,
+        KeyError::NotPem { .. }
+        | KeyError::CorruptPem { .. }
+        | KeyError::Malformed { .. }
+        | KeyError::WrongAlgorithm { .. }
+        | KeyError::UnsupportedPemLabel { .. }
+        | KeyError::PassphraseRequired { .. }
+        | KeyError::PassphraseRequiredToEncrypt { .. }
+        | KeyError::WrongPassphrase { .. }
+        | KeyError::UnsupportedEncryption { .. }
+        | KeyError::KdfTooExpensive { .. }
+        | KeyError::PublicKeyOnly { .. }
+        | KeyError::KeyPairMismatch { .. }
+        | KeyError::PassphraseMismatch
+        | KeyError::EmptyPassphrase
+        | KeyError::InvalidPublicKey { .. }
+        | KeyError::UnsupportedSecureBootKey { .. }
+        | KeyError::InvalidTrustedKeySet { .. }
+        | KeyError::InvalidKdfParams { .. } => KEY,
     }
 }
 
-impl From<KeyError> for Failure {
-    fn from(e: KeyError) -> Self {
-        KeyDiagnostic(e).into()
-    }
-}
+failure_via!(KeyError => KeyDiagnostic);
 
 /// An I/O error with what was being done, for commands' own file handling.
 #[derive(Debug, thiserror::Error, Diagnostic)]

@@ -2,21 +2,16 @@
 //! devices. See `ota-sign --help`.
 #![forbid(unsafe_code)]
 
+mod args;
+mod checks;
 mod cli;
 mod commands;
 mod config;
 mod diagnostics;
 mod exit;
-mod firmware;
-mod flash;
-mod fleet;
-mod interrupt;
 mod output;
-mod packaging;
 mod passphrase;
 mod progress;
-mod publish;
-mod repo;
 
 use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::exit::{self, Failure, IoFailure};
-use crate::repo::atomic;
+use ota_sign_lib::repo::atomic;
 
 /// Reads a whole input file.
 pub fn read(path: &Path) -> Result<Vec<u8>, Failure> {

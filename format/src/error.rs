@@ -3,7 +3,6 @@
 
 /// A violated rule while decoding, verifying or deciding on a signed object.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum FormatError {
     // --- structure ---
     /// The input ends before the object does.

@@ -9,10 +9,8 @@ mod http_plain;
 
 use ota_format::*;
 
-/// ota-sign's partition-table reader, compiled from its source file: `ota-sign` is a
-/// binary crate, and the reader depends on nothing of it.
-#[path = "../../cli/src/flash/table.rs"]
-pub mod partition_table;
+/// ota-sign's partition-table reader, from the library under the CLI.
+pub use ota_sign_lib::flash::table as partition_table;
 
 /// The flash-window zstd decoder against libzstd.
 pub mod zstd_decoder;

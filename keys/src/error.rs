@@ -9,7 +9,6 @@ use crate::origin::KeyOrigin;
 
 /// Why a key could not be read, written or used.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum KeyError {
     /// Reading or writing a key file failed at the operating-system level.
     #[error("{origin}: {source}")]

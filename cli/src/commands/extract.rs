@@ -54,7 +54,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         return Err(output::exists(&args.output));
     }
     let (verified, app) =
-        super::verify::load_verified_image(&args.file, &args.pubkey, args.device_type, global)?;
+        crate::checks::load_verified_image(&args.file, &args.pubkey, args.device_type, global)?;
     output::write(&args.output, &app, args.force)?;
     let result = Extracted {
         output: args.output.display().to_string(),

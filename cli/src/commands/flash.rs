@@ -1,7 +1,7 @@
 //! `ota-sign flash`: the first install of a device, over a serial port or into a full
 //! flash image file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{ArgGroup, Args as ClapArgs};
 use espflash::flasher::{FlashSettings, FlashSize};
@@ -10,14 +10,16 @@ use serde::Serialize;
 
 use crate::cli::GlobalOpts;
 use crate::config::{self, Config};
-use crate::diagnostics::FirmwareDiagnostic;
+use crate::diagnostics::firmware_failure;
 use crate::exit::Failure;
-use crate::firmware::{self, ElfOptions, Firmware, FirmwareError};
-use crate::flash::bootloader::flash_size_of;
-use crate::flash::layout::{default_table, parse_table};
-use crate::flash::{FlashError, Layout, Plan, PlanInput, PlanSummary};
 use crate::output;
 use crate::progress::Bar;
+#[cfg(feature = "serial")]
+use crate::progress::Bars;
+use ota_sign_lib::flash::bootloader::flash_size_of;
+use ota_sign_lib::flash::partitions::{default_table, parse_table};
+use ota_sign_lib::flash::{CheckedTable, FlashError, Plan, PlanInput, PlanSummary};
+use ota_sign_lib::input::{self, ElfOptions, Firmware, FirmwareError, InputKind};
 
 /// The long help of `ota-sign flash`.
 pub const ABOUT: &str = "\
@@ -79,7 +81,7 @@ pub struct Args {
     pub pubkey: Vec<String>,
 
     /// Chip of the device (esp32, esp32c3, esp32c6, esp32s3, ...) [default: from ota-sign.toml, or the image]
-    #[arg(long, value_parser = super::package::parse_chip)]
+    #[arg(long, value_parser = crate::args::parse_chip)]
     pub chip: Option<ChipId>,
 
     /// Device type: selects [device.NAME] in ota-sign.toml; a signed image must be for it
@@ -107,7 +109,7 @@ pub struct Args {
     pub dry_run: bool,
 
     /// Flash size (1MB, 2MB, 4MB, 8MB, 16MB, 32MB) [default: detected over --port, else 4MB]
-    #[arg(long, value_parser = parse_flash_size)]
+    #[arg(long, value_parser = crate::args::parse_flash_size)]
     pub flash_size: Option<FlashSize>,
 
     /// ESP-IDF partition table, CSV or binary [default: `partition_table` in ota-sign.toml, else the default layout]
@@ -117,15 +119,6 @@ pub struct Args {
     /// Add a factory app partition to the default layout (the app is installed there)
     #[arg(long, conflicts_with = "partition_table")]
     pub factory: bool,
-}
-
-/// Parses a flash size for clap: 4MB, 4M, 0x400000 or 4194304.
-pub fn parse_flash_size(s: &str) -> Result<FlashSize, String> {
-    let t = s.trim().trim_end_matches(['B', 'b']);
-    super::package::parse_size(t)
-        .ok()
-        .and_then(flash_size_of)
-        .ok_or_else(|| format!("{s:?} is not a flash size (1MB, 2MB, 4MB, 8MB, 16MB, 32MB)"))
 }
 
 #[derive(Serialize)]
@@ -184,7 +177,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         Some(path) => parse_table(&output::read(path)?, &path.display().to_string())?,
         None => default_table(flash_size.size(), args.factory)?,
     };
-    let layout = Layout::check(table, flash_size.size())?;
+    let layout = CheckedTable::check(table, flash_size.size())?;
     for slot in &layout.slots {
         if app.firmware.app_image.len() as u64 > u64::from(slot.size()) {
             global.warn(&format!(
@@ -199,7 +192,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         chip,
         flash_size,
         xtal,
-        layout,
+        partitions: layout,
         app: &app.firmware.app_image,
         app_label: format!(
             "app {} {}",
@@ -212,7 +205,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         ("dry-run", false)
     } else if let Some(out) = &args.output {
         let bar = Bar::bytes(global, "placing", plan.bytes());
-        let image = plan.image(&|done| bar.set(done));
+        let image = plan.image(&bar);
         bar.finish();
         output::write(out, &image, args.force)?;
         global.say(&format!("wrote {} ({} bytes)", out.display(), image.len()));
@@ -241,7 +234,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
 }
 
 #[cfg(feature = "serial")]
-type Device = crate::flash::serial::SerialDevice;
+type Device = ota_sign_lib::flash::serial::SerialDevice;
 /// Without serial support there is never a device.
 #[cfg(not(feature = "serial"))]
 type Device = std::convert::Infallible;
@@ -301,8 +294,7 @@ fn connect(args: &Args, chip: ChipId) -> Result<Connected, Failure> {
 /// Writes the plan over the serial port, one progress bar per region.
 #[cfg(feature = "serial")]
 fn write_serial(mut device: Device, plan: &Plan, global: &GlobalOpts) -> Result<(), Failure> {
-    let mut progress = SerialProgress { global, bar: None };
-    device.write(&plan.writes, &mut progress)?;
+    device.write(&plan.writes, &Bars::new(global, None))?;
     global.say(&format!("flashed {} over {}", plan.chip, device.port()));
     Ok(())
 }
@@ -333,26 +325,18 @@ fn check_chip(image: ChipId, expected: Option<&(ChipId, String)>) -> Result<(), 
     }
 }
 
-fn firmware_failure(path: &Path, error: FirmwareError) -> Failure {
-    FirmwareDiagnostic {
-        path: path.display().to_string(),
-        error,
-    }
-    .into()
-}
-
 fn load_app(args: &Args, cfg: Option<&Config>, global: &GlobalOpts) -> Result<App, Failure> {
     let named_type = config::device_type(args.device_type, cfg)?;
     if let Some(path) = &args.image {
         let (verified, app) =
-            super::verify::load_verified_image(path, &args.pubkey, args.device_type, global)?;
+            crate::checks::load_verified_image(path, &args.pubkey, args.device_type, global)?;
         let info = verified.header.info;
         let device_type = info.device_type.to_string();
         check_chip(
             info.chip,
             expected_chip(args, cfg, Some(&device_type)).as_ref(),
         )?;
-        let firmware = firmware::inspect(app, info.chip).map_err(|e| firmware_failure(path, e))?;
+        let firmware = input::inspect(app, info.chip).map_err(|e| firmware_failure(path, e))?;
         return Ok(App {
             firmware,
             device_type,
@@ -360,93 +344,44 @@ fn load_app(args: &Args, cfg: Option<&Config>, global: &GlobalOpts) -> Result<Ap
     }
     let device_type = named_type.map(|t| t.to_string());
     let expected = expected_chip(args, cfg, device_type.as_deref());
-    let firmware = if let Some(path) = &args.elf {
-        let bytes = output::read(path)?;
-        let Some((chip, from)) = &expected else {
-            return Err(super::package::chip_required(&bytes));
-        };
-        let opts = ElfOptions {
-            flash: FlashSettings::new(None, Some(args.flash_size.unwrap_or(FlashSize::_4Mb)), None),
-        };
-        firmware::load_elf(&bytes, *chip, &opts).map_err(|e| match e {
-            FirmwareError::ElfChipMismatch { elf, .. } => FlashError::WrongChip {
-                image: elf,
-                expected: chip.to_string(),
-                expected_from: from.clone(),
-            }
-            .into(),
-            FirmwareError::ElfArchMismatch { arch, .. } => FlashError::WrongChip {
+    let (path, kind) = match (&args.elf, &args.app_image) {
+        (Some(p), _) => (p, InputKind::Elf),
+        (None, Some(p)) => (p, InputKind::AppImage),
+        (None, None) => unreachable!("clap requires one input"),
+    };
+    let bytes = output::read(path)?;
+    let chip = match kind {
+        InputKind::Elf => expected.as_ref().map(|(chip, _)| *chip),
+        // An app image names its chip: flashing it onto another is a flash refusal.
+        InputKind::AppImage => {
+            let chip = input::app_image_chip(&bytes).map_err(|e| firmware_failure(path, e))?;
+            check_chip(chip, expected.as_ref())?;
+            Some(chip)
+        }
+    };
+    let elf = ElfOptions {
+        flash: FlashSettings::new(None, Some(args.flash_size.unwrap_or(FlashSize::_4Mb)), None),
+    };
+    let firmware = input::load(bytes, kind, chip, &elf).map_err(|e| match (e, &expected) {
+        (FirmwareError::ElfChipMismatch { elf, .. }, Some((chip, from))) => FlashError::WrongChip {
+            image: elf,
+            expected: chip.to_string(),
+            expected_from: from.clone(),
+        }
+        .into(),
+        (FirmwareError::ElfArchMismatch { arch, .. }, Some((chip, from))) => {
+            FlashError::WrongChip {
                 image: format!("a {arch} chip"),
                 expected: chip.to_string(),
                 expected_from: from.clone(),
             }
-            .into(),
-            e => firmware_failure(path, e),
-        })?
-    } else {
-        let path = args
-            .app_image
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("clap requires one input"));
-        let bytes = output::read(path)?;
-        let header: &[u8; ota_format::esp::IMAGE_HEADER_LEN] = bytes
-            .get(..ota_format::esp::IMAGE_HEADER_LEN)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| {
-                firmware_failure(
-                    path,
-                    FirmwareError::AppImage(ota_format::esp::AppImageError::Truncated),
-                )
-            })?;
-        let chip = ota_format::esp::ImageHeader::decode(header).chip_id;
-        check_chip(chip, expected.as_ref())?;
-        firmware::load_app_image(bytes, chip).map_err(|e| firmware_failure(path, e))?
-    };
+            .into()
+        }
+        (e, _) => firmware_failure(path, e),
+    })?;
     let device_type = device_type.unwrap_or_else(|| firmware.project_name.clone());
     Ok(App {
         firmware,
         device_type,
     })
-}
-
-/// espflash's progress reports as one bar per region.
-#[cfg(feature = "serial")]
-struct SerialProgress<'g> {
-    global: &'g GlobalOpts,
-    bar: Option<Bar>,
-}
-
-#[cfg(feature = "serial")]
-impl espflash::target::ProgressCallbacks for SerialProgress<'_> {
-    fn init(&mut self, addr: u32, total: usize) {
-        self.bar = Some(Bar::bytes(self.global, &format!("{addr:#x}"), total as u64));
-    }
-
-    fn update(&mut self, current: usize) {
-        if let Some(bar) = &self.bar {
-            bar.set(current as u64);
-        }
-    }
-
-    fn verifying(&mut self) {}
-
-    fn finish(&mut self, _skipped: bool) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish();
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flash_sizes_parse_in_every_form() {
-        assert_eq!(parse_flash_size("4MB"), Ok(FlashSize::_4Mb));
-        assert_eq!(parse_flash_size("16M"), Ok(FlashSize::_16Mb));
-        assert_eq!(parse_flash_size("0x200000"), Ok(FlashSize::_2Mb));
-        assert!(parse_flash_size("3MB").is_err());
-        assert!(parse_flash_size("lots").is_err());
-    }
 }

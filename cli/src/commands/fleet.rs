@@ -2,16 +2,15 @@
 
 use std::path::PathBuf;
 
-use miette::Diagnostic;
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
-use crate::exit::{self, ExitStatus, Failure};
-use crate::fleet::github::{self, AssetDownloads};
-use crate::fleet::parse::LogFormat;
-use crate::fleet::report::{Options, Report};
-use crate::fleet::source::{LogReader, read_s3, s3_url};
-use crate::fleet::{FleetError, html, repo, text};
+use crate::exit::Failure;
+use ota_sign_lib::fleet::github::{self, AssetDownloads};
+use ota_sign_lib::fleet::parse::LogFormat;
+use ota_sign_lib::fleet::report::{Options, Report};
+use ota_sign_lib::fleet::source::{LogReader, read_s3, s3_url};
+use ota_sign_lib::fleet::{html, repo, text};
 
 pub const ABOUT: &str = "\
 Report the fleet's state from the static host's access logs: no server needed.
@@ -68,6 +67,13 @@ pub enum FleetCommand {
     Status(StatusArgs),
 }
 
+/// `--format`'s values: the library's format names, listed in `--help`.
+fn log_format() -> impl clap::builder::TypedValueParser<Value = LogFormat> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(LogFormat::ALL.map(|(name, _)| name))
+        .map(|name| LogFormat::named(&name).expect("a listed name"))
+}
+
 /// Arguments of `ota-sign fleet status`.
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
@@ -76,7 +82,7 @@ pub struct StatusArgs {
     pub logs: Vec<String>,
 
     /// Log format [default: detected line by line]
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = log_format())]
     pub format: Option<LogFormat>,
 
     /// Release tree (as `ota-sign release` writes it): releases, channels and rollouts
@@ -104,64 +110,8 @@ pub struct StatusArgs {
     pub github: Option<String>,
 
     /// GitHub API URL
-    #[arg(long, value_name = "URL", env = "GITHUB_API_URL", default_value = crate::publish::github::DEFAULT_API_URL)]
+    #[arg(long, value_name = "URL", env = "GITHUB_API_URL", default_value = ota_sign_lib::publish::github::DEFAULT_API_URL)]
     pub github_api: String,
-}
-
-impl ExitStatus for FleetError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            FleetError::Read { .. } => exit::IO,
-            FleetError::S3 { source, .. } => s3_exit_code(source),
-            FleetError::Github { status, .. } => match status {
-                Some(401 | 403) => exit::CREDENTIALS,
-                Some(404) => exit::NOT_FOUND,
-                _ => exit::NETWORK,
-            },
-        }
-    }
-}
-
-impl Diagnostic for FleetError {
-    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        Some(Box::new(match self {
-            FleetError::Read { .. } => "ota_sign::fleet::read",
-            FleetError::S3 { .. } => "ota_sign::fleet::s3",
-            FleetError::Github { .. } => "ota_sign::fleet::github",
-        }))
-    }
-
-    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        let text = match self {
-            FleetError::S3 { .. } => {
-                "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION and the bucket name"
-            }
-            FleetError::Github {
-                status: Some(401 | 403),
-                ..
-            } => "set GITHUB_TOKEN to a token that can read the repository",
-            FleetError::Github {
-                status: Some(404), ..
-            } => "check OWNER/REPO; a private repository needs GITHUB_TOKEN",
-            _ => return None,
-        };
-        Some(Box::new(text))
-    }
-}
-
-/// object_store reports a failed list as `Generic`, with the host's answer only in the
-/// message: the status code is read from there.
-fn s3_exit_code(error: &object_store::Error) -> u8 {
-    let text = error.to_string();
-    let answered = |code: &str| text.contains(&format!("status code: {code}"));
-    match error {
-        object_store::Error::NotFound { .. } => exit::NOT_FOUND,
-        object_store::Error::PermissionDenied { .. }
-        | object_store::Error::Unauthenticated { .. } => exit::CREDENTIALS,
-        _ if answered("404") => exit::NOT_FOUND,
-        _ if answered("401") || answered("403") => exit::CREDENTIALS,
-        _ => exit::NETWORK,
-    }
 }
 
 #[derive(Serialize)]

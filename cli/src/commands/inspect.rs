@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::cli::GlobalOpts;
 use crate::diagnostics::{FirmwareDiagnostic, FormatDiagnostic};
 use crate::exit::Failure;
-use crate::firmware;
 use crate::output;
+use ota_sign_lib::input;
 
 pub const ABOUT: &str = "\
 Show what a file claims to be: a signed image (.ota), a release manifest, an ESP-IDF app
@@ -189,7 +189,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     } else if bytes.first() == Some(&esp::IMAGE_MAGIC) {
         let diag = |error| FirmwareDiagnostic {
             path: name.clone(),
-            error: firmware::FirmwareError::AppImage(error),
+            error: ota_sign_lib::input::FirmwareError::AppImage(error),
         };
         let info = esp::validate(&bytes, ValidateOptions::default()).map_err(diag)?;
         Report::AppImage {
@@ -204,14 +204,14 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
                 .map(|sector| sector.blocks().map(|b| b.key_digest.to_string()).collect()),
         }
     } else if bytes.starts_with(b"\x7fELF") {
-        let chips = firmware::detect_elf_chips(&bytes).map_err(|error| FirmwareDiagnostic {
+        let chips = input::detect_elf_chips(&bytes).map_err(|error| FirmwareDiagnostic {
             path: name.clone(),
             error,
         })?;
         // The descriptor as the app image espflash makes for the likeliest chip has it.
         let descriptor = chips
             .first()
-            .and_then(|chip| firmware::load_elf(&bytes, *chip, &Default::default()).ok())
+            .and_then(|chip| input::load_elf(&bytes, *chip, &Default::default()).ok())
             .and_then(|fw| esp::AppDescriptor::find_in_image(&fw.app_image).ok())
             .as_ref()
             .map(Descriptor::of);
@@ -244,12 +244,12 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
 /// 0x8000; reports the partitions and the app the stock bootloader starts while otadata
 /// is blank (factory, else ota_0).
 fn flash_image(bytes: &[u8]) -> Option<Report> {
-    let table =
-        bytes.get(PARTITION_TABLE_AT..PARTITION_TABLE_AT + crate::flash::table::MAX_BINARY_LEN)?;
+    let table = bytes
+        .get(PARTITION_TABLE_AT..PARTITION_TABLE_AT + ota_sign_lib::flash::table::MAX_BINARY_LEN)?;
     if !table.starts_with(&[0xAA, 0x50]) {
         return None;
     }
-    let parts = crate::flash::table::parse_binary(table).ok()?;
+    let parts = ota_sign_lib::flash::table::parse_binary(table).ok()?;
     let app = |subtype: esp_idf_part::AppType| {
         parts.iter().find(|p| {
             p.ty() == esp_idf_part::Type::App && p.subtype() == esp_idf_part::SubType::App(subtype)

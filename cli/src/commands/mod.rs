@@ -1,6 +1,11 @@
 //! One module per subcommand. Each has an `Args` struct (clap derive; its doc comment and
 //! `long_about` are the command's help) and `run(args, &GlobalOpts) -> Result<(), Failure>`.
 //! Adding a command is adding a module and one line in [`Command`] and [`Command::run`].
+//! A command keeps arguments, progress and messages; what it does to files, devices and
+//! hosts belongs in the library (`ota_sign_lib`, a module per domain, typed errors), and
+//! each new library error gets its diagnostic and exit code in `crate::diagnostics`.
+//! Commands never import each other: value parsers live in `crate::args`, trust checks
+//! as failures in `crate::checks`.
 //!
 //! Helpers shared by several commands (finding the signing key) live here.
 
@@ -20,7 +25,7 @@ pub mod verify;
 use std::path::Path;
 
 use clap::Subcommand;
-use ota_keys::{KeyLocation, KeyWarning, LocalKey, PublicKey};
+use ota_keys::{KeyLocation, KeyWarning, PublicKey, SigningKeySource};
 
 use crate::cli::GlobalOpts;
 use crate::diagnostics::PolicyRefusal;
@@ -116,15 +121,20 @@ fn no_key() -> Failure {
 }
 
 /// The signing key for commands that sign (see [`key_location`] for the precedence),
-/// asking for its passphrase if it is encrypted.
-pub fn signing_key(flag: Option<&Path>, global: &GlobalOpts) -> Result<LocalKey, Failure> {
+/// asking for its passphrase if it is encrypted. Commands see only the
+/// [`SigningKeySource`] seam: a key in an HSM or a KMS is another implementation
+/// returned here, and no command changes.
+pub fn signing_key(
+    flag: Option<&Path>,
+    global: &GlobalOpts,
+) -> Result<Box<dyn SigningKeySource>, Failure> {
     let location = key_location(flag, global)?.ok_or_else(no_key)?;
     global.detail(&format!("signing key: {}", location.origin()));
     let loaded = location
         .load_signing(&crate::passphrase::source())
         .map_err(|e| unreadable_key(e, None))?;
     report_warnings(global, &loaded.warnings);
-    Ok(loaded.value)
+    Ok(Box::new(loaded.value))
 }
 
 /// The public key of a key file (public or private) or of 64 hex digits.

@@ -10,12 +10,13 @@ use serde::Serialize;
 
 use crate::cli::GlobalOpts;
 use crate::config;
-use crate::diagnostics::{FirmwareDiagnostic, PackagingDiagnostic, PolicyRefusal};
+use crate::diagnostics::{PackagingDiagnostic, PolicyRefusal, firmware_failure};
 use crate::exit::Failure;
-use crate::firmware::{self, ElfOptions, Firmware};
 use crate::output;
-use crate::packaging::{self, PackageSpec, PayloadEncoding};
 use crate::progress::Bar;
+use ota_sign_lib::input::{self, ElfOptions, Firmware, InputKind};
+use ota_sign_lib::packaging::{self, PackageSpec, PayloadEncoding};
+use ota_sign_lib::trust::{LockoutPolicy, check_lockout};
 
 pub const ABOUT: &str = "\
 Turn an ESP32 build into a signed OTA image.
@@ -77,11 +78,11 @@ pub struct Args {
     pub app_image: Option<PathBuf>,
 
     /// Chip the firmware is built for (esp32, esp32c3, esp32c6, esp32s3, ...) [default: from ota-sign.toml]
-    #[arg(long, value_parser = parse_chip)]
+    #[arg(long, value_parser = crate::args::parse_chip)]
     pub chip: Option<ChipId>,
 
     /// Firmware version; must agree with the app descriptor's version if both are semver
-    #[arg(long, value_parser = parse_version)]
+    #[arg(long, value_parser = crate::args::parse_version)]
     pub version: Option<Version>,
 
     /// Anti-rollback counter: devices never install an image with a lower one
@@ -102,11 +103,11 @@ pub struct Args {
     pub allow_lockout: bool,
 
     /// Size of the device's OTA slot in bytes (e.g. 1536K, 0x180000) [default: from ota-sign.toml]
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_parser = crate::args::parse_size)]
     pub slot_size: Option<u32>,
 
-    /// Flash size used when converting an ELF (1MB, 2MB, 4MB, 8MB, 16MB)
-    #[arg(long, default_value = "4MB", value_parser = parse_flash_size)]
+    /// Flash size used when converting an ELF (1MB, 2MB, 4MB, 8MB, 16MB, 32MB; or bytes, e.g. 0x400000)
+    #[arg(long, default_value = "4MB", value_parser = crate::args::parse_flash_size)]
     pub flash_size: espflash::flasher::FlashSize,
 
     /// Store the app image uncompressed
@@ -190,12 +191,17 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     }
     let version = resolve_version(&firmware, args.version)?;
     let configured = super::configured_trusted_keys(Some(device_type.as_str()), global)?;
+    let lockout = if args.allow_lockout {
+        LockoutPolicy::Allow
+    } else {
+        LockoutPolicy::Refuse
+    };
     check_trust(
         &firmware,
-        &key,
+        key.public_key(),
         &args.next_key,
         &configured,
-        args.allow_lockout,
+        lockout,
         global,
     )?;
     if let Some(slot) = slot_size
@@ -232,8 +238,8 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         max_window_log,
     };
     let bar = Bar::bytes(global, "compressing", firmware.app_image.len() as u64);
-    let packaged = packaging::package(&firmware.app_image, &spec, key.private_key(), &bar)
-        .map_err(PackagingDiagnostic)?;
+    let packaged =
+        packaging::package(&firmware.app_image, &spec, &*key, &bar).map_err(PackagingDiagnostic)?;
     bar.finish();
     output::write(&args.output, &packaged.bytes, args.force)?;
 
@@ -312,42 +318,15 @@ fn ratio(out: u64, input: u64) -> String {
 }
 
 fn load_firmware(args: &Args, chip: Option<ChipId>) -> Result<Firmware, Failure> {
-    let (path, is_elf) = match (&args.elf, &args.app_image) {
-        (Some(p), _) => (p.as_path(), true),
-        (None, Some(p)) => (p.as_path(), false),
+    let (path, kind) = match (&args.elf, &args.app_image) {
+        (Some(p), _) => (p.as_path(), InputKind::Elf),
+        (None, Some(p)) => (p.as_path(), InputKind::AppImage),
         (None, None) => unreachable!("clap requires --elf or --app-image"),
     };
-    let bytes = output::read(path)?;
-    let diag = |error| FirmwareDiagnostic {
-        path: path.display().to_string(),
-        error,
+    let elf = ElfOptions {
+        flash: espflash::flasher::FlashSettings::new(None, Some(args.flash_size), None),
     };
-    if is_elf {
-        let chip = chip.ok_or_else(|| chip_required(&bytes))?;
-        let opts = ElfOptions {
-            flash: espflash::flasher::FlashSettings::new(None, Some(args.flash_size), None),
-        };
-        firmware::load_elf(&bytes, chip, &opts).map_err(|e| diag(e).into())
-    } else {
-        let chip = match chip {
-            Some(c) => c,
-            // An app image names its chip; without --chip that is what we package for.
-            None => {
-                ota_format::esp::ImageHeader::decode(
-                    bytes
-                        .get(..ota_format::esp::IMAGE_HEADER_LEN)
-                        .and_then(|b| b.try_into().ok())
-                        .ok_or_else(|| {
-                            diag(firmware::FirmwareError::AppImage(
-                                ota_format::esp::AppImageError::Truncated,
-                            ))
-                        })?,
-                )
-                .chip_id
-            }
-        };
-        firmware::load_app_image(bytes, chip).map_err(|e| diag(e).into())
-    }
+    input::load(output::read(path)?, kind, chip, &elf).map_err(|e| firmware_failure(path, e))
 }
 
 /// Signs an unsigned app image for Secure Boot V2 with the key at `path`, or checks that
@@ -379,30 +358,7 @@ fn secure_boot(firmware: Firmware, path: &Path, global: &GlobalOpts) -> Result<F
     let origin = ota_keys::KeyOrigin::File(path.to_owned());
     let signed = key.sign_app_image(&firmware.app_image, &origin)?;
     let chip = firmware.chip;
-    firmware::load_app_image(signed, chip).map_err(|error| {
-        FirmwareDiagnostic {
-            path: path.display().to_string(),
-            error,
-        }
-        .into()
-    })
-}
-
-/// `--chip` is missing for an ELF: the help names the chips the ELF fits, likeliest first.
-pub fn chip_required(elf: &[u8]) -> Failure {
-    let chips = firmware::detect_elf_chips(elf).unwrap_or_default();
-    let help = match chips.as_slice() {
-        [only] => format!("this ELF is for {only}; pass --chip {only}"),
-        [first, rest @ ..] => {
-            let rest: Vec<String> = rest.iter().map(ToString::to_string).collect();
-            format!(
-                "this ELF fits {first} or {}; pass --chip {first} (most likely), or the chip it was built for",
-                rest.join(" or ")
-            )
-        }
-        [] => "pass --chip (esp32, esp32c3, esp32c6, esp32s3, ...) or set chip in [device.NAME] of ota-sign.toml".to_owned(),
-    };
-    Failure::usage("--chip is required with --elf", Some(help))
+    input::load_app_image(signed, chip).map_err(|e| firmware_failure(path, e))
 }
 
 fn resolve_version(firmware: &Firmware, flag: Option<Version>) -> Result<Version, Failure> {
@@ -420,8 +376,8 @@ fn resolve_version(firmware: &Firmware, flag: Option<Version>) -> Result<Version
     }
 }
 
-/// Refuses firmware that would lock the fleet out of later updates, and firmware that
-/// trusts a key whose private half is public.
+/// Refuses firmware that would lock the fleet out of later updates (unless `lockout`
+/// allows it), and firmware that trusts a key whose private half is public.
 ///
 /// "Keys you hold" are the signing key, `--next-key` and the device type's
 /// `trusted_keys`. A published key (RFC 8032, test keys) never counts among them: it is
@@ -429,76 +385,42 @@ fn resolve_version(firmware: &Firmware, flag: Option<Version>) -> Result<Version
 /// the test really does hold it.
 fn check_trust(
     firmware: &Firmware,
-    key: &ota_keys::LocalKey,
+    signing: [u8; 32],
     next_keys: &[String],
     configured: &[ota_keys::PublicKey],
-    allow_lockout: bool,
+    lockout: LockoutPolicy,
     global: &GlobalOpts,
 ) -> Result<(), Failure> {
     super::refuse_published_descriptor_keys(firmware.trusted_keys.as_ref(), global)?;
-    let signing = key.private_key().public_key();
     let mut declared = Vec::new();
     for spec in next_keys {
         let next = super::public_key(spec, global)?;
         super::refuse_published_key(&next.to_bytes(), "--next-key names", global)?;
-        declared.push(next);
+        declared.push(next.to_bytes());
     }
-    declared.extend_from_slice(configured);
-    let signing_counts =
-        global.allow_test_keys || ota_keys::published_key_name(&signing.to_bytes()).is_none();
-    let mut held: Vec<KeyId> = Vec::new();
-    let candidates = signing_counts.then_some(signing).into_iter().chain(
-        declared
-            .iter()
-            .copied()
-            .filter(|k| ota_keys::published_key_name(&k.to_bytes()).is_none()),
-    );
-    for k in candidates {
-        push_once(&mut held, k.key_id());
-    }
-    let mut trusted: Vec<KeyId> = Vec::new();
-    for k in firmware
-        .trusted_keys
-        .as_ref()
-        .map(|d| d.keys())
-        .unwrap_or_default()
-    {
-        push_once(&mut trusted, k.id());
-    }
-    if trusted.iter().any(|id| held.contains(id)) {
-        return Ok(());
-    }
-    let list = |ids: &[KeyId]| {
-        ids.iter()
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let message = if firmware.trusted_keys.is_none() {
-        "the firmware carries no trusted-key descriptor: devices running it would accept no update ever again".to_owned()
-    } else {
-        format!(
-            "the firmware trusts keys [{}] but you hold [{}]: devices running it would refuse every later update you sign",
-            list(&trusted),
-            list(&held)
+    declared.extend(configured.iter().map(|k| k.to_bytes()));
+    let signing_counts = global.allow_test_keys || ota_keys::published_key_name(&signing).is_none();
+    let held = signing_counts
+        .then_some(signing)
+        .into_iter()
+        .chain(
+            declared
+                .into_iter()
+                .filter(|k| ota_keys::published_key_name(k).is_none()),
         )
-    };
-    if allow_lockout {
-        global.warn(&format!("{message} (packaging anyway: --allow-lockout)"));
-        return Ok(());
-    }
-    Err(PolicyRefusal {
-        message,
-        help: "embed your public key in the firmware (`ota-sign pubkey KEY --format rust`), pass --next-key for a planned rotation, or --allow-lockout if this is deliberate".to_owned(),
-        code: "lockout",
-    }
-    .into())
-}
-
-/// Appends `id` unless it is already listed (messages name each key once).
-fn push_once(ids: &mut Vec<KeyId>, id: KeyId) {
-    if !ids.contains(&id) {
-        ids.push(id);
+        .map(|k| KeyId::of(&k));
+    match check_lockout(firmware.trusted_keys.as_ref(), held, lockout) {
+        Ok(None) => Ok(()),
+        Ok(Some(allowed)) => {
+            global.warn(&format!("{allowed} (packaging anyway: --allow-lockout)"));
+            Ok(())
+        }
+        Err(refused) => Err(PolicyRefusal {
+            message: refused.to_string(),
+            help: "embed your public key in the firmware (`ota-sign pubkey KEY --format rust`), pass --next-key for a planned rotation, or --allow-lockout if this is deliberate".to_owned(),
+            code: "lockout",
+        }
+        .into()),
     }
 }
 
@@ -514,84 +436,5 @@ fn creation_time() -> Result<u64, Failure> {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0)),
-    }
-}
-
-/// Parses a chip name for clap.
-pub fn parse_chip(s: &str) -> Result<ChipId, String> {
-    ChipId::from_name(s).ok_or_else(|| {
-        let known: Vec<&str> = ChipId::known().map(|(_, n)| n).collect();
-        format!("unknown chip {s:?}; known: {}", known.join(", "))
-    })
-}
-
-/// Parses a semantic version for clap.
-pub fn parse_version(s: &str) -> Result<Version, String> {
-    Version::parse(s)
-        .ok_or_else(|| format!("{s:?} is not a semantic version (MAJOR.MINOR.PATCH[-PRE])"))
-}
-
-/// Parses a byte size: `1572864`, `0x180000`, `1536K`, `1536KiB`, `2M`.
-pub fn parse_size(s: &str) -> Result<u32, String> {
-    let t = s.trim();
-    let (num, mult) = if let Some(n) = t
-        .strip_suffix("KiB")
-        .or(t.strip_suffix("K"))
-        .or(t.strip_suffix("k"))
-    {
-        (n, 1024u64)
-    } else if let Some(n) = t.strip_suffix("MiB").or(t.strip_suffix("M")) {
-        (n, 1024 * 1024)
-    } else {
-        (t, 1)
-    };
-    let value = match num.strip_prefix("0x").or(num.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16),
-        None => num.parse(),
-    }
-    .map_err(|_| format!("{s:?} is not a size (e.g. 1572864, 0x180000, 1536K, 2M)"))?;
-    value
-        .checked_mul(mult)
-        .and_then(|v| u32::try_from(v).ok())
-        .ok_or_else(|| format!("{s:?} is too large"))
-}
-
-fn parse_flash_size(s: &str) -> Result<espflash::flasher::FlashSize, String> {
-    use espflash::flasher::FlashSize::*;
-    Ok(match s.to_ascii_uppercase().trim_end_matches('B') {
-        "1M" => _1Mb,
-        "2M" => _2Mb,
-        "4M" => _4Mb,
-        "8M" => _8Mb,
-        "16M" => _16Mb,
-        "32M" => _32Mb,
-        _ => {
-            return Err(format!(
-                "{s:?} is not a flash size (1MB, 2MB, 4MB, 8MB, 16MB, 32MB)"
-            ));
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_parse_in_every_documented_form() {
-        assert_eq!(parse_size("1572864"), Ok(1_572_864));
-        assert_eq!(parse_size("0x180000"), Ok(0x18_0000));
-        assert_eq!(parse_size("1536K"), Ok(1_572_864));
-        assert_eq!(parse_size("1536KiB"), Ok(1_572_864));
-        assert_eq!(parse_size("2M"), Ok(2 * 1024 * 1024));
-        assert!(parse_size("5G").is_err());
-        assert!(parse_size("99999999M").is_err());
-    }
-
-    #[test]
-    fn flash_sizes_parse() {
-        assert!(parse_flash_size("4MB").is_ok());
-        assert!(parse_flash_size("16mb").is_ok());
-        assert!(parse_flash_size("3MB").is_err());
     }
 }

@@ -2,27 +2,25 @@
 //! Holds no key: the files are signed already, and the host is trusted for nothing but
 //! availability.
 
-use std::cell::RefCell;
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args as ClapArgs;
-use miette::Diagnostic;
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
-use crate::exit::{self, ExitStatus, Failure};
-use crate::progress::Bar;
-use crate::repo::ReleaseTree;
+use crate::diagnostics::PublishDiagnostic;
+use crate::exit::{self, Failure};
+use crate::progress::Bars;
+use ota_sign_lib::repo::ReleaseTree;
 
-use crate::publish as hosts;
-
-use hosts::dir::DirDestination;
-use hosts::github::{DEFAULT_API_URL, GitHubDestination, GitHubLimits, GitHubOptions};
-use hosts::plan::{Plan, execute, make_plan};
-use hosts::s3::{S3Destination, S3Options};
-use hosts::{Destination, FailureKind, Progress, PublishError, Target};
+use ota_sign_lib::publish::dir::DirDestination;
+use ota_sign_lib::publish::github::{
+    DEFAULT_API_URL, GitHubDestination, GitHubLimits, GitHubOptions,
+};
+use ota_sign_lib::publish::plan::{Plan, execute, make_plan};
+use ota_sign_lib::publish::s3::{S3Destination, S3Options};
+use ota_sign_lib::publish::{Destination, HostLocation, PublishError};
 
 /// Environment variable holding the GitHub token.
 pub const GITHUB_TOKEN_ENV: &str = "GITHUB_TOKEN";
@@ -174,16 +172,16 @@ struct Summary<'a> {
     dry_run: bool,
     uploads: usize,
     upload_bytes: u64,
-    steps: &'a [hosts::plan::Step],
+    steps: &'a [ota_sign_lib::publish::plan::Step],
     /// Left by interrupted publishes; deleted unless `dry_run`.
-    leftovers: &'a [hosts::Leftover],
+    leftovers: &'a [ota_sign_lib::publish::Leftover],
     /// A directory's publish lock left by a dead or hung publish, taken over.
-    stale_lock_taken_over: Option<&'a hosts::dir_lock::TakenOver>,
+    stale_lock_taken_over: Option<&'a ota_sign_lib::publish::dir_lock::TakenOver>,
     deleted: usize,
 }
 
 pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
-    let target = Target::parse(&args.to).map_err(PublishDiagnostic)?;
+    let target = HostLocation::parse(&args.to)?;
     if !args.repo.is_dir() {
         return Err(Failure::usage(
             format!(
@@ -196,12 +194,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     let tree = ReleaseTree::new(&args.repo);
     // A directory without manifests is a typo or the wrong directory, never "nothing to
     // publish": publishing it would only rewrite the host's inventory.
-    if tree
-        .manifests()
-        .map_err(PublishError::from)
-        .map_err(PublishDiagnostic)?
-        .is_empty()
-    {
+    if tree.manifests().map_err(PublishError::from)?.is_empty() {
         return Err(
             PublishDiagnostic(PublishError::NotATree(args.repo.display().to_string())).into(),
         );
@@ -211,7 +204,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     let mut taken_over = None;
     if !args.dry_run {
         // Ctrl-C must not leave a half-written file the web server would serve, nor a lock.
-        crate::interrupt::install().map_err(|e| {
+        ota_sign_lib::interrupt::install().map_err(|e| {
             Failure::new(
                 exit::FAILURE,
                 exit::Message::new(
@@ -221,7 +214,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
                 ),
             )
         })?;
-        taken_over = dest.lock().map_err(PublishDiagnostic)?;
+        taken_over = dest.lock()?;
     }
     if let Some(t) = &taken_over {
         global.note(&format!(
@@ -229,23 +222,20 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             t.holder, t.reason
         ));
     }
-    let plan = make_plan(&tree, dest).map_err(PublishDiagnostic)?;
+    let plan = make_plan(&tree, dest)?;
     print_plan(&plan, args.dry_run, global);
 
     let uploads = if args.dry_run {
         0
     } else {
-        let progress = Bars {
-            global,
-            current: RefCell::new(None),
-        };
-        execute(&plan, dest, &progress).map_err(PublishDiagnostic)?
+        let progress = Bars::new(global, Some("uploaded"));
+        execute(&plan, dest, &progress)?
     };
     if !args.dry_run {
         for l in &plan.leftovers {
             global.say(&format!(
                 "deleted {} {}{}, left by an interrupted publish",
-                l.kind.replace('-', " "),
+                l.kind.words(),
                 l.name,
                 l.id.as_ref()
                     .map(|id| format!(" (id {id})"))
@@ -287,22 +277,22 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
 }
 
 fn destination(
-    target: &Target,
+    target: &HostLocation,
     args: &Args,
     global: &GlobalOpts,
 ) -> Result<Box<dyn Destination>, Failure> {
     Ok(match target {
-        Target::Dir(path) => Box::new(DirDestination::new(path)),
-        Target::S3 { bucket, prefix } => {
+        HostLocation::Dir(path) => Box::new(DirDestination::new(path)),
+        HostLocation::S3 { bucket, prefix } => {
             let options = S3Options {
                 endpoint: args.s3_endpoint.clone(),
                 region: args.s3_region.clone(),
                 instance_metadata: args.s3_instance_metadata,
                 ..S3Options::default()
             };
-            Box::new(S3Destination::new(bucket, prefix, &options).map_err(PublishDiagnostic)?)
+            Box::new(S3Destination::new(bucket, prefix, &options)?)
         }
-        Target::GitHub { owner, repo } => {
+        HostLocation::GitHub { owner, repo } => {
             let token = std::env::var(GITHUB_TOKEN_ENV)
                 .ok()
                 .filter(|t| !t.trim().is_empty())
@@ -328,10 +318,11 @@ fn destination(
                 },
                 // On stderr: a pause of up to --github-max-wait must not look like a hang.
                 on_wait: (!global.quiet).then(|| {
-                    Arc::new(|line: &str| eprintln!("{line}")) as hosts::github::WaitNotice
+                    Arc::new(|line: &str| eprintln!("{line}"))
+                        as ota_sign_lib::publish::github::WaitNotice
                 }),
             };
-            Box::new(GitHubDestination::new(owner, repo, options).map_err(PublishDiagnostic)?)
+            Box::new(GitHubDestination::new(owner, repo, options)?)
         }
     })
 }
@@ -356,7 +347,7 @@ fn print_plan(plan: &Plan, dry_run: bool, global: &GlobalOpts) {
         global.say(&format!(
             "  {:<6}  {:<8}  {:<44} {:>10}  left by an interrupted publish",
             "delete",
-            l.kind.split('-').next().unwrap_or(l.kind),
+            l.kind.short(),
             l.name,
             l.id.as_ref()
                 .map(|id| format!("id {id}"))
@@ -382,136 +373,6 @@ fn print_plan(plan: &Plan, dry_run: bool, global: &GlobalOpts) {
     }
 }
 
-/// One progress bar per upload, named after the file; drawn at once and kept ticking, so
-/// an upload the host cannot report on (one S3 or GitHub request) still shows which file
-/// is on its way and for how long.
-struct Bars<'a> {
-    global: &'a GlobalOpts,
-    current: RefCell<Option<(Bar, u64)>>,
-}
-
-impl Progress for Bars<'_> {
-    fn start(&self, name: &str, size: u64) {
-        let bar = Bar::bytes(self.global, name, size);
-        bar.keep_drawing();
-        *self.current.borrow_mut() = Some((bar, size));
-    }
-
-    fn advance(&self, _name: &str, done: u64) {
-        if let Some((bar, _)) = self.current.borrow().as_ref() {
-            bar.set(done);
-        }
-    }
-
-    fn done(&self, name: &str) {
-        if let Some((bar, size)) = self.current.borrow_mut().take() {
-            bar.set(size);
-            bar.finish();
-        }
-        self.global.detail(&format!("uploaded {name}"));
-    }
-}
-
-/// A publish error with a stable code, a line of help and an exit code.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct PublishDiagnostic(pub PublishError);
-
-impl Diagnostic for PublishDiagnostic {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let code = match &self.0 {
-            PublishError::Repo(_) => "tree",
-            PublishError::MissingImage { .. } => "missing_image",
-            PublishError::BadDestination(_) => "bad_destination",
-            PublishError::BadBucketName { .. } => "bad_bucket_name",
-            PublishError::NotATree(_) => "not_a_tree",
-            PublishError::NoCredentials { .. } => "no_credentials",
-            PublishError::Locked { .. } => "locked",
-            PublishError::Credentials { .. } => "credentials",
-            PublishError::NotFound(_) => "not_found",
-            PublishError::Network { .. } => "network",
-            PublishError::ImageConflict(_) => "image_conflict",
-            PublishError::ChannelAhead { .. } => "channel_ahead",
-            PublishError::Concurrent(_) => "concurrent",
-            PublishError::RemoteGarbage(_) => "remote_garbage",
-            PublishError::RateLimited { .. } => "rate_limited",
-            PublishError::ForeignLatest { .. } => "foreign_latest_release",
-            PublishError::Renamed { .. } => "renamed_by_host",
-            _ => "remote",
-        };
-        Some(Box::new(format!("ota_sign::publish::{code}")))
-    }
-
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let help = match &self.0 {
-            PublishError::MissingImage { .. } => {
-                "the tree was edited by hand or copied partly; run `ota-sign release` again or restore the image"
-            }
-            PublishError::Credentials { .. } => {
-                "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (S3) or GITHUB_TOKEN (GitHub) and their permissions; nothing was published"
-            }
-            PublishError::NoCredentials { .. } => {
-                "nothing was sent: ota-sign asks the instance-metadata service only with --s3-instance-metadata"
-            }
-            PublishError::NotATree(_) => {
-                "check --repo: it must be the directory given to `ota-sign release --repo`"
-            }
-            PublishError::BadBucketName { .. } => {
-                "check the bucket in --to s3://BUCKET/PREFIX; nothing was sent"
-            }
-            PublishError::Locked { .. } => {
-                "wait for the other publish to finish, then run this one again (it will say if the other one moved a channel ahead)"
-            }
-            PublishError::NotFound(_) => {
-                "check the bucket or repository name (and that these credentials can see it)"
-            }
-            PublishError::Network { .. } => {
-                "the host did not answer; devices still get the previous release. Run the same command again to finish"
-            }
-            PublishError::ImageConflict(_) => {
-                "images are immutable once published: devices may be downloading it. Release the new build under a new version"
-            }
-            PublishError::ChannelAhead { .. } | PublishError::Concurrent(_) => {
-                "another publisher changed the host: fetch its manifests into the tree, run `ota-sign release` again, then publish"
-            }
-            PublishError::RemoteGarbage(_) => {
-                "the host serves a damaged file under a manifest name; inspect it before overwriting anything"
-            }
-            PublishError::RateLimited { .. } => {
-                "nothing was published; devices still get the previous release. Run the same command again once the limit lifts (or raise --github-max-wait)"
-            }
-            PublishError::ForeignLatest { .. } => {
-                "publish firmware to a repository dedicated to it, where only ota-sign makes releases (or delete that release, or mark it as a pre-release so it is not `latest`)"
-            }
-            PublishError::Renamed { .. } => {
-                "GitHub renames asset names with special characters; use device types, channels and versions of letters, digits, '.', '-' and '_'"
-            }
-            _ => return None,
-        };
-        Some(Box::new(help))
-    }
-}
-
-impl ExitStatus for PublishDiagnostic {
-    fn exit_code(&self) -> u8 {
-        match &self.0 {
-            PublishError::Repo(e) => super::release::repo_exit_code(e),
-            PublishError::BadDestination(_)
-            | PublishError::BadBucketName { .. }
-            | PublishError::NotATree(_) => exit::USAGE,
-            e => match e.kind() {
-                FailureKind::Credentials => exit::CREDENTIALS,
-                FailureKind::NotFound => exit::NOT_FOUND,
-                FailureKind::Network | FailureKind::RateLimited => exit::NETWORK,
-                FailureKind::Refused => exit::POLICY,
-                FailureKind::Conflict => exit::CONFLICT,
-                FailureKind::Io => exit::IO,
-                FailureKind::Usage | FailureKind::Remote => exit::FAILURE,
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,52 +389,5 @@ mod tests {
         let defaults = GitHubLimits::default();
         assert_eq!(cli.args.github_max_wait, defaults.max_wait);
         assert_eq!(cli.args.github_write_interval, defaults.write_interval);
-    }
-
-    #[test]
-    fn failure_classes_have_their_documented_exit_codes() {
-        let code = |e| PublishDiagnostic(e).exit_code();
-        let host = || "s3://b".to_owned();
-        let detail = String::new;
-        assert_eq!(
-            code(PublishError::Credentials {
-                host: host(),
-                detail: detail()
-            }),
-            8
-        );
-        assert_eq!(code(PublishError::NotFound(host())), 9);
-        assert_eq!(
-            code(PublishError::Network {
-                host: host(),
-                detail: detail()
-            }),
-            10
-        );
-        assert_eq!(code(PublishError::ImageConflict("x.ota".into())), 7);
-        assert_eq!(code(PublishError::Concurrent("x.manifest".into())), 7);
-        assert_eq!(code(PublishError::BadDestination("ftp://x".into())), 2);
-        assert_eq!(
-            code(PublishError::RateLimited {
-                host: host(),
-                detail: detail()
-            }),
-            10
-        );
-        assert_eq!(
-            code(PublishError::ForeignLatest {
-                host: host(),
-                tag: "v1".into(),
-                id: 1
-            }),
-            6
-        );
-        assert_eq!(
-            code(PublishError::Remote {
-                host: host(),
-                detail: detail()
-            }),
-            1
-        );
     }
 }

@@ -3,16 +3,12 @@
 use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
-use ota_agent::contents::{CheckedPayload, check_payload};
-use ota_format::{
-    ChipId, DeviceType, Expectations, FormatError, ImageHeader, Manifest, TrustedKey, TrustedKeys,
-    VerifiedImage, verify_image,
-};
+use ota_format::{ChipId, DeviceType, Expectations, Manifest, TrustedKeys};
 use serde::Serialize;
 
+use crate::checks::{ExpectedTarget, check_image, format_failure, keys_to_trust};
 use crate::cli::GlobalOpts;
 use crate::config;
-use crate::diagnostics::{FormatDiagnostic, InstallDiagnostic, PolicyRefusal, declared_window_log};
 use crate::exit::Failure;
 use crate::output;
 
@@ -57,7 +53,7 @@ pub struct Args {
     pub device_type: Option<DeviceType>,
 
     /// The chip the file must be for
-    #[arg(long, value_parser = super::package::parse_chip)]
+    #[arg(long, value_parser = crate::args::parse_chip)]
     pub chip: Option<ChipId>,
 
     /// With a manifest: the image it names, checked against it
@@ -84,117 +80,9 @@ struct Verdict {
     channel: Option<String>,
 }
 
-/// Loads `--pubkey` values into a trusted key set.
-pub fn trusted_keys(specs: &[String], global: &GlobalOpts) -> Result<Vec<TrustedKey>, Failure> {
-    specs
-        .iter()
-        .map(|s| super::public_key(s, global).map(|k| TrustedKey::new(k.to_bytes())))
-        .collect()
-}
-
-/// The keys an image or manifest must be signed by: `--pubkey` values, else
-/// `trusted_keys` of `device_type` in ota-sign.toml (as `package` and `release` use it).
-pub fn keys_to_trust(
-    pubkeys: &[String],
-    device_type: Option<&DeviceType>,
-    global: &GlobalOpts,
-) -> Result<Vec<TrustedKey>, Failure> {
-    let mut keys = trusted_keys(pubkeys, global)?;
-    if keys.is_empty() {
-        let configured = super::configured_trusted_keys(device_type.map(|t| t.as_str()), global)?;
-        keys = configured
-            .iter()
-            .map(|k| TrustedKey::new(k.to_bytes()))
-            .collect();
-    }
-    if keys.is_empty() {
-        let help = match device_type {
-            Some(t) => format!(
-                "pass --pubkey KEY.pub, or list the fleet's keys in `trusted_keys` of [device.{t}] in ota-sign.toml"
-            ),
-            None => "pass --pubkey KEY.pub, or set [defaults] device_type and `trusted_keys` of [device.NAME] in ota-sign.toml".to_owned(),
-        };
-        return Err(Failure::usage("no trusted public key given", Some(help)));
-    }
-    Ok(keys)
-}
-
-/// What a file must be for, and where each expectation comes from (for messages).
-#[derive(Clone, Debug, Default)]
-pub struct Target {
-    /// The device type and its source ("--device-type", "[defaults] device_type ...").
-    pub device_type: Option<(DeviceType, String)>,
-    /// The chip and its source.
-    pub chip: Option<(ChipId, String)>,
-}
-
-impl Target {
-    /// The device type from `--device-type`, `$OTA_SIGN_DEVICE_TYPE` or `[defaults]`.
-    pub fn device_type(
-        flag: Option<DeviceType>,
-        global: &GlobalOpts,
-    ) -> Result<Option<(DeviceType, String)>, Failure> {
-        if let Some(t) = flag {
-            return Ok(Some((t, "--device-type".to_owned())));
-        }
-        let resolved = config::device_type(None, global.config()?)?;
-        Ok(resolved.map(|t| {
-            let from = if std::env::var_os(config::DEVICE_TYPE_ENV).is_some() {
-                format!("${}", config::DEVICE_TYPE_ENV)
-            } else {
-                "[defaults] device_type in ota-sign.toml".to_owned()
-            };
-            (t, from)
-        }))
-    }
-
-    /// Refuses a file made for another device type or chip, naming both values.
-    pub fn check(
-        &self,
-        subject: &str,
-        device_type: DeviceType,
-        chip: ChipId,
-    ) -> Result<(), Failure> {
-        let refuse = |what: &str, found: String, expected: String, from: &str, help: &str| {
-            Failure::from(PolicyRefusal {
-                message: format!("{subject} is for {what} {found}, but {from} says {expected}"),
-                help: help.to_owned(),
-                code: if what == "chip" {
-                    "wrong_chip"
-                } else {
-                    "wrong_device_type"
-                },
-            })
-        };
-        if let Some((expected, from)) = &self.device_type
-            && *expected != device_type
-        {
-            return Err(refuse(
-                "device type",
-                device_type.to_string(),
-                expected.to_string(),
-                from,
-                "check that this is the right file, or pass the --device-type it was made for",
-            ));
-        }
-        if let Some((expected, from)) = &self.chip
-            && *expected != chip
-        {
-            return Err(refuse(
-                "chip",
-                chip.to_string(),
-                expected.to_string(),
-                from,
-                "check that this is the right file, or pass the --chip it was made for",
-            ));
-        }
-        Ok(())
-    }
-}
-
 pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
-    let target = Target {
-        device_type: Target::device_type(args.device_type, global)?,
+    let target = ExpectedTarget {
+        device_type: ExpectedTarget::device_type(args.device_type, global)?,
         chip: args.chip.map(|c| (c, "--chip".to_owned())),
     };
     let keys = keys_to_trust(
@@ -274,101 +162,4 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     ));
     global.json_result(&verdict);
     Ok(())
-}
-
-/// Reads and verifies the signed image at `path` for a command that installs or unpacks
-/// it (`extract`, `flash --image`): keys from `--pubkey` or ota-sign.toml, then the
-/// complete check, then the expected device type (flag, environment or `[defaults]`).
-/// Returns the verified header and the app image a device would install.
-pub fn load_verified_image(
-    path: &std::path::Path,
-    pubkeys: &[String],
-    device_type: Option<DeviceType>,
-    global: &GlobalOpts,
-) -> Result<(VerifiedImage, Vec<u8>), Failure> {
-    let target = Target {
-        device_type: Target::device_type(device_type, global)?,
-        chip: None,
-    };
-    let keys = keys_to_trust(pubkeys, target.device_type.as_ref().map(|(t, _)| t), global)?;
-    let bytes = output::read(path)?;
-    let subject = format!("image {}", path.display());
-    let (verified, app) = check_image(
-        &subject,
-        &bytes,
-        TrustedKeys::new(&keys),
-        Expectations::default(),
-        global.config()?,
-    )?;
-    let info = &verified.header.info;
-    target.check(&subject, info.device_type, info.chip)?;
-    Ok((verified, app))
-}
-
-/// A rejected file as a failure; "unknown key" names the signer's key id and the
-/// trusted ones, so the operator sees which key is missing.
-fn format_failure(
-    subject: &str,
-    error: FormatError,
-    signer: Option<ota_format::KeyId>,
-    keys: &TrustedKeys<'_>,
-) -> Failure {
-    match (error, signer) {
-        (FormatError::UnknownKey, Some(signer)) => {
-            let trusted: Vec<String> = keys.keys().iter().map(|k| k.id().to_string()).collect();
-            Failure::new(
-                crate::exit::INVALID_SIGNATURE,
-                crate::exit::Message::new(
-                    format!(
-                        "{subject} is signed by key {signer}, which is not trusted (trusted: [{}])",
-                        trusted.join(", ")
-                    ),
-                    Some("pass the signer's public key with --pubkey, or list it in `trusted_keys` of ota-sign.toml".to_owned()),
-                    "ota_sign::format::unknown_key",
-                ),
-            )
-        }
-        (error, _) => FormatDiagnostic::new(subject, error).into(),
-    }
-}
-
-/// Verifies an image completely, as a device of its type would: signature, payload
-/// digest, then the payload through the agent's own decoder and install rules (zstd
-/// frames within the window the device type accepts, decompressed length, installed
-/// digest, ESP-IDF app image for the header's chip, app version, trusted keys).
-pub fn check_image(
-    subject: &str,
-    bytes: &[u8],
-    keys: TrustedKeys<'_>,
-    expect: Expectations<'_>,
-    config: Option<&config::Config>,
-) -> Result<(VerifiedImage, Vec<u8>), Failure> {
-    let verified = verify_image(bytes, keys, expect).map_err(|e| {
-        let signer = ota_format::inspect_header(bytes)
-            .ok()
-            .map(|(info, _)| info.key_id);
-        format_failure(subject, e, signer, &keys)
-    })?;
-    let max_window_log = config::max_window_log(config, verified.header.info.device_type.as_str());
-    let checked = installable(subject, bytes, &verified.header, max_window_log)?;
-    Ok((verified, checked.app_image))
-}
-
-/// Runs the agent's post-signature rules on the payload of a verified image for devices
-/// that accept windows up to `2^max_window_log` bytes.
-pub fn installable(
-    subject: &str,
-    bytes: &[u8],
-    header: &ImageHeader,
-    max_window_log: u8,
-) -> Result<CheckedPayload, InstallDiagnostic> {
-    let payload = &bytes[header.header_len()..];
-    check_payload(header, payload, header.info.chip, max_window_log).map_err(|error| {
-        InstallDiagnostic {
-            subject: subject.to_owned(),
-            error,
-            declared_window_log: declared_window_log(header.info.compression),
-            max_window_log,
-        }
-    })
 }

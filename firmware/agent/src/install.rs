@@ -27,8 +27,9 @@ use crate::geometry::Region;
 use crate::zstd::{DecompressError, ZstdStream};
 
 /// Why an install failed. The slot may hold a partial image; nothing points at it.
+// Not `#[non_exhaustive]`: ota-sign maps every variant to a diagnostic without a
+// wildcard, so a new refusal does not build until someone says what it means.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum InstallError {
     /// The image failed verification (signature, expectations, payload digest, trailing
     /// bytes) or its installed digest.

@@ -26,8 +26,8 @@ const CHECKSUM_LEN: usize = 4;
 const MAX_BLOCK: u64 = 128 * 1024;
 
 /// Why the compressed payload was refused.
+// Not `#[non_exhaustive]`, for the same reason as `InstallError`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum DecompressError {
     /// Not a zstd frame (skippable frames included: nothing but image data is accepted).
     #[error("not a zstd frame")]

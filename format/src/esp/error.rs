@@ -6,7 +6,6 @@ use crate::error::FormatError;
 
 /// A violated rule of the ESP-IDF app image format.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum AppImageError {
     /// The first byte is not `0xE9`.
     #[error("not an ESP-IDF app image: first byte is 0x{found:02x}, expected 0xe9")]

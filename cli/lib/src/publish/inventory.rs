@@ -1,0 +1,148 @@
+//! `index.json` and `SHA256SUMS` as the host will serve them: they describe every
+//! manifest and image the host serves after this publish, not just the tree's. Files the
+//! tree holds are described from their bytes; the rest from the host: its manifests are
+//! read (they are few: one per device type and channel), its images are taken from the
+//! host's current `index.json` when size and digest agree with the listing, and read only
+//! when that index does not know them. So a host with a long history costs one extra
+//! request, not one per image.
+//!
+//! Two publishers merging at once are caught by the conditional write of both files
+//! ([`super::plan::execute`] merges again on a conflict).
+
+use std::collections::BTreeMap;
+
+use ota_format::Manifest;
+use sha2::{Digest, Sha256};
+
+use super::{Destination, PublishError, RemoteObject};
+use crate::repo::index::{self, ChannelEntry, ImageEntry, Index};
+use crate::repo::{FileKind, names};
+
+/// Where the content of one served file comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    /// These bytes (from the tree, or already read from the host).
+    Bytes(&'a [u8]),
+    /// The host's current object, which this publish leaves in place.
+    Host(&'a RemoteObject),
+}
+
+/// The two files' bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inventory {
+    /// `index.json`.
+    pub index_json: Vec<u8>,
+    /// `SHA256SUMS`, covering `index.json` too.
+    pub sha256sums: Vec<u8>,
+}
+
+/// The manifests and images the host will serve: `local` (name -> bytes) over what
+/// `remote` lists.
+pub fn served<'a>(
+    local: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    remote: &'a BTreeMap<String, RemoteObject>,
+) -> BTreeMap<&'a str, Source<'a>> {
+    let mut out: BTreeMap<&str, Source<'_>> = remote
+        .iter()
+        .filter(|(name, _)| names::classify(name).is_some_and(|k| k != FileKind::Info))
+        .map(|(name, r)| (name.as_str(), Source::Host(r)))
+        .collect();
+    for (name, bytes) in local {
+        if names::classify(name).is_some_and(|k| k != FileKind::Info) {
+            out.insert(name, Source::Bytes(bytes));
+        }
+    }
+    out
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    Sha256::digest(b).into()
+}
+
+/// Builds both files for `served`, reading from `dest` what the host must tell.
+pub fn build(
+    served: &BTreeMap<&str, Source<'_>>,
+    dest: &mut dyn Destination,
+) -> Result<Inventory, PublishError> {
+    let mut host_index: Option<BTreeMap<String, ImageEntry>> = None;
+    let mut channels: Vec<ChannelEntry> = Vec::new();
+    let mut images: Vec<ImageEntry> = Vec::new();
+    let mut digests = BTreeMap::new();
+    for (&name, source) in served {
+        let kind = names::classify(name);
+        let fetched;
+        let bytes = match source {
+            Source::Bytes(b) => Some(*b),
+            Source::Host(r) if kind == Some(FileKind::Image) => {
+                if host_index.is_none() {
+                    host_index = Some(read_host_index(dest)?);
+                }
+                let known = host_index
+                    .as_ref()
+                    .and_then(|i| i.get(name))
+                    .filter(|e| agrees(e, r))
+                    .cloned();
+                if let Some(entry) = known {
+                    let mut d = [0u8; 32];
+                    hex::decode_to_slice(&entry.sha256, &mut d)
+                        .map_err(|_| PublishError::RemoteGarbage(names::INDEX_JSON.into()))?;
+                    digests.insert(name.to_owned(), d);
+                    images.push(entry);
+                    continue;
+                }
+                fetched = dest.fetch(name)?;
+                fetched.as_deref()
+            }
+            Source::Host(_) => {
+                fetched = dest.fetch(name)?;
+                fetched.as_deref()
+            }
+        };
+        // Gone since the listing: not served, not listed.
+        let Some(bytes) = bytes else { continue };
+        match kind {
+            Some(FileKind::Manifest { .. }) => {
+                let m = Manifest::inspect(bytes)
+                    .map_err(|_| PublishError::RemoteGarbage(name.to_owned()))?;
+                channels.push(index::channel_entry(name, &m));
+            }
+            Some(FileKind::Image) => images.push(
+                index::image_entry(name, bytes)
+                    .map_err(|_| PublishError::RemoteGarbage(name.to_owned()))?,
+            ),
+            _ => continue,
+        }
+        digests.insert(name.to_owned(), sha256(bytes));
+    }
+    let index_json = index::render_index(&Index {
+        format: 1,
+        channels,
+        images,
+    });
+    digests.insert(names::INDEX_JSON.to_owned(), sha256(&index_json));
+    Ok(Inventory {
+        sha256sums: index::render_sums(&digests).into_bytes(),
+        index_json,
+    })
+}
+
+/// Whether the host index's entry fits what the listing says of the object.
+fn agrees(entry: &ImageEntry, remote: &RemoteObject) -> bool {
+    entry.size == remote.size
+        && remote
+            .sha256
+            .is_none_or(|d| hex::encode(d) == entry.sha256.to_ascii_lowercase())
+}
+
+/// The image entries of the host's `index.json`; none when it is missing or not ours
+/// (then each image is read instead).
+fn read_host_index(
+    dest: &mut dyn Destination,
+) -> Result<BTreeMap<String, ImageEntry>, PublishError> {
+    let Some(bytes) = dest.fetch(names::INDEX_JSON)? else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(serde_json::from_slice::<Index>(&bytes)
+        .map(|i| i.images.into_iter().map(|e| (e.name.clone(), e)).collect())
+        .unwrap_or_default())
+}

@@ -1,0 +1,274 @@
+//! `release`: verify images, lay them into the tree, and sign the channel manifests.
+//!
+//! Everything that can fail is decided before the first write: images are verified,
+//! names checked against what the tree holds, manifests signed and their signatures
+//! checked ([`prepare`]). Only then are images written (never replaced), then manifests
+//! (atomically replaced), then the informational files ([`SignedRelease::write`]).
+
+use std::fs;
+use std::path::PathBuf;
+
+use ota_format::{Channel, Expectations, KeyId, Manifest, TrustedKey, TrustedKeys};
+use ota_keys::SigningKeySource;
+use serde::Serialize;
+
+use super::channel::{self, Change, ImageFacts, ReleaseOptions};
+use super::{ReleaseTree, RepoError, atomic, index, io_err, names};
+use crate::trust::{ImageRejection, check_image};
+use crate::window::WindowLimits;
+
+/// One `release` invocation.
+#[derive(Clone, Debug)]
+pub struct ReleaseRequest {
+    /// Channel the images are released to.
+    pub channel: Channel,
+    /// The `.ota` files.
+    pub images: Vec<PathBuf>,
+    /// Rollout, expiry, downgrade.
+    pub options: ReleaseOptions,
+    /// Public keys trusted besides the release key, for images and manifests signed
+    /// before a key rotation.
+    pub extra_trusted: Vec<[u8; 32]>,
+    /// Signing time, Unix seconds.
+    pub now: u64,
+    /// The zstd window each device type's agents accept: images are checked against it
+    /// with the agent's own decoder and install rules.
+    pub window_limits: WindowLimits,
+}
+
+/// What happens (or happened) to one channel.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ChannelOutcome {
+    /// Manifest file name.
+    pub manifest: String,
+    /// Image file name.
+    pub image: String,
+    /// Whether the image file is new in the tree.
+    pub image_added: bool,
+    /// Version at the head.
+    pub version: String,
+    /// Security counter at the head.
+    pub security_counter: u64,
+    /// Sequence at the head.
+    pub sequence: u64,
+    /// Rollout at the head, basis points.
+    pub rollout: u16,
+    /// Expiry at the head, Unix seconds.
+    pub not_after: Option<u64>,
+    /// Whether the head lets devices install it over a newer version.
+    pub allow_downgrade: bool,
+    /// How the head moves; `None` when the request changes nothing.
+    pub change: Option<Change>,
+}
+
+struct Prepared {
+    facts: ImageFacts,
+    bytes: Vec<u8>,
+    image_added: bool,
+    manifest_name: String,
+    signed: Option<([u8; ota_format::MANIFEST_LEN], Manifest, Change)>,
+    current: Option<Manifest>,
+}
+
+/// A release whose every check passed and whose manifests are signed, not yet written.
+/// The only thing to do with it is to look at it ([`SignedRelease::outcomes`], for
+/// `--dry-run`) or to write it ([`SignedRelease::write`]).
+#[must_use = "a signed release changes nothing until it is written"]
+pub struct SignedRelease {
+    prepared: Vec<Prepared>,
+}
+
+/// Runs a release against `tree`: [`prepare`] then [`SignedRelease::write`].
+#[cfg(test)]
+pub fn release(
+    tree: &ReleaseTree,
+    signer: &dyn SigningKeySource,
+    request: &ReleaseRequest,
+) -> Result<Vec<ChannelOutcome>, RepoError> {
+    prepare(tree, signer, request)?.write(tree)
+}
+
+/// Verifies the images, applies the channel rules and signs the new manifests with
+/// `signer` (a key file, or any other [`SigningKeySource`]: the one signing abstraction of
+/// the project). Reads `tree`, writes nothing.
+pub fn prepare(
+    tree: &ReleaseTree,
+    signer: &dyn SigningKeySource,
+    request: &ReleaseRequest,
+) -> Result<SignedRelease, RepoError> {
+    let release_key = signer.public_key();
+    let key_id = KeyId::of(&release_key);
+    let trusted: Vec<TrustedKey> = std::iter::once(release_key)
+        .chain(request.extra_trusted.iter().copied())
+        .map(TrustedKey::new)
+        .collect();
+    let keys = TrustedKeys::new(&trusted);
+
+    let mut prepared: Vec<Prepared> = Vec::new();
+    for path in &request.images {
+        let bytes = fs::read(path).map_err(io_err(path))?;
+        // The complete check devices make: signature, digests, then the payload through
+        // the agent's own install rules for the device type's zstd window.
+        let (verified, _) = check_image(
+            &bytes,
+            keys,
+            Expectations::default(),
+            &request.window_limits,
+        )
+        .map_err(|rejection| match rejection {
+            ImageRejection::Format { error, .. } => RepoError::BadImage {
+                path: path.clone(),
+                source: error,
+            },
+            ImageRejection::NotInstallable {
+                error,
+                declared_window_log,
+                max_window_log,
+            } => RepoError::NotInstallable {
+                path: path.clone(),
+                source: error,
+                declared_window_log,
+                max_window_log,
+            },
+        })?;
+        let header = verified.header;
+        let info = header.info;
+        if prepared
+            .iter()
+            .any(|p| p.facts.info.device_type == info.device_type)
+        {
+            return Err(RepoError::DuplicateDeviceType(info.device_type.to_string()));
+        }
+        let name = names::image_name(&info.device_type, &info.version, header.header_sha256())
+            .ok_or_else(|| RepoError::BadName(format!("{}-{}", info.device_type, info.version)))?;
+        let existing = tree.read(name.as_str())?;
+        if existing.as_ref().is_some_and(|e| *e != bytes) {
+            return Err(RepoError::ImageNameCollision(name.to_string()));
+        }
+        let manifest_name = names::manifest_name(&info.device_type, &request.channel);
+        let current = match tree.read(&manifest_name)? {
+            None => None,
+            Some(b) => Some(
+                *Manifest::verify(&b, &keys)
+                    .map_err(|source| RepoError::BadManifest {
+                        name: manifest_name.clone(),
+                        source,
+                    })?
+                    .manifest(),
+            ),
+        };
+        prepared.push(Prepared {
+            facts: ImageFacts {
+                info,
+                header_sha256: *header.header_sha256(),
+                file_size: header.file_size(),
+                name,
+            },
+            bytes,
+            image_added: existing.is_none(),
+            manifest_name,
+            signed: None,
+            current,
+        });
+    }
+
+    for p in &mut prepared {
+        let label = p.manifest_name.trim_end_matches(names::MANIFEST_SUFFIX);
+        let next = channel::next_manifest(
+            label,
+            p.current.as_ref(),
+            &p.facts,
+            &request.options,
+            request.now,
+            key_id,
+            request.channel,
+        )?;
+        if let Some((m, change)) = next {
+            p.signed = Some((sign(signer, &m, release_key)?, m, change));
+        }
+    }
+
+    Ok(SignedRelease { prepared })
+}
+
+impl SignedRelease {
+    /// What [`SignedRelease::write`] does to each channel.
+    pub fn outcomes(&self) -> Vec<ChannelOutcome> {
+        self.prepared
+            .iter()
+            .map(|p| {
+                let head = match &p.signed {
+                    Some((_, m, _)) => m,
+                    None => p
+                        .current
+                        .as_ref()
+                        .expect("unchanged implies a current head"),
+                };
+                ChannelOutcome {
+                    manifest: p.manifest_name.clone(),
+                    image: head.image_name.to_string(),
+                    image_added: p.image_added,
+                    version: head.version.to_string(),
+                    security_counter: head.security_counter,
+                    sequence: head.sequence,
+                    rollout: head.rollout,
+                    not_after: head.not_after,
+                    allow_downgrade: head.allow_downgrade,
+                    change: p.signed.as_ref().map(|s| s.2),
+                }
+            })
+            .collect()
+    }
+
+    /// Writes images (never replacing one), then manifests (atomically replaced), then
+    /// `index.json` and `SHA256SUMS`. A crash in between leaves at worst an image no
+    /// manifest names yet, which the next run reuses.
+    pub fn write(self, tree: &ReleaseTree) -> Result<Vec<ChannelOutcome>, RepoError> {
+        fs::create_dir_all(tree.root()).map_err(io_err(tree.root()))?;
+        for p in &self.prepared {
+            let path = tree.path(p.facts.name.as_str());
+            if p.image_added {
+                match atomic::write_new(&path, &p.bytes) {
+                    // Written by a concurrent or interrupted run: fine if identical.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        if fs::read(&path).map_err(io_err(&path))? != p.bytes {
+                            return Err(RepoError::ImageNameCollision(p.facts.name.to_string()));
+                        }
+                    }
+                    r => r.map_err(io_err(&path))?,
+                }
+            }
+        }
+        for p in &self.prepared {
+            if let Some((bytes, _, _)) = &p.signed {
+                let path = tree.path(&p.manifest_name);
+                atomic::write_replace(&path, bytes).map_err(io_err(&path))?;
+            }
+        }
+        index::write(tree)?;
+        Ok(self.outcomes())
+    }
+}
+
+/// Signs through the signer and checks the result, so a faulty backend can never put an
+/// unverifiable manifest into the tree.
+fn sign(
+    signer: &dyn SigningKeySource,
+    m: &Manifest,
+    public_key: [u8; 32],
+) -> Result<[u8; ota_format::MANIFEST_LEN], RepoError> {
+    let message = m
+        .signing_message()
+        .map_err(|source| RepoError::BadManifest {
+            name: m.device_type.to_string(),
+            source,
+        })?;
+    let sig = signer.sign(message.as_bytes()).map_err(RepoError::Signer)?;
+    let bytes = m.assemble(&sig).map_err(|source| RepoError::BadManifest {
+        name: m.device_type.to_string(),
+        source,
+    })?;
+    let own = [TrustedKey::new(public_key)];
+    Manifest::verify(&bytes, &TrustedKeys::new(&own)).map_err(|_| RepoError::SignerFailed)?;
+    Ok(bytes)
+}
