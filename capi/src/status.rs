@@ -138,7 +138,6 @@ impl From<FormatError> for OtaStatus {
             FormatError::Downgrade => S::Downgrade,
             FormatError::BelowMinimumVersion => S::BelowMinimumVersion,
             FormatError::TooLarge => S::TooLarge,
-            _ => S::UnknownError,
         }
     }
 }

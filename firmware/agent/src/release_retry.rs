@@ -1,9 +1,10 @@
 //! Retrying a release whose install failed for a reason that may pass: the network, a
 //! transfer corrupted on the way (a digest that does not match), a server that kept
-//! starting over. One failure is not a verdict (DESIGN.md, field rules): the release is
-//! tried again at a later check, sooner at first, and given up only after
-//! [`MAX_RELEASE_FAILURES`] failures. A cached manifest ETag must not hide it, so a
-//! check at which a retry is due asks for the manifest without `If-None-Match`.
+//! starting over. One failure is not a verdict (a device in the field sees transient
+//! faults every day): the release is tried again at a later check, sooner at first, and
+//! given up only after [`MAX_RELEASE_FAILURES`] failures. A cached manifest ETag must
+//! not hide it, so a check at which a retry is due asks for the manifest without
+//! `If-None-Match`.
 //!
 //! A release whose *trial boot* failed is a different matter: that is final and kept
 //! in the persistent state ([`crate::state`]); this record lives in RAM, so a restart of

@@ -1,5 +1,6 @@
-//! File names of the one flat layout that every host serves (DESIGN.md, "On the static
-//! host"):
+//! File names of the one flat layout that every host serves (a directory, a bucket prefix
+//! or a GitHub release hold the same names, so a device's URL rules never depend on the
+//! host):
 //!
 //! | file                                   | what                                  |
 //! |----------------------------------------|---------------------------------------|

@@ -9,7 +9,7 @@
 //! [`Http1Client::with_tls`] (TLS 1.3, embedded-tls): for the hosts that only serve
 //! https (GitHub Releases), and for privacy. Certificates are not checked, because
 //! nothing the agent installs is trusted for where it came from: the signatures decide
-//! (DESIGN.md R4). Without TLS, `https://` is [`HttpError::UnsupportedScheme`].
+//! (R4 in `docs/ARCHITECTURE.md`). Without TLS, `https://` is [`HttpError::UnsupportedScheme`].
 //!
 //! Nothing is allocated: the client lives on the buffers it is given. Each `get` is one
 //! hop: write the request, parse the answer's head with `httparse`, hand out the body
