@@ -141,18 +141,21 @@ fn source_files(dir: &Path, found: &mut Vec<PathBuf>) {
 
 /// The `OTA_*` variable names a source text reads or sets: `"OTA_X"` string literals in
 /// Rust, `$OTA_X` / `${OTA_X` in shell.
-fn ota_variables_in(source: &str) -> Vec<String> {
+fn ota_variables_in(source: &str, shell: bool) -> Vec<String> {
     let mut names = Vec::new();
     for (at, _) in source.match_indices("OTA_") {
-        let before = source[..at].chars().next_back();
+        let before = &source[..at];
         let name: String = source[at..]
             .chars()
             .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
             .collect();
         let after = source[at + name.len()..].chars().next();
-        let literal = before == Some('"') && after == Some('"');
-        let shell = matches!(before, Some('$' | '{')) && source[..at].ends_with(['$', '{']);
-        if (literal || shell) && name.len() > "OTA_".len() {
+        let read = if shell {
+            before.ends_with('$') || before.ends_with("${")
+        } else {
+            before.ends_with('"') && after == Some('"')
+        };
+        if read && name.len() > "OTA_".len() {
             names.push(name);
         }
     }
@@ -171,7 +174,8 @@ fn every_ota_variable_the_code_reads_is_in_the_readme() {
     let this_file = root.join("tests/e2e/tests/docs_references.rs");
     for file in files.iter().filter(|f| **f != this_file) {
         let source = std::fs::read_to_string(file).unwrap_or_default();
-        for name in ota_variables_in(&source) {
+        let shell = !file.extension().is_some_and(|e| e == "rs");
+        for name in ota_variables_in(&source, shell) {
             seen += 1;
             if !readme.contains(&format!("`{name}")) {
                 let shown = file.strip_prefix(&root).unwrap_or(file).display();
@@ -192,8 +196,8 @@ fn every_ota_variable_the_code_reads_is_in_the_readme() {
 
 #[test]
 fn the_variable_scan_finds_literals_and_shell_expansions_only() {
-    let found = ota_variables_in(
-        r#"var("OTA_A") "OTA_B_2" ${OTA_C:-0} $OTA_D OTA_E "static OTA_F: u8" "OTA_""#,
-    );
-    assert_eq!(found, ["OTA_A", "OTA_B_2", "OTA_C", "OTA_D"]);
+    let rust = r#"var("OTA_A") "OTA_B_2" ${OTA_C} use a::{OTA_D}; "static OTA_E: u8" "OTA_""#;
+    assert_eq!(ota_variables_in(rust, false), ["OTA_A", "OTA_B_2"]);
+    let shell = r#"${OTA_C:-0} $OTA_D OTA_E "OTA_F" x{OTA_G}"#;
+    assert_eq!(ota_variables_in(shell, true), ["OTA_C", "OTA_D"]);
 }
