@@ -16,6 +16,30 @@ fn image_error(trusted: &[TrustedKey], file: &[u8]) -> FormatError {
         .expect_err("a changed image was accepted")
 }
 
+/// Flips `mask(offset)` into each byte of `offsets` of the image `file`, one at a time,
+/// and asserts that each change is rejected with `expected`.
+fn assert_every_flip_is(
+    file: &[u8],
+    offsets: std::ops::Range<usize>,
+    mask: impl Fn(usize) -> u8,
+    expected: FormatError,
+) {
+    let trusted = trusted();
+    for offset in offsets {
+        let mask = mask(offset);
+        assert_eq!(
+            image_error(&trusted, &flipped(file, offset, mask)),
+            expected,
+            "offset {offset:#x} ^ {mask:#x}"
+        );
+    }
+}
+
+/// The valid manifest, signed by key A.
+fn signed_manifest() -> [u8; MANIFEST_LEN] {
+    valid_manifest().sign(&key_a()).unwrap()
+}
+
 /// `bytes` with `mask` XORed into the byte at `offset`.
 fn flipped(bytes: &[u8], offset: usize, mask: u8) -> Vec<u8> {
     let mut bad = bytes.to_vec();
@@ -70,22 +94,16 @@ fn every_single_byte_change_of_the_image_header_is_rejected() {
 
 #[test]
 fn every_single_byte_change_of_the_payload_is_a_digest_mismatch() {
-    let trusted = trusted();
     let file = small_image();
-    for offset in IMAGE_HEADER_LEN..file.len() {
-        let mask = if offset % 2 == 0 { 0x01 } else { 0xFF };
-        assert_eq!(
-            image_error(&trusted, &flipped(&file, offset, mask)),
-            FormatError::PayloadDigestMismatch,
-            "payload offset {offset}"
-        );
-    }
+    let payload = IMAGE_HEADER_LEN..file.len();
+    let mask = |offset: usize| if offset % 2 == 0 { 0x01 } else { 0xFF };
+    assert_every_flip_is(&file, payload, mask, FormatError::PayloadDigestMismatch);
 }
 
 #[test]
 fn every_single_byte_change_of_the_manifest_is_rejected() {
     let trusted = trusted();
-    let m = valid_manifest().sign(&key_a()).unwrap();
+    let m = signed_manifest();
     Manifest::verify(&m, &keys(&trusted)).unwrap();
     for offset in 0..MANIFEST_LEN {
         for mask in [0x01u8, 0xFF] {
@@ -122,15 +140,8 @@ fn every_single_byte_change_of_the_manifest_is_rejected() {
 
 #[test]
 fn changing_the_signer_key_id_of_an_image_is_unknown_key() {
-    let trusted = trusted();
-    let file = valid_image();
-    for offset in 0xA8..0xB0 {
-        assert_eq!(
-            image_error(&trusted, &flipped(&file, offset, 0x01)),
-            FormatError::UnknownKey,
-            "key id offset {offset:#x}"
-        );
-    }
+    let key_id = 0xA8..0xB0;
+    assert_every_flip_is(&valid_image(), key_id, |_| 0x01, FormatError::UnknownKey);
 }
 
 #[test]
@@ -159,7 +170,7 @@ fn every_truncation_of_an_image_is_truncated() {
 #[test]
 fn every_truncation_of_a_manifest_is_truncated() {
     let trusted = trusted();
-    let m = valid_manifest().sign(&key_a()).unwrap();
+    let m = signed_manifest();
     for len in 0..MANIFEST_LEN {
         assert_eq!(
             Manifest::verify(&m[..len], &keys(&trusted)).unwrap_err(),
@@ -189,7 +200,7 @@ fn every_truncation_of_a_descriptor_is_truncated() {
 fn a_trailing_byte_is_rejected_whatever_its_value() {
     let trusted = trusted();
     let file = valid_image();
-    let m = valid_manifest().sign(&key_a()).unwrap();
+    let m = signed_manifest();
     for extra in [0x00u8, 0x01, 0xFF] {
         let mut f = file.clone();
         f.push(extra);

@@ -413,6 +413,22 @@ fn app_descriptor_errors() {
     }
 }
 
+/// Both ways of reading the app descriptor of `image` (directly and from a validated
+/// image) say it has none.
+fn assert_no_app_descriptor(image: &[u8]) {
+    assert_eq!(
+        AppDescriptor::find_in_image(image).unwrap_err(),
+        AppImageError::AppDescriptorMissing
+    );
+    assert_eq!(
+        validate(image, opts())
+            .unwrap()
+            .app_descriptor()
+            .unwrap_err(),
+        AppImageError::AppDescriptorMissing
+    );
+}
+
 #[test]
 fn descriptor_in_image() {
     let image = good();
@@ -422,17 +438,7 @@ fn descriptor_in_image() {
 
     // First segment without the magic.
     let plain = build(ChipId::ESP32C3, &[(0x3C00_0020, data(512, 3))], true);
-    assert_eq!(
-        AppDescriptor::find_in_image(&plain).unwrap_err(),
-        AppImageError::AppDescriptorMissing
-    );
-    assert_eq!(
-        validate(&plain, opts())
-            .unwrap()
-            .app_descriptor()
-            .unwrap_err(),
-        AppImageError::AppDescriptorMissing
-    );
+    assert_no_app_descriptor(&plain);
     // First segment too short to hold one, even if the magic happens to be there.
     let mut short_seg = APP_DESC_MAGIC.to_le_bytes().to_vec();
     short_seg.extend_from_slice(&[0; 60]);
@@ -441,17 +447,7 @@ fn descriptor_in_image() {
         &[(0x3C00_0020, short_seg), (0x3FC8_0000, data(400, 1))],
         true,
     );
-    assert_eq!(
-        AppDescriptor::find_in_image(&short).unwrap_err(),
-        AppImageError::AppDescriptorMissing
-    );
-    assert_eq!(
-        validate(&short, opts())
-            .unwrap()
-            .app_descriptor()
-            .unwrap_err(),
-        AppImageError::AppDescriptorMissing
-    );
+    assert_no_app_descriptor(&short);
     assert_eq!(
         AppDescriptor::find_in_image(&[0xE8]).unwrap_err(),
         AppImageError::BadMagic { found: 0xE8 }
