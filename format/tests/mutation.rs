@@ -96,7 +96,7 @@ fn every_single_byte_change_of_the_image_header_is_rejected() {
 fn every_single_byte_change_of_the_payload_is_a_digest_mismatch() {
     let file = small_image();
     let payload = IMAGE_HEADER_LEN..file.len();
-    let mask = |offset: usize| if offset % 2 == 0 { 0x01 } else { 0xFF };
+    let mask = |offset: usize| if offset.is_multiple_of(2) { 0x01 } else { 0xFF };
     assert_every_flip_is(&file, payload, mask, FormatError::PayloadDigestMismatch);
 }
 
