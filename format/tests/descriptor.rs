@@ -46,13 +46,20 @@ fn reference(firmware: &[u8]) -> Result<Option<TrustedKeyDescriptor>, FormatErro
     Ok(found)
 }
 
+/// The encoding of the one descriptor `find_in` finds in `fw`; panics if none or an error.
+fn found_bytes(fw: &[u8]) -> [u8; DESCRIPTOR_LEN] {
+    TrustedKeyDescriptor::find_in(fw)
+        .unwrap()
+        .expect("a descriptor is found")
+        .to_bytes()
+}
+
 #[test]
 fn finds_one_descriptor_anywhere() {
     let d = descriptor(1);
     for at in [0, 1, 275, 276, 551, 552, 1000, 4096 - DESCRIPTOR_LEN] {
         let fw = firmware_with(4096, &[(at, &d)]);
-        let found = TrustedKeyDescriptor::find_in(&fw).unwrap().unwrap();
-        assert_eq!(found.to_bytes(), d, "descriptor at {at}");
+        assert_eq!(found_bytes(&fw), d, "descriptor at {at}");
     }
 }
 
@@ -70,13 +77,7 @@ fn bare_magic_is_skipped() {
     // Firmware that parses descriptors keeps a copy of the magic for the comparison.
     let d = descriptor(1);
     let fw = firmware_with(4096, &[(100, &DESCRIPTOR_MAGIC), (2000, &d)]);
-    assert_eq!(
-        TrustedKeyDescriptor::find_in(&fw)
-            .unwrap()
-            .unwrap()
-            .to_bytes(),
-        d
-    );
+    assert_eq!(found_bytes(&fw), d);
     let only_magic = firmware_with(4096, &[(100, &DESCRIPTOR_MAGIC)]);
     assert_eq!(TrustedKeyDescriptor::find_in(&only_magic), Ok(None));
 }
@@ -98,13 +99,7 @@ fn descriptor_cut_short_by_the_end_is_not_one() {
 fn two_copies_of_the_same_descriptor_are_fine() {
     let d = descriptor(1);
     let fw = firmware_with(4096, &[(10, &d), (3000, &d)]);
-    assert_eq!(
-        TrustedKeyDescriptor::find_in(&fw)
-            .unwrap()
-            .unwrap()
-            .to_bytes(),
-        d
-    );
+    assert_eq!(found_bytes(&fw), d);
 }
 
 #[test]

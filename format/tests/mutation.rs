@@ -10,6 +10,43 @@ fn keys(trusted: &[TrustedKey]) -> TrustedKeys<'_> {
     TrustedKeys::new(trusted)
 }
 
+/// The error `verify_image` gives for `file` with no expectations; panics if it accepts it.
+fn image_error(trusted: &[TrustedKey], file: &[u8]) -> FormatError {
+    verify_image(file, keys(trusted), Expectations::default())
+        .expect_err("a changed image was accepted")
+}
+
+/// Flips `mask(offset)` into each byte of `offsets` of the image `file`, one at a time,
+/// and asserts that each change is rejected with `expected`.
+fn assert_every_flip_is(
+    file: &[u8],
+    offsets: std::ops::Range<usize>,
+    mask: impl Fn(usize) -> u8,
+    expected: FormatError,
+) {
+    let trusted = trusted();
+    for offset in offsets {
+        let mask = mask(offset);
+        assert_eq!(
+            image_error(&trusted, &flipped(file, offset, mask)),
+            expected,
+            "offset {offset:#x} ^ {mask:#x}"
+        );
+    }
+}
+
+/// The valid manifest, signed by key A.
+fn signed_manifest() -> [u8; MANIFEST_LEN] {
+    valid_manifest().sign(&key_a()).unwrap()
+}
+
+/// `bytes` with `mask` XORed into the byte at `offset`.
+fn flipped(bytes: &[u8], offset: usize, mask: u8) -> Vec<u8> {
+    let mut bad = bytes.to_vec();
+    bad[offset] ^= mask;
+    bad
+}
+
 /// The errors a change inside the image header's signed fields may produce: the signature
 /// covers them all, but a field rule may fire first.
 fn is_header_rejection(e: FormatError) -> bool {
@@ -33,10 +70,12 @@ fn every_single_byte_change_of_the_image_header_is_rejected() {
     verify_image(&file, keys(&trusted), Expectations::default()).unwrap();
     for offset in 0..IMAGE_HEADER_LEN {
         for mask in [0x01u8, 0xFF] {
-            let mut bad = file.clone();
-            bad[offset] ^= mask;
-            let err = verify_image(&bad, keys(&trusted), Expectations::default())
-                .expect_err(&format!("offset {offset:#x} ^ {mask:#x} accepted"));
+            let err = verify_image(
+                &flipped(&file, offset, mask),
+                keys(&trusted),
+                Expectations::default(),
+            )
+            .expect_err(&format!("offset {offset:#x} ^ {mask:#x} accepted"));
             let expected = match offset {
                 0..4 => Some(FormatError::BadMagic),
                 4..6 => Some(FormatError::UnsupportedVersion),
@@ -55,29 +94,20 @@ fn every_single_byte_change_of_the_image_header_is_rejected() {
 
 #[test]
 fn every_single_byte_change_of_the_payload_is_a_digest_mismatch() {
-    let trusted = trusted();
     let file = small_image();
-    for offset in IMAGE_HEADER_LEN..file.len() {
-        let mut bad = file.clone();
-        bad[offset] ^= if offset % 2 == 0 { 0x01 } else { 0xFF };
-        assert_eq!(
-            verify_image(&bad, keys(&trusted), Expectations::default()).unwrap_err(),
-            FormatError::PayloadDigestMismatch,
-            "payload offset {offset}"
-        );
-    }
+    let payload = IMAGE_HEADER_LEN..file.len();
+    let mask = |offset: usize| if offset.is_multiple_of(2) { 0x01 } else { 0xFF };
+    assert_every_flip_is(&file, payload, mask, FormatError::PayloadDigestMismatch);
 }
 
 #[test]
 fn every_single_byte_change_of_the_manifest_is_rejected() {
     let trusted = trusted();
-    let m = valid_manifest().sign(&key_a()).unwrap();
+    let m = signed_manifest();
     Manifest::verify(&m, &keys(&trusted)).unwrap();
     for offset in 0..MANIFEST_LEN {
         for mask in [0x01u8, 0xFF] {
-            let mut bad = m;
-            bad[offset] ^= mask;
-            let err = Manifest::verify(&bad, &keys(&trusted))
+            let err = Manifest::verify(&flipped(&m, offset, mask), &keys(&trusted))
                 .expect_err(&format!("offset {offset:#x} ^ {mask:#x} accepted"));
             match offset {
                 0..4 => assert_eq!(err, FormatError::BadMagic),
@@ -110,16 +140,8 @@ fn every_single_byte_change_of_the_manifest_is_rejected() {
 
 #[test]
 fn changing_the_signer_key_id_of_an_image_is_unknown_key() {
-    let trusted = trusted();
-    let file = valid_image();
-    for offset in 0xA8..0xB0 {
-        let mut bad = file.clone();
-        bad[offset] ^= 0x01;
-        assert_eq!(
-            verify_image(&bad, keys(&trusted), Expectations::default()).unwrap_err(),
-            FormatError::UnknownKey
-        );
-    }
+    let key_id = 0xA8..0xB0;
+    assert_every_flip_is(&valid_image(), key_id, |_| 0x01, FormatError::UnknownKey);
 }
 
 #[test]
@@ -128,7 +150,7 @@ fn every_truncation_of_an_image_is_truncated() {
     let file = small_image();
     for len in 0..file.len() {
         assert_eq!(
-            verify_image(&file[..len], keys(&trusted), Expectations::default()).unwrap_err(),
+            image_error(&trusted, &file[..len]),
             FormatError::Truncated,
             "cut at {len}"
         );
@@ -148,7 +170,7 @@ fn every_truncation_of_an_image_is_truncated() {
 #[test]
 fn every_truncation_of_a_manifest_is_truncated() {
     let trusted = trusted();
-    let m = valid_manifest().sign(&key_a()).unwrap();
+    let m = signed_manifest();
     for len in 0..MANIFEST_LEN {
         assert_eq!(
             Manifest::verify(&m[..len], &keys(&trusted)).unwrap_err(),
@@ -178,14 +200,11 @@ fn every_truncation_of_a_descriptor_is_truncated() {
 fn a_trailing_byte_is_rejected_whatever_its_value() {
     let trusted = trusted();
     let file = valid_image();
-    let m = valid_manifest().sign(&key_a()).unwrap();
+    let m = signed_manifest();
     for extra in [0x00u8, 0x01, 0xFF] {
         let mut f = file.clone();
         f.push(extra);
-        assert_eq!(
-            verify_image(&f, keys(&trusted), Expectations::default()).unwrap_err(),
-            FormatError::TrailingBytes
-        );
+        assert_eq!(image_error(&trusted, &f), FormatError::TrailingBytes);
         let mut mm = m.to_vec();
         mm.push(extra);
         assert_eq!(
@@ -209,12 +228,7 @@ fn inspect_reads_unverified_fields_without_trusting_them() {
     assert_eq!(len, IMAGE_HEADER_LEN);
     assert_eq!(info, info_for(&payload(), &key_a()));
     // A bad signature does not stop inspection, but does stop verification.
-    let mut bad = file.clone();
-    bad[IMAGE_HEADER_LEN - 1] ^= 1;
+    let bad = flipped(&file, IMAGE_HEADER_LEN - 1, 1);
     assert_eq!(inspect_header(&bad).unwrap().0, info);
-    let trusted = trusted();
-    assert_eq!(
-        verify_image(&bad, keys(&trusted), Expectations::default()).unwrap_err(),
-        FormatError::SignatureInvalid
-    );
+    assert_eq!(image_error(&trusted(), &bad), FormatError::SignatureInvalid);
 }

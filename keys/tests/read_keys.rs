@@ -147,10 +147,14 @@ fn wrong_passphrase_is_reported_as_such() {
 #[test]
 fn encrypted_key_without_passphrase_names_the_variable() {
     let err = parse("openssl_ed25519_scrypt.pem", &NoPassphrase).unwrap_err();
-    assert!(matches!(err, KeyError::PassphraseRequired { .. }));
     assert!(
-        err.to_string()
-            .contains("key is encrypted: set OTA_SIGN_PASSPHRASE")
+        matches!(err, KeyError::PassphraseRequired { .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("key is encrypted: set OTA_SIGN_PASSPHRASE"),
+        "{msg}"
     );
 }
 
@@ -175,20 +179,19 @@ fn wrong_algorithms_are_named() {
             other => panic!("{name}: {other:?}"),
         }
     }
-    let msg = parse("rsa_pkcs8.pem", &NoPassphrase)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.ends_with("this is an RSA key; ota-sign needs Ed25519"),
-        "{msg}"
-    );
-    let msg = parse("p256_pkcs8.pem", &NoPassphrase)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.ends_with("this is a P-256 (ECDSA) key; ota-sign needs Ed25519"),
-        "{msg}"
-    );
+    for (name, ending) in [
+        (
+            "rsa_pkcs8.pem",
+            "this is an RSA key; ota-sign needs Ed25519",
+        ),
+        (
+            "p256_pkcs8.pem",
+            "this is a P-256 (ECDSA) key; ota-sign needs Ed25519",
+        ),
+    ] {
+        let msg = parse(name, &NoPassphrase).unwrap_err().to_string();
+        assert!(msg.ends_with(ending), "{name}: {msg}");
+    }
 }
 
 #[test]
@@ -404,11 +407,9 @@ fn env_location_reads_pem_text() {
     assert_eq!(key.value.describe(), "$OTA_SIGN_KEY");
     let empty = KeyLocation::Env(Zeroizing::new(String::new()));
     let err = empty.load(&NoPassphrase).unwrap_err();
-    assert!(matches!(err, KeyError::NotPem { .. }));
-    assert!(
-        err.to_string()
-            .starts_with("$OTA_SIGN_KEY is not a PEM key")
-    );
+    assert!(matches!(err, KeyError::NotPem { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.starts_with("$OTA_SIGN_KEY is not a PEM key"), "{msg}");
 }
 
 #[test]

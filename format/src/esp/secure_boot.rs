@@ -76,12 +76,24 @@ pub fn rsa_block(
     key: &[u8; RSA_KEY_MATERIAL_LEN],
     signature: &[u8; RSA_SIGNATURE_LEN],
 ) -> [u8; SIGNATURE_BLOCK_LEN as usize] {
+    signature_block(BLOCK_VERSION_RSA, image_digest, key, signature)
+}
+
+/// A signature block of `version`: magic, version, hash scheme 0 (SHA-256), the image
+/// digest, `key` from [`KEY_START`] and `signature` right after it, zero padding, CRC.
+fn signature_block(
+    version: u8,
+    image_digest: &[u8; 32],
+    key: &[u8],
+    signature: &[u8],
+) -> [u8; SIGNATURE_BLOCK_LEN as usize] {
     let mut block = [0u8; SIGNATURE_BLOCK_LEN as usize];
     block[0] = SIGNATURE_BLOCK_MAGIC;
-    block[1] = BLOCK_VERSION_RSA;
+    block[1] = version;
     block[4..36].copy_from_slice(image_digest);
-    block[KEY_START as usize..RSA_KEY_END as usize].copy_from_slice(key);
-    block[RSA_KEY_END as usize..CRC_COVERED as usize].copy_from_slice(signature);
+    let key_end = KEY_START as usize + key.len();
+    block[KEY_START as usize..key_end].copy_from_slice(key);
+    block[key_end..key_end + signature.len()].copy_from_slice(signature);
     let crc = crc32_le(0, &block[..CRC_COVERED as usize]);
     block[CRC_COVERED as usize..CRC_COVERED as usize + 4].copy_from_slice(&crc.to_le_bytes());
     block
@@ -100,17 +112,7 @@ pub fn p256_block(
     key: &[u8; P256_KEY_MATERIAL_LEN],
     signature: &[u8; P256_SIGNATURE_LEN],
 ) -> [u8; SIGNATURE_BLOCK_LEN as usize] {
-    let mut block = [0u8; SIGNATURE_BLOCK_LEN as usize];
-    block[0] = SIGNATURE_BLOCK_MAGIC;
-    block[1] = BLOCK_VERSION_ECDSA;
-    // block[2] = 0: the SHA-256 hash scheme.
-    block[4..36].copy_from_slice(image_digest);
-    block[KEY_START as usize..ECDSA_KEY_END as usize].copy_from_slice(key);
-    let signature_end = ECDSA_KEY_END as usize + P256_SIGNATURE_LEN;
-    block[ECDSA_KEY_END as usize..signature_end].copy_from_slice(signature);
-    let crc = crc32_le(0, &block[..CRC_COVERED as usize]);
-    block[CRC_COVERED as usize..CRC_COVERED as usize + 4].copy_from_slice(&crc.to_le_bytes());
-    block
+    signature_block(BLOCK_VERSION_ECDSA, image_digest, key, signature)
 }
 
 /// The key material of a P-256 public key as [`p256_block`] holds it: curve id `2`, then

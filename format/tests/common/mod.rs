@@ -76,25 +76,19 @@ pub fn small_image() -> Vec<u8> {
     image(&info_for(p, &key_a()), &key_a(), p)
 }
 
-/// The manifest that names `image_file` (whose header is `IMAGE_HEADER_LEN` long).
+/// The manifest that names `image_file` (whose header is `IMAGE_HEADER_LEN` long),
+/// signed by key A: ota-testkit's release manifest with sequence 7, created at [`T0`].
 pub fn manifest_for(image_file: &[u8], info: &ImageInfo) -> Manifest {
     Manifest {
-        device_type: info.device_type,
-        chip: info.chip,
-        channel: Channel::new("stable").unwrap(),
-        version: info.version,
-        security_counter: info.security_counter,
         sequence: 7,
         created: T0,
-        not_after: None,
-        rollout: FULL_ROLLOUT,
-        image_file_size: image_file.len() as u32,
-        image_size: info.image_size,
-        image_header_sha256: sha(&image_file[..IMAGE_HEADER_LEN]),
-        min_running_version: None,
-        allow_downgrade: false,
-        image_name: ImageName::new("thermostat-1.2.3.ota").unwrap(),
         key_id: KeyId::of(&pk(&key_a())),
+        ..ota_testkit::release::manifest_for(
+            info,
+            &image_file[..IMAGE_HEADER_LEN],
+            image_file.len(),
+            "thermostat-1.2.3.ota",
+        )
     }
 }
 

@@ -243,9 +243,14 @@ pub fn generate() -> Vectors {
         f
     };
     // Change the signed part of the valid header and sign it again with key A.
-    let resigned = |patch: &dyn Fn(&mut Vec<u8>)| {
+    // Change the valid image without signing it again.
+    let patched = |patch: &dyn Fn(&mut Vec<u8>)| {
         let mut f = valid.clone();
         patch(&mut f);
+        f
+    };
+    let resigned = |patch: &dyn Fn(&mut Vec<u8>)| {
+        let mut f = patched(patch);
         resign(&mut f, H, &a, IMAGE_DOMAIN);
         f
     };
@@ -300,36 +305,33 @@ pub fn generate() -> Vectors {
         "none: informational flag bit 16 set, ignored",
     );
 
-    let mut f = valid.clone();
-    f[0] = b'X';
-    v.image("bad-magic.ota", f, "BadMagic", "first byte changed");
+    v.image(
+        "bad-magic.ota",
+        patched(&|f| f[0] = b'X'),
+        "BadMagic",
+        "first byte changed",
+    );
     v.image(
         "unsupported-version.ota",
         resigned(&|f| f[4] = 2),
         "UnsupportedVersion",
         "format version 2, re-signed",
     );
-    let mut f = valid.clone();
-    f[6..8].copy_from_slice(&255u16.to_le_bytes());
     v.image(
         "header-length-255.ota",
-        f,
+        patched(&|f| f[6..8].copy_from_slice(&255u16.to_le_bytes())),
         "BadLength",
         "header length below 256",
     );
-    let mut f = valid.clone();
-    f[6..8].copy_from_slice(&1025u16.to_le_bytes());
     v.image(
         "header-length-1025.ota",
-        f,
+        patched(&|f| f[6..8].copy_from_slice(&1025u16.to_le_bytes())),
         "BadLength",
         "header length above 1024",
     );
-    let mut f = valid.clone();
-    f[6..8].copy_from_slice(&288u16.to_le_bytes());
     v.image(
         "header-length-288.ota",
-        f,
+        patched(&|f| f[6..8].copy_from_slice(&288u16.to_le_bytes())),
         "SignatureInvalid",
         "header length raised to 288 so payload bytes are read as header",
     );
@@ -352,30 +354,27 @@ pub fn generate() -> Vectors {
         "Truncated",
         "last payload byte missing",
     );
-    let mut f = valid.clone();
-    f.push(0);
-    v.image("trailing-byte.ota", f, "TrailingBytes", "one byte appended");
-    let mut f = valid.clone();
-    f[H - 64] ^= 0x01;
+    v.image(
+        "trailing-byte.ota",
+        patched(&|f| f.push(0)),
+        "TrailingBytes",
+        "one byte appended",
+    );
     v.image(
         "bad-signature.ota",
-        f,
+        patched(&|f| f[H - 64] ^= 0x01),
         "SignatureInvalid",
         "one signature bit flipped",
     );
-    let mut f = valid.clone();
-    f[0x50] = 3;
     v.image(
         "tampered-counter.ota",
-        f,
+        patched(&|f| f[0x50] = 3),
         "SignatureInvalid",
         "security counter raised without re-signing",
     );
-    let mut f = valid.clone();
-    f[H + 100] ^= 0x80;
     v.image(
         "tampered-payload.ota",
-        f,
+        patched(&|f| f[H + 100] ^= 0x80),
         "PayloadDigestMismatch",
         "one payload bit flipped",
     );
@@ -391,20 +390,16 @@ pub fn generate() -> Vectors {
         "SignatureInvalid",
         "signed by untrusted key B, naming trusted key A",
     );
-    let mut f = valid.clone();
-    non_canonical_s(&mut f, H);
     v.image(
         "non-canonical-signature.ota",
-        f,
+        patched(&|f| non_canonical_s(f, H)),
         "SignatureInvalid",
         "L added to the signature's S (malleated signature)",
     );
-    let mut f = valid.clone();
     let sig = small_order_r_signature(&a, IMAGE_DOMAIN, &valid[..H - 64]);
-    f[H - 64..H].copy_from_slice(&sig);
     v.image(
         "small-order-r.ota",
-        f,
+        patched(&|f| f[H - 64..H].copy_from_slice(&sig)),
         "SignatureInvalid",
         "signature with R = identity and S = k·a: the cofactorless equation holds, the small-order R is refused",
     );
@@ -461,9 +456,13 @@ pub fn generate() -> Vectors {
     // --- manifests ---
     let manifest = manifest_for(&valid, &info);
     let vm = manifest.sign(&a).unwrap();
-    let m_resigned = |patch: &dyn Fn(&mut Vec<u8>)| {
+    let m_patched = |patch: &dyn Fn(&mut Vec<u8>)| {
         let mut m = vm.to_vec();
         patch(&mut m);
+        m
+    };
+    let m_resigned = |patch: &dyn Fn(&mut Vec<u8>)| {
+        let mut m = m_patched(patch);
         resign(&mut m, M, &a, MANIFEST_DOMAIN);
         m
     };
@@ -475,19 +474,15 @@ pub fn generate() -> Vectors {
         "none: names images/valid.ota",
     );
 
-    let mut f = valid.clone();
-    f[H - 64..H].copy_from_slice(&vm[M - 64..]);
     v.image(
         "manifest-signature-replayed.ota",
-        f,
+        patched(&|f| f[H - 64..H].copy_from_slice(&vm[M - 64..])),
         "SignatureInvalid",
         "header signature replaced by the valid manifest's signature",
     );
-    let mut f = valid.clone();
-    resign(&mut f, H, &a, MANIFEST_DOMAIN);
     v.image(
         "signed-with-manifest-domain.ota",
-        f,
+        patched(&|f| resign(f, H, &a, MANIFEST_DOMAIN)),
         "SignatureInvalid",
         "header signed by key A under the manifest's domain string",
     );
@@ -591,28 +586,27 @@ pub fn generate() -> Vectors {
 
     // Structural manifest rejections.
     v.manifest("empty.manifest", Vec::new(), "Truncated", "zero bytes");
-    let mut m = vm.to_vec();
-    m[1] = b'X';
-    v.manifest("bad-magic.manifest", m, "BadMagic", "second byte changed");
+    v.manifest(
+        "bad-magic.manifest",
+        m_patched(&|m| m[1] = b'X'),
+        "BadMagic",
+        "second byte changed",
+    );
     v.manifest(
         "unsupported-version.manifest",
         m_resigned(&|m| m[4] = 2),
         "UnsupportedVersion",
         "format version 2, re-signed",
     );
-    let mut m = vm.to_vec();
-    m[6..8].copy_from_slice(&367u16.to_le_bytes());
     v.manifest(
         "length-367.manifest",
-        m,
+        m_patched(&|m| m[6..8].copy_from_slice(&367u16.to_le_bytes())),
         "BadLength",
         "declared length below 368",
     );
-    let mut m = vm.to_vec();
-    m[6..8].copy_from_slice(&1025u16.to_le_bytes());
     v.manifest(
         "length-1025.manifest",
-        m,
+        m_patched(&|m| m[6..8].copy_from_slice(&1025u16.to_le_bytes())),
         "BadLength",
         "declared length above 1024",
     );
@@ -622,35 +616,27 @@ pub fn generate() -> Vectors {
         "Truncated",
         "last byte missing",
     );
-    let mut m = vm.to_vec();
-    m.push(0);
     v.manifest(
         "trailing-byte.manifest",
-        m,
+        m_patched(&|m| m.push(0)),
         "TrailingBytes",
         "one byte appended",
     );
-    let mut m = vm.to_vec();
-    m[M - 1] ^= 0x40;
     v.manifest(
         "bad-signature.manifest",
-        m,
+        m_patched(&|m| m[M - 1] ^= 0x40),
         "SignatureInvalid",
         "one signature bit flipped",
     );
-    let mut m = vm.to_vec();
-    m[0x68] = 99;
     v.manifest(
         "tampered-sequence.manifest",
-        m,
+        m_patched(&|m| m[0x68] = 99),
         "SignatureInvalid",
         "sequence raised without re-signing",
     );
-    let mut m = vm.to_vec();
-    non_canonical_s(&mut m, M);
     v.manifest(
         "non-canonical-signature.manifest",
-        m,
+        m_patched(&|m| non_canonical_s(m, M)),
         "SignatureInvalid",
         "L added to the signature's S",
     );
@@ -668,19 +654,15 @@ pub fn generate() -> Vectors {
         "SignatureInvalid",
         "signed by untrusted key B, naming trusted key A",
     );
-    let mut m = vm.to_vec();
-    m[M - 64..].copy_from_slice(&valid[H - 64..H]);
     v.manifest(
         "image-signature-replayed.manifest",
-        m,
+        m_patched(&|m| m[M - 64..].copy_from_slice(&valid[H - 64..H])),
         "SignatureInvalid",
         "signature replaced by the valid image header's signature",
     );
-    let mut m = vm.to_vec();
-    resign(&mut m, M, &a, IMAGE_DOMAIN);
     v.manifest(
         "signed-with-image-domain.manifest",
-        m,
+        m_patched(&|m| resign(m, M, &a, IMAGE_DOMAIN)),
         "SignatureInvalid",
         "manifest signed by key A under the image's domain string",
     );

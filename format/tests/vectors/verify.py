@@ -154,17 +154,23 @@ def prefix(b, magic):
         raise Reject("BadMagic")
 
 
+def declared_length(obj, shortest):
+    """The object's length at offset 6: from `shortest` to 1024, and all present."""
+    n = u16(obj, 6)
+    if not shortest <= n <= 1024:
+        raise Reject("BadLength")
+    if len(obj) < n:
+        raise Reject("Truncated")
+    return n
+
+
 def image_header(f, trusted):
     prefix(f, b"OTAI")
     if len(f) >= 6 and u16(f, 4) != 1:
         raise Reject("UnsupportedVersion")
     if len(f) < 8:
         raise Reject("Truncated")
-    h = u16(f, 6)
-    if not 256 <= h <= 1024:
-        raise Reject("BadLength")
-    if len(f) < h:
-        raise Reject("Truncated")
+    h = declared_length(f, 256)
     if u32(f, 8) & 0xFFFF:
         raise Reject("UnknownCriticalFlag")
     hdr = {
@@ -223,11 +229,7 @@ def verify_manifest(m, trusted):
         raise Reject("Truncated")
     if u16(m, 4) != 1:
         raise Reject("UnsupportedVersion")
-    n = u16(m, 6)
-    if not 368 <= n <= 1024:
-        raise Reject("BadLength")
-    if len(m) < n:
-        raise Reject("Truncated")
+    n = declared_length(m, 368)
     if len(m) > n:
         raise Reject("TrailingBytes")
     flags = u32(m, 8)

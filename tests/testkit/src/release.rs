@@ -201,13 +201,29 @@ pub fn sign_manifest(
 ) -> Vec<u8> {
     let signer = signing_key(spec.manifest_signer.unwrap_or(spec.signer));
     Manifest {
+        sequence: spec.sequence,
+        created: spec.created,
+        key_id: KeyId::of(&signer.verifying_key().to_bytes()),
+        ..manifest_for(info, header, ota_len, image_name)
+    }
+    .sign(&signer)
+    .unwrap()
+    .to_vec()
+}
+
+/// The unsigned manifest naming an `.ota` file of `ota_len` bytes whose header is
+/// `header` (describing `info`): every release field copied from `info`, the `stable`
+/// channel, full rollout, no expiry and no minimum running version. Its sequence is 1,
+/// its creation time and key id are the header's; callers override what they test.
+pub fn manifest_for(info: &ImageInfo, header: &[u8], ota_len: usize, image_name: &str) -> Manifest {
+    Manifest {
         device_type: info.device_type,
         chip: info.chip,
         channel: Channel::new("stable").unwrap(),
         version: info.version,
         security_counter: info.security_counter,
-        sequence: spec.sequence,
-        created: spec.created,
+        sequence: 1,
+        created: info.created,
         not_after: None,
         rollout: FULL_ROLLOUT,
         image_file_size: ota_len as u32,
@@ -216,9 +232,6 @@ pub fn sign_manifest(
         min_running_version: None,
         allow_downgrade: false,
         image_name: ImageName::new(image_name).unwrap(),
-        key_id: KeyId::of(&signer.verifying_key().to_bytes()),
+        key_id: info.key_id,
     }
-    .sign(&signer)
-    .unwrap()
-    .to_vec()
 }
