@@ -11,36 +11,28 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ota_testkit::{Chip, TestFirmware};
 
 mod common;
-use common::{BIN, bench_key};
+use common::{BIN, bench_key, run_ok};
 
 const SIZE: usize = 4 * 1024 * 1024;
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        cmd,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn package(dir: &Path, out: &str, extra: &[&str]) {
     let _ = std::fs::remove_file(dir.join(out));
-    run(Command::new(BIN)
-        .current_dir(dir)
-        .env("SOURCE_DATE_EPOCH", "1764000000")
-        .args([
-            "package",
-            "--key",
-            "bench.key",
-            "--device-type",
-            "bench",
-            "--app-image",
-            "app.bin",
-        ])
-        .args(["-q", "-o", out])
-        .args(extra));
+    run_ok(
+        Command::new(BIN)
+            .current_dir(dir)
+            .env("SOURCE_DATE_EPOCH", "1764000000")
+            .args([
+                "package",
+                "--key",
+                "bench.key",
+                "--device-type",
+                "bench",
+                "--app-image",
+                "app.bin",
+            ])
+            .args(["-q", "-o", out])
+            .args(extra),
+    );
 }
 
 fn imgtool_available() -> bool {
@@ -89,12 +81,14 @@ fn bench(c: &mut Criterion) {
         });
     }
     if imgtool_available() {
-        run(Command::new("imgtool")
-            .current_dir(d)
-            .args(["keygen", "-k", "ed.pem", "-t", "ed25519"]));
+        run_ok(
+            Command::new("imgtool")
+                .current_dir(d)
+                .args(["keygen", "-k", "ed.pem", "-t", "ed25519"]),
+        );
         group.bench_function("imgtool sign (ed25519, uncompressed)", |b| {
             b.iter(|| {
-                run(Command::new("imgtool").current_dir(d).args([
+                run_ok(Command::new("imgtool").current_dir(d).args([
                     "sign",
                     "-k",
                     "ed.pem",

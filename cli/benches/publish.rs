@@ -15,28 +15,23 @@ use ota_test_servers::s3::{self, S3sFs};
 use ota_testkit::{Chip, TestFirmware};
 
 mod common;
-use common::{BIN, bench_key};
+use common::{BIN, bench_key, run_ok};
 
 const DEVICE_TYPES: [&str; 3] = ["lamp", "plug", "hub"];
 const SIZE: usize = 1 << 20;
 
 fn run(dir: &Path, args: &[&str]) {
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .env("SOURCE_DATE_EPOCH", "1764000000")
-        .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY)
-        .env("AWS_REGION", s3::REGION)
-        .env_remove("OTA_SIGN_KEY")
-        .env_remove("OTA_SIGN_CONFIG")
-        .args(args)
-        .arg("-q")
-        .output()
-        .expect("spawn ota-sign");
-    assert!(
-        out.status.success(),
-        "ota-sign {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(BIN)
+            .current_dir(dir)
+            .env("SOURCE_DATE_EPOCH", "1764000000")
+            .env("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY)
+            .env("AWS_REGION", s3::REGION)
+            .env_remove("OTA_SIGN_KEY")
+            .env_remove("OTA_SIGN_CONFIG")
+            .args(args)
+            .arg("-q"),
     );
 }
 

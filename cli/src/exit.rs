@@ -125,6 +125,14 @@ macro_rules! failure_via {
 }
 pub(crate) use failure_via;
 
+/// A diagnostic code as scripts match it: `ota_sign::AREA::NAME`.
+pub(crate) fn diagnostic_code<'a>(
+    area: &str,
+    name: impl fmt::Display,
+) -> Option<Box<dyn fmt::Display + 'a>> {
+    Some(Box::new(format!("ota_sign::{area}::{name}")))
+}
+
 /// A plain message with optional help.
 #[derive(Debug)]
 pub struct Message {
@@ -171,78 +179,13 @@ pub struct KeyDiagnostic(pub KeyError);
 
 impl Diagnostic for KeyDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let code = match &self.0 {
-            KeyError::Io { .. } => "io",
-            KeyError::AlreadyExists { .. } => "already_exists",
-            KeyError::NotPem { .. } => "not_pem",
-            KeyError::CorruptPem { .. } => "corrupt_pem",
-            KeyError::Malformed { .. } => "malformed",
-            KeyError::WrongAlgorithm { .. } => "wrong_algorithm",
-            KeyError::UnsupportedPemLabel { .. } => "unsupported_format",
-            KeyError::PassphraseRequired { .. } => "passphrase_required",
-            KeyError::PassphraseRequiredToEncrypt { .. } => "passphrase_required",
-            KeyError::WrongPassphrase { .. } => "wrong_passphrase",
-            KeyError::UnsupportedEncryption { .. } => "unsupported_encryption",
-            KeyError::KdfTooExpensive { .. } => "kdf_too_expensive",
-            KeyError::PublicKeyOnly { .. } => "public_key_only",
-            KeyError::KeyPairMismatch { .. } => "key_pair_mismatch",
-            KeyError::PassphraseMismatch => "passphrase_mismatch",
-            KeyError::EmptyPassphrase => "empty_passphrase",
-            KeyError::InvalidPublicKey { .. } => "invalid_public_key",
-            KeyError::InvalidTrustedKeySet { .. } => "invalid_trusted_key_set",
-            KeyError::UnsupportedSecureBootKey { .. } => "unsupported_secure_boot_key",
-            // Named before these had codes of their own; scripts may match "other".
-            KeyError::InvalidKdfParams { .. }
-            | KeyError::Random { .. }
-            | KeyError::Encode { .. }
-            | KeyError::Signer { .. } => "other",
-        };
-        Some(Box::new(format!("ota_sign::key::{code}")))
+        let (code, _, _) = key_meaning(&self.0);
+        diagnostic_code("key", code)
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let help: &str = match &self.0 {
-            KeyError::AlreadyExists { .. } => {
-                "key files are never overwritten; choose another name or move the old files away"
-            }
-            KeyError::WrongAlgorithm { .. } => {
-                "create an Ed25519 key with `ota-sign keygen NAME` or `openssl genpkey -algorithm ed25519`"
-            }
-            KeyError::UnsupportedPemLabel { label, .. } if label.contains("OPENSSH") => {
-                "OpenSSH keys are not read; create a key with `ota-sign keygen NAME`"
-            }
-            KeyError::UnsupportedPemLabel { .. } | KeyError::NotPem { .. } => {
-                "expected a PEM file starting with \"-----BEGIN PRIVATE KEY-----\", \
-                 \"-----BEGIN ENCRYPTED PRIVATE KEY-----\" or \"-----BEGIN PUBLIC KEY-----\""
-            }
-            KeyError::PassphraseRequired { .. } | KeyError::PassphraseRequiredToEncrypt { .. } => {
-                "run in a terminal to be asked, or set OTA_SIGN_PASSPHRASE"
-            }
-            KeyError::WrongPassphrase { .. } => {
-                "check OTA_SIGN_PASSPHRASE or retype the passphrase"
-            }
-            KeyError::PublicKeyOnly { .. } => "pass the .key file, not the .pub file",
-            KeyError::UnsupportedSecureBootKey { .. } => {
-                "use an RSA 3072 or ECDSA P-256 key, e.g. `espsecure generate-signing-key --version 2 --scheme ecdsa256 sb.pem`"
-            }
-            KeyError::EmptyPassphrase => {
-                "use a non-empty passphrase, or `--no-encrypt` for a key protected only by its file mode"
-            }
-            KeyError::Io { .. }
-            | KeyError::CorruptPem { .. }
-            | KeyError::Malformed { .. }
-            | KeyError::UnsupportedEncryption { .. }
-            | KeyError::KdfTooExpensive { .. }
-            | KeyError::KeyPairMismatch { .. }
-            | KeyError::PassphraseMismatch
-            | KeyError::InvalidPublicKey { .. }
-            | KeyError::InvalidTrustedKeySet { .. }
-            | KeyError::InvalidKdfParams { .. }
-            | KeyError::Random { .. }
-            | KeyError::Encode { .. }
-            | KeyError::Signer { .. } => return None,
-        };
-        Some(Box::new(help))
+        let (_, _, help) = key_meaning(&self.0);
+        help.map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 }
 
@@ -254,28 +197,60 @@ impl ExitStatus for KeyDiagnostic {
 
 /// The exit code of a key error.
 pub fn key_exit_code(e: &KeyError) -> u8 {
+    let (_, exit_code, _) = key_meaning(e);
+    exit_code
+}
+
+const PEM_HELP: &str = "expected a PEM file starting with \"-----BEGIN PRIVATE KEY-----\", \
+     \"-----BEGIN ENCRYPTED PRIVATE KEY-----\" or \"-----BEGIN PUBLIC KEY-----\"";
+const ALREADY_EXISTS_HELP: &str =
+    "key files are never overwritten; choose another name or move the old files away";
+const WRONG_ALGORITHM_HELP: &str = "create an Ed25519 key with `ota-sign keygen NAME` or \
+     `openssl genpkey -algorithm ed25519`";
+const OPENSSH_HELP: &str = "OpenSSH keys are not read; create a key with `ota-sign keygen NAME`";
+const PASSPHRASE_REQUIRED_HELP: &str = "run in a terminal to be asked, or set OTA_SIGN_PASSPHRASE";
+const WRONG_PASSPHRASE_HELP: &str = "check OTA_SIGN_PASSPHRASE or retype the passphrase";
+const PUBLIC_KEY_ONLY_HELP: &str = "pass the .key file, not the .pub file";
+const SECURE_BOOT_KEY_HELP: &str = "use an RSA 3072 or ECDSA P-256 key, e.g. \
+     `espsecure generate-signing-key --version 2 --scheme ecdsa256 sb.pem`";
+const EMPTY_PASSPHRASE_HELP: &str =
+    "use a non-empty passphrase, or `--no-encrypt` for a key protected only by its file mode";
+
+/// What a key error means to a user, one row per variant: the last part of its stable
+/// diagnostic code, its exit code and its line of help.
+fn key_meaning(e: &KeyError) -> (&'static str, u8, Option<&'static str>) {
+    use KeyError as K;
     match e {
-        KeyError::Io { .. } => IO,
-        KeyError::AlreadyExists { .. } => CONFLICT,
-        KeyError::Random { .. } | KeyError::Encode { .. } | KeyError::Signer { .. } => FAILURE,
-        KeyError::NotPem { .. }
-        | KeyError::CorruptPem { .. }
-        | KeyError::Malformed { .. }
-        | KeyError::WrongAlgorithm { .. }
-        | KeyError::UnsupportedPemLabel { .. }
-        | KeyError::PassphraseRequired { .. }
-        | KeyError::PassphraseRequiredToEncrypt { .. }
-        | KeyError::WrongPassphrase { .. }
-        | KeyError::UnsupportedEncryption { .. }
-        | KeyError::KdfTooExpensive { .. }
-        | KeyError::PublicKeyOnly { .. }
-        | KeyError::KeyPairMismatch { .. }
-        | KeyError::PassphraseMismatch
-        | KeyError::EmptyPassphrase
-        | KeyError::InvalidPublicKey { .. }
-        | KeyError::UnsupportedSecureBootKey { .. }
-        | KeyError::InvalidTrustedKeySet { .. }
-        | KeyError::InvalidKdfParams { .. } => KEY,
+        K::Io { .. } => ("io", IO, None),
+        K::AlreadyExists { .. } => ("already_exists", CONFLICT, Some(ALREADY_EXISTS_HELP)),
+        K::NotPem { .. } => ("not_pem", KEY, Some(PEM_HELP)),
+        K::CorruptPem { .. } => ("corrupt_pem", KEY, None),
+        K::Malformed { .. } => ("malformed", KEY, None),
+        K::WrongAlgorithm { .. } => ("wrong_algorithm", KEY, Some(WRONG_ALGORITHM_HELP)),
+        K::UnsupportedPemLabel { label, .. } if label.contains("OPENSSH") => {
+            ("unsupported_format", KEY, Some(OPENSSH_HELP))
+        }
+        K::UnsupportedPemLabel { .. } => ("unsupported_format", KEY, Some(PEM_HELP)),
+        K::PassphraseRequired { .. } | K::PassphraseRequiredToEncrypt { .. } => {
+            ("passphrase_required", KEY, Some(PASSPHRASE_REQUIRED_HELP))
+        }
+        K::WrongPassphrase { .. } => ("wrong_passphrase", KEY, Some(WRONG_PASSPHRASE_HELP)),
+        K::UnsupportedEncryption { .. } => ("unsupported_encryption", KEY, None),
+        K::KdfTooExpensive { .. } => ("kdf_too_expensive", KEY, None),
+        K::PublicKeyOnly { .. } => ("public_key_only", KEY, Some(PUBLIC_KEY_ONLY_HELP)),
+        K::KeyPairMismatch { .. } => ("key_pair_mismatch", KEY, None),
+        K::PassphraseMismatch => ("passphrase_mismatch", KEY, None),
+        K::EmptyPassphrase => ("empty_passphrase", KEY, Some(EMPTY_PASSPHRASE_HELP)),
+        K::InvalidPublicKey { .. } => ("invalid_public_key", KEY, None),
+        K::InvalidTrustedKeySet { .. } => ("invalid_trusted_key_set", KEY, None),
+        K::UnsupportedSecureBootKey { .. } => (
+            "unsupported_secure_boot_key",
+            KEY,
+            Some(SECURE_BOOT_KEY_HELP),
+        ),
+        // Named before these had codes of their own; scripts may match "other".
+        K::InvalidKdfParams { .. } => ("other", KEY, None),
+        K::Random { .. } | K::Encode { .. } | K::Signer { .. } => ("other", FAILURE, None),
     }
 }
 

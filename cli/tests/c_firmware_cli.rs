@@ -157,18 +157,10 @@ fn c_descriptor_survives_esp_idf_style_linking_and_package_finds_both_keys() {
     assert_eq!(verdict["valid"], true, "{verdict}");
 
     // The app image inside the signed file carries the descriptor with both keys.
-    s.ok(&[
-        "extract",
-        "--pubkey",
-        "release.pub",
-        "fw.ota",
-        "-o",
-        "fw.bin",
-    ]);
-    let found =
-        ota_format::TrustedKeyDescriptor::find_in(&std::fs::read(s.path("fw.bin")).unwrap())
-            .unwrap()
-            .expect("the extracted app image has a descriptor");
+    let app = s.extract("release.pub", "fw.ota", "fw.bin");
+    let found = ota_format::TrustedKeyDescriptor::find_in(&app)
+        .unwrap()
+        .expect("the extracted app image has a descriptor");
     let found_ids: Vec<String> = found.keys().iter().map(|k| k.id().to_string()).collect();
     assert_eq!(found_ids, ids);
 }

@@ -491,14 +491,8 @@ fn refuses(s: &Scratch, args: &[&str], code: i32, needle: &str) {
     assert_absent(&out);
 }
 
-const GOOD_CSV: &str = "\
-nvs,      data, nvs,       0x9000,  0x2000,
-ota_state,data, undefined, 0xb000,  0x2000,
-otadata,  data, ota,       0xd000,  0x2000,
-phy_init, data, phy,       0xf000,  0x1000,
-ota_0,    app,  ota_0,     0x10000, 0x100000,
-ota_1,    app,  ota_1,     0x110000,0x100000,
-";
+/// A table that passes every check (shared with ota-sign-lib's partition tests).
+const GOOD_CSV: &str = include_str!("data/ota_state_partitions.csv");
 
 fn with_table(s: &Scratch, csv: &str, code: i32, needle: &str) {
     s.write("parts.csv", csv.as_bytes());

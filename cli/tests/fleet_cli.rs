@@ -147,22 +147,22 @@ const CLOUDFRONT_FIELDS: &str = "date time x-edge-location sc-bytes c-ip cs-meth
     c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len \
     sc-range-start sc-range-end";
 
-fn device<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["devices"]
+/// The first entry of the report's array `list` that `wanted` accepts.
+fn entry<'a>(report: &'a Value, list: &str, wanted: impl Fn(&Value) -> bool) -> &'a Value {
+    report[list]
         .as_array()
         .unwrap()
         .iter()
-        .find(|d| d["id"] == id)
-        .unwrap_or_else(|| panic!("no device {id}: {report:#}"))
+        .find(|e| wanted(e))
+        .unwrap_or_else(|| panic!("no such entry in {list}: {report:#}"))
+}
+
+fn device<'a>(report: &'a Value, id: &str) -> &'a Value {
+    entry(report, "devices", |d| d["id"] == id)
 }
 
 fn release<'a>(report: &'a Value, version: &str) -> &'a Value {
-    report["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["version"] == version)
-        .unwrap_or_else(|| panic!("no release {version}: {report:#}"))
+    entry(report, "releases", |r| r["version"] == version)
 }
 
 #[test]
@@ -254,12 +254,9 @@ fn the_release_tree_gives_channels_and_rollouts() {
         "--silent-after",
         "20",
     ]);
-    let new = report["releases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["version"] == "1.1.0" && r["channel"] == "stable")
-        .unwrap_or_else(|| panic!("{report:#}"));
+    let new = entry(&report, "releases", |r| {
+        r["version"] == "1.1.0" && r["channel"] == "stable"
+    });
     assert_eq!(new["rollout_percent"], 25.0);
     assert_eq!(new["in_rollout"], 3, "bucket 9000 is outside 25 %");
     assert_eq!(new["silent"], 0, "20 intervals of silence allowed");
@@ -405,12 +402,7 @@ fn github_download_counts_per_asset() {
         0,
     );
     let report: Value = serde_json::from_str(&out).unwrap();
-    let manifest = report["github"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["asset"] == "lamp.stable.manifest")
-        .unwrap_or_else(|| panic!("{report:#}"));
+    let manifest = entry(&report, "github", |a| a["asset"] == "lamp.stable.manifest");
     assert_eq!(
         (&manifest["release"], &manifest["downloads"]),
         (&"v1.1.0".into(), &2.into())

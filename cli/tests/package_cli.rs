@@ -69,8 +69,7 @@ fn elf_for_every_chip_packages_verifies_and_extracts() {
         assert_eq!(verdict["valid"], true);
 
         let app = format!("{}.bin", chip.name());
-        s.ok(&["extract", "--pubkey", "release.pub", &out, "-o", &app]);
-        let app_bytes = std::fs::read(s.path(&app)).unwrap();
+        let app_bytes = s.extract("release.pub", &out, &app);
         let info = ota_format::esp::validate(&app_bytes, Default::default()).unwrap();
         assert_eq!(info.chip(), chip.id());
         assert_eq!(summary["image_sha256"], hex::encode(info.image_sha256));

@@ -178,9 +178,8 @@ fn espsecure_signed_apps_package_verify_extract_identically_flash_and_boot() {
 
         s.ok(&package_args(&signed_bin, &["-o", &ota]));
         s.ok(&["verify", "--pubkey", "release.pub", &ota]);
-        s.ok(&["extract", "--pubkey", "release.pub", &ota, "-o", &extracted]);
         assert_eq!(
-            std::fs::read(s.path(&extracted)).unwrap(),
+            s.extract("release.pub", &ota, &extracted),
             signed,
             "{scheme}"
         );
@@ -280,15 +279,7 @@ fn package_signs_with_an_encrypted_key(make_key: fn(&Scratch, &str)) -> Option<S
     );
     let (out, err) = s.run_env(&args, &[("OTA_SIGN_PASSPHRASE", "correct horse")], 0);
     assert!(!format!("{out}{err}").contains("correct horse"));
-    s.ok(&[
-        "extract",
-        "--pubkey",
-        "release.pub",
-        "fw.ota",
-        "-o",
-        "extracted.bin",
-    ]);
-    let extracted = std::fs::read(s.path("extracted.bin")).unwrap();
+    let extracted = s.extract("release.pub", "fw.ota", "extracted.bin");
     assert_eq!(&extracted[..app.len()], &app[..]);
     assert!(espsecure.verifies(&s, "sb.pub.pem", "extracted.bin"));
 
@@ -367,8 +358,7 @@ fn package_secure_boot_signed(s: &Scratch, key: &str, ota: &str) -> Vec<u8> {
         &["--secure-boot-key", key, "-o", ota],
     ));
     let extracted = format!("{ota}.bin");
-    s.ok(&["extract", "--pubkey", "release.pub", ota, "-o", &extracted]);
-    std::fs::read(s.path(&extracted)).unwrap()
+    s.extract("release.pub", ota, &extracted)
 }
 
 #[test]

@@ -10,22 +10,31 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_ota-sign");
 /// the bench firmware must trust: `package` and `release` check images as a device
 /// would, and a device refuses firmware that trusts no key.
 pub fn bench_key(dir: &Path) -> [u8; 32] {
-    let keygen = Command::new(BIN)
-        .current_dir(dir)
-        .args(["keygen", "--no-encrypt", "bench"])
-        .output()
-        .expect("spawn ota-sign keygen");
-    assert!(
-        keygen.status.success(),
-        "keygen: {}",
-        String::from_utf8_lossy(&keygen.stderr)
+    run_ok(
+        Command::new(BIN)
+            .current_dir(dir)
+            .args(["keygen", "--no-encrypt", "bench"]),
     );
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .args(["pubkey", "bench.pub", "--format", "hex"])
-        .output()
-        .expect("spawn ota-sign pubkey");
+    let hex_key =
+        run_ok(
+            Command::new(BIN)
+                .current_dir(dir)
+                .args(["pubkey", "bench.pub", "--format", "hex"]),
+        );
     let mut pk = [0u8; 32];
-    hex::decode_to_slice(String::from_utf8(out.stdout).unwrap().trim(), &mut pk).unwrap();
+    hex::decode_to_slice(String::from_utf8(hex_key).unwrap().trim(), &mut pk).unwrap();
     pk
+}
+
+/// Runs `cmd`, panics with the command and its stderr unless it succeeds, and returns
+/// its stdout: a bench must not time a setup that silently failed.
+pub fn run_ok(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }

@@ -38,10 +38,7 @@ pub fn flash_error_name(e: &FlashError) -> &'static str {
 
 impl Diagnostic for FlashDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(format!(
-            "ota_sign::flash::{}",
-            flash_error_name(&self.0)
-        )))
+        exit::diagnostic_code("flash", flash_error_name(&self.0))
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {

@@ -105,10 +105,7 @@ pub fn format_exit_code(e: &FormatError) -> u8 {
 
 impl Diagnostic for FormatDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(format!(
-            "ota_sign::format::{}",
-            format_error_name(&self.error)
-        )))
+        exit::diagnostic_code("format", format_error_name(&self.error))
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
@@ -227,10 +224,7 @@ pub fn install_error_name(e: &InstallError) -> &'static str {
 
 impl Diagnostic for InstallDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(format!(
-            "ota_sign::install::{}",
-            install_error_name(&self.error)
-        )))
+        exit::diagnostic_code("install", install_error_name(&self.error))
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
@@ -412,7 +406,7 @@ pub struct PolicyRefusal {
 
 impl Diagnostic for PolicyRefusal {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(format!("ota_sign::policy::{}", self.code)))
+        exit::diagnostic_code("policy", self.code)
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {

@@ -14,79 +14,69 @@ pub struct PublishDiagnostic(pub PublishError);
 
 impl Diagnostic for PublishDiagnostic {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let code = match &self.0 {
-            PublishError::Repo(_) => "tree",
-            PublishError::MissingImage { .. } => "missing_image",
-            PublishError::BadDestination(_) => "bad_destination",
-            PublishError::BadBucketName { .. } => "bad_bucket_name",
-            PublishError::NotATree(_) => "not_a_tree",
-            PublishError::NoCredentials { .. } => "no_credentials",
-            PublishError::Locked { .. } => "locked",
-            PublishError::Credentials { .. } => "credentials",
-            PublishError::NotFound(_) => "not_found",
-            PublishError::Network { .. } => "network",
-            PublishError::ImageConflict(_) => "image_conflict",
-            PublishError::ChannelAhead { .. } => "channel_ahead",
-            PublishError::Concurrent(_) => "concurrent",
-            PublishError::RemoteGarbage(_) => "remote_garbage",
-            PublishError::RateLimited { .. } => "rate_limited",
-            PublishError::ForeignLatest { .. } => "foreign_latest_release",
-            PublishError::Renamed { .. } => "renamed_by_host",
-            PublishError::LocalIo { .. } | PublishError::Remote { .. } => "remote",
-        };
-        Some(Box::new(format!("ota_sign::publish::{code}")))
+        exit::diagnostic_code("publish", publish_meaning(&self.0).0)
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let help = match &self.0 {
-            PublishError::MissingImage { .. } => {
-                "the tree was edited by hand or copied partly; run `ota-sign release` again or restore the image"
-            }
-            PublishError::Credentials { .. } => {
-                "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (S3) or GITHUB_TOKEN (GitHub) and their permissions; nothing was published"
-            }
-            PublishError::NoCredentials { .. } => {
-                "nothing was sent: ota-sign asks the instance-metadata service only with --s3-instance-metadata"
-            }
-            PublishError::NotATree(_) => {
-                "check --repo: it must be the directory given to `ota-sign release --repo`"
-            }
-            PublishError::BadBucketName { .. } => {
-                "check the bucket in --to s3://BUCKET/PREFIX; nothing was sent"
-            }
-            PublishError::Locked { .. } => {
-                "wait for the other publish to finish, then run this one again (it will say if the other one moved a channel ahead)"
-            }
-            PublishError::NotFound(_) => {
-                "check the bucket or repository name (and that these credentials can see it)"
-            }
-            PublishError::Network { .. } => {
-                "the host did not answer; devices still get the previous release. Run the same command again to finish"
-            }
-            PublishError::ImageConflict(_) => {
-                "images are immutable once published: devices may be downloading it. Release the new build under a new version"
-            }
-            PublishError::ChannelAhead { .. } | PublishError::Concurrent(_) => {
-                "another publisher changed the host: fetch its manifests into the tree, run `ota-sign release` again, then publish"
-            }
-            PublishError::RemoteGarbage(_) => {
-                "the host serves a damaged file under a manifest name; inspect it before overwriting anything"
-            }
-            PublishError::RateLimited { .. } => {
-                "nothing was published; devices still get the previous release. Run the same command again once the limit lifts (or raise --github-max-wait)"
-            }
-            PublishError::ForeignLatest { .. } => {
-                "publish firmware to a repository dedicated to it, where only ota-sign makes releases (or delete that release, or mark it as a pre-release so it is not `latest`)"
-            }
-            PublishError::Renamed { .. } => {
-                "GitHub renames asset names with special characters; use device types, channels and versions of letters, digits, '.', '-' and '_'"
-            }
-            PublishError::Repo(..)
-            | PublishError::BadDestination(..)
-            | PublishError::LocalIo { .. }
-            | PublishError::Remote { .. } => return None,
-        };
-        Some(Box::new(help))
+        publish_meaning(&self.0)
+            .1
+            .map(|help| Box::new(help) as Box<dyn fmt::Display>)
+    }
+}
+
+const MISSING_IMAGE_HELP: &str = "the tree was edited by hand or copied partly; run \
+     `ota-sign release` again or restore the image";
+const CREDENTIALS_HELP: &str = "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (S3) or \
+     GITHUB_TOKEN (GitHub) and their permissions; nothing was published";
+const NO_CREDENTIALS_HELP: &str = "nothing was sent: ota-sign asks the instance-metadata \
+     service only with --s3-instance-metadata";
+const NOT_A_TREE_HELP: &str =
+    "check --repo: it must be the directory given to `ota-sign release --repo`";
+const BAD_BUCKET_NAME_HELP: &str = "check the bucket in --to s3://BUCKET/PREFIX; nothing was sent";
+const LOCKED_HELP: &str = "wait for the other publish to finish, then run this one again \
+     (it will say if the other one moved a channel ahead)";
+const NOT_FOUND_HELP: &str =
+    "check the bucket or repository name (and that these credentials can see it)";
+const NETWORK_HELP: &str = "the host did not answer; devices still get the previous \
+     release. Run the same command again to finish";
+const IMAGE_CONFLICT_HELP: &str = "images are immutable once published: devices may be \
+     downloading it. Release the new build under a new version";
+const OTHER_PUBLISHER_HELP: &str = "another publisher changed the host: fetch its manifests \
+     into the tree, run `ota-sign release` again, then publish";
+const REMOTE_GARBAGE_HELP: &str = "the host serves a damaged file under a manifest name; \
+     inspect it before overwriting anything";
+const RATE_LIMITED_HELP: &str = "nothing was published; devices still get the previous \
+     release. Run the same command again once the limit lifts (or raise --github-max-wait)";
+const FOREIGN_LATEST_HELP: &str = "publish firmware to a repository dedicated to it, where \
+     only ota-sign makes releases (or delete that release, or mark it as a pre-release so \
+     it is not `latest`)";
+const RENAMED_HELP: &str = "GitHub renames asset names with special characters; use device \
+     types, channels and versions of letters, digits, '.', '-' and '_'";
+
+/// What a publish error means to a user, one row per variant: the last part of its
+/// stable diagnostic code and its line of help. (Exit codes follow the error's
+/// [`FailureKind`], below.)
+fn publish_meaning(e: &PublishError) -> (&'static str, Option<&'static str>) {
+    use PublishError as P;
+    match e {
+        P::Repo(_) => ("tree", None),
+        P::MissingImage { .. } => ("missing_image", Some(MISSING_IMAGE_HELP)),
+        P::BadDestination(_) => ("bad_destination", None),
+        P::BadBucketName { .. } => ("bad_bucket_name", Some(BAD_BUCKET_NAME_HELP)),
+        P::NotATree(_) => ("not_a_tree", Some(NOT_A_TREE_HELP)),
+        P::NoCredentials { .. } => ("no_credentials", Some(NO_CREDENTIALS_HELP)),
+        P::Locked { .. } => ("locked", Some(LOCKED_HELP)),
+        P::Credentials { .. } => ("credentials", Some(CREDENTIALS_HELP)),
+        P::NotFound(_) => ("not_found", Some(NOT_FOUND_HELP)),
+        P::Network { .. } => ("network", Some(NETWORK_HELP)),
+        P::ImageConflict(_) => ("image_conflict", Some(IMAGE_CONFLICT_HELP)),
+        P::ChannelAhead { .. } => ("channel_ahead", Some(OTHER_PUBLISHER_HELP)),
+        P::Concurrent(_) => ("concurrent", Some(OTHER_PUBLISHER_HELP)),
+        P::RemoteGarbage(_) => ("remote_garbage", Some(REMOTE_GARBAGE_HELP)),
+        P::RateLimited { .. } => ("rate_limited", Some(RATE_LIMITED_HELP)),
+        P::ForeignLatest { .. } => ("foreign_latest_release", Some(FOREIGN_LATEST_HELP)),
+        P::Renamed { .. } => ("renamed_by_host", Some(RENAMED_HELP)),
+        P::LocalIo { .. } | P::Remote { .. } => ("remote", None),
     }
 }
 

@@ -36,7 +36,7 @@ impl Diagnostic for RepoDiagnostic {
             RepoError::SignerFailed | RepoError::Signer(_) => "signer".to_owned(),
             RepoError::BadRollout => "bad_rollout".to_owned(),
         };
-        Some(Box::new(format!("ota_sign::release::{code}")))
+        exit::diagnostic_code("release", code)
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {

@@ -90,6 +90,13 @@ impl Scratch {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `ota-sign extract --pubkey PUBKEY IMAGE -o OUT`, asserting success: returns the app
+    /// image a device trusting PUBKEY would install (also left in OUT).
+    pub fn extract(&self, pubkey: &str, image: &str, out: &str) -> Vec<u8> {
+        self.ok(&["extract", "--pubkey", pubkey, image, "-o", out]);
+        std::fs::read(self.path(out)).unwrap()
+    }
+
     /// Runs, asserts the exit code, returns stderr.
     pub fn fails(&self, args: &[&str], code: i32) -> String {
         let out = self.run(args);

@@ -232,14 +232,11 @@ mod tests {
         parse_table(body.as_bytes(), "test.csv").unwrap()
     }
 
-    const GOOD: &str = "\
-nvs,      data, nvs,       0x9000,  0x2000,
-ota_state,data, undefined, 0xb000,  0x2000,
-otadata,  data, ota,       0xd000,  0x2000,
-phy_init, data, phy,       0xf000,  0x1000,
-ota_0,    app,  ota_0,     0x10000, 0x100000,
-ota_1,    app,  ota_1,     0x110000,0x100000,
-";
+    /// A table that passes every check (shared with the CLI's flash tests).
+    const GOOD: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/ota_state_partitions.csv"
+    ));
 
     #[test]
     fn default_tables_pass_their_own_checks_for_every_flash_size() {

@@ -2,6 +2,7 @@
 //! what devices see meanwhile, a concurrent publisher between planning and the swap, and
 //! what a killed publish leaves for the next one.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -14,7 +15,7 @@ use ota_test_servers::images::{self, ImageSpec};
 use super::github::{GitHubDestination, GitHubLimits};
 use super::github_tests::latest_base;
 use super::host_tests::{Recorder, device_check, do_release, gh_options, publish, test_limits};
-use super::plan::{execute, make_plan};
+use super::plan::{Plan, execute, make_plan};
 use super::{FailureKind, PublishError};
 use crate::repo::ReleaseTree;
 
@@ -58,6 +59,12 @@ fn thirty_published(gh: &FakeGitHub) -> (tempfile::TempDir, ReleaseTree, Vec<Ima
     (work, tree, specs)
 }
 
+/// Releases one 256-byte image of `device_type` at `version` on stable in `tree`.
+fn release_on_stable(tree: &ReleaseTree, work: &Path, device_type: &str, version: &str) {
+    let spec = ImageSpec::new(device_type, version).size(256);
+    do_release(tree, work, "stable", &[spec], None);
+}
+
 /// [`thirty_published`], and a second publisher's tree byte-identical to it so far.
 fn thirty_published_and_a_second_tree(
     gh: &FakeGitHub,
@@ -66,6 +73,30 @@ fn thirty_published_and_a_second_tree(
     let theirs = ReleaseTree::new(work.path().join("theirs"));
     do_release(&theirs, work.path(), "stable", &specs, None);
     (work, tree, theirs)
+}
+
+/// The race of the concurrent-publisher tests: over [`thirty_published_and_a_second_tree`]
+/// we release t07 1.1.0 and plan its publish; before we execute the plan, the second
+/// publisher releases `their_device_type` at `their_version` and publishes. Returns the
+/// work dir, our tree, theirs, our destination and our plan.
+fn overtaken_after_planning(
+    gh: &FakeGitHub,
+    their_device_type: &str,
+    their_version: &str,
+) -> (
+    tempfile::TempDir,
+    ReleaseTree,
+    ReleaseTree,
+    GitHubDestination,
+    Plan,
+) {
+    let (work, tree, theirs) = thirty_published_and_a_second_tree(gh);
+    release_on_stable(&tree, work.path(), "t07", "1.1.0");
+    let mut ours = in_place(gh, test_limits());
+    let plan = make_plan(&tree, &mut ours).unwrap();
+    release_on_stable(&theirs, work.path(), their_device_type, their_version);
+    publish(&theirs, &mut in_place(gh, test_limits())).unwrap();
+    (work, tree, theirs, ours, plan)
 }
 
 /// Polls `name` like a device until `stop`: every manifest it gets verifies and its image
@@ -110,13 +141,7 @@ fn github_in_place_publish_of_one_changed_manifest_of_30_sends_ten_writes() {
     assert_eq!(whole, 64);
     let release = gh.latest().unwrap();
 
-    do_release(
-        &tree,
-        work.path(),
-        "stable",
-        &[ImageSpec::new("t07", "1.1.0").size(256)],
-        None,
-    );
+    release_on_stable(&tree, work.path(), "t07", "1.1.0");
     let stop = Arc::new(AtomicBool::new(false));
     let missing = Arc::new(AtomicUsize::new(0));
     let device = poll_like_a_device(&gh, "t07.stable.manifest", stop.clone(), missing.clone());
@@ -185,27 +210,8 @@ fn github_in_place_publish_of_one_changed_manifest_of_30_sends_ten_writes() {
 #[test]
 fn github_in_place_swap_after_a_concurrent_change_exits_7_and_keeps_theirs() {
     let gh = FakeGitHub::start("acme", "fw", "t0k");
-    let (work, tree, theirs) = thirty_published_and_a_second_tree(&gh);
-
-    do_release(
-        &tree,
-        work.path(),
-        "stable",
-        &[ImageSpec::new("t07", "1.1.0").size(256)],
-        None,
-    );
-    let mut ours = in_place(&gh, test_limits());
-    let plan = make_plan(&tree, &mut ours).unwrap();
-
     // Between our plan and our swap, the other publisher moves t07 on.
-    do_release(
-        &theirs,
-        work.path(),
-        "stable",
-        &[ImageSpec::new("t07", "1.2.0").size(256)],
-        None,
-    );
-    publish(&theirs, &mut in_place(&gh, test_limits())).unwrap();
+    let (_work, _tree, theirs, mut ours, plan) = overtaken_after_planning(&gh, "t07", "1.2.0");
 
     let err = execute(&plan, &mut ours, &Recorder::default()).unwrap_err();
     assert!(
@@ -227,10 +233,7 @@ fn github_in_place_publish_killed_mid_swap_is_finished_by_the_next_publish() {
     let (work, tree, _) = thirty_published(&gh);
     let old_manifest = tree.read("t07.stable.manifest").unwrap().unwrap();
     let url = gh.latest_download_url("t07.stable.manifest");
-    let release_t07 = |version: &str| {
-        let spec = ImageSpec::new("t07", version).size(256);
-        do_release(&tree, work.path(), "stable", &[spec], None);
-    };
+    let release_t07 = |version: &str| release_on_stable(&tree, work.path(), "t07", version);
 
     // Killed after uploading the temporary manifest (write 2), before deleting the live
     // one (write 3): devices keep the old manifest, the temporary is left behind.
@@ -283,17 +286,9 @@ fn github_in_place_publish_killed_mid_swap_is_finished_by_the_next_publish() {
 #[test]
 fn github_in_place_publishes_of_two_device_types_at_once_both_reach_the_inventory() {
     let gh = FakeGitHub::start("acme", "fw", "t0k");
-    let (work, tree, theirs) = thirty_published_and_a_second_tree(&gh);
-    let t07 = ImageSpec::new("t07", "1.1.0").size(256);
-    do_release(&tree, work.path(), "stable", &[t07], None);
-    let mut ours = in_place(&gh, test_limits());
-    let plan = make_plan(&tree, &mut ours).unwrap();
-
     // Another device type moves on between our plan and our swaps: our manifest goes in,
     // our index.json and SHA256SUMS meet theirs, are merged again and swapped.
-    let t08 = ImageSpec::new("t08", "1.2.0").size(256);
-    do_release(&theirs, work.path(), "stable", &[t08], None);
-    publish(&theirs, &mut in_place(&gh, test_limits())).unwrap();
+    let (_work, tree, theirs, mut ours, plan) = overtaken_after_planning(&gh, "t08", "1.2.0");
     execute(&plan, &mut ours, &Recorder::default()).unwrap();
 
     let (sums, _) = http::get_following(&gh.latest_download_url("SHA256SUMS"), &[]).unwrap();

@@ -12,7 +12,7 @@ use ota_test_servers::images::ImageSpec;
 use super::github::{DRAFT_MARKER, GitHubDestination, GitHubLimits};
 use super::host_tests::{
     Recorder, device_check, do_release, drafts, gh_dest, gh_dest_with, gh_options,
-    github_serving_lamp, lamp_released, publish, release_lamp, test_limits,
+    github_serving_lamp, lamp_beta_only_tree, lamp_released, publish, release_lamp, test_limits,
 };
 use super::plan::make_plan;
 use super::{Destination, FailureKind, Precondition, PublishError, Upload};
@@ -301,14 +301,7 @@ fn github_release_of_122_assets_is_read_whole_stale_tree_conflicts_and_none_is_d
     assert_eq!(gh.latest().unwrap().tag, "r2");
 
     // A tree holding only lamp/beta publishes: every device type keeps its manifest.
-    let beta = ReleaseTree::new(work.path().join("beta"));
-    do_release(
-        &beta,
-        work.path(),
-        "beta",
-        &[ImageSpec::new("lamp", "2.0.0-rc.1")],
-        None,
-    );
+    let beta = lamp_beta_only_tree(work.path(), "beta");
     publish(&beta, &mut gh_dest(&gh, "t0k", "r4")).unwrap();
     let r4 = gh.latest().unwrap();
     assert_eq!(r4.tag, "r4");

@@ -87,6 +87,15 @@ pub(super) fn release_lamp(tree: &ReleaseTree, work: &Path, version: &str) {
     );
 }
 
+/// A second tree, `work/name`, that knows only lamp 2.0.0-rc.1 on beta: publishing it
+/// must leave every other device type and channel served.
+pub(super) fn lamp_beta_only_tree(work: &Path, name: &str) -> ReleaseTree {
+    let tree = ReleaseTree::new(work.join(name));
+    let spec = ImageSpec::new("lamp", "2.0.0-rc.1");
+    do_release(&tree, work, "beta", &[spec], None);
+    tree
+}
+
 /// A tree with lamp 1.0.0 released to stable, in a temporary work dir.
 pub(super) fn lamp_released() -> (tempfile::TempDir, ReleaseTree) {
     released(&[ImageSpec::new("lamp", "1.0.0")])
@@ -525,14 +534,7 @@ fn github_draft_then_publish_and_other_channels_carried() {
     assert_eq!(gh.releases().len(), 1);
 
     // A second tree that only knows lamp/beta publishes: plug and lamp/stable stay served.
-    let tree2 = ReleaseTree::new(work.path().join("tree2"));
-    do_release(
-        &tree2,
-        work.path(),
-        "beta",
-        &[ImageSpec::new("lamp", "2.0.0-rc.1")],
-        None,
-    );
+    let tree2 = lamp_beta_only_tree(work.path(), "tree2");
     publish(&tree2, &mut gh_dest(&gh, "t0k", "r2")).unwrap();
     let latest = gh.latest().unwrap();
     assert_eq!(latest.tag, "r2");

@@ -454,35 +454,26 @@ mod tests {
 
     #[test]
     fn targets_parse() {
-        assert_eq!(
-            HostLocation::parse("s3://acme-fw/fw/prod/").unwrap(),
-            HostLocation::S3 {
-                bucket: "acme-fw".into(),
-                prefix: "fw/prod".into()
-            }
-        );
-        assert_eq!(
-            HostLocation::parse("s3://acme-fw").unwrap(),
-            HostLocation::S3 {
-                bucket: "acme-fw".into(),
-                prefix: "".into()
-            }
-        );
-        assert_eq!(
-            HostLocation::parse("github://acme/fw").unwrap(),
-            HostLocation::GitHub {
-                owner: "acme".into(),
-                repo: "fw".into()
-            }
-        );
-        assert_eq!(
-            HostLocation::parse("file:///srv/www").unwrap(),
-            HostLocation::Dir("/srv/www".into())
-        );
-        assert_eq!(
-            HostLocation::parse("out").unwrap(),
-            HostLocation::Dir("out".into())
-        );
+        let s3 = |bucket: &str, prefix: &str| HostLocation::S3 {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        };
+        let cases = [
+            ("s3://acme-fw/fw/prod/", s3("acme-fw", "fw/prod")),
+            ("s3://acme-fw", s3("acme-fw", "")),
+            (
+                "github://acme/fw",
+                HostLocation::GitHub {
+                    owner: "acme".into(),
+                    repo: "fw".into(),
+                },
+            ),
+            ("file:///srv/www", HostLocation::Dir("/srv/www".into())),
+            ("out", HostLocation::Dir("out".into())),
+        ];
+        for (text, location) in cases {
+            assert_eq!(HostLocation::parse(text).unwrap(), location, "{text}");
+        }
         for bad in [
             "s3://",
             "s3:///x",

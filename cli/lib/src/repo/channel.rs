@@ -224,6 +224,14 @@ mod tests {
         .0
     }
 
+    /// Default options but for the rollout share, in basis points.
+    fn with_rollout(rollout: u16) -> ReleaseOptions {
+        ReleaseOptions {
+            rollout: Some(rollout),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn first_release_starts_at_sequence_one_full_rollout() {
         let m = head("1.0.0", 0, 1);
@@ -293,16 +301,10 @@ mod tests {
     #[test]
     fn new_rollout_resigns_the_same_image() {
         let image = facts("1.0.0", 0, 1);
-        let five = ReleaseOptions {
-            rollout: Some(500),
-            ..Default::default()
-        };
+        let five = with_rollout(500);
         let (cur, _) = release(None, &image, five).unwrap().unwrap();
         assert_eq!(cur.rollout, 500);
-        let fifty = ReleaseOptions {
-            rollout: Some(5000),
-            ..Default::default()
-        };
+        let fifty = with_rollout(5000);
         let (m, c) = release(Some(&cur), &image, fifty).unwrap().unwrap();
         assert_eq!((c, m.rollout, m.sequence), (Change::Resign, 5000, 2));
         assert_eq!(m.image_name, cur.image_name);
@@ -318,10 +320,7 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let again = ReleaseOptions {
-            rollout: Some(FULL_ROLLOUT),
-            ..Default::default()
-        };
+        let again = with_rollout(FULL_ROLLOUT);
         assert!(release(Some(&cur), &image, again).unwrap().is_none());
     }
 
@@ -334,10 +333,7 @@ mod tests {
         };
         let (cur, _) = release(None, &image, opts).unwrap().unwrap();
         assert_eq!(cur.not_after, Some(4600));
-        let rollout = ReleaseOptions {
-            rollout: Some(100),
-            ..Default::default()
-        };
+        let rollout = with_rollout(100);
         let (m, _) = release(Some(&cur), &image, rollout).unwrap().unwrap();
         assert_eq!(m.not_after, Some(4600));
     }
