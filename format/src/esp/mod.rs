@@ -23,6 +23,7 @@ mod app_desc;
 mod crc;
 mod error;
 mod header;
+mod image_info;
 pub mod layout;
 pub mod secure_boot;
 mod validator;
@@ -40,7 +41,8 @@ pub use header::{
     CHECKSUM_SEED, DIGEST_LEN, IMAGE_HEADER_LEN, IMAGE_MAGIC, ImageHeader, MAX_SEGMENTS,
     SEGMENT_HEADER_LEN, SegmentHeader,
 };
+pub use image_info::{AppImageInfo, SegmentInfo};
 pub use validator::{
-    AppImageInfo, AppImageValidator, DEFAULT_MAX_IMAGE_LEN, DigestPolicy, SegmentInfo,
-    SignatureSectorPolicy, ValidateOptions, validate,
+    AppImageValidator, DEFAULT_MAX_IMAGE_LEN, DigestPolicy, SignatureSectorPolicy, ValidateOptions,
+    validate,
 };
