@@ -15,8 +15,8 @@ use ota_format::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::zstd::MAX_WINDOW_LOG;
 use crate::install::InstallError;
+use crate::zstd::MAX_WINDOW_LOG;
 use crate::zstd::{ZstdStream, staging_len};
 
 /// What the bytes written to a slot say about themselves, once read back from flash.
