@@ -7,7 +7,7 @@ use ota_agent::agent::AgentError;
 use ota_agent::bootloader::BootloaderMode::RollbackDisabled;
 use ota_agent::download::DownloadError;
 use ota_agent::install::InstallError;
-use ota_agent::status::{CheckResult, UpdateState};
+use ota_agent::status::UpdateState;
 use ota_device_sim::device::{Behaviour, VirtualDevice};
 use ota_format::esp::AppImageError;
 use ota_format::{ChipId, FormatError};
