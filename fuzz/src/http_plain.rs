@@ -5,12 +5,8 @@ use std::collections::VecDeque;
 
 use embassy_futures::block_on;
 use ota_agent::download::Clock;
-use ota_agent::http::{HttpBody, HttpClient, HttpError, Request};
+use ota_agent::http::{HttpClient, HttpError, Request};
 use ota_agent::http1::{Connection, Http1Client, Http1Memory};
-
-/// Most body bytes one fetch reads; an input holds far less, so a body that reaches this
-/// is a client that invents bytes.
-const MAX_BODY: usize = 1 << 20;
 
 /// Reads the connection hands out are at most this long, cycling through sizes taken
 /// from the input so that heads, chunk sizes and CRLFs split at every place.
@@ -39,14 +35,7 @@ pub fn fetch_plain(read_sizes: u8, server_bytes: &[u8]) -> PlainFetch {
         let mut client = Http1Client::new(&mut connection, Http1Memory::device_sized());
         let request = Request::get("http://host.invalid/fw/sensor.stable.manifest", 1_000);
         let (head, mut body) = ota_agent::get_following!(client, request)?;
-        let mut answer = Vec::new();
-        let mut chunk = [0u8; 256];
-        while answer.len() < MAX_BODY {
-            match body.read(&mut chunk).await? {
-                0 => break,
-                n => answer.extend_from_slice(&chunk[..n]),
-            }
-        }
+        let answer = ota_tls_peer::read_body(&mut body).await?;
         Ok::<_, HttpError>((head.status, head.content_length, answer))
     });
     PlainFetch {

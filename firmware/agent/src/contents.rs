@@ -239,6 +239,13 @@ mod tests {
         check_payload(&header, payload, ts::chip(), target().max_window_log).map(drop)
     }
 
+    /// The release of `app` built from the default spec after `change`.
+    fn release_with(app: Vec<u8>, change: impl FnOnce(&mut Spec)) -> Release {
+        let mut spec = Spec::default();
+        change(&mut spec);
+        ts::release(&spec, app)
+    }
+
     fn zstd(app: Vec<u8>, payload: Vec<u8>) -> Release {
         build_with_payload(
             &Spec::default(),
@@ -252,19 +259,15 @@ mod tests {
     fn host_and_device_refuse_the_same_payloads() {
         let app = ts::app_image("1.1.0", 20_000);
         let frame = compress(&app, 12);
-        let with = |spec: Spec, app: Vec<u8>| ts::release(&spec, app);
+        let signed_len = app.len() as u32;
         let cases: Vec<(&str, Release, Result<(), InstallError>)> = std::vec![
-            ("valid", with(Spec::default(), app.clone()), Ok(())),
+            ("valid", release_with(app.clone(), |_| {}), Ok(())),
             (
                 "small frame above the declared window",
-                with(
-                    Spec {
-                        window_log: Some(14),
-                        declared_window_log: Some(12),
-                        ..Spec::default()
-                    },
-                    ts::app_image("1.1.0", 6_000),
-                ),
+                release_with(ts::app_image("1.1.0", 6_000), |s| {
+                    s.window_log = Some(14);
+                    s.declared_window_log = Some(12);
+                }),
                 Err(DecompressError::WindowTooLarge {
                     requested: 0,
                     allowed: 4096,
@@ -273,13 +276,7 @@ mod tests {
             ),
             (
                 "frame above the device's window",
-                with(
-                    Spec {
-                        window_log: Some(16),
-                        ..Spec::default()
-                    },
-                    ts::app_image("1.1.0", 40_000),
-                ),
+                release_with(ts::app_image("1.1.0", 40_000), |s| s.window_log = Some(16)),
                 Err(DecompressError::WindowTooLarge {
                     requested: 0,
                     allowed: 16384,
@@ -329,40 +326,26 @@ mod tests {
             ),
             (
                 "output longer than signed",
-                with(
-                    Spec {
-                        declared_image_size: Some(app.len() as u32 - 1),
-                        ..Spec::default()
-                    },
-                    app.clone(),
-                ),
+                release_with(app.clone(), |s| {
+                    s.declared_image_size = Some(signed_len - 1)
+                }),
                 Err(InstallError::OutputTooLong),
             ),
             (
                 "output shorter than signed",
-                with(
-                    Spec {
-                        declared_image_size: Some(app.len() as u32 + 1),
-                        ..Spec::default()
-                    },
-                    app.clone(),
-                ),
+                release_with(app.clone(), |s| {
+                    s.declared_image_size = Some(signed_len + 1)
+                }),
                 Err(InstallError::OutputTooShort),
             ),
             (
                 "not an app image",
-                with(
-                    Spec {
-                        window_log: None,
-                        ..Spec::default()
-                    },
-                    std::vec![0x5A; 5000],
-                ),
+                release_with(std::vec![0x5A; 5000], |s| s.window_log = None),
                 Err(AppImageError::BadMagic { found: 0x5A }.into()),
             ),
             (
                 "app version other than signed",
-                with(Spec::default(), ts::app_image("1.0.0", 20_000)),
+                release_with(ts::app_image("1.0.0", 20_000), |_| {}),
                 Err(InstallError::AppVersionMismatch {
                     signed: Version::parse("1.1.0").unwrap(),
                     installed: Version::parse("1.0.0").unwrap(),

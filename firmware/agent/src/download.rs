@@ -681,10 +681,16 @@ mod tests {
         assert_eq!(&o.flash.bytes()[0x10000..0x10000 + app.len()], app);
     }
 
+    /// Runs `script` with the default release and policy and asserts the app installed.
+    fn run_to_install(script: &[Serve]) -> Outcome {
+        let (o, app) = run(script, Spec::default(), RetryPolicy::default());
+        assert_installed(&o, &app);
+        o
+    }
+
     #[test]
     fn clean_download() {
-        let (o, app) = run(&[], Spec::default(), RetryPolicy::default());
-        assert_installed(&o, &app);
+        let o = run_to_install(&[]);
         assert_eq!(o.requests, [None]);
         assert!(o.sleeps.is_empty());
     }
@@ -697,8 +703,7 @@ mod tests {
             Serve::DropAfter(0),
             Serve::DropAfter(3333),
         ];
-        let (o, app) = run(&script, Spec::default(), RetryPolicy::default());
-        assert_installed(&o, &app);
+        let o = run_to_install(&script);
         assert_eq!(
             o.requests,
             [None, Some(1), Some(5001), Some(5001), Some(8334)]
@@ -710,8 +715,7 @@ mod tests {
     #[test]
     fn full_answer_to_a_range_request_restarts() {
         let script = [Serve::DropAfter(7000), Serve::Ignore];
-        let (o, app) = run(&script, Spec::default(), RetryPolicy::default());
-        assert_installed(&o, &app);
+        let o = run_to_install(&script);
         assert_eq!(o.requests, [None, Some(7000)]);
         assert_eq!(o.progress.restarts, 1);
     }
@@ -739,8 +743,7 @@ mod tests {
     #[test]
     fn misplaced_range_refetches_the_whole_file() {
         let script = [Serve::DropAfter(7000), Serve::WrongRange];
-        let (o, app) = run(&script, Spec::default(), RetryPolicy::default());
-        assert_installed(&o, &app);
+        let o = run_to_install(&script);
         assert_eq!(o.requests, [None, Some(7000), None]);
     }
 

@@ -12,40 +12,37 @@
 
 use core::fmt;
 
+use ota_format::{Name, NameRule};
+
 /// Longest entity tag the agent keeps; longer ones are not used for conditional requests.
 pub const MAX_ETAG_LEN: usize = 80;
 
 /// An entity tag exactly as the server sent it, quotes and `W/` prefix included, so it
 /// can be sent back verbatim in `If-None-Match`.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct ETag {
-    bytes: [u8; MAX_ETAG_LEN],
-    len: u8,
+pub struct ETag(Name<MAX_ETAG_LEN, HeaderToken>);
+
+/// Printable ASCII without spaces, at least one byte: a value that can be sent back
+/// safely in a header.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct HeaderToken;
+
+impl NameRule for HeaderToken {
+    fn allows(value: &[u8]) -> bool {
+        !value.is_empty() && value.iter().all(|b| (0x21..=0x7e).contains(b))
+    }
 }
 
 impl ETag {
     /// Wraps a header value; `None` when it is empty, too long or not printable ASCII
     /// (a value that could not be sent back safely in a header).
     pub fn new(value: &str) -> Option<Self> {
-        let value = value.trim_matches(|c| c == ' ' || c == '\t');
-        if value.is_empty()
-            || value.len() > MAX_ETAG_LEN
-            || !value.bytes().all(|b| (0x21..=0x7e).contains(&b))
-        {
-            return None;
-        }
-        let mut bytes = [0u8; MAX_ETAG_LEN];
-        bytes[..value.len()].copy_from_slice(value.as_bytes());
-        Some(ETag {
-            bytes,
-            len: value.len() as u8,
-        })
+        Name::new(value.trim_matches(|c| c == ' ' || c == '\t')).map(ETag)
     }
 
     /// The tag as sent by the server.
     pub fn as_str(&self) -> &str {
-        // Only printable ASCII gets in (see `new`).
-        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+        self.0.as_str()
     }
 }
 

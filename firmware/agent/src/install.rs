@@ -529,6 +529,16 @@ pub(crate) mod tests {
         (r, flash)
     }
 
+    /// Installs `app` released with the default spec, fed in 4 KiB pieces.
+    fn install_app(app: Vec<u8>) -> Result<InstalledImage, InstallError> {
+        install(&ts::release(&Spec::default(), app), 4096).0
+    }
+
+    /// A 20 000-byte app for `chip` that trusts no key yet: each test adds what it is about.
+    fn firmware(chip: ota_testkit::Chip) -> ota_testkit::TestFirmware {
+        ota_testkit::TestFirmware::new(chip).payload_size(20_000)
+    }
+
     fn slot_holds(flash: &TestFlash, app: &[u8]) -> bool {
         let at = SLOT.offset as usize;
         flash.bytes()[at..at + app.len()] == *app
@@ -558,17 +568,24 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn frame_window_above_the_header_is_refused() {
-        let app = ts::app_image("1.1.0", 40_000);
+    /// Installs a 40 000-byte app compressed with a `window_log` frame whose header
+    /// declares `declared_window_log` (the real one when `None`).
+    fn install_windowed(
+        window_log: u8,
+        declared_window_log: Option<u8>,
+    ) -> Result<InstalledImage, InstallError> {
         let spec = Spec {
-            window_log: Some(16),
-            declared_window_log: Some(12),
+            window_log: Some(window_log),
+            declared_window_log,
             ..Spec::default()
         };
-        let (r, _) = install(&ts::release(&spec, app), 4096);
+        install(&ts::release(&spec, ts::app_image("1.1.0", 40_000)), 4096).0
+    }
+
+    #[test]
+    fn frame_window_above_the_header_is_refused() {
         assert!(matches!(
-            r,
+            install_windowed(16, Some(12)),
             Err(InstallError::Decompress(DecompressError::WindowTooLarge {
                 allowed: 4096,
                 ..
@@ -578,19 +595,13 @@ pub(crate) mod tests {
 
     #[test]
     fn frame_window_above_the_device_is_refused() {
-        let app = ts::app_image("1.1.0", 40_000);
-        let spec = Spec {
-            window_log: Some(15),
-            ..Spec::default()
-        };
-        let (r, _) = install(&ts::release(&spec, app), 4096);
-        assert!(matches!(
-            r,
-            Err(InstallError::Decompress(DecompressError::WindowTooLarge {
+        assert_eq!(
+            install_windowed(15, None).err(),
+            Some(InstallError::Decompress(DecompressError::WindowTooLarge {
                 requested: 32768,
                 allowed: 16384
             }))
-        ));
+        );
     }
 
     #[test]
@@ -680,13 +691,9 @@ pub(crate) mod tests {
 
     #[test]
     fn app_image_for_another_chip_is_refused_even_when_signed() {
-        let app = ota_testkit::TestFirmware::new(ota_testkit::Chip::Esp32c6)
-            .version("1.1.0")
-            .payload_size(20_000)
-            .app_image();
-        let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
+        let app = firmware(ota_testkit::Chip::Esp32c6).version("1.1.0");
         assert!(matches!(
-            r,
+            install_app(app.app_image()),
             Err(InstallError::AppImage(AppImageError::WrongChip { .. }))
         ));
     }
@@ -696,7 +703,7 @@ pub(crate) mod tests {
         // An old build (1.0.0) signed as 1.1.0: it would pass the counter and version
         // checks, then report and decide on a version nobody signed.
         let app = ts::app_image("1.0.0", 20_000);
-        let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
+        let r = install_app(app);
         assert_eq!(
             r,
             Err(InstallError::AppVersionMismatch {
@@ -706,30 +713,23 @@ pub(crate) mod tests {
         );
         // A descriptor whose version is not semver, or no descriptor at all, says
         // nothing the device could compare.
-        let app = ota_testkit::TestFirmware::new(ota_testkit::Chip::Esp32c3)
-            .version("nightly")
-            .trusted_keys(&[ts::key(ts::SEED).verifying_key().to_bytes()])
-            .payload_size(20_000)
-            .app_image();
-        let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
-        assert_eq!(r, Err(InstallError::NoAppVersion));
-        let app = ota_testkit::TestFirmware::new(ota_testkit::Chip::Esp32c3)
-            .without_app_descriptor()
-            .trusted_keys(&[ts::key(ts::SEED).verifying_key().to_bytes()])
-            .payload_size(20_000)
-            .app_image();
-        let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
-        assert_eq!(r, Err(InstallError::NoAppVersion));
+        let c3 = || firmware(ota_testkit::Chip::Esp32c3);
+        for app in [c3().version("nightly"), c3().without_app_descriptor()] {
+            let app = app.trusted_keys(&[ts::key(ts::SEED).verifying_key().to_bytes()]);
+            assert_eq!(
+                install_app(app.app_image()),
+                Err(InstallError::NoAppVersion)
+            );
+        }
     }
 
     #[test]
     fn firmware_that_trusts_no_key_is_refused() {
-        let app = ota_testkit::TestFirmware::new(ota_testkit::Chip::Esp32c3)
-            .version("1.1.0")
-            .payload_size(20_000)
-            .app_image();
-        let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
-        assert_eq!(r, Err(InstallError::NoTrustedKeys));
+        let app = firmware(ota_testkit::Chip::Esp32c3).version("1.1.0");
+        assert_eq!(
+            install_app(app.app_image()),
+            Err(InstallError::NoTrustedKeys)
+        );
     }
 
     #[test]
@@ -740,7 +740,7 @@ pub(crate) mod tests {
         let at = app.len() / 2;
         app[at..at + ota_format::DESCRIPTOR_LEN].copy_from_slice(&other);
         ota_testkit::reseal(&mut app);
-        let (r, _) = install(&ts::release(&Spec::default(), app), 4096);
+        let r = install_app(app);
         assert_eq!(
             r,
             Err(InstallError::Format(FormatError::AmbiguousDescriptor))

@@ -356,6 +356,15 @@ mod tests {
         s
     }
 
+    /// A fresh flash whose state region holds [`sample`], its store and that sample.
+    fn flash_with_sample() -> (TestFlash, StateStore, AgentState) {
+        let mut flash = TestFlash::strict(0x4000);
+        let (mut store, _) = StateStore::open(&mut flash, REGION).unwrap();
+        let old = sample();
+        store.save(&mut flash, &old).unwrap();
+        (flash, store, old)
+    }
+
     #[test]
     fn empty_region_is_default_state() {
         let mut flash = TestFlash::strict(0x4000);
@@ -392,10 +401,7 @@ mod tests {
 
     #[test]
     fn power_cut_at_every_operation_keeps_old_or_new() {
-        let mut base = TestFlash::strict(0x4000);
-        let (mut store, _) = StateStore::open(&mut base, REGION).unwrap();
-        let old = sample();
-        store.save(&mut base, &old).unwrap();
+        let (base, _, old) = flash_with_sample();
         let mut new = old;
         new.manifest_sequence = Some(43);
         new.pending = None;
@@ -414,10 +420,7 @@ mod tests {
 
     #[test]
     fn corrupted_record_is_ignored() {
-        let mut flash = TestFlash::strict(0x4000);
-        let (mut store, _) = StateStore::open(&mut flash, REGION).unwrap();
-        let old = sample();
-        store.save(&mut flash, &old).unwrap();
+        let (mut flash, mut store, old) = flash_with_sample();
         let mut new = old;
         new.security_counter = 99;
         store.save(&mut flash, &new).unwrap();

@@ -80,6 +80,12 @@ impl Supervisor {
 mod tests {
     use super::*;
 
+    /// Asserts `s` may still feed at `last_ms` and is `overdue` one millisecond later.
+    fn assert_overdue_after(s: &Supervisor, last_ms: u64, overdue: Overdue) {
+        assert_eq!(s.may_feed(last_ms), Ok(()));
+        assert_eq!(s.may_feed(last_ms + 1), Err(overdue));
+    }
+
     #[test]
     fn unsupervised_it_is_always_fed() {
         assert_eq!(Supervisor::new().may_feed(u64::MAX), Ok(()));
@@ -89,8 +95,7 @@ mod tests {
     fn a_trial_without_a_verdict_by_its_deadline_is_overdue() {
         let mut s = Supervisor::new();
         s.trial_started(1_000, 120_000);
-        assert_eq!(s.may_feed(121_000), Ok(()));
-        assert_eq!(s.may_feed(121_001), Err(Overdue::TrialVerdict));
+        assert_overdue_after(&s, 121_000, Overdue::TrialVerdict);
         s.trial_decided();
         assert_eq!(s.may_feed(10_000_000), Ok(()));
     }
@@ -99,10 +104,9 @@ mod tests {
     fn an_update_step_past_its_limit_is_overdue_and_the_next_step_renews_it() {
         let mut s = Supervisor::new();
         s.update_step(0, 60_000);
-        assert_eq!(s.may_feed(60_000), Ok(()));
-        assert_eq!(s.may_feed(60_001), Err(Overdue::UpdateLoop));
+        assert_overdue_after(&s, 60_000, Overdue::UpdateLoop);
         s.update_step(60_001, 10);
-        assert_eq!(s.may_feed(60_011), Ok(()));
+        assert_overdue_after(&s, 60_011, Overdue::UpdateLoop);
         s.update_waiting();
         assert_eq!(s.may_feed(u64::MAX), Ok(()));
     }

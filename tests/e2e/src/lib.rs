@@ -13,6 +13,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use ota_test_servers::nginx::Nginx;
+
 pub mod firmware;
 
 /// Paths of the binaries under test.
@@ -131,6 +133,13 @@ impl Work {
     /// A path inside.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
+    }
+
+    /// Creates `www`, where the tests publish to, and serves it over nginx ([`Nginx::serve`]
+    /// says when that is `None`).
+    pub fn serve_www(&self) -> Option<Nginx> {
+        std::fs::create_dir_all(self.path("www")).expect("create www");
+        Nginx::serve(&self.path("www"))
     }
 
     /// `ota-sign ARGS` with extra environment variables, whatever its exit code.

@@ -6,7 +6,6 @@
 
 use ota_e2e::firmware::app;
 use ota_e2e::{Work, release_args};
-use ota_test_servers::nginx::Nginx;
 
 const DT: &str = "bad-node";
 const MANIFEST: &str = "bad-node.stable.manifest";
@@ -82,8 +81,7 @@ fn assert_untouched(w: &Work, out: &[String], what: &str, bad_version: &str) {
 #[test]
 fn bad_releases_never_reach_the_boot_slot() {
     let w = Work::new();
-    std::fs::create_dir_all(w.path("www")).unwrap();
-    let Some(nginx) = Nginx::serve(&w.path("www")) else {
+    let Some(nginx) = w.serve_www() else {
         return;
     };
     let url = format!("{}/{MANIFEST}", nginx.url);

@@ -4,7 +4,6 @@
 
 use ota_e2e::Work;
 use ota_e2e::firmware::app;
-use ota_test_servers::nginx::Nginx;
 
 const DT: &str = "rot-node";
 
@@ -19,8 +18,7 @@ fn release(w: &Work, key: &str, image: &str, trust: Option<&str>) {
 #[test]
 fn rotation_installs_new_key_releases_and_refuses_the_retired_key() {
     let w = Work::new();
-    std::fs::create_dir_all(w.path("www")).unwrap();
-    let Some(nginx) = Nginx::serve(&w.path("www")) else {
+    let Some(nginx) = w.serve_www() else {
         return;
     };
     let url = format!("{}/{DT}.stable.manifest", nginx.url);

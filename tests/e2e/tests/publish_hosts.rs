@@ -36,8 +36,7 @@ struct Hosts {
 
 impl Hosts {
     fn start(w: &Work) -> Option<Hosts> {
-        std::fs::create_dir_all(w.path("www")).unwrap();
-        let nginx = Nginx::serve(&w.path("www"))?;
+        let nginx = w.serve_www()?;
         let s3 = S3sFs::start(&["firmware"])?;
         // Devices read the bucket the way a CDN in front of it would: plain GETs of the
         // stored objects (s3s-fs keeps each object as a file), never through the S3 API.

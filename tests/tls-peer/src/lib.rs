@@ -17,5 +17,5 @@ mod memory;
 mod peer;
 mod records;
 
-pub use memory::{FetchOutcome, fetch};
+pub use memory::{FetchOutcome, MAX_BODY, fetch, read_body};
 pub use records::{Record, RecordSealer, records_from_fuzz_input};

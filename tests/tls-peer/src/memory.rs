@@ -11,8 +11,23 @@ use rand_core::OsRng;
 use crate::peer::Peer;
 use crate::records::Record;
 
-/// Most body bytes [`fetch`] keeps reading; the records of one input hold less.
-const MAX_BODY: usize = 1 << 20;
+/// Most body bytes [`read_body`] keeps reading; one fuzz input holds far less, so a body
+/// that reaches this is a client that invents bytes.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// Reads `body` to its end, or until it has given at least [`MAX_BODY`] bytes: a harness
+/// that fetches from a scripted peer keeps what the client made of it, bounded.
+pub async fn read_body<B: HttpBody>(body: &mut B) -> Result<Vec<u8>, HttpError> {
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while answer.len() < MAX_BODY {
+        match body.read(&mut chunk).await? {
+            0 => break,
+            n => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Ok(answer)
+}
 
 /// What the device's client made of the records.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,14 +50,7 @@ pub fn fetch(records: Vec<Record>) -> FetchOutcome {
     let result = block_on(async {
         let request = Request::get("https://peer.invalid/fw/sensor.stable.manifest", 1_000);
         let (head, mut body) = client.get(&request).await?;
-        let mut answer = Vec::new();
-        let mut chunk = [0u8; 1024];
-        while answer.len() < MAX_BODY {
-            match body.read(&mut chunk).await? {
-                0 => break,
-                n => answer.extend_from_slice(&chunk[..n]),
-            }
-        }
+        let answer = read_body(&mut body).await?;
         Ok::<_, HttpError>((head.status, answer))
     });
     match result {

@@ -50,6 +50,16 @@ impl Script {
         }
     }
 
+    /// Answers `max_read` bytes a read, each read `ms_per_read` after the last: a slow
+    /// server, for the timeouts.
+    fn paced(answers: &[&[u8]], max_read: usize, ms_per_read: u64) -> Self {
+        Script {
+            max_read,
+            ms_per_read,
+            ..Script::new(answers)
+        }
+    }
+
     fn sent_text(&self, i: usize) -> String {
         String::from_utf8(self.sent[i].clone()).unwrap()
     }
@@ -118,6 +128,14 @@ fn fetch(
         buf.truncate(n);
         Ok((head, buf))
     })
+}
+
+/// Fetches `request` from `script`, asserts that it timed out, and returns the client,
+/// whose connection shows how.
+fn fetch_until_timeout(script: Script, request: &Request<'_>) -> Http1Client<Script, Vec<u8>> {
+    let mut c = client(script, 4096);
+    assert_eq!(fetch(&mut c, request).err(), Some(HttpError::Timeout));
+    c
 }
 
 fn get(url: &str) -> Request<'_> {
@@ -501,17 +519,14 @@ fn a_head_trickled_byte_by_byte_hits_the_head_timeout() {
         "HTTP/1.1 200 OK\r\nX-Pad: {}\r\nContent-Length: 2\r\n\r\nok",
         "p".repeat(300)
     );
-    let mut script = Script::new(&[head.as_bytes()]);
     // Each byte comes well within the per-read timeout, 100 ms apart.
-    script.max_read = 1;
-    script.ms_per_read = 100;
-    let mut c = client(script, 4096);
+    let script = Script::paced(&[head.as_bytes()], 1, 100);
     let request = Request {
         head_timeout_ms: 2_000,
         deadline_ms: 600_000,
         ..Request::get("http://h/x", 5_000)
     };
-    assert_eq!(fetch(&mut c, &request).err(), Some(HttpError::Timeout));
+    let c = fetch_until_timeout(script, &request);
     let s = c.connection();
     // 20 reads fill the 2 s; the one that would start after them is refused unsent.
     assert_eq!(s.read_timeouts.len(), 20);
@@ -524,13 +539,8 @@ fn a_head_trickled_byte_by_byte_hits_the_head_timeout() {
 fn the_deadline_holds_inside_body_reads_and_across_redirects() {
     let mut final_answer = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec();
     final_answer.extend_from_slice(&[b'b'; 1000]);
-    let mut script = Script::new(&[
-        b"HTTP/1.1 302 Found\r\nLocation: /next\r\n\r\n",
-        &final_answer,
-    ]);
-    script.max_read = 10;
-    script.ms_per_read = 50;
-    let mut c = client(script, 4096);
+    let redirect: &[u8] = b"HTTP/1.1 302 Found\r\nLocation: /next\r\n\r\n";
+    let script = Script::paced(&[redirect, &final_answer], 10, 50);
     let request = Request {
         head_timeout_ms: 60_000,
         deadline_ms: 3_000,
@@ -538,7 +548,7 @@ fn the_deadline_holds_inside_body_reads_and_across_redirects() {
     };
     // The body would take 5 s at this pace: 3 s in, counted from the first hop, it ends
     // inside the body (a caller reading in a loop never sees the deadline pass itself).
-    assert_eq!(fetch(&mut c, &request).err(), Some(HttpError::Timeout));
+    let c = fetch_until_timeout(script, &request);
     let s = c.connection();
     assert_eq!(s.connects.len(), 2);
     assert_eq!(s.read_timeouts.len(), 60);

@@ -197,10 +197,18 @@ impl StaticHost {
         lock(&self.shared.faults).insert(path.into(), faults.into());
     }
 
-    /// Every request so far (the first [`LOG_MAX`]), once the connections accepted so far
-    /// are answered (waiting [`LOG_SETTLE`] at most): a request is logged just after its
-    /// answer is written, so just after the client has it.
+    /// Every request so far (the first [`LOG_MAX`]) in the order they arrived, once the
+    /// connections accepted so far are answered (waiting [`LOG_SETTLE`] at most): a
+    /// request's status is logged just after its answer is written, so just after the
+    /// client has it.
     pub fn log(&self) -> Vec<Served> {
+        self.settle();
+        lock(&self.shared.log).clone()
+    }
+
+    /// Waits until the connections accepted so far are answered and counted, [`LOG_SETTLE`]
+    /// at most: a client has its answer a moment before the host counts it.
+    fn settle(&self) {
         let counters = &self.shared.counters;
         let started = std::time::Instant::now();
         while counters.finished.load(Ordering::SeqCst) < counters.connections.load(Ordering::SeqCst)
@@ -208,7 +216,6 @@ impl StaticHost {
         {
             std::thread::sleep(Duration::from_millis(10));
         }
-        lock(&self.shared.log).clone()
     }
 
     /// How many logged requests asked for `path`.
@@ -216,7 +223,8 @@ impl StaticHost {
         self.log().iter().filter(|s| s.path == path).count()
     }
 
-    /// Requests and bytes so far.
+    /// Requests and bytes so far (a request is counted a moment after its client has the
+    /// answer; [`Self::log`] waits for that).
     pub fn stats(&self) -> HostStats {
         let c = &self.shared.counters;
         HostStats {
@@ -303,6 +311,19 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     c.requests.fetch_add(1, Ordering::Relaxed);
     c.bytes_received
         .fetch_add(req.head_len as u64, Ordering::Relaxed);
+    // The log keeps arrival order: the slot is taken now and its status filled in once
+    // answered, because a client can send its next request before this thread is back.
+    let log_slot = {
+        let mut log = lock(&shared.log);
+        (log.len() < LOG_MAX).then(|| {
+            log.push(Served {
+                path: req.path.clone(),
+                range: req.range.clone(),
+                status: 0,
+            });
+            log.len() - 1
+        })
+    };
     let fault = lock(&shared.faults)
         .get_mut(&req.path)
         .and_then(VecDeque::pop_front);
@@ -330,13 +351,8 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         let body = wire.connection_sent.saturating_sub(wire.head_sent);
         access_log.record(&peer, &req, status, body);
     }
-    let mut log = lock(&shared.log);
-    if log.len() < LOG_MAX {
-        log.push(Served {
-            path: req.path,
-            range: req.range,
-            status,
-        });
+    if let Some(slot) = log_slot {
+        lock(&shared.log)[slot].status = status;
     }
     written
 }
@@ -393,6 +409,7 @@ mod tests {
         let tag = r.header("etag").unwrap().to_owned();
         let same = http::get(&host.url("/s.manifest"), &[("If-None-Match", &tag)]).unwrap();
         assert_eq!(same.status, 304);
+        host.settle();
         assert_eq!(host.stats().not_modified, 1);
     }
 
