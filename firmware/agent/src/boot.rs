@@ -27,6 +27,10 @@
 //! (`MultiwriteNorFlash`: ESP32 SPI NOR through esp-storage does; ESP-IDF's
 //! NVS relies on the same property). With flash encryption the 16-byte write
 //! unit makes this impossible; such devices need the rollback bootloader.
+//!
+//! Longer than our usual file (~600 lines): every write to otadata is here, beside the
+//! table above that argues each one power-cut safe; splitting the writes from their
+//! argument would make the safety case harder to check.
 
 use embedded_storage::nor_flash::{MultiwriteNorFlash, NorFlash};
 

@@ -8,6 +8,10 @@
 //! closure runs with the agent until it returns. A power cut can happen at any flash
 //! operation of any of these; the boot then reports [`BootResult::PowerLost`] and the
 //! next boot starts from whatever the cut left.
+//!
+//! Longer than our usual file (~640 lines): one power-on is one sequence (bootloader,
+//! boot hook, behaviour, health check, application) and the cut can land in any step;
+//! split across files, the order of the steps would be harder to follow than it is long.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

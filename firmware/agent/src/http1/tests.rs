@@ -1,5 +1,8 @@
 //! The client against scripted connections: exact request bytes, every body framing, read
 //! sizes down to one byte, redirects, and every malformed answer.
+//!
+//! Longer than our usual file (~560 lines): one scripted connection serves every case,
+//! and each case is a few lines of script and assertions.
 
 extern crate std;
 

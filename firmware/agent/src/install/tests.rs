@@ -1,0 +1,432 @@
+extern crate std;
+
+use std::vec;
+use std::vec::Vec;
+
+use ota_flash_sim::SimFlash as TestFlash;
+use ota_format::{Manifest, TrustedKeys};
+use ota_testkit::fixture::{self as ts, Release, Spec};
+
+use super::*;
+
+/// The update slot the install, contents and download tests write.
+pub(crate) const SLOT: Region = Region::new(0x10000, 0x30000);
+
+const MAX_WINDOW_LOG: u8 = 14;
+
+/// The matching device: takes zstd windows up to 2^14.
+pub(crate) fn target() -> Target {
+    Target {
+        slot: SLOT,
+        device_type: ts::device_type(),
+        chip: ts::chip(),
+        max_window_log: MAX_WINDOW_LOG,
+    }
+}
+
+/// Owned buffers for an install into [`target`]: the smallest staging its window
+/// takes (not a power of two), and output and write buffers smaller than a zstd block.
+pub(crate) struct Buffers {
+    staging: Vec<u8>,
+    output: [u8; 512],
+    write: [u8; 256],
+}
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Buffers {
+            staging: vec![0u8; crate::zstd::staging_len(MAX_WINDOW_LOG)],
+            output: [0u8; 512],
+            write: [0u8; 256],
+        }
+    }
+}
+
+impl Buffers {
+    pub(crate) fn install(&mut self) -> InstallBuffers<'_> {
+        InstallBuffers {
+            staging: &mut self.staging,
+            output: &mut self.output,
+            write: &mut self.write,
+        }
+    }
+}
+
+/// Installs `release` fed in `chunk`-sized pieces; `target` may be adjusted.
+fn install_with(
+    release: &Release,
+    chunk: usize,
+    target: Target,
+    flash: &mut TestFlash,
+) -> Result<InstalledImage, InstallError> {
+    let keys = ts::trusted();
+    let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+    let mut buffers = Buffers::default();
+    let mut inst = Installer::<TestFlash>::new(
+        TrustedKeys::new(&keys),
+        &manifest,
+        target,
+        buffers.install(),
+    )?;
+    for piece in release.ota.chunks(chunk) {
+        inst.feed(flash, piece)?;
+    }
+    inst.finish(flash)
+}
+
+fn install(release: &Release, chunk: usize) -> (Result<InstalledImage, InstallError>, TestFlash) {
+    let mut flash = TestFlash::strict(0x40000);
+    let r = install_with(release, chunk, target(), &mut flash);
+    (r, flash)
+}
+
+/// Installs `app` released with the default spec, fed in 4 KiB pieces.
+fn install_app(app: Vec<u8>) -> Result<InstalledImage, InstallError> {
+    install(&ts::release(&Spec::default(), app), 4096).0
+}
+
+/// A 20 000-byte app for `chip` that trusts no key yet: each test adds what it is about.
+fn firmware(chip: ota_testkit::Chip) -> ota_testkit::TestFirmware {
+    ota_testkit::TestFirmware::new(chip).payload_size(20_000)
+}
+
+fn slot_holds(flash: &TestFlash, app: &[u8]) -> bool {
+    let at = SLOT.offset as usize;
+    flash.bytes()[at..at + app.len()] == *app
+}
+
+#[test]
+fn stored_and_compressed_images_install_in_any_chunking() {
+    let app = ts::app_image("1.1.0", 40_000);
+    for window_log in [None, Some(10), Some(14)] {
+        let release = ts::release(
+            &Spec {
+                window_log,
+                ..Spec::default()
+            },
+            app.clone(),
+        );
+        for chunk in [1usize, 7, 1000, 4096, 1 << 20] {
+            if chunk == 1 && window_log != Some(14) {
+                continue; // byte-by-byte once is enough (slow in debug builds)
+            }
+            let (r, flash) = install(&release, chunk);
+            let installed = r.unwrap_or_else(|e| panic!("{window_log:?}/{chunk}: {e}"));
+            assert!(slot_holds(&flash, &app));
+            assert_eq!(installed.slot(), SLOT);
+            assert_eq!(Some(installed.app_version()), Version::parse("1.1.0"));
+        }
+    }
+}
+
+/// Installs a 40 000-byte app compressed with a `window_log` frame whose header
+/// declares `declared_window_log` (the real one when `None`).
+fn install_windowed(
+    window_log: u8,
+    declared_window_log: Option<u8>,
+) -> Result<InstalledImage, InstallError> {
+    let spec = Spec {
+        window_log: Some(window_log),
+        declared_window_log,
+        ..Spec::default()
+    };
+    install(&ts::release(&spec, ts::app_image("1.1.0", 40_000)), 4096).0
+}
+
+#[test]
+fn frame_window_above_the_header_is_refused() {
+    assert!(matches!(
+        install_windowed(16, Some(12)),
+        Err(InstallError::Decompress(DecompressError::WindowTooLarge {
+            allowed: 4096,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn frame_window_above_the_device_is_refused() {
+    assert_eq!(
+        install_windowed(15, None).err(),
+        Some(InstallError::Decompress(DecompressError::WindowTooLarge {
+            requested: 32768,
+            allowed: 16384
+        }))
+    );
+}
+
+#[test]
+fn tampered_payload_is_refused() {
+    let app = ts::app_image("1.1.0", 40_000);
+    for window_log in [None, Some(14)] {
+        let mut release = ts::release(
+            &Spec {
+                window_log,
+                ..Spec::default()
+            },
+            app.clone(),
+        );
+        let at = release.ota.len() - 100;
+        release.ota[at] ^= 0x40;
+        let (r, _) = install(&release, 4096);
+        if window_log.is_none() {
+            // Stored: the payload digest is the first check to see it.
+            assert_eq!(
+                r,
+                Err(InstallError::Format(FormatError::PayloadDigestMismatch))
+            );
+            continue;
+        }
+        // Compressed: the decoder may trip over the flipped bit first.
+        assert!(
+            matches!(
+                r,
+                Err(InstallError::Format(FormatError::PayloadDigestMismatch))
+                    | Err(InstallError::Decompress(DecompressError::Corrupt))
+                    | Err(InstallError::OutputTooShort)
+                    | Err(InstallError::OutputTooLong)
+            ),
+            "{window_log:?}: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn trailing_bytes_are_refused() {
+    let app = ts::app_image("1.1.0", 20_000);
+    let mut release = ts::release(&Spec::default(), app);
+    release.ota.push(0);
+    let (r, _) = install(&release, 4096);
+    assert_eq!(r, Err(InstallError::Format(FormatError::TrailingBytes)));
+}
+
+#[test]
+fn truncated_stream_is_refused() {
+    let app = ts::app_image("1.1.0", 20_000);
+    let mut release = ts::release(&Spec::default(), app);
+    release.ota.truncate(release.ota.len() - 1);
+    let (r, _) = install(&release, 4096);
+    assert_eq!(r, Err(InstallError::Format(FormatError::Truncated)));
+}
+
+#[test]
+fn output_of_another_size_than_signed_is_refused() {
+    let app = ts::app_image("1.1.0", 20_000);
+    let len = app.len() as u32;
+    for (declared, expected) in [
+        (len - 16, InstallError::OutputTooLong),
+        (len + 16, InstallError::OutputTooShort),
+    ] {
+        let spec = Spec {
+            declared_image_size: Some(declared),
+            ..Spec::default()
+        };
+        let (r, _) = install(&ts::release(&spec, app.clone()), 4096);
+        assert_eq!(r, Err(expected), "declared {declared}");
+    }
+}
+
+#[test]
+fn installed_digest_is_checked_from_flash() {
+    let app = ts::app_image("1.1.0", 20_000);
+    let spec = Spec {
+        declared_image_sha256: Some([0xAB; 32]),
+        ..Spec::default()
+    };
+    let (r, _) = install(&ts::release(&spec, app), 4096);
+    assert_eq!(
+        r,
+        Err(InstallError::Format(FormatError::InstalledDigestMismatch))
+    );
+}
+
+#[test]
+fn app_image_for_another_chip_is_refused_even_when_signed() {
+    let app = firmware(ota_testkit::Chip::Esp32c6).version("1.1.0");
+    assert!(matches!(
+        install_app(app.app_image()),
+        Err(InstallError::AppImage(AppImageError::WrongChip { .. }))
+    ));
+}
+
+#[test]
+fn app_descriptor_version_must_equal_the_signed_version() {
+    // An old build (1.0.0) signed as 1.1.0: it would pass the counter and version
+    // checks, then report and decide on a version nobody signed.
+    let app = ts::app_image("1.0.0", 20_000);
+    let r = install_app(app);
+    assert_eq!(
+        r,
+        Err(InstallError::AppVersionMismatch {
+            signed: Version::parse("1.1.0").unwrap(),
+            installed: Version::parse("1.0.0").unwrap(),
+        })
+    );
+    // A descriptor whose version is not semver, or no descriptor at all, says
+    // nothing the device could compare.
+    let c3 = || firmware(ota_testkit::Chip::Esp32c3);
+    for app in [c3().version("nightly"), c3().without_app_descriptor()] {
+        let app = app.trusted_keys(&[ts::key(ts::SEED).verifying_key().to_bytes()]);
+        assert_eq!(
+            install_app(app.app_image()),
+            Err(InstallError::NoAppVersion)
+        );
+    }
+}
+
+#[test]
+fn firmware_that_trusts_no_key_is_refused() {
+    let app = firmware(ota_testkit::Chip::Esp32c3).version("1.1.0");
+    assert_eq!(
+        install_app(app.app_image()),
+        Err(InstallError::NoTrustedKeys)
+    );
+}
+
+#[test]
+fn two_different_key_descriptors_are_refused() {
+    let mut app = ts::app_image("1.1.0", 20_000);
+    let other = TrustedKeyDescriptor::new(&[[1; 32]]).to_bytes();
+    // A second, different descriptor in the filler of the same segment.
+    let at = app.len() / 2;
+    app[at..at + ota_format::DESCRIPTOR_LEN].copy_from_slice(&other);
+    ota_testkit::reseal(&mut app);
+    let r = install_app(app);
+    assert_eq!(
+        r,
+        Err(InstallError::Format(FormatError::AmbiguousDescriptor))
+    );
+}
+
+#[test]
+fn slot_is_read_back_whole_with_any_buffer() {
+    // Descriptor and app descriptor straddle read boundaries for some of these sizes;
+    // the answer must not depend on them.
+    let app = ts::app_image("1.1.0", 20_000);
+    let release = ts::release(&Spec::default(), app.clone());
+    let keys = ts::trusted();
+    let header = ota_format::verify_image(
+        &release.ota,
+        TrustedKeys::new(&keys),
+        Expectations::default(),
+    )
+    .unwrap()
+    .header;
+    let expected = SlotContents {
+        app_version: Version::parse("1.1.0"),
+        trusted_keys: TrustedKeyDescriptor::find_in(&app).unwrap(),
+        signature_sector: None,
+    };
+    assert!(expected.trusted_keys.is_some());
+    let mut flash = TestFlash::strict(0x40000);
+    flash.bytes_mut()[0x10000..0x10000 + app.len()].copy_from_slice(&app);
+    let slot = Region::new(0x10000, 0x30000);
+    for len in (4..400).step_by(4).chain([1024, 4096, 65536]) {
+        let mut buf = vec![0u8; len];
+        assert_eq!(
+            read_back_slot(&mut flash, slot, &header, ts::chip(), &mut buf),
+            Ok(expected),
+            "read buffer {len}"
+        );
+    }
+}
+
+#[test]
+fn restart_rewrites_from_zero() {
+    let app = ts::app_image("1.1.0", 40_000);
+    let release = ts::release(&Spec::default(), app.clone());
+    let keys = ts::trusted();
+    let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+    let mut flash = TestFlash::strict(0x40000);
+    let mut buffers = Buffers::default();
+    let mut inst = Installer::<TestFlash>::new(
+        TrustedKeys::new(&keys),
+        &manifest,
+        target(),
+        buffers.install(),
+    )
+    .unwrap();
+    let half = release.ota.len() / 2;
+    inst.feed(&mut flash, &release.ota[..half]).unwrap();
+    assert_eq!(inst.received(), half as u64);
+    inst.restart();
+    assert_eq!(inst.received(), 0);
+    // The strict flash refuses writes to unerased bytes: this passes only if the
+    // writer erases again after the restart.
+    for piece in release.ota.chunks(3000) {
+        inst.feed(&mut flash, piece).unwrap();
+    }
+    inst.finish(&mut flash).unwrap();
+    assert!(slot_holds(&flash, &app));
+}
+
+#[test]
+fn image_larger_than_the_slot_is_refused_before_download() {
+    let app = ts::app_image("1.1.0", 20_000);
+    let release = ts::release(&Spec::default(), app.clone());
+    let mut flash = TestFlash::strict(0x40000);
+    let small = Target {
+        slot: Region::new(0x10000, 0x1000),
+        ..target()
+    };
+    assert_eq!(
+        install_with(&release, 4096, small, &mut flash),
+        Err(InstallError::DoesNotFit {
+            image: app.len() as u32,
+            slot: 0x1000
+        })
+    );
+}
+
+#[test]
+fn buffers_are_checked() {
+    let app = ts::app_image("1.1.0", 20_000);
+    let release = ts::release(&Spec::default(), app);
+    let keys = ts::trusted();
+    let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+    let staging_len = crate::zstd::staging_len(target().max_window_log);
+    let misaligned = Target {
+        slot: Region::new(SLOT.offset + 0x100, SLOT.size),
+        ..target()
+    };
+    // One fault per case, so that each check is seen on its own.
+    let cases = [
+        (staging_len, 6, target(), InstallError::WriteBufferMisfit),
+        (staging_len, 0, target(), InstallError::WriteBufferMisfit),
+        (
+            staging_len,
+            256,
+            misaligned,
+            InstallError::SlotNotEraseAligned,
+        ),
+        (
+            staging_len - 1,
+            256,
+            target(),
+            InstallError::StagingTooSmall,
+        ),
+    ];
+    for (staging, write, target, expected) in cases {
+        let (mut staging, mut output, mut write) =
+            (vec![0u8; staging], [0u8; 512], vec![0u8; write]);
+        let r = Installer::<TestFlash>::new(
+            TrustedKeys::new(&keys),
+            &manifest,
+            target,
+            InstallBuffers {
+                staging: &mut staging,
+                output: &mut output,
+                write: &mut write,
+            },
+        );
+        assert_eq!(r.err(), Some(expected));
+    }
+    let mut buffers = Buffers::default();
+    let r = Installer::<TestFlash>::new(
+        TrustedKeys::new(&keys),
+        &manifest,
+        target(),
+        buffers.install(),
+    );
+    assert!(r.is_ok(), "the smallest valid buffers are taken");
+}
