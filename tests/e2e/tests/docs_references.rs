@@ -174,7 +174,7 @@ fn every_ota_variable_the_code_reads_is_in_the_readme() {
     let this_file = root.join("tests/e2e/tests/docs_references.rs");
     for file in files.iter().filter(|f| **f != this_file) {
         let source = std::fs::read_to_string(file).unwrap_or_default();
-        let shell = !file.extension().is_some_and(|e| e == "rs");
+        let shell = file.extension().is_none_or(|e| e != "rs");
         for name in ota_variables_in(&source, shell) {
             seen += 1;
             if !readme.contains(&format!("`{name}")) {
