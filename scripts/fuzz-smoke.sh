@@ -14,7 +14,8 @@ cd "$(dirname "$0")/../fuzz"
 
 seconds="${OTA_FUZZ_SECONDS:-10}"
 toolchain=()
-if cargo +nightly --version >/dev/null 2>&1; then
+# Asked of rustup, not by running `cargo +nightly`, which may try to download one.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
     toolchain=(+nightly)
 else
     export RUSTC_BOOTSTRAP=1

@@ -673,4 +673,17 @@ fn logs_are_read_from_an_s3_prefix() {
         &env("wrong-secret-0123456789"),
         CREDENTIALS,
     );
+    // No credentials at all: refused before any request, as `publish` does, instead of
+    // waiting for an EC2 instance-metadata service that is not there.
+    let mut cmd = s.cmd(&["fleet", "status", "s3://logs/ota/"]);
+    for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"] {
+        cmd.env_remove(key);
+    }
+    let out = cmd
+        .env("AWS_ENDPOINT_URL", server.endpoint.as_str())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(CREDENTIALS), "{stderr}");
+    assert!(stderr.contains("no S3 credentials"), "{stderr}");
 }

@@ -28,13 +28,14 @@ impl Diagnostic for FleetDiagnostic {
         Some(Box::new(match &self.0 {
             FleetError::Read { .. } => "ota_sign::fleet::read",
             FleetError::S3 { .. } => "ota_sign::fleet::s3",
+            FleetError::NoCredentials { .. } => "ota_sign::fleet::no_credentials",
             FleetError::Github { .. } => "ota_sign::fleet::github",
         }))
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         let text = match (&self.0, self.0.kind()) {
-            (FleetError::S3 { .. }, _) => {
+            (FleetError::S3 { .. } | FleetError::NoCredentials { .. }, _) => {
                 "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION and the bucket name"
             }
             (FleetError::Github { .. }, FailureKind::Credentials) => {

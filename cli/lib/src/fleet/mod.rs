@@ -46,6 +46,12 @@ pub enum FleetError {
         #[source]
         source: Box<object_store::Error>,
     },
+    /// No S3 credentials are configured (the EC2 instance-metadata service is not asked).
+    #[error("no S3 credentials configured for {url}")]
+    NoCredentials {
+        /// The `s3://` URL.
+        url: String,
+    },
     /// GitHub's releases API failed.
     #[error("GitHub releases of {repo}: {message}")]
     Github {
@@ -77,6 +83,7 @@ impl FleetError {
         match self {
             FleetError::Read { .. } => FailureKind::Io,
             FleetError::S3 { source, .. } => s3_failure_kind(source),
+            FleetError::NoCredentials { .. } => FailureKind::Credentials,
             FleetError::Github { status, .. } => match status {
                 Some(401 | 403) => FailureKind::Credentials,
                 Some(404) => FailureKind::NotFound,

@@ -176,9 +176,9 @@ pub fn s3_url(text: &str) -> Option<(&str, &str)> {
 }
 
 /// Reads every object under `prefix` of `bucket`, credentials, region and endpoint
-/// from the standard AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`, ...).
+/// from the standard AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`, ...), with
+/// the client `publish` uses (its bounded retries).
 pub fn read_s3(reader: &mut LogReader, bucket: &str, prefix: &str) -> Result<(), FleetError> {
-    use object_store::aws::AmazonS3Builder;
     use object_store::{ObjectStore, ObjectStoreExt};
 
     let url = format!("s3://{bucket}/{prefix}");
@@ -186,8 +186,9 @@ pub fn read_s3(reader: &mut LogReader, bucket: &str, prefix: &str) -> Result<(),
         url: url.clone(),
         source: Box::new(source),
     };
-    let store = AmazonS3Builder::from_env()
-        .with_bucket_name(bucket)
+    let options = crate::publish::s3::S3Options::default();
+    let store = crate::publish::s3::configured_builder(bucket, &options)
+        .ok_or_else(|| FleetError::NoCredentials { url: url.clone() })?
         .build()
         .map_err(s3_error)?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -120,45 +120,55 @@ fn credentials_configured(builder: &AmazonS3Builder) -> bool {
             && set(AmazonS3ConfigKey::ContainerAuthorizationTokenFile))
 }
 
+/// The S3 client `publish` and `fleet status` share: credentials, region and endpoint
+/// from `options` and the standard AWS environment (region `us-east-1` when none is set),
+/// and retries bounded so a failing host is reported in seconds, not minutes (at most 2
+/// retries within 20 s; object_store's default timeout of 30 s per request).
+/// `None` when no credentials are configured and instance metadata is not allowed:
+/// object_store would otherwise ask the EC2 metadata service and wait for it.
+pub fn configured_builder(bucket: &str, options: &S3Options) -> Option<AmazonS3Builder> {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Some(region) = &options.region {
+        builder = builder.with_region(region);
+    } else if std::env::var_os("AWS_REGION").is_none()
+        && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+    {
+        builder = builder.with_region("us-east-1");
+    }
+    if let Some(k) = &options.access_key {
+        builder = builder.with_access_key_id(k);
+    }
+    if let Some(k) = &options.secret_key {
+        builder = builder.with_secret_access_key(k);
+    }
+    if !credentials_configured(&builder) && !options.instance_metadata {
+        return None;
+    }
+    if let Some(endpoint) = &options.endpoint {
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_allow_http(endpoint.starts_with("http://"));
+    } else if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
+        builder = builder.with_allow_http(endpoint.starts_with("http://"));
+    }
+    let retry = object_store::RetryConfig {
+        max_retries: 2,
+        retry_timeout: std::time::Duration::from_secs(20),
+        ..Default::default()
+    };
+    Some(builder.with_retry(retry))
+}
+
 impl S3Destination {
     /// A destination for `bucket`/`prefix` with credentials and region from the standard
     /// AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, ...).
     /// Fails with [`PublishError::NoCredentials`], before any request, when none are set.
     pub fn new(bucket: &str, prefix: &str, options: &S3Options) -> Result<Self, PublishError> {
         let host = || format!("s3://{bucket}");
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        if let Some(region) = &options.region {
-            builder = builder.with_region(region);
-        } else if std::env::var_os("AWS_REGION").is_none()
-            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-        {
-            builder = builder.with_region("us-east-1");
-        }
-        if let Some(k) = &options.access_key {
-            builder = builder.with_access_key_id(k);
-        }
-        if let Some(k) = &options.secret_key {
-            builder = builder.with_secret_access_key(k);
-        }
-        if !credentials_configured(&builder) && !options.instance_metadata {
-            return Err(PublishError::NoCredentials { host: host() });
-        }
-        if let Some(endpoint) = &options.endpoint {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"));
-        } else if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") {
-            builder = builder.with_allow_http(endpoint.starts_with("http://"));
-        }
-        // A publish should fail fast and clearly, not retry for minutes.
-        let retry = object_store::RetryConfig {
-            max_retries: 2,
-            retry_timeout: std::time::Duration::from_secs(20),
-            ..Default::default()
-        };
+        let builder = configured_builder(bucket, options)
+            .ok_or_else(|| PublishError::NoCredentials { host: host() })?;
         let last_failure = LastFailure::default();
         let store = builder
-            .with_retry(retry)
             .with_http_connector(StatusRecorder(last_failure.clone()))
             .build()
             .map_err(|e| PublishError::Remote {
