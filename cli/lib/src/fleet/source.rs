@@ -233,3 +233,37 @@ pub fn read_s3(reader: &mut LogReader, bucket: &str, prefix: &str) -> Result<(),
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = "127.0.0.1 - - [06/Dec/2026:08:41:09 +0000] \"GET /fleet/sensor.stable.manifest HTTP/1.1\" 304 0 \"-\" \"ota-agent/0.1.0 (i=3f9a1c2e8b01;t=sensor;c=stable;v=1.2.0;s=1;r=up)\"\n";
+
+    #[test]
+    fn a_line_longer_than_the_bound_is_one_malformed_line_and_the_next_still_counts() {
+        let mut input = vec![b'x'; 3 * MAX_LINE];
+        input.push(b'\n');
+        input.extend_from_slice(LINE.as_bytes());
+        let mut reader = LogReader::new(None);
+        reader.read(&input[..], "access.log").unwrap();
+        let counts = reader.fleet.counts;
+        assert_eq!((counts.lines, counts.malformed), (2, 1));
+        assert_eq!(counts.device_requests, 1);
+    }
+
+    #[test]
+    fn directories_are_followed_to_the_depth_bound_and_no_deeper() {
+        let root = tempfile::tempdir().unwrap();
+        let mut dir = root.path().to_path_buf();
+        for level in 0..=MAX_DEPTH {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(format!("access-{level}.log")), LINE).unwrap();
+            dir.push("deeper");
+        }
+        let mut reader = LogReader::new(None);
+        reader.read_path(root.path()).unwrap();
+        // The file at nesting level MAX_DEPTH is one directory too deep.
+        assert_eq!(reader.fleet.counts.lines, MAX_DEPTH as u64);
+    }
+}
