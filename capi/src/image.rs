@@ -219,6 +219,7 @@ fn info_of(header: &ImageHeader) -> OtaImageInfo {
     let (compression, window_log) = match info.compression {
         Compression::None => (0, 0),
         Compression::Zstd { window_log } => (1, window_log),
+        Compression::ZstdFlashWindow { window_log } => (2, window_log),
     };
     OtaImageInfo {
         // At most 1024 (MAX_HEADER_LEN).

@@ -82,6 +82,10 @@ pub enum OtaStatus {
     BelowMinimumVersion = 33,
     /// The installed image does not fit the device's update slot.
     TooLarge = 34,
+    /// A delta made against another image than the running one.
+    DeltaBaseMismatch = 35,
+    /// A delta carrying another target header than it names.
+    DeltaTargetMismatch = 36,
     /// A required pointer argument was NULL (or a NULL buffer with a non-zero length).
     NullArgument = 100,
     /// An argument holds a value the API does not accept: a text field not
@@ -138,6 +142,8 @@ impl From<FormatError> for OtaStatus {
             FormatError::Downgrade => S::Downgrade,
             FormatError::BelowMinimumVersion => S::BelowMinimumVersion,
             FormatError::TooLarge => S::TooLarge,
+            FormatError::DeltaBaseMismatch => S::DeltaBaseMismatch,
+            FormatError::DeltaTargetMismatch => S::DeltaTargetMismatch,
         }
     }
 }

@@ -54,6 +54,13 @@ pub enum FormatError {
     /// The image header and the manifest disagree on a field they both carry.
     #[error("image header contradicts the manifest ({0})")]
     ManifestFieldMismatch(MismatchedField),
+    /// The delta was made against another image than the one the device runs.
+    #[error("delta is for another base image than the one running")]
+    DeltaBaseMismatch,
+    /// The target header a delta carries is not the one its signed header names, or is
+    /// for another device type or chip than the delta.
+    #[error("delta carries another target header than it names")]
+    DeltaTargetMismatch,
 
     // --- policy ---
     /// Made for another device type.

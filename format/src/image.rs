@@ -7,8 +7,8 @@
 //! | 0x06   | 2    | header length `H` (signature included), 256..=1024            |
 //! | 0x08   | 4    | flags: bits 0–15 critical (none defined), 16–31 informational |
 //! | 0x0C   | 2    | chip id (ESP-IDF `esp_chip_id_t`)                             |
-//! | 0x0E   | 1    | compression: 0 none, 1 zstd                                   |
-//! | 0x0F   | 1    | zstd window log (10..=31), 0 when uncompressed               |
+//! | 0x0E   | 1    | compression: 0 none, 1 zstd, 2 zstd with a window in flash    |
+//! | 0x0F   | 1    | zstd window log (1: 10..=31, 2: 10..=25), 0 when uncompressed |
 //! | 0x10   | 32   | device type, zero padded                                      |
 //! | 0x30   | 32   | firmware version (see [`Version`])                            |
 //! | 0x50   | 8    | security counter                                              |
@@ -61,20 +61,61 @@ pub enum Compression {
         /// Base-2 logarithm of the largest window any frame may use (10..=31).
         window_log: u8,
     },
+    /// One or more zstd frames whose window is at most `2^window_log` bytes and whose
+    /// compressed blocks are at most [`FLASH_WINDOW_MAX_BLOCK`] bytes: a device decodes it
+    /// with a small RAM ring and reads older match sources back from the slot it writes,
+    /// so the window costs flash reads, not RAM (agents of generation 2).
+    ZstdFlashWindow {
+        /// Base-2 logarithm of the largest window any frame may use (10..=25).
+        window_log: u8,
+    },
 }
 
+impl core::fmt::Display for Compression {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Compression::None => f.write_str("none"),
+            Compression::Zstd { window_log } => write!(f, "zstd, window 2^{window_log}"),
+            Compression::ZstdFlashWindow { window_log } => write!(
+                f,
+                "zstd, window 2^{window_log} in flash, blocks <= {} KiB",
+                FLASH_WINDOW_MAX_BLOCK / 1024
+            ),
+        }
+    }
+}
+
+/// Largest window log of [`Compression::ZstdFlashWindow`] and of delta payloads: a base
+/// and a target image of 16 MiB each.
+pub const FLASH_WINDOW_MAX_LOG: u8 = 25;
+/// Largest compressed block of [`Compression::ZstdFlashWindow`] and of delta payloads: a
+/// compressed block is decoded backwards from its end, so the device holds it whole.
+pub const FLASH_WINDOW_MAX_BLOCK: u32 = 8 * 1024;
+
 impl Compression {
-    fn encode(self) -> (u8, u8) {
+    pub(crate) fn encode(self) -> (u8, u8) {
         match self {
             Compression::None => (0, 0),
             Compression::Zstd { window_log } => (1, window_log),
+            Compression::ZstdFlashWindow { window_log } => (2, window_log),
         }
     }
 
-    fn decode(method: u8, window_log: u8) -> Result<Self, FormatError> {
+    /// The zstd window log the payload declares (`None`: stored).
+    pub fn window_log(self) -> Option<u8> {
+        match self {
+            Compression::None => None,
+            Compression::Zstd { window_log } | Compression::ZstdFlashWindow { window_log } => {
+                Some(window_log)
+            }
+        }
+    }
+
+    pub(crate) fn decode(method: u8, window_log: u8) -> Result<Self, FormatError> {
         match (method, window_log) {
             (0, 0) => Ok(Compression::None),
             (1, 10..=31) => Ok(Compression::Zstd { window_log }),
+            (2, 10..=FLASH_WINDOW_MAX_LOG) => Ok(Compression::ZstdFlashWindow { window_log }),
             _ => Err(FormatError::InvalidField(FieldError::Compression)),
         }
     }
@@ -239,11 +280,21 @@ impl ImageHeader {
 /// reject a wrong object at the earliest byte. Returns the declared header length once
 /// the first 8 bytes are present.
 pub(crate) fn check_prefix(prefix: &[u8]) -> Result<Option<usize>, FormatError> {
+    check_object_prefix(prefix, &IMAGE_MAGIC, IMAGE_FORMAT_VERSION)
+}
+
+/// The prefix rule both streamed objects (image and delta) share: magic (compared as far
+/// as it arrived), version, then a header length in `IMAGE_HEADER_LEN..=MAX_HEADER_LEN`.
+pub(crate) fn check_object_prefix(
+    prefix: &[u8],
+    magic: &[u8; 4],
+    version: u16,
+) -> Result<Option<usize>, FormatError> {
     let magic_len = prefix.len().min(4);
-    if prefix[..magic_len] != IMAGE_MAGIC[..magic_len] {
+    if prefix[..magic_len] != magic[..magic_len] {
         return Err(FormatError::BadMagic);
     }
-    if prefix.len() >= 6 && u16::from_le_bytes([prefix[4], prefix[5]]) != IMAGE_FORMAT_VERSION {
+    if prefix.len() >= 6 && u16::from_le_bytes([prefix[4], prefix[5]]) != version {
         return Err(FormatError::UnsupportedVersion);
     }
     if prefix.len() < 8 {
@@ -254,6 +305,49 @@ pub(crate) fn check_prefix(prefix: &[u8]) -> Result<Option<usize>, FormatError> 
         return Err(FormatError::BadLength);
     }
     Ok(Some(header_len))
+}
+
+/// Accumulates a streamed header of up to [`MAX_HEADER_LEN`] bytes whose first 8 bytes
+/// say how long it is, taking no byte past the header.
+pub(crate) struct HeaderBuffer {
+    bytes: [u8; MAX_HEADER_LEN],
+    filled: usize,
+}
+
+impl HeaderBuffer {
+    pub(crate) const fn new() -> Self {
+        HeaderBuffer {
+            bytes: [0; MAX_HEADER_LEN],
+            filled: 0,
+        }
+    }
+
+    /// Copies header bytes in from `data`; returns the rest of `data` and, once the header
+    /// is complete, the header. Until 8 bytes are in only the prefix is known, so at most
+    /// what completes it is taken: a wrong magic or length fails before more is buffered.
+    pub(crate) fn fill<'d>(
+        &mut self,
+        mut data: &'d [u8],
+        check: fn(&[u8]) -> Result<Option<usize>, FormatError>,
+    ) -> Result<(&'d [u8], Option<&[u8]>), FormatError> {
+        loop {
+            let want = check(&self.bytes[..self.filled])?.unwrap_or(8);
+            let take = (want - self.filled).min(data.len());
+            self.bytes[self.filled..self.filled + take].copy_from_slice(&data[..take]);
+            self.filled += take;
+            data = &data[take..];
+            match check(&self.bytes[..self.filled])? {
+                Some(len) if self.filled == len => return Ok((data, Some(&self.bytes[..len]))),
+                _ if data.is_empty() => return Ok((data, None)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Empties the buffer for the next header of the stream.
+    pub(crate) fn clear(&mut self) {
+        self.filled = 0;
+    }
 }
 
 /// Decodes a complete header (exactly its declared length) and verifies its signature.

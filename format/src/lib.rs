@@ -3,7 +3,10 @@
 //! * the **image** (`.ota` file): a fixed, fully signed [`ImageHeader`] followed by the
 //!   payload (an ESP-IDF app image, optionally zstd-compressed);
 //! * the **release manifest**: a small signed record per device type and channel that
-//!   names the current image ([`Manifest`]).
+//!   names the current image ([`Manifest`]);
+//! * the **delta** (`.otad` file): a signed header, the target image's own header and a
+//!   payload that decodes to the target image against the image a device runs
+//!   ([`DeltaVerifier`]).
 //!
 //! Parsing and verification need neither `std` nor an allocator and run in constant
 //! memory: [`ImageVerifier`] takes the image in chunks of any size. The byte-level
@@ -17,6 +20,7 @@ extern crate std;
 
 mod bytes;
 mod chip;
+mod delta;
 mod descriptor;
 mod error;
 pub mod esp;
@@ -30,13 +34,19 @@ mod verifier;
 mod version;
 
 pub use chip::ChipId;
+pub use delta::{
+    DELTA_DOMAIN, DELTA_FORMAT_VERSION, DELTA_HEADER_LEN, DELTA_MAGIC, DeltaExpectations,
+    DeltaHeader, DeltaInfo, DeltaSigningMessage, DeltaVerifier, VerifiedDelta,
+    inspect_delta_header, verify_delta,
+};
 pub use descriptor::{
     DESCRIPTOR_LEN, DESCRIPTOR_MAGIC, DescriptorScanner, MAX_TRUSTED_KEYS, TrustedKeyDescriptor,
 };
 pub use error::{FieldError, FormatError, MismatchedField};
 pub use image::{
-    Compression, IMAGE_DOMAIN, IMAGE_FORMAT_VERSION, IMAGE_HEADER_LEN, IMAGE_MAGIC, ImageHeader,
-    ImageInfo, MAX_HEADER_LEN, MAX_IMAGE_SIZE, MAX_PAYLOAD_SIZE, SigningMessage, inspect_header,
+    Compression, FLASH_WINDOW_MAX_BLOCK, FLASH_WINDOW_MAX_LOG, IMAGE_DOMAIN, IMAGE_FORMAT_VERSION,
+    IMAGE_HEADER_LEN, IMAGE_MAGIC, ImageHeader, ImageInfo, MAX_HEADER_LEN, MAX_IMAGE_SIZE,
+    MAX_PAYLOAD_SIZE, SigningMessage, inspect_header,
 };
 pub use key::{KeyId, TrustedKey, TrustedKeys};
 pub use manifest::{

@@ -3,7 +3,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::error::{FormatError, MismatchedField};
-use crate::image::{self, ImageHeader, MAX_HEADER_LEN};
+use crate::image::{self, HeaderBuffer, ImageHeader};
 use crate::key::TrustedKeys;
 use crate::manifest::VerifiedManifest;
 use crate::{ChipId, DeviceType};
@@ -30,8 +30,7 @@ pub struct Expectations<'m> {
 pub struct ImageVerifier<'k, 'm> {
     keys: TrustedKeys<'k>,
     expect: Expectations<'m>,
-    header_buf: [u8; MAX_HEADER_LEN],
-    header_filled: usize,
+    header_buf: HeaderBuffer,
     header: Option<ImageHeader>,
     payload_seen: u32,
     payload_hash: Sha256,
@@ -51,8 +50,7 @@ impl<'k, 'm> ImageVerifier<'k, 'm> {
         ImageVerifier {
             keys,
             expect,
-            header_buf: [0; MAX_HEADER_LEN],
-            header_filled: 0,
+            header_buf: HeaderBuffer::new(),
             header: None,
             payload_seen: 0,
             payload_hash: Sha256::new(),
@@ -103,66 +101,14 @@ impl<'k, 'm> ImageVerifier<'k, 'm> {
     }
 
     /// Copies header bytes in; returns what is left of `data` after the header.
-    fn fill_header<'d>(&mut self, mut data: &'d [u8]) -> Result<&'d [u8], FormatError> {
-        loop {
-            // Until 8 bytes are in, only the prefix is known: take at most what completes
-            // it, so a wrong magic or length fails before more is buffered.
-            let want = image::check_prefix(&self.header_buf[..self.header_filled])?.unwrap_or(8);
-            let take = (want - self.header_filled).min(data.len());
-            self.header_buf[self.header_filled..self.header_filled + take]
-                .copy_from_slice(&data[..take]);
-            self.header_filled += take;
-            data = &data[take..];
-            match image::check_prefix(&self.header_buf[..self.header_filled])? {
-                Some(len) if self.header_filled == len => {
-                    let header = image::decode_header(&self.header_buf[..len], &self.keys)?;
-                    self.check_expectations(&header)?;
-                    self.header = Some(header);
-                    return Ok(data);
-                }
-                _ if data.is_empty() => return Ok(data),
-                _ => {}
-            }
+    fn fill_header<'d>(&mut self, data: &'d [u8]) -> Result<&'d [u8], FormatError> {
+        let (rest, complete) = self.header_buf.fill(data, image::check_prefix)?;
+        if let Some(bytes) = complete {
+            let header = image::decode_header(bytes, &self.keys)?;
+            check_expectations(&header, &self.expect)?;
+            self.header = Some(header);
         }
-    }
-
-    fn check_expectations(&self, header: &ImageHeader) -> Result<(), FormatError> {
-        let info = &header.info;
-        if let Some(t) = self.expect.device_type
-            && info.device_type != t
-        {
-            return Err(FormatError::WrongDeviceType);
-        }
-        if let Some(c) = self.expect.chip
-            && info.chip != c
-        {
-            return Err(FormatError::WrongChip);
-        }
-        if let Some(m) = self.expect.manifest {
-            let m = m.manifest();
-            if header.header_sha256() != &m.image_header_sha256
-                || header.file_size() != m.image_file_size
-            {
-                return Err(FormatError::ManifestImageMismatch);
-            }
-            let mismatch = |f| Err(FormatError::ManifestFieldMismatch(f));
-            if info.device_type != m.device_type {
-                return mismatch(MismatchedField::DeviceType);
-            }
-            if info.chip != m.chip {
-                return mismatch(MismatchedField::Chip);
-            }
-            if info.version != m.version {
-                return mismatch(MismatchedField::Version);
-            }
-            if info.security_counter != m.security_counter {
-                return mismatch(MismatchedField::SecurityCounter);
-            }
-            if info.image_size != m.image_size {
-                return mismatch(MismatchedField::ImageSize);
-            }
-        }
-        Ok(())
+        Ok(rest)
     }
 
     /// Completes verification: the whole payload arrived and matches its signed digest.
@@ -180,6 +126,49 @@ impl<'k, 'm> ImageVerifier<'k, 'm> {
         }
         Ok(VerifiedImage { header })
     }
+}
+
+/// Step 11 of header validation: what the caller expects of the image.
+pub(crate) fn check_expectations(
+    header: &ImageHeader,
+    expect: &Expectations<'_>,
+) -> Result<(), FormatError> {
+    let info = &header.info;
+    if let Some(t) = expect.device_type
+        && info.device_type != t
+    {
+        return Err(FormatError::WrongDeviceType);
+    }
+    if let Some(c) = expect.chip
+        && info.chip != c
+    {
+        return Err(FormatError::WrongChip);
+    }
+    if let Some(m) = expect.manifest {
+        let m = m.manifest();
+        if header.header_sha256() != &m.image_header_sha256
+            || header.file_size() != m.image_file_size
+        {
+            return Err(FormatError::ManifestImageMismatch);
+        }
+        let mismatch = |f| Err(FormatError::ManifestFieldMismatch(f));
+        if info.device_type != m.device_type {
+            return mismatch(MismatchedField::DeviceType);
+        }
+        if info.chip != m.chip {
+            return mismatch(MismatchedField::Chip);
+        }
+        if info.version != m.version {
+            return mismatch(MismatchedField::Version);
+        }
+        if info.security_counter != m.security_counter {
+            return mismatch(MismatchedField::SecurityCounter);
+        }
+        if info.image_size != m.image_size {
+            return mismatch(MismatchedField::ImageSize);
+        }
+    }
+    Ok(())
 }
 
 /// Verifies a complete image held in memory.

@@ -29,8 +29,5 @@ impl WindowLimits {
 
 /// The zstd window log a header declares (`None`: stored payload).
 pub fn declared_window_log(compression: ota_format::Compression) -> Option<u8> {
-    match compression {
-        ota_format::Compression::None => None,
-        ota_format::Compression::Zstd { window_log } => Some(window_log),
-    }
+    compression.window_log()
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use clap::Args as ClapArgs;
 use ota_format::esp::{self, ValidateOptions};
-use ota_format::{Compression, Manifest, TrustedKeyDescriptor, inspect_header};
+use ota_format::{Manifest, TrustedKeyDescriptor, inspect_header};
 use serde::Serialize;
 
 use crate::cli::GlobalOpts;
@@ -149,10 +149,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             created_unix: info.created,
             image_size: info.image_size,
             payload_size: info.payload_size,
-            compression: match info.compression {
-                Compression::None => "none".to_owned(),
-                Compression::Zstd { window_log } => format!("zstd, window 2^{window_log}"),
-            },
+            compression: info.compression.to_string(),
             payload_sha256: hex::encode(info.payload_sha256),
             image_sha256: hex::encode(info.image_sha256),
             key_id: info.key_id.to_string(),

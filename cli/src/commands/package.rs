@@ -254,10 +254,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         input_size: info.image_size,
         payload_size: info.payload_size,
         file_size: packaged.bytes.len(),
-        compression: match info.compression {
-            ota_format::Compression::None => "none".to_owned(),
-            ota_format::Compression::Zstd { window_log } => format!("zstd (window 2^{window_log})"),
-        },
+        compression: info.compression.to_string(),
         header_sha256: hex::encode(packaged.header_sha256),
         image_sha256: hex::encode(info.image_sha256),
         trusted_key_ids: firmware

@@ -74,6 +74,8 @@ pub fn format_error_name(e: &FormatError) -> &'static str {
         Downgrade => "downgrade",
         BelowMinimumVersion => "below_minimum_version",
         TooLarge => "too_large",
+        DeltaBaseMismatch => "delta_base_mismatch",
+        DeltaTargetMismatch => "delta_target_mismatch",
     }
 }
 
@@ -99,7 +101,9 @@ pub fn format_exit_code(e: &FormatError) -> u8 {
         | PayloadDigestMismatch
         | InstalledDigestMismatch
         | ManifestImageMismatch
-        | ManifestFieldMismatch(_) => exit::INVALID_SIGNATURE,
+        | ManifestFieldMismatch(_)
+        | DeltaTargetMismatch => exit::INVALID_SIGNATURE,
+        DeltaBaseMismatch => exit::POLICY,
     }
 }
 
@@ -134,6 +138,13 @@ impl Diagnostic for FormatDiagnostic {
                 "a lower security counter can never be installed; raise --security-counter"
             }
             Expired => "re-sign the manifest with a later --expires",
+            DeltaBaseMismatch => {
+                "this delta applies to another firmware than the one given as its base; devices \
+                 running other firmware install the full image"
+            }
+            DeltaTargetMismatch => {
+                "the delta's target header was swapped or edited after signing: do not ship this file"
+            }
             BadLength
             | UnknownCriticalFlag
             | InvalidField(_)
@@ -201,6 +212,7 @@ pub fn install_error_name(e: &InstallError) -> &'static str {
         InstallError::Decompress(D::Dictionary) => "zstd_dictionary",
         InstallError::Decompress(D::BlockTooLarge { .. }) => "zstd_block_too_large",
         InstallError::Decompress(D::Truncated) => "zstd_truncated",
+        InstallError::Decompress(D::UnsupportedMethod) => "unsupported_compression",
         InstallError::Decompress(D::BadHeader | D::Corrupt) => "zstd_malformed",
         InstallError::Decompress(D::StagingTooSmall { .. }) | InstallError::StagingTooSmall => {
             "staging_too_small"

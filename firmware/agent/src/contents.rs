@@ -177,6 +177,9 @@ pub fn check_payload(
             stream.feed(payload, &mut push)?;
             stream.finish()?;
         }
+        Compression::ZstdFlashWindow { .. } => {
+            return Err(crate::zstd::DecompressError::UnsupportedMethod.into());
+        }
     }
     if app_image.len() as u64 != u64::from(size) {
         return Err(InstallError::OutputTooShort);

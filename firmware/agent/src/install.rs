@@ -380,6 +380,9 @@ impl<'a, F: NorFlash> Installer<'a, F> {
                 let log = decode_window_log(window_log, self.target.max_window_log);
                 Decoder::Zstd(ZstdStream::new(log, staging, output)?)
             }
+            Compression::ZstdFlashWindow { .. } => {
+                return Err(DecompressError::UnsupportedMethod.into());
+            }
         };
         Ok(())
     }

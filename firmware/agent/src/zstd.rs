@@ -68,6 +68,9 @@ pub enum DecompressError {
     /// The payload ends inside a frame, or holds no frame at all.
     #[error("compressed payload ends inside a frame")]
     Truncated,
+    /// The header names a compression method this agent does not decode.
+    #[error("compression method not supported by this agent")]
+    UnsupportedMethod,
 }
 
 /// Staging space needed to accept frames with windows up to `2^window_log` bytes.
