@@ -60,6 +60,25 @@ pub fn manifest(data: &[u8]) {
     }
 }
 
+/// Feeds `file` to a streaming verifier in chunk sizes derived from `cut` (the input's
+/// first byte), stopping at the first error; returns the bytes handed out as payload.
+fn feed_in_chunks(
+    cut: u8,
+    file: &[u8],
+    mut feed: impl FnMut(&[u8]) -> Result<usize, FormatError>,
+) -> Result<usize, FormatError> {
+    let mut handed_out = 0usize;
+    let mut rest = file;
+    let mut size = usize::from(cut) + 1;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(size.min(rest.len()));
+        rest = tail;
+        size = size * 7 % 301 + 1;
+        handed_out += feed(chunk)?;
+    }
+    Ok(handed_out)
+}
+
 /// The streaming image verifier fed with chunk sizes taken from the first bytes; its
 /// verdict must equal the whole-file verifier's, and it never hands out more payload than
 /// the header declares.
@@ -69,26 +88,15 @@ pub fn image_stream(data: &[u8]) {
     };
     let whole = verify_image(file, keys(), Expectations::default()).map(|v| v.header);
     let mut v = ImageVerifier::new(keys(), Expectations::default());
-    let mut handed_out = 0usize;
-    let mut rest = file;
-    let mut size = usize::from(cut) + 1;
-    let mut streamed = Ok(());
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(size.min(rest.len()));
-        rest = tail;
-        size = size * 7 % 301 + 1;
-        match v.feed(chunk) {
-            Ok(p) => handed_out += p.len(),
-            Err(e) => {
-                streamed = Err(e);
-                break;
-            }
-        }
+    let streamed = feed_in_chunks(cut, file, |chunk| {
+        let payload = v.feed(chunk)?.len();
         if let Some(h) = v.header() {
             assert!(v.payload_seen() <= h.info.payload_size);
         }
-    }
-    let streamed = streamed.and_then(|()| v.finish().map(|v| v.header));
+        Ok(payload)
+    });
+    let handed_out = streamed.unwrap_or(0);
+    let streamed = streamed.and_then(|_| v.finish().map(|v| v.header));
     assert_eq!(whole, streamed);
     assert!(handed_out <= file.len().saturating_sub(IMAGE_HEADER_LEN));
     if let Ok((info, IMAGE_HEADER_LEN)) = inspect_header(file) {
@@ -103,6 +111,49 @@ pub fn image_stream(data: &[u8]) {
             info.assemble(&sig).unwrap(),
             expected,
             "image header is not canonical"
+        );
+    }
+}
+
+/// The streaming delta verifier, as [`image_stream`]: chunking never changes the verdict,
+/// no payload byte is handed out before both headers passed, never more than declared;
+/// a delta header that decodes re-encodes canonically.
+pub fn delta_stream(data: &[u8]) {
+    let Some((&cut, file)) = data.split_first() else {
+        return;
+    };
+    let whole = verify_delta(file, keys(), DeltaExpectations::default());
+    let mut v = DeltaVerifier::new(keys(), DeltaExpectations::default());
+    let streamed = feed_in_chunks(cut, file, |chunk| {
+        let payload = v.feed(chunk)?.len();
+        if payload > 0 {
+            assert!(v.delta_header().is_some() && v.target_header().is_some());
+        }
+        if let Some(d) = v.delta_header() {
+            assert!(v.payload_seen() <= d.info.payload_size);
+        }
+        Ok(payload)
+    });
+    let streamed = streamed.and_then(|_| v.finish());
+    assert_eq!(whole, streamed);
+    if let Ok(verified) = whole {
+        let expected = verified.delta.header_len()
+            + verified.target.header_len()
+            + verified.delta.info.payload_size as usize;
+        assert_eq!(file.len(), expected);
+    }
+    if let Ok((info, DELTA_HEADER_LEN)) = inspect_delta_header(file) {
+        let sig: [u8; SIGNATURE_LEN] = file[DELTA_HEADER_LEN - SIGNATURE_LEN..DELTA_HEADER_LEN]
+            .try_into()
+            .unwrap();
+        // Canonical except the extension area (0xA0..0xC0), which readers ignore.
+        let mut expected = [0u8; DELTA_HEADER_LEN];
+        expected.copy_from_slice(&file[..DELTA_HEADER_LEN]);
+        expected[0xA0..DELTA_HEADER_LEN - SIGNATURE_LEN].fill(0);
+        assert_eq!(
+            info.assemble(&sig).unwrap(),
+            expected,
+            "delta header is not canonical"
         );
     }
 }
