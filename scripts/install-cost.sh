@@ -135,6 +135,9 @@ FULL="$full" DELTA="$delta" awk '
         row("  zstd decode incl. flash I/O", "instret_decode")
         row("    of which flash erase+program", "instret_flash_write")
         row("    of which flash history reads", "instret_flash_read")
+        printf "%-34s %14s %8s %14s %8s\n", "      history reads: calls / bytes", \
+            group(get(F, "flash_read_calls")) " /", group(get(F, "flash_read_bytes")), \
+            group(get(D, "flash_read_calls")) " /", group(get(D, "flash_read_bytes"))
         row("  read-back SHA-256 (delta: +base)", "instret_readback")
         printf "%-34s %14s %8s %14s %8s\n", "stack high-water (B)", group(get(F, "stack_high_water")), "", group(get(D, "stack_high_water")), ""
         printf "%-34s %14s\n", "state: ImageVerifier (B)", group(get(F, "state_verifier"))

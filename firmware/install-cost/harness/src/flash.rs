@@ -38,6 +38,10 @@ pub struct FlashMeter {
     pub write: u64,
     /// Reads (the decoder's history, the digest read-back).
     pub read: u64,
+    /// Read calls: on the chip each is a flash transaction with its own set-up time.
+    pub read_calls: u32,
+    /// Bytes read.
+    pub read_bytes: u32,
 }
 
 /// The simulated flash.
@@ -101,6 +105,10 @@ impl ReadNorFlash for RamFlash {
     const READ_SIZE: usize = 1;
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
+        if self.metering {
+            self.meter.read_calls += 1;
+            self.meter.read_bytes += bytes.len() as u32;
+        }
         self.metered(false, |flash| {
             let (start, end) = flash.range(offset, bytes.len(), Self::READ_SIZE)?;
             bytes.copy_from_slice(&flash.bytes[start..end]);

@@ -93,6 +93,8 @@ fn run() -> Result<(), Failure> {
     value("instret_readback", cost.readback);
     value("instret_flash_write", meter.write);
     value("instret_flash_read", meter.read);
+    value("flash_read_calls", meter.read_calls);
+    value("flash_read_bytes", meter.read_bytes);
     value("stack_high_water", painted_sp - low_water);
     value(
         "state_verifier",
