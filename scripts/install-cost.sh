@@ -44,7 +44,6 @@ harness="$harness_dir/target/$target/release/ota-install-cost"
     cargo build --release --locked --quiet
     cargo clippy --release --locked --quiet -- -D warnings
 )
-cargo build -p ota-install-cost-inputs --locked --quiet
 
 elf="${OTA_ESP32C3_ELF:-firmware/esp32c3/target/$target/release/ota-esp32c3}"
 if [[ -f "$elf" ]]; then
@@ -58,7 +57,7 @@ else
     source_label="STAND-IN: the harness's own ELF ($elf not built)"
 fi
 inputs=target/install-cost
-target/debug/ota-install-cost-inputs "${source_args[@]}" --out "$inputs"
+cargo run -p ota-install-cost-inputs --locked --quiet -- "${source_args[@]}" --out "$inputs"
 
 # Prints the harness's report (key=value lines, on qemu's stderr); returns its exit status.
 run() {
