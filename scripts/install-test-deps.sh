@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need beyond Rust: nginx, OpenSSL, a C compiler and Chromium (Debian),
-# s3s-fs (crates.io) and Python's `cryptography` (PyPI, else Debian).
+# Installs what the tests need beyond Rust: nginx, OpenSSL, a C compiler, Chromium and qemu
+# (Debian), s3s-fs (crates.io) and Python's `cryptography` (PyPI, else Debian).
 # Idempotent: does nothing for what is already installed.
 set -euo pipefail
 
@@ -31,6 +31,8 @@ command -v cc >/dev/null 2>&1 || apt_install gcc
 # the ESP32-C3 (RV32IMC); capi/tests/c_vectors.rs needs gcc's AddressSanitizer (libasan,
 # part of Debian's gcc).
 command -v riscv64-unknown-elf-gcc >/dev/null 2>&1 || apt_install gcc-riscv64-unknown-elf
+# scripts/install-cost.sh runs the RV32IMC install pipeline under qemu's `virt` machine.
+command -v qemu-system-riscv32 >/dev/null 2>&1 || apt_install qemu-system-misc
 # capi/tests/c_vectors.rs also runs the C vector program under valgrind, which checks the
 # Rust side of the C API too.
 command -v valgrind >/dev/null 2>&1 || apt_install valgrind

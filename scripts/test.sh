@@ -46,6 +46,11 @@ if [[ -d firmware/esp32c3 && "${OTA_SKIP_FIRMWARE:-0}" != 1 ]]; then
     export OTA_REQUIRE_ESP32C3_ELF=1
 fi
 
+# Beside the C API's RISC-V build, but after the firmware's: it measures the real firmware
+# when that was built (a stand-in otherwise, and only when OTA_SKIP_FIRMWARE=1).
+step "install cost on RV32IMC under qemu (verify + zstd + flash writes, full image and delta)"
+bash scripts/install-cost.sh
+
 step "cargo test --workspace"
 cargo test --workspace --locked
 
