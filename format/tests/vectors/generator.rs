@@ -121,7 +121,7 @@ fn app_like(len: usize, seed: u64) -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 16 == 0 {
+        if x.is_multiple_of(16) {
             out.extend_from_slice(b"thermostat: sensor read failed\0");
         } else {
             let opcode = [0x13, 0x33, 0x03, 0x23, 0x6F, 0x63, 0xB7][(x >> 8) as usize % 7];
