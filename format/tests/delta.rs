@@ -615,3 +615,27 @@ fn image_headers_accept_method_2_with_window_logs_10_to_25() {
         );
     }
 }
+
+#[test]
+fn every_single_byte_change_is_rejected() {
+    let file = valid_delta();
+    for offset in 0..file.len() {
+        for mask in [0x01, 0x80] {
+            let mut f = file.clone();
+            f[offset] ^= mask;
+            let e = error(&f);
+            // Past both prefixes, the rule that catches a change is unambiguous.
+            let want = match offset {
+                o if (0x38..0x98).contains(&o) || (0xA0..D).contains(&o) => {
+                    Some(FormatError::SignatureInvalid)
+                }
+                o if (D + 8..D + H).contains(&o) => Some(FormatError::DeltaTargetMismatch),
+                o if o >= D + H => Some(FormatError::PayloadDigestMismatch),
+                _ => None,
+            };
+            if let Some(want) = want {
+                assert_eq!(e, want, "offset {offset:#x} ^ {mask:#x}");
+            }
+        }
+    }
+}
