@@ -115,6 +115,11 @@ typedef enum {
   OTA_STATUS_BELOW_MINIMUM_VERSION = 33,
   // The installed image does not fit the device's update slot.
   OTA_STATUS_TOO_LARGE = 34,
+  // A delta made against another image than the running one (no C API returns it yet:
+  // deltas are not in the C API).
+  OTA_STATUS_DELTA_BASE_MISMATCH = 35,
+  // A delta carrying another target header than it names (not returned yet either).
+  OTA_STATUS_DELTA_TARGET_MISMATCH = 36,
   // A required pointer argument was NULL (or a NULL buffer with a non-zero length).
   OTA_STATUS_NULL_ARGUMENT = 100,
   // An argument holds a value the API does not accept: a text field not
@@ -189,10 +194,11 @@ typedef struct {
   uint32_t image_size;
   // ESP-IDF chip id.
   uint16_t chip;
-  // 0: the payload is the installed image. 1: zstd frames that decompress to it (this
-  // library does not decompress: such a payload is for the Rust agent).
+  // 0: the payload is the installed image. 1: zstd frames that decompress to it. 2: the
+  // same with the window in flash and compressed blocks of at most 8 KiB (agents of
+  // generation 2). This library does not decompress: 1 and 2 are for the Rust agent.
   uint8_t compression;
-  // zstd window log with compression 1, else 0.
+  // zstd window log with compression 1 (10..=31) or 2 (10..=25), else 0.
   uint8_t window_log;
   // Security counter.
   uint64_t security_counter;

@@ -50,10 +50,11 @@ pub struct OtaImageInfo {
     pub image_size: u32,
     /// ESP-IDF chip id.
     pub chip: u16,
-    /// 0: the payload is the installed image. 1: zstd frames that decompress to it (this
-    /// library does not decompress: such a payload is for the Rust agent).
+    /// 0: the payload is the installed image. 1: zstd frames that decompress to it. 2: the
+    /// same with the window in flash and compressed blocks of at most 8 KiB (agents of
+    /// generation 2). This library does not decompress: 1 and 2 are for the Rust agent.
     pub compression: u8,
-    /// zstd window log with compression 1, else 0.
+    /// zstd window log with compression 1 (10..=31) or 2 (10..=25), else 0.
     pub window_log: u8,
     /// Security counter.
     pub security_counter: u64,

@@ -82,9 +82,10 @@ pub enum OtaStatus {
     BelowMinimumVersion = 33,
     /// The installed image does not fit the device's update slot.
     TooLarge = 34,
-    /// A delta made against another image than the running one.
+    /// A delta made against another image than the running one (no C API returns it yet:
+    /// deltas are not in the C API).
     DeltaBaseMismatch = 35,
-    /// A delta carrying another target header than it names.
+    /// A delta carrying another target header than it names (not returned yet either).
     DeltaTargetMismatch = 36,
     /// A required pointer argument was NULL (or a NULL buffer with a non-zero length).
     NullArgument = 100,
@@ -203,6 +204,8 @@ const NAMES: &[(OtaStatus, &core::ffi::CStr)] = &[
     (OtaStatus::Downgrade, c"Downgrade"),
     (OtaStatus::BelowMinimumVersion, c"BelowMinimumVersion"),
     (OtaStatus::TooLarge, c"TooLarge"),
+    (OtaStatus::DeltaBaseMismatch, c"DeltaBaseMismatch"),
+    (OtaStatus::DeltaTargetMismatch, c"DeltaTargetMismatch"),
     (OtaStatus::NullArgument, c"NullArgument"),
     (OtaStatus::InvalidArgument, c"InvalidArgument"),
     (OtaStatus::BadState, c"BadState"),
@@ -245,7 +248,7 @@ mod tests {
             let got = unsafe { core::ffi::CStr::from_ptr(ota_status_name(*s as u32)) };
             assert_eq!(got, *name);
         }
-        assert_eq!(NAMES.len(), 39, "a status was added without a name");
+        assert_eq!(NAMES.len(), 41, "a status was added without a name");
         let unknown = unsafe { core::ffi::CStr::from_ptr(ota_status_name(9999)) };
         assert_eq!(unknown, c"UnknownError");
     }
@@ -257,5 +260,14 @@ mod tests {
         assert_eq!(got, c"ManifestFieldMismatch(SecurityCounter)");
         let e = FormatError::InvalidField(FieldError::Rollout);
         assert_eq!(OtaStatus::from(e), OtaStatus::InvalidRollout);
+        // The delta errors (no C delta API yet, but the numbers and names are fixed).
+        for (e, status, name) in [
+            (FormatError::DeltaBaseMismatch, 35, c"DeltaBaseMismatch"),
+            (FormatError::DeltaTargetMismatch, 36, c"DeltaTargetMismatch"),
+        ] {
+            assert_eq!(OtaStatus::from(e) as u32, status);
+            let got = unsafe { core::ffi::CStr::from_ptr(ota_status_name(status)) };
+            assert_eq!(got, name);
+        }
     }
 }

@@ -185,7 +185,15 @@ fn prepare(dir: &Path) -> (PathBuf, PathBuf, Vec<Value>, Vec<String>) {
         ota_format::TrustedKeyDescriptor::new(&trusted).to_bytes(),
     )
     .expect("write the trusted descriptor");
-    let entries = index["vectors"].as_array().expect("vectors list").clone();
+    // The C API does not verify deltas yet (README, "Guarantees and limits"): every other
+    // kind runs through it.
+    let entries: Vec<Value> = index["vectors"]
+        .as_array()
+        .expect("vectors list")
+        .iter()
+        .filter(|e| e["kind"] != "delta")
+        .cloned()
+        .collect();
     let (lines, expected): (Vec<String>, Vec<String>) =
         entries.iter().map(|e| plan_line(e, &vectors)).unzip();
     let plan = dir.join("plan.tsv");

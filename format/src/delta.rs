@@ -372,12 +372,16 @@ fn decode_info(bytes: &[u8]) -> Result<DeltaInfo, FormatError> {
         return Err(FormatError::UnknownCriticalFlag);
     }
     let chip = ChipId(r.u16()?);
-    if r.u8()? != DELTA_METHOD {
+    let method = r.u8()?;
+    let window_log = r.u8()?;
+    // Then the fields in the image header's order: device type, compression, sizes (in
+    // `validate`). The method byte is checked with the window log, as the image's pair.
+    let device_type = DeviceType::decode(r.take()?, FieldError::DeviceType)?;
+    if method != DELTA_METHOD {
         return Err(FormatError::InvalidField(FieldError::Compression));
     }
-    let window_log = r.u8()?;
     let info = DeltaInfo {
-        device_type: DeviceType::decode(r.take()?, FieldError::DeviceType)?,
+        device_type,
         chip,
         window_log,
         base_size: r.u32()?,

@@ -157,6 +157,10 @@ impl ImageInfo {
         if self.flags & CRITICAL_FLAGS != 0 {
             return Err(FormatError::UnknownCriticalFlag);
         }
+        // The enum allows window logs the byte pair forbids (method 1 below 10, method 2
+        // outside 10..=25): refuse to sign a header every verifier refuses.
+        let (method, window_log) = self.compression.encode();
+        Compression::decode(method, window_log)?;
         if self.image_size == 0 || self.image_size > MAX_IMAGE_SIZE {
             return Err(sizes);
         }

@@ -109,6 +109,13 @@ fn every_hex_constant_in_format_md_is_a_vector_or_crate_value() {
         (hex::encode(MANIFEST_DOMAIN), "manifest signature domain"),
         (hex::encode(ROLLOUT_DOMAIN), "rollout domain"),
         (hex::encode(IMAGE_MAGIC), "image magic"),
+        (hex::encode(DELTA_DOMAIN), "delta signature domain"),
+        (hex::encode(DELTA_MAGIC), "delta magic"),
+        (
+            // The release-tree name of the delta vector: its base's digest prefix.
+            hex::encode(&common::sha(file("deltas/base.installed.bin"))[..8]),
+            "the delta vector's base digest prefix",
+        ),
         (hex::encode(MANIFEST_MAGIC), "manifest magic"),
         (
             hex::encode(&DESCRIPTOR_MAGIC[8..]),
@@ -171,4 +178,22 @@ fn group_order_in_format_md_is_the_one_the_vectors_use() {
     l[..16].copy_from_slice(&low.to_le_bytes());
     l[31] = 0x10; // 2^252
     assert_eq!(l, generator::ED25519_L);
+}
+
+#[test]
+fn every_error_a_vector_expects_is_in_the_error_table() {
+    let text = format_md();
+    let table = &text[text.find("## Errors").unwrap()..text.find("## Shared encodings").unwrap()];
+    for entry in vectors_json()["vectors"].as_array().unwrap() {
+        let expect = entry["expect"].as_str().unwrap();
+        let name = expect.split(['(', ' ']).next().unwrap();
+        if ["valid", "None", "Install", "UpToDate", "NotInRollout"].contains(&name) {
+            continue;
+        }
+        assert!(
+            table.contains(&format!("`{name}`")) || table.contains(&format!("`{name}(")),
+            "FORMAT.md's error table lacks {name} ({})",
+            entry["file"]
+        );
+    }
 }

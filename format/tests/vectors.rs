@@ -159,6 +159,37 @@ fn run(entry: &Value, keys: TrustedKeys<'_>) -> String {
             assert_eq!(whole, streamed, "{entry}");
             whole
         }
+        "delta" => {
+            let manifest = entry.get("manifest").map(|m| {
+                Manifest::verify(&read(m.as_str().unwrap()), &keys).expect("bound manifest")
+            });
+            let base = entry.get("base").map(|b| {
+                let base = read(b.as_str().unwrap());
+                (base.len() as u32, common::sha(&base))
+            });
+            let expect = DeltaExpectations {
+                target: Expectations {
+                    manifest: manifest.as_ref(),
+                    device_type: entry
+                        .get("expect_device_type")
+                        .map(|t| DeviceType::new(t.as_str().unwrap()).unwrap()),
+                    chip: entry
+                        .get("expect_chip")
+                        .map(|c| ChipId(c.as_u64().unwrap() as u16)),
+                },
+                base,
+            };
+            let whole = verify_delta(&bytes, keys, expect).map_or_else(err, |_| "valid".into());
+            // Byte-at-a-time streaming must reach the same verdict.
+            let mut v = DeltaVerifier::new(keys, expect);
+            let streamed = bytes
+                .iter()
+                .try_for_each(|b| v.feed(std::slice::from_ref(b)).map(drop))
+                .and_then(|()| v.finish())
+                .map_or_else(err, |_| "valid".into());
+            assert_eq!(whole, streamed, "{entry}");
+            whole
+        }
         "manifest" => match Manifest::verify(&bytes, &keys) {
             Err(e) => err(e),
             Ok(vm) => match entry.get("device") {

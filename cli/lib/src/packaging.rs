@@ -197,6 +197,13 @@ fn encode_payload(
         &mut encoder,
         zstd::zstd_safe::CParameter::ChecksumFlag(false),
     )?;
+    // Agents of generation 2 decode method 1 with their method-2 decoder, which holds a
+    // compressed block whole: at most 8 KiB (FORMAT.md). Windows up to 2^13 never make
+    // larger blocks; 2^14 would.
+    set(
+        &mut encoder,
+        zstd::zstd_safe::CParameter::MaxBlockSize(ota_format::FLASH_WINDOW_MAX_BLOCK),
+    )?;
     encoder
         .set_pledged_src_size(Some(app_image.len() as u64))
         .map_err(PackagingError::Compression)?;
@@ -212,4 +219,62 @@ fn encode_payload(
     progress.finish(PROGRESS_COMPRESSING);
     let payload = encoder.finish().map_err(PackagingError::Compression)?;
     Ok((payload, Compression::Zstd { window_log }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+
+    /// Block_Size of every compressed block (Block_Type 2) of the single frame `frame`
+    /// (RFC 8878 §3.1.1.2).
+    fn compressed_block_sizes(frame: &[u8]) -> Vec<usize> {
+        let fhd = frame[4];
+        let single_segment = fhd & 0x20 != 0;
+        let dictionary = [0, 1, 2, 4][usize::from(fhd & 3)];
+        let content_size = [usize::from(single_segment), 2, 4, 8][usize::from(fhd >> 6)];
+        let mut at = 5 + usize::from(!single_segment) + dictionary + content_size;
+        let mut sizes = Vec::new();
+        loop {
+            let h = u32::from_le_bytes([frame[at], frame[at + 1], frame[at + 2], 0]);
+            let size = (h >> 3) as usize;
+            at += 3 + if (h >> 1) & 3 == 1 { 1 } else { size };
+            if (h >> 1) & 3 == 2 {
+                sizes.push(size);
+            }
+            if h & 1 != 0 {
+                break;
+            }
+        }
+        assert_eq!(at + if fhd & 4 != 0 { 4 } else { 0 }, frame.len());
+        sizes
+    }
+
+    #[test]
+    fn method_1_compressed_blocks_are_at_most_8_kib_even_with_a_16_kib_window() {
+        // Barely compressible bytes: libzstd's blocks would fill the 16 KiB window.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let app: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 40) as u8
+            })
+            .collect();
+        let encoding = PayloadEncoding::Zstd {
+            level: 19,
+            window_log: 14,
+        };
+        let (payload, compression) = encode_payload(&app, encoding, &NoProgress).unwrap();
+        assert_eq!(compression, Compression::Zstd { window_log: 14 });
+        let sizes = compressed_block_sizes(&payload);
+        assert!(sizes.len() > 20, "{} compressed blocks", sizes.len());
+        let largest = sizes.iter().max().copied().unwrap();
+        assert!(largest <= 8192, "a compressed block of {largest} bytes");
+        assert!(
+            largest > 4096,
+            "blocks are not capped lower than 8 KiB: {largest}"
+        );
+    }
 }

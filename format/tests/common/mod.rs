@@ -133,3 +133,41 @@ pub fn outcome<T: core::fmt::Debug>(r: Result<T, FormatError>) -> String {
         Err(e) => format!("{e:?}"),
     }
 }
+
+/// The signed fields of a delta from the installed image `base` to the image file
+/// `target_file` (its header first), carrying `payload`, signed by `key`.
+pub fn delta_info_for(
+    base: &[u8],
+    target_file: &[u8],
+    payload: &[u8],
+    window_log: u8,
+    key: &SigningKey,
+) -> DeltaInfo {
+    let (target, h) = inspect_header(target_file).unwrap();
+    DeltaInfo {
+        device_type: target.device_type,
+        chip: target.chip,
+        window_log,
+        base_size: base.len() as u32,
+        payload_size: payload.len() as u32,
+        base_sha256: sha(base),
+        target_header_sha256: sha(&target_file[..h]),
+        payload_sha256: sha(payload),
+        key_id: KeyId::of(&pk(key)),
+        flags: 0,
+    }
+}
+
+/// A delta file: `info` signed by `key`, the target image's header verbatim, `payload`.
+pub fn delta_file(
+    info: &DeltaInfo,
+    key: &SigningKey,
+    target_file: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
+    let (_, h) = inspect_header(target_file).unwrap();
+    let mut file = info.sign(key).unwrap().to_vec();
+    file.extend_from_slice(&target_file[..h]);
+    file.extend_from_slice(payload);
+    file
+}

@@ -10,6 +10,7 @@
 use ota_format::*;
 use serde_json::{Value, json};
 
+use crate::common::payload as common_payload;
 use crate::common::*;
 
 pub struct Vectors {
@@ -110,6 +111,95 @@ fn zstd_frame(head: &[u8], fill: u8, fill_len: u32) -> Vec<u8> {
     f
 }
 
+/// An app-like installed image: 4-byte RISC-V-like instruction words from a small
+/// vocabulary with varying operands, and now and then a string constant, so that zstd
+/// finds matches as it does in code. Deterministic (xorshift64).
+fn app_like(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    let mut out = Vec::with_capacity(len + 32);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if x.is_multiple_of(16) {
+            out.extend_from_slice(b"thermostat: sensor read failed\0");
+        } else {
+            let opcode = [0x13, 0x33, 0x03, 0x23, 0x6F, 0x63, 0xB7][(x >> 8) as usize % 7];
+            let b = x.to_le_bytes();
+            out.extend_from_slice(&[opcode, b[2] & 0x0F, b[3] & 0x3F, b[4] & 0x07]);
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+/// The largest compressed block (Block_Type 2) of the single zstd frame `frame`, walking
+/// its block headers (RFC 8878 §3.1.1.2); panics if anything follows the frame.
+fn largest_compressed_block(frame: &[u8]) -> usize {
+    assert_eq!(frame[..4], [0x28, 0xB5, 0x2F, 0xFD]);
+    let fhd = frame[4];
+    let single_segment = fhd & 0x20 != 0;
+    let dictionary = [0, 1, 2, 4][usize::from(fhd & 3)];
+    let content_size = match fhd >> 6 {
+        0 => usize::from(single_segment),
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    let mut at = 5 + usize::from(!single_segment) + dictionary + content_size;
+    let mut largest = 0;
+    loop {
+        let h = u32::from_le_bytes([frame[at], frame[at + 1], frame[at + 2], 0]);
+        at += 3;
+        let size = (h >> 3) as usize;
+        match (h >> 1) & 3 {
+            1 => at += 1,
+            2 => {
+                largest = largest.max(size);
+                at += size;
+            }
+            _ => at += size,
+        }
+        if h & 1 != 0 {
+            break;
+        }
+    }
+    if fhd & 4 != 0 {
+        at += 4;
+    }
+    assert_eq!(at, frame.len(), "one frame and nothing else");
+    largest
+}
+
+/// libzstd level 19 as ota-sign writes method 2 and deltas: window `2^window_log`, blocks
+/// of at most [`FLASH_WINDOW_MAX_BLOCK`] bytes, content size, no checksum, and `prefix`
+/// (the delta's base) as a raw prefix. Checked to decode back with libzstd.
+fn zstd_flash(data: &[u8], window_log: u8, prefix: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    use zstd::zstd_safe::{CParameter, DParameter};
+    let mut e = zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), 19, prefix).unwrap();
+    for p in [
+        CParameter::WindowLog(u32::from(window_log)),
+        CParameter::MaxBlockSize(FLASH_WINDOW_MAX_BLOCK),
+        CParameter::ChecksumFlag(false),
+        CParameter::ContentSizeFlag(true),
+    ] {
+        e.set_parameter(p).unwrap();
+    }
+    e.set_pledged_src_size(Some(data.len() as u64)).unwrap();
+    e.write_all(data).unwrap();
+    let frame = e.finish().unwrap();
+    let largest = largest_compressed_block(&frame);
+    assert!(0 < largest && largest <= FLASH_WINDOW_MAX_BLOCK as usize);
+    let mut d = zstd::stream::read::Decoder::with_ref_prefix(&frame[..], prefix).unwrap();
+    d.set_parameter(DParameter::WindowLogMax(u32::from(window_log)))
+        .unwrap();
+    let mut back = Vec::new();
+    d.read_to_end(&mut back).unwrap();
+    assert!(back == data, "libzstd decodes it back");
+    frame
+}
+
 struct Builder {
     files: Vec<(String, Vec<u8>)>,
     entries: Vec<Value>,
@@ -154,6 +244,29 @@ impl Builder {
     ) {
         self.entry(json!({
             "file": format!("images/{image}"), "kind": "image", "expect": expect, "attack": attack,
+            "manifest": manifest.map(|m| format!("manifests/{m}")),
+            "expect_device_type": device.map(|d| d.0), "expect_chip": device.map(|d| d.1),
+        }));
+    }
+
+    /// A delta checked with the given base (the device's running installed image, a
+    /// vector file), manifest and device type and chip; `bytes` is its file, if new.
+    fn delta(
+        &mut self,
+        name: &str,
+        bytes: Option<Vec<u8>>,
+        bound: (Option<&str>, Option<&str>, Option<(&str, u16)>),
+        expect: &str,
+        attack: &str,
+    ) {
+        let file = format!("deltas/{name}");
+        if let Some(bytes) = bytes {
+            self.file(&file, bytes);
+        }
+        let (base, manifest, device) = bound;
+        self.entry(json!({
+            "file": file, "kind": "delta", "expect": expect, "attack": attack,
+            "base": base,
             "manifest": manifest.map(|m| format!("manifests/{m}")),
             "expect_device_type": device.map(|d| d.0), "expect_chip": device.map(|d| d.1),
         }));
@@ -416,9 +529,9 @@ pub fn generate() -> Vectors {
     );
     v.image(
         "bad-compression.ota",
-        resigned(&|f| f[0x0E] = 2),
+        resigned(&|f| f[0x0E] = 3),
         "InvalidField(Compression)",
-        "compression method 2, re-signed",
+        "compression method 3, re-signed",
     );
     v.image(
         "bad-window-log.ota",
@@ -1140,6 +1253,8 @@ pub fn generate() -> Vectors {
         "None",
     );
 
+    flash_window_and_delta_vectors(&mut v, &info);
+
     let key_json = |k: &ed25519_dalek::SigningKey, trusted: bool| {
         json!({
             "seed": hex(&k.to_bytes()),
@@ -1160,5 +1275,329 @@ pub fn generate() -> Vectors {
     Vectors {
         files: v.files,
         index,
+    }
+}
+
+/// Compression method 2 (a window in flash, blocks <= 8 KiB) and the delta object: a
+/// 16 KiB app-like base, a target that changes a string and inserts 200 bytes of code in
+/// the middle (so later code moves), the target as a method-2 image with its manifest, and
+/// the delta from base to target with its hostile variants.
+fn flash_window_and_delta_vectors(v: &mut Builder, info: &ImageInfo) {
+    const D: usize = DELTA_HEADER_LEN;
+    const H: usize = IMAGE_HEADER_LEN;
+    let a = key_a();
+    let b = key_b();
+    let base = app_like(16 * 1024, 0x5EED_0001);
+    let mut target = base.clone();
+    target[0x100..0x10B].copy_from_slice(b"ota-sign-ci");
+    let inserted = app_like(200, 0x5EED_0002);
+    target.splice(8000..8000, inserted);
+
+    // --- a method-2 image ---
+    let payload = zstd_flash(&target, 15, &[]);
+    let finfo = ImageInfo {
+        compression: Compression::ZstdFlashWindow { window_log: 15 },
+        payload_size: payload.len() as u32,
+        payload_sha256: sha(&payload),
+        image_size: target.len() as u32,
+        image_sha256: sha(&target),
+        ..*info
+    };
+    let flash = image(&finfo, &a, &payload);
+    v.file("images/valid-zstd-flash.installed.bin", target.clone());
+    v.image(
+        "valid-zstd-flash.ota",
+        flash.clone(),
+        "valid",
+        "none: method 2, window 2^15, libzstd level 19 with blocks <= 8 KiB, of valid-zstd-flash.installed.bin",
+    );
+    for (log, name) in [
+        (9u8, "flash-window-log-9.ota"),
+        (26, "flash-window-log-26.ota"),
+    ] {
+        let mut f = flash.clone();
+        f[0x0F] = log;
+        resign(&mut f, H, &a, IMAGE_DOMAIN);
+        v.image(
+            name,
+            f,
+            "InvalidField(Compression)",
+            &format!("method 2 with window log {log} (outside 10..=25), re-signed"),
+        );
+    }
+    let fmanifest = manifest_for(&flash, &finfo).sign(&a).unwrap().to_vec();
+    v.manifest(
+        "valid-zstd-flash.manifest",
+        fmanifest,
+        "valid",
+        "none: names images/valid-zstd-flash.ota",
+    );
+
+    // --- the delta ---
+    let dpayload = zstd_flash(&target, 16, &base);
+    let dinfo = delta_info_for(&base, &flash, &dpayload, 16, &a);
+    let valid = delta_file(&dinfo, &a, &flash, &dpayload);
+    v.file("deltas/base.installed.bin", base.clone());
+    let base_file = Some("deltas/base.installed.bin");
+    let none = (None, None, None);
+    let device = Some(("thermostat", ChipId::ESP32C3.0));
+    v.delta(
+        "valid.otad",
+        Some(valid.clone()),
+        none,
+        "valid",
+        "none: base.installed.bin to valid-zstd-flash.ota, window 2^16, libzstd level 19 with the base as raw prefix, blocks <= 8 KiB",
+    );
+    v.delta(
+        "valid.otad",
+        None,
+        (base_file, Some("valid-zstd-flash.manifest"), device),
+        "valid",
+        "none: a device running base.installed.bin, offered valid-zstd-flash.manifest",
+    );
+    v.delta(
+        "valid.otad",
+        None,
+        (Some("images/valid-zstd.installed.bin"), None, None),
+        "DeltaBaseMismatch",
+        "the device runs another image than the delta's base",
+    );
+    v.delta(
+        "valid.otad",
+        None,
+        (base_file, Some("valid.manifest"), None),
+        "ManifestImageMismatch",
+        "the manifest names another image (valid.ota) than the delta's target",
+    );
+    v.delta(
+        "valid.otad",
+        None,
+        (None, None, Some(("doorbell", ChipId::ESP32C3.0))),
+        "WrongDeviceType",
+        "a doorbell device offered a thermostat delta",
+    );
+
+    let patched = |patch: &dyn Fn(&mut Vec<u8>)| {
+        let mut f = valid.clone();
+        patch(&mut f);
+        f
+    };
+    let resigned = |patch: &dyn Fn(&mut Vec<u8>)| {
+        let mut f = patched(patch);
+        resign(&mut f, D, &a, DELTA_DOMAIN);
+        f
+    };
+    let set_u32 = |f: &mut Vec<u8>, at: usize, value: u32| {
+        f[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    };
+    let mut hostile: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "bad-magic.otad",
+            patched(&|f| f[3] = b'I'),
+            "BadMagic",
+            "magic OTAI (an image's) instead of OTAD",
+        ),
+        (
+            "unsupported-version.otad",
+            resigned(&|f| f[4] = 2),
+            "UnsupportedVersion",
+            "format version 2, re-signed",
+        ),
+        (
+            "header-length-255.otad",
+            patched(&|f| f[6..8].copy_from_slice(&255u16.to_le_bytes())),
+            "BadLength",
+            "delta header length below 256",
+        ),
+        (
+            "truncated-delta-header.otad",
+            valid[..100].to_vec(),
+            "Truncated",
+            "ends inside the delta header",
+        ),
+        (
+            "truncated-target-header.otad",
+            valid[..D + 100].to_vec(),
+            "Truncated",
+            "ends inside the target header",
+        ),
+        (
+            "truncated-payload.otad",
+            valid[..valid.len() - 1].to_vec(),
+            "Truncated",
+            "last payload byte missing",
+        ),
+        (
+            "trailing-byte.otad",
+            patched(&|f| f.push(0)),
+            "TrailingBytes",
+            "one byte after the payload",
+        ),
+        (
+            "unknown-critical-flag.otad",
+            resigned(&|f| f[0x08] = 1),
+            "UnknownCriticalFlag",
+            "critical flag bit 0 set, re-signed",
+        ),
+        (
+            "informational-flag.otad",
+            resigned(&|f| f[0x0A] = 1),
+            "valid",
+            "none: informational flag bit 16 set, ignored",
+        ),
+        (
+            "extension-area-not-zero.otad",
+            resigned(&|f| f[0xA0..D - 64].fill(0xA5)),
+            "valid",
+            "none: the extension area is ignored (but signed)",
+        ),
+        (
+            "bad-device-type.otad",
+            resigned(&|f| f[0x10] = b'T'),
+            "InvalidField(DeviceType)",
+            "upper-case device type, re-signed",
+        ),
+        (
+            "method-1.otad",
+            resigned(&|f| f[0x0E] = 1),
+            "InvalidField(Compression)",
+            "payload encoding 1 (only 2 is defined), re-signed",
+        ),
+        (
+            "window-log-9.otad",
+            resigned(&|f| f[0x0F] = 9),
+            "InvalidField(Compression)",
+            "window log 9, re-signed",
+        ),
+        (
+            "window-log-26.otad",
+            resigned(&|f| f[0x0F] = 26),
+            "InvalidField(Compression)",
+            "window log 26, re-signed",
+        ),
+        (
+            "base-size-0.otad",
+            resigned(&|f| set_u32(f, 0x30, 0)),
+            "InvalidField(Sizes)",
+            "base size 0, re-signed",
+        ),
+        (
+            "base-size-too-large.otad",
+            resigned(&|f| set_u32(f, 0x30, MAX_IMAGE_SIZE + 1)),
+            "InvalidField(Sizes)",
+            "base size above 16 MiB, re-signed",
+        ),
+        (
+            "payload-size-0.otad",
+            resigned(&|f| set_u32(f, 0x34, 0)),
+            "InvalidField(Sizes)",
+            "payload size 0, re-signed",
+        ),
+        (
+            "payload-size-too-large.otad",
+            resigned(&|f| set_u32(f, 0x34, MAX_PAYLOAD_SIZE + 1)),
+            "InvalidField(Sizes)",
+            "payload size above 16 MiB + 64 KiB, re-signed",
+        ),
+        (
+            "signature-bit.otad",
+            patched(&|f| f[D - 1] ^= 1),
+            "SignatureInvalid",
+            "last signature byte changed",
+        ),
+        (
+            "image-domain.otad",
+            patched(&|f| resign(f, D, &a, IMAGE_DOMAIN)),
+            "SignatureInvalid",
+            "delta header signed by key A under the image's domain string",
+        ),
+        (
+            "target-header-edited.otad",
+            patched(&|f| f[D + 0x30] ^= 1),
+            "DeltaTargetMismatch",
+            "a byte of the carried target header changed (its version)",
+        ),
+        (
+            "target-other-chip.otad",
+            resigned(&|f| f[0x0C] = ChipId::ESP32S3.0 as u8),
+            "DeltaTargetMismatch",
+            "delta header says ESP32-S3, the target header ESP32-C3, re-signed",
+        ),
+        (
+            "payload-edited.otad",
+            patched(&|f| *f.last_mut().unwrap() ^= 1),
+            "PayloadDigestMismatch",
+            "last payload byte changed",
+        ),
+    ];
+    let by_b = delta_file(
+        &delta_info_for(&base, &flash, &dpayload, 16, &b),
+        &b,
+        &flash,
+        &dpayload,
+    );
+    hostile.push((
+        "signed-by-key-b.otad",
+        by_b,
+        "UnknownKey",
+        "delta header signed by untrusted key B",
+    ));
+    // Another validly signed image's header carried in place of the named one.
+    let other = image(info, &a, &common_payload());
+    let mut swapped = valid.clone();
+    swapped[D..D + H].copy_from_slice(&other[..H]);
+    hostile.push((
+        "target-header-swapped.otad",
+        swapped,
+        "DeltaTargetMismatch",
+        "valid.ota's header carried in place of the named target header",
+    ));
+    // A delta naming (and carrying) a doorbell image's header, but saying thermostat.
+    let doorbell = image(
+        &ImageInfo {
+            device_type: DeviceType::new("doorbell").unwrap(),
+            ..finfo
+        },
+        &a,
+        &payload,
+    );
+    let f = delta_file(
+        &delta_info_for(&base, &doorbell, &dpayload, 16, &a),
+        &a,
+        &doorbell,
+        &dpayload,
+    );
+    let mut f = f;
+    f[0x10..0x30].copy_from_slice(&DeviceType::new("thermostat").unwrap().encode());
+    resign(&mut f, D, &a, DELTA_DOMAIN);
+    hostile.push((
+        "target-other-device-type.otad",
+        f,
+        "DeltaTargetMismatch",
+        "names a doorbell image's header but says thermostat, re-signed",
+    ));
+    // The named target header is signed by an untrusted key: the delta's signature does
+    // not stand in for the image's.
+    let untrusted = image(
+        &ImageInfo {
+            key_id: KeyId::of(&pk(&b)),
+            ..finfo
+        },
+        &b,
+        &payload,
+    );
+    hostile.push((
+        "target-signed-by-key-b.otad",
+        delta_file(
+            &delta_info_for(&base, &untrusted, &dpayload, 16, &a),
+            &a,
+            &untrusted,
+            &dpayload,
+        ),
+        "UnknownKey",
+        "names and carries a target header signed by untrusted key B",
+    ));
+    for (name, bytes, expect, attack) in hostile {
+        v.delta(name, Some(bytes), none, expect, attack);
     }
 }

@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 IMAGE_DOMAIN = b"ota-sign image v1\0"
+DELTA_DOMAIN = b"ota-sign delta v1\0"
 MANIFEST_DOMAIN = b"ota-sign manifest v1\0"
 ROLLOUT_DOMAIN = b"ota-sign rollout v1\0"
 GROUP_ORDER = 2**252 + 27742317777372353535851937790883648493
@@ -164,13 +165,17 @@ def declared_length(obj, shortest):
     return n
 
 
-def image_header(f, trusted):
+def image_header(f, trusted, named_digest=None):
+    """Header validation, in order. `named_digest`: the digest a delta header names for
+    the target header it carries, checked as soon as the whole header is present."""
     prefix(f, b"OTAI")
     if len(f) >= 6 and u16(f, 4) != 1:
         raise Reject("UnsupportedVersion")
     if len(f) < 8:
         raise Reject("Truncated")
     h = declared_length(f, 256)
+    if named_digest is not None and hashlib.sha256(f[:h]).digest() != named_digest:
+        raise Reject("DeltaTargetMismatch")
     if u32(f, 8) & 0xFFFF:
         raise Reject("UnknownCriticalFlag")
     hdr = {
@@ -186,7 +191,8 @@ def image_header(f, trusted):
         "digest": hashlib.sha256(f[:h]).digest(),
     }
     method, wlog = f[0x0E], f[0x0F]
-    if (method, wlog) != (0, 0) and not (method == 1 and 10 <= wlog <= 31):
+    if ((method, wlog) != (0, 0) and not (method == 1 and 10 <= wlog <= 31)
+            and not (method == 2 and 10 <= wlog <= 25)):
         raise Reject("InvalidField(Compression)")
     if not 0 < hdr["image_size"] <= MAX_IMAGE or not 0 < hdr["payload_size"] <= MAX_PAYLOAD:
         raise Reject("InvalidField(Sizes)")
@@ -197,8 +203,8 @@ def image_header(f, trusted):
     return hdr
 
 
-def verify_image(f, trusted, manifest=None, device_type=None, chip=None):
-    hdr = image_header(f, trusted)
+def image_expectations(hdr, manifest, device_type, chip):
+    """Step 11 of header validation."""
     if device_type is not None and hdr["device_type"] != device_type:
         raise Reject("WrongDeviceType")
     if chip is not None and hdr["chip"] != chip:
@@ -213,6 +219,11 @@ def verify_image(f, trusted, manifest=None, device_type=None, chip=None):
                                     ("image_size", "image_size", "ImageSize")]:
             if hdr[field] != manifest[mfield]:
                 raise Reject(f"ManifestFieldMismatch({name})")
+
+
+def verify_image(f, trusted, manifest=None, device_type=None, chip=None):
+    hdr = image_header(f, trusted)
+    image_expectations(hdr, manifest, device_type, chip)
     end = hdr["h"] + hdr["payload_size"]
     if len(f) > end:
         raise Reject("TrailingBytes")
@@ -221,6 +232,45 @@ def verify_image(f, trusted, manifest=None, device_type=None, chip=None):
     if hashlib.sha256(f[hdr["h"]:]).digest() != hdr["payload_sha"]:
         raise Reject("PayloadDigestMismatch")
     return hdr
+
+
+def verify_delta(f, trusted, base=None, manifest=None, device_type=None, chip=None):
+    """Delta validation, in order; `base` is the running image's (size, SHA-256)."""
+    prefix(f, b"OTAD")
+    if len(f) >= 6 and u16(f, 4) != 1:
+        raise Reject("UnsupportedVersion")
+    if len(f) < 8:
+        raise Reject("Truncated")
+    d = declared_length(f, 256)
+    if u32(f, 8) & 0xFFFF:
+        raise Reject("UnknownCriticalFlag")
+    device = padded(f[0x10:0x30], valid_name, "InvalidField(DeviceType)")
+    if f[0x0E] != 2 or not 10 <= f[0x0F] <= 25:
+        raise Reject("InvalidField(Compression)")
+    base_size, payload_size = u32(f, 0x30), u32(f, 0x34)
+    if not 0 < base_size <= MAX_IMAGE or not 0 < payload_size <= MAX_PAYLOAD:
+        raise Reject("InvalidField(Sizes)")
+    check_signature(f, d, 0x98, DELTA_DOMAIN, trusted)
+    chip_id = u16(f, 0x0C)
+    if device_type is not None and device != device_type:
+        raise Reject("WrongDeviceType")
+    if chip is not None and chip_id != chip:
+        raise Reject("WrongChip")
+    if base is not None and base != (base_size, f[0x38:0x58]):
+        raise Reject("DeltaBaseMismatch")
+    if manifest is not None and f[0x58:0x78] != manifest["header_sha"]:
+        raise Reject("ManifestImageMismatch")
+    target = image_header(f[d:], trusted, named_digest=f[0x58:0x78])
+    if target["device_type"] != device or target["chip"] != chip_id:
+        raise Reject("DeltaTargetMismatch")
+    image_expectations(target, manifest, device_type, chip)
+    start = d + target["h"]
+    if len(f) > start + payload_size:
+        raise Reject("TrailingBytes")
+    if len(f) < start + payload_size:
+        raise Reject("Truncated")
+    if hashlib.sha256(f[start:]).digest() != f[0x78:0x98]:
+        raise Reject("PayloadDigestMismatch")
 
 
 def verify_manifest(m, trusted):
@@ -338,6 +388,19 @@ def run(entry, base, trusted):
                                        trusted)
         dt = entry.get("expect_device_type")
         verify_image(data, trusted, manifest, dt.encode() if dt else None,
+                     entry.get("expect_chip"))
+        return "valid"
+    if kind == "delta":
+        manifest = None
+        if "manifest" in entry:
+            manifest = verify_manifest(open(os.path.join(base, entry["manifest"]), "rb").read(),
+                                       trusted)
+        running = None
+        if "base" in entry:
+            b = open(os.path.join(base, entry["base"]), "rb").read()
+            running = (len(b), hashlib.sha256(b).digest())
+        dt = entry.get("expect_device_type")
+        verify_delta(data, trusted, running, manifest, dt.encode() if dt else None,
                      entry.get("expect_chip"))
         return "valid"
     if kind == "manifest":
