@@ -194,7 +194,11 @@ fn check_header(verifier: &mut ImageVerifier<'_, '_>, header: &[u8]) -> Result<u
         .info
         .compression
     {
-        Compression::Zstd { window_log } => Ok(window_log),
+        // Method 1 and 2 differ only in the limits a device checks (the decoder is the
+        // same); the measured input is method 2, the flash-window default.
+        Compression::ZstdFlashWindow { window_log } | Compression::Zstd { window_log } => {
+            Ok(window_log)
+        }
         Compression::None => Err(Failure::NotZstd),
     }
 }

@@ -133,7 +133,7 @@ fn signed_image(app: &[u8], key: &SigningKey) -> Result<(Vec<u8>, usize)> {
         created: 1_767_225_600,
         image_size: u32::try_from(app.len())?,
         payload_size: u32::try_from(payload.len())?,
-        compression: Compression::Zstd {
+        compression: Compression::ZstdFlashWindow {
             window_log: WINDOW_LOG,
         },
         payload_sha256: Sha256::digest(&payload).into(),
