@@ -35,8 +35,8 @@ fn hex32(v: &Value) -> [u8; 32] {
 }
 
 /// The fuzz targets' seed corpus (`fuzz/seeds/<target>/`) is the vector set, so that
-/// mutations start from every interesting case; image seeds carry the leading byte the
-/// `image_stream` target takes as its chunk size.
+/// mutations start from every interesting case; image and delta seeds carry the leading
+/// byte the `image_stream` and `delta_stream` targets take as their chunk size.
 fn fuzz_seeds(files: &[(String, Vec<u8>)]) -> Vec<(PathBuf, Vec<u8>)> {
     let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
     let mut out = Vec::new();
@@ -44,6 +44,7 @@ fn fuzz_seeds(files: &[(String, Vec<u8>)]) -> Vec<(PathBuf, Vec<u8>)> {
         let (kind, file) = name.split_once('/').unwrap();
         let (target, seed) = match kind {
             "images" if file.ends_with(".ota") => ("image_stream", [&[0x3f], &bytes[..]].concat()),
+            "deltas" if file.ends_with(".otad") => ("delta_stream", [&[0x3f], &bytes[..]].concat()),
             "manifests" => ("manifest", bytes.clone()),
             "descriptors" => ("descriptor", bytes.clone()),
             _ => continue,
@@ -64,7 +65,7 @@ fn fuzz_seeds_are_the_vectors() {
             path.display()
         );
     }
-    for target in ["image_stream", "manifest", "descriptor"] {
+    for target in ["image_stream", "delta_stream", "manifest", "descriptor"] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../fuzz/seeds")
             .join(target);
