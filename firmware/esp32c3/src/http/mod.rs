@@ -28,8 +28,9 @@ use ota_agent::http1::{
 /// docs/BENCHMARKS.md "Bytes on the wire"; ~150 KiB/s of compressed download at 57 %).
 /// More would not download faster and risks losses: while the agent decodes and writes,
 /// the stack is not polled and esp-radio queues at most 5 received frames
-/// (`rx_queue_size`, ~7.3 KB), and during a flash erase interrupts are off and only the
-/// radio's 10 static receive buffers take frames.
+/// (`rx_queue_size`, ~7.3 KB, about this window), and during a flash erase interrupts
+/// are off and only the radio's 10 static receive buffers take frames. A larger window
+/// needs those raised too (esp-radio's `ControllerConfig`, behind its `unstable` feature).
 pub const TCP_RX: usize = 8192;
 /// Requests are a few hundred bytes; a longer one is written in pieces.
 pub const TCP_TX: usize = 1024;
