@@ -4,6 +4,12 @@
 //!
 //! The agent works on the whole flash through the `embedded-storage` NOR-flash traits
 //! (esp-storage's [`FlashStorage`]) and needs only these absolute regions.
+//!
+//! Erasing needs no wrapper: esp-storage 0.10's `erase(from, to)` erases the 64 KiB-aligned
+//! part of a range in 64 KiB blocks (the ROM's `esp_rom_spiflash_erase_block`) and the
+//! rest in 4 KiB sectors, so the agent gets block erases by asking for block-aligned
+//! ranges. Each erase runs with interrupts off (esp-storage's critical section): ~45 ms
+//! for a sector, ~150 ms for a block (typical datasheet times, docs/BENCHMARKS.md).
 
 use core::fmt;
 

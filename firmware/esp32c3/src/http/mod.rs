@@ -21,8 +21,17 @@ use ota_agent::http1::{
     TLS_WRITE_RECORD_LEN, TlsMemory, URL_BUFFER_LEN,
 };
 
-/// Socket receive window: the download streams through it.
-pub const TCP_RX: usize = 4096;
+/// Socket receive window: the download streams through it, so it bounds the download
+/// rate at `TCP_RX / round trip`: 4 KiB allowed ~80 KB/s over a 50 ms round trip (S3,
+/// GitHub), 8 KiB allows ~160 KB/s. That is what the flash can absorb once the slot is
+/// erased in 64 KiB blocks (~250 KiB/s of image, typical W25Q32JV timings, see
+/// docs/BENCHMARKS.md "Bytes on the wire"; ~150 KiB/s of compressed download at 57 %).
+/// More would not download faster and risks losses: while the agent decodes and writes,
+/// the stack is not polled and esp-radio queues at most 5 received frames
+/// (`rx_queue_size`, ~7.3 KB, about this window), and during a flash erase interrupts
+/// are off and only the radio's 10 static receive buffers take frames. A larger window
+/// needs those raised too (esp-radio's `ControllerConfig`, behind its `unstable` feature).
+pub const TCP_RX: usize = 8192;
 /// Requests are a few hundred bytes; a longer one is written in pieces.
 pub const TCP_TX: usize = 1024;
 /// How long an abandoned connection may take to send its reset before the next one.
