@@ -162,7 +162,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         },
         extra_trusted,
         now,
-        window_limits: config::window_limits(cfg),
+        devices: config::device_settings(cfg),
     };
     let tree = ReleaseTree::new(&args.repo);
     let signed = prepare(&tree, &*key, &request)?;

@@ -397,7 +397,7 @@ impl ExitStatus for PackagingDiagnostic {
             // --allow-lockout) makes an image every device would refuse.
             PackagingError::NotInstallable(_) => exit::POLICY,
             PackagingError::Compression(_)
-            | PackagingError::WindowLog(_)
+            | PackagingError::WindowLog { .. }
             | PackagingError::TooLarge(_)
             | PackagingError::Header(_) => exit::FAILURE,
         }

@@ -35,6 +35,8 @@ impl Diagnostic for RepoDiagnostic {
             RepoError::BadName(_) => "bad_name".to_owned(),
             RepoError::SignerFailed | RepoError::Signer(_) => "signer".to_owned(),
             RepoError::BadRollout => "bad_rollout".to_owned(),
+            RepoError::AgentCannotDecode { .. } => "agent_cannot_decode".to_owned(),
+            RepoError::AgentGenerationUnset { .. } => "agent_generation_unset".to_owned(),
         };
         exit::diagnostic_code("release", code)
     }
@@ -88,6 +90,12 @@ impl Diagnostic for RepoDiagnostic {
             RepoError::SignerFailed | RepoError::Signer(_) => {
                 "check the signing key or signer backend"
             }
+            RepoError::AgentCannotDecode { .. } => {
+                "package the firmware with `--agent-generation 1` (compression method 1, window in RAM); set `agent_generation = 2` only once every device of the type runs the new agent"
+            }
+            RepoError::AgentGenerationUnset { .. } => {
+                "set `agent_generation` in the device type's [device.NAME] table of ota-sign.toml: 1 to keep devices on the old agent updating (then package with --agent-generation 1), 2 if the whole fleet runs the new agent"
+            }
             RepoError::Io { .. }
             | RepoError::SequenceExhausted(..)
             | RepoError::BadName(..)
@@ -117,7 +125,9 @@ pub fn repo_exit_code(e: &RepoError) -> u8 {
         RepoError::DuplicateDeviceType(_) | RepoError::BadRollout => exit::USAGE,
         RepoError::CounterRollback { .. }
         | RepoError::Downgrade { .. }
-        | RepoError::VersionReused { .. } => exit::POLICY,
+        | RepoError::VersionReused { .. }
+        | RepoError::AgentCannotDecode { .. }
+        | RepoError::AgentGenerationUnset { .. } => exit::POLICY,
         RepoError::ImageNameCollision(_) => exit::CONFLICT,
         RepoError::Signer(e) => exit::key_exit_code(e),
         RepoError::SequenceExhausted(_) | RepoError::BadName(_) | RepoError::SignerFailed => {

@@ -63,7 +63,7 @@ pub(super) fn do_release(
         },
         extra_trusted: Vec::new(),
         now: 1_750_000_000,
-        window_limits: Default::default(),
+        devices: Default::default(),
     };
     release(tree, &TestSigner(images::key(1)), &req).unwrap();
 }

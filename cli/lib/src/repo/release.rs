@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use super::channel::{self, Change, ImageFacts, ReleaseOptions};
 use super::{ReleaseTree, RepoError, atomic, index, io_err, names};
+use crate::devices::{AgentGeneration, FleetSettings};
 use crate::trust::{ImageRejection, check_image};
-use crate::window::WindowLimits;
 
 /// One `release` invocation.
 #[derive(Clone, Debug)]
@@ -31,9 +31,9 @@ pub struct ReleaseRequest {
     pub extra_trusted: Vec<[u8; 32]>,
     /// Signing time, Unix seconds.
     pub now: u64,
-    /// The zstd window each device type's agents accept: images are checked against it
-    /// with the agent's own decoder and install rules.
-    pub window_limits: WindowLimits,
+    /// What each device type's agents decode (`[device.NAME]` of ota-sign.toml): images
+    /// are checked against it with the agents' own decoders and install rules.
+    pub devices: FleetSettings,
 }
 
 /// What happens (or happened) to one channel.
@@ -109,28 +109,23 @@ pub fn prepare(
         let bytes = fs::read(path).map_err(io_err(path))?;
         // The complete check devices make: signature, digests, then the payload through
         // the agent's own install rules for the device type's zstd window.
-        let (verified, _) = check_image(
-            &bytes,
-            keys,
-            Expectations::default(),
-            &request.window_limits,
-        )
-        .map_err(|rejection| match rejection {
-            ImageRejection::Format { error, .. } => RepoError::BadImage {
-                path: path.clone(),
-                source: error,
-            },
-            ImageRejection::NotInstallable {
-                error,
-                declared_window_log,
-                max_window_log,
-            } => RepoError::NotInstallable {
-                path: path.clone(),
-                source: error,
-                declared_window_log,
-                max_window_log,
-            },
-        })?;
+        let (verified, _) = check_image(&bytes, keys, Expectations::default(), &request.devices)
+            .map_err(|rejection| match rejection {
+                ImageRejection::Format { error, .. } => RepoError::BadImage {
+                    path: path.clone(),
+                    source: error,
+                },
+                ImageRejection::NotInstallable {
+                    error,
+                    declared_window_log,
+                    max_window_log,
+                } => RepoError::NotInstallable {
+                    path: path.clone(),
+                    source: error,
+                    declared_window_log,
+                    max_window_log,
+                },
+            })?;
         let header = verified.header;
         let info = header.info;
         if prepared
@@ -157,6 +152,14 @@ pub fn prepare(
                     .manifest(),
             ),
         };
+        agents_decode(
+            tree,
+            &request.devices,
+            path,
+            &manifest_name,
+            &info,
+            current.as_ref(),
+        )?;
         prepared.push(Prepared {
             facts: ImageFacts {
                 info,
@@ -247,6 +250,59 @@ impl SignedRelease {
         }
         index::write(tree)?;
         Ok(self.outcomes())
+    }
+}
+
+/// Refuses an image the device type's agents cannot decode: one its configured
+/// generation does not decode, and, when no generation is configured, a method-2 image
+/// following a method-0/1 one on the channel (the fleet may still run the first agent,
+/// which would silently stop updating; the operator must say which agent it runs).
+fn agents_decode(
+    tree: &ReleaseTree,
+    devices: &FleetSettings,
+    path: &std::path::Path,
+    manifest_name: &str,
+    info: &ota_format::ImageInfo,
+    current: Option<&Manifest>,
+) -> Result<(), RepoError> {
+    let device_type = info.device_type.as_str();
+    let compression = info.compression;
+    match devices.for_device_type(device_type).agent_generation {
+        Some(generation) if !generation.decodes(compression) => Err(RepoError::AgentCannotDecode {
+            path: path.to_path_buf(),
+            device_type: device_type.to_owned(),
+            generation,
+            compression,
+        }),
+        Some(_) => Ok(()),
+        None => {
+            if AgentGeneration::One.decodes(compression) {
+                return Ok(());
+            }
+            let Some(current) = current else {
+                return Ok(());
+            };
+            // The image the channel serves now; without it (a tree edited by hand) there
+            // is nothing to compare, and the configured default applies.
+            let Some(bytes) = tree.read(current.image_name.as_str())? else {
+                return Ok(());
+            };
+            let Ok((previous, _)) = ota_format::inspect_header(&bytes) else {
+                return Ok(());
+            };
+            if AgentGeneration::One.decodes(previous.compression) {
+                return Err(RepoError::AgentGenerationUnset {
+                    path: path.to_path_buf(),
+                    channel: manifest_name
+                        .trim_end_matches(names::MANIFEST_SUFFIX)
+                        .to_owned(),
+                    device_type: device_type.to_owned(),
+                    previous: previous.compression,
+                    compression,
+                });
+            }
+            Ok(())
+        }
     }
 }
 
