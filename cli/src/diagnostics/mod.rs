@@ -249,6 +249,11 @@ impl Diagnostic for InstallDiagnostic {
             )));
         }
         let help = match self.error {
+            InstallError::Decompress(DecompressError::BlockTooLarge { .. }) => {
+                "a compressed zstd block is larger than the device's decoder holds (compression \
+                 method 2: at most 8 KiB, its block buffer); `ota-sign package` caps blocks \
+                 (ZSTD_c_maxBlockSize): package the firmware again with it"
+            }
             InstallError::Decompress(_) => {
                 "the payload is not what `ota-sign package` writes (one or more plain zstd frames within the declared window): package the firmware again"
             }
