@@ -1,6 +1,6 @@
 //! Compares libzstd settings for method-2 payloads (blocks capped at 8 KiB, a window
 //! covering the image) on an app image, and checks each output with the device's
-//! decoder. How `packaging::ZstdParams` was chosen (docs/BENCHMARKS.md):
+//! decoder: how `packaging::ZstdParams` was chosen.
 //!
 //! `cargo run --release -p ota-sign-lib --example zstd_params -- APP.bin [BASE.bin]`
 //!
@@ -16,7 +16,10 @@ use zstd::zstd_safe::{CParameter, ParamSwitch, Strategy};
 fn main() {
     let mut args = std::env::args().skip(1);
     let app = std::fs::read(args.next().expect("usage: zstd_params APP.bin [BASE.bin]")).unwrap();
-    let base = args.next().map(|p| std::fs::read(p).unwrap()).unwrap_or_default();
+    let base = args
+        .next()
+        .map(|p| std::fs::read(p).unwrap())
+        .unwrap_or_default();
     let window_log = covering_window_log(base.len() + app.len());
     let ultra = |level| {
         vec![
@@ -32,23 +35,35 @@ fn main() {
     let sets: Vec<(&str, Vec<CParameter>)> = vec![
         ("level 19", vec![CParameter::CompressionLevel(19)]),
         // For comparison only: what the 8 KiB cap costs (no device decodes this).
-        ("level 19, blocks uncapped (128 KiB)", vec![
-            CParameter::CompressionLevel(19),
-            CParameter::MaxBlockSize(128 * 1024),
-        ]),
+        (
+            "level 19, blocks uncapped (128 KiB)",
+            vec![
+                CParameter::CompressionLevel(19),
+                CParameter::MaxBlockSize(128 * 1024),
+            ],
+        ),
         ("level 22", vec![CParameter::CompressionLevel(22)]),
-        ("19, no block splitter", vec![
-            CParameter::CompressionLevel(19),
-            CParameter::UseBlockSplitter(ParamSwitch::Disable),
-        ]),
-        ("19, long distance matching", vec![
-            CParameter::CompressionLevel(19),
-            CParameter::EnableLongDistanceMatching(true),
-        ]),
-        ("19, literals uncompressed", vec![
-            CParameter::CompressionLevel(19),
-            CParameter::LiteralCompressionMode(ParamSwitch::Disable),
-        ]),
+        (
+            "19, no block splitter",
+            vec![
+                CParameter::CompressionLevel(19),
+                CParameter::UseBlockSplitter(ParamSwitch::Disable),
+            ],
+        ),
+        (
+            "19, long distance matching",
+            vec![
+                CParameter::CompressionLevel(19),
+                CParameter::EnableLongDistanceMatching(true),
+            ],
+        ),
+        (
+            "19, literals uncompressed",
+            vec![
+                CParameter::CompressionLevel(19),
+                CParameter::LiteralCompressionMode(ParamSwitch::Disable),
+            ],
+        ),
         ("btultra2, full search, minmatch 3, target 999", ultra(19)),
         ("same, minmatch 4", {
             let mut v = ultra(19);
@@ -59,7 +74,11 @@ fn main() {
     println!(
         "input {} B{}, window 2^{window_log}, blocks <= {MAX_BLOCK} B",
         app.len(),
-        if base.is_empty() { String::new() } else { format!(" against a {} B base", base.len()) }
+        if base.is_empty() {
+            String::new()
+        } else {
+            format!(" against a {} B base", base.len())
+        }
     );
     for (name, params) in sets {
         let start = Instant::now();
@@ -68,12 +87,18 @@ fn main() {
         } else {
             zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), 19, &base).unwrap()
         };
-        let uncapped = params.iter().any(|p| matches!(p, CParameter::MaxBlockSize(_)));
-        for p in [CParameter::MaxBlockSize(MAX_BLOCK)].into_iter().chain(params).chain([
-            CParameter::WindowLog(u32::from(window_log)),
-            CParameter::ContentSizeFlag(true),
-            CParameter::ChecksumFlag(false),
-        ]) {
+        let uncapped = params
+            .iter()
+            .any(|p| matches!(p, CParameter::MaxBlockSize(_)));
+        for p in [CParameter::MaxBlockSize(MAX_BLOCK)]
+            .into_iter()
+            .chain(params)
+            .chain([
+                CParameter::WindowLog(u32::from(window_log)),
+                CParameter::ContentSizeFlag(true),
+                CParameter::ChecksumFlag(false),
+            ])
+        {
             enc.set_parameter(p).unwrap();
         }
         enc.set_pledged_src_size(Some(app.len() as u64)).unwrap();
@@ -82,7 +107,11 @@ fn main() {
         let took = start.elapsed();
         let decoded = flash_window::decode(&out, &base, window_log, app.len() as u32);
         if !uncapped {
-            assert_eq!(decoded.as_deref().ok(), Some(&app[..]), "{name}: the device decoder disagrees");
+            assert_eq!(
+                decoded.as_deref().ok(),
+                Some(&app[..]),
+                "{name}: the device decoder disagrees"
+            );
         }
         println!(
             "{name:48} {:>8} B  {:>6.2}%  {:>6.2} s",

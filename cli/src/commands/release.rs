@@ -42,13 +42,23 @@ Rules:
 Everything is checked and signed before the first write; images are written before the
 manifests that name them.
 
-Every image is checked as its devices would check it, with the device agent's own
-decoder and install rules (zstd frames within the window the device type accepts:
-`max_window_log` in ota-sign.toml, default 12; the ESP-IDF app image, its version and
-trusted keys): a release that every device would refuse is refused here.
+Every image is checked as its devices would check it, with the device's own decoder and
+install rules (method-1 zstd frames within the window the device type accepts:
+`max_window_log` in ota-sign.toml, default 12; method-2 blocks of at most 8 KiB; the
+ESP-IDF app image, its version and trusted keys): a release that every device would
+refuse is refused here.
 
-Exit codes: 0 released (or nothing to change); 6 refused by a rule above, or zstd frames
-larger than the device type's window; 3 an image or the tree's current manifest does not
+Mixed fleets: a device type's `agent_generation` in ota-sign.toml says which update agent
+its devices run. A method-2 image (what `package` writes for generation 2, the default)
+is refused for `agent_generation = 1`: package it with --agent-generation 1. When a device
+type has no `agent_generation` and the channel currently serves a method-0/1 image, a
+method-2 image is refused too, so that upgrading ota-sign never silently strands devices
+on the old agent: set `agent_generation = 1` to keep them updating, or 2 once the whole
+fleet runs the new agent.
+
+Exit codes: 0 released (or nothing to change); 6 refused by a rule above (including an
+image the device type's agents cannot decode), or zstd frames larger than the device
+type's window; 3 an image or the tree's current manifest does not
 verify (--trust for a rotated key), or devices refuse an image's payload; 7 another build
 under the same image name in the tree; 5 key problem; 4 unreadable file; 2 usage.
 

@@ -16,9 +16,10 @@ pub const ABOUT: &str = "\
 Verify a signed image (.ota) or release manifest (.manifest) exactly as a device would.
 
 For an image: the header signature against the given public keys, the payload digest,
-then the payload goes through the device agent's own decoder and install rules: zstd
-frames (no skippable frames, no dictionaries, a window within both the header's window
-log and what the device type accepts: `max_window_log` in ota-sign.toml, default 12),
+then the payload goes through the device's own decoder and install rules: zstd frames
+(method 1: no skippable frames, no dictionaries, a window within both the header's window
+log and what the device type accepts: `max_window_log` in ota-sign.toml, default 12;
+method 2: a window within the header's, compressed blocks of at most 8 KiB),
 the decompressed length and digest, the ESP-IDF app image (magic, chip, checksum,
 SHA-256), its version (the signed one) and its trusted-key descriptor. For a manifest:
 its signature; with --image also that the image is exactly the one the manifest names.
