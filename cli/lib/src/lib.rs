@@ -14,6 +14,7 @@
 //! | [`progress`]  | the progress callbacks long jobs report through                      |
 //! | [`interrupt`] | files removed on Ctrl-C/SIGTERM while a job writes them              |
 //! | [`devices`]   | what each device type decodes: agent generation, zstd window         |
+//! | [`delta`]     | signed deltas from a running image to a new one, self-checked        |
 //!
 //! Errors are typed (`thiserror`) and deliberately not `#[non_exhaustive]`: the binary
 //! maps every variant to a diagnostic and an exit code without a wildcard, so a new
@@ -27,6 +28,7 @@ pub mod interrupt;
 pub mod packaging;
 pub mod progress;
 // Reads access logs from S3 and download counts from GitHub: the publish hosts' clients.
+pub mod delta;
 pub mod devices;
 #[cfg(feature = "publish")]
 pub mod fleet;

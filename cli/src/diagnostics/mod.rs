@@ -1,5 +1,6 @@
 //! Library errors as diagnostics: a stable code, a line of help and an exit code each.
 
+mod delta;
 mod flash;
 mod fleet;
 mod publish;
