@@ -65,6 +65,8 @@ pub struct DeviceSettings {
     pub max_window_log: Option<u8>,
     /// The agent generation its fleet runs (`agent_generation`).
     pub agent_generation: Option<AgentGeneration>,
+    /// How many earlier releases of a channel `release` makes deltas from (`deltas`).
+    pub deltas: Option<u32>,
 }
 
 impl DeviceSettings {
@@ -137,6 +139,7 @@ mod tests {
             DeviceSettings {
                 max_window_log: Some(14),
                 agent_generation: Some(AgentGeneration::One),
+                deltas: None,
             },
         );
         let f = FleetSettings::new(m);

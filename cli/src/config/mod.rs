@@ -177,6 +177,7 @@ struct RawDevice {
     trusted_keys: Vec<Spanned<String>>,
     max_window_log: Option<Spanned<i64>>,
     agent_generation: Option<Spanned<i64>>,
+    deltas: Option<Spanned<i64>>,
     secure_boot_key: Option<String>,
 }
 
@@ -267,6 +268,17 @@ impl Config {
                 &at,
                 |g| parse_agent_generation(*g),
             )?;
+            let deltas = field(
+                raw_device.deltas,
+                &format!("device.{name}.deltas"),
+                &at,
+                |n| {
+                    u32::try_from(*n)
+                        .ok()
+                        .filter(|n| *n <= 16)
+                        .ok_or_else(|| format!("{n} is outside 0..=16 (0: no deltas)"))
+                },
+            )?;
             let mut trusted_keys = Vec::new();
             for spec in raw_device.trusted_keys {
                 let value = spec.get_ref();
@@ -293,6 +305,7 @@ impl Config {
                     settings: DeviceSettings {
                         max_window_log,
                         agent_generation,
+                        deltas,
                     },
                     secure_boot_key: raw_device.secure_boot_key.map(|p| base.join(p)),
                 },

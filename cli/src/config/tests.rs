@@ -224,6 +224,18 @@ fn agent_generation_is_checked_and_unset_means_the_default() {
         device_settings(None).for_device_type("a").agent_generation,
         None
     );
+    let c = parse("[device.a]\ndeltas = 0\n[device.b]\ndeltas = 5\n").unwrap();
+    let s = device_settings(Some(&c));
+    assert_eq!(
+        (s.for_device_type("a").deltas, s.for_device_type("b").deltas),
+        (Some(0), Some(5))
+    );
+    assert_eq!(s.for_device_type("c").deltas, None);
+    for bad in ["-1", "17"] {
+        let (line, _, msg) = invalid_at(&format!("[device.a]\ndeltas = {bad}\n"));
+        assert_eq!(line, 2, "{bad}");
+        assert!(msg.contains("deltas"), "{bad}: {msg}");
+    }
     for bad in ["0", "3", "-1"] {
         let (line, _, msg) = invalid_at(&format!("[device.a]\nagent_generation = {bad}\n"));
         assert_eq!(line, 2, "{bad}");

@@ -36,6 +36,7 @@ impl Diagnostic for RepoDiagnostic {
             RepoError::SignerFailed | RepoError::Signer(_) => "signer".to_owned(),
             RepoError::BadRollout => "bad_rollout".to_owned(),
             RepoError::AgentCannotDecode { .. } => "agent_cannot_decode".to_owned(),
+            RepoError::Delta { .. } => "delta".to_owned(),
             RepoError::AgentGenerationUnset { .. } => "agent_generation_unset".to_owned(),
         };
         exit::diagnostic_code("release", code)
@@ -90,6 +91,9 @@ impl Diagnostic for RepoDiagnostic {
             RepoError::SignerFailed | RepoError::Signer(_) => {
                 "check the signing key or signer backend"
             }
+            RepoError::Delta { .. } => {
+                "`ota-sign delta` makes the same delta by hand and says more; --deltas 0 releases without deltas"
+            }
             RepoError::AgentCannotDecode { .. } => {
                 "package the firmware with `--agent-generation 1` (compression method 1, window in RAM); set `agent_generation = 2` only once every device of the type runs the new agent"
             }
@@ -130,6 +134,11 @@ pub fn repo_exit_code(e: &RepoError) -> u8 {
         | RepoError::AgentGenerationUnset { .. } => exit::POLICY,
         RepoError::ImageNameCollision(_) => exit::CONFLICT,
         RepoError::Signer(e) => exit::key_exit_code(e),
+        RepoError::Delta {
+            source: ota_sign_lib::delta::DeltaError::Signing(e),
+            ..
+        } => exit::key_exit_code(e),
+        RepoError::Delta { .. } => exit::FAILURE,
         RepoError::SequenceExhausted(_) | RepoError::BadName(_) | RepoError::SignerFailed => {
             exit::FAILURE
         }

@@ -64,6 +64,7 @@ pub(super) fn do_release(
         extra_trusted: Vec::new(),
         now: 1_750_000_000,
         devices: Default::default(),
+        deltas: None,
     };
     release(tree, &TestSigner(images::key(1)), &req).unwrap();
 }

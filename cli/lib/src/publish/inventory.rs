@@ -15,7 +15,7 @@ use ota_format::Manifest;
 use sha2::{Digest, Sha256};
 
 use super::{Destination, PublishError, RemoteObject};
-use crate::repo::index::{self, ChannelEntry, ImageEntry, Index};
+use crate::repo::index::{self, ChannelEntry, DeltaEntry, ImageEntry, Index};
 use crate::repo::{FileKind, names};
 
 /// Where the content of one served file comes from.
@@ -67,6 +67,7 @@ pub fn build(
     let mut host_index: Option<BTreeMap<String, ImageEntry>> = None;
     let mut channels: Vec<ChannelEntry> = Vec::new();
     let mut images: Vec<ImageEntry> = Vec::new();
+    let mut deltas: Vec<DeltaEntry> = Vec::new();
     let mut digests = BTreeMap::new();
     for (&name, source) in served {
         let kind = names::classify(name);
@@ -110,6 +111,10 @@ pub fn build(
                 index::image_entry(name, bytes)
                     .map_err(|_| PublishError::RemoteGarbage(name.to_owned()))?,
             ),
+            Some(FileKind::Delta) => deltas.push(
+                index::delta_entry(name, bytes)
+                    .map_err(|_| PublishError::RemoteGarbage(name.to_owned()))?,
+            ),
             _ => continue,
         }
         digests.insert(name.to_owned(), sha256(bytes));
@@ -118,6 +123,7 @@ pub fn build(
         format: 1,
         channels,
         images,
+        deltas,
     });
     digests.insert(names::INDEX_JSON.to_owned(), sha256(&index_json));
     Ok(Inventory {

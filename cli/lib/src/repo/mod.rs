@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod channel;
+pub mod deltas;
 pub mod index;
 pub mod names;
 pub mod release;
@@ -143,6 +144,15 @@ pub enum RepoError {
         previous: ota_format::Compression,
         /// The new image's compression.
         compression: ota_format::Compression,
+    },
+    /// A delta to a new image could not be made.
+    #[error("{name}: {source}")]
+    Delta {
+        /// The delta's file name.
+        name: String,
+        /// Why.
+        #[source]
+        source: crate::delta::DeltaError,
     },
     /// A rollout outside 0..=100%.
     #[error("rollout must be between 0 and 100%")]

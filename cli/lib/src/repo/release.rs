@@ -13,6 +13,7 @@ use ota_keys::SigningKeySource;
 use serde::Serialize;
 
 use super::channel::{self, Change, ImageFacts, ReleaseOptions};
+use super::deltas::{self, DeltaOutcome, DeltaPlan, Target};
 use super::{ReleaseTree, RepoError, atomic, index, io_err, names};
 use crate::devices::{AgentGeneration, FleetSettings};
 use crate::trust::{ImageRejection, check_image};
@@ -34,6 +35,9 @@ pub struct ReleaseRequest {
     /// What each device type's agents decode (`[device.NAME]` of ota-sign.toml): images
     /// are checked against it with the agents' own decoders and install rules.
     pub devices: FleetSettings,
+    /// How many earlier releases to make deltas from, for every device type (`--deltas`);
+    /// `None`: each device type's `deltas`, else [`deltas::DEFAULT_DELTAS`].
+    pub deltas: Option<u32>,
 }
 
 /// What happens (or happened) to one channel.
@@ -59,6 +63,10 @@ pub struct ChannelOutcome {
     pub allow_downgrade: bool,
     /// How the head moves; `None` when the request changes nothing.
     pub change: Option<Change>,
+    /// Deltas beside the new image, from earlier releases.
+    pub deltas: Vec<DeltaOutcome>,
+    /// Why deltas from some earlier releases were left out.
+    pub delta_notes: Vec<String>,
 }
 
 struct Prepared {
@@ -68,6 +76,9 @@ struct Prepared {
     manifest_name: String,
     signed: Option<([u8; ota_format::MANIFEST_LEN], Manifest, Change)>,
     current: Option<Manifest>,
+    header: ota_format::ImageHeader,
+    installed: Vec<u8>,
+    deltas: DeltaPlan,
 }
 
 /// A release whose every check passed and whose manifests are signed, not yet written.
@@ -109,23 +120,25 @@ pub fn prepare(
         let bytes = fs::read(path).map_err(io_err(path))?;
         // The complete check devices make: signature, digests, then the payload through
         // the agent's own install rules for the device type's zstd window.
-        let (verified, _) = check_image(&bytes, keys, Expectations::default(), &request.devices)
-            .map_err(|rejection| match rejection {
-                ImageRejection::Format { error, .. } => RepoError::BadImage {
-                    path: path.clone(),
-                    source: error,
+        let (verified, installed) =
+            check_image(&bytes, keys, Expectations::default(), &request.devices).map_err(
+                |rejection| match rejection {
+                    ImageRejection::Format { error, .. } => RepoError::BadImage {
+                        path: path.clone(),
+                        source: error,
+                    },
+                    ImageRejection::NotInstallable {
+                        error,
+                        declared_window_log,
+                        max_window_log,
+                    } => RepoError::NotInstallable {
+                        path: path.clone(),
+                        source: error,
+                        declared_window_log,
+                        max_window_log,
+                    },
                 },
-                ImageRejection::NotInstallable {
-                    error,
-                    declared_window_log,
-                    max_window_log,
-                } => RepoError::NotInstallable {
-                    path: path.clone(),
-                    source: error,
-                    declared_window_log,
-                    max_window_log,
-                },
-            })?;
+            )?;
         let header = verified.header;
         let info = header.info;
         if prepared
@@ -172,6 +185,9 @@ pub fn prepare(
             manifest_name,
             signed: None,
             current,
+            header,
+            installed,
+            deltas: DeltaPlan::default(),
         });
     }
 
@@ -187,6 +203,34 @@ pub fn prepare(
             request.channel,
         )?;
         if let Some((m, change)) = next {
+            // A new head gets deltas from the releases before it; a re-signed one has
+            // them from when it became the head.
+            if change != Change::Resign {
+                let info = &p.facts.info;
+                let count = request.deltas.unwrap_or_else(|| {
+                    request
+                        .devices
+                        .for_device_type(info.device_type.as_str())
+                        .deltas
+                        .unwrap_or(deltas::DEFAULT_DELTAS)
+                });
+                let trusted_raw: Vec<[u8; 32]> = trusted.iter().map(|k| k.public_key).collect();
+                p.deltas = deltas::plan(
+                    tree,
+                    signer,
+                    keys,
+                    &trusted_raw,
+                    &request.devices,
+                    count,
+                    &Target {
+                        name: p.facts.name.as_str(),
+                        header: &p.header,
+                        ota: &p.bytes,
+                        installed: &p.installed,
+                    },
+                    p.current.as_ref(),
+                )?;
+            }
             p.signed = Some((sign(signer, &m, release_key)?, m, change));
         }
     }
@@ -218,6 +262,8 @@ impl SignedRelease {
                     not_after: head.not_after,
                     allow_downgrade: head.allow_downgrade,
                     change: p.signed.as_ref().map(|s| s.2),
+                    deltas: p.deltas.deltas.iter().map(|(d, _)| d.clone()).collect(),
+                    delta_notes: p.deltas.notes.clone(),
                 }
             })
             .collect()
@@ -238,6 +284,17 @@ impl SignedRelease {
                             return Err(RepoError::ImageNameCollision(p.facts.name.to_string()));
                         }
                     }
+                    r => r.map_err(io_err(&path))?,
+                }
+            }
+        }
+        // Deltas beside their images, before the manifests that make devices ask for them.
+        for p in &self.prepared {
+            for (d, bytes) in p.deltas.deltas.iter().filter(|(d, _)| d.added) {
+                let path = tree.path(&d.name);
+                match atomic::write_new(&path, bytes) {
+                    // Written by a concurrent or interrupted run: it is as good.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                     r => r.map_err(io_err(&path))?,
                 }
             }
