@@ -200,7 +200,7 @@ fn bases(
             others.push((info.created, info.version, name));
         }
     }
-    others.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    others.sort_by_key(|o| std::cmp::Reverse((o.0, o.1)));
     out.extend(others.into_iter().map(|(_, _, name)| name));
     out.truncate(count);
     Ok(out)
