@@ -41,7 +41,7 @@ file; 2 usage.
 Examples:
   ota-sign delta --key release.key --from app-1.0.0.ota --to app-1.1.0.ota \\
       -o app-1.1.0.ota.0123456789abcdef.otad
-  ota-sign delta --key release.key --pubkey old-release.pub --pubkey release.pub \\
+  ota-sign delta --key release.key --pubkey old.pub --pubkey release.pub \\
       --from old.ota --to new.ota -o new.otad --json";
 
 /// Make a signed delta update from one image to the next
