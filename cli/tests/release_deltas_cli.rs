@@ -212,3 +212,51 @@ fn no_deltas_for_generation_1_fleets_or_from_another_chip() {
         "{ch}"
     );
 }
+
+#[test]
+fn publish_to_s3_serves_the_deltas_and_keeps_listing_them() {
+    use ota_test_servers::{http, s3::S3sFs};
+    let Some(server) = S3sFs::start(&["firmware"]) else {
+        return;
+    };
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    let images: Vec<String> = ["1.0.0", "1.1.0", "1.2.0"]
+        .iter()
+        .map(|v| package(&s, pk, Chip::Esp32c3, v, 7, &[]))
+        .collect();
+    let publish = |s: &Scratch| {
+        s.run_env(&s3_publish("s3://firmware", &server.endpoint), &s3_env(), 0);
+    };
+    release(&s, &[], &images[0]);
+    release(&s, &[], &images[1]);
+    publish(&s);
+    let first = deltas_in_tree(&s);
+    assert_eq!(first.len(), 1);
+    // A tree that no longer holds the published delta (cleaned up, or another
+    // publisher's): the host's index describes it, and the host keeps serving it.
+    let kept = tree_file(&s, &first[0]);
+    std::fs::remove_file(s.path(TREE).join(&first[0])).unwrap();
+    release(&s, &[], &images[2]);
+    publish(&s);
+    let mut all = deltas_in_tree(&s);
+    assert_eq!(all.len(), 2, "{all:?}");
+    all.push(first[0].clone());
+    all.sort();
+    s.write(&format!("{TREE}/{}", first[0]), &kept);
+    for name in &all {
+        let got = http::get(&server.presigned_get("firmware", name), &[]).unwrap();
+        assert_eq!(got.status, 200, "{name}");
+        assert_eq!(got.body, tree_file(&s, name), "{name}");
+    }
+    // The host's index lists every delta it serves, the earlier ones included.
+    let index = http::get(&server.presigned_get("firmware", "index.json"), &[]).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(&index.body).unwrap();
+    let listed: Vec<&str> = index["deltas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, all.iter().map(String::as_str).collect::<Vec<_>>());
+}
