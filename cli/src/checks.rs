@@ -190,7 +190,7 @@ pub fn check_image(
     expect: Expectations<'_>,
     config: Option<&config::Config>,
 ) -> Result<(VerifiedImage, Vec<u8>), Failure> {
-    trust::check_image(bytes, keys, expect, &config::window_limits(config)).map_err(|rejection| {
+    trust::check_image(bytes, keys, expect, &config::device_settings(config)).map_err(|rejection| {
         match rejection {
             ImageRejection::Format { error, signer } => {
                 format_failure(subject, error, signer, &keys)

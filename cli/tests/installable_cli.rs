@@ -196,3 +196,21 @@ fn frame_window_above_the_device_type_limit_is_refused_unless_configured() {
     release_exits(&s, 0);
     assert!(s.path(TREE).join(MANIFEST).exists());
 }
+
+#[test]
+fn method_2_block_above_the_decoders_8_kib_is_refused() {
+    // zstd's default 128 KiB blocks: firmware-like data compresses each to far more than
+    // the 8 KiB block buffer of the decoder that reads its window from flash.
+    let app = firmware(200_000).app_image();
+    let payload = compress(&app, 18);
+    let release = build_with_payload(
+        &spec(),
+        app,
+        payload,
+        Compression::ZstdFlashWindow { window_log: 18 },
+    );
+    both_refuse(&release.ota, INVALID, "exceeds the frame's maximum 8192");
+    let s = scratch();
+    let err = verify(&s, &release.ota, INVALID);
+    assert!(err.contains("at most 8 KiB"), "{err}");
+}

@@ -1,6 +1,7 @@
-//! `package` never makes an image whose zstd window the device type's agents cannot
-//! decode: the limit is `max_window_log` of the device type in ota-sign.toml, by default
-//! what the shipped firmware accepts (2^12), and a larger `--zstd-window-log` is refused.
+//! `package` never makes a method-1 image (for generation-1 agents, which hold the zstd
+//! window in RAM) whose window those agents cannot decode: the limit is `max_window_log`
+//! of the device type in ota-sign.toml, by default what the shipped firmware accepts
+//! (2^12), and a larger `--zstd-window-log` is refused.
 
 mod common;
 
@@ -29,7 +30,14 @@ fn scratch() -> Scratch {
 
 fn package_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = PACKAGE_THERMOSTAT.to_vec();
-    args.extend_from_slice(&["--app-image", "app.bin", "-o", out]);
+    args.extend_from_slice(&[
+        "--app-image",
+        "app.bin",
+        "--agent-generation",
+        "1",
+        "-o",
+        out,
+    ]);
     args.extend_from_slice(extra);
     args
 }

@@ -7,12 +7,14 @@
 //! | [`packaging`] | a loaded firmware signed into an OTA image (and checked as devices do) |
 //! | [`trust`]     | a signed image or manifest checked as a device would check it        |
 //! | [`flash`]     | first install: partition table, bootloader, writes (serial or file)  |
+//! | [`flash_window`] | method-2 and delta payloads decoded as generation-2 devices do |
 //! | [`repo`]      | the local release tree: file names, channel manifests, index         |
 //! | [`publish`]   | uploading a release tree to a directory, S3 or GitHub Releases      |
 //! | [`fleet`]     | the fleet's state from the hosts' access logs and download counts   |
 //! | [`progress`]  | the progress callbacks long jobs report through                      |
 //! | [`interrupt`] | files removed on Ctrl-C/SIGTERM while a job writes them              |
-//! | [`window`]    | the zstd window each device type decodes                             |
+//! | [`devices`]   | what each device type decodes: agent generation, zstd window         |
+//! | [`delta`]     | signed deltas from a running image to a new one, self-checked        |
 //!
 //! Errors are typed (`thiserror`) and deliberately not `#[non_exhaustive]`: the binary
 //! maps every variant to a diagnostic and an exit code without a wildcard, so a new
@@ -20,15 +22,17 @@
 #![forbid(unsafe_code)]
 
 pub mod flash;
+pub mod flash_window;
 pub mod input;
 pub mod interrupt;
 pub mod packaging;
 pub mod progress;
 // Reads access logs from S3 and download counts from GitHub: the publish hosts' clients.
+pub mod delta;
+pub mod devices;
 #[cfg(feature = "publish")]
 pub mod fleet;
 #[cfg(feature = "publish")]
 pub mod publish;
 pub mod repo;
 pub mod trust;
-pub mod window;

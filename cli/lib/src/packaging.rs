@@ -1,7 +1,9 @@
 //! Turns a checked ESP-IDF app image into a signed `.ota` image.
 //!
-//! The app image is compressed with zstd using a window the device can afford (the
-//! whole update path must fit 64 KiB of RAM), the header is signed by whatever key
+//! The app image is compressed with zstd in the form the target devices' agent decodes:
+//! method 2 (window in flash, compressed blocks of at most 8 KiB, a window covering the
+//! whole image) for generation-2 agents, method 1 (window in RAM, 2^12 by default) for
+//! generation-1 agents. The header is signed by whatever key
 //! source the caller holds, and the result is verified again before it is returned, so
 //! a broken signer can never produce a file that `package` reports as good; its payload
 //! then goes through the device agent's own decoder and install rules, so no file leaves
@@ -18,35 +20,58 @@ use ota_keys::SigningKeySource;
 use crate::progress::Progress;
 use sha2::{Digest, Sha256};
 
-/// Largest window `package` will produce: no agent decodes a larger one. What a device
-/// type accepts is configured ((`max_window_log` in ota-sign.toml)); by default the agent's
-/// 2^12, which keeps the whole update path within the 64 KiB budget (measured in
-/// firmware/agent/tests/ram.rs; 2^14 needs ~150 KiB).
+/// Largest method-1 window `package` will produce: no generation-1 agent decodes a
+/// larger one. What a device type accepts is configured (`max_window_log` in
+/// ota-sign.toml); by default the agent's 2^12, which keeps the whole update path within
+/// the 64 KiB budget (measured in firmware/agent/tests/ram.rs; 2^14 needs ~150 KiB).
 pub const MAX_WINDOW_LOG: u8 = ota_agent::agent::MAX_WINDOW_LOG;
+/// Smallest zstd window log (zstd's own minimum).
+pub const MIN_WINDOW_LOG: u8 = 10;
+/// Largest compressed zstd block of every image `package` writes: the block buffer of
+/// the generation-2 decoder. Method 1 keeps to it too, so a generation-2 agent that
+/// decodes method 1 with the same decoder takes every image ota-sign ever wrote.
+pub const MAX_BLOCK: u32 = ota_format::FLASH_WINDOW_MAX_BLOCK;
 /// Default zstd level: slow to compress once, cheap to decompress on every device.
 pub const DEFAULT_LEVEL: i32 = 19;
 
 /// How to encode the payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PayloadEncoding {
-    /// Store the app image as is.
+    /// Store the app image as is (method 0).
     Stored,
-    /// zstd at `level` with a window of `2^window_log` bytes.
+    /// Method 1, for generation-1 agents: zstd at `level` with a window of
+    /// `2^window_log` bytes held in the device's RAM.
     Zstd {
         /// Compression level, 1..=22.
         level: i32,
         /// Window log, 10..=[`MAX_WINDOW_LOG`].
         window_log: u8,
     },
+    /// Method 2, for generation-2 agents: zstd at `level` whose window the device reads
+    /// back from flash.
+    ZstdFlashWindow {
+        /// Compression level, 1..=22.
+        level: i32,
+        /// Window log, 10..=[`ota_format::FLASH_WINDOW_MAX_LOG`]; `None`: the smallest
+        /// window covering the whole image ([`covering_window_log`]).
+        window_log: Option<u8>,
+    },
 }
 
 impl Default for PayloadEncoding {
     fn default() -> Self {
-        PayloadEncoding::Zstd {
+        PayloadEncoding::ZstdFlashWindow {
             level: DEFAULT_LEVEL,
-            window_log: crate::window::DEFAULT_MAX_WINDOW_LOG,
+            window_log: None,
         }
     }
+}
+
+/// The smallest window log whose window covers `len` bytes (so every match of the
+/// image is in reach; a larger one gains nothing), within 10..=25.
+pub fn covering_window_log(len: usize) -> u8 {
+    let log = usize::BITS - len.saturating_sub(1).leading_zeros();
+    (log as u8).clamp(MIN_WINDOW_LOG, ota_format::FLASH_WINDOW_MAX_LOG)
 }
 
 /// Everything the signed header says besides what is computed from the bytes.
@@ -64,8 +89,8 @@ pub struct PackageSpec {
     pub created: u64,
     /// Payload encoding.
     pub encoding: PayloadEncoding,
-    /// Largest zstd window log the target devices decode; the finished image is checked
-    /// against it as they would check it.
+    /// Largest method-1 zstd window log the target devices decode; the finished image is
+    /// checked against it as they would check it.
     pub max_window_log: u8,
 }
 
@@ -76,8 +101,15 @@ pub enum PackagingError {
     #[error("zstd compression failed: {0}")]
     Compression(#[source] std::io::Error),
     /// A window log outside what devices can afford.
-    #[error("zstd window log {0} is outside 10..={max}", max = MAX_WINDOW_LOG)]
-    WindowLog(u8),
+    #[error("zstd window log {log} is outside 10..={max} for {method}")]
+    WindowLog {
+        /// The window log asked for.
+        log: u8,
+        /// The largest the method allows.
+        max: u8,
+        /// The compression method.
+        method: &'static str,
+    },
     /// The image is larger than the format allows.
     #[error("app image is {0} bytes; the format's limit is {max} bytes", max = ota_format::MAX_IMAGE_SIZE)]
     TooLarge(usize),
@@ -152,13 +184,8 @@ pub fn package(
     let verified = verify_image(&bytes, TrustedKeys::new(&trusted), Expectations::default())
         .map_err(PackagingError::SelfCheck)?;
     let header = &verified.header;
-    ota_agent::contents::check_payload(
-        header,
-        &bytes[header.header_len()..],
-        spec.chip,
-        spec.max_window_log,
-    )
-    .map_err(PackagingError::NotInstallable)?;
+    crate::trust::check_payload(header, &bytes[header.header_len()..], spec.max_window_log)
+        .map_err(PackagingError::NotInstallable)?;
     Ok(Packaged {
         bytes,
         info,
@@ -171,39 +198,21 @@ fn encode_payload(
     encoding: PayloadEncoding,
     progress: &dyn Progress,
 ) -> Result<(Vec<u8>, Compression), PackagingError> {
-    let (level, window_log) = match encoding {
+    let (level, compression) = match encoding {
         PayloadEncoding::Stored => return Ok((app_image.to_vec(), Compression::None)),
-        PayloadEncoding::Zstd { level, window_log } => (level, window_log),
+        PayloadEncoding::Zstd { level, window_log } => {
+            check_window_log(window_log, MAX_WINDOW_LOG, "method 1")?;
+            (level, Compression::Zstd { window_log })
+        }
+        PayloadEncoding::ZstdFlashWindow { level, window_log } => {
+            let window_log = window_log.unwrap_or(covering_window_log(app_image.len()));
+            check_window_log(window_log, ota_format::FLASH_WINDOW_MAX_LOG, "method 2")?;
+            (level, Compression::ZstdFlashWindow { window_log })
+        }
     };
-    if !(10..=MAX_WINDOW_LOG).contains(&window_log) {
-        return Err(PackagingError::WindowLog(window_log));
-    }
-    let mut encoder =
-        zstd::stream::Encoder::new(Vec::new(), level).map_err(PackagingError::Compression)?;
-    let set = |e: &mut zstd::stream::Encoder<'_, Vec<u8>>, p| {
-        e.set_parameter(p).map_err(PackagingError::Compression)
-    };
-    set(
-        &mut encoder,
-        zstd::zstd_safe::CParameter::WindowLog(u32::from(window_log)),
-    )?;
-    // The content size lets a device check the frame against the header before
-    // decoding; the checksum is redundant with the signed digests.
-    set(
-        &mut encoder,
-        zstd::zstd_safe::CParameter::ContentSizeFlag(true),
-    )?;
-    set(
-        &mut encoder,
-        zstd::zstd_safe::CParameter::ChecksumFlag(false),
-    )?;
-    // Agents of generation 2 decode method 1 with their method-2 decoder, which holds a
-    // compressed block whole: at most 8 KiB (FORMAT.md). Windows up to 2^13 never make
-    // larger blocks; 2^14 would.
-    set(
-        &mut encoder,
-        zstd::zstd_safe::CParameter::MaxBlockSize(ota_format::FLASH_WINDOW_MAX_BLOCK),
-    )?;
+    let window_log = compression.window_log().unwrap_or(MIN_WINDOW_LOG);
+    let params = ZstdParams::new(level, window_log);
+    let mut encoder = params.encoder(&[]).map_err(PackagingError::Compression)?;
     encoder
         .set_pledged_src_size(Some(app_image.len() as u64))
         .map_err(PackagingError::Compression)?;
@@ -218,7 +227,57 @@ fn encode_payload(
     }
     progress.finish(PROGRESS_COMPRESSING);
     let payload = encoder.finish().map_err(PackagingError::Compression)?;
-    Ok((payload, Compression::Zstd { window_log }))
+    Ok((payload, compression))
+}
+
+fn check_window_log(log: u8, max: u8, method: &'static str) -> Result<(), PackagingError> {
+    if (MIN_WINDOW_LOG..=max).contains(&log) {
+        Ok(())
+    } else {
+        Err(PackagingError::WindowLog { log, max, method })
+    }
+}
+
+/// The libzstd settings of every payload ota-sign writes (images and deltas).
+#[derive(Clone, Copy, Debug)]
+pub struct ZstdParams {
+    /// Compression level.
+    pub level: i32,
+    /// Window log.
+    pub window_log: u8,
+}
+
+impl ZstdParams {
+    /// `level` with a `2^window_log` window.
+    pub fn new(level: i32, window_log: u8) -> Self {
+        ZstdParams { level, window_log }
+    }
+
+    /// A streaming encoder into a `Vec`, whose first frame may copy from `prefix`
+    /// (libzstd's `ref_prefix`, as `zstd --patch-from`; empty: none).
+    pub fn encoder<'p>(
+        &self,
+        prefix: &'p [u8],
+    ) -> std::io::Result<zstd::stream::write::Encoder<'p, Vec<u8>>> {
+        use zstd::zstd_safe::CParameter;
+        let mut encoder = if prefix.is_empty() {
+            zstd::stream::write::Encoder::new(Vec::new(), self.level)?
+        } else {
+            zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), self.level, prefix)?
+        };
+        for p in [
+            CParameter::WindowLog(u32::from(self.window_log)),
+            // Every compressed block must fit the generation-2 decoder's block buffer.
+            CParameter::MaxBlockSize(MAX_BLOCK),
+            // The content size lets a device check the frame against the header before
+            // decoding; the checksum is redundant with the signed digests.
+            CParameter::ContentSizeFlag(true),
+            CParameter::ChecksumFlag(false),
+        ] {
+            encoder.set_parameter(p)?;
+        }
+        Ok(encoder)
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use crate::output;
 use ota_sign_lib::input;
 
 pub const ABOUT: &str = "\
-Show what a file claims to be: a signed image (.ota), a release manifest, an ESP-IDF app
+Show what a file claims to be: a signed image (.ota), a delta (.otad: its own fields, then
+the target image header it carries), a release manifest, an ESP-IDF app
 image, a full flash image (`ota-sign flash --output`) or an ESP ELF. Times are ISO 8601
 (UTC). Signatures are NOT checked (use `ota-sign verify` for that); the
 signer's key id is shown so you can tell which key to verify with. Firmware inputs show
@@ -24,6 +25,7 @@ their app descriptor and the keys their trusted-key descriptor lists.
 Examples:
   ota-sign inspect app.ota
   ota-sign inspect --json thermostat.stable.manifest
+  ota-sign inspect app-1.1.0.ota.0123456789abcdef.otad
   ota-sign inspect target/riscv32imc-unknown-none-elf/release/app";
 
 /// Show the contents of an image, manifest, app image or ELF (unverified)
@@ -55,6 +57,30 @@ enum Report {
         complete: bool,
         header_len: usize,
         image_sha256: String,
+        payload_sha256: String,
+    },
+    Delta {
+        device_type: String,
+        chip: String,
+        key_id: String,
+        verified: bool,
+        /// What the target header says (device type and chip agree when it verifies).
+        target_version: Option<String>,
+        target_security_counter: Option<u64>,
+        target_compression: Option<String>,
+        target_image_size: Option<u32>,
+        target_key_id: Option<String>,
+        encoding: String,
+        base_size: u32,
+        base_sha256: String,
+        /// The suffix a device running the base asks for beside the full image.
+        name_suffix: String,
+        payload_size: u32,
+        file_size: usize,
+        complete: bool,
+        header_len: usize,
+        target_header_len: Option<usize>,
+        target_header_sha256: String,
         payload_sha256: String,
     },
     Manifest {
@@ -156,6 +182,36 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             header_len,
             file_size: bytes.len(),
             complete: bytes.len() as u64 == header_len as u64 + u64::from(info.payload_size),
+        }
+    } else if bytes.starts_with(&ota_format::DELTA_MAGIC) {
+        let (d, header_len) = ota_format::inspect_delta_header(&bytes)
+            .map_err(|e| FormatDiagnostic::new(format!("delta {name}"), e))?;
+        let target = inspect_header(&bytes[header_len..]).ok();
+        let t = target.as_ref().map(|(info, _)| info);
+        let target_header_len = target.as_ref().map(|(_, len)| *len);
+        Report::Delta {
+            verified: false,
+            device_type: d.device_type.to_string(),
+            chip: d.chip.to_string(),
+            key_id: d.key_id.to_string(),
+            target_version: t.map(|t| t.version.to_string()),
+            target_security_counter: t.map(|t| t.security_counter),
+            target_compression: t.map(|t| t.compression.to_string()),
+            target_image_size: t.map(|t| t.image_size),
+            target_key_id: t.map(|t| t.key_id.to_string()),
+            encoding: d.compression().to_string(),
+            base_size: d.base_size,
+            base_sha256: hex::encode(d.base_sha256),
+            name_suffix: ota_sign_lib::delta::delta_name("", &d.base_sha256),
+            payload_size: d.payload_size,
+            file_size: bytes.len(),
+            complete: target_header_len.is_some_and(|t| {
+                bytes.len() as u64 == (header_len + t) as u64 + u64::from(d.payload_size)
+            }),
+            header_len,
+            target_header_len,
+            target_header_sha256: hex::encode(d.target_header_sha256),
+            payload_sha256: hex::encode(d.payload_sha256),
         }
     } else if bytes.starts_with(&ota_format::MANIFEST_MAGIC) {
         let m = Manifest::inspect(&bytes)
@@ -317,7 +373,10 @@ fn render(name: &str, report: &Report) -> String {
         };
         out.push_str(&format!("  {k:<width$}  {text}\n"));
     }
-    if matches!(report, Report::Image { .. } | Report::Manifest { .. }) {
+    if matches!(
+        report,
+        Report::Image { .. } | Report::Manifest { .. } | Report::Delta { .. }
+    ) {
         out.push_str("  (signature not checked: use `ota-sign verify --pubkey KEY FILE`)\n");
     }
     out

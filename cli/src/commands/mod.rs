@@ -10,6 +10,7 @@
 //! Helpers shared by several commands (finding the signing key) live here.
 
 pub mod completions;
+pub mod delta;
 pub mod extract;
 pub mod flash;
 pub mod fleet;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Package an ESP32 build (ELF or app image) into a signed image
     #[command(long_about = package::ABOUT)]
     Package(package::Args),
+    /// Make a signed delta update (.otad) from the image devices run to a new one
+    #[command(long_about = delta::ABOUT)]
+    Delta(delta::Args),
     /// Verify a signed image or manifest as a device would
     #[command(long_about = verify::ABOUT)]
     Verify(verify::Args),
@@ -79,6 +83,7 @@ impl Command {
             Command::Keygen(args) => keygen::run(args, global),
             Command::Pubkey(args) => pubkey::run(args, global),
             Command::Package(args) => package::run(args, global),
+            Command::Delta(args) => delta::run(args, global),
             Command::Verify(args) => verify::run(args, global),
             Command::Inspect(args) => inspect::run(args, global),
             Command::Extract(args) => extract::run(args, global),

@@ -14,6 +14,7 @@ use crate::diagnostics::{PackagingDiagnostic, PolicyRefusal, firmware_failure};
 use crate::exit::Failure;
 use crate::output;
 use crate::progress::Bar;
+use ota_sign_lib::devices::AgentGeneration;
 use ota_sign_lib::input::{self, ElfOptions, Firmware, InputKind};
 use ota_sign_lib::packaging::{self, PackageSpec, PayloadEncoding};
 use ota_sign_lib::trust::{LockoutPolicy, check_lockout};
@@ -36,11 +37,19 @@ unsigned app image is first signed for Secure Boot V2 exactly as `espsecure sign
 ESP32-C2 needs), and an image that is already signed must name that
 key. An app image may end with a Secure Boot V2 signature sector and nothing else.
 
-The payload is zstd-compressed with the window the device type's agents accept:
-`max_window_log` of its [device.NAME] table in ota-sign.toml, by default 12 (4 KiB), what
-the shipped firmware decodes within its 64 KiB RAM budget. A larger --zstd-window-log
-is refused (exit 6): such an image could never install. The finished image is checked
-with the device agent's own decoder and install rules before it is written. The output
+The payload is zstd-compressed (level 19) in the form the device type's update agent
+decodes, chosen by --agent-generation, else `agent_generation` of its [device.NAME]
+table in ota-sign.toml, else 2:
+  2  compression method 2: the agent reads the zstd window back from flash, so the
+     window covers the whole image (or 2^--zstd-window-log, at most 2^25) and costs no
+     RAM; compressed blocks are capped at 8 KiB, the agent's block buffer.
+  1  compression method 1, for fleets still running the first agent, which holds the
+     window in RAM: `max_window_log` of the [device.NAME] table, by default 12 (4 KiB),
+     what the shipped firmware decodes within its 64 KiB RAM budget. A larger
+     --zstd-window-log is refused (exit 6): such an image could never install.
+A generation-1 agent cannot install a method-2 image: `release` refuses one for a device
+type configured with `agent_generation = 1`. The finished image is checked with the
+device's own decoder and install rules before it is written. The output
 is deterministic: the same inputs give the same bytes (the creation time comes from
 SOURCE_DATE_EPOCH when set).
 
@@ -118,8 +127,16 @@ pub struct Args {
     #[arg(long, default_value_t = packaging::DEFAULT_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
     pub zstd_level: i32,
 
-    /// zstd window log: the device decompresses with a 2^N-byte window; at most what the
-    /// device type accepts [default: `max_window_log` of the device type in ota-sign.toml, else 12]
+    /// Update agent the devices run: 2 decodes compression method 2 (window in flash),
+    /// 1 only method 1 (window in RAM) [default: `agent_generation` of the device type in
+    /// ota-sign.toml, else 2]
+    #[arg(long, value_name = "1|2", value_parser = parse_generation)]
+    pub agent_generation: Option<AgentGeneration>,
+
+    /// zstd window log: the device decompresses with a 2^N-byte window. Generation 2: at
+    /// most 25 [default: the smallest window covering the image]. Generation 1: at most
+    /// what the device type accepts [default: `max_window_log` of the device type in
+    /// ota-sign.toml, else 12]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(10..=31))]
     pub zstd_window_log: Option<u8>,
 
@@ -166,16 +183,12 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     let device_cfg = cfg.and_then(|c| c.device(device_type.as_str()));
     let chip = args.chip.or(device_cfg.and_then(|d| d.chip));
     let slot_size = args.slot_size.or(device_cfg.and_then(|d| d.slot_size));
-    let max_window_log = config::max_window_log(cfg, device_type.as_str());
-    let window_log = args.zstd_window_log.unwrap_or(max_window_log);
-    if !args.no_compress && window_log > max_window_log {
-        return Err(window_refusal(
-            &device_type,
-            window_log,
-            max_window_log,
-            device_cfg,
-        ));
-    }
+    let settings = config::device_settings(cfg).for_device_type(device_type.as_str());
+    let max_window_log = settings.max_window_log();
+    let generation = args
+        .agent_generation
+        .unwrap_or_else(|| settings.agent_generation());
+    let encoding = encoding(&args, generation, max_window_log, &device_type, device_cfg)?;
     if !args.force && args.output.exists() {
         return Err(output::exists(&args.output));
     }
@@ -227,14 +240,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             .security_counter
             .unwrap_or(u64::from(firmware.secure_version)),
         created: creation_time()?,
-        encoding: if args.no_compress {
-            PayloadEncoding::Stored
-        } else {
-            PayloadEncoding::Zstd {
-                level: args.zstd_level,
-                window_log,
-            }
-        },
+        encoding,
         max_window_log,
     };
     let bar = Bar::bytes(global, "compressing", firmware.app_image.len() as u64);
@@ -281,6 +287,56 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     Ok(())
 }
 
+fn parse_generation(s: &str) -> Result<AgentGeneration, String> {
+    s.parse::<i64>()
+        .ok()
+        .and_then(AgentGeneration::from_number)
+        .ok_or_else(|| format!("{s:?} is not an agent generation (1 or 2)"))
+}
+
+/// The payload encoding for `generation`'s agents, or the refusal of a window they
+/// cannot decode.
+fn encoding(
+    args: &Args,
+    generation: AgentGeneration,
+    max_window_log: u8,
+    device_type: &DeviceType,
+    device_cfg: Option<&config::Device>,
+) -> Result<PayloadEncoding, Failure> {
+    if args.no_compress {
+        return Ok(PayloadEncoding::Stored);
+    }
+    let level = args.zstd_level;
+    match generation {
+        AgentGeneration::Two => {
+            let max = ota_format::FLASH_WINDOW_MAX_LOG;
+            match args.zstd_window_log {
+                Some(log) if log > max => Err(PolicyRefusal {
+                    message: format!(
+                        "--zstd-window-log {log}: compression method 2 allows windows up to 2^{max} (32 MiB, beyond any app slot)"
+                    ),
+                    help: format!("drop --zstd-window-log (the window then covers the image), or give at most {max}"),
+                    code: "window_too_large",
+                }
+                .into()),
+                window_log => Ok(PayloadEncoding::ZstdFlashWindow { level, window_log }),
+            }
+        }
+        AgentGeneration::One => {
+            let window_log = args.zstd_window_log.unwrap_or(max_window_log);
+            if window_log > max_window_log {
+                return Err(window_refusal(
+                    device_type,
+                    window_log,
+                    max_window_log,
+                    device_cfg,
+                ));
+            }
+            Ok(PayloadEncoding::Zstd { level, window_log })
+        }
+    }
+}
+
 /// Refuses a window the device type's agents cannot decode: every device would refuse
 /// the image.
 fn window_refusal(
@@ -289,7 +345,7 @@ fn window_refusal(
     max_window_log: u8,
     device_cfg: Option<&config::Device>,
 ) -> Failure {
-    let source = if device_cfg.is_some_and(|d| d.max_window_log.is_some()) {
+    let source = if device_cfg.is_some_and(|d| d.settings.max_window_log.is_some()) {
         format!("`max_window_log` in [device.{device_type}] of ota-sign.toml")
     } else {
         format!(
@@ -299,7 +355,7 @@ fn window_refusal(
     };
     PolicyRefusal {
         message: format!(
-            "--zstd-window-log {window_log} needs a 2^{window_log}-byte window, but devices of type {device_type} decode at most 2^{max_window_log}: they could never install this image"
+            "--zstd-window-log {window_log} needs a 2^{window_log}-byte window, but generation-1 agents of device type {device_type} decode at most 2^{max_window_log}: they could never install this image"
         ),
         help: format!("drop --zstd-window-log, or give at most {max_window_log}; the limit is {source}"),
         code: "window_too_large",

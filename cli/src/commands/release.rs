@@ -42,13 +42,34 @@ Rules:
 Everything is checked and signed before the first write; images are written before the
 manifests that name them.
 
-Every image is checked as its devices would check it, with the device agent's own
-decoder and install rules (zstd frames within the window the device type accepts:
-`max_window_log` in ota-sign.toml, default 12; the ESP-IDF app image, its version and
-trusted keys): a release that every device would refuse is refused here.
+Every image is checked as its devices would check it, with the device's own decoder and
+install rules (method-1 zstd frames within the window the device type accepts:
+`max_window_log` in ota-sign.toml, default 12; method-2 blocks of at most 8 KiB; the
+ESP-IDF app image, its version and trusted keys): a release that every device would
+refuse is refused here.
 
-Exit codes: 0 released (or nothing to change); 6 refused by a rule above, or zstd frames
-larger than the device type's window; 3 an image or the tree's current manifest does not
+Deltas: for each new image, release also makes signed deltas (`ota-sign delta`) from the
+channel's last releases: its current image, then the device type's other images in the
+tree, newest first; 3 of them, or `deltas` of the device type in ota-sign.toml, or
+--deltas N (0: none). Each is named `<image>.<16 hex of the base's installed SHA-256>.otad`
+beside the image, where devices running that base look for it (a 404 means the full
+image), signed with the release key, decoded against its base before it is written, and
+listed in index.json and SHA256SUMS so `publish` uploads it. A delta that would not save
+a tenth of the full image, or whose base is for another chip or no longer verifies
+(--trust for a rotated key), is left out with a note. No deltas for a device type with
+`agent_generation = 1`: those agents install full images only.
+
+Mixed fleets: a device type's `agent_generation` in ota-sign.toml says which update agent
+its devices run. A method-2 image (what `package` writes for generation 2, the default)
+is refused for `agent_generation = 1`: package it with --agent-generation 1. When a device
+type has no `agent_generation` and the channel currently serves a method-0/1 image, a
+method-2 image is refused too, so that upgrading ota-sign never silently strands devices
+on the old agent: set `agent_generation = 1` to keep them updating, or 2 once the whole
+fleet runs the new agent.
+
+Exit codes: 0 released (or nothing to change); 6 refused by a rule above (including an
+image the device type's agents cannot decode), or zstd frames larger than the device
+type's window; 3 an image or the tree's current manifest does not
 verify (--trust for a rotated key), or devices refuse an image's payload; 7 another build
 under the same image name in the tree; 5 key problem; 4 unreadable file; 2 usage.
 
@@ -103,6 +124,11 @@ pub struct Args {
     /// rotation); repeat for several
     #[arg(long, value_name = "PUBKEY")]
     pub trust: Vec<String>,
+
+    /// Make deltas from the last N releases of the channel to each new image (0: none)
+    /// [default: `deltas` of the device type in ota-sign.toml, else 3]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub deltas: Option<u32>,
 
     /// Check and sign, print what would change, write nothing
     #[arg(long)]
@@ -162,7 +188,8 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         },
         extra_trusted,
         now,
-        window_limits: config::window_limits(cfg),
+        devices: config::device_settings(cfg),
+        deltas: args.deltas,
     };
     let tree = ReleaseTree::new(&args.repo);
     let signed = prepare(&tree, &*key, &request)?;
@@ -229,6 +256,20 @@ fn describe(o: &ChannelOutcome) -> String {
     }
     if o.allow_downgrade {
         line.push_str("  allows downgrade");
+    }
+    for d in &o.deltas {
+        line.push_str(&format!(
+            "\n    delta from {} {}: {} bytes, {:.1}% of the full image's {} bytes{}",
+            d.from_version,
+            d.name,
+            d.size,
+            d.size as f64 * 100.0 / d.full_size.max(1) as f64,
+            d.full_size,
+            if d.added { " (added)" } else { "" },
+        ));
+    }
+    for note in &o.delta_notes {
+        line.push_str(&format!("\n    {note}"));
     }
     line
 }

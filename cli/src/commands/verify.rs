@@ -11,23 +11,31 @@ use crate::cli::GlobalOpts;
 use crate::config;
 use crate::exit::Failure;
 use crate::output;
+use ota_sign_lib::delta::Checked;
 
 pub const ABOUT: &str = "\
 Verify a signed image (.ota) or release manifest (.manifest) exactly as a device would.
 
 For an image: the header signature against the given public keys, the payload digest,
-then the payload goes through the device agent's own decoder and install rules: zstd
-frames (no skippable frames, no dictionaries, a window within both the header's window
-log and what the device type accepts: `max_window_log` in ota-sign.toml, default 12),
+then the payload goes through the device's own decoder and install rules: zstd frames
+(method 1: no skippable frames, no dictionaries, a window within both the header's window
+log and what the device type accepts: `max_window_log` in ota-sign.toml, default 12;
+method 2: a window within the header's, compressed blocks of at most 8 KiB),
 the decompressed length and digest, the ESP-IDF app image (magic, chip, checksum,
 SHA-256), its version (the signed one) and its trusted-key descriptor. For a manifest:
 its signature; with --image also that the image is exactly the one the manifest names.
+For a delta (.otad, `ota-sign delta`): its signature, the target image header it carries
+(signature, and that it is the header the delta names) and the payload digest; with
+--base OLD.ota also that it applies to that image (size and installed SHA-256), and the
+payload is decoded against it with the device's decoder and checked against the target's
+installed-image digest, as a device running OLD.ota would.
 
 Without --pubkey the keys are `trusted_keys` of the device type (--device-type, else
 [defaults] device_type) in ota-sign.toml, and the file must be for that device type.
 
 Exit codes: 0 valid; 3 bad signature, digest or structure (including a payload that is
-not an ESP-IDF app image); 6 valid but not for the expected device type or chip, a
+not an ESP-IDF app image, or a delta that does not decode to its target); 6 valid but
+not for the expected device type or chip, a delta for another base than --base, a
 trusted key whose private half is public, or zstd frames larger than the device type's
 window; 2 usage; 4 unreadable file; 5 unreadable or invalid key.
 
@@ -36,7 +44,9 @@ Examples:
   ota-sign verify --pubkey release.pub --device-type thermostat app.ota
   ota-sign verify app.ota      # keys and device type from ota-sign.toml
   ota-sign verify --pubkey release.pub thermostat.stable.manifest \\
-      --image thermostat-1.2.0-1a2b3c4d.ota";
+      --image thermostat-1.2.0-1a2b3c4d.ota
+  ota-sign verify --pubkey release.pub --base thermostat-1.1.0-99aa88bb.ota \\
+      thermostat-1.2.0-1a2b3c4d.ota.0123456789abcdef.otad";
 
 /// Verify a signed image or manifest
 #[derive(ClapArgs, Debug)]
@@ -60,7 +70,12 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub image: Option<PathBuf>,
 
-    /// The image (.ota) or manifest to verify
+    /// With a delta: the image (.ota) it must apply to; the delta is then decoded
+    /// against it as a device running it would
+    #[arg(long, value_name = "OLD.ota")]
+    pub base: Option<PathBuf>,
+
+    /// The image (.ota), delta (.otad) or manifest to verify
     pub file: PathBuf,
 }
 
@@ -78,6 +93,12 @@ struct Verdict {
     sequence: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     channel: Option<String>,
+    /// A delta's base: the installed SHA-256 it applies to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_sha256: Option<String>,
+    /// A delta: whether it was decoded against --base.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_checked: Option<bool>,
 }
 
 pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
@@ -126,6 +147,64 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             key_id: m.key_id.to_string(),
             sequence: Some(m.sequence),
             channel: Some(m.channel.to_string()),
+            base_sha256: None,
+            base_checked: None,
+        }
+    } else if bytes.starts_with(&ota_format::DELTA_MAGIC) {
+        let subject = format!("delta {name}");
+        let config = global.config()?;
+        let delta_failure = |e: Checked| match e {
+            Checked::Format(e) => {
+                let signer = ota_format::inspect_delta_header(&bytes)
+                    .ok()
+                    .map(|(info, _)| info.key_id);
+                format_failure(&subject, e, signer, &keys)
+            }
+            Checked::Decode(reason) => Failure::new(
+                crate::exit::INVALID_SIGNATURE,
+                crate::exit::Message::new(
+                    format!("{subject}: its payload does not decode against the base: {reason}"),
+                    Some(
+                        "do not ship this file; make the delta again with `ota-sign delta`"
+                            .to_owned(),
+                    ),
+                    "ota_sign::delta::decode",
+                ),
+            ),
+        };
+        let verified = match &args.base {
+            Some(base_path) => {
+                let base = output::read(base_path)?;
+                let (_, base_installed) = check_image(
+                    &format!("base image {}", base_path.display()),
+                    &base,
+                    keys,
+                    Expectations::default(),
+                    config,
+                )?;
+                ota_sign_lib::delta::check(&bytes, keys, &base_installed)
+                    .map_err(delta_failure)?
+                    .0
+            }
+            None => ota_format::verify_delta(&bytes, keys, Default::default())
+                .map_err(|e| delta_failure(Checked::Format(e)))?,
+        };
+        let d = verified.delta.info;
+        let t = verified.target.info;
+        target.check(&subject, d.device_type, d.chip)?;
+        Verdict {
+            valid: true,
+            kind: "delta",
+            file: name,
+            device_type: d.device_type.to_string(),
+            chip: d.chip.to_string(),
+            version: t.version.to_string(),
+            security_counter: t.security_counter,
+            key_id: d.key_id.to_string(),
+            sequence: None,
+            channel: None,
+            base_sha256: Some(hex::encode(d.base_sha256)),
+            base_checked: Some(args.base.is_some()),
         }
     } else {
         let subject = format!("image {name}");
@@ -149,6 +228,8 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             key_id: info.key_id.to_string(),
             sequence: None,
             channel: None,
+            base_sha256: None,
+            base_checked: None,
         }
     };
     global.say(&format!(

@@ -18,7 +18,7 @@ use ota_keys::PublicKey;
 use serde::Deserialize;
 use toml::Spanned;
 
-use ota_sign_lib::window::WindowLimits;
+use ota_sign_lib::devices::{AgentGeneration, DeviceSettings, FleetSettings};
 
 use crate::exit::{ExitStatus, IO, USAGE};
 
@@ -84,9 +84,9 @@ pub struct Device {
     pub partition_table: Option<PathBuf>,
     /// Keys the fleet's firmware is expected to trust.
     pub trusted_keys: Vec<TrustedKeySpec>,
-    /// Largest zstd window log this device type's agents accept (their
-    /// `AgentConfig::max_window_log`); see [`max_window_log`].
-    pub max_window_log: Option<u8>,
+    /// What this device type's agents decode: `agent_generation` and `max_window_log`
+    /// (their `AgentConfig::max_window_log`); see [`device_settings`].
+    pub settings: DeviceSettings,
     /// Secure Boot V2 key (RSA 3072 or ECDSA P-256 PEM, private to sign, public to check)
     /// of the device type (resolved against the file's directory).
     pub secure_boot_key: Option<PathBuf>,
@@ -176,6 +176,8 @@ struct RawDevice {
     #[serde(default)]
     trusted_keys: Vec<Spanned<String>>,
     max_window_log: Option<Spanned<i64>>,
+    agent_generation: Option<Spanned<i64>>,
+    deltas: Option<Spanned<i64>>,
     secure_boot_key: Option<String>,
 }
 
@@ -260,6 +262,23 @@ impl Config {
                 &at,
                 |w| parse_max_window_log(*w),
             )?;
+            let agent_generation = field(
+                raw_device.agent_generation,
+                &format!("device.{name}.agent_generation"),
+                &at,
+                |g| parse_agent_generation(*g),
+            )?;
+            let deltas = field(
+                raw_device.deltas,
+                &format!("device.{name}.deltas"),
+                &at,
+                |n| {
+                    u32::try_from(*n)
+                        .ok()
+                        .filter(|n| *n <= 16)
+                        .ok_or_else(|| format!("{n} is outside 0..=16 (0: no deltas)"))
+                },
+            )?;
             let mut trusted_keys = Vec::new();
             for spec in raw_device.trusted_keys {
                 let value = spec.get_ref();
@@ -283,7 +302,11 @@ impl Config {
                     slot_size,
                     partition_table: raw_device.partition_table.map(|p| base.join(p)),
                     trusted_keys,
-                    max_window_log,
+                    settings: DeviceSettings {
+                        max_window_log,
+                        agent_generation,
+                        deltas,
+                    },
                     secure_boot_key: raw_device.secure_boot_key.map(|p| base.join(p)),
                 },
             );
@@ -393,22 +416,15 @@ fn parse_slot_size(s: &SlotSize) -> Result<u32, String> {
     u32::try_from(bytes).map_err(|_| format!("{bytes} bytes is larger than any ESP32 flash"))
 }
 
-/// The largest zstd window log devices of `device_type` accept: `max_window_log` of its
-/// `[device.NAME]` table, else [`ota_sign_lib::window::DEFAULT_MAX_WINDOW_LOG`]. Images whose frames need more
-/// can never install on them.
-pub fn max_window_log(config: Option<&Config>, device_type: &str) -> u8 {
-    window_limits(config).for_device_type(device_type)
-}
-
-/// `max_window_log` of every device type, detached from the file (a `release` carries
-/// it for all the images it checks); none without a file.
-pub fn window_limits(config: Option<&Config>) -> WindowLimits {
-    WindowLimits::new(
+/// What every configured device type decodes, detached from the file (a `release`
+/// carries it for all the images it checks); empty without a file.
+pub fn device_settings(config: Option<&Config>) -> FleetSettings {
+    FleetSettings::new(
         config
             .map(|c| {
                 c.devices
                     .iter()
-                    .filter_map(|(name, d)| d.max_window_log.map(|w| (name.clone(), w)))
+                    .map(|(name, d)| (name.clone(), d.settings))
                     .collect()
             })
             .unwrap_or_default(),
@@ -433,6 +449,15 @@ fn parse_max_window_log(n: i64) -> Result<u8, String> {
         .ok()
         .filter(|n| (10..=max).contains(n))
         .ok_or_else(|| format!("{n} is outside 10..={max}: no agent decodes a larger window"))
+}
+
+fn parse_agent_generation(n: i64) -> Result<AgentGeneration, String> {
+    AgentGeneration::from_number(n).ok_or_else(|| {
+        format!(
+            "{n} is not an agent generation: 1 (agents that decode zstd with the window in RAM, \
+             methods 0 and 1) or 2 (window in flash, methods 0-2 and deltas)"
+        )
+    })
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

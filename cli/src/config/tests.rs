@@ -143,10 +143,10 @@ fn bad_names_and_keys() {
 #[test]
 fn max_window_log_is_checked_and_defaults_to_the_shipped_firmware() {
     let c = parse("[device.a]\nmax_window_log = 14\n[device.b]\n").unwrap();
-    assert_eq!(max_window_log(Some(&c), "a"), 14);
-    assert_eq!(max_window_log(Some(&c), "b"), 12);
+    assert_eq!(device_settings(Some(&c)).max_window_log("a"), 14);
+    assert_eq!(device_settings(Some(&c)).max_window_log("b"), 12);
     assert_eq!(
-        max_window_log(None, "a"),
+        device_settings(None).max_window_log("a"),
         ota_agent::agent::DEFAULT_WINDOW_LOG
     );
     // The default is what the shipped firmware configures its agent with.
@@ -196,4 +196,49 @@ fn precedence_is_flag_env_file() {
 fn line_col_counts_from_one() {
     assert_eq!(line_col("ab\ncd", 0), (1, 1));
     assert_eq!(line_col("ab\ncd", 4), (2, 2));
+}
+
+#[test]
+fn agent_generation_is_checked_and_unset_means_the_default() {
+    use ota_sign_lib::devices::AgentGeneration;
+    let c =
+        parse("[device.a]\nagent_generation = 1\n[device.b]\nagent_generation = 2\n[device.c]\n")
+            .unwrap();
+    let s = device_settings(Some(&c));
+    assert_eq!(
+        s.for_device_type("a").agent_generation,
+        Some(AgentGeneration::One)
+    );
+    assert_eq!(
+        s.for_device_type("b").agent_generation,
+        Some(AgentGeneration::Two)
+    );
+    // Unset stays distinguishable from an explicit 2: `release` asks for it when a
+    // channel moves from method 1 to method 2.
+    assert_eq!(s.for_device_type("c").agent_generation, None);
+    assert_eq!(
+        s.for_device_type("c").agent_generation(),
+        AgentGeneration::Two
+    );
+    assert_eq!(
+        device_settings(None).for_device_type("a").agent_generation,
+        None
+    );
+    let c = parse("[device.a]\ndeltas = 0\n[device.b]\ndeltas = 5\n").unwrap();
+    let s = device_settings(Some(&c));
+    assert_eq!(
+        (s.for_device_type("a").deltas, s.for_device_type("b").deltas),
+        (Some(0), Some(5))
+    );
+    assert_eq!(s.for_device_type("c").deltas, None);
+    for bad in ["-1", "17"] {
+        let (line, _, msg) = invalid_at(&format!("[device.a]\ndeltas = {bad}\n"));
+        assert_eq!(line, 2, "{bad}");
+        assert!(msg.contains("deltas"), "{bad}: {msg}");
+    }
+    for bad in ["0", "3", "-1"] {
+        let (line, _, msg) = invalid_at(&format!("[device.a]\nagent_generation = {bad}\n"));
+        assert_eq!(line, 2, "{bad}");
+        assert!(msg.contains("agent_generation"), "{bad}: {msg}");
+    }
 }

@@ -1,5 +1,6 @@
 //! Library errors as diagnostics: a stable code, a line of help and an exit code each.
 
+mod delta;
 mod flash;
 mod fleet;
 mod publish;
@@ -249,6 +250,11 @@ impl Diagnostic for InstallDiagnostic {
             )));
         }
         let help = match self.error {
+            InstallError::Decompress(DecompressError::BlockTooLarge { .. }) => {
+                "a compressed zstd block is larger than the device's decoder holds (compression \
+                 method 2: at most 8 KiB, its block buffer); `ota-sign package` caps blocks \
+                 (ZSTD_c_maxBlockSize): package the firmware again with it"
+            }
             InstallError::Decompress(_) => {
                 "the payload is not what `ota-sign package` writes (one or more plain zstd frames within the declared window): package the firmware again"
             }
@@ -397,7 +403,7 @@ impl ExitStatus for PackagingDiagnostic {
             // --allow-lockout) makes an image every device would refuse.
             PackagingError::NotInstallable(_) => exit::POLICY,
             PackagingError::Compression(_)
-            | PackagingError::WindowLog(_)
+            | PackagingError::WindowLog { .. }
             | PackagingError::TooLarge(_)
             | PackagingError::Header(_) => exit::FAILURE,
         }

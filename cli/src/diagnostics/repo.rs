@@ -35,6 +35,9 @@ impl Diagnostic for RepoDiagnostic {
             RepoError::BadName(_) => "bad_name".to_owned(),
             RepoError::SignerFailed | RepoError::Signer(_) => "signer".to_owned(),
             RepoError::BadRollout => "bad_rollout".to_owned(),
+            RepoError::AgentCannotDecode { .. } => "agent_cannot_decode".to_owned(),
+            RepoError::Delta { .. } => "delta".to_owned(),
+            RepoError::AgentGenerationUnset { .. } => "agent_generation_unset".to_owned(),
         };
         exit::diagnostic_code("release", code)
     }
@@ -88,6 +91,15 @@ impl Diagnostic for RepoDiagnostic {
             RepoError::SignerFailed | RepoError::Signer(_) => {
                 "check the signing key or signer backend"
             }
+            RepoError::Delta { .. } => {
+                "`ota-sign delta` makes the same delta by hand and says more; --deltas 0 releases without deltas"
+            }
+            RepoError::AgentCannotDecode { .. } => {
+                "package the firmware with `--agent-generation 1` (compression method 1, window in RAM); set `agent_generation = 2` only once every device of the type runs the new agent"
+            }
+            RepoError::AgentGenerationUnset { .. } => {
+                "set `agent_generation` in the device type's [device.NAME] table of ota-sign.toml: 1 to keep devices on the old agent updating (then package with --agent-generation 1), 2 if the whole fleet runs the new agent"
+            }
             RepoError::Io { .. }
             | RepoError::SequenceExhausted(..)
             | RepoError::BadName(..)
@@ -117,9 +129,16 @@ pub fn repo_exit_code(e: &RepoError) -> u8 {
         RepoError::DuplicateDeviceType(_) | RepoError::BadRollout => exit::USAGE,
         RepoError::CounterRollback { .. }
         | RepoError::Downgrade { .. }
-        | RepoError::VersionReused { .. } => exit::POLICY,
+        | RepoError::VersionReused { .. }
+        | RepoError::AgentCannotDecode { .. }
+        | RepoError::AgentGenerationUnset { .. } => exit::POLICY,
         RepoError::ImageNameCollision(_) => exit::CONFLICT,
         RepoError::Signer(e) => exit::key_exit_code(e),
+        RepoError::Delta {
+            source: ota_sign_lib::delta::DeltaError::Signing(e),
+            ..
+        } => exit::key_exit_code(e),
+        RepoError::Delta { .. } => exit::FAILURE,
         RepoError::SequenceExhausted(_) | RepoError::BadName(_) | RepoError::SignerFailed => {
             exit::FAILURE
         }

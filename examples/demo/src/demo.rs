@@ -123,6 +123,10 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
             DEVICE_TYPE.into(),
             "--chip".into(),
             "esp32c3".into(),
+            // The simulated devices run today's agent, generation 1 (compression method
+            // 1 only), until the agent decodes method 2.
+            "--agent-generation".into(),
+            "1".into(),
         ];
         args.extend(build.package_args());
         args.extend(["-o".into(), ota(version)]);

@@ -1,7 +1,7 @@
 //! `index.json` and `SHA256SUMS` as the host will serve them: they describe every
 //! manifest and image the host serves after this publish, not just the tree's. Files the
 //! tree holds are described from their bytes; the rest from the host: its manifests are
-//! read (they are few: one per device type and channel), its images are taken from the
+//! read (they are few: one per device type and channel), its images and deltas are taken from the
 //! host's current `index.json` when size and digest agree with the listing, and read only
 //! when that index does not know them. So a host with a long history costs one extra
 //! request, not one per image.
@@ -15,7 +15,7 @@ use ota_format::Manifest;
 use sha2::{Digest, Sha256};
 
 use super::{Destination, PublishError, RemoteObject};
-use crate::repo::index::{self, ChannelEntry, ImageEntry, Index};
+use crate::repo::index::{self, ChannelEntry, DeltaEntry, ImageEntry, Index};
 use crate::repo::{FileKind, names};
 
 /// Where the content of one served file comes from.
@@ -64,9 +64,10 @@ pub fn build(
     served: &BTreeMap<&str, Source<'_>>,
     dest: &mut dyn Destination,
 ) -> Result<Inventory, PublishError> {
-    let mut host_index: Option<BTreeMap<String, ImageEntry>> = None;
+    let mut host_index: Option<HostIndex> = None;
     let mut channels: Vec<ChannelEntry> = Vec::new();
     let mut images: Vec<ImageEntry> = Vec::new();
+    let mut deltas: Vec<DeltaEntry> = Vec::new();
     let mut digests = BTreeMap::new();
     for (&name, source) in served {
         let kind = names::classify(name);
@@ -79,8 +80,8 @@ pub fn build(
                 }
                 let known = host_index
                     .as_ref()
-                    .and_then(|i| i.get(name))
-                    .filter(|e| agrees(e, r))
+                    .and_then(|i| i.images.get(name))
+                    .filter(|e| agrees(e.size, &e.sha256, r))
                     .cloned();
                 if let Some(entry) = known {
                     let mut d = [0u8; 32];
@@ -88,6 +89,27 @@ pub fn build(
                         .map_err(|_| PublishError::RemoteGarbage(names::INDEX_JSON.into()))?;
                     digests.insert(name.to_owned(), d);
                     images.push(entry);
+                    continue;
+                }
+                fetched = dest.fetch(name)?;
+                fetched.as_deref()
+            }
+            // Deltas as images: described from the host's index when it agrees.
+            Source::Host(r) if kind == Some(FileKind::Delta) => {
+                if host_index.is_none() {
+                    host_index = Some(read_host_index(dest)?);
+                }
+                let known = host_index
+                    .as_ref()
+                    .and_then(|i| i.deltas.get(name))
+                    .filter(|e| agrees(e.size, &e.sha256, r))
+                    .cloned();
+                if let Some(entry) = known {
+                    let mut d = [0u8; 32];
+                    hex::decode_to_slice(&entry.sha256, &mut d)
+                        .map_err(|_| PublishError::RemoteGarbage(names::INDEX_JSON.into()))?;
+                    digests.insert(name.to_owned(), d);
+                    deltas.push(entry);
                     continue;
                 }
                 fetched = dest.fetch(name)?;
@@ -110,6 +132,10 @@ pub fn build(
                 index::image_entry(name, bytes)
                     .map_err(|_| PublishError::RemoteGarbage(name.to_owned()))?,
             ),
+            Some(FileKind::Delta) => deltas.push(
+                index::delta_entry(name, bytes)
+                    .map_err(|_| PublishError::RemoteGarbage(name.to_owned()))?,
+            ),
             _ => continue,
         }
         digests.insert(name.to_owned(), sha256(bytes));
@@ -118,6 +144,7 @@ pub fn build(
         format: 1,
         channels,
         images,
+        deltas,
     });
     digests.insert(names::INDEX_JSON.to_owned(), sha256(&index_json));
     Ok(Inventory {
@@ -126,23 +153,32 @@ pub fn build(
     })
 }
 
-/// Whether the host index's entry fits what the listing says of the object.
-fn agrees(entry: &ImageEntry, remote: &RemoteObject) -> bool {
-    entry.size == remote.size
+/// Whether a host index entry (`size`, `sha256`) fits what the listing says of the
+/// object.
+fn agrees(size: u64, sha256: &str, remote: &RemoteObject) -> bool {
+    size == remote.size
         && remote
             .sha256
-            .is_none_or(|d| hex::encode(d) == entry.sha256.to_ascii_lowercase())
+            .is_none_or(|d| hex::encode(d) == sha256.to_ascii_lowercase())
+}
+
+/// The image and delta entries of the host's `index.json`.
+#[derive(Default)]
+struct HostIndex {
+    images: BTreeMap<String, ImageEntry>,
+    deltas: BTreeMap<String, DeltaEntry>,
 }
 
 /// The image entries of the host's `index.json`; none when it is missing or not ours
 /// (then each image is read instead).
-fn read_host_index(
-    dest: &mut dyn Destination,
-) -> Result<BTreeMap<String, ImageEntry>, PublishError> {
+fn read_host_index(dest: &mut dyn Destination) -> Result<HostIndex, PublishError> {
     let Some(bytes) = dest.fetch(names::INDEX_JSON)? else {
-        return Ok(BTreeMap::new());
+        return Ok(HostIndex::default());
     };
     Ok(serde_json::from_slice::<Index>(&bytes)
-        .map(|i| i.images.into_iter().map(|e| (e.name.clone(), e)).collect())
+        .map(|i| HostIndex {
+            images: i.images.into_iter().map(|e| (e.name.clone(), e)).collect(),
+            deltas: i.deltas.into_iter().map(|e| (e.name.clone(), e)).collect(),
+        })
         .unwrap_or_default())
 }

@@ -379,7 +379,7 @@ impl PublishError {
 pub fn http_headers(kind: &FileKind, name: &str) -> (&'static str, &'static str) {
     match kind {
         FileKind::Manifest { .. } => ("application/octet-stream", "no-cache, no-transform"),
-        FileKind::Image => (
+        FileKind::Image | FileKind::Delta => (
             "application/octet-stream",
             "public, max-age=31536000, immutable, no-transform",
         ),

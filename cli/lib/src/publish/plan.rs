@@ -94,6 +94,7 @@ impl Plan {
 fn kind_label(k: &FileKind) -> &'static str {
     match k {
         FileKind::Image => "image",
+        FileKind::Delta => "delta",
         FileKind::Manifest { .. } => "manifest",
         FileKind::Info => "info",
     }
@@ -183,6 +184,20 @@ pub fn make_plan(tree: &ReleaseTree, dest: &mut dyn Destination) -> Result<Plan,
         let (upload, reason, pre) = match kind {
             FileKind::Image => {
                 if only_referenced && !wanted_images.contains(name) {
+                    continue;
+                }
+                match remote.get(name) {
+                    None => (true, Reason::New, Precondition::Absent),
+                    Some(r) if same_bytes(dest, name, r, bytes)? => {
+                        (false, Reason::Unchanged, Precondition::Absent)
+                    }
+                    Some(_) => return Err(PublishError::ImageConflict(name.clone())),
+                }
+            }
+            // A delta goes wherever its image goes: a device asks for it beside the image.
+            FileKind::Delta => {
+                let image = crate::delta::delta_target(name).unwrap_or_default();
+                if only_referenced && !wanted_images.contains(image) {
                     continue;
                 }
                 match remote.get(name) {

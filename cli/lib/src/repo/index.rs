@@ -67,6 +67,23 @@ pub struct ImageEntry {
     pub created: String,
 }
 
+/// One delta as `index.json` lists it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DeltaEntry {
+    /// File name.
+    pub name: String,
+    /// The image it installs (the file name it sits beside).
+    pub image: String,
+    /// Device type.
+    pub device_type: String,
+    /// SHA-256 of the installed base image it applies to, hex.
+    pub base_sha256: String,
+    /// File size.
+    pub size: u64,
+    /// SHA-256 of the whole file, hex.
+    pub sha256: String,
+}
+
 /// The whole of `index.json`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Index {
@@ -76,6 +93,9 @@ pub struct Index {
     pub channels: Vec<ChannelEntry>,
     /// Images, sorted by name.
     pub images: Vec<ImageEntry>,
+    /// Deltas, sorted by name; absent from trees without any (as before deltas existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deltas: Vec<DeltaEntry>,
 }
 
 fn rfc3339(unix: u64) -> String {
@@ -125,6 +145,21 @@ pub fn image_entry(name: &str, bytes: &[u8]) -> Result<ImageEntry, FormatError> 
     })
 }
 
+/// The entry of the delta file `name` holding `bytes`.
+pub fn delta_entry(name: &str, bytes: &[u8]) -> Result<DeltaEntry, FormatError> {
+    let (info, _) = ota_format::inspect_delta_header(bytes)?;
+    Ok(DeltaEntry {
+        name: name.to_owned(),
+        image: crate::delta::delta_target(name)
+            .unwrap_or_default()
+            .to_owned(),
+        device_type: info.device_type.to_string(),
+        base_sha256: hex::encode(info.base_sha256),
+        size: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(bytes)),
+    })
+}
+
 /// Builds the index from the tree's manifests and images. Deterministic: the same tree
 /// gives the same bytes, so an unchanged release publishes nothing.
 pub fn build(tree: &ReleaseTree) -> Result<Index, RepoError> {
@@ -133,22 +168,29 @@ pub fn build(tree: &ReleaseTree) -> Result<Index, RepoError> {
         channels.push(channel_entry(&name, &m));
     }
     let mut images = Vec::new();
+    let mut deltas = Vec::new();
     for (name, kind) in tree.files()? {
-        if kind != FileKind::Image {
-            continue;
+        let bad = |source| RepoError::BadImage {
+            path: tree.path(&name),
+            source,
+        };
+        match kind {
+            FileKind::Image => {
+                let bytes = tree.read(&name)?.unwrap_or_default();
+                images.push(image_entry(&name, &bytes).map_err(bad)?);
+            }
+            FileKind::Delta => {
+                let bytes = tree.read(&name)?.unwrap_or_default();
+                deltas.push(delta_entry(&name, &bytes).map_err(bad)?);
+            }
+            FileKind::Manifest { .. } | FileKind::Info => {}
         }
-        let bytes = tree.read(&name)?.unwrap_or_default();
-        images.push(
-            image_entry(&name, &bytes).map_err(|source| RepoError::BadImage {
-                path: tree.path(&name),
-                source,
-            })?,
-        );
     }
     Ok(Index {
         format: 1,
         channels,
         images,
+        deltas,
     })
 }
 

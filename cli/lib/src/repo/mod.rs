@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod channel;
+pub mod deltas;
 pub mod index;
 pub mod names;
 pub mod release;
@@ -112,6 +113,47 @@ pub enum RepoError {
     /// The signing key could not sign (a remote signer failed, a key error).
     #[error("signing failed")]
     Signer(#[source] ota_keys::KeyError),
+    /// The device type's configured agents cannot decode the image's compression.
+    #[error(
+        "{path}: devices of type {device_type} run agent generation {generation} (`agent_generation` in ota-sign.toml), which cannot decode {compression}: none of them could install it"
+    )]
+    AgentCannotDecode {
+        /// The image file.
+        path: PathBuf,
+        /// Its device type.
+        device_type: String,
+        /// The configured generation.
+        generation: crate::devices::AgentGeneration,
+        /// The image's compression.
+        compression: ota_format::Compression,
+    },
+    /// The channel's current image is method 0/1, the new one method 2, and the device
+    /// type does not say which agent its fleet runs: devices still on the first agent
+    /// would stop updating.
+    #[error(
+        "{path}: {channel} currently serves an image compressed with {previous}, the new one uses {compression}, which agents of generation 1 cannot decode; [device.{device_type}] of ota-sign.toml does not say which agent the fleet runs"
+    )]
+    AgentGenerationUnset {
+        /// The image file.
+        path: PathBuf,
+        /// `<device-type>.<channel>`.
+        channel: String,
+        /// Its device type.
+        device_type: String,
+        /// The compression of the channel's current image.
+        previous: ota_format::Compression,
+        /// The new image's compression.
+        compression: ota_format::Compression,
+    },
+    /// A delta to a new image could not be made.
+    #[error("{name}: {source}")]
+    Delta {
+        /// The delta's file name.
+        name: String,
+        /// Why.
+        #[source]
+        source: crate::delta::DeltaError,
+    },
     /// A rollout outside 0..=100%.
     #[error("rollout must be between 0 and 100%")]
     BadRollout,

@@ -6,6 +6,7 @@
 //! |----------------------------------------|---------------------------------------|
 //! | `<device-type>.<channel>.manifest`     | signed head of a channel, no-cache    |
 //! | `<device-type>-<version>-<digest8>.ota`| signed image, immutable               |
+//! | `<image name>.<base16>.otad`           | signed delta to that image from the base whose installed SHA-256 starts with base16 (16 lowercase hex), immutable |
 //! | `index.json`, `SHA256SUMS`             | informational, for people and scripts |
 //!
 //! Device types and channels never contain a `.`, so a manifest name splits unambiguously.
@@ -33,6 +34,8 @@ pub enum FileKind {
     },
     /// A signed image.
     Image,
+    /// A signed delta to an image, named after it (see [`crate::delta::delta_name`]).
+    Delta,
     /// `index.json` or `SHA256SUMS`.
     Info,
 }
@@ -42,7 +45,7 @@ impl FileKind {
     /// never sees a manifest whose image is missing.
     pub fn upload_rank(&self) -> u8 {
         match self {
-            FileKind::Image => 0,
+            FileKind::Image | FileKind::Delta => 0,
             FileKind::Manifest { .. } => 1,
             FileKind::Info => 2,
         }
@@ -78,6 +81,9 @@ pub fn classify(name: &str) -> Option<FileKind> {
             channel: Channel::new(channel)?,
         });
     }
+    if crate::delta::delta_target(name).is_some_and(|image| ImageName::new(image).is_some()) {
+        return Some(FileKind::Delta);
+    }
     if name.ends_with(IMAGE_SUFFIX) && ImageName::new(name).is_some() {
         return Some(FileKind::Image);
     }
@@ -105,6 +111,13 @@ mod tests {
         let i = image_name(&dt, &v, &[0xab; 32]).unwrap();
         assert_eq!(i.as_str(), "thermostat-v2-1.2.3-rc.1-abababab.ota");
         assert_eq!(classify(i.as_str()), Some(FileKind::Image));
+        let d = crate::delta::delta_name(i.as_str(), &[0x01; 32]);
+        assert_eq!(
+            d,
+            "thermostat-v2-1.2.3-rc.1-abababab.ota.0101010101010101.otad"
+        );
+        assert_eq!(classify(&d), Some(FileKind::Delta));
+        assert_eq!(classify("notes.ota.0101010101010101.otad.tmp"), None);
     }
 
     #[test]

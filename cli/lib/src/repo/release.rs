@@ -13,9 +13,10 @@ use ota_keys::SigningKeySource;
 use serde::Serialize;
 
 use super::channel::{self, Change, ImageFacts, ReleaseOptions};
+use super::deltas::{self, DeltaOutcome, DeltaPlan, Target};
 use super::{ReleaseTree, RepoError, atomic, index, io_err, names};
+use crate::devices::{AgentGeneration, FleetSettings};
 use crate::trust::{ImageRejection, check_image};
-use crate::window::WindowLimits;
 
 /// One `release` invocation.
 #[derive(Clone, Debug)]
@@ -31,9 +32,12 @@ pub struct ReleaseRequest {
     pub extra_trusted: Vec<[u8; 32]>,
     /// Signing time, Unix seconds.
     pub now: u64,
-    /// The zstd window each device type's agents accept: images are checked against it
-    /// with the agent's own decoder and install rules.
-    pub window_limits: WindowLimits,
+    /// What each device type's agents decode (`[device.NAME]` of ota-sign.toml): images
+    /// are checked against it with the agents' own decoders and install rules.
+    pub devices: FleetSettings,
+    /// How many earlier releases to make deltas from, for every device type (`--deltas`);
+    /// `None`: each device type's `deltas`, else [`deltas::DEFAULT_DELTAS`].
+    pub deltas: Option<u32>,
 }
 
 /// What happens (or happened) to one channel.
@@ -59,6 +63,10 @@ pub struct ChannelOutcome {
     pub allow_downgrade: bool,
     /// How the head moves; `None` when the request changes nothing.
     pub change: Option<Change>,
+    /// Deltas beside the new image, from earlier releases.
+    pub deltas: Vec<DeltaOutcome>,
+    /// Why deltas from some earlier releases were left out.
+    pub delta_notes: Vec<String>,
 }
 
 struct Prepared {
@@ -68,6 +76,9 @@ struct Prepared {
     manifest_name: String,
     signed: Option<([u8; ota_format::MANIFEST_LEN], Manifest, Change)>,
     current: Option<Manifest>,
+    header: ota_format::ImageHeader,
+    installed: Vec<u8>,
+    deltas: DeltaPlan,
 }
 
 /// A release whose every check passed and whose manifests are signed, not yet written.
@@ -109,28 +120,25 @@ pub fn prepare(
         let bytes = fs::read(path).map_err(io_err(path))?;
         // The complete check devices make: signature, digests, then the payload through
         // the agent's own install rules for the device type's zstd window.
-        let (verified, _) = check_image(
-            &bytes,
-            keys,
-            Expectations::default(),
-            &request.window_limits,
-        )
-        .map_err(|rejection| match rejection {
-            ImageRejection::Format { error, .. } => RepoError::BadImage {
-                path: path.clone(),
-                source: error,
-            },
-            ImageRejection::NotInstallable {
-                error,
-                declared_window_log,
-                max_window_log,
-            } => RepoError::NotInstallable {
-                path: path.clone(),
-                source: error,
-                declared_window_log,
-                max_window_log,
-            },
-        })?;
+        let (verified, installed) =
+            check_image(&bytes, keys, Expectations::default(), &request.devices).map_err(
+                |rejection| match rejection {
+                    ImageRejection::Format { error, .. } => RepoError::BadImage {
+                        path: path.clone(),
+                        source: error,
+                    },
+                    ImageRejection::NotInstallable {
+                        error,
+                        declared_window_log,
+                        max_window_log,
+                    } => RepoError::NotInstallable {
+                        path: path.clone(),
+                        source: error,
+                        declared_window_log,
+                        max_window_log,
+                    },
+                },
+            )?;
         let header = verified.header;
         let info = header.info;
         if prepared
@@ -157,6 +165,14 @@ pub fn prepare(
                     .manifest(),
             ),
         };
+        agents_decode(
+            tree,
+            &request.devices,
+            path,
+            &manifest_name,
+            &info,
+            current.as_ref(),
+        )?;
         prepared.push(Prepared {
             facts: ImageFacts {
                 info,
@@ -169,6 +185,9 @@ pub fn prepare(
             manifest_name,
             signed: None,
             current,
+            header,
+            installed,
+            deltas: DeltaPlan::default(),
         });
     }
 
@@ -184,6 +203,34 @@ pub fn prepare(
             request.channel,
         )?;
         if let Some((m, change)) = next {
+            // A new head gets deltas from the releases before it; a re-signed one has
+            // them from when it became the head.
+            if change != Change::Resign {
+                let info = &p.facts.info;
+                let count = request.deltas.unwrap_or_else(|| {
+                    request
+                        .devices
+                        .for_device_type(info.device_type.as_str())
+                        .deltas
+                        .unwrap_or(deltas::DEFAULT_DELTAS)
+                });
+                let trusted_raw: Vec<[u8; 32]> = trusted.iter().map(|k| k.public_key).collect();
+                p.deltas = deltas::plan(
+                    tree,
+                    signer,
+                    keys,
+                    &trusted_raw,
+                    &request.devices,
+                    count,
+                    &Target {
+                        name: p.facts.name.as_str(),
+                        header: &p.header,
+                        ota: &p.bytes,
+                        installed: &p.installed,
+                    },
+                    p.current.as_ref(),
+                )?;
+            }
             p.signed = Some((sign(signer, &m, release_key)?, m, change));
         }
     }
@@ -215,6 +262,8 @@ impl SignedRelease {
                     not_after: head.not_after,
                     allow_downgrade: head.allow_downgrade,
                     change: p.signed.as_ref().map(|s| s.2),
+                    deltas: p.deltas.deltas.iter().map(|(d, _)| d.clone()).collect(),
+                    delta_notes: p.deltas.notes.clone(),
                 }
             })
             .collect()
@@ -239,6 +288,17 @@ impl SignedRelease {
                 }
             }
         }
+        // Deltas beside their images, before the manifests that make devices ask for them.
+        for p in &self.prepared {
+            for (d, bytes) in p.deltas.deltas.iter().filter(|(d, _)| d.added) {
+                let path = tree.path(&d.name);
+                match atomic::write_new(&path, bytes) {
+                    // Written by a concurrent or interrupted run: it is as good.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    r => r.map_err(io_err(&path))?,
+                }
+            }
+        }
         for p in &self.prepared {
             if let Some((bytes, _, _)) = &p.signed {
                 let path = tree.path(&p.manifest_name);
@@ -247,6 +307,59 @@ impl SignedRelease {
         }
         index::write(tree)?;
         Ok(self.outcomes())
+    }
+}
+
+/// Refuses an image the device type's agents cannot decode: one its configured
+/// generation does not decode, and, when no generation is configured, a method-2 image
+/// following a method-0/1 one on the channel (the fleet may still run the first agent,
+/// which would silently stop updating; the operator must say which agent it runs).
+fn agents_decode(
+    tree: &ReleaseTree,
+    devices: &FleetSettings,
+    path: &std::path::Path,
+    manifest_name: &str,
+    info: &ota_format::ImageInfo,
+    current: Option<&Manifest>,
+) -> Result<(), RepoError> {
+    let device_type = info.device_type.as_str();
+    let compression = info.compression;
+    match devices.for_device_type(device_type).agent_generation {
+        Some(generation) if !generation.decodes(compression) => Err(RepoError::AgentCannotDecode {
+            path: path.to_path_buf(),
+            device_type: device_type.to_owned(),
+            generation,
+            compression,
+        }),
+        Some(_) => Ok(()),
+        None => {
+            if AgentGeneration::One.decodes(compression) {
+                return Ok(());
+            }
+            let Some(current) = current else {
+                return Ok(());
+            };
+            // The image the channel serves now; without it (a tree edited by hand) there
+            // is nothing to compare, and the configured default applies.
+            let Some(bytes) = tree.read(current.image_name.as_str())? else {
+                return Ok(());
+            };
+            let Ok((previous, _)) = ota_format::inspect_header(&bytes) else {
+                return Ok(());
+            };
+            if AgentGeneration::One.decodes(previous.compression) {
+                return Err(RepoError::AgentGenerationUnset {
+                    path: path.to_path_buf(),
+                    channel: manifest_name
+                        .trim_end_matches(names::MANIFEST_SUFFIX)
+                        .to_owned(),
+                    device_type: device_type.to_owned(),
+                    previous: previous.compression,
+                    compression,
+                });
+            }
+            Ok(())
+        }
     }
 }
 

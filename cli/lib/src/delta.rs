@@ -1,0 +1,226 @@
+//! Signed deltas (`.otad`): the target image's installed bytes encoded against the base
+//! image a device already runs (libzstd's `ref_prefix`, as `zstd --patch-from`), with the
+//! target's signed header carried verbatim so the manifest's binding and the installed
+//! digest stay the single source of truth. Every delta made here is verified and decoded
+//! with the device's decoder before it is returned.
+
+use std::io::Write;
+
+use ota_format::{
+    DeltaExpectations, DeltaInfo, FormatError, ImageHeader, KeyId, TrustedKey, TrustedKeys,
+    verify_delta,
+};
+use ota_keys::SigningKeySource;
+use sha2::{Digest, Sha256};
+
+use crate::packaging::{DEFAULT_LEVEL, ZstdParams, covering_window_log};
+
+/// File name suffix of a delta.
+pub const DELTA_SUFFIX: &str = ".otad";
+
+/// Why a delta could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DeltaError {
+    /// The base and the target are for different device types or chips.
+    #[error(
+        "the base is for {base}, the target for {target}: a delta needs both for one device type and chip"
+    )]
+    Mismatch {
+        /// Device type and chip of the base.
+        base: String,
+        /// Device type and chip of the target.
+        target: String,
+    },
+    /// The compressor failed.
+    #[error("zstd compression failed: {0}")]
+    Compression(#[source] std::io::Error),
+    /// The payload is larger than the format allows.
+    #[error("the delta payload of {0} bytes is larger than the format allows")]
+    TooLarge(usize),
+    /// The header could not be encoded.
+    #[error("invalid delta header: {0}")]
+    Header(#[source] FormatError),
+    /// The signer failed.
+    #[error("signing failed")]
+    Signing(#[source] ota_keys::KeyError),
+    /// The finished delta does not verify: the signer does not hold the key it claims.
+    #[error(
+        "the signed delta does not verify with the signer's public key ({0}); the key source is broken"
+    )]
+    SelfCheck(#[source] FormatError),
+    /// The finished delta does not decode to the target with the device's decoder.
+    #[error("the delta does not decode to the target image with the device's decoder: {0}")]
+    Decode(String),
+}
+
+/// One side of a delta: a verified image and its installed bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct DeltaSide<'a> {
+    /// The verified header.
+    pub header: &'a ImageHeader,
+    /// The image's `.ota` bytes (the target's header is carried from them).
+    pub ota: &'a [u8],
+    /// The installed image (the decoded payload).
+    pub installed: &'a [u8],
+}
+
+/// A signed, self-checked delta.
+#[derive(Clone, Debug)]
+pub struct Delta {
+    /// The complete `.otad` file.
+    pub bytes: Vec<u8>,
+    /// Its signed header fields.
+    pub info: DeltaInfo,
+}
+
+/// The name a device asks for: the full image's name, then the first 8 bytes of the
+/// base's installed SHA-256 in lowercase hex, then `.otad`.
+pub fn delta_name(image_name: &str, base_installed_sha256: &[u8; 32]) -> String {
+    format!(
+        "{image_name}.{}{DELTA_SUFFIX}",
+        hex::encode(&base_installed_sha256[..8])
+    )
+}
+
+/// The image name a delta file name belongs to (`None`: not a delta's name).
+pub fn delta_target(name: &str) -> Option<&str> {
+    let stem = name.strip_suffix(DELTA_SUFFIX)?;
+    let (image, digest) = stem.rsplit_once('.')?;
+    let hex_ok = digest.len() == 16
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (hex_ok && image.ends_with(crate::repo::names::IMAGE_SUFFIX)).then_some(image)
+}
+
+/// Makes the delta from `base` to `target`, signed by `signer`. `trusted` must hold the
+/// key that signed the target's header (the self-check verifies the delta as a device
+/// would, which includes the target header).
+pub fn make(
+    base: DeltaSide<'_>,
+    target: DeltaSide<'_>,
+    signer: &dyn SigningKeySource,
+    trusted: &[[u8; 32]],
+) -> Result<Delta, DeltaError> {
+    let (b, t) = (&base.header.info, &target.header.info);
+    if b.device_type != t.device_type || b.chip != t.chip {
+        return Err(DeltaError::Mismatch {
+            base: format!("{} ({})", b.device_type, b.chip),
+            target: format!("{} ({})", t.device_type, t.chip),
+        });
+    }
+    let window_log = covering_window_log(base.installed.len() + target.installed.len());
+    let payload = encode(base.installed, target.installed, window_log)?;
+    let public_key = signer.public_key();
+    let base_sha256: [u8; 32] = Sha256::digest(base.installed).into();
+    let info = DeltaInfo {
+        device_type: t.device_type,
+        chip: t.chip,
+        window_log,
+        base_size: u32::try_from(base.installed.len())
+            .map_err(|_| DeltaError::TooLarge(base.installed.len()))?,
+        payload_size: u32::try_from(payload.len())
+            .map_err(|_| DeltaError::TooLarge(payload.len()))?,
+        base_sha256,
+        target_header_sha256: *target.header.header_sha256(),
+        payload_sha256: Sha256::digest(&payload).into(),
+        key_id: KeyId::of(&public_key),
+        flags: 0,
+    };
+    let message = info.signing_message().map_err(DeltaError::Header)?;
+    let signature = signer
+        .sign(message.as_bytes())
+        .map_err(DeltaError::Signing)?;
+    let header = info.assemble(&signature).map_err(DeltaError::Header)?;
+    let target_header = &target.ota[..target.header.header_len()];
+    let mut bytes = Vec::with_capacity(header.len() + target_header.len() + payload.len());
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(target_header);
+    bytes.extend_from_slice(&payload);
+
+    let keys: Vec<TrustedKey> = std::iter::once(public_key)
+        .chain(trusted.iter().copied())
+        .map(TrustedKey::new)
+        .collect();
+    check(&bytes, TrustedKeys::new(&keys), base.installed).map_err(|e| match e {
+        Checked::Format(f) => DeltaError::SelfCheck(f),
+        Checked::Decode(d) => DeltaError::Decode(d),
+    })?;
+    Ok(Delta { bytes, info })
+}
+
+/// Why [`check`] refused a delta.
+#[derive(Debug, thiserror::Error)]
+pub enum Checked {
+    /// A signature, digest, binding or structure rule.
+    #[error("{0}")]
+    Format(#[source] FormatError),
+    /// The payload does not decode to the target's installed image.
+    #[error("{0}")]
+    Decode(String),
+}
+
+/// Verifies a delta as a device running `base` does: both signatures, the base binding,
+/// the payload digest, then decodes the payload with the device's decoder and checks
+/// the output against the target header's installed digest. Returns the verified
+/// headers and the installed target image.
+pub fn check(
+    bytes: &[u8],
+    keys: TrustedKeys<'_>,
+    base: &[u8],
+) -> Result<(ota_format::VerifiedDelta, Vec<u8>), Checked> {
+    let base_sha256: [u8; 32] = Sha256::digest(base).into();
+    let base_size = u32::try_from(base.len()).unwrap_or(u32::MAX);
+    let expect = DeltaExpectations {
+        base: Some((base_size, base_sha256)),
+        ..DeltaExpectations::default()
+    };
+    let verified = verify_delta(bytes, keys, expect).map_err(Checked::Format)?;
+    let payload_at = bytes.len() - verified.delta.info.payload_size as usize;
+    let installed = crate::flash_window::decode(
+        &bytes[payload_at..],
+        base,
+        verified.delta.info.window_log,
+        verified.target.info.image_size,
+    )
+    .map_err(|e| Checked::Decode(e.to_string()))?;
+    verified
+        .target
+        .check_installed_digest(&Sha256::digest(&installed).into())
+        .map_err(Checked::Format)?;
+    Ok((verified, installed))
+}
+
+/// `target` as zstd frames whose first may copy from `base` (its raw prefix), within a
+/// `2^window_log` window and the device decoder's 8 KiB blocks.
+fn encode(base: &[u8], target: &[u8], window_log: u8) -> Result<Vec<u8>, DeltaError> {
+    let mut encoder = ZstdParams::new(DEFAULT_LEVEL, window_log)
+        .encoder(base)
+        .map_err(DeltaError::Compression)?;
+    encoder
+        .set_pledged_src_size(Some(target.len() as u64))
+        .map_err(DeltaError::Compression)?;
+    encoder.write_all(target).map_err(DeltaError::Compression)?;
+    encoder.finish().map_err(DeltaError::Compression)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_device_rule_and_parse_back() {
+        let digest = [0xab; 32];
+        let n = delta_name("lamp-1.1.0-0123abcd.ota", &digest);
+        assert_eq!(n, "lamp-1.1.0-0123abcd.ota.abababababababab.otad");
+        assert_eq!(delta_target(&n), Some("lamp-1.1.0-0123abcd.ota"));
+        for bad in [
+            "lamp-1.1.0-0123abcd.ota.ABABABABABABABAB.otad",
+            "lamp-1.1.0-0123abcd.ota.abab.otad",
+            "lamp-1.1.0-0123abcd.abababababababab.otad",
+            "lamp-1.1.0-0123abcd.ota",
+        ] {
+            assert_eq!(delta_target(bad), None, "{bad}");
+        }
+    }
+}
