@@ -13,6 +13,9 @@ use ota_format::{
 use ota_keys::SigningKeySource;
 use sha2::{Digest, Sha256};
 
+use ota_agent::install::InstallError;
+use ota_agent::zstd::DecompressError;
+
 use crate::packaging::{DEFAULT_LEVEL, ZstdParams, covering_window_log};
 
 /// File name suffix of a delta.
@@ -191,22 +194,98 @@ pub fn check(
     Ok((verified, installed))
 }
 
+/// Caps on the decoded size of a block that [`encode`] tries, largest first. A delta's
+/// blocks are mostly long copies from the base, so a block decoding to far more than
+/// 8 KiB often compresses to under 8 KiB, and fewer blocks cost fewer headers and
+/// restarted entropy tables: on the ESP32-C3 firmware pairs of `scripts/delta-pairs.sh`
+/// this made deltas ~10 % smaller (docs/BENCHMARKS.md). Three tries bound the work.
+const BLOCK_CAPS: [u32; 3] = [128 * 1024, 32 * 1024, crate::packaging::MAX_BLOCK];
+
 /// `target` as zstd frames whose first may copy from `base` (its raw prefix), within a
-/// `2^window_log` window and the device decoder's 8 KiB blocks.
+/// `2^window_log` window, every compressed block within the device decoder's 8 KiB: the
+/// largest block cap of [`BLOCK_CAPS`] whose output the device's decoder takes.
 fn encode(base: &[u8], target: &[u8], window_log: u8) -> Result<Vec<u8>, DeltaError> {
-    let mut encoder = ZstdParams::new(DEFAULT_LEVEL, window_log)
-        .encoder(base)
-        .map_err(DeltaError::Compression)?;
-    encoder
-        .set_pledged_src_size(Some(target.len() as u64))
-        .map_err(DeltaError::Compression)?;
-    encoder.write_all(target).map_err(DeltaError::Compression)?;
-    encoder.finish().map_err(DeltaError::Compression)
+    let size = u32::try_from(target.len()).map_err(|_| DeltaError::TooLarge(target.len()))?;
+    let mut payload = Vec::new();
+    for max_block in BLOCK_CAPS {
+        let params = ZstdParams {
+            max_block,
+            ..ZstdParams::new(DEFAULT_LEVEL, window_log)
+        };
+        let mut encoder = params.encoder(base).map_err(DeltaError::Compression)?;
+        encoder
+            .set_pledged_src_size(Some(target.len() as u64))
+            .map_err(DeltaError::Compression)?;
+        encoder.write_all(target).map_err(DeltaError::Compression)?;
+        payload = encoder.finish().map_err(DeltaError::Compression)?;
+        let fits = !matches!(
+            crate::flash_window::decode(&payload, base, window_log, size),
+            Err(InstallError::Decompress(
+                DecompressError::BlockTooLarge { .. }
+            ))
+        );
+        if fits {
+            break;
+        }
+    }
+    // The last cap is the device's block size: every compressed block fits (the
+    // self-check in `make` decodes it again either way).
+    Ok(payload)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Machine-code-like bytes: compressible, like firmware, but far from uniform.
+    fn firmware_like(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                [0x13, 0x00, 0x97, 0xef, (x >> 56) as u8][(x % 5) as usize]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn deltas_use_larger_blocks_when_the_device_decodes_them_and_8_kib_otherwise() {
+        let base = firmware_like(300_000, 7);
+        let mut target = base.clone();
+        // A few edits and an insertion, as a small fix moves code.
+        for at in [1_000, 90_000, 200_000] {
+            target[at..at + 40].fill(0x55);
+        }
+        target.splice(150_000..150_000, firmware_like(3_000, 9));
+        let window_log = covering_window_log(base.len() + target.len());
+        let adaptive = encode(&base, &target, window_log).unwrap();
+        let size = target.len() as u32;
+        assert_eq!(
+            crate::flash_window::decode(&adaptive, &base, window_log, size).unwrap(),
+            target
+        );
+        let mut capped = ZstdParams::new(DEFAULT_LEVEL, window_log)
+            .encoder(&base)
+            .unwrap();
+        capped.write_all(&target).unwrap();
+        let capped = capped.finish().unwrap();
+        assert!(
+            adaptive.len() < capped.len(),
+            "larger blocks should save bytes: {} vs {} with 8 KiB blocks",
+            adaptive.len(),
+            capped.len()
+        );
+        // An unrelated target compresses to blocks above 8 KiB with a large cap: the
+        // device's block size is what remains, and the device decodes it.
+        let other = firmware_like(300_000, 11);
+        let fallback = encode(&base, &other, window_log).unwrap();
+        assert_eq!(
+            crate::flash_window::decode(&fallback, &base, window_log, 300_000).unwrap(),
+            other
+        );
+    }
 
     #[test]
     fn names_follow_the_device_rule_and_parse_back() {

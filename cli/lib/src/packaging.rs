@@ -245,12 +245,21 @@ pub struct ZstdParams {
     pub level: i32,
     /// Window log.
     pub window_log: u8,
+    /// libzstd's `ZSTD_c_maxBlockSize`: the most *decoded* bytes one block may carry.
+    /// What the device needs is a *compressed* block of at most [`MAX_BLOCK`]; capping
+    /// the decoded size at [`MAX_BLOCK`] guarantees it, a larger cap may still meet it
+    /// (see `delta::encode`).
+    pub max_block: u32,
 }
 
 impl ZstdParams {
-    /// `level` with a `2^window_log` window.
+    /// `level` with a `2^window_log` window and blocks of at most [`MAX_BLOCK`] bytes.
     pub fn new(level: i32, window_log: u8) -> Self {
-        ZstdParams { level, window_log }
+        ZstdParams {
+            level,
+            window_log,
+            max_block: MAX_BLOCK,
+        }
     }
 
     /// A streaming encoder into a `Vec`, whose first frame may copy from `prefix`
@@ -268,7 +277,7 @@ impl ZstdParams {
         for p in [
             CParameter::WindowLog(u32::from(self.window_log)),
             // Every compressed block must fit the generation-2 decoder's block buffer.
-            CParameter::MaxBlockSize(MAX_BLOCK),
+            CParameter::MaxBlockSize(self.max_block),
             // The content size lets a device check the frame against the header before
             // decoding; the checksum is redundant with the signed digests.
             CParameter::ContentSizeFlag(true),

@@ -271,11 +271,26 @@ impl Work {
     /// # Panics
     /// When the simulator fails otherwise.
     pub fn run_device(&self, flash: &str, manifest_url: &str, checks: u32) -> Vec<String> {
+        self.run_device_with(flash, manifest_url, checks, &[])
+    }
+
+    /// [`Work::run_device`] with extra simulator flags (e.g. `--agent-generation 1`).
+    ///
+    /// # Panics
+    /// When the simulator fails otherwise.
+    pub fn run_device_with(
+        &self,
+        flash: &str,
+        manifest_url: &str,
+        checks: u32,
+        extra: &[&str],
+    ) -> Vec<String> {
         let out = Command::new(&bins().sim)
             .args(["run", "--flash", flash, "--manifest-url", manifest_url])
             .args(["--device-type", device_type_of(manifest_url)])
             .args(["--device-id", "e2e-device-1", "--interval", "0.05"])
             .args(["--max-checks", &checks.to_string()])
+            .args(extra)
             .current_dir(self.dir.path())
             .output()
             .expect("run ota-device-sim");
