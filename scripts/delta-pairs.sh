@@ -60,7 +60,7 @@ if [[ ! -s $key ]]; then
         openssl pkey -inform DER -out "$key"
 fi
 
-# NAME.ota: the default package (zstd 19, window 2^12); NAME.bin: the app image a device
+# NAME.ota: the default package (method 2: zstd 19, a window covering the image, 8 KiB blocks); NAME.bin: the app image a device
 # installs, from an uncompressed package through `ota-sign extract` (espflash's ELF
 # conversion, as every .ota carries it).
 for name in base ssid2 ntpoff; do
@@ -88,12 +88,10 @@ size() { stat -c %s "$1"; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f %%", 100 * a / b }'; }
 num() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
 
-# ours_delta FROM.bin TO.bin: the method-2 delta payload (zstd with FROM as raw prefix,
-# blocks <= 8 KiB), one "setting<TAB>bytes<TAB>device|reference<TAB>time" line per
-# encoder setting, `l19` first (firmware/zstd-flash/examples/wire.rs).
-# >>> SWITCH TO `ota-sign delta` HERE once it lands: make the .ota files with
-#     `ota-sign delta --key "$key" --from FROM.ota --to TO.ota -o OUT` and report OUT's size
-#     (which includes its ~256 + 256 B signed header) instead of raw payload + 512 B.
+# ours_delta FROM.bin TO.bin: the raw delta payload under several encoder settings, one
+# "setting<TAB>bytes<TAB>device|reference<TAB>time" line each, `l19` first
+# (firmware/zstd-flash/examples/wire.rs): what the settings cost, beside the real
+# `ota-sign delta` output measured in `pair`.
 ours_delta() { "$wire" delta "$1" "$2"; }
 
 declare -A rows
@@ -110,7 +108,12 @@ pair() {
     [[ -s $out/$tag.patch-from.zst ]] ||
         zstd -q -19 --patch-from="$from" "$to" -o "$out/$tag.patch-from.zst"
     [[ -s $out/$tag.ours.txt ]] || ours_delta "$from" "$to" >"$out/$tag.ours.txt"
-    local hs lz dz pf ours best best_name
+    # What ota-sign ships: the signed .otad (delta header, the target's header, payload).
+    [[ -s $out/$tag.otad ]] ||
+        "$ota_sign" --allow-test-keys -q delta --key "$key" --from "$out/$2.ota" \
+            --to "$out/$3.ota" -o "$out/$tag.otad" --force
+    local hs lz dz pf ours otad best best_name
+    otad=$(size "$out/$tag.otad")
     hs=$(size "$out/$tag.heatshrink")
     lz=$(size "$out/$tag.lzma")
     dz=$(size "$out/$tag.dzstd")
@@ -119,7 +122,7 @@ pair() {
     # The smallest frame the device decodes (`reference` settings have larger blocks).
     read -r best_name best < <(awk -F'\t' '$3 == "device" { print $1, $2 }' "$out/$tag.ours.txt" | sort -s -k2,2n | head -n1)
     cell() { echo "$(num "$1") B ($(pct "$1" "$full"))"; }
-    rows[$label]="| $label | $(cell "$hs") | $(cell "$pf") | $(cell "$lz") | $(cell "$ours") / $(num $((ours + 512))) B | $(cell "$best") \`$best_name\` | $(cell "$dz") |"
+    rows[$label]="| $label | $(cell "$hs") | $(cell "$pf") | $(cell "$lz") | $(cell "$otad") | $(cell "$ours") | $(cell "$best") \`$best_name\` | $(cell "$dz") |"
     {
         echo "settings for $label (full .ota $(num "$full") B):"
         sed 's/^/  /' "$out/$tag.ours.txt"
@@ -129,10 +132,10 @@ pair "small: WIFI_SSID=ota-sign-ci -> ota-sign-ci-2" base ssid2
 pair "feature: OTA_NTP_SERVER=off -> default" ntpoff base
 
 echo
-echo "Deltas (percentages of the target's default .ota; ours is the raw zstd payload / + 512 B of signed headers):"
+echo "Deltas (percentages of the target's default .ota; \`ota-sign delta\` is the whole signed file, the payload columns are raw zstd):"
 echo
-echo "| pair | detools heatshrink | \`zstd -19 --patch-from\` | detools lzma | ours (zstd 19, prefix, blocks ≤ 8 KiB) | ours, best setting | detools zstd |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| pair | detools heatshrink | \`zstd -19 --patch-from\` | detools lzma | ours: \`ota-sign delta\` .otad | payload, zstd 19, blocks ≤ 8 KiB | payload, best setting | detools zstd |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for label in "small: WIFI_SSID=ota-sign-ci -> ota-sign-ci-2" "feature: OTA_NTP_SERVER=off -> default"; do
     echo "${rows[$label]}"
 done
@@ -150,7 +153,11 @@ echo
 echo "| encoding | bytes | of the app image |"
 echo "|---|---:|---:|"
 row() { echo "| $1 | $(num "$2") B | $(pct "$2" "$appsize") |"; }
-row "default \`.ota\` (zstd 19, window 2^12, with its header)" "$(size "$out/base.ota")"
+row "default \`.ota\` (method 2, with its header)" "$(size "$out/base.ota")"
+[[ -s $out/base.gen1.ota ]] ||
+    "$ota_sign" --allow-test-keys -q package --key "$key" --device-type ota-esp32c3 \
+        --chip esp32c3 --elf "$out/base.elf" --agent-generation 1 -o "$out/base.gen1.ota" --force
+row "generation-1 \`.ota\` (method 1, window 2^12, with its header)" "$(size "$out/base.gen1.ota")"
 row "zstd 19, window 2^12 (payload)" "$(full_of w12)"
 row "method 2: zstd 19, window 2^23, blocks ≤ 8 KiB" "$(full_of w23-b8k)"
 row "method 2: zstd 19, window 2^25, blocks ≤ 8 KiB" "$(full_of w25-b8k)"
