@@ -26,6 +26,8 @@ pub(crate) struct HuffmanTable {
 }
 
 impl HuffmanTable {
+    /// Always inlined, so `Decoder::new` builds the table in place (see `Window::new`).
+    #[inline(always)]
     pub(crate) const fn new() -> Self {
         Self {
             entries: [HuffmanEntry { symbol: 0, bits: 0 }; TABLE_SIZE],

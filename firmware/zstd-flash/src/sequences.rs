@@ -81,6 +81,8 @@ enum Field {
 }
 
 impl Entropy {
+    /// Always inlined, so `Decoder::new` builds the table in place (see `Window::new`).
+    #[inline(always)]
     pub(crate) const fn new() -> Self {
         Self {
             huffman: HuffmanTable::new(),
