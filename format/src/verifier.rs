@@ -101,6 +101,12 @@ impl<'k, 'm> ImageVerifier<'k, 'm> {
     }
 
     /// Copies header bytes in; returns what is left of `data` after the header.
+    ///
+    /// Never inlined: the signature check below takes ~7 KiB of stack (Ed25519's tables
+    /// and field temporaries). Inlined into `feed`, that frame would be reserved on every
+    /// payload chunk too, on top of the decompressor the caller runs beside the verifier;
+    /// out of line, only the calls that complete the header pay for it.
+    #[inline(never)]
     fn fill_header<'d>(&mut self, data: &'d [u8]) -> Result<&'d [u8], FormatError> {
         let (rest, complete) = self.header_buf.fill(data, image::check_prefix)?;
         if let Some(bytes) = complete {

@@ -81,23 +81,34 @@ pub(crate) struct NormalizedCounts {
     pub(crate) accuracy_log: u8,
 }
 
-/// Reads an FSE table description (RFC 8878 §4.1.1) from the front of `data`; returns it
-/// and the bytes it took.
+impl NormalizedCounts {
+    /// No symbols yet: what [`read_normalized_counts`] fills.
+    pub(crate) const fn new() -> Self {
+        Self {
+            counts: [0; 64],
+            symbols: 0,
+            accuracy_log: 0,
+        }
+    }
+}
+
+/// Reads an FSE table description (RFC 8878 §4.1.1) from the front of `data` into
+/// `table`; returns the bytes it took. The caller's table is filled in place rather than
+/// returned: a returned one is built in this frame and copied, stacked on the caller's.
 pub(crate) fn read_normalized_counts(
     data: &[u8],
     max_symbol: usize,
     max_accuracy_log: u8,
-) -> Result<(NormalizedCounts, usize), Corruption> {
+    table: &mut NormalizedCounts,
+) -> Result<usize, Corruption> {
     let mut reader = ForwardBits { data, position: 0 };
     let accuracy_log = reader.read(4)? as u8 + 5;
     if accuracy_log > max_accuracy_log {
         return Err(Corruption::FseTable);
     }
-    let mut table = NormalizedCounts {
-        counts: [0; 64],
-        symbols: 0,
-        accuracy_log,
-    };
+    table.counts = [0; 64];
+    table.symbols = 0;
+    table.accuracy_log = accuracy_log;
     let table_size = 1i32 << accuracy_log;
     let mut remaining = table_size + 1;
     let mut threshold = table_size;
@@ -147,7 +158,7 @@ pub(crate) fn read_normalized_counts(
         return Err(Corruption::FseTable);
     }
     table.symbols = symbol;
-    Ok((table, reader.position.div_ceil(8)))
+    Ok(reader.position.div_ceil(8))
 }
 
 /// Little-endian bits from the front of a byte slice.

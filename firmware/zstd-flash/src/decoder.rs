@@ -116,9 +116,19 @@ impl<const RING: usize, const BLOCK: usize> Decoder<RING, BLOCK> {
         self.header_len = 0;
         self.frames = 0;
         self.block_len = 0;
-        self.window = Window::new(self.config.prefix_len);
+        self.window.reset(self.config.prefix_len);
         self.entropy.reset();
         self.failed = None;
+    }
+
+    /// Back to the start of an input with a new configuration: the same decoder as
+    /// [`Decoder::new`]`(config)` gives, without building one. Assigning
+    /// `*decoder = Decoder::new(config)` may build the new decoder on the stack and copy
+    /// it, which needs its size again in stack; this reuses the decoder in place (e.g. one
+    /// in a `static` or a long-lived task, reused for a full image, then a delta).
+    pub fn reset_with(&mut self, config: DecoderConfig) {
+        self.config = config;
+        self.reset();
     }
 
     /// Output bytes produced so far (some may still be in the ring, not yet in the sink).

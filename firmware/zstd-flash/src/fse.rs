@@ -22,6 +22,8 @@ pub(crate) struct FseTable<const N: usize> {
 }
 
 impl<const N: usize> FseTable<N> {
+    /// Always inlined, so `Decoder::new` builds the table in place (see `Window::new`).
+    #[inline(always)]
     pub(crate) const fn new() -> Self {
         Self {
             entries: [FseEntry {

@@ -1,7 +1,7 @@
 //! Huffman literals (RFC 8878 §4.2): the tree description and the decoding table.
 
 use crate::Corruption;
-use crate::bits::{BackwardBits, read_normalized_counts};
+use crate::bits::{BackwardBits, NormalizedCounts, read_normalized_counts};
 use crate::fse::{FseState, FseTable};
 
 /// RFC 8878 §4.2.1: prefix codes are at most 11 bits long.
@@ -26,6 +26,8 @@ pub(crate) struct HuffmanTable {
 }
 
 impl HuffmanTable {
+    /// Always inlined, so `Decoder::new` builds the table in place (see `Window::new`).
+    #[inline(always)]
     pub(crate) const fn new() -> Self {
         Self {
             entries: [HuffmanEntry { symbol: 0, bits: 0 }; TABLE_SIZE],
@@ -131,7 +133,8 @@ impl HuffmanTable {
 
 /// Weights compressed with FSE: two interleaved states over one backward stream.
 fn fse_weights(body: &[u8], weights: &mut [u8; 256]) -> Result<usize, Corruption> {
-    let (counts, used) = read_normalized_counts(body, MAX_WEIGHT_SYMBOL, WEIGHT_ACCURACY_LOG)?;
+    let mut counts = NormalizedCounts::new();
+    let used = read_normalized_counts(body, MAX_WEIGHT_SYMBOL, WEIGHT_ACCURACY_LOG, &mut counts)?;
     let mut table = FseTable::<{ 1 << WEIGHT_ACCURACY_LOG }>::new();
     table.build(&counts)?;
     let stream = body.get(used..).ok_or(Corruption::HuffmanTable)?;

@@ -15,7 +15,10 @@
 //!   (`BLOCK`), the Huffman table (4 KiB) and the three FSE tables (5 KiB).
 //!   `Decoder<4096, 8192>` is 21,792 B and `Decoder<4096, 4096>` 17,696 B (checked by a
 //!   test with `core::mem::size_of`); no heap, no `alloc`. The stack adds a 64-byte
-//!   literal batch and a 64-byte flash bounce buffer to small locals.
+//!   literal batch and a 64-byte flash bounce buffer to small locals (about 1.4 KiB at
+//!   the deepest on RV32IMC, while a Huffman table is read). [`Decoder::new`] builds the
+//!   decoder in the caller's place; [`Decoder::reset_with`] reuses one in place, where
+//!   assigning a new decoder may build it on the stack first.
 //! - **Blocks.** Literals and sequences are read backwards from the end of their block,
 //!   so a compressed block must be whole in RAM: frames whose compressed blocks exceed
 //!   `BLOCK` are refused ([`DecodeError::BlockBufferTooSmall`]). libzstd keeps blocks small

@@ -1,6 +1,6 @@
 //! The sequences section (RFC 8878 §3.1.1.3.2) and its execution (§3.1.1.4).
 
-use crate::bits::{BackwardBits, read_normalized_counts};
+use crate::bits::{BackwardBits, NormalizedCounts, read_normalized_counts};
 use crate::fse::{
     FseState, FseTable, LITERAL_LENGTH_DEFAULT, MATCH_LENGTH_DEFAULT, OFFSET_DEFAULT, predefined,
 };
@@ -81,6 +81,8 @@ enum Field {
 }
 
 impl Entropy {
+    /// Always inlined, so `Decoder::new` builds the table in place (see `Window::new`).
+    #[inline(always)]
     pub(crate) const fn new() -> Self {
         Self {
             huffman: HuffmanTable::new(),
@@ -102,6 +104,11 @@ impl Entropy {
 
     /// Reads one table per its compression mode from the front of `data`; returns the
     /// bytes taken.
+    ///
+    /// Never inlined: building a table needs ~0.5 KiB of temporaries (counts, spread
+    /// state), once per block; inlined into the sequence loop's caller they would take
+    /// stack for the whole block, under every literal and match copy.
+    #[inline(never)]
     fn read_table(&mut self, field: Field, mode: u8, data: &[u8]) -> Result<usize, Corruption> {
         let (max_symbol, max_log, default, default_log) = match field {
             Field::LiteralLength => (LITERAL_LENGTH_MAX, 9, &LITERAL_LENGTH_DEFAULT[..], 6),
@@ -127,8 +134,9 @@ impl Entropy {
                 Ok(1)
             }
             2 => {
-                let (counts, used) =
-                    read_normalized_counts(data, usize::from(max_symbol), max_log)?;
+                let mut counts = NormalizedCounts::new();
+                let used =
+                    read_normalized_counts(data, usize::from(max_symbol), max_log, &mut counts)?;
                 table.build(&counts)?;
                 Ok(used)
             }
@@ -149,7 +157,7 @@ enum TableRef<'a> {
 }
 
 impl TableRef<'_> {
-    fn build(&mut self, counts: &crate::bits::NormalizedCounts) -> Result<(), Corruption> {
+    fn build(&mut self, counts: &NormalizedCounts) -> Result<(), Corruption> {
         match self {
             TableRef::Large(table) => table.build(counts),
             TableRef::Small(table) => table.build(counts),

@@ -24,6 +24,10 @@ pub(crate) struct Window<const R: usize> {
 }
 
 impl<const R: usize> Window<R> {
+    /// Always inlined: [`crate::Decoder::new`] then builds the ring in the decoder's own
+    /// storage. Out of line (or merely inlined by LLVM, after MIR), the window is built in
+    /// a temporary and copied, which puts a second ring (4 KiB) on the caller's stack.
+    #[inline(always)]
     pub(crate) const fn new(prefix_len: u64) -> Self {
         Self {
             ring: [0; R],
@@ -35,6 +39,19 @@ impl<const R: usize> Window<R> {
             prefix_len,
             frame_floor: 0,
         }
+    }
+
+    /// Back to [`Window::new`]'s state, in place (assigning a new window would build it
+    /// on the stack first).
+    pub(crate) fn reset(&mut self, prefix_len: u64) {
+        self.ring.fill(0);
+        self.produced = 0;
+        self.emitted = 0;
+        self.hashed = 0;
+        self.hasher = Xxh64::new();
+        self.hashing = false;
+        self.prefix_len = prefix_len;
+        self.frame_floor = 0;
     }
 
     /// Starts a frame's checksum and history floor. The first frame may reach into the
