@@ -23,6 +23,10 @@ pub struct DecoderConfig {
     /// Length of the prefix the history serves before the output (0: none). zstd's
     /// `ref_prefix` / `--patch-from` data: match copies of the first frame may reach it.
     pub prefix_len: u64,
+    /// Whether skippable frames (RFC 8878 §3.1.2) are passed over (`true`, as libzstd
+    /// does) or refused as [`DecodeError::BadMagic`] (`false`: a caller whose format
+    /// allows nothing but data frames, like the `.ota` payload rules).
+    pub skippable_frames: bool,
 }
 
 impl DecoderConfig {
@@ -30,6 +34,7 @@ impl DecoderConfig {
     pub const DEFAULT: Self = Self {
         max_window: DEFAULT_MAX_WINDOW,
         prefix_len: 0,
+        skippable_frames: true,
     };
 }
 
@@ -108,6 +113,18 @@ impl<const RING: usize, const BLOCK: usize> Decoder<RING, BLOCK> {
             entropy: Entropy::new(),
             failed: None,
         }
+    }
+
+    /// Back to the start of an input with a new configuration, in place (a device keeps
+    /// one decoder in a `static` and reuses it for every install).
+    pub fn reset_with(&mut self, config: DecoderConfig) {
+        self.config = config;
+        self.reset();
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> DecoderConfig {
+        self.config
     }
 
     /// Back to the start of an input, keeping the configuration.
@@ -192,7 +209,9 @@ impl<const RING: usize, const BLOCK: usize> Decoder<RING, BLOCK> {
                     self.header_len = 0;
                     if magic == FRAME_MAGIC {
                         self.state = State::FrameHeader;
-                    } else if magic & SKIPPABLE_MASK == SKIPPABLE_MAGIC {
+                    } else if magic & SKIPPABLE_MASK == SKIPPABLE_MAGIC
+                        && self.config.skippable_frames
+                    {
                         self.state = State::SkippableSize;
                     } else {
                         return Err(DecodeError::BadMagic(magic));
