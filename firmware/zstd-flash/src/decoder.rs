@@ -127,6 +127,14 @@ impl<const RING: usize, const BLOCK: usize> Decoder<RING, BLOCK> {
         self.config
     }
 
+    /// The compressed-block buffer as scratch memory, for a caller done with its input
+    /// (a device reading its slot back after an install): the decoder starts over, so it
+    /// may only be fed again from the start of an input.
+    pub fn scratch(&mut self) -> &mut [u8] {
+        self.reset();
+        &mut self.block
+    }
+
     /// Back to the start of an input, keeping the configuration.
     pub fn reset(&mut self) {
         self.state = State::Magic;

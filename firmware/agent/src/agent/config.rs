@@ -44,8 +44,9 @@ pub struct AgentConfig<'a> {
     pub boot: BootConfig,
     /// Download retries and timeouts.
     pub retry: RetryPolicy,
-    /// Largest zstd window log accepted (at most [`MAX_WINDOW_LOG`], and what the
-    /// staging buffer holds; [`DEFAULT_WINDOW_LOG`] for a 64 KiB update path).
+    /// Largest method-1 zstd window log accepted (at most [`MAX_WINDOW_LOG`]; the
+    /// shipped firmware's [`DEFAULT_WINDOW_LOG`]). Method 2 windows are not limited by it
+    /// (see [`crate::zstd`]); the RAM is the same for every window.
     pub max_window_log: u8,
     /// Lowest security counter this firmware accepts, whatever the state says.
     pub security_counter_floor: u64,

@@ -36,7 +36,6 @@ use crate::identity::Outcome;
 use crate::release_retry::ReleaseRetries;
 use crate::state::{AgentState, StateStore};
 use crate::status::{LastCheck, LastError, Status, TrialStatus, UpdateState};
-use crate::zstd::staging_len;
 
 pub mod buffers;
 mod check;
@@ -45,7 +44,7 @@ mod report;
 mod trial;
 mod update;
 
-pub use self::buffers::{DefaultUpdateMemory, LargeUpdateMemory, UpdateBuffers, UpdateMemory};
+pub use self::buffers::{DefaultUpdateMemory, UpdateBuffers, UpdateMemory};
 pub use self::config::{AgentConfig, DEFAULT_WINDOW_LOG, Firmware, MAX_URL_LEN, MAX_WINDOW_LOG};
 pub use self::trial::{BootOutcome, Trial, slot_is_bootable};
 pub use crate::error::AgentError;
@@ -110,9 +109,7 @@ impl<'a, F: MultiwriteNorFlash, C, D, K: Clock> Agent<'a, F, C, D, K> {
         buffers: UpdateBuffers<'a>,
         sink: &'a mut dyn StatusSink,
     ) -> Result<(Self, BootOutcome), AgentError> {
-        if config.max_window_log > MAX_WINDOW_LOG
-            || buffers.staging.len() < staging_len(config.max_window_log)
-        {
+        if config.max_window_log > MAX_WINDOW_LOG {
             return Err(AgentError::WindowTooLarge);
         }
         let (store, saved) = StateStore::open(&mut flash, config.state_region)?;

@@ -44,12 +44,7 @@ impl<F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'_, F, C,
             .region(BootTarget::Ota(slot))
             .ok_or(AgentError::NoUpdateSlot)?;
         let UpdateBuffers {
-            staging,
-            output,
-            write,
-            recv,
-            url,
-            ..
+            decoder, recv, url, ..
         } = buffers;
         let url = resolve_sibling(self.config.manifest_url, m.image_name.as_str(), url)?;
         let target = Target {
@@ -62,11 +57,7 @@ impl<F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'_, F, C,
             TrustedKeys::new(self.firmware.trusted_keys),
             vm,
             target,
-            InstallBuffers {
-                staging,
-                output,
-                write,
-            },
+            InstallBuffers { decoder },
         )?;
         let start = DownloadProgress {
             total: u64::from(m.image_file_size),
