@@ -187,6 +187,12 @@ fn encode_payload(
         &mut encoder,
         zstd::zstd_safe::CParameter::WindowLog(u32::from(window_log)),
     )?;
+    // Devices decode with ota-zstd, which holds one compressed block in RAM and refuses
+    // blocks above 8 KiB (FORMAT.md, zstd payloads); agents in the field take them too.
+    set(
+        &mut encoder,
+        zstd::zstd_safe::CParameter::MaxBlockSize(ota_format::FLASH_WINDOW_MAX_BLOCK),
+    )?;
     // The content size lets a device check the frame against the header before
     // decoding; the checksum is redundant with the signed digests.
     set(

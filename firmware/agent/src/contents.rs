@@ -276,6 +276,31 @@ mod tests {
                 .into()),
             ),
             (
+                "skippable frame after the data",
+                zstd(app.clone(), [frame.clone(), skippable_frame(b"x")].concat()),
+                Err(DecompressError::BadFrameMagic.into()),
+            ),
+            (
+                "compressed block above 8 KiB",
+                build_with_payload(
+                    &Spec::default(),
+                    app.clone(),
+                    {
+                        // Incompressible enough that 16 KiB blocks stay above 8 KiB.
+                        let mut x = 7u32;
+                        let data: Vec<u8> = (0..30_000)
+                            .map(|_| {
+                                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                                (x >> 24) as u8 & 0x3F
+                            })
+                            .collect();
+                        ota_testkit::release::compress_blocks(&data, 14, 128 * 1024)
+                    },
+                    Compression::Zstd { window_log: 14 }
+                ),
+                Err(DecompressError::BlockTooLarge { size: 0, max: 8192 }.into()),
+            ),
+            (
                 "skippable frame first",
                 zstd(app.clone(), [skippable_frame(b"x"), frame.clone()].concat()),
                 Err(DecompressError::BadFrameMagic.into()),
@@ -356,6 +381,9 @@ mod tests {
                     allowed,
                 }
                 .into()),
+                Err(InstallError::Decompress(DecompressError::BlockTooLarge { max, .. })) => {
+                    Err(DecompressError::BlockTooLarge { size: 0, max }.into())
+                }
                 r => r,
             };
             assert_eq!(kind(host), expected, "{name}");

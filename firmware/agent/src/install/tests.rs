@@ -4,7 +4,7 @@ use std::boxed::Box;
 use std::vec;
 use std::vec::Vec;
 
-use ota_flash_sim::SimFlash as TestFlash;
+use ota_flash_sim::{FlashOp, SimFlash as TestFlash};
 use ota_format::{Manifest, TrustedKeys};
 use ota_testkit::fixture::{self as ts, Release, Spec};
 
@@ -435,4 +435,117 @@ fn flash_and_slot_are_checked() {
         buffers.install(),
     );
     assert!(r.is_ok());
+}
+
+/// A release compressed with method 2 (window in flash) and a `2^window_log` window.
+fn flash_window_release(app: Vec<u8>, window_log: u8) -> Release {
+    ts::release(
+        &Spec {
+            window_log: Some(window_log),
+            flash_window: true,
+            ..Spec::default()
+        },
+        app,
+    )
+}
+
+#[test]
+fn method_2_images_install_with_windows_beyond_the_ring() {
+    // Repetitions 40 KiB apart: matches reach 10 ring lengths back, into the slot.
+    let app = ts::app_image("1.1.0", 150_000);
+    for window_log in [16u8, 20, 23] {
+        let release = flash_window_release(app.clone(), window_log);
+        for chunk in [1000usize, 4096, 1 << 20] {
+            let (r, flash) = install(&release, chunk);
+            let installed = r.unwrap_or_else(|e| panic!("2^{window_log}/{chunk}: {e}"));
+            assert!(slot_holds(&flash, &release.app));
+            assert_eq!(
+                installed.header().info.compression,
+                ota_format::Compression::ZstdFlashWindow { window_log }
+            );
+        }
+    }
+}
+
+/// Bytes zstd compresses to about 3/4: 16 KiB blocks stay above 8 KiB compressed.
+fn half_random(len: usize) -> Vec<u8> {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x as u8) & 0x3F
+        })
+        .collect()
+}
+
+#[test]
+fn a_compressed_block_above_8_kib_is_refused_before_the_slot_holds_anything_switchable() {
+    let app = ts::app_image("1.1.0", 60_000);
+    let data = half_random(60_000);
+    for (method, log) in [
+        (
+            ota_format::Compression::ZstdFlashWindow { window_log: 20 },
+            20,
+        ),
+        (ota_format::Compression::Zstd { window_log: 14 }, 14),
+    ] {
+        let payload = ota_testkit::release::compress_blocks(&data, log, 128 * 1024);
+        let release = ota_testkit::release::build_with_payload(
+            &Spec::default(),
+            app.clone(),
+            payload,
+            method,
+        );
+        let (r, _) = install(&release, 4096);
+        match r {
+            Err(InstallError::Decompress(DecompressError::BlockTooLarge { size, max: 8192 })) => {
+                assert!(size > 8192, "{method}: {size}")
+            }
+            other => panic!("{method}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_64_kib_aligned_part_of_the_slot_is_erased_in_one_call_before_any_write() {
+    // The slot starts on a 64 KiB boundary; the image ends 0x25xxx into it.
+    let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 150_000));
+    let size = release.app.len() as u32;
+    let (r, flash) = install(&release, 4096);
+    r.unwrap();
+    let in_slot = |at: u32| (SLOT.offset..SLOT.offset + SLOT.size).contains(&at);
+    let ops: Vec<_> = flash
+        .log()
+        .iter()
+        .filter(|op| match op {
+            FlashOp::Erase { from, .. } => in_slot(*from),
+            FlashOp::Write { offset, .. } => in_slot(*offset),
+        })
+        .copied()
+        .collect();
+    let block_end = SLOT.offset + size / 0x10000 * 0x10000;
+    assert_eq!(
+        ops[0],
+        FlashOp::Erase {
+            from: SLOT.offset,
+            to: block_end
+        }
+    );
+    // The rest: 4 KiB sectors up to the image's end, each just before its first write.
+    let sectors: Vec<u32> = ops[1..]
+        .iter()
+        .filter_map(|op| match op {
+            FlashOp::Erase { from, to } => {
+                assert_eq!(to - from, 0x1000);
+                Some(*from)
+            }
+            FlashOp::Write { .. } => None,
+        })
+        .collect();
+    let expected: Vec<u32> = (block_end..SLOT.offset + size.next_multiple_of(0x1000))
+        .step_by(0x1000)
+        .collect();
+    assert_eq!(sectors, expected);
 }
