@@ -14,7 +14,8 @@
 //! Both methods refuse compressed blocks above 8 KiB, skippable frames and dictionaries.
 
 use ota_format::{Compression, FLASH_WINDOW_MAX_BLOCK, FLASH_WINDOW_MAX_LOG};
-use ota_zstd::{DecodeError, DecoderConfig, IoError};
+pub use ota_zstd::DecoderConfig;
+use ota_zstd::{DecodeError, IoError};
 
 use crate::install::InstallError;
 

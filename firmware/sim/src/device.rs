@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use embedded_hal_async::delay::DelayNs;
 use esp_idf_part::{AppType, Flags, Partition, PartitionTable, SubType, Type};
 use ota_agent::agent::{
-    Agent, AgentConfig, AgentError, BootOutcome, DEFAULT_WINDOW_LOG, Firmware, LargeUpdateMemory,
+    Agent, AgentConfig, AgentError, BootOutcome, DEFAULT_WINDOW_LOG, Firmware, UpdateMemory,
     StatusSink, slot_is_bootable,
 };
 use ota_agent::boot::BootConfig;
@@ -320,7 +320,7 @@ pub struct VirtualDevice<const WRITE_SIZE: usize = 4> {
     pub client: StdHttpClient,
     /// Where status is published.
     pub shared: SharedStatus,
-    memory: Box<LargeUpdateMemory>,
+    memory: Box<UpdateMemory>,
 }
 
 impl<const WRITE_SIZE: usize> VirtualDevice<WRITE_SIZE> {
@@ -331,7 +331,7 @@ impl<const WRITE_SIZE: usize> VirtualDevice<WRITE_SIZE> {
             config,
             client: std_http_client(),
             shared: SharedStatus::default(),
-            memory: Box::new(LargeUpdateMemory::new()),
+            memory: Box::new(UpdateMemory::new()),
         }
     }
 
