@@ -19,8 +19,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use embedded_hal_async::delay::DelayNs;
 use esp_idf_part::{AppType, Flags, Partition, PartitionTable, SubType, Type};
 use ota_agent::agent::{
-    Agent, AgentConfig, AgentError, BootOutcome, DEFAULT_WINDOW_LOG, Firmware, UpdateMemory,
-    StatusSink, slot_is_bootable,
+    Agent, AgentConfig, AgentError, BootOutcome, DEFAULT_WINDOW_LOG, Firmware, StatusSink,
+    UpdateMemory, slot_is_bootable,
 };
 use ota_agent::boot::BootConfig;
 use ota_agent::bootloader::BootloaderMode;
