@@ -26,7 +26,8 @@ use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
 use ota_format::esp::AppImageError;
 use ota_format::esp::secure_boot::{SecureBootKeyDigest, SignatureSector};
 use ota_format::{
-    ChipId, DeviceType, Expectations, FormatError, ImageHeader, ImageVerifier,
+    ChipId, Compression, DeltaExpectations, DeltaVerifier, DeviceType, Expectations,
+    FLASH_WINDOW_MAX_LOG, FieldError, FormatError, ImageHeader, ImageVerifier,
     TrustedKeyDescriptor, TrustedKeys, VerifiedManifest, Version,
 };
 
@@ -117,6 +118,18 @@ pub enum InstallError {
     AlreadyFailed,
 }
 
+/// Which agent behaviour an install follows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Generation {
+    /// Agents in the field before issue 13: compression methods 0 and 1 only (method 2
+    /// is refused at the header, as their ota-format does: `InvalidField(Compression)`),
+    /// no deltas, method-1 windows up to the device's `max_window_log` (2^12..2^14).
+    One,
+    /// This agent: method 2 and deltas as well.
+    #[default]
+    Two,
+}
+
 /// Where the image goes and what the device can afford.
 #[derive(Clone, Copy, Debug)]
 pub struct Target {
@@ -129,6 +142,26 @@ pub struct Target {
     /// Largest method-1 zstd window log the device accepts (see [`crate::zstd`]; method 2
     /// has its own limit).
     pub max_window_log: u8,
+    /// Which compression methods the device takes.
+    pub generation: Generation,
+}
+
+/// The image a delta is decoded against: the running firmware, as installed in its slot.
+/// Only ever read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Base {
+    /// The running slot.
+    pub slot: Region,
+    /// Installed-image length (app image, and a Secure Boot signature sector).
+    pub size: u32,
+    /// Installed-image SHA-256: what a delta's base must be.
+    pub sha256: [u8; 32],
+}
+
+/// What is being fed: a full `.ota` image, or a delta against the running image.
+enum Source<'a> {
+    Full(ImageVerifier<'a, 'a>),
+    Delta(DeltaVerifier<'a, 'a>, Base),
 }
 
 /// Caller-owned memory for one install; nothing is allocated.
@@ -349,6 +382,17 @@ impl<F: NorFlash> ota_zstd::History for SlotIo<'_, F> {
     }
 }
 
+/// Where the decoder finds a delta's base: the running slot, before the output.
+fn prefix(source: &Source<'_>) -> ota_zstd::Region {
+    match source {
+        Source::Full(_) => ota_zstd::Region { offset: 0, len: 0 },
+        Source::Delta(_, base) => ota_zstd::Region {
+            offset: base.slot.offset,
+            len: base.size,
+        },
+    }
+}
+
 fn flash_err<F: NorFlash>(e: F::Error) -> InstallError {
     InstallError::Flash(e.kind())
 }
@@ -359,8 +403,6 @@ enum Mode {
     Pending,
     Stored,
     Zstd,
-    /// Starting the decoder failed.
-    Failed,
 }
 
 /// One install in progress. Feed it the `.ota` file from its first byte; after a 200
@@ -369,7 +411,7 @@ pub struct Installer<'a, F> {
     keys: TrustedKeys<'a>,
     manifest: &'a VerifiedManifest,
     target: Target,
-    verifier: ImageVerifier<'a, 'a>,
+    source: Source<'a>,
     decoder: &'a mut FrameDecoder,
     mode: Mode,
     writer: SlotWriter,
@@ -403,13 +445,49 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             keys,
             manifest,
             target,
-            verifier: ImageVerifier::new(keys, Self::expectations(manifest, &target)),
+            source: Source::Full(ImageVerifier::new(
+                keys,
+                Self::expectations(manifest, &target),
+            )),
             decoder: buffers.decoder,
             mode: Mode::Pending,
             writer: SlotWriter::new(target.slot, m.image_size),
             received: 0,
             _flash: PhantomData,
         })
+    }
+
+    /// Prepares an install of the image `manifest` names from a delta against `base`
+    /// (the running image, whose slot is only read): the same checks as a full image,
+    /// and the delta's own (its signature, its base, its payload digest).
+    pub fn new_delta(
+        keys: TrustedKeys<'a>,
+        manifest: &'a VerifiedManifest,
+        target: Target,
+        buffers: InstallBuffers<'a>,
+        base: Base,
+    ) -> Result<Self, InstallError> {
+        let mut installer = Self::new(keys, manifest, target, buffers)?;
+        installer.source = Self::delta_source(keys, manifest, &target, base);
+        Ok(installer)
+    }
+
+    fn delta_source(
+        keys: TrustedKeys<'a>,
+        manifest: &'a VerifiedManifest,
+        target: &Target,
+        base: Base,
+    ) -> Source<'a> {
+        let expect = DeltaExpectations {
+            target: Self::expectations(manifest, target),
+            base: Some((base.size, base.sha256)),
+        };
+        Source::Delta(DeltaVerifier::new(keys, expect), base)
+    }
+
+    /// Whether this install decodes a delta.
+    pub fn is_delta(&self) -> bool {
+        matches!(self.source, Source::Delta(..))
     }
 
     fn expectations(manifest: &'a VerifiedManifest, target: &Target) -> Expectations<'a> {
@@ -425,26 +503,46 @@ impl<'a, F: NorFlash> Installer<'a, F> {
         self.received
     }
 
-    /// Size of the whole `.ota` file, from the manifest.
-    pub fn file_size(&self) -> u64 {
-        u64::from(self.manifest.manifest().image_file_size)
+    /// Size of the whole file: for an image, from the manifest; for a delta, once its
+    /// two headers are verified (the manifest does not list deltas).
+    pub fn file_size(&self) -> Option<u64> {
+        match &self.source {
+            Source::Full(_) => Some(u64::from(self.manifest.manifest().image_file_size)),
+            Source::Delta(v, _) => {
+                let (delta, target) = (v.delta_header()?, v.target_header()?);
+                Some(
+                    delta.header_len() as u64
+                        + target.header_len() as u64
+                        + u64::from(delta.info.payload_size),
+                )
+            }
+        }
     }
 
     /// Forgets everything received: verifier, decoder and writer start over (the slot
     /// is erased again as it is rewritten).
     pub fn restart(&mut self) {
-        self.verifier =
-            ImageVerifier::new(self.keys, Self::expectations(self.manifest, &self.target));
-        if self.mode == Mode::Zstd {
-            self.decoder.reset();
-        }
+        self.source = match self.source {
+            Source::Full(_) => Source::Full(ImageVerifier::new(
+                self.keys,
+                Self::expectations(self.manifest, &self.target),
+            )),
+            Source::Delta(_, base) => {
+                Self::delta_source(self.keys, self.manifest, &self.target, base)
+            }
+        };
+        // The decoder is reconfigured when the payload starts again.
+        self.mode = Mode::Pending;
         self.writer.reset();
         self.received = 0;
     }
 
     /// Feeds the next bytes of the file.
     pub fn feed(&mut self, flash: &mut F, data: &[u8]) -> Result<(), InstallError> {
-        let payload = self.verifier.feed(data)?;
+        let payload = match &mut self.source {
+            Source::Full(v) => v.feed(data)?,
+            Source::Delta(v, _) => v.feed(data)?,
+        };
         self.received += data.len() as u64;
         if payload.is_empty() {
             return Ok(());
@@ -458,7 +556,7 @@ impl<'a, F: NorFlash> Installer<'a, F> {
                 let mut io = SlotIo {
                     flash,
                     writer: &mut self.writer,
-                    prefix: ota_zstd::Region { offset: 0, len: 0 },
+                    prefix: prefix(&self.source),
                 };
                 self.decoder.feed(payload, &mut io)?;
                 // The ring holds up to 4 KiB not yet written: refuse as soon as the
@@ -466,15 +564,35 @@ impl<'a, F: NorFlash> Installer<'a, F> {
                 check_output_len(self.decoder.produced(), self.writer.limit)
             }
             // `start_decoder` failed.
-            Mode::Pending | Mode::Failed => Err(InstallError::AlreadyFailed),
+            Mode::Pending => Err(InstallError::AlreadyFailed),
         }
     }
 
     /// Picks the decoder once the verified header says how the payload is encoded.
     fn start_decoder(&mut self) -> Result<(), InstallError> {
-        let header = self.verifier.header().ok_or(FormatError::Truncated)?;
-        self.mode = Mode::Failed;
-        self.mode = match decoder_config(header.info.compression, self.target.max_window_log, 0) {
+        let config = match &self.source {
+            Source::Full(v) => {
+                let header = v.header().ok_or(FormatError::Truncated)?;
+                if self.target.generation == Generation::One
+                    && matches!(header.info.compression, Compression::ZstdFlashWindow { .. })
+                {
+                    // What an old agent's ota-format says of a method it does not know.
+                    return Err(FormatError::InvalidField(FieldError::Compression).into());
+                }
+                decoder_config(header.info.compression, self.target.max_window_log, 0)
+            }
+            // A delta is always zstd against the base as its prefix, its window within
+            // the format's limit for windows in flash.
+            Source::Delta(v, base) => {
+                let delta = v.delta_header().ok_or(FormatError::Truncated)?;
+                Some(ota_zstd::DecoderConfig {
+                    max_window: 1u64 << delta.info.window_log.min(FLASH_WINDOW_MAX_LOG),
+                    prefix_len: u64::from(base.size),
+                    skippable_frames: false,
+                })
+            }
+        };
+        self.mode = match config {
             None => Mode::Stored,
             Some(config) => {
                 self.decoder.reset_with(config);
@@ -487,33 +605,37 @@ impl<'a, F: NorFlash> Installer<'a, F> {
     /// Completes the install: payload digest, complete decompression, flush, then the
     /// read-back proof. Only an `Ok` here may be switched to.
     pub fn finish(mut self, flash: &mut F) -> Result<InstalledImage, InstallError> {
-        let verified = self.verifier.finish()?;
+        let prefix = prefix(&self.source);
+        let header = match self.source {
+            Source::Full(v) => v.finish()?.header,
+            Source::Delta(v, _) => v.finish()?.target,
+        };
         if self.mode == Mode::Zstd {
             let mut io = SlotIo {
                 flash: &mut *flash,
                 writer: &mut self.writer,
-                prefix: ota_zstd::Region { offset: 0, len: 0 },
+                prefix,
             };
             self.decoder.finish(&mut io)?;
         }
-        if self.writer.written() != u64::from(verified.header.info.image_size) {
+        if self.writer.written() != u64::from(header.info.image_size) {
             return Err(InstallError::OutputTooShort);
         }
         self.writer.flush(flash)?;
         let slot = read_back_slot(
             flash,
             self.target.slot,
-            &verified.header,
+            &header,
             self.target.chip,
             self.decoder.scratch(),
         )?;
         let AcceptedFirmware {
             app_version,
             trusted_keys,
-        } = slot.accept(&verified.header)?;
+        } = slot.accept(&header)?;
         Ok(InstalledImage {
             slot: VerifiedSlot::new(self.target.slot),
-            header: verified.header,
+            header,
             app_version,
             trusted_keys,
             signature_sector: slot.signature_sector,

@@ -21,7 +21,9 @@ use ota_format::ChipId;
 use ota_format::esp::secure_boot::{
     SIGNATURE_SECTOR_LEN, SecureBootKeyDigest, SignatureSector, signature_sector_offset,
 };
-use ota_format::esp::{AppImageValidator, DigestPolicy, SignatureSectorPolicy, ValidateOptions};
+use ota_format::esp::{
+    AppImageInfo, AppImageValidator, DigestPolicy, SignatureSectorPolicy, ValidateOptions,
+};
 
 use crate::geometry::Region;
 use crate::install::InstallError;
@@ -35,6 +37,20 @@ pub fn slot_signature_sector<F: ReadNorFlash>(
     chip: ChipId,
     buf: &mut [u8],
 ) -> Option<SignatureSector> {
+    slot_app_image(flash, region, chip, buf)?.signature_sector
+}
+
+/// The app image in `region` as installed: its length (with a Secure Boot signature
+/// sector, to the sector's end) and the SHA-256 of those bytes, which is what a signed
+/// `.ota` header binds as the installed-image digest (and a delta as its base). `None`
+/// when the slot holds no valid app image for `chip`. Reads what [`slot_signature_sector`]
+/// reads.
+pub fn slot_app_image<F: ReadNorFlash>(
+    flash: &mut F,
+    region: Region,
+    chip: ChipId,
+    buf: &mut [u8],
+) -> Option<AppImageInfo> {
     let mut v = AppImageValidator::new(ValidateOptions {
         chip: Some(chip),
         digest: DigestPolicy::Required,
@@ -58,7 +74,7 @@ pub fn slot_signature_sector<F: ReadNorFlash>(
             break;
         }
     }
-    v.finish().ok()?.signature_sector
+    v.finish().ok()
 }
 
 /// Whether the new image's signature sector `new` passes a bootloader that accepts the

@@ -150,6 +150,7 @@ impl Device {
             },
             retry: RetryPolicy::default(),
             max_window_log: DEFAULT_WINDOW_LOG,
+            generation: Default::default(),
             security_counter_floor: 0,
             identify: Default::default(),
         };

@@ -106,6 +106,7 @@ fn measure(
         boot: BootConfig::counting(3),
         retry: RetryPolicy::default(),
         max_window_log: window_log.min(MAX_WINDOW_LOG),
+        generation: Default::default(),
         security_counter_floor: 0,
         identify: Default::default(),
     };

@@ -106,6 +106,7 @@ pub fn start(
         boot: BOOT,
         retry: RETRY,
         max_window_log: DEFAULT_WINDOW_LOG,
+        generation: Default::default(),
         security_counter_floor: 0,
         identify: IDENTIFY,
     };

@@ -95,6 +95,7 @@ fn install(case: &Case, flash: &mut SimFlash, buffers: &mut Buffers) -> (Install
         device_type: DeviceType::new("sensor").unwrap(),
         chip: ChipId::ESP32C3,
         max_window_log: DEFAULT_WINDOW_LOG,
+        generation: Default::default(),
     };
     let mut installer = Installer::<SimFlash>::new(
         TrustedKeys::new(&keys),

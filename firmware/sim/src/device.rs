@@ -402,6 +402,7 @@ impl<const WRITE_SIZE: usize> VirtualDevice<WRITE_SIZE> {
             },
             retry: self.config.retry,
             max_window_log: self.config.max_window_log,
+            generation: Default::default(),
             security_counter_floor: 0,
             identify: self.config.identify,
         };

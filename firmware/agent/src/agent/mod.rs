@@ -33,9 +33,10 @@ use crate::boot::BootState;
 use crate::download::{Clock, DownloadProgress, Jitter};
 use crate::http::ETag;
 use crate::identity::Outcome;
+use crate::install::Base;
 use crate::release_retry::ReleaseRetries;
 use crate::state::{AgentState, StateStore};
-use crate::status::{LastCheck, LastError, Status, TrialStatus, UpdateState};
+use crate::status::{LastCheck, LastError, LastUpdate, Status, TrialStatus, UpdateState};
 
 pub mod buffers;
 mod check;
@@ -84,6 +85,11 @@ pub struct Agent<'a, F, C, D, K> {
     last_check: Option<LastCheck>,
     last_error: Option<LastError>,
     download: Option<DownloadProgress>,
+    /// How the last installed update came, for the status.
+    last_update: Option<LastUpdate>,
+    /// The running image's installed size and digest (a delta's base): computed at the
+    /// first update after boot (`None` inside: not a readable app image).
+    running_image: Option<Option<Base>>,
     jitter: Jitter,
     /// Checks started since boot: retries of a failed release are counted in checks.
     checks: u32,
@@ -140,6 +146,8 @@ impl<'a, F: MultiwriteNorFlash, C, D, K: Clock> Agent<'a, F, C, D, K> {
             last_check: None,
             last_error: None,
             download: None,
+            last_update: None,
+            running_image: None,
             checks: 0,
             check_deadline_at: 0,
             retries: ReleaseRetries::default(),

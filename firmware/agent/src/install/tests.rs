@@ -22,6 +22,7 @@ pub(crate) fn target() -> Target {
         device_type: ts::device_type(),
         chip: ts::chip(),
         max_window_log: MAX_WINDOW_LOG,
+        generation: Generation::Two,
     }
 }
 
