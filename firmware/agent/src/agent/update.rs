@@ -162,7 +162,8 @@ impl<F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'_, F, C,
                 sink.progress(p);
             })
             .await;
-        *downloaded += last.received;
+        // The installer counts bytes its verifier took even when decoding them failed.
+        *downloaded += last.received.max(installer.received());
         // Progress within a phase is not a transition: the sink had it through
         // `progress`; the status keeps the last of it.
         self.download = Some(last);
