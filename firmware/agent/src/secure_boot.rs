@@ -54,8 +54,15 @@ pub fn slot_app_image<F: ReadNorFlash>(
     // With a sector, the installed image ends with it; without one, what follows the
     // image in the slot (erased flash, an older image's rest) is not part of it, and
     // the first pass refuses it as trailing bytes.
-    scan_slot(flash, region, chip, buf, SignatureSectorPolicy::Accept)
-        .or_else(|| scan_slot(flash, region, chip, buf, SignatureSectorPolicy::StopAtImageEnd))
+    scan_slot(flash, region, chip, buf, SignatureSectorPolicy::Accept).or_else(|| {
+        scan_slot(
+            flash,
+            region,
+            chip,
+            buf,
+            SignatureSectorPolicy::StopAtImageEnd,
+        )
+    })
 }
 
 fn scan_slot<F: ReadNorFlash>(

@@ -21,7 +21,7 @@ use ota_agent::boot::BootConfig;
 use ota_agent::download::RetryPolicy;
 use ota_agent::geometry::{BootTarget, Geometry, Region};
 use ota_agent::http::{HttpClient, HttpError, Request, ResponseHead};
-use ota_agent::status::CheckResult;
+use ota_agent::status::{CheckResult, UpdateVia};
 use ota_format::{Channel, TrustedKeyDescriptor, Version};
 
 mod common;
@@ -39,10 +39,12 @@ const LOGGED_OPERATIONS: usize = 4096;
 
 const MANIFEST_URL: &str = "http://host/fw/sensor.stable.manifest";
 
-/// Serves one manifest and one image from memory, without allocating per request.
+/// Serves one manifest, one image and optionally one delta from memory, without
+/// allocating per request; any other delta is a 404.
 struct Host {
     manifest: Vec<u8>,
     image: Vec<u8>,
+    delta: Option<(String, Vec<u8>)>,
 }
 
 impl HttpClient for Host {
@@ -54,6 +56,17 @@ impl HttpClient for Host {
     ) -> Result<(ResponseHead, SliceBody<'c>), HttpError> {
         let bytes = if req.url == MANIFEST_URL {
             &self.manifest
+        } else if req.url.ends_with(".otad") {
+            match &self.delta {
+                Some((name, delta)) if req.url.ends_with(name.as_str()) => delta,
+                _ => {
+                    let head = ResponseHead {
+                        status: 404,
+                        ..ResponseHead::of_file(0, None, None)
+                    };
+                    return Ok((head, SliceBody(&[])));
+                }
+            }
         } else {
             &self.image
         };
@@ -68,6 +81,7 @@ impl HttpClient for Host {
 fn measure(
     window_log: u8,
     flash_window: bool,
+    delta: bool,
     buffers: UpdateBuffers<'_>,
 ) -> (usize, usize, usize) {
     let geometry = Geometry::new(
@@ -93,9 +107,19 @@ fn measure(
     };
     let release = ts::release(&spec, ts::app_image("1.1.0", 600_000));
     let keys = TrustedKeyDescriptor::find_in(&old).unwrap().unwrap();
+    let delta = delta.then(|| {
+        let d = ota_testkit::delta::build_delta(&old, &release, ota_testkit::release::SIGNER);
+        (d.name, d.file)
+    });
+    let via = if delta.is_some() {
+        UpdateVia::Delta
+    } else {
+        UpdateVia::Full
+    };
     let host = Host {
         manifest: release.manifest,
         image: release.ota,
+        delta,
     };
     let config = AgentConfig {
         manifest_url: MANIFEST_URL,
@@ -134,6 +158,7 @@ fn measure(
             version: Version::parse("1.1.0").unwrap()
         })
     );
+    assert_eq!(agent.status().last_update.map(|u| u.via), Some(via));
     drop(agent);
     assert!(
         flash.log().len() <= LOGGED_OPERATIONS,
@@ -146,13 +171,22 @@ fn measure(
 
 /// Measures the whole update path with `memory` and a `window_log` frame, prints its
 /// parts and returns the total in bytes.
-fn update_path_bytes(memory: &mut UpdateMemory, window_log: u8, flash_window: bool) -> usize {
+fn update_path_bytes(
+    memory: &mut UpdateMemory,
+    window_log: u8,
+    flash_window: bool,
+    delta: bool,
+) -> usize {
     let buffers = size_of::<UpdateMemory>();
-    let (agent, future, heap) = measure(window_log, flash_window, memory.buffers());
+    let (agent, future, heap) = measure(window_log, flash_window, delta, memory.buffers());
     let total = agent + buffers + future + heap;
-    let method = if flash_window { 2 } else { 1 };
+    let method = match (delta, flash_window) {
+        (true, _) => "delta",
+        (false, true) => "method 2",
+        (false, false) => "method 1",
+    };
     eprintln!(
-        "method {method}, window 2^{window_log}: agent {agent} + buffers {buffers} + check future {future} + heap peak {heap} = {total} bytes"
+        "{method}, window 2^{window_log}: agent {agent} + buffers {buffers} + check future {future} + heap peak {heap} = {total} bytes"
     );
     total
 }
@@ -161,14 +195,17 @@ fn update_path_bytes(memory: &mut UpdateMemory, window_log: u8, flash_window: bo
 fn update_path_fits_32_kib_whatever_the_window() {
     let mut memory = Box::new(UpdateMemory::new());
     let mut totals = Vec::new();
-    for (window_log, flash_window) in [
-        (DEFAULT_WINDOW_LOG, false),
-        (MAX_WINDOW_LOG, false),
-        (16, true),
-        (20, true),
-        (23, true),
+    // The full image after a 404 for the delta, and a delta (decoded against the
+    // running slot; its window spans base and target, 2^21 here).
+    for (window_log, flash_window, delta) in [
+        (DEFAULT_WINDOW_LOG, false, false),
+        (MAX_WINDOW_LOG, false, false),
+        (16, true, false),
+        (20, true, false),
+        (23, true, false),
+        (20, true, true),
     ] {
-        let total = update_path_bytes(&mut memory, window_log, flash_window);
+        let total = update_path_bytes(&mut memory, window_log, flash_window, delta);
         assert!(
             total <= 32 * 1024,
             "window 2^{window_log}: update path needs {total} bytes"

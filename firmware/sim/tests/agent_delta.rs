@@ -308,4 +308,3 @@ fn power_cut_at_every_operation_of_a_delta_install_plain_bootloader() {
 fn power_cut_at_every_operation_of_a_delta_install_rollback_bootloader() {
     power_cut_sweep(RollbackEnabled);
 }
-
