@@ -137,7 +137,12 @@ impl<F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'_, F, C,
             ..DownloadProgress::default()
         };
         self.download = Some(start);
-        self.enter(UpdateState::Downloading { progress: start });
+        if matches!(self.phase, UpdateState::Downloading { .. }) {
+            // A delta that was not there: the same phase goes on with the full image.
+            self.phase = UpdateState::Downloading { progress: start };
+        } else {
+            self.enter(UpdateState::Downloading { progress: start });
+        }
         self.sink.progress(&start);
         let mut last = start;
         let identity = self.identity().token();
