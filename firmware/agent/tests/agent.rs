@@ -432,7 +432,10 @@ fn status_serializes_to_json() {
     // No delta on this host (a 404): the full image, and only its bytes.
     assert_eq!(json["last_update"]["version"], "1.1.0");
     assert_eq!(json["last_update"]["via"], "full");
-    assert_eq!(json["last_update"]["bytes_downloaded"], json["download"]["total"]);
+    assert_eq!(
+        json["last_update"]["bytes_downloaded"],
+        json["download"]["total"]
+    );
 }
 
 /// Records the phase of every published status.
