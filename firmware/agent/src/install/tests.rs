@@ -550,3 +550,107 @@ fn the_64_kib_aligned_part_of_the_slot_is_erased_in_one_call_before_any_write() 
         .collect();
     assert_eq!(sectors, expected);
 }
+
+/// Where the delta tests keep the running image: the other slot.
+const BASE_SLOT: Region = Region::new(0x40000, 0x30000);
+
+/// A flash holding `base` in [`BASE_SLOT`], and the base as a delta sees it.
+fn flash_with_base(base: &[u8]) -> (TestFlash, Base) {
+    let mut flash = TestFlash::strict(0x80000);
+    let at = BASE_SLOT.offset as usize;
+    flash.bytes_mut()[at..at + base.len()].copy_from_slice(base);
+    let digest = {
+        use sha2::Digest;
+        sha2::Sha256::digest(base).into()
+    };
+    let base = Base {
+        slot: BASE_SLOT,
+        size: base.len() as u32,
+        sha256: digest,
+    };
+    (flash, base)
+}
+
+fn install_delta(
+    release: &Release,
+    delta: &[u8],
+    flash: &mut TestFlash,
+    base: Base,
+) -> Result<InstalledImage, InstallError> {
+    let keys = ts::trusted();
+    let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+    let mut buffers = Buffers::default();
+    let mut inst = Installer::<TestFlash>::new_delta(
+        TrustedKeys::new(&keys),
+        &manifest,
+        target(),
+        buffers.install(),
+        base,
+    )?;
+    assert_eq!(inst.file_size(), None, "unknown before the headers");
+    for piece in delta.chunks(700) {
+        inst.feed(flash, piece)?;
+    }
+    assert_eq!(inst.file_size(), Some(delta.len() as u64));
+    inst.finish(flash)
+}
+
+#[test]
+fn a_delta_installs_the_released_image_reading_the_base_slot_only() {
+    let base_app = ts::app_image("1.0.0", 100_000);
+    let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 100_000));
+    let delta = ota_testkit::delta::build_delta(&base_app, &release, ts::SEED);
+    let (mut flash, base) = flash_with_base(&base_app);
+    let installed = install_delta(&release, &delta.file, &mut flash, base).unwrap();
+    assert!(slot_holds(&flash, &release.app));
+    assert_eq!(installed.app_version(), Version::parse("1.1.0").unwrap());
+    // The same proof as a full install: the header is the released image's.
+    let full = install(&release, 4096).0.unwrap();
+    assert_eq!(installed.header(), full.header());
+    let base_range = BASE_SLOT.offset..BASE_SLOT.offset + BASE_SLOT.size;
+    assert!(
+        flash.log().iter().all(|op| match op {
+            FlashOp::Erase { from, .. } => !base_range.contains(from),
+            FlashOp::Write { offset, .. } => !base_range.contains(offset),
+        }),
+        "the running slot was written"
+    );
+}
+
+#[test]
+fn a_delta_is_refused_for_another_base_and_when_its_output_is_not_the_image() {
+    let base_app = ts::app_image("1.0.0", 100_000);
+    let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 100_000));
+    // Another base: refused at the delta header, before anything is written.
+    let other = ts::app_image("1.0.0", 90_000);
+    let delta = ota_testkit::delta::build_delta(&other, &release, ts::SEED);
+    let (mut flash, base) = flash_with_base(&base_app);
+    assert_eq!(
+        install_delta(&release, &delta.file, &mut flash, base).err(),
+        Some(FormatError::DeltaBaseMismatch.into())
+    );
+    assert!(flash.log().is_empty());
+    // A payload (validly signed) that decodes to another valid app image of the same
+    // size: only the installed digest tells them apart.
+    let wrong = ota_testkit::TestFirmware::new(ota_testkit::Chip::Esp32c3)
+        .version("1.1.0")
+        .trusted_keys(&[ts::key(ts::SEED).verifying_key().to_bytes()])
+        .payload_size(100_000)
+        .seed(4242)
+        .app_image();
+    assert_eq!(wrong.len(), release.app.len());
+    assert_ne!(wrong, release.app);
+    let log = ota_testkit::delta::window_log_for(base_app.len(), wrong.len());
+    let swapped = ota_testkit::delta::build_delta_with_payload(
+        &base_app,
+        &release,
+        ts::SEED,
+        ota_testkit::delta::delta_payload(&base_app, &wrong, log),
+        log,
+    );
+    let (mut flash, base) = flash_with_base(&base_app);
+    assert_eq!(
+        install_delta(&release, &swapped.file, &mut flash, base).err(),
+        Some(FormatError::InstalledDigestMismatch.into())
+    );
+}
