@@ -23,9 +23,14 @@ const FILLER: usize = 60_000;
 /// The running firmware (1.0.0) and the release of 1.1.0 (method 2, as a new release
 /// for new agents is packaged).
 fn base_and_release() -> (Vec<u8>, Release) {
+    base_and_release_of(FILLER)
+}
+
+/// The same with `filler` bytes of code and data in both firmwares.
+fn base_and_release_of(filler: usize) -> (Vec<u8>, Release) {
     let keys = [public(SIGNER)];
-    let base = firmware_sized("1.0.0", Behaviour::Normal, &keys, Chip::Esp32c3, FILLER);
-    let target = firmware_sized("1.1.0", Behaviour::Normal, &keys, Chip::Esp32c3, FILLER);
+    let base = firmware_sized("1.0.0", Behaviour::Normal, &keys, Chip::Esp32c3, filler);
+    let target = firmware_sized("1.1.0", Behaviour::Normal, &keys, Chip::Esp32c3, filler);
     let spec = Spec {
         window_log: Some(20),
         flash_window: true,
@@ -252,7 +257,10 @@ fn scenario(d: &mut VirtualDevice) -> bool {
 }
 
 fn power_cut_sweep(mode: BootloaderMode) {
-    let (base_app, rel) = base_and_release();
+    // Over 128 KiB: the update slot's first 64 KiB blocks are erased in one call, the
+    // rest by sectors.
+    let (base_app, rel) = base_and_release_of(140_000);
+    assert!(rel.app.len() > 128 * 1024);
     let delta = build_delta(&base_app, &rel, SIGNER);
     let host = host_with(&rel, Some(&delta));
     let mut base = device_with(&host, mode, &base_app);
@@ -307,4 +315,55 @@ fn power_cut_at_every_operation_of_a_delta_install_plain_bootloader() {
 #[test]
 fn power_cut_at_every_operation_of_a_delta_install_rollback_bootloader() {
     power_cut_sweep(RollbackEnabled);
+}
+
+#[test]
+fn a_misbehaving_delta_host_still_ends_on_the_full_image_in_the_same_check() {
+    let (base, rel) = base_and_release();
+    let delta = build_delta(&base, &rel, SIGNER);
+    let path = format!("/fw/{}", delta.name);
+    // A dropped connection that made progress resumes (the delta completes); what
+    // cannot complete falls back to the image.
+    let cases: Vec<(&str, Vec<Fault>, UpdateVia)> = vec![
+        (
+            "503 every time",
+            vec![Fault::Status(503); 10],
+            UpdateVia::Full,
+        ),
+        (
+            "dropped, resumed",
+            vec![Fault::DropAfter(100); 10],
+            UpdateVia::Delta,
+        ),
+        (
+            "garbage after the file",
+            vec![Fault::Endless; 10],
+            UpdateVia::Full,
+        ),
+        (
+            "a flipped payload byte",
+            vec![Fault::WrongByte(delta.file.len() - 5); 10],
+            UpdateVia::Full,
+        ),
+    ];
+    for (name, faults, via) in cases {
+        let host = host_with(&rel, Some(&delta));
+        host.fault(&path, faults);
+        let mut d = device_with(&host, RollbackDisabled, &base);
+        let (r, last) = check(&mut d);
+        assert_eq!(
+            r,
+            Ok(CheckResult::Installed {
+                version: v("1.1.0")
+            }),
+            "{name}"
+        );
+        assert_eq!(last.map(|l| l.via), Some(via), "{name}");
+        if via == UpdateVia::Full {
+            // At most two tries of the delta, then the image.
+            assert!(host.requests_for(&path) <= 2, "{name}");
+        }
+        let (running, ()) = boot_until_running(&mut d, |_| ());
+        assert_eq!(running, v("1.1.0"), "{name}");
+    }
 }

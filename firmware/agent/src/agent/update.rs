@@ -152,6 +152,12 @@ impl<F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'_, F, C,
         policy.deadline_ms = policy
             .deadline_ms
             .min(self.check_deadline_at.saturating_sub(self.clock.now_ms()));
+        if base.is_some() {
+            // The full image is the fallback: a delta whose host misbehaves gets one
+            // retry and half the time left, so the full image still has the rest.
+            policy.max_attempts = policy.max_attempts.min(2);
+            policy.deadline_ms /= 2;
+        }
         let mut downloader = Downloader {
             identity: identity.as_ref().map(|t| t.as_str()),
             client: &mut self.client,
