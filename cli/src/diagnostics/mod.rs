@@ -213,11 +213,7 @@ pub fn install_error_name(e: &InstallError) -> &'static str {
         InstallError::Decompress(D::Dictionary) => "zstd_dictionary",
         InstallError::Decompress(D::BlockTooLarge { .. }) => "zstd_block_too_large",
         InstallError::Decompress(D::Truncated) => "zstd_truncated",
-        InstallError::Decompress(D::UnsupportedMethod) => "unsupported_compression",
         InstallError::Decompress(D::BadHeader | D::Corrupt) => "zstd_malformed",
-        InstallError::Decompress(D::StagingTooSmall { .. }) | InstallError::StagingTooSmall => {
-            "staging_too_small"
-        }
         InstallError::AppImage(_) => "not_an_app_image",
         InstallError::OutputTooLong => "output_too_long",
         InstallError::OutputTooShort => "output_too_short",
@@ -256,7 +252,7 @@ impl Diagnostic for InstallDiagnostic {
                  (ZSTD_c_maxBlockSize): package the firmware again with it"
             }
             InstallError::Decompress(_) => {
-                "the payload is not what `ota-sign package` writes (one or more plain zstd frames within the declared window): package the firmware again"
+                "the payload is not what `ota-sign package` writes (one or more plain zstd frames within the declared window, compressed blocks of at most 8 KiB): package the firmware again"
             }
             InstallError::AppImage(_) => {
                 "the payload is not an ESP-IDF app image for the header's chip: package the firmware again"
@@ -282,7 +278,6 @@ pub fn install_exit_code(error: &InstallError, declared_window_log: Option<u8>) 
         InstallError::Flash(_)
         | InstallError::WriteBufferMisfit
         | InstallError::SlotNotEraseAligned
-        | InstallError::StagingTooSmall
         | InstallError::WindowLogAboveAgents(_)
         | InstallError::AlreadyFailed => exit::FAILURE,
         _ => exit::INVALID_SIGNATURE,

@@ -3,6 +3,7 @@
 //! ([`check_payload`], which `ota-sign verify`, `package` and `release` run). One rule set
 //! for both, so a release passes the host's checks exactly when a device installs it.
 
+use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -10,14 +11,11 @@ use ota_format::esp::secure_boot::SignatureSector;
 use ota_format::esp::{
     AppImageError, AppImageValidator, DigestPolicy, SignatureSectorPolicy, ValidateOptions,
 };
-use ota_format::{
-    ChipId, Compression, DescriptorScanner, ImageHeader, TrustedKeyDescriptor, Version,
-};
-use sha2::{Digest, Sha256};
+use ota_format::{ChipId, DescriptorScanner, ImageHeader, TrustedKeyDescriptor, Version};
+use ota_zstd::SliceOutput;
 
 use crate::install::InstallError;
-use crate::zstd::MAX_WINDOW_LOG;
-use crate::zstd::{ZstdStream, staging_len};
+use crate::zstd::{FrameDecoder, MAX_WINDOW_LOG, decoder_config};
 
 /// What the bytes written to a slot say about themselves, once read back from flash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,10 +61,11 @@ impl SlotContents {
 
 /// Checks the installed bytes as they pass in pieces: their SHA-256 must be the signed
 /// installed digest, and they must form exactly one valid app image for the chip. The
-/// same pass finds the app version and the trusted-key descriptor.
+/// same pass finds the app version and the trusted-key descriptor. The bytes are hashed
+/// once: the app-image validator's SHA-256 covers everything installed (the image, and a
+/// Secure Boot signature sector with its padding), which is the installed digest.
 pub struct ContentCheck {
     validator: AppImageValidator,
-    sha: Sha256,
     keys: DescriptorScanner,
     size: u32,
     seen: u32,
@@ -85,7 +84,6 @@ impl ContentCheck {
                 // the image.
                 signature_sector: SignatureSectorPolicy::Accept,
             }),
-            sha: Sha256::new(),
             keys: DescriptorScanner::new(),
             size,
             seen: 0,
@@ -94,7 +92,6 @@ impl ContentCheck {
 
     /// The next installed bytes.
     pub fn update(&mut self, bytes: &[u8]) -> Result<(), InstallError> {
-        self.sha.update(bytes);
         self.keys.update(bytes)?;
         let used = self.validator.update(bytes)?;
         if used < bytes.len() {
@@ -109,8 +106,8 @@ impl ContentCheck {
 
     /// Ends the check against the signed header.
     pub fn finish(self, header: &ImageHeader) -> Result<SlotContents, InstallError> {
-        header.check_installed_digest(&self.sha.finalize().into())?;
         let info = self.validator.finish()?;
+        header.check_installed_digest(&info.image_sha256)?;
         let app_version = info
             .app_descriptor()
             .ok()
@@ -121,12 +118,6 @@ impl ContentCheck {
             signature_sector: info.signature_sector,
         })
     }
-}
-
-/// The window a device decodes with: what the signed header declares, capped by what
-/// the device affords. A frame asking for more is refused.
-pub fn decode_window_log(declared: u8, device_max: u8) -> u8 {
-    declared.min(device_max)
 }
 
 /// Refuses decompressed output beyond the signed installed size, as it grows.
@@ -160,27 +151,25 @@ pub fn check_payload(
         return Err(InstallError::WindowLogAboveAgents(max_window_log));
     }
     let size = header.info.image_size;
-    let mut app_image = Vec::with_capacity(size as usize);
-    let mut push = |out: &[u8]| -> Result<(), InstallError> {
-        check_output_len(app_image.len() as u64 + out.len() as u64, size)?;
-        app_image.extend_from_slice(out);
-        Ok(())
+    let app_image = match decoder_config(header.info.compression, max_window_log, 0) {
+        None => {
+            check_output_len(payload.len() as u64, size)?;
+            payload.to_vec()
+        }
+        Some(config) => {
+            // The device's decoder, with the output in RAM instead of a slot: a frame
+            // writing past the signed size fills the buffer (`OutputTooLong`).
+            let mut app_image = vec![0u8; size as usize];
+            let mut decoder = Box::new(FrameDecoder::new(config));
+            let mut out = SliceOutput::new(&mut app_image);
+            decoder.feed(payload, &mut out)?;
+            // As a device does after each piece (output still in the ring counts).
+            check_output_len(decoder.produced(), size)?;
+            let len = decoder.finish(&mut out)?;
+            app_image.truncate(len as usize);
+            app_image
+        }
     };
-    match header.info.compression {
-        Compression::None => push(payload)?,
-        Compression::Zstd { window_log } => {
-            let log = decode_window_log(window_log, max_window_log);
-            let mut staging = vec![0u8; staging_len(log)];
-            // The device's own output buffer size does not change what is accepted.
-            let mut output = vec![0u8; 1024];
-            let mut stream = ZstdStream::new(log, &mut staging, &mut output)?;
-            stream.feed(payload, &mut push)?;
-            stream.finish()?;
-        }
-        Compression::ZstdFlashWindow { .. } => {
-            return Err(crate::zstd::DecompressError::UnsupportedMethod.into());
-        }
-    }
     if app_image.len() as u64 != u64::from(size) {
         return Err(InstallError::OutputTooShort);
     }
@@ -200,7 +189,7 @@ mod tests {
     use std::vec::Vec;
 
     use ota_flash_sim::SimFlash as TestFlash;
-    use ota_format::{Expectations, Manifest, TrustedKeys, verify_image};
+    use ota_format::{Compression, Expectations, Manifest, TrustedKeys, verify_image};
     use ota_testkit::fixture::{self as ts, Spec};
     use ota_testkit::release::{
         Release, build_with_payload, compress, skippable_frame, with_dictionary_id,
@@ -287,6 +276,31 @@ mod tests {
                 .into()),
             ),
             (
+                "skippable frame after the data",
+                zstd(app.clone(), [frame.clone(), skippable_frame(b"x")].concat()),
+                Err(DecompressError::BadFrameMagic.into()),
+            ),
+            (
+                "compressed block above 8 KiB",
+                build_with_payload(
+                    &Spec::default(),
+                    app.clone(),
+                    {
+                        // Incompressible enough that 16 KiB blocks stay above 8 KiB.
+                        let mut x = 7u32;
+                        let data: Vec<u8> = (0..30_000)
+                            .map(|_| {
+                                x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                                (x >> 24) as u8 & 0x3F
+                            })
+                            .collect();
+                        ota_testkit::release::compress_blocks(&data, 14, 128 * 1024)
+                    },
+                    Compression::Zstd { window_log: 14 }
+                ),
+                Err(DecompressError::BlockTooLarge { size: 0, max: 8192 }.into()),
+            ),
+            (
                 "skippable frame first",
                 zstd(app.clone(), [skippable_frame(b"x"), frame.clone()].concat()),
                 Err(DecompressError::BadFrameMagic.into()),
@@ -367,6 +381,9 @@ mod tests {
                     allowed,
                 }
                 .into()),
+                Err(InstallError::Decompress(DecompressError::BlockTooLarge { max, .. })) => {
+                    Err(DecompressError::BlockTooLarge { size: 0, max }.into())
+                }
                 r => r,
             };
             assert_eq!(kind(host), expected, "{name}");

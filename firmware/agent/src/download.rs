@@ -286,14 +286,14 @@ impl<C: HttpClient, D: DelayNs, K: Clock> Downloader<'_, C, D, K> {
         progress: &mut dyn FnMut(&DownloadProgress),
     ) -> Result<(), DownloadError> {
         let start = self.clock.now_ms();
-        let total = installer.file_size();
         let mut run = RunState {
             start,
             deadline_ms: self.policy.deadline_ms,
             whole_file: false,
             progress: DownloadProgress {
                 received: installer.received(),
-                total,
+                // A delta's size is known once its headers are in (0 until then).
+                total: installer.file_size().unwrap_or(0),
                 ..DownloadProgress::default()
             },
         };
@@ -316,7 +316,7 @@ impl<C: HttpClient, D: DelayNs, K: Clock> Downloader<'_, C, D, K> {
             log::warn!(
                 "download attempt failed at {}/{}: {}",
                 installer.received(),
-                total,
+                run.progress.total,
                 failure
             );
             if attempts >= self.policy.max_attempts {
@@ -360,7 +360,7 @@ impl<C: HttpClient, D: DelayNs, K: Clock> Downloader<'_, C, D, K> {
             restart(installer, state)?;
         }
         let from = installer.received();
-        if from == total {
+        if Some(from) == total {
             // Everything arrived before the connection broke.
             return Ok(Attempt::Done);
         }
@@ -406,15 +406,20 @@ impl<C: HttpClient, D: DelayNs, K: Clock> Downloader<'_, C, D, K> {
             let n = match body.read(self.buf).await {
                 Ok(0) => break,
                 Ok(n) => n,
-                Err(_) if installer.received() == total => break,
+                Err(_) if Some(installer.received()) == installer.file_size() => break,
                 Err(e) => return failed(e),
             };
             installer.feed(flash, &self.buf[..n])?;
             state.received = installer.received();
+            state.total = installer.file_size().unwrap_or(state.total);
             progress(state);
         }
         state.received = installer.received();
-        if installer.received() < total {
+        // A file whose size is still unknown ended inside its headers.
+        if installer
+            .file_size()
+            .is_none_or(|total| installer.received() < total)
+        {
             return Ok(Attempt::Failed(Transient::EarlyEnd));
         }
         Ok(Attempt::Done)
@@ -430,10 +435,16 @@ enum Continue {
     Retry(Transient),
 }
 
-fn check_head(head: &ResponseHead, from: u64, total: u64) -> Result<Continue, DownloadError> {
+/// `total`: the file's size when known (a delta's is not until its headers arrive; its
+/// verifier refuses bytes beyond its signed sizes).
+fn check_head(
+    head: &ResponseHead,
+    from: u64,
+    total: Option<u64>,
+) -> Result<Continue, DownloadError> {
     match head.status {
         200 => {
-            if let Some(len) = head.content_length
+            if let (Some(len), Some(total)) = (head.content_length, total)
                 && len != total
             {
                 return Err(DownloadError::SizeMismatch {
@@ -451,7 +462,7 @@ fn check_head(head: &ResponseHead, from: u64, total: u64) -> Result<Continue, Do
             let Some(range) = head.content_range else {
                 return Ok(Continue::Retry(Transient::BadRange));
             };
-            if let Some(complete) = range.complete
+            if let (Some(complete), Some(total)) = (range.complete, total)
                 && complete != total
             {
                 return Err(DownloadError::SizeMismatch {
@@ -459,7 +470,7 @@ fn check_head(head: &ResponseHead, from: u64, total: u64) -> Result<Continue, Do
                     expected: total,
                 });
             }
-            if range.first != from || range.last + 1 != total {
+            if range.first != from || total.is_some_and(|total| range.last + 1 != total) {
                 return Ok(Continue::Retry(Transient::BadRange));
             }
             Ok(Continue::Resume)

@@ -1,14 +1,24 @@
 //! Streaming an `.ota` image into the inactive slot, then proving what landed there.
 //!
 //! ```text
-//! network chunks ─▶ ImageVerifier ─▶ (zstd) ─▶ SlotWriter ─▶ inactive slot
-//!                   header + digest   window    fixed buffer, erase ahead
+//! network chunks ─▶ ImageVerifier ─▶ (zstd) ──────────▶ SlotWriter ─▶ inactive slot
+//!                   header + digest   4 KiB ring = one   erase ahead      │
+//!                                     sector per piece                    │
+//!                                        ▲ older window bytes read back ──┘
 //! ```
-//! Bytes reach flash before the payload digest is known; that is safe because nothing
-//! points at the inactive slot until [`Installer::finish`] has verified the payload
-//! digest, read the whole slot back, hashed it against the signed installed-image digest
-//! and validated it as an ESP-IDF app image for this chip. `finish` is the only way to
-//! obtain an [`InstalledImage`], and [`crate::boot`] switching consumes one.
+//! The decoder ([`crate::zstd::FrameDecoder`]) keeps the last 4 KiB of output; its ring is
+//! the writer's sector buffer, and match copies further back read the slot already
+//! written. Bytes reach flash before the payload digest is known; that is safe because
+//! nothing points at the inactive slot until [`Installer::finish`] has verified the
+//! payload digest, read the whole slot back once (one SHA-256, computed by the app-image
+//! validator, against the signed installed-image digest) and validated it as an ESP-IDF
+//! app image for this chip. `finish` is the only way to obtain an [`InstalledImage`], and
+//! [`crate::boot`] switching consumes one.
+//!
+//! The slot is erased ahead of the writes: the part of it the image will occupy that is
+//! 64 KiB-aligned in one `erase` call as soon as the header is verified (a flash driver
+//! turns aligned 64 KiB ranges into block erases, much faster than sectors), the rest
+//! sector by sector as the output reaches it.
 
 use core::marker::PhantomData;
 
@@ -16,15 +26,16 @@ use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
 use ota_format::esp::AppImageError;
 use ota_format::esp::secure_boot::{SecureBootKeyDigest, SignatureSector};
 use ota_format::{
-    ChipId, Compression, DeviceType, Expectations, FormatError, ImageHeader, ImageVerifier,
+    ChipId, Compression, DeltaExpectations, DeltaVerifier, DeviceType, Expectations,
+    FLASH_WINDOW_MAX_LOG, FieldError, FormatError, ImageHeader, ImageVerifier,
     TrustedKeyDescriptor, TrustedKeys, VerifiedManifest, Version,
 };
 
 use crate::boot::VerifiedSlot;
 pub use crate::contents::SlotContents;
-use crate::contents::{AcceptedFirmware, ContentCheck, check_output_len, decode_window_log};
+use crate::contents::{AcceptedFirmware, ContentCheck, check_output_len};
 use crate::geometry::Region;
-use crate::zstd::{DecompressError, ZstdStream};
+use crate::zstd::{DecompressError, FrameDecoder, RING, decoder_config};
 
 /// Why an install failed. The slot may hold a partial image; nothing points at it.
 // Not `#[non_exhaustive]`: ota-sign maps every variant to a diagnostic without a
@@ -91,15 +102,13 @@ pub enum InstallError {
         /// Key digest of the running image's first block.
         running: SecureBootKeyDigest,
     },
-    /// The write buffer is empty or not a multiple of the flash's write and read sizes.
-    #[error("install buffer unsuitable: write buffer is not a multiple of the write size")]
+    /// The flash's write or read size does not divide the decoder's 4 KiB pieces, or is
+    /// above the 64 bytes the writer pads a last piece to.
+    #[error("flash unsuitable: its write or read size does not divide 4 KiB or exceeds 64")]
     WriteBufferMisfit,
     /// The slot does not start on an erase-sector boundary of the flash.
     #[error("install buffer unsuitable: slot is not erase-aligned")]
     SlotNotEraseAligned,
-    /// The staging buffer cannot hold a block of the largest window accepted.
-    #[error("install buffer unsuitable: staging buffer below the window's block size")]
-    StagingTooSmall,
     /// A host asked for a window log above what any agent accepts
     /// ([`crate::zstd::MAX_WINDOW_LOG`]).
     #[error("window log {0} is above what any agent accepts")]
@@ -107,6 +116,18 @@ pub enum InstallError {
     /// An earlier error ended this install; feeding it more bytes cannot resume it.
     #[error("the install already failed")]
     AlreadyFailed,
+}
+
+/// Which agent behaviour an install follows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum Generation {
+    /// Agents in the field before issue 13: compression methods 0 and 1 only (method 2
+    /// is refused at the header, as their ota-format does: `InvalidField(Compression)`),
+    /// no deltas, method-1 windows up to the device's `max_window_log` (2^12..2^14).
+    One,
+    /// This agent: method 2 and deltas as well.
+    #[default]
+    Two,
 }
 
 /// Where the image goes and what the device can afford.
@@ -118,19 +139,46 @@ pub struct Target {
     pub device_type: DeviceType,
     /// This device's chip.
     pub chip: ChipId,
-    /// Largest zstd window log the device accepts (its staging buffer is sized for it).
+    /// Largest method-1 zstd window log the device accepts (see [`crate::zstd`]; method 2
+    /// has its own limit).
     pub max_window_log: u8,
+    /// Which compression methods the device takes.
+    pub generation: Generation,
 }
 
-/// Caller-owned memory for one install: nothing else is allocated but ruzstd's window.
-pub struct InstallBuffers<'b> {
-    /// Compressed input staging: at least [`crate::zstd::staging_len`] of the window log.
-    pub staging: &'b mut [u8],
-    /// Decompressor output, any size (1 KiB is plenty).
-    pub output: &'b mut [u8],
-    /// Flash write buffer: a multiple of the flash write size; also used for read-back.
-    pub write: &'b mut [u8],
+/// The image a delta is decoded against: the running firmware, as installed in its slot.
+/// Only ever read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Base {
+    /// The running slot.
+    pub slot: Region,
+    /// Installed-image length (app image, and a Secure Boot signature sector).
+    pub size: u32,
+    /// Installed-image SHA-256: what a delta's base must be.
+    pub sha256: [u8; 32],
 }
+
+/// What is being fed: a full `.ota` image, or a delta against the running image.
+// Both verifiers are about the same size (1.4 and 1.7 KiB: a header buffer and SHA-256
+// states); boxing is not an option without a heap, and the update path is measured whole
+// by `tests/ram.rs`.
+#[allow(clippy::large_enum_variant)]
+enum Source<'a> {
+    Full(ImageVerifier<'a, 'a>),
+    Delta(DeltaVerifier<'a, 'a>, Base),
+}
+
+/// Caller-owned memory for one install; nothing is allocated.
+pub struct InstallBuffers<'b> {
+    /// The zstd decoder (its ring is the sector buffer, its block buffer the read-back
+    /// buffer of `finish`); reconfigured for each install.
+    pub decoder: &'b mut FrameDecoder,
+}
+
+/// Largest flash write size the writer pads a short last piece to.
+const MAX_WRITE_SIZE: usize = 64;
+/// The erase unit the firmware's flash turns into one ROM block erase.
+const BLOCK_ERASE: u32 = 64 * 1024;
 
 /// Proof that a slot holds a verified image. Only [`Installer::finish`] makes one (its
 /// fields are private and it is neither `Clone` nor `Copy`), and the only way to point
@@ -185,60 +233,167 @@ impl InstalledImage {
     }
 }
 
-/// Writes a stream into a slot through a fixed buffer, erasing each sector just before
-/// the first write into it (NOR: erase to `0xFF`, writes only clear bits).
-struct SlotWriter<'b> {
+/// Writes a stream into a slot, erasing ahead of the writes (NOR: erase to `0xFF`,
+/// writes only clear bits). Output arrives as whole sectors from the decoder, or in any
+/// pieces for a stored image: only a tail shorter than the write size waits in `tail`.
+struct SlotWriter {
     slot: Region,
-    buf: &'b mut [u8],
-    filled: usize,
-    flushed: u32,
-    erased_to: u32,
     limit: u32,
+    /// Bytes written to flash (a multiple of the write size until the final flush).
+    flushed: u32,
+    tail: [u8; MAX_WRITE_SIZE],
+    tail_len: usize,
+    /// Erased up to here, relative to the slot; `None` until the first write.
+    erased_to: Option<u32>,
+    /// The 64 KiB-aligned span erased in one call, relative to the slot.
+    block_span: (u32, u32),
 }
 
-impl<'b> SlotWriter<'b> {
+impl SlotWriter {
+    fn new(slot: Region, limit: u32) -> Self {
+        SlotWriter {
+            slot,
+            limit,
+            flushed: 0,
+            tail: [0xFF; MAX_WRITE_SIZE],
+            tail_len: 0,
+            erased_to: None,
+            block_span: (0, 0),
+        }
+    }
+
     fn reset(&mut self) {
-        self.filled = 0;
-        self.flushed = 0;
-        // Sectors written before the restart must be erased again.
-        self.erased_to = 0;
+        // Everything is erased again as it is rewritten.
+        *self = SlotWriter::new(self.slot, self.limit);
+    }
+
+    fn written(&self) -> u64 {
+        u64::from(self.flushed) + self.tail_len as u64
+    }
+
+    /// Erases the 64 KiB-aligned part of the range the image occupies in one call, the
+    /// first time anything is written.
+    fn start<F: NorFlash>(&mut self, flash: &mut F) -> Result<u32, InstallError> {
+        if let Some(at) = self.erased_to {
+            return Ok(at);
+        }
+        let sector = F::ERASE_SIZE as u32;
+        let end = self.limit.next_multiple_of(sector);
+        let first = self.slot.offset.next_multiple_of(BLOCK_ERASE);
+        let last = (self.slot.offset + end) / BLOCK_ERASE * BLOCK_ERASE;
+        self.block_span = (0, 0);
+        if BLOCK_ERASE.is_multiple_of(sector) && last > first {
+            flash.erase(first, last).map_err(flash_err::<F>)?;
+            self.block_span = (first - self.slot.offset, last - self.slot.offset);
+        }
+        self.erased_to = Some(0);
+        Ok(0)
+    }
+
+    /// Makes sure the slot is erased below `end` (relative).
+    fn erase_to<F: NorFlash>(&mut self, flash: &mut F, end: u32) -> Result<(), InstallError> {
+        let mut at = self.start(flash)?;
+        let sector = F::ERASE_SIZE as u32;
+        while at < end {
+            let (from, to) = self.block_span;
+            if at >= from && at < to {
+                at = to;
+                continue;
+            }
+            let abs = self.slot.offset + at;
+            flash.erase(abs, abs + sector).map_err(flash_err::<F>)?;
+            at += sector;
+        }
+        self.erased_to = Some(at);
+        Ok(())
     }
 
     fn push<F: NorFlash>(&mut self, flash: &mut F, mut data: &[u8]) -> Result<(), InstallError> {
-        let total = self.flushed as u64 + self.filled as u64 + data.len() as u64;
-        check_output_len(total, self.limit)?;
-        while !data.is_empty() {
-            let take = (self.buf.len() - self.filled).min(data.len());
-            self.buf[self.filled..self.filled + take].copy_from_slice(&data[..take]);
-            self.filled += take;
+        check_output_len(self.written() + data.len() as u64, self.limit)?;
+        let ws = F::WRITE_SIZE;
+        if self.tail_len > 0 {
+            let take = (ws - self.tail_len).min(data.len());
+            self.tail[self.tail_len..self.tail_len + take].copy_from_slice(&data[..take]);
+            self.tail_len += take;
             data = &data[take..];
-            if self.filled == self.buf.len() {
-                self.flush(flash)?;
+            if self.tail_len < ws {
+                return Ok(());
             }
+            let tail = self.tail;
+            self.write(flash, &tail[..ws])?;
+            self.tail_len = 0;
         }
+        let whole = data.len() / ws * ws;
+        if whole > 0 {
+            self.write(flash, &data[..whole])?;
+        }
+        let rest = &data[whole..];
+        self.tail[..rest.len()].copy_from_slice(rest);
+        self.tail_len = rest.len();
         Ok(())
     }
 
-    fn flush<F: NorFlash>(&mut self, flash: &mut F) -> Result<(), InstallError> {
-        if self.filled == 0 {
-            return Ok(());
-        }
-        // Pad the tail to the write size with the erased value.
-        let len = self.filled.next_multiple_of(F::WRITE_SIZE);
-        self.buf[self.filled..len].fill(0xFF);
-        let end = self.flushed + len as u32;
-        let erase = F::ERASE_SIZE as u32;
-        while self.erased_to < end {
-            let at = self.slot.offset + self.erased_to;
-            flash.erase(at, at + erase).map_err(flash_err::<F>)?;
-            self.erased_to += erase;
-        }
+    /// Writes `bytes` (a multiple of the write size) at the end of what is written.
+    fn write<F: NorFlash>(&mut self, flash: &mut F, bytes: &[u8]) -> Result<(), InstallError> {
+        let end = self.flushed + bytes.len() as u32;
+        self.erase_to(flash, end)?;
         flash
-            .write(self.slot.offset + self.flushed, &self.buf[..len])
+            .write(self.slot.offset + self.flushed, bytes)
             .map_err(flash_err::<F>)?;
         self.flushed = end;
-        self.filled = 0;
         Ok(())
+    }
+
+    /// Writes the tail, padded to the write size with the erased value.
+    fn flush<F: NorFlash>(&mut self, flash: &mut F) -> Result<(), InstallError> {
+        if self.tail_len == 0 {
+            return Ok(());
+        }
+        let ws = F::WRITE_SIZE;
+        let mut padded = [0xFF; MAX_WRITE_SIZE];
+        padded[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
+        let len = self.tail_len;
+        self.write(flash, &padded[..ws])?;
+        // Only the real bytes count.
+        self.flushed -= (ws - len) as u32;
+        self.tail_len = 0;
+        Ok(())
+    }
+}
+
+/// The decoder's view of the slot for one call: output goes to the writer, the window
+/// comes back from what it wrote (and, before it, the prefix region).
+struct SlotIo<'w, F> {
+    flash: &'w mut F,
+    writer: &'w mut SlotWriter,
+    /// Where a delta's prefix is read from (length 0 for none).
+    prefix: ota_zstd::Region,
+}
+
+impl<F: NorFlash> ota_zstd::Sink for SlotIo<'_, F> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), ota_zstd::IoError> {
+        self.writer.push(self.flash, bytes).map_err(|e| match e {
+            InstallError::Flash(kind) => ota_zstd::IoError::Flash(kind),
+            _ => ota_zstd::IoError::OutputFull,
+        })
+    }
+}
+
+impl<F: NorFlash> ota_zstd::History for SlotIo<'_, F> {
+    fn read(&mut self, position: u64, buf: &mut [u8]) -> Result<(), ota_zstd::IoError> {
+        ota_zstd::NorFlashHistory::new(&mut *self.flash, self.prefix, self.writer.slot.offset)
+            .read(position, buf)
+    }
+}
+
+/// Where the decoder finds a delta's base: the running slot, before the output.
+fn prefix(source: &Source<'_>) -> ota_zstd::Region {
+    match source {
+        Source::Full(_) => ota_zstd::Region { offset: 0, len: 0 },
+        Source::Delta(_, base) => ota_zstd::Region {
+            offset: base.slot.offset,
+            len: base.size,
+        },
     }
 }
 
@@ -246,13 +401,12 @@ fn flash_err<F: NorFlash>(e: F::Error) -> InstallError {
     InstallError::Flash(e.kind())
 }
 
-enum Decoder<'b> {
-    /// Header not verified yet; the buffers wait here.
-    Pending(&'b mut [u8], &'b mut [u8]),
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// Header not verified yet.
+    Pending,
     Stored,
-    Zstd(ZstdStream<'b>),
-    /// Transient, while moving buffers between states.
-    Empty,
+    Zstd,
 }
 
 /// One install in progress. Feed it the `.ota` file from its first byte; after a 200
@@ -261,9 +415,10 @@ pub struct Installer<'a, F> {
     keys: TrustedKeys<'a>,
     manifest: &'a VerifiedManifest,
     target: Target,
-    verifier: ImageVerifier<'a, 'a>,
-    decoder: Decoder<'a>,
-    writer: SlotWriter<'a>,
+    source: Source<'a>,
+    decoder: &'a mut FrameDecoder,
+    mode: Mode,
+    writer: SlotWriter,
     received: u64,
     _flash: PhantomData<F>,
 }
@@ -283,37 +438,60 @@ impl<'a, F: NorFlash> Installer<'a, F> {
                 slot: target.slot.size,
             });
         }
-        let w = buffers.write.len();
-        if F::WRITE_SIZE == 0
-            || w == 0
-            || !w.is_multiple_of(F::WRITE_SIZE)
-            || !w.is_multiple_of(F::READ_SIZE.max(1))
-        {
+        let fits = |size: usize| size > 0 && size <= MAX_WRITE_SIZE && RING.is_multiple_of(size);
+        if !fits(F::WRITE_SIZE) || !fits(F::READ_SIZE.max(1)) {
             return Err(InstallError::WriteBufferMisfit);
         }
         if F::ERASE_SIZE == 0 || !target.slot.offset.is_multiple_of(F::ERASE_SIZE as u32) {
             return Err(InstallError::SlotNotEraseAligned);
         }
-        if buffers.staging.len() < crate::zstd::staging_len(target.max_window_log) {
-            return Err(InstallError::StagingTooSmall);
-        }
         Ok(Installer {
             keys,
             manifest,
             target,
-            verifier: ImageVerifier::new(keys, Self::expectations(manifest, &target)),
-            decoder: Decoder::Pending(buffers.staging, buffers.output),
-            writer: SlotWriter {
-                slot: target.slot,
-                buf: buffers.write,
-                filled: 0,
-                flushed: 0,
-                erased_to: 0,
-                limit: m.image_size,
-            },
+            source: Source::Full(ImageVerifier::new(
+                keys,
+                Self::expectations(manifest, &target),
+            )),
+            decoder: buffers.decoder,
+            mode: Mode::Pending,
+            writer: SlotWriter::new(target.slot, m.image_size),
             received: 0,
             _flash: PhantomData,
         })
+    }
+
+    /// Prepares an install of the image `manifest` names from a delta against `base`
+    /// (the running image, whose slot is only read): the same checks as a full image,
+    /// and the delta's own (its signature, its base, its payload digest).
+    pub fn new_delta(
+        keys: TrustedKeys<'a>,
+        manifest: &'a VerifiedManifest,
+        target: Target,
+        buffers: InstallBuffers<'a>,
+        base: Base,
+    ) -> Result<Self, InstallError> {
+        let mut installer = Self::new(keys, manifest, target, buffers)?;
+        installer.source = Self::delta_source(keys, manifest, &target, base);
+        Ok(installer)
+    }
+
+    fn delta_source(
+        keys: TrustedKeys<'a>,
+        manifest: &'a VerifiedManifest,
+        target: &Target,
+        base: Base,
+    ) -> Source<'a> {
+        let expect = DeltaExpectations {
+            target: Self::expectations(manifest, target),
+            base: Some((base.size, base.sha256)),
+        };
+        Source::Delta(DeltaVerifier::new(keys, expect), base)
+    }
+
+    /// Whether this install decodes a delta.
+    pub fn is_delta(&self) -> bool {
+        matches!(self.source, Source::Delta(..))
     }
 
     fn expectations(manifest: &'a VerifiedManifest, target: &Target) -> Expectations<'a> {
@@ -329,59 +507,100 @@ impl<'a, F: NorFlash> Installer<'a, F> {
         self.received
     }
 
-    /// Size of the whole `.ota` file, from the manifest.
-    pub fn file_size(&self) -> u64 {
-        u64::from(self.manifest.manifest().image_file_size)
+    /// Size of the whole file: for an image, from the manifest; for a delta, once its
+    /// two headers are verified (the manifest does not list deltas).
+    pub fn file_size(&self) -> Option<u64> {
+        match &self.source {
+            Source::Full(_) => Some(u64::from(self.manifest.manifest().image_file_size)),
+            Source::Delta(v, _) => {
+                let (delta, target) = (v.delta_header()?, v.target_header()?);
+                Some(
+                    delta.header_len() as u64
+                        + target.header_len() as u64
+                        + u64::from(delta.info.payload_size),
+                )
+            }
+        }
     }
 
     /// Forgets everything received: verifier, decoder and writer start over (the slot
     /// is erased again as it is rewritten).
     pub fn restart(&mut self) {
-        self.verifier =
-            ImageVerifier::new(self.keys, Self::expectations(self.manifest, &self.target));
-        if let Decoder::Zstd(z) = &mut self.decoder {
-            z.reset();
-        }
+        self.source = match self.source {
+            Source::Full(_) => Source::Full(ImageVerifier::new(
+                self.keys,
+                Self::expectations(self.manifest, &self.target),
+            )),
+            Source::Delta(_, base) => {
+                Self::delta_source(self.keys, self.manifest, &self.target, base)
+            }
+        };
+        // The decoder is reconfigured when the payload starts again.
+        self.mode = Mode::Pending;
         self.writer.reset();
         self.received = 0;
     }
 
     /// Feeds the next bytes of the file.
     pub fn feed(&mut self, flash: &mut F, data: &[u8]) -> Result<(), InstallError> {
-        let payload = self.verifier.feed(data)?;
+        let payload = match &mut self.source {
+            Source::Full(v) => v.feed(data)?,
+            Source::Delta(v, _) => v.feed(data)?,
+        };
         self.received += data.len() as u64;
         if payload.is_empty() {
             return Ok(());
         }
-        if matches!(self.decoder, Decoder::Pending(..)) {
+        if self.mode == Mode::Pending {
             self.start_decoder()?;
         }
-        let writer = &mut self.writer;
-        match &mut self.decoder {
-            Decoder::Stored => writer.push(flash, payload),
-            Decoder::Zstd(z) => z.feed(payload, &mut |out: &[u8]| writer.push(flash, out)),
-            // `start_decoder` failed and left no decoder.
-            Decoder::Pending(..) | Decoder::Empty => Err(InstallError::AlreadyFailed),
+        match self.mode {
+            Mode::Stored => self.writer.push(flash, payload),
+            Mode::Zstd => {
+                let mut io = SlotIo {
+                    flash,
+                    writer: &mut self.writer,
+                    prefix: prefix(&self.source),
+                };
+                self.decoder.feed(payload, &mut io)?;
+                // The ring holds up to 4 KiB not yet written: refuse as soon as the
+                // output outgrows the signed size, not a sector later.
+                check_output_len(self.decoder.produced(), self.writer.limit)
+            }
+            // `start_decoder` failed.
+            Mode::Pending => Err(InstallError::AlreadyFailed),
         }
     }
 
     /// Picks the decoder once the verified header says how the payload is encoded.
     fn start_decoder(&mut self) -> Result<(), InstallError> {
-        let header = self.verifier.header().ok_or(FormatError::Truncated)?;
-        let compression = header.info.compression;
-        let Decoder::Pending(staging, output) =
-            core::mem::replace(&mut self.decoder, Decoder::Empty)
-        else {
-            return Ok(());
-        };
-        self.decoder = match compression {
-            Compression::None => Decoder::Stored,
-            Compression::Zstd { window_log } => {
-                let log = decode_window_log(window_log, self.target.max_window_log);
-                Decoder::Zstd(ZstdStream::new(log, staging, output)?)
+        let config = match &self.source {
+            Source::Full(v) => {
+                let header = v.header().ok_or(FormatError::Truncated)?;
+                if self.target.generation == Generation::One
+                    && matches!(header.info.compression, Compression::ZstdFlashWindow { .. })
+                {
+                    // What an old agent's ota-format says of a method it does not know.
+                    return Err(FormatError::InvalidField(FieldError::Compression).into());
+                }
+                decoder_config(header.info.compression, self.target.max_window_log, 0)
             }
-            Compression::ZstdFlashWindow { .. } => {
-                return Err(DecompressError::UnsupportedMethod.into());
+            // A delta is always zstd against the base as its prefix, its window within
+            // the format's limit for windows in flash.
+            Source::Delta(v, base) => {
+                let delta = v.delta_header().ok_or(FormatError::Truncated)?;
+                Some(ota_zstd::DecoderConfig {
+                    max_window: 1u64 << delta.info.window_log.min(FLASH_WINDOW_MAX_LOG),
+                    prefix_len: u64::from(base.size),
+                    skippable_frames: false,
+                })
+            }
+        };
+        self.mode = match config {
+            None => Mode::Stored,
+            Some(config) => {
+                self.decoder.reset_with(config);
+                Mode::Zstd
             }
         };
         Ok(())
@@ -390,29 +609,37 @@ impl<'a, F: NorFlash> Installer<'a, F> {
     /// Completes the install: payload digest, complete decompression, flush, then the
     /// read-back proof. Only an `Ok` here may be switched to.
     pub fn finish(mut self, flash: &mut F) -> Result<InstalledImage, InstallError> {
-        let verified = self.verifier.finish()?;
-        if let Decoder::Zstd(z) = &self.decoder {
-            z.finish()?;
+        let prefix = prefix(&self.source);
+        let header = match self.source {
+            Source::Full(v) => v.finish()?.header,
+            Source::Delta(v, _) => v.finish()?.target,
+        };
+        if self.mode == Mode::Zstd {
+            let mut io = SlotIo {
+                flash: &mut *flash,
+                writer: &mut self.writer,
+                prefix,
+            };
+            self.decoder.finish(&mut io)?;
         }
-        let written = self.writer.flushed as u64 + self.writer.filled as u64;
-        if written != u64::from(verified.header.info.image_size) {
+        if self.writer.written() != u64::from(header.info.image_size) {
             return Err(InstallError::OutputTooShort);
         }
         self.writer.flush(flash)?;
         let slot = read_back_slot(
             flash,
             self.target.slot,
-            &verified.header,
+            &header,
             self.target.chip,
-            self.writer.buf,
+            self.decoder.scratch(),
         )?;
         let AcceptedFirmware {
             app_version,
             trusted_keys,
-        } = slot.accept(&verified.header)?;
+        } = slot.accept(&header)?;
         Ok(InstalledImage {
             slot: VerifiedSlot::new(self.target.slot),
-            header: verified.header,
+            header,
             app_version,
             trusted_keys,
             signature_sector: slot.signature_sector,

@@ -22,11 +22,11 @@
 //!
 //! Everything is `no_std`. The boot-slot modules never allocate and use caller-owned
 //! stack buffers of at most 64 bytes. The update path works in caller-provided
-//! buffers ([`agent::UpdateBuffers`]) too; its one heap allocation is the zstd
-//! decoder's window (ruzstd: the window plus one block and its tables, made when a
-//! compressed install starts and freed when it ends), which is why the crate needs
-//! `alloc` and the firmware a small heap. `tests/ram.rs` measures the whole path: a
-//! 2^12 window takes about 48 KiB, a 2^14 window about 149 KiB.
+//! buffers ([`agent::UpdateBuffers`]) too, and allocates nothing: the zstd decoder
+//! ([`zstd`], ota-zstd) keeps 4 KiB of its window in RAM and reads the rest back from
+//! flash, so the path's RAM is the same for every window and image size. `tests/ram.rs`
+//! measures it (bound: 32 KiB). `alloc` is only used by host-side helpers
+//! ([`contents::check_payload`]).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -21,7 +21,9 @@ use ota_format::ChipId;
 use ota_format::esp::secure_boot::{
     SIGNATURE_SECTOR_LEN, SecureBootKeyDigest, SignatureSector, signature_sector_offset,
 };
-use ota_format::esp::{AppImageValidator, DigestPolicy, SignatureSectorPolicy, ValidateOptions};
+use ota_format::esp::{
+    AppImageInfo, AppImageValidator, DigestPolicy, SignatureSectorPolicy, ValidateOptions,
+};
 
 use crate::geometry::Region;
 use crate::install::InstallError;
@@ -35,11 +37,46 @@ pub fn slot_signature_sector<F: ReadNorFlash>(
     chip: ChipId,
     buf: &mut [u8],
 ) -> Option<SignatureSector> {
+    scan_slot(flash, region, chip, buf, SignatureSectorPolicy::Accept)?.signature_sector
+}
+
+/// The app image in `region` as installed: its length (with a Secure Boot signature
+/// sector, to the sector's end) and the SHA-256 of those bytes, which is what a signed
+/// `.ota` header binds as the installed-image digest (and a delta as its base). `None`
+/// when the slot holds no valid app image for `chip`. Reads the image and the sector
+/// after it, and without a signature sector the image again.
+pub fn slot_app_image<F: ReadNorFlash>(
+    flash: &mut F,
+    region: Region,
+    chip: ChipId,
+    buf: &mut [u8],
+) -> Option<AppImageInfo> {
+    // With a sector, the installed image ends with it; without one, what follows the
+    // image in the slot (erased flash, an older image's rest) is not part of it, and
+    // the first pass refuses it as trailing bytes.
+    scan_slot(flash, region, chip, buf, SignatureSectorPolicy::Accept).or_else(|| {
+        scan_slot(
+            flash,
+            region,
+            chip,
+            buf,
+            SignatureSectorPolicy::StopAtImageEnd,
+        )
+    })
+}
+
+fn scan_slot<F: ReadNorFlash>(
+    flash: &mut F,
+    region: Region,
+    chip: ChipId,
+    buf: &mut [u8],
+    signature_sector: SignatureSectorPolicy,
+) -> Option<AppImageInfo> {
     let mut v = AppImageValidator::new(ValidateOptions {
         chip: Some(chip),
         digest: DigestPolicy::Required,
         max_len: region.size,
-        signature_sector: SignatureSectorPolicy::Accept,
+        signature_sector,
     });
     let mut limit = region.size;
     let mut at = 0u32;
@@ -58,7 +95,7 @@ pub fn slot_signature_sector<F: ReadNorFlash>(
             break;
         }
     }
-    v.finish().ok()?.signature_sector
+    v.finish().ok()
 }
 
 /// Whether the new image's signature sector `new` passes a bootloader that accepts the

@@ -145,6 +145,29 @@ fn phase_name<S: Serializer>(v: &UpdateState, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(v.name())
 }
 
+/// How an installed update arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateVia {
+    /// A delta against the running image.
+    Delta,
+    /// The full `.ota` image (no delta for this base, or the delta failed).
+    Full,
+}
+
+/// The last update this agent installed (until the reboot into it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LastUpdate {
+    /// The version installed.
+    #[serde(serialize_with = "display")]
+    pub version: Version,
+    /// Delta or full image.
+    pub via: UpdateVia,
+    /// Bytes of update files received for it in the check that installed it, a failed
+    /// delta's included (HTTP headers not counted).
+    pub bytes_downloaded: u64,
+}
+
 /// A slot as seen from the running firmware.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct SlotStatus {
@@ -203,6 +226,8 @@ pub struct Status {
     pub last_error: Option<LastError>,
     /// Progress of the current or last download.
     pub download: Option<DownloadProgress>,
+    /// The update installed by the last successful check, if any since boot.
+    pub last_update: Option<LastUpdate>,
     /// Ids of the keys this firmware trusts.
     pub trusted_keys: KeyIds,
 }

@@ -150,6 +150,7 @@ impl Device {
             },
             retry: RetryPolicy::default(),
             max_window_log: DEFAULT_WINDOW_LOG,
+            generation: Default::default(),
             security_counter_floor: 0,
             identify: Default::default(),
         };
@@ -428,6 +429,13 @@ fn status_serializes_to_json() {
     let key = ts::trusted()[0].id();
     assert_eq!(json["trusted_keys"][0], format!("{key}"));
     assert!(json["last_error"].is_null());
+    // No delta on this host (a 404): the full image, and only its bytes.
+    assert_eq!(json["last_update"]["version"], "1.1.0");
+    assert_eq!(json["last_update"]["via"], "full");
+    assert_eq!(
+        json["last_update"]["bytes_downloaded"],
+        json["download"]["total"]
+    );
 }
 
 /// Records the phase of every published status.

@@ -17,7 +17,7 @@ use ota_agent::boot::BootConfig;
 use ota_agent::download::RetryPolicy;
 use ota_agent::status::{CheckResult, UpdateState};
 use ota_format::{Channel, DeviceType, TrustedKeyDescriptor, Version};
-use static_cell::StaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 use crate::build_config::{
     BOOT_ATTEMPTS, CHANNEL, CHECK_INTERVAL_S, DEVICE_TYPE, FIRMWARE_VERSION, IDENTIFY,
@@ -74,7 +74,10 @@ pub fn start(
     mut flash: FlashStorage<'static>,
     net: &'static NetCell,
 ) -> Result<(DeviceAgent, BootOutcome), AgentUnavailable> {
-    static UPDATE_MEMORY: StaticCell<DefaultUpdateMemory> = StaticCell::new();
+    // Built at compile time in .bss/.data: the 24 KiB (mostly the zstd decoder) never
+    // pass through the stack, as `StaticCell::init` would make them.
+    static UPDATE_MEMORY: ConstStaticCell<DefaultUpdateMemory> =
+        ConstStaticCell::new(DefaultUpdateMemory::new());
     static HTTP_MEMORY: StaticCell<HttpMemory> = StaticCell::new();
     static DEVICE_ID: StaticCell<[u8; 6]> = StaticCell::new();
     static PUBLISHER: StaticCell<Publisher> = StaticCell::new();
@@ -103,6 +106,7 @@ pub fn start(
         boot: BOOT,
         retry: RETRY,
         max_window_log: DEFAULT_WINDOW_LOG,
+        generation: Default::default(),
         security_counter_floor: 0,
         identify: IDENTIFY,
     };
@@ -120,7 +124,7 @@ pub fn start(
         http::client(net, HTTP_MEMORY.init(HttpMemory::new())),
         Delay,
         WallClock,
-        UPDATE_MEMORY.init(DefaultUpdateMemory::new()).buffers(),
+        UPDATE_MEMORY.take().buffers(),
         PUBLISHER.init(Publisher),
     )
     .map_err(AgentUnavailable::Start)

@@ -19,14 +19,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use embedded_hal_async::delay::DelayNs;
 use esp_idf_part::{AppType, Flags, Partition, PartitionTable, SubType, Type};
 use ota_agent::agent::{
-    Agent, AgentConfig, AgentError, BootOutcome, DEFAULT_WINDOW_LOG, Firmware, LargeUpdateMemory,
-    StatusSink, slot_is_bootable,
+    Agent, AgentConfig, AgentError, BootOutcome, DEFAULT_WINDOW_LOG, Firmware, StatusSink,
+    UpdateMemory, slot_is_bootable,
 };
 use ota_agent::boot::BootConfig;
 use ota_agent::bootloader::BootloaderMode;
 use ota_agent::download::{Clock, DownloadProgress, RetryPolicy};
 use ota_agent::geometry::{BootTarget, Region};
 use ota_agent::identity::Identify;
+use ota_agent::install::Generation;
 use ota_agent::partition_table::PARTITION_TABLE_OFFSET;
 use ota_agent::state::StateStore;
 use ota_agent::status::{CheckResult, Status, UpdateState, state_label, target_label};
@@ -122,6 +123,9 @@ pub struct DeviceConfig {
     pub retry: RetryPolicy,
     /// Largest zstd window log accepted.
     pub max_window_log: u8,
+    /// Which agent the device runs: 2 (this one, deltas and compression method 2) or 1
+    /// (the agent in the field before issue 13), for mixed-fleet tests.
+    pub generation: Generation,
     /// What the device says about itself in its requests' `User-Agent`.
     pub identify: Identify,
 }
@@ -139,6 +143,7 @@ impl DeviceConfig {
             max_boot_attempts: 3,
             retry: RetryPolicy::default(),
             max_window_log: DEFAULT_WINDOW_LOG,
+            generation: Generation::Two,
             identify: Identify::HashedId,
         }
     }
@@ -320,7 +325,7 @@ pub struct VirtualDevice<const WRITE_SIZE: usize = 4> {
     pub client: StdHttpClient,
     /// Where status is published.
     pub shared: SharedStatus,
-    memory: Box<LargeUpdateMemory>,
+    memory: Box<UpdateMemory>,
 }
 
 impl<const WRITE_SIZE: usize> VirtualDevice<WRITE_SIZE> {
@@ -331,7 +336,7 @@ impl<const WRITE_SIZE: usize> VirtualDevice<WRITE_SIZE> {
             config,
             client: std_http_client(),
             shared: SharedStatus::default(),
-            memory: Box::new(LargeUpdateMemory::new()),
+            memory: Box::new(UpdateMemory::new()),
         }
     }
 
@@ -402,6 +407,7 @@ impl<const WRITE_SIZE: usize> VirtualDevice<WRITE_SIZE> {
             },
             retry: self.config.retry,
             max_window_log: self.config.max_window_log,
+            generation: self.config.generation,
             security_counter_floor: 0,
             identify: self.config.identify,
         };

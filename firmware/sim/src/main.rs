@@ -127,6 +127,11 @@ struct RunArgs {
     /// Largest zstd window log accepted (10..=14).
     #[arg(long, default_value_t = ota_agent::agent::DEFAULT_WINDOW_LOG)]
     max_window_log: u8,
+    /// Which agent the device runs: 2 (this one: deltas, compression method 2) or 1 (the
+    /// agent in the field before issue 13: method 2 refused at the header, no deltas),
+    /// to test a mixed fleet.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    agent_generation: u8,
     /// Trial boots before falling back (plain bootloader).
     #[arg(long, default_value_t = 3)]
     max_boot_attempts: u8,
@@ -370,6 +375,11 @@ fn run(args: RunArgs, log: Log) -> Result<ExitCode, String> {
         Bootloader::Plain => BootloaderMode::RollbackDisabled,
     };
     config.max_window_log = args.max_window_log;
+    config.generation = if args.agent_generation == 1 {
+        ota_agent::install::Generation::One
+    } else {
+        ota_agent::install::Generation::Two
+    };
     config.identify = match args.identify {
         IdentifyArg::Hashed => ota_agent::identity::Identify::HashedId,
         IdentifyArg::Plain => ota_agent::identity::Identify::PlainId,

@@ -151,8 +151,11 @@ fn idle_check_costs_a_few_hundred_bytes() {
     // The budget of issue #14: the identity token in the User-Agent (about 52 bytes)
     // included, an idle check stays within 450 bytes.
     assert!(idle.total() <= 450, "idle check: {idle:?}");
-    assert_eq!(conns.len(), 2, "{conns:?}");
-    let (changed, image) = (conns[0], conns[1]);
+    // The manifest, the delta for this device's running image (none here: a 404), then
+    // the image.
+    assert_eq!(conns.len(), 3, "{conns:?}");
+    let (changed, no_delta, image) = (conns[0], conns[1], conns[2]);
+    assert!(no_delta.total() < 1000, "delta 404: {no_delta:?}");
     // The conditional request of an idle check, with the new manifest in the answer.
     assert_eq!(changed.sent, idle.sent);
     let manifest_len = next.manifest.len() as u64;
@@ -162,7 +165,7 @@ fn idle_check_costs_a_few_hundred_bytes() {
     eprintln!(
         "wire bytes: idle check {} (request {} + 304 response {}); \
          changed manifest {} (request {} + response {}, manifest {manifest_len}); \
-         first fetch {}; image {} for a {ota_len}-byte .ota",
+         first fetch {}; delta 404 {}; image {} for a {ota_len}-byte .ota",
         idle.total(),
         idle.sent,
         idle.received,
@@ -170,6 +173,7 @@ fn idle_check_costs_a_few_hundred_bytes() {
         changed.sent,
         changed.received,
         fetch.total(),
+        no_delta.total(),
         image.total(),
     );
 }
@@ -198,4 +202,66 @@ fn idle_check_over_tls_costs_a_handshake_more() {
         idle.received,
         fetch.total(),
     );
+}
+
+#[test]
+fn a_delta_update_moves_far_fewer_bytes_than_the_full_image() {
+    use ota_device_sim::device::Behaviour;
+    use ota_testkit::Chip;
+    let keys = [public(SIGNER)];
+    // Two builds of the same firmware that differ in their version, as a small release.
+    let base = firmware_sized("1.0.0", Behaviour::Normal, &keys, Chip::Esp32c3, 200_000);
+    let target = firmware_sized("1.1.0", Behaviour::Normal, &keys, Chip::Esp32c3, 200_000);
+    let rel = release_of(
+        &Spec {
+            window_log: Some(20),
+            flash_window: true,
+            ..Spec::default()
+        },
+        target,
+    );
+    let delta = ota_testkit::delta::build_delta(&base, &rel, SIGNER);
+    let mut wire = Vec::new();
+    for with_delta in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(nginx) = Nginx::serve(dir.path()) else {
+            return;
+        };
+        let relay = Relay::start(&nginx.url);
+        publish_in_dir(dir.path(), &rel, Some(1_700_000_000));
+        if with_delta {
+            std::fs::write(dir.path().join("fw").join(&delta.name), &delta.file).unwrap();
+        }
+        let host = Host::start(); // only to build the device; never contacted
+        let mut d = device_with(&host, RollbackDisabled, &base);
+        d.config.manifest_url = format!("{}{MANIFEST_PATH}", relay.url);
+        let (_, (r, last)) =
+            boot_until_running(&mut d, |s| (s.check(), s.agent.status().last_update));
+        assert_eq!(
+            r,
+            Ok(CheckResult::Installed {
+                version: v("1.1.0")
+            })
+        );
+        let via = last.unwrap().via;
+        let conns = relay.take();
+        // The manifest and the delta; without a delta, its 404 and the image.
+        let expected = if with_delta { 2 } else { 3 };
+        assert_eq!(conns.len(), expected, "{conns:?}");
+        // The manifest's connection is the same either way; the rest is the update.
+        let update: u64 = conns[1..].iter().map(|c| c.total()).sum();
+        wire.push((via, update));
+    }
+    use ota_agent::status::UpdateVia;
+    let [(UpdateVia::Delta, by_delta), (UpdateVia::Full, full)] = wire[..] else {
+        panic!("{wire:?}")
+    };
+    eprintln!(
+        "wire bytes of an update ({} B installed): delta {by_delta} (.otad {} B), \
+         full image after a delta 404 {full} (.ota {} B)",
+        rel.app.len(),
+        delta.file.len(),
+        rel.ota.len()
+    );
+    assert!(by_delta * 10 < full, "delta {by_delta} B, full {full} B");
 }

@@ -23,6 +23,10 @@ pub struct DecoderConfig {
     /// Length of the prefix the history serves before the output (0: none). zstd's
     /// `ref_prefix` / `--patch-from` data: match copies of the first frame may reach it.
     pub prefix_len: u64,
+    /// Whether skippable frames (RFC 8878 §3.1.2) are passed over (`true`, as libzstd
+    /// does) or refused as [`DecodeError::BadMagic`] (`false`: a caller whose format
+    /// allows nothing but data frames, like the `.ota` payload rules).
+    pub skippable_frames: bool,
 }
 
 impl DecoderConfig {
@@ -30,6 +34,7 @@ impl DecoderConfig {
     pub const DEFAULT: Self = Self {
         max_window: DEFAULT_MAX_WINDOW,
         prefix_len: 0,
+        skippable_frames: true,
     };
 }
 
@@ -108,6 +113,26 @@ impl<const RING: usize, const BLOCK: usize> Decoder<RING, BLOCK> {
             entropy: Entropy::new(),
             failed: None,
         }
+    }
+
+    /// Back to the start of an input with a new configuration, in place (a device keeps
+    /// one decoder in a `static` and reuses it for every install).
+    pub fn reset_with(&mut self, config: DecoderConfig) {
+        self.config = config;
+        self.reset();
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> DecoderConfig {
+        self.config
+    }
+
+    /// The compressed-block buffer as scratch memory, for a caller done with its input
+    /// (a device reading its slot back after an install): the decoder starts over, so it
+    /// may only be fed again from the start of an input.
+    pub fn scratch(&mut self) -> &mut [u8] {
+        self.reset();
+        &mut self.block
     }
 
     /// Back to the start of an input, keeping the configuration.
@@ -202,7 +227,9 @@ impl<const RING: usize, const BLOCK: usize> Decoder<RING, BLOCK> {
                     self.header_len = 0;
                     if magic == FRAME_MAGIC {
                         self.state = State::FrameHeader;
-                    } else if magic & SKIPPABLE_MASK == SKIPPABLE_MAGIC {
+                    } else if magic & SKIPPABLE_MASK == SKIPPABLE_MAGIC
+                        && self.config.skippable_frames
+                    {
                         self.state = State::SkippableSize;
                     } else {
                         return Err(DecodeError::BadMagic(magic));

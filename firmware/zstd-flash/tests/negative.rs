@@ -118,6 +118,7 @@ fn a_window_above_the_callers_maximum_is_refused() {
     let mut decoder = Box::new(TestDecoder::new(DecoderConfig {
         max_window: 1 << 16,
         prefix_len: 0,
+        skippable_frames: true,
     }));
     assert_eq!(
         decoder.feed(&compressed, &mut out),
@@ -293,5 +294,36 @@ fn random_bytes_after_a_valid_header_never_panic() {
         let mut frame = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, (round % 64) as u8];
         frame.extend_from_slice(&body);
         let _ = decode(&frame);
+    }
+}
+
+#[test]
+fn skippable_frames_are_refused_when_the_caller_says_so() {
+    let input = repetitive_data(10_000, 3);
+    let frame = compress(&input, Params::new(3, 12));
+    let skippable = [0x53u8, 0x2A, 0x4D, 0x18, 2, 0, 0, 0, 7, 7];
+    let refusing = DecoderConfig {
+        skippable_frames: false,
+        ..DecoderConfig::DEFAULT
+    };
+    // First, and after a data frame: both refused with the skippable magic.
+    for payload in [
+        [&skippable[..], &frame].concat(),
+        [&frame, &skippable[..]].concat(),
+    ] {
+        let mut buf = vec![0u8; 30_000];
+        let mut out = SliceOutput::new(&mut buf);
+        let mut decoder = Box::new(TestDecoder::new(refusing));
+        assert_eq!(
+            decoder.feed(&payload, &mut out),
+            Err(DecodeError::BadMagic(0x184D_2A53))
+        );
+        // The default passes over it.
+        let mut buf = vec![0u8; 30_000];
+        let mut out = SliceOutput::new(&mut buf);
+        decoder.reset_with(DecoderConfig::DEFAULT);
+        decoder.feed(&payload, &mut out).unwrap();
+        assert_eq!(decoder.finish(&mut out), Ok(input.len() as u64));
+        assert_eq!(out.written(), &input[..]);
     }
 }

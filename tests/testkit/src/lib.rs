@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod chip;
+pub mod delta;
 mod elf;
 mod filler;
 mod firmware;

@@ -37,6 +37,9 @@ pub struct Spec<'a> {
     pub window_log: Option<u8>,
     /// Window log written in the header, when it should differ from the real one.
     pub declared_window_log: Option<u8>,
+    /// With `window_log`: compression method 2 (zstd, window in flash, compressed blocks
+    /// capped at 8 KiB) instead of method 1.
+    pub flash_window: bool,
     /// Installed size written in the header and manifest, when it should lie.
     pub declared_image_size: Option<u32>,
     /// Installed digest written in the header, when it should lie.
@@ -64,6 +67,7 @@ impl Default for Spec<'_> {
             sequence: 2,
             window_log: Some(12),
             declared_window_log: None,
+            flash_window: false,
             declared_image_size: None,
             declared_image_sha256: None,
             signer: SIGNER,
@@ -99,14 +103,22 @@ pub struct Release {
 }
 
 /// `app` compressed with zstd at level 19 with a `2^window_log` window, its size
-/// pledged in the frame header as `ota-sign package` does.
+/// pledged in the frame header and its compressed blocks within 8 KiB, as `ota-sign
+/// package` does (agents decoding with ota-zstd refuse larger compressed blocks).
 pub fn compress(app: &[u8], window_log: u8) -> Vec<u8> {
+    compress_blocks(app, window_log, ota_format::FLASH_WINDOW_MAX_BLOCK)
+}
+
+/// `app` compressed with zstd level 19, a `2^window_log` window, its size pledged and
+/// compressed blocks at most `max_block` bytes (8 KiB: what devices decode).
+pub fn compress_blocks(app: &[u8], window_log: u8, max_block: u32) -> Vec<u8> {
     use std::io::Write;
+    use zstd::zstd_safe::CParameter;
     let mut enc = zstd::stream::Encoder::new(Vec::new(), 19).unwrap();
-    enc.set_parameter(zstd::zstd_safe::CParameter::WindowLog(u32::from(
-        window_log,
-    )))
-    .unwrap();
+    enc.set_parameter(CParameter::WindowLog(u32::from(window_log)))
+        .unwrap();
+    enc.set_parameter(CParameter::MaxBlockSize(max_block))
+        .unwrap();
     enc.set_pledged_src_size(Some(app.len() as u64)).unwrap();
     enc.write_all(app).unwrap();
     enc.finish().unwrap()
@@ -140,6 +152,12 @@ pub fn with_dictionary_id(frame: &[u8], id: u8) -> Vec<u8> {
 pub fn build(spec: &Spec, app: Vec<u8>) -> Release {
     let (payload, compression) = match spec.window_log {
         None => (app.clone(), Compression::None),
+        Some(log) if spec.flash_window => (
+            compress_blocks(&app, log, ota_format::FLASH_WINDOW_MAX_BLOCK),
+            Compression::ZstdFlashWindow {
+                window_log: spec.declared_window_log.unwrap_or(log),
+            },
+        ),
         Some(log) => (
             compress(&app, log),
             Compression::Zstd {

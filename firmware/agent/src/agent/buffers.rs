@@ -1,20 +1,18 @@
 //! The update path's memory: borrowed from the caller, never allocated by the agent.
 
 use ota_format::MAX_MANIFEST_LEN;
+use ota_zstd::DecoderConfig;
 
-use super::config::{DEFAULT_WINDOW_LOG, MAX_URL_LEN, MAX_WINDOW_LOG};
-use crate::zstd::staging_len;
+use super::config::MAX_URL_LEN;
+use crate::zstd::FrameDecoder;
 
 /// The update path's buffers, borrowed from wherever the caller keeps them (a `static`
-/// on the device). With the decoder's window, this is all the RAM an update takes,
-/// whatever the image size.
+/// on the device). This is all the RAM an update takes beyond the agent and its `check`
+/// future, whatever the image size and the zstd window.
 pub struct UpdateBuffers<'b> {
-    /// Compressed input staging: at least [`staging_len`] of the window log accepted.
-    pub staging: &'b mut [u8],
-    /// Decompressor output.
-    pub output: &'b mut [u8],
-    /// Flash write (and read-back) buffer, a multiple of the flash write size.
-    pub write: &'b mut [u8],
+    /// The zstd decoder: its 4 KiB ring is the slot writer's sector buffer, its 8 KiB
+    /// block buffer the read-back buffer once the payload is decoded.
+    pub decoder: &'b mut FrameDecoder,
     /// Network receive buffer.
     pub recv: &'b mut [u8],
     /// The manifest.
@@ -23,29 +21,24 @@ pub struct UpdateBuffers<'b> {
     pub url: &'b mut [u8],
 }
 
-/// Owned buffers for a window of up to `2^WINDOW_LOG` bytes; `STAGING` must be
-/// `staging_len(WINDOW_LOG)`, see [`DefaultUpdateMemory`].
-pub struct UpdateMemory<const STAGING: usize> {
-    staging: [u8; STAGING],
-    output: [u8; 1024],
-    write: [u8; 1024],
+/// Owned buffers for the update path: the same for every window (the decoder reads its
+/// window back from flash).
+pub struct UpdateMemory {
+    decoder: FrameDecoder,
     recv: [u8; 1024],
     manifest: [u8; MAX_MANIFEST_LEN],
     url: [u8; MAX_URL_LEN],
 }
 
-/// Buffers for [`DEFAULT_WINDOW_LOG`].
-pub type DefaultUpdateMemory = UpdateMemory<{ staging_len(DEFAULT_WINDOW_LOG) }>;
-/// Buffers for [`MAX_WINDOW_LOG`].
-pub type LargeUpdateMemory = UpdateMemory<{ staging_len(MAX_WINDOW_LOG) }>;
+/// The update path's buffers (one size fits every window since the decoder reads its
+/// window from flash; the name stays for firmware written against it).
+pub type DefaultUpdateMemory = UpdateMemory;
 
-impl<const STAGING: usize> UpdateMemory<STAGING> {
-    /// Zeroed buffers.
+impl UpdateMemory {
+    /// Zeroed buffers (`const`: a device keeps them in a `static`, never on its stack).
     pub const fn new() -> Self {
         UpdateMemory {
-            staging: [0; STAGING],
-            output: [0; 1024],
-            write: [0; 1024],
+            decoder: FrameDecoder::new(DecoderConfig::DEFAULT),
             recv: [0; 1024],
             manifest: [0; MAX_MANIFEST_LEN],
             url: [0; MAX_URL_LEN],
@@ -55,9 +48,7 @@ impl<const STAGING: usize> UpdateMemory<STAGING> {
     /// Lends the buffers to an agent.
     pub fn buffers(&mut self) -> UpdateBuffers<'_> {
         UpdateBuffers {
-            staging: &mut self.staging,
-            output: &mut self.output,
-            write: &mut self.write,
+            decoder: &mut self.decoder,
             recv: &mut self.recv,
             manifest: &mut self.manifest,
             url: &mut self.url,
@@ -65,7 +56,7 @@ impl<const STAGING: usize> UpdateMemory<STAGING> {
     }
 }
 
-impl<const STAGING: usize> Default for UpdateMemory<STAGING> {
+impl Default for UpdateMemory {
     fn default() -> Self {
         Self::new()
     }

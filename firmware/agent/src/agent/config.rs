@@ -7,6 +7,7 @@ use crate::download::RetryPolicy;
 use crate::geometry::{BootTarget, Geometry, Region};
 use crate::identity::Identify;
 
+pub use crate::install::Generation;
 pub use crate::zstd::{DEFAULT_WINDOW_LOG, MAX_WINDOW_LOG};
 /// Longest image URL the agent builds.
 pub const MAX_URL_LEN: usize = 512;
@@ -44,9 +45,13 @@ pub struct AgentConfig<'a> {
     pub boot: BootConfig,
     /// Download retries and timeouts.
     pub retry: RetryPolicy,
-    /// Largest zstd window log accepted (at most [`MAX_WINDOW_LOG`], and what the
-    /// staging buffer holds; [`DEFAULT_WINDOW_LOG`] for a 64 KiB update path).
+    /// Largest method-1 zstd window log accepted (at most [`MAX_WINDOW_LOG`]; the
+    /// shipped firmware's [`DEFAULT_WINDOW_LOG`]). Method 2 windows are not limited by it
+    /// (see [`crate::zstd`]); the RAM is the same for every window.
     pub max_window_log: u8,
+    /// Which agent this one behaves as: [`Generation::Two`] (this one) or
+    /// [`Generation::One`] (agents in the field before issue 13, for mixed-fleet tests).
+    pub generation: Generation,
     /// Lowest security counter this firmware accepts, whatever the state says.
     pub security_counter_floor: u64,
     /// What the device says about itself in every request's `User-Agent`

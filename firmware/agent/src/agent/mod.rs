@@ -33,10 +33,10 @@ use crate::boot::BootState;
 use crate::download::{Clock, DownloadProgress, Jitter};
 use crate::http::ETag;
 use crate::identity::Outcome;
+use crate::install::Base;
 use crate::release_retry::ReleaseRetries;
 use crate::state::{AgentState, StateStore};
-use crate::status::{LastCheck, LastError, Status, TrialStatus, UpdateState};
-use crate::zstd::staging_len;
+use crate::status::{LastCheck, LastError, LastUpdate, Status, TrialStatus, UpdateState};
 
 pub mod buffers;
 mod check;
@@ -45,7 +45,7 @@ mod report;
 mod trial;
 mod update;
 
-pub use self::buffers::{DefaultUpdateMemory, LargeUpdateMemory, UpdateBuffers, UpdateMemory};
+pub use self::buffers::{DefaultUpdateMemory, UpdateBuffers, UpdateMemory};
 pub use self::config::{AgentConfig, DEFAULT_WINDOW_LOG, Firmware, MAX_URL_LEN, MAX_WINDOW_LOG};
 pub use self::trial::{BootOutcome, Trial, slot_is_bootable};
 pub use crate::error::AgentError;
@@ -85,6 +85,11 @@ pub struct Agent<'a, F, C, D, K> {
     last_check: Option<LastCheck>,
     last_error: Option<LastError>,
     download: Option<DownloadProgress>,
+    /// How the last installed update came, for the status.
+    last_update: Option<LastUpdate>,
+    /// The running image's installed size and digest (a delta's base): computed at the
+    /// first update after boot (`None` inside: not a readable app image).
+    running_image: Option<Option<Base>>,
     jitter: Jitter,
     /// Checks started since boot: retries of a failed release are counted in checks.
     checks: u32,
@@ -110,9 +115,7 @@ impl<'a, F: MultiwriteNorFlash, C, D, K: Clock> Agent<'a, F, C, D, K> {
         buffers: UpdateBuffers<'a>,
         sink: &'a mut dyn StatusSink,
     ) -> Result<(Self, BootOutcome), AgentError> {
-        if config.max_window_log > MAX_WINDOW_LOG
-            || buffers.staging.len() < staging_len(config.max_window_log)
-        {
+        if config.max_window_log > MAX_WINDOW_LOG {
             return Err(AgentError::WindowTooLarge);
         }
         let (store, saved) = StateStore::open(&mut flash, config.state_region)?;
@@ -143,6 +146,8 @@ impl<'a, F: MultiwriteNorFlash, C, D, K: Clock> Agent<'a, F, C, D, K> {
             last_check: None,
             last_error: None,
             download: None,
+            last_update: None,
+            running_image: None,
             checks: 0,
             check_deadline_at: 0,
             retries: ReleaseRetries::default(),

@@ -64,6 +64,7 @@ impl<F: MultiwriteNorFlash, C, D, K> Agent<'_, F, C, D, K> {
             last_check: self.last_check,
             last_error: self.last_error,
             download: self.download,
+            last_update: self.last_update,
             trusted_keys: KeyIds::new(self.firmware.trusted_keys.iter().map(TrustedKey::id)),
         }
     }

@@ -1,9 +1,10 @@
 extern crate std;
 
+use std::boxed::Box;
 use std::vec;
 use std::vec::Vec;
 
-use ota_flash_sim::SimFlash as TestFlash;
+use ota_flash_sim::{FlashOp, SimFlash as TestFlash};
 use ota_format::{Manifest, TrustedKeys};
 use ota_testkit::fixture::{self as ts, Release, Spec};
 
@@ -21,23 +22,22 @@ pub(crate) fn target() -> Target {
         device_type: ts::device_type(),
         chip: ts::chip(),
         max_window_log: MAX_WINDOW_LOG,
+        generation: Generation::Two,
     }
 }
 
-/// Owned buffers for an install into [`target`]: the smallest staging its window
-/// takes (not a power of two), and output and write buffers smaller than a zstd block.
+/// Owned buffers for an install into [`target`]: the device's decoder, boxed (it is
+/// 21 KiB, more than a test thread's stack should carry around).
 pub(crate) struct Buffers {
-    staging: Vec<u8>,
-    output: [u8; 512],
-    write: [u8; 256],
+    decoder: Box<crate::zstd::FrameDecoder>,
 }
 
 impl Default for Buffers {
     fn default() -> Self {
         Buffers {
-            staging: vec![0u8; crate::zstd::staging_len(MAX_WINDOW_LOG)],
-            output: [0u8; 512],
-            write: [0u8; 256],
+            decoder: Box::new(crate::zstd::FrameDecoder::new(
+                ota_zstd::DecoderConfig::DEFAULT,
+            )),
         }
     }
 }
@@ -45,9 +45,7 @@ impl Default for Buffers {
 impl Buffers {
     pub(crate) fn install(&mut self) -> InstallBuffers<'_> {
         InstallBuffers {
-            staging: &mut self.staging,
-            output: &mut self.output,
-            write: &mut self.write,
+            decoder: &mut self.decoder,
         }
     }
 }
@@ -378,55 +376,281 @@ fn image_larger_than_the_slot_is_refused_before_download() {
     );
 }
 
+/// A flash whose write size (128) the writer cannot pad a last piece to.
+struct WideWrites(TestFlash);
+
+impl embedded_storage::nor_flash::ErrorType for WideWrites {
+    type Error = <TestFlash as embedded_storage::nor_flash::ErrorType>::Error;
+}
+
+impl embedded_storage::nor_flash::ReadNorFlash for WideWrites {
+    const READ_SIZE: usize = 1;
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.read(offset, bytes)
+    }
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+impl NorFlash for WideWrites {
+    const WRITE_SIZE: usize = 128;
+    const ERASE_SIZE: usize = 4096;
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        self.0.erase(from, to)
+    }
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.0.write(offset, bytes)
+    }
+}
+
 #[test]
-fn buffers_are_checked() {
+fn flash_and_slot_are_checked() {
     let app = ts::app_image("1.1.0", 20_000);
     let release = ts::release(&Spec::default(), app);
     let keys = ts::trusted();
     let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
-    let staging_len = crate::zstd::staging_len(target().max_window_log);
     let misaligned = Target {
         slot: Region::new(SLOT.offset + 0x100, SLOT.size),
         ..target()
     };
-    // One fault per case, so that each check is seen on its own.
-    let cases = [
-        (staging_len, 6, target(), InstallError::WriteBufferMisfit),
-        (staging_len, 0, target(), InstallError::WriteBufferMisfit),
-        (
-            staging_len,
-            256,
-            misaligned,
-            InstallError::SlotNotEraseAligned,
-        ),
-        (
-            staging_len - 1,
-            256,
-            target(),
-            InstallError::StagingTooSmall,
-        ),
-    ];
-    for (staging, write, target, expected) in cases {
-        let (mut staging, mut output, mut write) =
-            (vec![0u8; staging], [0u8; 512], vec![0u8; write]);
-        let r = Installer::<TestFlash>::new(
-            TrustedKeys::new(&keys),
-            &manifest,
-            target,
-            InstallBuffers {
-                staging: &mut staging,
-                output: &mut output,
-                write: &mut write,
-            },
-        );
-        assert_eq!(r.err(), Some(expected));
-    }
     let mut buffers = Buffers::default();
+    let r = Installer::<TestFlash>::new(
+        TrustedKeys::new(&keys),
+        &manifest,
+        misaligned,
+        buffers.install(),
+    );
+    assert_eq!(r.err(), Some(InstallError::SlotNotEraseAligned));
+    let r = Installer::<WideWrites>::new(
+        TrustedKeys::new(&keys),
+        &manifest,
+        target(),
+        buffers.install(),
+    );
+    assert_eq!(r.err(), Some(InstallError::WriteBufferMisfit));
     let r = Installer::<TestFlash>::new(
         TrustedKeys::new(&keys),
         &manifest,
         target(),
         buffers.install(),
     );
-    assert!(r.is_ok(), "the smallest valid buffers are taken");
+    assert!(r.is_ok());
+}
+
+/// A release compressed with method 2 (window in flash) and a `2^window_log` window.
+fn flash_window_release(app: Vec<u8>, window_log: u8) -> Release {
+    ts::release(
+        &Spec {
+            window_log: Some(window_log),
+            flash_window: true,
+            ..Spec::default()
+        },
+        app,
+    )
+}
+
+#[test]
+fn method_2_images_install_with_windows_beyond_the_ring() {
+    // Repetitions 40 KiB apart: matches reach 10 ring lengths back, into the slot.
+    let app = ts::app_image("1.1.0", 150_000);
+    for window_log in [16u8, 20, 23] {
+        let release = flash_window_release(app.clone(), window_log);
+        for chunk in [1000usize, 4096, 1 << 20] {
+            let (r, flash) = install(&release, chunk);
+            let installed = r.unwrap_or_else(|e| panic!("2^{window_log}/{chunk}: {e}"));
+            assert!(slot_holds(&flash, &release.app));
+            assert_eq!(
+                installed.header().info.compression,
+                ota_format::Compression::ZstdFlashWindow { window_log }
+            );
+        }
+    }
+}
+
+/// Bytes zstd compresses to about 3/4: 16 KiB blocks stay above 8 KiB compressed.
+fn half_random(len: usize) -> Vec<u8> {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x as u8) & 0x3F
+        })
+        .collect()
+}
+
+#[test]
+fn a_compressed_block_above_8_kib_is_refused_before_the_slot_holds_anything_switchable() {
+    let app = ts::app_image("1.1.0", 60_000);
+    let data = half_random(60_000);
+    for (method, log) in [
+        (
+            ota_format::Compression::ZstdFlashWindow { window_log: 20 },
+            20,
+        ),
+        (ota_format::Compression::Zstd { window_log: 14 }, 14),
+    ] {
+        let payload = ota_testkit::release::compress_blocks(&data, log, 128 * 1024);
+        let release = ota_testkit::release::build_with_payload(
+            &Spec::default(),
+            app.clone(),
+            payload,
+            method,
+        );
+        let (r, _) = install(&release, 4096);
+        match r {
+            Err(InstallError::Decompress(DecompressError::BlockTooLarge { size, max: 8192 })) => {
+                assert!(size > 8192, "{method}: {size}")
+            }
+            other => panic!("{method}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_64_kib_aligned_part_of_the_slot_is_erased_in_one_call_before_any_write() {
+    // The slot starts on a 64 KiB boundary; the image ends 0x25xxx into it.
+    let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 150_000));
+    let size = release.app.len() as u32;
+    let (r, flash) = install(&release, 4096);
+    r.unwrap();
+    let in_slot = |at: u32| (SLOT.offset..SLOT.offset + SLOT.size).contains(&at);
+    let ops: Vec<_> = flash
+        .log()
+        .iter()
+        .filter(|op| match op {
+            FlashOp::Erase { from, .. } => in_slot(*from),
+            FlashOp::Write { offset, .. } => in_slot(*offset),
+        })
+        .copied()
+        .collect();
+    let block_end = SLOT.offset + size / 0x10000 * 0x10000;
+    assert_eq!(
+        ops[0],
+        FlashOp::Erase {
+            from: SLOT.offset,
+            to: block_end
+        }
+    );
+    // The rest: 4 KiB sectors up to the image's end, each just before its first write.
+    let sectors: Vec<u32> = ops[1..]
+        .iter()
+        .filter_map(|op| match op {
+            FlashOp::Erase { from, to } => {
+                assert_eq!(to - from, 0x1000);
+                Some(*from)
+            }
+            FlashOp::Write { .. } => None,
+        })
+        .collect();
+    let expected: Vec<u32> = (block_end..SLOT.offset + size.next_multiple_of(0x1000))
+        .step_by(0x1000)
+        .collect();
+    assert_eq!(sectors, expected);
+}
+
+/// Where the delta tests keep the running image: the other slot.
+const BASE_SLOT: Region = Region::new(0x40000, 0x30000);
+
+/// A flash holding `base` in [`BASE_SLOT`], and the base as a delta sees it.
+fn flash_with_base(base: &[u8]) -> (TestFlash, Base) {
+    let mut flash = TestFlash::strict(0x80000);
+    let at = BASE_SLOT.offset as usize;
+    flash.bytes_mut()[at..at + base.len()].copy_from_slice(base);
+    let digest = {
+        use sha2::Digest;
+        sha2::Sha256::digest(base).into()
+    };
+    let base = Base {
+        slot: BASE_SLOT,
+        size: base.len() as u32,
+        sha256: digest,
+    };
+    (flash, base)
+}
+
+fn install_delta(
+    release: &Release,
+    delta: &[u8],
+    flash: &mut TestFlash,
+    base: Base,
+) -> Result<InstalledImage, InstallError> {
+    let keys = ts::trusted();
+    let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+    let mut buffers = Buffers::default();
+    let mut inst = Installer::<TestFlash>::new_delta(
+        TrustedKeys::new(&keys),
+        &manifest,
+        target(),
+        buffers.install(),
+        base,
+    )?;
+    assert_eq!(inst.file_size(), None, "unknown before the headers");
+    for piece in delta.chunks(700) {
+        inst.feed(flash, piece)?;
+    }
+    assert_eq!(inst.file_size(), Some(delta.len() as u64));
+    inst.finish(flash)
+}
+
+#[test]
+fn a_delta_installs_the_released_image_reading_the_base_slot_only() {
+    let base_app = ts::app_image("1.0.0", 100_000);
+    let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 100_000));
+    let delta = ota_testkit::delta::build_delta(&base_app, &release, ts::SEED);
+    let (mut flash, base) = flash_with_base(&base_app);
+    let installed = install_delta(&release, &delta.file, &mut flash, base).unwrap();
+    assert!(slot_holds(&flash, &release.app));
+    assert_eq!(installed.app_version(), Version::parse("1.1.0").unwrap());
+    // The same proof as a full install: the header is the released image's.
+    let full = install(&release, 4096).0.unwrap();
+    assert_eq!(installed.header(), full.header());
+    let base_range = BASE_SLOT.offset..BASE_SLOT.offset + BASE_SLOT.size;
+    assert!(
+        flash.log().iter().all(|op| match op {
+            FlashOp::Erase { from, .. } => !base_range.contains(from),
+            FlashOp::Write { offset, .. } => !base_range.contains(offset),
+        }),
+        "the running slot was written"
+    );
+}
+
+#[test]
+fn a_delta_is_refused_for_another_base_and_when_its_output_is_not_the_image() {
+    let base_app = ts::app_image("1.0.0", 100_000);
+    let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 100_000));
+    // Another base: refused at the delta header, before anything is written.
+    let other = ts::app_image("1.0.0", 90_000);
+    let delta = ota_testkit::delta::build_delta(&other, &release, ts::SEED);
+    let (mut flash, base) = flash_with_base(&base_app);
+    assert_eq!(
+        install_delta(&release, &delta.file, &mut flash, base).err(),
+        Some(FormatError::DeltaBaseMismatch.into())
+    );
+    assert!(flash.log().is_empty());
+    // A payload (validly signed) that decodes to another valid app image of the same
+    // size: only the installed digest tells them apart.
+    let wrong = ota_testkit::TestFirmware::new(ota_testkit::Chip::Esp32c3)
+        .version("1.1.0")
+        .trusted_keys(&[ts::key(ts::SEED).verifying_key().to_bytes()])
+        .payload_size(100_000)
+        .seed(4242)
+        .app_image();
+    assert_eq!(wrong.len(), release.app.len());
+    assert_ne!(wrong, release.app);
+    let log = ota_testkit::delta::window_log_for(base_app.len(), wrong.len());
+    let swapped = ota_testkit::delta::build_delta_with_payload(
+        &base_app,
+        &release,
+        ts::SEED,
+        ota_testkit::delta::delta_payload(&base_app, &wrong, log),
+        log,
+    );
+    let (mut flash, base) = flash_with_base(&base_app);
+    assert_eq!(
+        install_delta(&release, &swapped.file, &mut flash, base).err(),
+        Some(FormatError::InstalledDigestMismatch.into())
+    );
 }
