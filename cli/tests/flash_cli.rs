@@ -79,10 +79,6 @@ fn package(s: &Scratch, app: &str, out: &str) {
         "thermostat",
         "--app-image",
         app,
-        // The simulated device runs today's agent, generation 1 (method 1 only), until
-        // the agent decodes method 2.
-        "--agent-generation",
-        "1",
         "-o",
         out,
     ]);

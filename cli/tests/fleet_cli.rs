@@ -485,10 +485,6 @@ fn package_lamp(s: &Scratch, pk: [u8; 32], version: &str, fails_health_check: bo
         "lamp",
         "--app-image",
         &input,
-        // The simulated devices run today's agent, generation 1 (method 1 only), until
-        // the agent decodes method 2.
-        "--agent-generation",
-        "1",
         "--force",
         "-q",
         "-o",

@@ -14,7 +14,7 @@ use ota_keys::SigningKeySource;
 use sha2::{Digest, Sha256};
 
 use ota_agent::install::InstallError;
-use ota_agent::zstd::DecompressError;
+use ota_agent::zstd::{DecompressError, MAX_WINDOW_LOG};
 
 use crate::packaging::{DEFAULT_LEVEL, ZstdParams, covering_window_log};
 
@@ -180,7 +180,7 @@ pub fn check(
     };
     let verified = verify_delta(bytes, keys, expect).map_err(Checked::Format)?;
     let payload_at = bytes.len() - verified.delta.info.payload_size as usize;
-    let installed = crate::flash_window::decode(
+    let installed = decode(
         &bytes[payload_at..],
         base,
         verified.delta.info.window_log,
@@ -192,6 +192,13 @@ pub fn check(
         .check_installed_digest(&Sha256::digest(&installed).into())
         .map_err(Checked::Format)?;
     Ok((verified, installed))
+}
+
+/// A delta payload decoded against `base` as a generation-2 device decodes it (the
+/// agent's own decoder and limits).
+fn decode(payload: &[u8], base: &[u8], window_log: u8, size: u32) -> Result<Vec<u8>, InstallError> {
+    let compression = ota_format::Compression::ZstdFlashWindow { window_log };
+    ota_agent::contents::decode_payload(compression, payload, base, size, MAX_WINDOW_LOG)
 }
 
 /// Caps on the decoded size of a block that [`encode`] tries, largest first. A delta's
@@ -219,7 +226,7 @@ fn encode(base: &[u8], target: &[u8], window_log: u8) -> Result<Vec<u8>, DeltaEr
         encoder.write_all(target).map_err(DeltaError::Compression)?;
         payload = encoder.finish().map_err(DeltaError::Compression)?;
         let fits = !matches!(
-            crate::flash_window::decode(&payload, base, window_log, size),
+            decode(&payload, base, window_log, size),
             Err(InstallError::Decompress(
                 DecompressError::BlockTooLarge { .. }
             ))
@@ -262,10 +269,7 @@ mod tests {
         let window_log = covering_window_log(base.len() + target.len());
         let adaptive = encode(&base, &target, window_log).unwrap();
         let size = target.len() as u32;
-        assert_eq!(
-            crate::flash_window::decode(&adaptive, &base, window_log, size).unwrap(),
-            target
-        );
+        assert_eq!(decode(&adaptive, &base, window_log, size).unwrap(), target);
         let mut capped = ZstdParams::new(DEFAULT_LEVEL, window_log)
             .encoder(&base)
             .unwrap();
@@ -282,7 +286,7 @@ mod tests {
         let other = firmware_like(300_000, 11);
         let fallback = encode(&base, &other, window_log).unwrap();
         assert_eq!(
-            crate::flash_window::decode(&fallback, &base, window_log, 300_000).unwrap(),
+            decode(&fallback, &base, window_log, 300_000).unwrap(),
             other
         );
     }

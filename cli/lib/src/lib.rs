@@ -7,7 +7,6 @@
 //! | [`packaging`] | a loaded firmware signed into an OTA image (and checked as devices do) |
 //! | [`trust`]     | a signed image or manifest checked as a device would check it        |
 //! | [`flash`]     | first install: partition table, bootloader, writes (serial or file)  |
-//! | [`flash_window`] | method-2 and delta payloads decoded as generation-2 devices do |
 //! | [`repo`]      | the local release tree: file names, channel manifests, index         |
 //! | [`publish`]   | uploading a release tree to a directory, S3 or GitHub Releases      |
 //! | [`fleet`]     | the fleet's state from the hosts' access logs and download counts   |
@@ -22,7 +21,6 @@
 #![forbid(unsafe_code)]
 
 pub mod flash;
-pub mod flash_window;
 pub mod input;
 pub mod interrupt;
 pub mod packaging;

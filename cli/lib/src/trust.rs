@@ -1,11 +1,10 @@
 //! Trust checks: a signed image checked completely, as a device of its type would check
 //! it, and firmware checked for trusting a key its publisher holds (the lock-out rule).
 
-use ota_agent::contents::{CheckedPayload, ContentCheck};
+use ota_agent::contents::CheckedPayload;
 use ota_agent::install::InstallError;
-use ota_agent::zstd::DecompressError;
 use ota_format::{
-    Compression, Expectations, FormatError, ImageHeader, KeyId, TrustedKeyDescriptor, TrustedKeys,
+    Expectations, FormatError, ImageHeader, KeyId, TrustedKeyDescriptor, TrustedKeys,
     VerifiedImage, verify_image,
 };
 
@@ -80,40 +79,7 @@ pub fn check_payload(
     payload: &[u8],
     max_window_log: u8,
 ) -> Result<CheckedPayload, InstallError> {
-    match ota_agent::contents::check_payload(header, payload, header.info.chip, max_window_log) {
-        // The agent that decodes method 2 is being written beside this code; until then
-        // its `check_payload` refuses method 2 as unsupported, and the payload is checked
-        // here with the decoder generation-2 devices run (`ota-zstd`) and the agent's own
-        // content rules. Once the agent decodes method 2 itself, this arm never runs.
-        Err(InstallError::Decompress(DecompressError::UnsupportedMethod)) => {
-            match header.info.compression {
-                Compression::ZstdFlashWindow { window_log } => {
-                    check_flash_window_payload(header, payload, window_log)
-                }
-                _ => Err(DecompressError::UnsupportedMethod.into()),
-            }
-        }
-        checked => checked,
-    }
-}
-
-/// Method 2 checked as a generation-2 device checks it: decoded within its declared
-/// window and 8 KiB blocks to exactly the signed size, then the agent's content rules
-/// (installed digest, app image for the chip, app version, trusted keys).
-fn check_flash_window_payload(
-    header: &ImageHeader,
-    payload: &[u8],
-    window_log: u8,
-) -> Result<CheckedPayload, InstallError> {
-    let size = header.info.image_size;
-    let app_image = crate::flash_window::decode(payload, &[], window_log, size)?;
-    let mut check = ContentCheck::new(header.info.chip, size);
-    check.update(&app_image)?;
-    let firmware = check.finish(header)?.accept(header)?;
-    Ok(CheckedPayload {
-        app_image,
-        firmware,
-    })
+    ota_agent::contents::check_payload(header, payload, header.info.chip, max_window_log)
 }
 
 /// Whether firmware that trusts none of the keys its publisher holds may be packaged.

@@ -56,11 +56,12 @@ beside the image, where devices running that base look for it (a 404 means the f
 image), signed with the release key, decoded against its base before it is written, and
 listed in index.json and SHA256SUMS so `publish` uploads it. A delta that would not save
 a tenth of the full image, or whose base is for another chip or no longer verifies
-(--trust for a rotated key), is left out with a note. No deltas for a device type with
-`agent_generation = 1`: those agents install full images only.
+(--trust for a rotated key), is left out with a note. Deltas are made for
+`agent_generation = 1` too: generation-1 agents never ask for them and install the full
+image, while the fleet's generation-2 agents take the delta.
 
-Mixed fleets: a device type's `agent_generation` in ota-sign.toml says which update agent
-its devices run. A method-2 image (what `package` writes for generation 2, the default)
+Mixed fleets: a device type's `agent_generation` in ota-sign.toml says the oldest update
+agent its devices run. A method-2 image (what `package` writes for generation 2, the default)
 is refused for `agent_generation = 1`: package it with --agent-generation 1. When a device
 type has no `agent_generation` and the channel currently serves a method-0/1 image, a
 method-2 image is refused too, so that upgrading ota-sign never silently strands devices

@@ -216,10 +216,6 @@ fn one(tool: &OtaSign, args: &BenchArgs, n: usize, host_kind: HostKind) -> Resul
                 DEVICE_TYPE,
                 "--chip",
                 "esp32c3",
-                // The simulated devices run today's agent, generation 1, until the
-                // agent decodes method 2.
-                "--agent-generation",
-                "1",
                 "--app-image",
                 &format!("{v}.bin"),
                 "-o",

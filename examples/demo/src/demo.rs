@@ -123,10 +123,6 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
             DEVICE_TYPE.into(),
             "--chip".into(),
             "esp32c3".into(),
-            // The simulated devices run today's agent, generation 1 (compression method
-            // 1 only), until the agent decodes method 2.
-            "--agent-generation".into(),
-            "1".into(),
         ];
         args.extend(build.package_args());
         args.extend(["-o".into(), ota(version)]);
@@ -175,7 +171,10 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
         return Err(fail(&fleet, "the fleet did not come up on v1"));
     }
 
-    step(7, "Release and publish v2: the fleet updates");
+    step(
+        7,
+        "Release and publish v2 (release also makes the delta from v1): the fleet updates",
+    );
     let before = fleet.snapshot();
     release(&tool, root, &ota("2.0.0"))?;
     let published = Instant::now();
@@ -192,6 +191,7 @@ pub fn run(opts: &DemoOptions) -> Result<(), DemoError> {
         converged.as_secs_f64(),
         opts.interval.as_secs_f64()
     );
+    delta_summary(root, &fleet.snapshot(), &before, &ota("2.0.0"))?;
 
     step(
         8,
@@ -292,6 +292,46 @@ fn fleet_status(tool: &OtaSign, root: &Path, host: &Host, devices: usize) -> Res
          and went back to v2. The same as a page: {}",
         root.join("fleet.html").display()
     );
+    Ok(())
+}
+
+/// Bytes per device before deltas (the full `.ota`) and after (what each device fetched):
+/// `release` made a delta from v1 to v2, and every device running v1 took it.
+fn delta_summary(
+    root: &Path,
+    views: &[crate::fleet::DeviceView],
+    before: &[crate::fleet::DeviceView],
+    full_image: &str,
+) -> Result<(), DemoError> {
+    let full = std::fs::metadata(root.join(full_image))
+        .map_err(|e| format!("{full_image}: {e}"))?
+        .len();
+    let by_delta = views
+        .iter()
+        .filter(|v| v.last_via.as_deref() == Some("delta"))
+        .count();
+    let fetched: u64 = views
+        .iter()
+        .zip(before)
+        .map(|(v, b)| v.image_bytes - b.image_bytes)
+        .sum();
+    let per_device = fetched / views.len().max(1) as u64;
+    println!(
+        "  {by_delta} of {} devices updated by delta: {} per device instead of the full \
+         image's {} ({:.1} %); {} for the fleet instead of {}",
+        views.len(),
+        view::bytes(per_device),
+        view::bytes(full),
+        per_device as f64 * 100.0 / full.max(1) as f64,
+        view::bytes(fetched),
+        view::bytes(full * views.len() as u64),
+    );
+    if by_delta != views.len() {
+        return Err(format!(
+            "only {by_delta} of {} devices updated by delta",
+            views.len()
+        ));
+    }
     Ok(())
 }
 

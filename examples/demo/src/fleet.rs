@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ota_agent::bootloader::BootloaderMode;
 use ota_agent::download::RetryPolicy;
-use ota_agent::status::{CheckResult, Status, UpdateState, state_label, target_label};
+use ota_agent::status::{CheckResult, Status, UpdateState, UpdateVia, state_label, target_label};
 use ota_device_sim::SimFlash;
 use ota_device_sim::device::{BootResult, DeviceConfig, RunningFirmware, VirtualDevice};
 use ota_format::DeviceType;
@@ -63,8 +63,10 @@ pub struct DeviceView {
     pub requests: u64,
     /// Bytes received over HTTP, heads included.
     pub bytes_received: u64,
-    /// Image bytes downloaded by installs.
+    /// Update bytes downloaded by installs (deltas, full images, a failed delta's).
     pub image_bytes: u64,
+    /// How the last install arrived: `delta` or `full`.
+    pub last_via: Option<String>,
     /// Trial boots that failed (health check, crash, hang).
     pub failed_trials: u32,
     /// Releases the agent rolled back and will not retry.
@@ -92,6 +94,7 @@ impl DeviceView {
             requests: 0,
             bytes_received: 0,
             image_bytes: 0,
+            last_via: None,
             failed_trials: 0,
             rolled_back_releases: 0,
             last_error: None,
@@ -349,7 +352,21 @@ impl Runner {
                         Ok(r) => {
                             v.last_check = check_label(r);
                             if let CheckResult::Installed { version } = r {
-                                v.image_bytes += status.download.map_or(0, |d| d.received);
+                                match status.last_update {
+                                    Some(u) => {
+                                        v.image_bytes += u.bytes_downloaded;
+                                        v.last_via = Some(
+                                            match u.via {
+                                                UpdateVia::Delta => "delta",
+                                                UpdateVia::Full => "full",
+                                            }
+                                            .into(),
+                                        );
+                                    }
+                                    None => {
+                                        v.image_bytes += status.download.map_or(0, |d| d.received)
+                                    }
+                                }
                                 let _ = events.send(Event {
                                     device: index,
                                     kind: EventKind::Installed(version.to_string()),

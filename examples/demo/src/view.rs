@@ -164,12 +164,13 @@ pub fn bytes(n: u64) -> String {
 /// since `before` was taken, time from `since` to running the current version.
 pub fn table(views: &[DeviceView], before: &[DeviceView], since: Instant) -> String {
     let mut out = format!(
-        "  {:<12} {:>8} {:>8} {:<6} {:<8} {:>10} {:>10} {:>11} {:>13}\n",
+        "  {:<12} {:>8} {:>8} {:<6} {:<8} {:>5} {:>10} {:>10} {:>11} {:>13}\n",
         "device",
         "before",
         "after",
         "slot",
         "state",
+        "via",
         "downloaded",
         "http total",
         "update took",
@@ -182,13 +183,18 @@ pub fn table(views: &[DeviceView], before: &[DeviceView], since: Instant) -> Str
             }
             _ => "-".into(),
         };
+        let via = match (&v.last_via, v.image_bytes > before.image_bytes) {
+            (Some(via), true) => via.as_str(),
+            _ => "-",
+        };
         out.push_str(&format!(
-            "  {:<12} {:>8} {:>8} {:<6} {:<8} {:>10} {:>10} {:>11} {:>13}\n",
+            "  {:<12} {:>8} {:>8} {:<6} {:<8} {:>5} {:>10} {:>10} {:>11} {:>13}\n",
             v.id,
             before.version.as_deref().unwrap_or("-"),
             v.version.as_deref().unwrap_or("-"),
             v.slot,
             v.slot_state,
+            via,
             bytes(v.image_bytes - before.image_bytes),
             bytes(v.bytes_received - before.bytes_received),
             updated,

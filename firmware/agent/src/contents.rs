@@ -11,7 +11,9 @@ use ota_format::esp::secure_boot::SignatureSector;
 use ota_format::esp::{
     AppImageError, AppImageValidator, DigestPolicy, SignatureSectorPolicy, ValidateOptions,
 };
-use ota_format::{ChipId, DescriptorScanner, ImageHeader, TrustedKeyDescriptor, Version};
+use ota_format::{
+    ChipId, Compression, DescriptorScanner, ImageHeader, TrustedKeyDescriptor, Version,
+};
 use ota_zstd::SliceOutput;
 
 use crate::install::InstallError;
@@ -151,25 +153,7 @@ pub fn check_payload(
         return Err(InstallError::WindowLogAboveAgents(max_window_log));
     }
     let size = header.info.image_size;
-    let app_image = match decoder_config(header.info.compression, max_window_log, 0) {
-        None => {
-            check_output_len(payload.len() as u64, size)?;
-            payload.to_vec()
-        }
-        Some(config) => {
-            // The device's decoder, with the output in RAM instead of a slot: a frame
-            // writing past the signed size fills the buffer (`OutputTooLong`).
-            let mut app_image = vec![0u8; size as usize];
-            let mut decoder = Box::new(FrameDecoder::new(config));
-            let mut out = SliceOutput::new(&mut app_image);
-            decoder.feed(payload, &mut out)?;
-            // As a device does after each piece (output still in the ring counts).
-            check_output_len(decoder.produced(), size)?;
-            let len = decoder.finish(&mut out)?;
-            app_image.truncate(len as usize);
-            app_image
-        }
-    };
+    let app_image = decode_payload(header.info.compression, payload, &[], size, max_window_log)?;
     if app_image.len() as u64 != u64::from(size) {
         return Err(InstallError::OutputTooShort);
     }
@@ -180,6 +164,34 @@ pub fn check_payload(
         app_image,
         firmware,
     })
+}
+
+/// Decodes `payload` (compressed with `compression`) as a device with a method-1 window
+/// limit of `2^max_window_log` does, with the output in RAM instead of a slot; `prefix` is
+/// a delta's base image (empty for a full image). For hosts: `ota-sign` checks images and
+/// makes deltas with this, so it refuses exactly what devices refuse while decoding.
+pub fn decode_payload(
+    compression: Compression,
+    payload: &[u8],
+    prefix: &[u8],
+    size: u32,
+    max_window_log: u8,
+) -> Result<Vec<u8>, InstallError> {
+    let Some(config) = decoder_config(compression, max_window_log, prefix.len() as u64) else {
+        check_output_len(payload.len() as u64, size)?;
+        return Ok(payload.to_vec());
+    };
+    // A frame writing past the signed size fills the buffer (`OutputTooLong`).
+    let mut out = vec![0u8; size as usize];
+    // Boxed: the decoder holds its ring and block buffer inline (~22 KB).
+    let mut decoder = Box::new(FrameDecoder::new(config));
+    let mut sink = SliceOutput::with_prefix(prefix, &mut out);
+    decoder.feed(payload, &mut sink)?;
+    // As a device does after each piece (output still in the ring counts).
+    check_output_len(decoder.produced(), size)?;
+    let len = decoder.finish(&mut sink)?;
+    out.truncate(len as usize);
+    Ok(out)
 }
 
 #[cfg(test)]

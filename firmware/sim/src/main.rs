@@ -449,6 +449,22 @@ fn run(args: RunArgs, log: Log) -> Result<ExitCode, String> {
                         ),
                     }
                     if s.reboot_required() {
+                        if let Some(u) = s.agent.status().last_update {
+                            let via = serde_json::to_value(u.via).unwrap_or_default();
+                            let via = via.as_str().unwrap_or("?");
+                            log.event(
+                                "installed",
+                                &format!(
+                                    "installed {} via {via} ({} bytes downloaded)",
+                                    u.version, u.bytes_downloaded
+                                ),
+                                serde_json::json!({
+                                    "version": u.version.to_string(),
+                                    "via": via,
+                                    "bytes_downloaded": u.bytes_downloaded,
+                                }),
+                            );
+                        }
                         return true;
                     }
                     if max_checks.is_some_and(|m| checks >= m) {

@@ -115,13 +115,6 @@ impl<const RING: usize, const BLOCK: usize> Decoder<RING, BLOCK> {
         }
     }
 
-    /// Back to the start of an input with a new configuration, in place (a device keeps
-    /// one decoder in a `static` and reuses it for every install).
-    pub fn reset_with(&mut self, config: DecoderConfig) {
-        self.config = config;
-        self.reset();
-    }
-
     /// The configuration in force.
     pub fn config(&self) -> DecoderConfig {
         self.config

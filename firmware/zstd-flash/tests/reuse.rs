@@ -97,6 +97,7 @@ fn reset_with_takes_the_new_prefix_and_window_limit() {
     let small = DecoderConfig {
         max_window: 1 << 16,
         prefix_len: 0,
+        ..DecoderConfig::DEFAULT
     };
     decoder.reset_with(small);
     let refused = decode_with(&mut decoder, &full, &[], target.len());

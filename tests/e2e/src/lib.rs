@@ -176,18 +176,7 @@ impl Work {
     /// `key`, into `out`, with `extra` flags; must succeed.
     pub fn package(&self, key: &str, device_type: &str, app: &str, out: &str, extra: &[&str]) {
         let head = ["package", "--key", key, "--device-type", device_type];
-        // The simulated devices run today's agent, generation 1 (compression method 1
-        // only), until the agent decodes method 2.
-        let input = [
-            "--chip",
-            "esp32c3",
-            "--agent-generation",
-            "1",
-            "--app-image",
-            app,
-            "-o",
-            out,
-        ];
+        let input = ["--chip", "esp32c3", "--app-image", app, "-o", out];
         self.sign(&[&head[..], &input, extra].concat());
     }
 

@@ -76,19 +76,9 @@ pub fn plan(
     if count == 0 {
         return Ok(plan);
     }
-    // Only an explicit generation 1 rules deltas out: an agent that does not know them
-    // never asks for one, so an unconfigured mixed fleet loses nothing by having them.
-    if devices
-        .for_device_type(info.device_type.as_str())
-        .agent_generation
-        == Some(crate::devices::AgentGeneration::One)
-    {
-        plan.notes.push(format!(
-            "no deltas: devices of type {} run agent generation 1, which installs full images only",
-            info.device_type
-        ));
-        return Ok(plan);
-    }
+    // Deltas whatever the device type's `agent_generation`: it names the oldest agent in
+    // the fleet, and generation-1 agents never ask for a delta, so a mixed fleet's newer
+    // agents save the bytes while the old ones keep installing the full image.
     for base_name in bases(tree, target, current, count as usize)? {
         let Some(base_ota) = tree.read(&base_name)? else {
             continue;
