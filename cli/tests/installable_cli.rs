@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use ota_format::Compression;
 use ota_testkit::release::{
-    Spec, build, build_with_payload, compress, skippable_frame, with_dictionary_id,
+    Spec, build, build_with_payload, compress, compress_blocks, skippable_frame, with_dictionary_id,
 };
 use ota_testkit::{Chip, TestFirmware};
 
@@ -202,14 +202,14 @@ fn method_2_block_above_the_decoders_8_kib_is_refused() {
     // zstd's default 128 KiB blocks: firmware-like data compresses each to far more than
     // the 8 KiB block buffer of the decoder that reads its window from flash.
     let app = firmware(200_000).app_image();
-    let payload = compress(&app, 18);
+    let payload = compress_blocks(&app, 18, 128 * 1024);
     let release = build_with_payload(
         &spec(),
         app,
         payload,
         Compression::ZstdFlashWindow { window_log: 18 },
     );
-    both_refuse(&release.ota, INVALID, "exceeds the frame's maximum 8192");
+    both_refuse(&release.ota, INVALID, "exceeds the maximum 8192");
     let s = scratch();
     let err = verify(&s, &release.ota, INVALID);
     assert!(err.contains("at most 8 KiB"), "{err}");

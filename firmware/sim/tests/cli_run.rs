@@ -150,13 +150,19 @@ fn run_with_json_logs_one_json_object_per_line() {
         .collect();
     assert_eq!(
         names,
-        ["boot", "check", "reboot", "boot", "check"],
+        ["boot", "check", "installed", "reboot", "boot", "check"],
         "{stdout}"
     );
     assert_eq!(events[0]["slot"], "ota_0");
     assert_eq!(events[1]["result"]["result"], "installed");
-    assert_eq!(events[3]["slot"], "ota_1");
-    assert_eq!(events[3]["version"], "1.1.0");
+    // No delta on the host: the full image, every byte of it counted.
+    assert_eq!(events[2]["via"], "full");
+    assert!(
+        events[2]["bytes_downloaded"].as_u64().unwrap() > 1000,
+        "{stdout}"
+    );
+    assert_eq!(events[4]["slot"], "ota_1");
+    assert_eq!(events[4]["version"], "1.1.0");
 
     // The flash file names the slot the bootloader starts, with its version.
     let status = Command::new(env!("CARGO_BIN_EXE_ota-device-sim"))

@@ -146,8 +146,10 @@ impl<'a> Outcome<'a> {
 }
 
 /// The version in an image name `<device-type>-<version>-<digest8>.ota` of a device of
-/// `device_type`.
+/// `device_type`, or in the name of a delta to such an image (`<image>.<16 hex>.otad`): a
+/// device that fetched the delta downloaded that release.
 pub fn image_version<'n>(file_name: &'n str, device_type: &str) -> Option<&'n str> {
+    let file_name = crate::delta::delta_target(file_name).unwrap_or(file_name);
     let stem = file_name.strip_suffix(".ota")?;
     let rest = stem.strip_prefix(device_type)?.strip_prefix('-')?;
     let (version, digest) = rest.rsplit_once('-')?;
@@ -207,6 +209,14 @@ mod tests {
             Some("1.3.0-rc.1")
         );
         assert_eq!(image_version("sensor-1.3.0-0a1b2c3d.ota", "other"), None);
+        assert_eq!(
+            image_version("sensor-1.3.0-0a1b2c3d.ota.00112233445566ff.otad", "sensor"),
+            Some("1.3.0")
+        );
+        assert_eq!(
+            image_version("sensor-1.3.0-0a1b2c3d.ota.0011.otad", "sensor"),
+            None
+        );
         assert_eq!(image_version("sensor.stable.manifest", "sensor"), None);
         assert_eq!(image_version("sensor-1.3.0-xyz.ota", "sensor"), None);
     }
