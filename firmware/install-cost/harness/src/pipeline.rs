@@ -218,6 +218,8 @@ fn decode_payload(
     let mut decoder = InstallDecoder::new(DecoderConfig {
         max_window: 1 << window_log,
         prefix_len: 0,
+        // As the agent configures it: `.ota` payloads hold data frames only.
+        skippable_frames: false,
     });
     flash.set_metering(meter);
     let mut slot = NorFlashOutput::new(&mut *flash, Region { offset: 0, len: 0 }, target());
@@ -253,6 +255,7 @@ fn delta_install(delta: &Delta<'_>, flash: &mut RamFlash, meter: bool) -> Result
     let mut decoder = InstallDecoder::new(DecoderConfig {
         max_window: DEFAULT_MAX_WINDOW,
         prefix_len: u64::from(base_len),
+        skippable_frames: false,
     });
     let base = Region {
         offset: RUNNING_SLOT,
