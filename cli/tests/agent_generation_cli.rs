@@ -25,22 +25,7 @@ fn package(s: &Scratch, pk: [u8; 32], version: &str, out: &str, extra: &[&str]) 
         .payload_size(60_000)
         .seed(u64::from(version.as_bytes()[2]))
         .app_image();
-    let input = format!("{out}.bin");
-    s.write(&input, &app);
-    let mut args = vec![
-        "package",
-        "--key",
-        "release.key",
-        "--device-type",
-        "lamp",
-        "--app-image",
-        &input,
-        "-q",
-        "-o",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    s.ok(&args);
+    s.package_app(&app, "lamp", out, extra);
 }
 
 /// What `inspect` says of an image's compression.

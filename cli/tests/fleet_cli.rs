@@ -474,22 +474,9 @@ fn lamp_app(version: &str, pk: [u8; 32], fails_health_check: bool) -> Vec<u8> {
 }
 
 fn package_lamp(s: &Scratch, pk: [u8; 32], version: &str, fails_health_check: bool) -> String {
-    let input = format!("lamp-{version}.bin");
     let out = format!("lamp-{version}.ota");
-    s.write(&input, &lamp_app(version, pk, fails_health_check));
-    s.ok(&[
-        "package",
-        "--key",
-        "release.key",
-        "--device-type",
-        "lamp",
-        "--app-image",
-        &input,
-        "--force",
-        "-q",
-        "-o",
-        &out,
-    ]);
+    let app = lamp_app(version, pk, fails_health_check);
+    s.package_app(&app, "lamp", &out, &["--force"]);
     out
 }
 

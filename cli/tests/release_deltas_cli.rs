@@ -26,20 +26,7 @@ fn package(
         .seed(seed)
         .app_image();
     let out = format!("v{version}.ota");
-    s.write(&format!("{out}.bin"), &app);
-    let mut args = vec![
-        "package",
-        "--key",
-        "release.key",
-        "--device-type",
-        "lamp",
-        "--app-image",
-    ];
-    let input = format!("{out}.bin");
-    args.push(&input);
-    args.extend_from_slice(&["-q", "-o", &out]);
-    args.extend_from_slice(extra);
-    s.ok(&args);
+    s.package_app(&app, "lamp", &out, extra);
     out
 }
 

@@ -42,7 +42,7 @@ use crate::image::{
 use crate::key::{KeyId, TrustedKeys};
 use crate::name::DeviceType;
 use crate::signature::{self, SIGNATURE_LEN};
-use crate::verifier::{self, Expectations};
+use crate::verifier::{self, Expectations, PayloadDigest};
 
 /// First four bytes of every delta.
 pub const DELTA_MAGIC: [u8; 4] = *b"OTAD";
@@ -213,8 +213,7 @@ pub struct DeltaVerifier<'k, 'm> {
     header_buf: HeaderBuffer,
     delta: Option<DeltaHeader>,
     target: Option<ImageHeader>,
-    payload_seen: u32,
-    payload_hash: Sha256,
+    payload: PayloadDigest,
     failed: Option<FormatError>,
 }
 
@@ -236,8 +235,7 @@ impl<'k, 'm> DeltaVerifier<'k, 'm> {
             header_buf: HeaderBuffer::new(),
             delta: None,
             target: None,
-            payload_seen: 0,
-            payload_hash: Sha256::new(),
+            payload: PayloadDigest::new(),
             failed: None,
         }
     }
@@ -254,7 +252,7 @@ impl<'k, 'm> DeltaVerifier<'k, 'm> {
 
     /// Payload bytes fed so far.
     pub fn payload_seen(&self) -> u32 {
-        self.payload_seen
+        self.payload.seen()
     }
 
     /// Feeds the next bytes of the file and returns the part of `data` that is payload.
@@ -295,14 +293,7 @@ impl<'k, 'm> DeltaVerifier<'k, 'm> {
             };
             self.target = Some(check_target(bytes, &delta.info, &self.keys, &self.expect)?);
         }
-        let remaining = delta.info.payload_size - self.payload_seen;
-        let len = u32::try_from(data.len()).map_err(|_| FormatError::TrailingBytes)?;
-        if len > remaining {
-            return Err(FormatError::TrailingBytes);
-        }
-        self.payload_hash.update(data);
-        self.payload_seen += len;
-        Ok(data)
+        self.payload.take(data, delta.info.payload_size)
     }
 
     /// Completes verification: the whole payload arrived and matches its signed digest.
@@ -313,13 +304,8 @@ impl<'k, 'm> DeltaVerifier<'k, 'm> {
         let (Some(delta), Some(target)) = (self.delta, self.target) else {
             return Err(FormatError::Truncated);
         };
-        if self.payload_seen != delta.info.payload_size {
-            return Err(FormatError::Truncated);
-        }
-        let digest: [u8; 32] = self.payload_hash.finalize().into();
-        if digest != delta.info.payload_sha256 {
-            return Err(FormatError::PayloadDigestMismatch);
-        }
+        self.payload
+            .finish(delta.info.payload_size, &delta.info.payload_sha256)?;
         Ok(VerifiedDelta { delta, target })
     }
 }

@@ -32,8 +32,7 @@ pub struct ImageVerifier<'k, 'm> {
     expect: Expectations<'m>,
     header_buf: HeaderBuffer,
     header: Option<ImageHeader>,
-    payload_seen: u32,
-    payload_hash: Sha256,
+    payload: PayloadDigest,
     failed: Option<FormatError>,
 }
 
@@ -52,8 +51,7 @@ impl<'k, 'm> ImageVerifier<'k, 'm> {
             expect,
             header_buf: HeaderBuffer::new(),
             header: None,
-            payload_seen: 0,
-            payload_hash: Sha256::new(),
+            payload: PayloadDigest::new(),
             failed: None,
         }
     }
@@ -65,7 +63,7 @@ impl<'k, 'm> ImageVerifier<'k, 'm> {
 
     /// Payload bytes fed so far.
     pub fn payload_seen(&self) -> u32 {
-        self.payload_seen
+        self.payload.seen()
     }
 
     /// Feeds the next bytes of the file and returns the part of `data` that is payload.
@@ -90,14 +88,7 @@ impl<'k, 'm> ImageVerifier<'k, 'm> {
             }
         }
         let header = self.header.as_ref().ok_or(FormatError::Truncated)?;
-        let remaining = header.info.payload_size - self.payload_seen;
-        let len = u32::try_from(data.len()).map_err(|_| FormatError::TrailingBytes)?;
-        if len > remaining {
-            return Err(FormatError::TrailingBytes);
-        }
-        self.payload_hash.update(data);
-        self.payload_seen += len;
-        Ok(data)
+        self.payload.take(data, header.info.payload_size)
     }
 
     /// Copies header bytes in; returns what is left of `data` after the header.
@@ -123,14 +114,59 @@ impl<'k, 'm> ImageVerifier<'k, 'm> {
             return Err(e);
         }
         let header = self.header.ok_or(FormatError::Truncated)?;
-        if self.payload_seen != header.info.payload_size {
+        self.payload
+            .finish(header.info.payload_size, &header.info.payload_sha256)?;
+        Ok(VerifiedImage { header })
+    }
+}
+
+/// The payload of a streamed object (image or delta): counted against its declared size
+/// and hashed, to be compared with its signed digest at the end.
+pub(crate) struct PayloadDigest {
+    seen: u32,
+    hash: Sha256,
+}
+
+impl PayloadDigest {
+    pub(crate) fn new() -> Self {
+        PayloadDigest {
+            seen: 0,
+            hash: Sha256::new(),
+        }
+    }
+
+    /// Payload bytes taken so far.
+    pub(crate) fn seen(&self) -> u32 {
+        self.seen
+    }
+
+    /// Takes `data` as payload, or refuses it whole if it runs past the `declared` size
+    /// (trailing bytes are refused as they arrive, before any digest is known).
+    pub(crate) fn take<'d>(
+        &mut self,
+        data: &'d [u8],
+        declared: u32,
+    ) -> Result<&'d [u8], FormatError> {
+        let remaining = declared - self.seen;
+        let len = u32::try_from(data.len()).map_err(|_| FormatError::TrailingBytes)?;
+        if len > remaining {
+            return Err(FormatError::TrailingBytes);
+        }
+        self.hash.update(data);
+        self.seen += len;
+        Ok(data)
+    }
+
+    /// The whole `declared` payload arrived and hashes to `expected`.
+    pub(crate) fn finish(self, declared: u32, expected: &[u8; 32]) -> Result<(), FormatError> {
+        if self.seen != declared {
             return Err(FormatError::Truncated);
         }
-        let digest: [u8; 32] = self.payload_hash.finalize().into();
-        if digest != header.info.payload_sha256 {
+        let digest: [u8; 32] = self.hash.finalize().into();
+        if &digest != expected {
             return Err(FormatError::PayloadDigestMismatch);
         }
-        Ok(VerifiedImage { header })
+        Ok(())
     }
 }
 

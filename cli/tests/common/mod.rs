@@ -112,6 +112,23 @@ impl Scratch {
         let bytes = hex::decode(hex_text.trim()).unwrap();
         bytes.try_into().unwrap()
     }
+
+    /// Writes the app image `app` to `OUT.bin` and `ota-sign package`s it for
+    /// `device_type`, signed with `release.key`, into `out`, with `extra` flags (`-q`);
+    /// must succeed.
+    pub fn package_app(&self, app: &[u8], device_type: &str, out: &str, extra: &[&str]) {
+        let input = format!("{out}.bin");
+        self.write(&input, app);
+        let head = [
+            "package",
+            "--key",
+            "release.key",
+            "--device-type",
+            device_type,
+        ];
+        let tail = ["--app-image", &input, "-q", "-o", out];
+        self.ok(&[&head[..], &tail, extra].concat());
+    }
 }
 
 /// Firmware to package: an ESP32-C3 app image from ota-testkit that trusts `keys`.

@@ -11,7 +11,7 @@ mod support;
 use ota_agent::bootloader::BootloaderMode::{self, RollbackDisabled, RollbackEnabled};
 use ota_agent::install::Generation;
 use ota_agent::status::{CheckResult, LastUpdate, UpdateVia};
-use ota_device_sim::device::{Behaviour, BootResult, VirtualDevice};
+use ota_device_sim::device::{Behaviour, VirtualDevice};
 use ota_testkit::Chip;
 use ota_testkit::delta::{Delta, build_delta, build_delta_with_payload, delta_payload};
 use support::*;
@@ -227,35 +227,6 @@ fn a_generation_1_agent_never_asks_for_a_delta_and_refuses_method_2() {
     assert_eq!(host.requests_for(&format!("/fw/{}", delta.name)), 0);
 }
 
-/// Check (installs 1.1.0 from the delta), reboot into the trial, confirm. Stops early on
-/// a power loss; returns whether it did.
-fn scenario(d: &mut VirtualDevice) -> bool {
-    match d.boot(|s| s.check()).unwrap() {
-        BootResult::PowerLost => return true,
-        BootResult::Ran { value, .. } => {
-            assert_eq!(
-                value,
-                Ok(CheckResult::Installed {
-                    version: v("1.1.0")
-                })
-            );
-        }
-        other => panic!("{other:?}"),
-    }
-    match d.boot(|s| s.agent.status()).unwrap() {
-        BootResult::PowerLost => true,
-        BootResult::Ran {
-            firmware,
-            confirmed_trial,
-            ..
-        } => {
-            assert_eq!((firmware.version, confirmed_trial), (v("1.1.0"), true));
-            false
-        }
-        other => panic!("{other:?}"),
-    }
-}
-
 fn power_cut_sweep(mode: BootloaderMode) {
     // Over 128 KiB: the update slot's first 64 KiB blocks are erased in one call, the
     // rest by sectors.
@@ -269,7 +240,7 @@ fn power_cut_sweep(mode: BootloaderMode) {
     let start = base.flash.operations();
 
     let mut clean = VirtualDevice::new(base.flash.clone(), base.config.clone());
-    assert!(!scenario(&mut clean));
+    assert!(!power_cut_scenario(&mut clean));
     assert_eq!(
         host.requests_for(&image_path(&rel)),
         0,
@@ -288,7 +259,7 @@ fn power_cut_sweep(mode: BootloaderMode) {
         let mut d = VirtualDevice::new(flash, base.config.clone());
         d.flash.cut_after(start + n as u64);
         let ctx = format!("{mode:?} cut {n}");
-        assert!(scenario(&mut d), "{ctx}: the cut never happened");
+        assert!(power_cut_scenario(&mut d), "{ctx}: the cut never happened");
         tested += 1;
         // Power stays on: a valid image runs (old or new), says so, and a later check
         // ends on the new version.

@@ -28,35 +28,6 @@ use support::*;
 /// Multi-cut runs per bootloader mode and geometry; each cuts 2 to 4 times.
 const RUNS: u64 = 24;
 
-/// Check (installs 1.1.0), reboot into the trial, confirm. Stops early on a power loss;
-/// returns whether it did.
-fn scenario<const W: usize>(d: &mut VirtualDevice<W>) -> bool {
-    match d.boot(|s| s.check()).unwrap() {
-        BootResult::PowerLost => return true,
-        BootResult::Ran { value, .. } => {
-            assert_eq!(
-                value,
-                Ok(CheckResult::Installed {
-                    version: v("1.1.0")
-                })
-            );
-        }
-        other => panic!("{other:?}"),
-    }
-    match d.boot(|s| s.agent.status()).unwrap() {
-        BootResult::PowerLost => true,
-        BootResult::Ran {
-            firmware,
-            confirmed_trial,
-            ..
-        } => {
-            assert_eq!((firmware.version, confirmed_trial), (v("1.1.0"), true));
-            false
-        }
-        other => panic!("{other:?}"),
-    }
-}
-
 /// Once power stays on: a valid image runs (old or new) and says so truthfully, and a
 /// later update (to 1.2.0, from `next`) completes.
 fn assert_recovers<const W: usize>(d: &mut VirtualDevice<W>, next: &Host, ctx: &str) {
@@ -100,7 +71,7 @@ fn sweep<const W: usize>(mode: BootloaderMode) -> usize {
     let start = base.flash.operations();
 
     let mut clean = VirtualDevice::new(base.flash.clone(), base.config.clone());
-    assert!(!scenario(&mut clean));
+    assert!(!power_cut_scenario(&mut clean));
     let total = (clean.flash.operations() - start) as usize;
     assert!(total > 20, "only {total} operations");
     // Wear: NOR sectors last about 100k erases, so an update that erased one sector many
@@ -127,7 +98,7 @@ fn sweep<const W: usize>(mode: BootloaderMode) -> usize {
         let mut d = VirtualDevice::new(flash, base.config.clone());
         d.flash.cut_after(start + n as u64);
         let ctx = format!("{W}-byte words {mode:?} cut {n}");
-        assert!(scenario(&mut d), "{ctx}: the cut never happened");
+        assert!(power_cut_scenario(&mut d), "{ctx}: the cut never happened");
         tested += 1;
         assert_recovers(&mut d, &next, &ctx);
     }

@@ -59,6 +59,12 @@ fn sha256(b: &[u8]) -> [u8; 32] {
     Sha256::digest(b).into()
 }
 
+/// An entry of the host's index that describes a served file.
+enum Listed {
+    Image(ImageEntry),
+    Delta(DeltaEntry),
+}
+
 /// Builds both files for `served`, reading from `dest` what the host must tell.
 pub fn build(
     served: &BTreeMap<&str, Source<'_>>,
@@ -74,42 +80,33 @@ pub fn build(
         let fetched;
         let bytes = match source {
             Source::Bytes(b) => Some(*b),
-            Source::Host(r) if kind == Some(FileKind::Image) => {
+            // Images and deltas the host's index describes, when the entry agrees with
+            // what the host serves: no need to fetch them.
+            Source::Host(r) if matches!(kind, Some(FileKind::Image | FileKind::Delta)) => {
                 if host_index.is_none() {
                     host_index = Some(read_host_index(dest)?);
                 }
-                let known = host_index
-                    .as_ref()
-                    .and_then(|i| i.images.get(name))
-                    .filter(|e| agrees(e.size, &e.sha256, r))
-                    .cloned();
-                if let Some(entry) = known {
+                let index = host_index.as_ref();
+                let known = if kind == Some(FileKind::Image) {
+                    index
+                        .and_then(|i| i.images.get(name))
+                        .filter(|e| agrees(e.size, &e.sha256, r))
+                        .map(|e| (e.sha256.clone(), Listed::Image(e.clone())))
+                } else {
+                    index
+                        .and_then(|i| i.deltas.get(name))
+                        .filter(|e| agrees(e.size, &e.sha256, r))
+                        .map(|e| (e.sha256.clone(), Listed::Delta(e.clone())))
+                };
+                if let Some((sha256, entry)) = known {
                     let mut d = [0u8; 32];
-                    hex::decode_to_slice(&entry.sha256, &mut d)
+                    hex::decode_to_slice(&sha256, &mut d)
                         .map_err(|_| PublishError::RemoteGarbage(names::INDEX_JSON.into()))?;
                     digests.insert(name.to_owned(), d);
-                    images.push(entry);
-                    continue;
-                }
-                fetched = dest.fetch(name)?;
-                fetched.as_deref()
-            }
-            // Deltas as images: described from the host's index when it agrees.
-            Source::Host(r) if kind == Some(FileKind::Delta) => {
-                if host_index.is_none() {
-                    host_index = Some(read_host_index(dest)?);
-                }
-                let known = host_index
-                    .as_ref()
-                    .and_then(|i| i.deltas.get(name))
-                    .filter(|e| agrees(e.size, &e.sha256, r))
-                    .cloned();
-                if let Some(entry) = known {
-                    let mut d = [0u8; 32];
-                    hex::decode_to_slice(&entry.sha256, &mut d)
-                        .map_err(|_| PublishError::RemoteGarbage(names::INDEX_JSON.into()))?;
-                    digests.insert(name.to_owned(), d);
-                    deltas.push(entry);
+                    match entry {
+                        Listed::Image(e) => images.push(e),
+                        Listed::Delta(e) => deltas.push(e),
+                    }
                     continue;
                 }
                 fetched = dest.fetch(name)?;

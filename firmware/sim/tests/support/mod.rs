@@ -344,3 +344,32 @@ pub fn read_all(mut s: impl Read) -> Vec<u8> {
     s.read_to_end(&mut v).unwrap();
     v
 }
+
+/// The power-cut scenario: check (installs 1.1.0, from a delta when the host has one),
+/// reboot into the trial, confirm. Stops early on a power loss; returns whether it did.
+pub fn power_cut_scenario<const W: usize>(d: &mut VirtualDevice<W>) -> bool {
+    match d.boot(|s| s.check()).unwrap() {
+        BootResult::PowerLost => return true,
+        BootResult::Ran { value, .. } => {
+            assert_eq!(
+                value,
+                Ok(CheckResult::Installed {
+                    version: v("1.1.0")
+                })
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match d.boot(|s| s.agent.status()).unwrap() {
+        BootResult::PowerLost => true,
+        BootResult::Ran {
+            firmware,
+            confirmed_trial,
+            ..
+        } => {
+            assert_eq!((firmware.version, confirmed_trial), (v("1.1.0"), true));
+            false
+        }
+        other => panic!("{other:?}"),
+    }
+}
