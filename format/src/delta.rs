@@ -37,7 +37,7 @@ use crate::chip::ChipId;
 use crate::error::{FieldError, FormatError};
 use crate::image::{
     self, Compression, FLASH_WINDOW_MAX_LOG, HeaderBuffer, IMAGE_HEADER_LEN, ImageHeader,
-    MAX_IMAGE_SIZE, MAX_PAYLOAD_SIZE,
+    MAX_IMAGE_SIZE, MAX_PAYLOAD_SIZE, SignedHeader, SigningMessage,
 };
 use crate::key::{KeyId, TrustedKeys};
 use crate::name::DeviceType;
@@ -134,11 +134,8 @@ impl DeltaInfo {
 
     /// The exact message an external signer must sign with Ed25519: [`DELTA_DOMAIN`]
     /// followed by the header without its signature.
-    pub fn signing_message(&self) -> Result<DeltaSigningMessage, FormatError> {
-        self.validate()?;
-        Ok(DeltaSigningMessage {
-            bytes: signature::concat(DELTA_DOMAIN, &self.encode_signed_part()),
-        })
+    pub fn signing_message(&self) -> Result<SigningMessage, FormatError> {
+        SignedHeader::message(self)
     }
 
     /// Assembles the signed header from a signature over [`Self::signing_message`]. The
@@ -147,8 +144,7 @@ impl DeltaInfo {
         &self,
         signature: &[u8; SIGNATURE_LEN],
     ) -> Result<[u8; DELTA_HEADER_LEN], FormatError> {
-        self.validate()?;
-        Ok(signature::concat(&self.encode_signed_part(), signature))
+        SignedHeader::encode_with(self, signature)
     }
 
     /// Signs with a local key and returns the encoded header.
@@ -157,22 +153,23 @@ impl DeltaInfo {
         &self,
         key: &ed25519_dalek::SigningKey,
     ) -> Result<[u8; DELTA_HEADER_LEN], FormatError> {
-        let message = self.signing_message()?;
-        let sig = signature::sign(key, message.as_bytes());
-        self.assemble(&sig)
+        SignedHeader::sign_with(self, key)
     }
 }
 
-/// A domain-prefixed delta header to be signed with Ed25519.
-#[derive(Clone, Copy)]
-pub struct DeltaSigningMessage {
-    bytes: [u8; DELTA_DOMAIN.len() + DELTA_HEADER_LEN - SIGNATURE_LEN],
-}
+// One signing-message size for both signed headers.
+const _: () = assert!(DELTA_DOMAIN.len() == crate::IMAGE_DOMAIN.len());
+const _: () = assert!(DELTA_HEADER_LEN == IMAGE_HEADER_LEN);
 
-impl DeltaSigningMessage {
-    /// The bytes to sign.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+impl SignedHeader for DeltaInfo {
+    const DOMAIN: &'static [u8] = DELTA_DOMAIN;
+
+    fn check_fields(&self) -> Result<(), FormatError> {
+        self.validate()
+    }
+
+    fn signed_part(&self) -> [u8; IMAGE_HEADER_LEN - SIGNATURE_LEN] {
+        self.encode_signed_part()
     }
 }
 

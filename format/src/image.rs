@@ -203,10 +203,7 @@ impl ImageInfo {
     /// The exact message an external signer (HSM, cloud KMS) must sign with Ed25519:
     /// [`IMAGE_DOMAIN`] followed by the header without its signature.
     pub fn signing_message(&self) -> Result<SigningMessage, FormatError> {
-        self.validate()?;
-        Ok(SigningMessage {
-            bytes: signature::concat(IMAGE_DOMAIN, &self.encode_signed_part()),
-        })
+        SignedHeader::message(self)
     }
 
     /// Assembles the signed header from a signature made over [`Self::signing_message`].
@@ -215,8 +212,7 @@ impl ImageInfo {
         &self,
         signature: &[u8; SIGNATURE_LEN],
     ) -> Result<[u8; IMAGE_HEADER_LEN], FormatError> {
-        self.validate()?;
-        Ok(signature::concat(&self.encode_signed_part(), signature))
+        SignedHeader::encode_with(self, signature)
     }
 
     /// Signs with a local key and returns the encoded header.
@@ -225,9 +221,59 @@ impl ImageInfo {
         &self,
         key: &ed25519_dalek::SigningKey,
     ) -> Result<[u8; IMAGE_HEADER_LEN], FormatError> {
-        let message = self.signing_message()?;
-        let sig = signature::sign(key, message.as_bytes());
-        self.assemble(&sig)
+        SignedHeader::sign_with(self, key)
+    }
+}
+
+impl SignedHeader for ImageInfo {
+    const DOMAIN: &'static [u8] = IMAGE_DOMAIN;
+
+    fn check_fields(&self) -> Result<(), FormatError> {
+        self.validate()
+    }
+
+    fn signed_part(&self) -> [u8; IMAGE_HEADER_LEN - SIGNATURE_LEN] {
+        self.encode_signed_part()
+    }
+}
+
+/// A 256-byte header signed in its own domain (the image's and the delta's): the fields
+/// checked, then signed or assembled the same way.
+pub(crate) trait SignedHeader {
+    /// The signature's domain; as long as [`IMAGE_DOMAIN`], so both messages have one size.
+    const DOMAIN: &'static [u8];
+
+    /// The rules between fields.
+    fn check_fields(&self) -> Result<(), FormatError>;
+
+    /// The header without its signature.
+    fn signed_part(&self) -> [u8; IMAGE_HEADER_LEN - SIGNATURE_LEN];
+
+    /// The domain, then the header without its signature.
+    fn message(&self) -> Result<SigningMessage, FormatError> {
+        self.check_fields()?;
+        Ok(SigningMessage {
+            bytes: signature::concat(Self::DOMAIN, &self.signed_part()),
+        })
+    }
+
+    /// The header with `signature` appended.
+    fn encode_with(
+        &self,
+        signature: &[u8; SIGNATURE_LEN],
+    ) -> Result<[u8; IMAGE_HEADER_LEN], FormatError> {
+        self.check_fields()?;
+        Ok(signature::concat(&self.signed_part(), signature))
+    }
+
+    /// Signed with a local key.
+    #[cfg(feature = "sign")]
+    fn sign_with(
+        &self,
+        key: &ed25519_dalek::SigningKey,
+    ) -> Result<[u8; IMAGE_HEADER_LEN], FormatError> {
+        let message = self.message()?;
+        self.encode_with(&signature::sign(key, message.as_bytes()))
     }
 }
 

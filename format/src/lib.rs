@@ -36,8 +36,7 @@ mod version;
 pub use chip::ChipId;
 pub use delta::{
     DELTA_DOMAIN, DELTA_FORMAT_VERSION, DELTA_HEADER_LEN, DELTA_MAGIC, DeltaExpectations,
-    DeltaHeader, DeltaInfo, DeltaSigningMessage, DeltaVerifier, VerifiedDelta,
-    inspect_delta_header, verify_delta,
+    DeltaHeader, DeltaInfo, DeltaVerifier, VerifiedDelta, inspect_delta_header, verify_delta,
 };
 pub use descriptor::{
     DESCRIPTOR_LEN, DESCRIPTOR_MAGIC, DescriptorScanner, MAX_TRUSTED_KEYS, TrustedKeyDescriptor,
