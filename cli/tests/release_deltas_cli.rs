@@ -256,3 +256,37 @@ fn publish_to_s3_serves_the_deltas_and_keeps_listing_them() {
         .collect();
     assert_eq!(listed, all.iter().map(String::as_str).collect::<Vec<_>>());
 }
+
+#[test]
+fn no_delta_when_its_name_would_break_the_name_rules() {
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    // A 32-byte device type and a 31-byte version: the image name is 77 bytes, its
+    // delta's 99, above the 96 a file name may have, so no device could ask for it.
+    let device_type = "a-very-long-device-type-name-x32";
+    assert_eq!(device_type.len(), 32);
+    let images: Vec<String> = [
+        "100000.0.0-aaaaaaaaaaaaaaaaaaaa",
+        "100000.0.1-aaaaaaaaaaaaaaaaaaaa",
+    ]
+    .iter()
+    .map(|version| {
+        let app = TestFirmware::new(Chip::Esp32c3)
+            .version(version)
+            .project_name("lamp")
+            .trusted_keys(&[pk])
+            .payload_size(60_000)
+            .seed(7)
+            .app_image();
+        let out = format!("{version}.ota");
+        s.package_app(&app, device_type, &out, &[]);
+        out
+    })
+    .collect();
+    release(&s, &[], &images[0]);
+    let ch = release(&s, &[], &images[1]);
+    assert!(ch["deltas"].as_array().unwrap().is_empty(), "{ch}");
+    let note = ch["delta_notes"][0].as_str().unwrap();
+    assert!(note.contains("96 characters"), "{note}");
+    assert!(deltas_in_tree(&s).is_empty());
+}

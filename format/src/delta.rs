@@ -40,7 +40,7 @@ use crate::image::{
     MAX_IMAGE_SIZE, MAX_PAYLOAD_SIZE, SignedHeader, SigningMessage,
 };
 use crate::key::{KeyId, TrustedKeys};
-use crate::name::DeviceType;
+use crate::name::{DeviceType, ImageName, MAX_IMAGE_NAME_LEN};
 use crate::signature::{self, SIGNATURE_LEN};
 use crate::verifier::{self, Expectations, PayloadDigest};
 
@@ -52,6 +52,31 @@ pub const DELTA_FORMAT_VERSION: u16 = 1;
 pub const DELTA_HEADER_LEN: usize = 256;
 /// Prefix of the signed message, so a delta signature is never valid for anything else.
 pub const DELTA_DOMAIN: &[u8] = b"ota-sign delta v1\0";
+/// Suffix of every delta's file name.
+pub const DELTA_FILE_SUFFIX: &str = ".otad";
+
+/// The file name of the delta to image `image` from the base whose installed SHA-256 is
+/// `base_sha256`, in the image's directory: `IMAGE.<first 8 bytes of base_sha256, lowercase
+/// hex>.otad`, what a device running that base asks for. `None` when that name breaks the
+/// image name rules (too long): devices then fetch the full image.
+pub fn delta_file_name(image: &str, base_sha256: &[u8; 32]) -> Option<ImageName> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut name = [0u8; MAX_IMAGE_NAME_LEN];
+    let len = image.len() + 1 + 16 + DELTA_FILE_SUFFIX.len();
+    let out = name.get_mut(..len)?;
+    out[..image.len()].copy_from_slice(image.as_bytes());
+    let mut at = image.len();
+    out[at] = b'.';
+    at += 1;
+    for b in &base_sha256[..8] {
+        out[at] = HEX[usize::from(b >> 4)];
+        out[at + 1] = HEX[usize::from(b & 15)];
+        at += 2;
+    }
+    out[at..].copy_from_slice(DELTA_FILE_SUFFIX.as_bytes());
+    ImageName::new(core::str::from_utf8(out).ok()?)
+}
+
 /// The only payload encoding of version 1: zstd with a window in flash.
 const DELTA_METHOD: u8 = 2;
 /// Bytes before the extension area.

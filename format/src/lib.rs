@@ -35,8 +35,9 @@ mod version;
 
 pub use chip::ChipId;
 pub use delta::{
-    DELTA_DOMAIN, DELTA_FORMAT_VERSION, DELTA_HEADER_LEN, DELTA_MAGIC, DeltaExpectations,
-    DeltaHeader, DeltaInfo, DeltaVerifier, VerifiedDelta, inspect_delta_header, verify_delta,
+    DELTA_DOMAIN, DELTA_FILE_SUFFIX, DELTA_FORMAT_VERSION, DELTA_HEADER_LEN, DELTA_MAGIC,
+    DeltaExpectations, DeltaHeader, DeltaInfo, DeltaVerifier, VerifiedDelta, delta_file_name,
+    inspect_delta_header, verify_delta,
 };
 pub use descriptor::{
     DESCRIPTOR_LEN, DESCRIPTOR_MAGIC, DescriptorScanner, MAX_TRUSTED_KEYS, TrustedKeyDescriptor,

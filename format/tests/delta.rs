@@ -639,3 +639,18 @@ fn every_single_byte_change_is_rejected() {
         }
     }
 }
+
+#[test]
+fn a_delta_is_named_after_its_image_and_the_start_of_its_base_digest() {
+    let mut digest = [0u8; 32];
+    digest[..8].copy_from_slice(&[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]);
+    digest[8..].fill(0xff);
+    let name = ota_format::delta_file_name("lamp-1.1.0-0123abcd.ota", &digest).unwrap();
+    assert_eq!(
+        name.as_str(),
+        "lamp-1.1.0-0123abcd.ota.0123456789abcdef.otad"
+    );
+    // 74 + 22 bytes is the longest name the rules allow; one more and there is no delta.
+    assert!(ota_format::delta_file_name(&"a".repeat(74), &digest).is_some());
+    assert_eq!(ota_format::delta_file_name(&"a".repeat(75), &digest), None);
+}

@@ -18,9 +18,6 @@ use ota_agent::zstd::{DecompressError, MAX_WINDOW_LOG};
 
 use crate::packaging::{DEFAULT_LEVEL, ZstdParams, covering_window_log};
 
-/// File name suffix of a delta.
-pub const DELTA_SUFFIX: &str = ".otad";
-
 /// Why a delta could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum DeltaError {
@@ -76,18 +73,23 @@ pub struct Delta {
     pub info: DeltaInfo,
 }
 
-/// The name a device asks for: the full image's name, then the first 8 bytes of the
-/// base's installed SHA-256 in lowercase hex, then `.otad`.
-pub fn delta_name(image_name: &str, base_installed_sha256: &[u8; 32]) -> String {
-    format!(
-        "{image_name}.{}{DELTA_SUFFIX}",
-        hex::encode(&base_installed_sha256[..8])
-    )
+/// The name a device asks for ([`ota_format::delta_file_name`]); `None` when it would
+/// break the image name rules, so no device could ask for it.
+pub fn delta_name(image_name: &str, base_installed_sha256: &[u8; 32]) -> Option<String> {
+    ota_format::delta_file_name(image_name, base_installed_sha256).map(|n| n.as_str().to_owned())
+}
+
+/// What [`delta_name`] appends to an image's name for this base (`.<16 hex>.otad`).
+pub fn delta_name_suffix(base_installed_sha256: &[u8; 32]) -> String {
+    const SHORT: &str = "x.ota";
+    delta_name(SHORT, base_installed_sha256)
+        .and_then(|n| n.strip_prefix(SHORT).map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// The image name a delta file name belongs to (`None`: not a delta's name).
 pub fn delta_target(name: &str) -> Option<&str> {
-    let stem = name.strip_suffix(DELTA_SUFFIX)?;
+    let stem = name.strip_suffix(ota_format::DELTA_FILE_SUFFIX)?;
     let (image, digest) = stem.rsplit_once('.')?;
     let hex_ok = digest.len() == 16
         && digest
@@ -294,7 +296,13 @@ mod tests {
     #[test]
     fn names_follow_the_device_rule_and_parse_back() {
         let digest = [0xab; 32];
-        let n = delta_name("lamp-1.1.0-0123abcd.ota", &digest);
+        let n = delta_name("lamp-1.1.0-0123abcd.ota", &digest).unwrap();
+        assert_eq!(delta_name_suffix(&digest), ".abababababababab.otad");
+        assert_eq!(
+            delta_name(&"x".repeat(80), &digest),
+            None,
+            "beyond the name rules"
+        );
         assert_eq!(n, "lamp-1.1.0-0123abcd.ota.abababababababab.otad");
         assert_eq!(delta_target(&n), Some("lamp-1.1.0-0123abcd.ota"));
         for bad in [

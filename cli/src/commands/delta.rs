@@ -136,7 +136,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         from_version: base.header.info.version.to_string(),
         to_version: target.header.info.version.to_string(),
         base_sha256: hex::encode(base_sha256),
-        file_name_suffix: delta::delta_name("", &base_sha256),
+        file_name_suffix: delta::delta_name_suffix(&base_sha256),
         window_log: info.window_log,
         delta_size: made.bytes.len(),
         full_size: target_ota.len(),

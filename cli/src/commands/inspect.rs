@@ -202,7 +202,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             encoding: d.compression().to_string(),
             base_size: d.base_size,
             base_sha256: hex::encode(d.base_sha256),
-            name_suffix: ota_sign_lib::delta::delta_name("", &d.base_sha256),
+            name_suffix: ota_sign_lib::delta::delta_name_suffix(&d.base_sha256),
             payload_size: d.payload_size,
             file_size: bytes.len(),
             complete: target_header_len.is_some_and(|t| {

@@ -40,7 +40,8 @@ pub fn delta_payload(base: &[u8], target: &[u8], window_log: u8) -> Vec<u8> {
 }
 
 /// The file name of the delta from the base with installed digest `base_sha256` to the
-/// image `image_name`.
+/// image `image_name`, written from FORMAT.md's rule rather than by calling
+/// `ota_format::delta_file_name`: device tests then catch a device asking for another name.
 pub fn delta_name(image_name: &str, base_sha256: &[u8; 32]) -> String {
     let hex: String = base_sha256[..8]
         .iter()

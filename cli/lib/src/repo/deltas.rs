@@ -95,7 +95,15 @@ pub fn plan(
             ));
             continue;
         }
-        let name = delta::delta_name(target.name, &base_info.image_sha256);
+        let Some(name) = delta::delta_name(target.name, &base_info.image_sha256) else {
+            plan.notes.push(format!(
+                "no delta from {base_name}: `{}.<16 hex>.otad` would be longer than the {} \
+                 characters a file name may have, so devices fetch the full image",
+                target.name,
+                ota_format::MAX_IMAGE_NAME_LEN
+            ));
+            break;
+        };
         if let Some(existing) = tree.read(&name)? {
             plan.deltas.push((
                 DeltaOutcome {

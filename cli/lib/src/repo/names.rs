@@ -111,7 +111,7 @@ mod tests {
         let i = image_name(&dt, &v, &[0xab; 32]).unwrap();
         assert_eq!(i.as_str(), "thermostat-v2-1.2.3-rc.1-abababab.ota");
         assert_eq!(classify(i.as_str()), Some(FileKind::Image));
-        let d = crate::delta::delta_name(i.as_str(), &[0x01; 32]);
+        let d = crate::delta::delta_name(i.as_str(), &[0x01; 32]).unwrap();
         assert_eq!(
             d,
             "thermostat-v2-1.2.3-rc.1-abababab.ota.0101010101010101.otad"

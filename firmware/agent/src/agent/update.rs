@@ -4,7 +4,7 @@
 
 use embedded_hal_async::delay::DelayNs;
 use embedded_storage::nor_flash::MultiwriteNorFlash;
-use ota_format::{ImageName, TrustedKeys, VerifiedManifest};
+use ota_format::{TrustedKeys, VerifiedManifest};
 
 use super::{Agent, AgentError, UpdateBuffers};
 use crate::download::{Clock, DownloadProgress, Downloader};
@@ -62,7 +62,7 @@ impl<F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'_, F, C,
         let mut installed = None;
         if self.config.generation == Generation::Two
             && let Some(base) = self.running_image(recv)
-            && let Some(name) = delta_name(m.image_name.as_str(), &base)
+            && let Some(name) = ota_format::delta_file_name(m.image_name.as_str(), &base.sha256)
         {
             let attempt = match resolve_sibling(self.config.manifest_url, name.as_str(), url) {
                 Ok(url) => {
@@ -215,26 +215,4 @@ impl<F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'_, F, C,
             .and_then(|r| slot_signature_sector(&mut self.flash, r, self.firmware.chip, buf));
         check_new_image(installed.signature_sector(), running.as_ref())
     }
-}
-
-/// The delta of image `image` for `base`: `IMAGE.<first 8 bytes of the base's installed
-/// SHA-256, lowercase hex>.otad`, in the image's directory. `None` when that name breaks
-/// the name rules (too long): the full image is fetched.
-pub fn delta_name(image: &str, base: &Base) -> Option<ImageName> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut name = [0u8; ota_format::MAX_IMAGE_NAME_LEN];
-    let suffix_len = 1 + 16 + ".otad".len();
-    let len = image.len() + suffix_len;
-    let out = name.get_mut(..len)?;
-    out[..image.len()].copy_from_slice(image.as_bytes());
-    let mut at = image.len();
-    out[at] = b'.';
-    at += 1;
-    for b in &base.sha256[..8] {
-        out[at] = HEX[usize::from(b >> 4)];
-        out[at + 1] = HEX[usize::from(b & 15)];
-        at += 2;
-    }
-    out[at..].copy_from_slice(b".otad");
-    ImageName::new(core::str::from_utf8(out).ok()?)
 }
