@@ -338,3 +338,40 @@ fn a_misbehaving_delta_host_still_ends_on_the_full_image_in_the_same_check() {
         assert_eq!(running, v("1.1.0"), "{name}");
     }
 }
+
+#[test]
+fn a_silent_delta_host_gets_half_the_download_deadline_then_the_full_image_installs() {
+    let (base, rel) = base_and_release();
+    let delta = build_delta(&base, &rel, SIGNER);
+    let path = format!("/fw/{}", delta.name);
+    let host = host_with(&rel, Some(&delta));
+    host.fault(
+        &path,
+        vec![Fault::Silent(std::time::Duration::from_secs(12)); 4],
+    );
+    let mut d = device_with(&host, RollbackDisabled, &base);
+    // A read may wait 20 s, the download 8 s: the delta gets 4 s of them (README, "How
+    // long a check can take"), not the whole 8 s, and the full image the rest.
+    d.config.retry.timeout_ms = 20_000;
+    d.config.retry.head_timeout_ms = 20_000;
+    d.config.retry.deadline_ms = 8_000;
+    let started = std::time::Instant::now();
+    let (r, last) = check(&mut d);
+    let took = started.elapsed();
+    assert_eq!(
+        r,
+        Ok(CheckResult::Installed {
+            version: v("1.1.0")
+        })
+    );
+    assert_eq!(last.map(|l| l.via), Some(UpdateVia::Full));
+    assert_eq!(
+        host.requests_for(&path),
+        1,
+        "the one attempt used the delta's time"
+    );
+    assert!(
+        took >= std::time::Duration::from_secs(4) && took < std::time::Duration::from_millis(6_500),
+        "the silent delta host held the check for {took:?}: half the download deadline is 4 s"
+    );
+}
