@@ -185,8 +185,15 @@ fn bases(
         out.push(m.image_name.to_string());
     }
     let mut others = Vec::new();
+    // Image names start with their device type (`names::image_name`): only those are
+    // read, and their headers say for sure (`lamp-` also starts `lamp-v2-` images).
+    let prefix = format!("{}-", target.header.info.device_type);
     for (name, kind) in tree.files()? {
-        if kind != FileKind::Image || name == target.name || out.contains(&name) {
+        if kind != FileKind::Image
+            || !name.starts_with(&prefix)
+            || name == target.name
+            || out.contains(&name)
+        {
             continue;
         }
         let Some(bytes) = tree.read(&name)? else {
