@@ -12,7 +12,7 @@
 //! | 0x06   | 2    | delta header length `D` (signature included), 256..=1024       |
 //! | 0x08   | 4    | flags: bits 0–15 critical (none defined), 16–31 informational  |
 //! | 0x0C   | 2    | chip id                                                        |
-//! | 0x0E   | 1    | payload encoding: `2`, zstd with a window in flash             |
+//! | 0x0E   | 1    | payload encoding: `2` patch-from, `3` difference stream         |
 //! | 0x0F   | 1    | zstd window log, 10..=25                                       |
 //! | 0x10   | 32   | device type, zero padded                                       |
 //! | 0x30   | 4    | base image size                                                |
@@ -21,11 +21,14 @@
 //! | 0x58   | 32   | SHA-256 of the target image header (what a manifest binds)     |
 //! | 0x78   | 32   | SHA-256 of the payload                                         |
 //! | 0x98   | 8    | signer key id                                                  |
-//! | 0xA0   | D−0xE0 | extension area: zero in version 1, ignored but signed        |
+//! | 0xA0   | 4    | encoding 3: difference stream size (encoding 2: extension area) |
+//! | 0xA4   | D−0xE4 | extension area: zero in version 1, ignored but signed        |
 //! | D−64   | 64   | Ed25519 signature over `"ota-sign delta v1\0"` ‖ bytes `0..D−64` |
 //!
-//! The payload is zstd frames that decode to the target's installed image when the base
-//! installed image is their raw prefix (`zstd --patch-from`). The target header is the
+//! The payload is zstd frames. With encoding 2 they decode to the target's installed
+//! image when the base installed image is their raw prefix (`zstd --patch-from`); with
+//! encoding 3 they decode to a difference stream that [`crate::diff`] turns into the
+//! target with the base (bsdiff-style, RISC-V address pairs normalised). The target header is the
 //! full image's own signed header, carried verbatim: the manifest's binding and the
 //! installed-image digest stay the single source of truth for what gets installed, and
 //! the delta's own signature only decides whether a device spends effort on the payload.
@@ -77,8 +80,24 @@ pub fn delta_file_name(image: &str, base_sha256: &[u8; 32]) -> Option<ImageName>
     ImageName::new(core::str::from_utf8(out).ok()?)
 }
 
-/// The only payload encoding of version 1: zstd with a window in flash.
-const DELTA_METHOD: u8 = 2;
+/// Payload encoding byte of [`DeltaEncoding::PatchFrom`].
+const ENCODING_PATCH_FROM: u8 = 2;
+/// Payload encoding byte of [`DeltaEncoding::Difference`].
+const ENCODING_DIFFERENCE: u8 = 3;
+
+/// How a delta's payload turns into the target image (header byte 0x0E). Both are zstd
+/// frames under the rules of [`Compression::ZstdFlashWindow`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DeltaEncoding {
+    /// `2`: the frames decode to the target, the base being their raw prefix.
+    PatchFrom,
+    /// `3`: the frames (no prefix) decode to a difference stream of `stream_size` bytes
+    /// (header 0xA0), which [`crate::diff::DiffPatcher`] applies to the base.
+    Difference {
+        /// Decoded length of the difference stream.
+        stream_size: u32,
+    },
+}
 /// Bytes before the extension area.
 const FIXED_FIELDS_LEN: usize = 0xA0;
 const CRITICAL_FLAGS: u32 = 0x0000_FFFF;
@@ -93,7 +112,9 @@ pub struct DeltaInfo {
     /// Base-2 logarithm of the largest window a payload frame may use (10..=25); the
     /// window spans the base (the frame's prefix) and the output.
     pub window_log: u8,
-    /// Size of the base installed image, the payload's raw prefix.
+    /// How the payload encodes the target.
+    pub encoding: DeltaEncoding,
+    /// Size of the base installed image.
     pub base_size: u32,
     /// Size of the payload that follows the target header.
     pub payload_size: u32,
@@ -125,6 +146,11 @@ impl DeltaInfo {
         if self.payload_size == 0 || self.payload_size > MAX_PAYLOAD_SIZE {
             return Err(sizes);
         }
+        if let DeltaEncoding::Difference { stream_size } = self.encoding
+            && (stream_size == 0 || stream_size > crate::diff::MAX_STREAM_SIZE)
+        {
+            return Err(sizes);
+        }
         Ok(())
     }
 
@@ -144,7 +170,10 @@ impl DeltaInfo {
         w.u16(DELTA_HEADER_LEN as u16);
         w.u32(self.flags);
         w.u16(self.chip.0);
-        w.u8(DELTA_METHOD);
+        w.u8(match self.encoding {
+            DeltaEncoding::PatchFrom => ENCODING_PATCH_FROM,
+            DeltaEncoding::Difference { .. } => ENCODING_DIFFERENCE,
+        });
         w.u8(self.window_log);
         w.put(&self.device_type.encode());
         w.u32(self.base_size);
@@ -154,6 +183,9 @@ impl DeltaInfo {
         w.put(&self.payload_sha256);
         w.put(&self.key_id.0);
         debug_assert_eq!(w.position(), FIXED_FIELDS_LEN);
+        if let DeltaEncoding::Difference { stream_size } = self.encoding {
+            w.u32(stream_size);
+        }
         out
     }
 
@@ -385,13 +417,14 @@ fn decode_info(bytes: &[u8]) -> Result<DeltaInfo, FormatError> {
     // Then the fields in the image header's order: device type, compression, sizes (in
     // `validate`). The method byte is checked with the window log, as the image's pair.
     let device_type = DeviceType::decode(r.take()?, FieldError::DeviceType)?;
-    if method != DELTA_METHOD {
+    if method != ENCODING_PATCH_FROM && method != ENCODING_DIFFERENCE {
         return Err(FormatError::InvalidField(FieldError::Compression));
     }
-    let info = DeltaInfo {
+    let mut info = DeltaInfo {
         device_type,
         chip,
         window_log,
+        encoding: DeltaEncoding::PatchFrom,
         base_size: r.u32()?,
         payload_size: r.u32()?,
         base_sha256: *r.take()?,
@@ -401,6 +434,11 @@ fn decode_info(bytes: &[u8]) -> Result<DeltaInfo, FormatError> {
         flags,
     };
     debug_assert_eq!(r.position(), FIXED_FIELDS_LEN);
+    if method == ENCODING_DIFFERENCE {
+        info.encoding = DeltaEncoding::Difference {
+            stream_size: r.u32()?,
+        };
+    }
     info.validate()?;
     Ok(info)
 }

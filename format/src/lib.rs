@@ -22,6 +22,7 @@ mod bytes;
 mod chip;
 mod delta;
 mod descriptor;
+pub mod diff;
 mod error;
 pub mod esp;
 mod image;
@@ -36,8 +37,8 @@ mod version;
 pub use chip::ChipId;
 pub use delta::{
     DELTA_DOMAIN, DELTA_FILE_SUFFIX, DELTA_FORMAT_VERSION, DELTA_HEADER_LEN, DELTA_MAGIC,
-    DeltaExpectations, DeltaHeader, DeltaInfo, DeltaVerifier, VerifiedDelta, delta_file_name,
-    inspect_delta_header, verify_delta,
+    DeltaEncoding, DeltaExpectations, DeltaHeader, DeltaInfo, DeltaVerifier, VerifiedDelta,
+    delta_file_name, inspect_delta_header, verify_delta,
 };
 pub use descriptor::{
     DESCRIPTOR_LEN, DESCRIPTOR_MAGIC, DescriptorScanner, MAX_TRUSTED_KEYS, TrustedKeyDescriptor,

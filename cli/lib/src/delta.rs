@@ -122,6 +122,7 @@ pub fn make(
         device_type: t.device_type,
         chip: t.chip,
         window_log,
+        encoding: ota_format::DeltaEncoding::PatchFrom,
         base_size: u32::try_from(base.installed.len())
             .map_err(|_| DeltaError::TooLarge(base.installed.len()))?,
         payload_size: u32::try_from(payload.len())

@@ -7,6 +7,7 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use ota_format::diff::{DiffPatcher, SliceSource, control_offset};
 use ota_format::esp::secure_boot::SignatureSector;
 use ota_format::esp::{
     AppImageError, AppImageValidator, DigestPolicy, SignatureSectorPolicy, ValidateOptions,
@@ -14,7 +15,10 @@ use ota_format::esp::{
 use ota_format::{
     ChipId, Compression, DescriptorScanner, ImageHeader, TrustedKeyDescriptor, Version,
 };
+use ota_format::{DeltaEncoding, DeltaInfo};
 use ota_zstd::SliceOutput;
+
+use crate::zstd::DecompressError;
 
 use crate::install::InstallError;
 use crate::zstd::{FrameDecoder, MAX_WINDOW_LOG, decoder_config};
@@ -192,6 +196,43 @@ pub fn decode_payload(
     let len = decoder.finish(&mut sink)?;
     out.truncate(len as usize);
     Ok(out)
+}
+
+/// Decodes a delta's payload against `base` as a device does (the agent's decoder and
+/// limits, the difference stream applied by the same [`DiffPatcher`]), with the output in
+/// RAM. `image_size` is the target header's. For hosts: `ota-sign` checks every delta it
+/// makes with this.
+pub fn decode_delta_payload(
+    info: &DeltaInfo,
+    payload: &[u8],
+    base: &[u8],
+    image_size: u32,
+) -> Result<Vec<u8>, InstallError> {
+    let compression = info.compression();
+    match info.encoding {
+        DeltaEncoding::PatchFrom => {
+            decode_payload(compression, payload, base, image_size, MAX_WINDOW_LOG)
+        }
+        DeltaEncoding::Difference { stream_size } => {
+            let stream = decode_payload(compression, payload, &[], stream_size, MAX_WINDOW_LOG)?;
+            if stream.len() != stream_size as usize {
+                return Err(InstallError::OutputTooShort);
+            }
+            let corrupt = InstallError::Decompress(DecompressError::Corrupt);
+            let base_size = u32::try_from(base.len()).map_err(|_| corrupt)?;
+            let mut patcher =
+                DiffPatcher::new(image_size, base_size, stream_size).map_err(|_| corrupt)?;
+            let mut source = SliceSource {
+                stream: &stream,
+                base,
+                control_offset: control_offset(image_size),
+            };
+            let mut out = vec![0u8; image_size as usize];
+            patcher.fill(&mut source, &mut out).map_err(|_| corrupt)?;
+            patcher.finish().map_err(|_| corrupt)?;
+            Ok(out)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -148,6 +148,7 @@ pub fn delta_info_for(
         device_type: target.device_type,
         chip: target.chip,
         window_log,
+        encoding: ota_format::DeltaEncoding::PatchFrom,
         base_size: base.len() as u32,
         payload_size: payload.len() as u32,
         base_sha256: sha(base),

@@ -79,6 +79,7 @@ pub fn build_delta_with_payload(
         device_type: info.device_type,
         chip: info.chip,
         window_log,
+        encoding: ota_format::DeltaEncoding::PatchFrom,
         base_size: base.len() as u32,
         payload_size: payload.len() as u32,
         base_sha256,
