@@ -149,6 +149,52 @@ fn a_delta_is_small_verifies_against_its_base_and_shows_its_fields() {
 }
 
 #[test]
+fn both_encodings_verify_and_auto_keeps_the_smaller() {
+    let (s, _) = scratch();
+    let mut sizes = Vec::new();
+    for encoding in ["patch-from", "difference", "auto"] {
+        let out_name = format!("{encoding}.otad");
+        let mut args = delta_args("v1.ota", "v2.ota", &out_name);
+        args.extend(["--encoding", encoding]);
+        let out = s.json(&args);
+        let made = out["encoding"].as_str().unwrap().to_owned();
+        if encoding != "auto" {
+            assert_eq!(made, encoding, "{out}");
+        }
+        let v = s.json(&[
+            "verify",
+            "--pubkey",
+            "release.pub",
+            "--base",
+            "v1.ota",
+            &out_name,
+        ]);
+        assert_eq!(v["base_checked"], true, "{encoding}: {v}");
+        let i = s.json(&["inspect", &out_name]);
+        assert!(i["encoding"].as_str().unwrap().starts_with(&made), "{i}");
+        sizes.push(out["delta_size"].as_u64().unwrap());
+    }
+    assert_eq!(sizes[2], sizes[0].min(sizes[1]), "{sizes:?}");
+    s.fails(
+        &[
+            "delta",
+            "--key",
+            "release.key",
+            "--from",
+            "v1.ota",
+            "--to",
+            "v2.ota",
+            "-o",
+            "x.otad",
+            "--encoding",
+            "lzma",
+        ],
+        USAGE,
+    );
+    assert!(!s.path("x.otad").exists());
+}
+
+#[test]
 fn bad_inputs_leave_no_output() {
     let (s, pk) = scratch();
     package(&s, "release", pk, "plug", "1.1.0", 1, "plug.ota");

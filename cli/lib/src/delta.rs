@@ -1,14 +1,18 @@
 //! Signed deltas (`.otad`): the target image's installed bytes encoded against the base
-//! image a device already runs (libzstd's `ref_prefix`, as `zstd --patch-from`), with the
-//! target's signed header carried verbatim so the manifest's binding and the installed
-//! digest stay the single source of truth. Every delta made here is verified and decoded
-//! with the device's decoder before it is returned.
+//! image a device already runs, with the target's signed header carried verbatim so the
+//! manifest's binding and the installed digest stay the single source of truth. Two
+//! encodings (`docs/FORMAT.md`): zstd with the base as raw prefix (`zstd --patch-from`),
+//! and a bsdiff-style difference stream with RISC-V address pairs normalised
+//! ([`ota_format::diff`]); [`make`] writes both and keeps the smaller unless told which.
+//! Every delta made here is verified and decoded with the device's decoder before it is
+//! returned.
 
 use std::io::Write;
 
+use ota_format::diff::{Record, encode_stream};
 use ota_format::{
-    DeltaExpectations, DeltaInfo, FormatError, ImageHeader, KeyId, TrustedKey, TrustedKeys,
-    verify_delta,
+    DeltaEncoding, DeltaExpectations, DeltaInfo, FormatError, ImageHeader, KeyId, TrustedKey,
+    TrustedKeys, verify_delta,
 };
 use ota_keys::SigningKeySource;
 use sha2::{Digest, Sha256};
@@ -34,6 +38,9 @@ pub enum DeltaError {
     /// The compressor failed.
     #[error("zstd compression failed: {0}")]
     Compression(#[source] std::io::Error),
+    /// The difference matcher's output could not be turned into a difference stream.
+    #[error("the difference matcher's records do not fit the images: {0}")]
+    Matcher(String),
     /// The payload is larger than the format allows.
     #[error("the delta payload of {0} bytes is larger than the format allows")]
     TooLarge(usize),
@@ -62,6 +69,18 @@ pub struct DeltaSide<'a> {
     pub ota: &'a [u8],
     /// The installed image (the decoded payload).
     pub installed: &'a [u8],
+}
+
+/// Which payload encoding [`make`] writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EncodingChoice {
+    /// Both, keeping the smaller (ties go to patch-from, the cheaper one to install).
+    #[default]
+    Auto,
+    /// Encoding 2: zstd with the base as raw prefix (`zstd --patch-from`).
+    PatchFrom,
+    /// Encoding 3: the difference stream (bsdiff-style, RISC-V address pairs normalised).
+    Difference,
 }
 
 /// A signed, self-checked delta.
@@ -107,6 +126,17 @@ pub fn make(
     signer: &dyn SigningKeySource,
     trusted: &[[u8; 32]],
 ) -> Result<Delta, DeltaError> {
+    make_with(base, target, signer, trusted, EncodingChoice::Auto)
+}
+
+/// [`make`] with the payload encoding chosen by the caller.
+pub fn make_with(
+    base: DeltaSide<'_>,
+    target: DeltaSide<'_>,
+    signer: &dyn SigningKeySource,
+    trusted: &[[u8; 32]],
+    choice: EncodingChoice,
+) -> Result<Delta, DeltaError> {
     let (b, t) = (&base.header.info, &target.header.info);
     if b.device_type != t.device_type || b.chip != t.chip {
         return Err(DeltaError::Mismatch {
@@ -114,15 +144,14 @@ pub fn make(
             target: format!("{} ({})", t.device_type, t.chip),
         });
     }
-    let window_log = covering_window_log(base.installed.len() + target.installed.len());
-    let payload = encode(base.installed, target.installed, window_log)?;
+    let (encoding, window_log, payload) = encode_payload(base.installed, target.installed, choice)?;
     let public_key = signer.public_key();
     let base_sha256: [u8; 32] = Sha256::digest(base.installed).into();
     let info = DeltaInfo {
         device_type: t.device_type,
         chip: t.chip,
         window_log,
-        encoding: ota_format::DeltaEncoding::PatchFrom,
+        encoding,
         base_size: u32::try_from(base.installed.len())
             .map_err(|_| DeltaError::TooLarge(base.installed.len()))?,
         payload_size: u32::try_from(payload.len())
@@ -183,10 +212,10 @@ pub fn check(
     };
     let verified = verify_delta(bytes, keys, expect).map_err(Checked::Format)?;
     let payload_at = bytes.len() - verified.delta.info.payload_size as usize;
-    let installed = decode(
+    let installed = ota_agent::contents::decode_delta_payload(
+        &verified.delta.info,
         &bytes[payload_at..],
         base,
-        verified.delta.info.window_log,
         verified.target.info.image_size,
     )
     .map_err(|e| Checked::Decode(e.to_string()))?;
@@ -197,50 +226,203 @@ pub fn check(
     Ok((verified, installed))
 }
 
-/// A delta payload decoded against `base` as a generation-2 device decodes it (the
-/// agent's own decoder and limits).
-fn decode(payload: &[u8], base: &[u8], window_log: u8, size: u32) -> Result<Vec<u8>, InstallError> {
+/// zstd frames decoded with `prefix` as a generation-2 device decodes them (the agent's
+/// own decoder and limits).
+fn decode(
+    payload: &[u8],
+    prefix: &[u8],
+    window_log: u8,
+    size: u32,
+) -> Result<Vec<u8>, InstallError> {
     let compression = ota_format::Compression::ZstdFlashWindow { window_log };
-    ota_agent::contents::decode_payload(compression, payload, base, size, MAX_WINDOW_LOG)
+    ota_agent::contents::decode_payload(compression, payload, prefix, size, MAX_WINDOW_LOG)
+}
+
+/// The payload for `choice`: its encoding, window log and bytes.
+fn encode_payload(
+    base: &[u8],
+    target: &[u8],
+    choice: EncodingChoice,
+) -> Result<(DeltaEncoding, u8, Vec<u8>), DeltaError> {
+    let patch_from = || {
+        let window_log = covering_window_log(base.len() + target.len());
+        encode(base, target, window_log).map(|p| (DeltaEncoding::PatchFrom, window_log, p))
+    };
+    let difference = || {
+        let stream = difference_stream(base, target)?;
+        let stream_size =
+            u32::try_from(stream.len()).map_err(|_| DeltaError::TooLarge(stream.len()))?;
+        let window_log = covering_window_log(stream.len());
+        encode(&[], &stream, window_log)
+            .map(|p| (DeltaEncoding::Difference { stream_size }, window_log, p))
+    };
+    match choice {
+        EncodingChoice::PatchFrom => patch_from(),
+        EncodingChoice::Difference => difference(),
+        EncodingChoice::Auto => {
+            let (a, b) = (patch_from()?, difference()?);
+            Ok(if b.2.len() < a.2.len() { b } else { a })
+        }
+    }
+}
+
+/// The difference stream from `base` to `target`: bsdiff's control records (its matcher
+/// finds approximate matches, which is what moved code needs) written by
+/// [`encode_stream`], which also applies the RISC-V address-pair rule.
+fn difference_stream(base: &[u8], target: &[u8]) -> Result<Vec<u8>, DeltaError> {
+    let mut patch = Vec::new();
+    bsdiff::diff(base, target, &mut patch).map_err(DeltaError::Compression)?;
+    let records = bsdiff_records(&patch).map_err(DeltaError::Matcher)?;
+    encode_stream(base, target, &records).map_err(|e| DeltaError::Matcher(e.to_string()))
+}
+
+/// The control records of a raw bsdiff patch (the `bsdiff` crate's output: per entry three
+/// 8-byte little-endian sign-magnitude integers, then the entry's diff and extra bytes).
+fn bsdiff_records(mut patch: &[u8]) -> Result<Vec<Record>, String> {
+    let int = |bytes: &[u8]| {
+        let raw = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+        let magnitude = (raw & !(1 << 63)) as i64;
+        if raw >> 63 == 1 {
+            -magnitude
+        } else {
+            magnitude
+        }
+    };
+    let mut records = Vec::new();
+    while !patch.is_empty() {
+        let Some((head, rest)) = patch.split_at_checked(24) else {
+            return Err("a control entry is cut short".into());
+        };
+        let (add, copy, seek) = (int(&head[..8]), int(&head[8..16]), int(&head[16..]));
+        let field = |v: i64| u32::try_from(v).map_err(|_| format!("length {v} out of range"));
+        let record = Record {
+            add_len: field(add)?,
+            copy_len: field(copy)?,
+            seek: i32::try_from(seek).map_err(|_| format!("seek {seek} out of range"))?,
+        };
+        let skip = record.add_len as usize + record.copy_len as usize;
+        patch = rest.get(skip..).ok_or("an entry's bytes are cut short")?;
+        records.push(record);
+    }
+    Ok(records)
 }
 
 /// Caps on the decoded size of a block that [`encode`] tries, largest first. A delta's
-/// blocks are mostly long copies from the base, so a block decoding to far more than
-/// 8 KiB often compresses to under 8 KiB, and fewer blocks cost fewer headers and
-/// restarted entropy tables: on the ESP32-C3 firmware pairs of `scripts/delta-pairs.sh`
-/// this made deltas ~10 % smaller (docs/BENCHMARKS.md). Three tries bound the work.
+/// blocks are mostly long copies (or runs of zero diff bytes), so a block decoding to far
+/// more than 8 KiB often compresses to under 8 KiB, and fewer blocks cost fewer headers
+/// and restarted entropy tables: on the ESP32-C3 firmware pairs of
+/// `scripts/delta-pairs.sh` this made deltas ~10 % smaller (docs/BENCHMARKS.md).
 const BLOCK_CAPS: [u32; 3] = [128 * 1024, 32 * 1024, crate::packaging::MAX_BLOCK];
+/// Decoded bytes per piece when measuring where the data is dense ([`block_plan`]).
+const PIECE: usize = 32 * 1024;
+/// Compressed bytes a planned block aims to stay under: the device's 8 KiB block buffer,
+/// less a margin for what a merged block costs beyond its pieces' sum.
+const PLANNED_BLOCK: usize = 7 * 1024;
 
-/// `target` as zstd frames whose first may copy from `base` (its raw prefix), within a
-/// `2^window_log` window, every compressed block within the device decoder's 8 KiB: the
-/// largest block cap of [`BLOCK_CAPS`] whose output the device's decoder takes.
+/// `target` as zstd frames whose first may copy from `base` (its raw prefix; empty: none),
+/// within a `2^window_log` window, every compressed block within the device decoder's
+/// 8 KiB. Tries, smallest output first as measured: one 128 KiB cap; then blocks planned
+/// by density ([`block_plan`]: 128 KiB where the data compresses well, 8 KiB where it does
+/// not); then caps of 32 and 8 KiB. Each try is checked with the device's decoder, and
+/// the last always fits. At most five compressions bound the work.
 fn encode(base: &[u8], target: &[u8], window_log: u8) -> Result<Vec<u8>, DeltaError> {
     let size = u32::try_from(target.len()).map_err(|_| DeltaError::TooLarge(target.len()))?;
-    let mut payload = Vec::new();
-    for max_block in BLOCK_CAPS {
-        let params = ZstdParams {
-            max_block,
-            ..ZstdParams::new(DEFAULT_LEVEL, window_log)
-        };
-        let mut encoder = params.encoder(base).map_err(DeltaError::Compression)?;
-        encoder
-            .set_pledged_src_size(Some(target.len() as u64))
-            .map_err(DeltaError::Compression)?;
-        encoder.write_all(target).map_err(DeltaError::Compression)?;
-        payload = encoder.finish().map_err(DeltaError::Compression)?;
-        let fits = !matches!(
-            decode(&payload, base, window_log, size),
+    let fits = |payload: &[u8]| {
+        !matches!(
+            decode(payload, base, window_log, size),
             Err(InstallError::Decompress(
                 DecompressError::BlockTooLarge { .. }
             ))
-        );
-        if fits {
+        )
+    };
+    let params = |max_block| ZstdParams {
+        max_block,
+        ..ZstdParams::new(DEFAULT_LEVEL, window_log)
+    };
+    let (large, _) = compress_cut(&params(BLOCK_CAPS[0]), base, target, &[])?;
+    if fits(&large) {
+        return Ok(large);
+    }
+    let cuts = block_plan(&params(BLOCK_CAPS[0]), base, target)?;
+    let (planned, _) = compress_cut(&params(BLOCK_CAPS[0]), base, target, &cuts)?;
+    if fits(&planned) {
+        return Ok(planned);
+    }
+    let mut payload = Vec::new();
+    for max_block in &BLOCK_CAPS[1..] {
+        payload = compress_cut(&params(*max_block), base, target, &[])?.0;
+        if fits(&payload) {
             break;
         }
     }
     // The last cap is the device's block size: every compressed block fits (the
     // self-check in `make` decodes it again either way).
     Ok(payload)
+}
+
+/// Compresses `data` into one frame, ending a block at each of `cuts` (decoded offsets,
+/// increasing): a zstd flush ends the current block without touching the window. Returns
+/// the frame and its length after each cut.
+fn compress_cut(
+    params: &ZstdParams,
+    prefix: &[u8],
+    data: &[u8],
+    cuts: &[usize],
+) -> Result<(Vec<u8>, Vec<usize>), DeltaError> {
+    let mut encoder = params.encoder(prefix).map_err(DeltaError::Compression)?;
+    encoder
+        .set_pledged_src_size(Some(data.len() as u64))
+        .map_err(DeltaError::Compression)?;
+    let mut at = 0;
+    let mut lengths = Vec::with_capacity(cuts.len());
+    for &cut in cuts {
+        encoder
+            .write_all(&data[at..cut])
+            .and_then(|()| encoder.flush())
+            .map_err(DeltaError::Compression)?;
+        lengths.push(encoder.get_ref().len());
+        at = cut;
+    }
+    encoder
+        .write_all(&data[at..])
+        .map_err(DeltaError::Compression)?;
+    Ok((encoder.finish().map_err(DeltaError::Compression)?, lengths))
+}
+
+/// Where to end blocks so that sparse stretches get 128 KiB blocks and dense ones 8 KiB:
+/// one compression with a block ended every [`PIECE`] bytes measures each piece; pieces
+/// over [`PLANNED_BLOCK`] are cut every 8 KiB, and consecutive others are merged while
+/// their sum stays under it (and within 128 KiB decoded).
+fn block_plan(params: &ZstdParams, prefix: &[u8], data: &[u8]) -> Result<Vec<usize>, DeltaError> {
+    let probes: Vec<usize> = (PIECE..data.len()).step_by(PIECE).collect();
+    let (_, lengths) = compress_cut(params, prefix, data, &probes)?;
+    let fine = crate::packaging::MAX_BLOCK as usize;
+    let mut cuts = Vec::new();
+    let (mut since_cut, mut compressed, mut last_len) = (0usize, 0usize, 0usize);
+    for (index, &end) in probes.iter().enumerate() {
+        let start = end - PIECE;
+        let piece = lengths[index] - last_len;
+        last_len = lengths[index];
+        if piece > PLANNED_BLOCK {
+            if since_cut > 0 {
+                cuts.push(start);
+            }
+            cuts.extend((start + fine..end).step_by(fine));
+            cuts.push(end);
+            (since_cut, compressed) = (0, 0);
+            continue;
+        }
+        if compressed + piece > PLANNED_BLOCK || since_cut + PIECE > BLOCK_CAPS[0] as usize {
+            if since_cut > 0 {
+                cuts.push(start);
+            }
+            (since_cut, compressed) = (0, 0);
+        }
+        since_cut += PIECE;
+        compressed += piece;
+    }
+    cuts.dedup();
+    Ok(cuts)
 }
 
 #[cfg(test)]

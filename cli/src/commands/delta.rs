@@ -71,6 +71,39 @@ pub struct Args {
     /// Replace the output file if it exists
     #[arg(long)]
     pub force: bool,
+
+    /// Payload encoding: `auto` writes both and keeps the smaller; `patch-from` is zstd
+    /// with the base as prefix (cheapest to install); `difference` is the bsdiff-style
+    /// stream with RISC-V address pairs normalised (smallest when code moved; the device
+    /// rewrites each sector of the slot a second time)
+    #[arg(long, value_enum, default_value_t = Encoding::Auto)]
+    pub encoding: Encoding,
+}
+
+/// `--encoding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Encoding {
+    Auto,
+    PatchFrom,
+    Difference,
+}
+
+impl From<Encoding> for delta::EncodingChoice {
+    fn from(e: Encoding) -> Self {
+        match e {
+            Encoding::Auto => delta::EncodingChoice::Auto,
+            Encoding::PatchFrom => delta::EncodingChoice::PatchFrom,
+            Encoding::Difference => delta::EncodingChoice::Difference,
+        }
+    }
+}
+
+/// The name `--encoding` and `--json` use for a delta's encoding.
+pub fn encoding_name(encoding: ota_format::DeltaEncoding) -> &'static str {
+    match encoding {
+        ota_format::DeltaEncoding::PatchFrom => "patch-from",
+        ota_format::DeltaEncoding::Difference { .. } => "difference",
+    }
 }
 
 #[derive(Serialize)]
@@ -83,6 +116,8 @@ struct Summary {
     base_sha256: String,
     /// What a device running the base asks for beside the full image.
     file_name_suffix: String,
+    /// `patch-from` or `difference`.
+    encoding: &'static str,
     window_log: u8,
     delta_size: usize,
     full_size: usize,
@@ -111,7 +146,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
     };
     let (base_ota, base, base_installed) = load(&args.from, "--from")?;
     let (target_ota, target, target_installed) = load(&args.to, "--to")?;
-    let made = delta::make(
+    let made = delta::make_with(
         DeltaSide {
             header: &base.header,
             ota: &base_ota,
@@ -124,6 +159,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         },
         &*signer,
         &trusted,
+        args.encoding.into(),
     )?;
     output::write(&args.output, &made.bytes, args.force)?;
 
@@ -137,6 +173,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         to_version: target.header.info.version.to_string(),
         base_sha256: hex::encode(base_sha256),
         file_name_suffix: delta::delta_name_suffix(&base_sha256),
+        encoding: encoding_name(info.encoding),
         window_log: info.window_log,
         delta_size: made.bytes.len(),
         full_size: target_ota.len(),
@@ -144,13 +181,14 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         key_id: info.key_id.to_string(),
     };
     global.say(&format!(
-        "delta {} {} -> {} for {} -> {}\n  {} bytes, {:.1}% of the full image's {} bytes, signed by key {}",
+        "delta {} {} -> {} for {} -> {}\n  {} bytes ({} encoding), {:.1}% of the full image's {} bytes, signed by key {}",
         summary.device_type,
         summary.from_version,
         summary.to_version,
         summary.chip,
         summary.output,
         summary.delta_size,
+        summary.encoding,
         summary.percent_of_full,
         summary.full_size,
         summary.key_id

@@ -22,6 +22,7 @@ impl Diagnostic for DeltaDiagnostic {
             DeltaError::Signing(_) => "signing",
             DeltaError::SelfCheck(_) => "self_check",
             DeltaError::Decode(_) => "decode",
+            DeltaError::Matcher(_) => "matcher",
         };
         exit::diagnostic_code("delta", code)
     }
@@ -34,7 +35,9 @@ impl Diagnostic for DeltaDiagnostic {
             DeltaError::Signing(_) | DeltaError::SelfCheck(_) => {
                 "check the signing key or signer backend"
             }
-            DeltaError::Decode(_) => "this is a bug in ota-sign or libzstd: please report it",
+            DeltaError::Decode(_) | DeltaError::Matcher(_) => {
+                "this is a bug in ota-sign, libzstd or bsdiff: please report it; --encoding patch-from avoids the difference matcher"
+            }
             DeltaError::Compression(_) | DeltaError::TooLarge(_) | DeltaError::Header(_) => {
                 return None;
             }
@@ -52,7 +55,8 @@ impl ExitStatus for DeltaDiagnostic {
             | DeltaError::TooLarge(_)
             | DeltaError::Header(_)
             | DeltaError::SelfCheck(_)
-            | DeltaError::Decode(_) => exit::FAILURE,
+            | DeltaError::Decode(_)
+            | DeltaError::Matcher(_) => exit::FAILURE,
         }
     }
 }
