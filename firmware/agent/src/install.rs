@@ -19,14 +19,26 @@
 //! 64 KiB-aligned in one `erase` call as soon as the header is verified (a flash driver
 //! turns aligned 64 KiB ranges into block erases, much faster than sectors), the rest
 //! sector by sector as the output reaches it.
+//!
+//! A delta of encoding 3 ([`DeltaEncoding::Difference`]) takes two passes over the slot.
+//! The payload's frames decode (no prefix) into the slot as a difference stream, exactly
+//! as a full image decodes, its window in flash. Then [`Installer::finish`] turns the
+//! stream into the image in place, sector by sector: [`DiffPatcher`] fills the decoder's
+//! block buffer (free once decoding is done) from the sector's diff bytes, the running
+//! slot and the control records, and the sector is erased and rewritten. The patcher
+//! reads diff bytes at most 7 ahead of what it produced (the next sector, not rewritten
+//! yet) and the control records start on the sector boundary after the image, so no
+//! rewrite touches a byte still to be read. A power cut in either pass leaves only the
+//! inactive slot unusable, like any interrupted install.
 
 use core::marker::PhantomData;
 
 use embedded_storage::nor_flash::{NorFlash, NorFlashError, NorFlashErrorKind};
+use ota_format::diff::{CONTROL_ALIGN, DiffError, DiffPatcher, DiffSource, control_offset};
 use ota_format::esp::AppImageError;
 use ota_format::esp::secure_boot::{SecureBootKeyDigest, SignatureSector};
 use ota_format::{
-    ChipId, Compression, DeltaExpectations, DeltaVerifier, DeviceType, Expectations,
+    ChipId, Compression, DeltaEncoding, DeltaExpectations, DeltaVerifier, DeviceType, Expectations,
     FLASH_WINDOW_MAX_LOG, FieldError, FormatError, ImageHeader, ImageVerifier,
     TrustedKeyDescriptor, TrustedKeys, VerifiedManifest, Version,
 };
@@ -35,7 +47,7 @@ use crate::boot::VerifiedSlot;
 pub use crate::contents::SlotContents;
 use crate::contents::{AcceptedFirmware, ContentCheck, check_output_len};
 use crate::geometry::Region;
-use crate::zstd::{DecompressError, FrameDecoder, RING, decoder_config};
+use crate::zstd::{DecompressError, FrameDecoder, RING, decoder_config, install_error};
 
 /// Why an install failed. The slot may hold a partial image; nothing points at it.
 // Not `#[non_exhaustive]`: ota-sign maps every variant to a diagnostic without a
@@ -171,7 +183,8 @@ enum Source<'a> {
 /// Caller-owned memory for one install; nothing is allocated.
 pub struct InstallBuffers<'b> {
     /// The zstd decoder (its ring is the sector buffer, its block buffer the read-back
-    /// buffer of `finish`); reconfigured for each install.
+    /// buffer of `finish` and the sector buffer of an encoding-3 delta's in-place pass);
+    /// reconfigured for each install.
     pub decoder: &'b mut FrameDecoder,
 }
 
@@ -386,15 +399,100 @@ impl<F: NorFlash> ota_zstd::History for SlotIo<'_, F> {
     }
 }
 
-/// Where the decoder finds a delta's base: the running slot, before the output.
-fn prefix(source: &Source<'_>) -> ota_zstd::Region {
-    match source {
-        Source::Full(_) => ota_zstd::Region { offset: 0, len: 0 },
-        Source::Delta(_, base) => ota_zstd::Region {
-            offset: base.slot.offset,
-            len: base.size,
-        },
+/// No prefix: a full image's frames, and an encoding-3 delta's.
+const NO_PREFIX: ota_zstd::Region = ota_zstd::Region { offset: 0, len: 0 };
+
+/// What pass 2 of an encoding-3 delta reads ([`apply_difference`]): diff bytes and control
+/// records from the slot pass 1 wrote, base bytes from the running slot.
+struct SlotDiff<'f, F> {
+    flash: &'f mut F,
+    /// Flash address of the target slot (diff byte 0).
+    slot: u32,
+    /// Flash address of the running slot (base byte 0).
+    base: u32,
+    /// Flash address of the control records.
+    control: u32,
+}
+
+impl<F: NorFlash> SlotDiff<'_, F> {
+    /// `buf.len()` bytes at `start + position`, whatever the flash's read size (the
+    /// decoder's history reader rounds reads to it).
+    fn read(&mut self, start: u32, position: u32, buf: &mut [u8]) -> Result<(), ota_zstd::IoError> {
+        let mut history = ota_zstd::NorFlashHistory::new(&mut *self.flash, NO_PREFIX, start);
+        ota_zstd::History::read(&mut history, u64::from(position), buf)
     }
+}
+
+impl<F: NorFlash> DiffSource for SlotDiff<'_, F> {
+    type Error = ota_zstd::IoError;
+
+    fn diff(&mut self, position: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        self.read(self.slot, position, buf)
+    }
+
+    fn base(&mut self, position: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        self.read(self.base, position, buf)
+    }
+
+    fn control(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), Self::Error> {
+        self.read(self.control, offset, buf)
+    }
+}
+
+/// A refused difference stream is a corrupt payload; a failed read, the flash's.
+fn diff_error(error: DiffError<ota_zstd::IoError>) -> InstallError {
+    match error {
+        DiffError::Corrupt(_) => InstallError::Decompress(DecompressError::Corrupt),
+        DiffError::Source(io) => install_error(ota_zstd::DecodeError::Io(io)),
+    }
+}
+
+// Pass 2 builds each rewritten sector in the decoder's compressed-block buffer.
+const _: () = assert!(crate::zstd::BLOCK >= CONTROL_ALIGN as usize);
+
+/// Pass 2 of an encoding-3 delta: turns the difference stream of `stream_size` bytes that
+/// pass 1 wrote to `slot` into the `image_size`-byte image, in place, against `base`
+/// (only read). Each 4 KiB sector of the image is computed into `buf` (at least 4 KiB),
+/// then erased and rewritten; the patcher has read the sector's diff bytes by then, and
+/// the control records lie past the last sector rewritten.
+fn apply_difference<F: NorFlash>(
+    flash: &mut F,
+    slot: Region,
+    base: Base,
+    image_size: u32,
+    stream_size: u32,
+    buf: &mut [u8],
+) -> Result<(), InstallError> {
+    let corrupt = |_| InstallError::Decompress(DecompressError::Corrupt);
+    let mut patcher = DiffPatcher::new(image_size, base.size, stream_size).map_err(corrupt)?;
+    let mut source = SlotDiff {
+        flash,
+        slot: slot.offset,
+        base: base.slot.offset,
+        control: slot.offset + control_offset(image_size),
+    };
+    let mut at = 0u32;
+    while at < image_size {
+        let n = (image_size - at).min(CONTROL_ALIGN) as usize;
+        // The last piece is padded to the write size with the erased value, as the
+        // writer's flush does (the write size divides 4 KiB: `Installer::new`).
+        let sector = &mut buf[..n.next_multiple_of(F::WRITE_SIZE)];
+        patcher
+            .fill(&mut source, &mut sector[..n])
+            .map_err(diff_error)?;
+        sector[n..].fill(0xFF);
+        let address = slot.offset + at;
+        source
+            .flash
+            .erase(address, address + CONTROL_ALIGN)
+            .map_err(flash_err::<F>)?;
+        source
+            .flash
+            .write(address, sector)
+            .map_err(flash_err::<F>)?;
+        at += n as u32;
+    }
+    patcher.finish().map_err(corrupt)
 }
 
 fn flash_err<F: NorFlash>(e: F::Error) -> InstallError {
@@ -419,6 +517,9 @@ pub struct Installer<'a, F> {
     decoder: &'a mut FrameDecoder,
     mode: Mode,
     writer: SlotWriter,
+    /// An encoding-3 delta's stream size, once its decoder started: pass 1 decodes that
+    /// many bytes (no prefix), `finish` applies them.
+    difference: Option<u32>,
     received: u64,
     _flash: PhantomData<F>,
 }
@@ -456,6 +557,7 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             decoder: buffers.decoder,
             mode: Mode::Pending,
             writer: SlotWriter::new(target.slot, m.image_size),
+            difference: None,
             received: 0,
             _flash: PhantomData,
         })
@@ -548,19 +650,25 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             Source::Delta(v, _) => v.feed(data)?,
         };
         self.received += data.len() as u64;
+        if self.mode == Mode::Pending {
+            // As soon as the delta header is verified: a stream that cannot fit is not
+            // worth its payload's download.
+            self.difference_size()?;
+        }
         if payload.is_empty() {
             return Ok(());
         }
         if self.mode == Mode::Pending {
             self.start_decoder()?;
         }
+        let prefix = self.prefix();
         match self.mode {
             Mode::Stored => self.writer.push(flash, payload),
             Mode::Zstd => {
                 let mut io = SlotIo {
                     flash,
                     writer: &mut self.writer,
-                    prefix: prefix(&self.source),
+                    prefix,
                 };
                 self.decoder.feed(payload, &mut io)?;
                 // The ring holds up to 4 KiB not yet written: refuse as soon as the
@@ -572,8 +680,55 @@ impl<'a, F: NorFlash> Installer<'a, F> {
         }
     }
 
+    /// Where the decoder finds its prefix: a patch-from delta's base in the running slot;
+    /// nothing for a full image or a difference stream.
+    fn prefix(&self) -> ota_zstd::Region {
+        match (&self.source, self.difference) {
+            (Source::Delta(_, base), None) => ota_zstd::Region {
+                offset: base.slot.offset,
+                len: base.size,
+            },
+            _ => NO_PREFIX,
+        }
+    }
+
+    /// The stream size of an encoding-3 delta whose header is verified, once it is known
+    /// to fit the slot and to be long enough for the image; `None` for anything else.
+    fn difference_size(&self) -> Result<Option<u32>, InstallError> {
+        let Source::Delta(v, base) = &self.source else {
+            return Ok(None);
+        };
+        let Some(DeltaEncoding::Difference { stream_size }) =
+            v.delta_header().map(|d| d.info.encoding)
+        else {
+            return Ok(None);
+        };
+        let slot = self.target.slot.size;
+        if stream_size > slot {
+            return Err(InstallError::DoesNotFit {
+                image: stream_size,
+                slot,
+            });
+        }
+        // Pass 2 erases and rewrites 4 KiB sectors one at a time.
+        if !CONTROL_ALIGN.is_multiple_of(F::ERASE_SIZE as u32) {
+            return Err(InstallError::SlotNotEraseAligned);
+        }
+        // What `finish` would refuse after the whole download (a stream shorter than
+        // the image's diff bytes), refused now.
+        let image_size = self.manifest.manifest().image_size;
+        DiffPatcher::new(image_size, base.size, stream_size)
+            .map_err(|_| InstallError::Decompress(DecompressError::Corrupt))?;
+        Ok(Some(stream_size))
+    }
+
     /// Picks the decoder once the verified header says how the payload is encoded.
     fn start_decoder(&mut self) -> Result<(), InstallError> {
+        // Set again for every start: after a restart the file may be another one.
+        self.difference = self.difference_size()?;
+        self.writer.limit = self
+            .difference
+            .unwrap_or(self.manifest.manifest().image_size);
         let config = match &self.source {
             Source::Full(v) => {
                 let header = v.header().ok_or(FormatError::Truncated)?;
@@ -585,13 +740,14 @@ impl<'a, F: NorFlash> Installer<'a, F> {
                 }
                 decoder_config(header.info.compression, self.target.max_window_log, 0)
             }
-            // A delta is always zstd against the base as its prefix, its window within
-            // the format's limit for windows in flash.
-            Source::Delta(v, base) => {
+            // A delta is always zstd, its window within the format's limit for windows
+            // in flash: against the base as its prefix (encoding 2), or without one for
+            // a difference stream (encoding 3).
+            Source::Delta(v, _) => {
                 let delta = v.delta_header().ok_or(FormatError::Truncated)?;
                 Some(ota_zstd::DecoderConfig {
                     max_window: 1u64 << delta.info.window_log.min(FLASH_WINDOW_MAX_LOG),
-                    prefix_len: u64::from(base.size),
+                    prefix_len: u64::from(self.prefix().len),
                     skippable_frames: false,
                 })
             }
@@ -606,13 +762,14 @@ impl<'a, F: NorFlash> Installer<'a, F> {
         Ok(())
     }
 
-    /// Completes the install: payload digest, complete decompression, flush, then the
-    /// read-back proof. Only an `Ok` here may be switched to.
+    /// Completes the install: payload digest, complete decompression, flush, for an
+    /// encoding-3 delta the difference stream applied in place, then the read-back proof.
+    /// Only an `Ok` here may be switched to.
     pub fn finish(mut self, flash: &mut F) -> Result<InstalledImage, InstallError> {
-        let prefix = prefix(&self.source);
-        let header = match self.source {
-            Source::Full(v) => v.finish()?.header,
-            Source::Delta(v, _) => v.finish()?.target,
+        let prefix = self.prefix();
+        let (header, base) = match self.source {
+            Source::Full(v) => (v.finish()?.header, None),
+            Source::Delta(v, base) => (v.finish()?.target, Some(base)),
         };
         if self.mode == Mode::Zstd {
             let mut io = SlotIo {
@@ -622,10 +779,22 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             };
             self.decoder.finish(&mut io)?;
         }
-        if self.writer.written() != u64::from(header.info.image_size) {
+        let image_size = header.info.image_size;
+        let decoded = self.difference.unwrap_or(image_size);
+        if self.writer.written() != u64::from(decoded) {
             return Err(InstallError::OutputTooShort);
         }
         self.writer.flush(flash)?;
+        if let (Some(stream_size), Some(base)) = (self.difference, base) {
+            apply_difference(
+                flash,
+                self.target.slot,
+                base,
+                image_size,
+                stream_size,
+                self.decoder.scratch(),
+            )?;
+        }
         let slot = read_back_slot(
             flash,
             self.target.slot,

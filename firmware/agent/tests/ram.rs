@@ -76,12 +76,22 @@ impl HttpClient for Host {
     }
 }
 
-/// Runs one complete zstd update with `window_log` (method 2 when `flash_window`) and
-/// returns `(agent, check future, heap peak)` in bytes.
+/// A delta's payload encoding.
+#[derive(Clone, Copy, Debug)]
+enum Encoding {
+    /// 2: zstd against the base as its prefix.
+    PatchFrom,
+    /// 3: a difference stream, applied in place after decoding.
+    Difference,
+}
+
+/// Runs one complete zstd update with `window_log` (method 2 when `flash_window`), from
+/// a delta when `delta` says its encoding, and returns `(agent, check future, heap peak)`
+/// in bytes.
 fn measure(
     window_log: u8,
     flash_window: bool,
-    delta: bool,
+    delta: Option<Encoding>,
     buffers: UpdateBuffers<'_>,
 ) -> (usize, usize, usize) {
     let geometry = Geometry::new(
@@ -107,8 +117,12 @@ fn measure(
     };
     let release = ts::release(&spec, ts::app_image("1.1.0", 600_000));
     let keys = TrustedKeyDescriptor::find_in(&old).unwrap().unwrap();
-    let delta = delta.then(|| {
-        let d = ota_testkit::delta::build_delta(&old, &release, ota_testkit::release::SIGNER);
+    let delta = delta.map(|encoding| {
+        let build = match encoding {
+            Encoding::PatchFrom => ota_testkit::delta::build_delta,
+            Encoding::Difference => ota_testkit::delta::build_difference_delta,
+        };
+        let d = build(&old, &release, ota_testkit::release::SIGNER);
         (d.name, d.file)
     });
     let via = if delta.is_some() {
@@ -175,15 +189,16 @@ fn update_path_bytes(
     memory: &mut UpdateMemory,
     window_log: u8,
     flash_window: bool,
-    delta: bool,
+    delta: Option<Encoding>,
 ) -> usize {
     let buffers = size_of::<UpdateMemory>();
     let (agent, future, heap) = measure(window_log, flash_window, delta, memory.buffers());
     let total = agent + buffers + future + heap;
     let method = match (delta, flash_window) {
-        (true, _) => "delta",
-        (false, true) => "method 2",
-        (false, false) => "method 1",
+        (Some(Encoding::PatchFrom), _) => "delta (encoding 2)",
+        (Some(Encoding::Difference), _) => "delta (encoding 3)",
+        (None, true) => "method 2",
+        (None, false) => "method 1",
     };
     eprintln!(
         "{method}, window 2^{window_log}: agent {agent} + buffers {buffers} + check future {future} + heap peak {heap} = {total} bytes"
@@ -195,15 +210,17 @@ fn update_path_bytes(
 fn update_path_fits_32_kib_whatever_the_window() {
     let mut memory = Box::new(UpdateMemory::new());
     let mut totals = Vec::new();
-    // The full image after a 404 for the delta, and a delta (decoded against the
-    // running slot; its window spans base and target, 2^21 here).
+    // The full image after a 404 for the delta, and a delta of each encoding (decoded
+    // against the running slot, its window spanning base and target, 2^21 here; or
+    // decoded alone, then applied in place).
     for (window_log, flash_window, delta) in [
-        (DEFAULT_WINDOW_LOG, false, false),
-        (MAX_WINDOW_LOG, false, false),
-        (16, true, false),
-        (20, true, false),
-        (23, true, false),
-        (20, true, true),
+        (DEFAULT_WINDOW_LOG, false, None),
+        (MAX_WINDOW_LOG, false, None),
+        (16, true, None),
+        (20, true, None),
+        (23, true, None),
+        (20, true, Some(Encoding::PatchFrom)),
+        (20, true, Some(Encoding::Difference)),
     ] {
         let total = update_path_bytes(&mut memory, window_log, flash_window, delta);
         assert!(

@@ -4,7 +4,7 @@
 //! exactly as it proves a full image. Whatever goes wrong with the delta (none for this
 //! base, another base, a corrupt or swapped payload), the full image follows in the same
 //! check and the device ends on the new version. A power cut at every flash operation of
-//! a delta install, in both bootloader modes, never bricks it.
+//! a delta install, in both bootloader modes and both delta encodings, never bricks it.
 
 mod support;
 
@@ -12,8 +12,13 @@ use ota_agent::bootloader::BootloaderMode::{self, RollbackDisabled, RollbackEnab
 use ota_agent::install::Generation;
 use ota_agent::status::{CheckResult, LastUpdate, UpdateVia};
 use ota_device_sim::device::{Behaviour, VirtualDevice};
+use ota_format::diff::Record;
 use ota_testkit::Chip;
-use ota_testkit::delta::{Delta, build_delta, build_delta_with_payload, delta_payload};
+use ota_testkit::delta::{
+    Delta, build_delta, build_delta_with_payload, build_difference_delta,
+    build_difference_delta_with_stream, build_encoded_delta, delta_payload, difference_stream,
+    stream_with_records,
+};
 use support::*;
 
 /// Filler of both firmwares: the same code with another version string, as a release
@@ -227,12 +232,16 @@ fn a_generation_1_agent_never_asks_for_a_delta_and_refuses_method_2() {
     assert_eq!(host.requests_for(&format!("/fw/{}", delta.name)), 0);
 }
 
-fn power_cut_sweep(mode: BootloaderMode) {
+/// Makes a delta of one encoding: [`build_delta`] (2) or [`build_difference_delta`] (3).
+type DeltaBuilder = fn(&[u8], &Release, [u8; 32]) -> Delta;
+
+fn power_cut_sweep(mode: BootloaderMode, build: DeltaBuilder) {
     // Over 128 KiB: the update slot's first 64 KiB blocks are erased in one call, the
     // rest by sectors.
     let (base_app, rel) = base_and_release_of(140_000);
     assert!(rel.app.len() > 128 * 1024);
-    let delta = build_delta(&base_app, &rel, SIGNER);
+    let delta = build(&base_app, &rel, SIGNER);
+    let encoding = delta.encoding;
     let host = host_with(&rel, Some(&delta));
     let mut base = device_with(&host, mode, &base_app);
     let (running, ()) = boot_until_running(&mut base, |_| ());
@@ -258,7 +267,7 @@ fn power_cut_sweep(mode: BootloaderMode) {
         let flash = base.flash.clone().with_seed(n as u64 + 1);
         let mut d = VirtualDevice::new(flash, base.config.clone());
         d.flash.cut_after(start + n as u64);
-        let ctx = format!("{mode:?} cut {n}");
+        let ctx = format!("{mode:?} {encoding:?} cut {n}");
         assert!(power_cut_scenario(&mut d), "{ctx}: the cut never happened");
         tested += 1;
         // Power stays on: a valid image runs (old or new), says so, and a later check
@@ -275,17 +284,136 @@ fn power_cut_sweep(mode: BootloaderMode) {
             assert_eq!(after, v("1.1.0"), "{ctx}");
         }
     }
-    eprintln!("{mode:?}: {total} flash operations in a delta update, {tested} cut points tested");
+    eprintln!(
+        "{mode:?} {encoding:?}: {total} flash operations in a delta update, {tested} cut points tested"
+    );
 }
 
 #[test]
 fn power_cut_at_every_operation_of_a_delta_install_plain_bootloader() {
-    power_cut_sweep(RollbackDisabled);
+    power_cut_sweep(RollbackDisabled, build_delta);
 }
 
 #[test]
 fn power_cut_at_every_operation_of_a_delta_install_rollback_bootloader() {
-    power_cut_sweep(RollbackEnabled);
+    power_cut_sweep(RollbackEnabled, build_delta);
+}
+
+// Encoding 3 rewrites the slot in place after decoding: cuts in either pass.
+#[test]
+fn power_cut_at_every_operation_of_an_encoding_3_delta_install_plain_bootloader() {
+    power_cut_sweep(RollbackDisabled, build_difference_delta);
+}
+
+#[test]
+fn power_cut_at_every_operation_of_an_encoding_3_delta_install_rollback_bootloader() {
+    power_cut_sweep(RollbackEnabled, build_difference_delta);
+}
+
+#[test]
+fn an_encoding_3_delta_installs_boots_and_moves_far_fewer_bytes() {
+    let (base, rel) = base_and_release();
+    let delta = build_difference_delta(&base, &rel, SIGNER);
+    assert!(matches!(
+        delta.encoding,
+        ota_format::DeltaEncoding::Difference { .. }
+    ));
+    let host = host_with(&rel, Some(&delta));
+    let mut d = device_with(&host, RollbackEnabled, &base);
+    let last = assert_installs_via(&mut d, UpdateVia::Delta);
+    assert_eq!(
+        host.requests_for(&image_path(&rel)),
+        0,
+        "the full image was fetched"
+    );
+    assert_eq!(last.bytes_downloaded, delta.file.len() as u64);
+    let patch_from = build_delta(&base, &rel, SIGNER);
+    eprintln!(
+        "1.0.0 -> 1.1.0 ({} B installed): encoding 3 delta {} B, encoding 2 delta {} B, image file {} B",
+        rel.app.len(),
+        delta.file.len(),
+        patch_from.file.len(),
+        rel.ota.len()
+    );
+    assert!(
+        delta.file.len() * 5 < rel.ota.len(),
+        "delta {} B against the image's {} B",
+        delta.file.len(),
+        rel.ota.len()
+    );
+}
+
+#[test]
+fn a_corrupt_difference_stream_falls_back_to_the_full_image_in_the_same_check() {
+    let (base, rel) = base_and_release();
+    let image_len = rel.app.len() as u32;
+    let good = difference_stream(&base, &rel.app);
+    // Signed, decodes, but its second record reads past the end of the base.
+    let beyond_base = stream_with_records(
+        &good,
+        rel.app.len(),
+        &[
+            Record {
+                add_len: 16,
+                copy_len: 0,
+                seek: base.len() as i32 - 32,
+            },
+            Record {
+                add_len: image_len - 16,
+                copy_len: 0,
+                seek: 0,
+            },
+        ],
+    );
+    let delta = build_difference_delta_with_stream(&base, &rel, SIGNER, &beyond_base);
+    for mode in [RollbackDisabled, RollbackEnabled] {
+        let host = host_with(&rel, Some(&delta));
+        let mut d = device_with(&host, mode, &base);
+        let last = assert_installs_via(&mut d, UpdateVia::Full);
+        // The whole delta came (the stream is refused once decoded), then the image.
+        assert_eq!(
+            last.bytes_downloaded,
+            (delta.file.len() + rel.ota.len()) as u64,
+            "{mode:?}"
+        );
+        assert_eq!(host.requests_for(&image_path(&rel)), 1, "{mode:?}");
+    }
+}
+
+#[test]
+fn a_difference_stream_larger_than_the_slot_falls_back_before_its_payload() {
+    let (base, rel) = base_and_release();
+    // Signed, with 64 KiB of valid frames that a device would decode: refused at the
+    // delta header all the same.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..64 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let payload = ota_testkit::release::compress(&noise, 20);
+    assert!(payload.len() > 60_000);
+    let delta = build_encoded_delta(
+        &base,
+        &rel,
+        SIGNER,
+        payload,
+        20,
+        ota_format::DeltaEncoding::Difference {
+            stream_size: SLOT_SIZE + 1,
+        },
+    );
+    let host = host_with(&rel, Some(&delta));
+    let mut d = device_with(&host, RollbackDisabled, &base);
+    let last = assert_installs_via(&mut d, UpdateVia::Full);
+    assert_eq!(host.requests_for(&image_path(&rel)), 1);
+    assert_eq!(host.requests_for(&format!("/fw/{}", delta.name)), 1);
+    // No more of the delta than its headers and one receive buffer.
+    let of_delta = last.bytes_downloaded - rel.ota.len() as u64;
+    assert!(of_delta <= 2048, "{of_delta} B of the delta taken");
 }
 
 #[test]

@@ -3,7 +3,8 @@
 
 use std::io::Write;
 
-use ota_format::{DeltaInfo, KeyId};
+use ota_format::diff::{Record, encode_stream};
+use ota_format::{DeltaEncoding, DeltaInfo, KeyId};
 use sha2::{Digest, Sha256};
 use zstd::zstd_safe::CParameter;
 
@@ -18,6 +19,8 @@ pub struct Delta {
     pub name: String,
     /// The window log the header declares.
     pub window_log: u8,
+    /// How its payload encodes the target.
+    pub encoding: DeltaEncoding,
 }
 
 /// The window a delta needs: the base and the target both within reach, at least 2^10.
@@ -62,13 +65,124 @@ pub fn build_delta(base: &[u8], target: &Release, signer: [u8; 32]) -> Delta {
     )
 }
 
-/// A delta whose payload is `payload`, whatever it holds (hostile or wrong payloads).
+/// A patch-from (encoding 2) delta whose payload is `payload`, whatever it holds
+/// (hostile or wrong payloads).
 pub fn build_delta_with_payload(
     base: &[u8],
     target: &Release,
     signer: [u8; 32],
     payload: Vec<u8>,
     window_log: u8,
+) -> Delta {
+    build_encoded_delta(
+        base,
+        target,
+        signer,
+        payload,
+        window_log,
+        DeltaEncoding::PatchFrom,
+    )
+}
+
+/// The control records bsdiff's matcher finds for `target` against `base`, parsed from
+/// its patch: per entry three 8-byte little-endian sign-magnitude integers (add length,
+/// copy length, seek), then the add run's byte differences and the copied bytes, which
+/// the difference stream recomputes itself and are skipped here.
+pub fn difference_records(base: &[u8], target: &[u8]) -> Vec<Record> {
+    let mut patch = Vec::new();
+    bsdiff::diff(base, target, &mut patch).unwrap();
+    let int = |bytes: &[u8]| {
+        let raw = u64::from_le_bytes(bytes.try_into().unwrap());
+        let magnitude = (raw & !(1 << 63)) as i64;
+        if raw >> 63 == 1 {
+            -magnitude
+        } else {
+            magnitude
+        }
+    };
+    let mut records = Vec::new();
+    let mut at = 0;
+    while at < patch.len() {
+        let entry = &patch[at..at + 24];
+        let (add_len, copy_len, seek) = (int(&entry[..8]), int(&entry[8..16]), int(&entry[16..]));
+        records.push(Record {
+            add_len: u32::try_from(add_len).unwrap(),
+            copy_len: u32::try_from(copy_len).unwrap(),
+            seek: i32::try_from(seek).unwrap(),
+        });
+        at += 24 + (add_len + copy_len) as usize;
+    }
+    records
+}
+
+/// The difference stream (encoding 3) that turns `base` into `target`, with bsdiff's
+/// records.
+pub fn difference_stream(base: &[u8], target: &[u8]) -> Vec<u8> {
+    encode_stream(base, target, &difference_records(base, target)).unwrap()
+}
+
+/// `stream`'s diff bytes (and padding) for an image of `image_len` bytes followed by
+/// `records`, whatever they say: hostile difference streams, signed all the same.
+pub fn stream_with_records(stream: &[u8], image_len: usize, records: &[Record]) -> Vec<u8> {
+    let control = ota_format::diff::control_offset(image_len as u32) as usize;
+    let mut out = stream[..control].to_vec();
+    for record in records {
+        let mut encoded = [0u8; ota_format::diff::MAX_RECORD_LEN];
+        let len = record.encode(&mut encoded);
+        out.extend_from_slice(&encoded[..len]);
+    }
+    out
+}
+
+/// The window an encoding-3 payload's frames use: the whole stream within reach (the
+/// decoder's window is in flash), at most the format's limit for windows in flash.
+pub fn difference_window_log(stream_len: usize) -> u8 {
+    window_log_for(0, stream_len).min(ota_format::FLASH_WINDOW_MAX_LOG)
+}
+
+/// An encoding-3 payload: `stream` compressed as a method-2 image payload is (level 19,
+/// blocks within 8 KiB), without a prefix.
+pub fn difference_payload(stream: &[u8], window_log: u8) -> Vec<u8> {
+    crate::release::compress(stream, window_log)
+}
+
+/// The encoding-3 (difference stream) delta from `base` to `target`'s image, signed by
+/// `signer`.
+pub fn build_difference_delta(base: &[u8], target: &Release, signer: [u8; 32]) -> Delta {
+    let stream = difference_stream(base, &target.app);
+    build_difference_delta_with_stream(base, target, signer, &stream)
+}
+
+/// An encoding-3 delta carrying `stream`, whatever it holds, as its difference stream
+/// (its header's stream size is the stream's length).
+pub fn build_difference_delta_with_stream(
+    base: &[u8],
+    target: &Release,
+    signer: [u8; 32],
+    stream: &[u8],
+) -> Delta {
+    let window_log = difference_window_log(stream.len());
+    build_encoded_delta(
+        base,
+        target,
+        signer,
+        difference_payload(stream, window_log),
+        window_log,
+        DeltaEncoding::Difference {
+            stream_size: stream.len() as u32,
+        },
+    )
+}
+
+/// A delta of any encoding whose header declares `window_log` and `encoding` and whose
+/// payload is `payload`, whatever they hold.
+pub fn build_encoded_delta(
+    base: &[u8],
+    target: &Release,
+    signer: [u8; 32],
+    payload: Vec<u8>,
+    window_log: u8,
+    encoding: DeltaEncoding,
 ) -> Delta {
     let header_len = u16::from_le_bytes([target.ota[6], target.ota[7]]) as usize;
     let target_header = &target.ota[..header_len];
@@ -79,7 +193,7 @@ pub fn build_delta_with_payload(
         device_type: info.device_type,
         chip: info.chip,
         window_log,
-        encoding: ota_format::DeltaEncoding::PatchFrom,
+        encoding,
         base_size: base.len() as u32,
         payload_size: payload.len() as u32,
         base_sha256,
@@ -97,5 +211,6 @@ pub fn build_delta_with_payload(
         file,
         name: delta_name(&target.image_name, &base_sha256),
         window_log,
+        encoding,
     }
 }

@@ -577,10 +577,21 @@ fn install_delta(
     flash: &mut TestFlash,
     base: Base,
 ) -> Result<InstalledImage, InstallError> {
+    install_delta_in(release, delta, flash, base, 700)
+}
+
+/// Installs `delta` fed in `chunk`-sized pieces into any flash.
+fn install_delta_in<F: NorFlash>(
+    release: &Release,
+    delta: &[u8],
+    flash: &mut F,
+    base: Base,
+    chunk: usize,
+) -> Result<InstalledImage, InstallError> {
     let keys = ts::trusted();
     let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
     let mut buffers = Buffers::default();
-    let mut inst = Installer::<TestFlash>::new_delta(
+    let mut inst = Installer::<F>::new_delta(
         TrustedKeys::new(&keys),
         &manifest,
         target(),
@@ -588,7 +599,7 @@ fn install_delta(
         base,
     )?;
     assert_eq!(inst.file_size(), None, "unknown before the headers");
-    for piece in delta.chunks(700) {
+    for piece in delta.chunks(chunk) {
         inst.feed(flash, piece)?;
     }
     assert_eq!(inst.file_size(), Some(delta.len() as u64));
@@ -653,4 +664,372 @@ fn a_delta_is_refused_for_another_base_and_when_its_output_is_not_the_image() {
         install_delta(&release, &swapped.file, &mut flash, base).err(),
         Some(FormatError::InstalledDigestMismatch.into())
     );
+}
+
+/// The slot operations of a flash log (the running slot's would be a bug of their own).
+fn slot_ops(flash: &TestFlash) -> Vec<FlashOp> {
+    let in_slot = |at: u32| (SLOT.offset..SLOT.offset + SLOT.size).contains(&at);
+    flash
+        .log()
+        .iter()
+        .filter(|op| match op {
+            FlashOp::Erase { from, .. } => in_slot(*from),
+            FlashOp::Write { offset, .. } => in_slot(*offset),
+        })
+        .copied()
+        .collect()
+}
+
+#[test]
+fn an_encoding_3_delta_is_decoded_then_applied_in_place_reading_the_base_slot_only() {
+    use ota_testkit::delta::{build_difference_delta, difference_stream};
+    let base_app = ts::app_image("1.0.0", 100_000);
+    // Another size than the base: diff, padding and control records all move.
+    let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 90_000));
+    let delta = build_difference_delta(&base_app, &release, ts::SEED);
+    let stream_size = difference_stream(&base_app, &release.app).len() as u32;
+    assert_eq!(
+        delta.encoding,
+        ota_format::DeltaEncoding::Difference { stream_size }
+    );
+    for chunk in [1usize, 700, 4096, 1 << 20] {
+        if chunk == 1 && cfg!(debug_assertions) && delta.file.len() > 20_000 {
+            continue; // byte by byte only where it is quick
+        }
+        let (mut flash, base) = flash_with_base(&base_app);
+        let installed = install_delta_in(&release, &delta.file, &mut flash, base, chunk)
+            .unwrap_or_else(|e| panic!("chunk {chunk}: {e}"));
+        assert!(slot_holds(&flash, &release.app), "chunk {chunk}");
+        assert_eq!(installed.app_version(), Version::parse("1.1.0").unwrap());
+        let full = install(&release, 4096).0.unwrap();
+        assert_eq!(installed.header(), full.header());
+        let base_range = BASE_SLOT.offset..BASE_SLOT.offset + BASE_SLOT.size;
+        assert!(
+            flash.log().iter().all(|op| match op {
+                FlashOp::Erase { from, .. } => !base_range.contains(from),
+                FlashOp::Write { offset, .. } => !base_range.contains(offset),
+            }),
+            "the running slot was written"
+        );
+        // Pass 1 wrote the whole stream (control records included, still there); pass 2
+        // erased and rewrote each sector of the image once, in order, and nothing else.
+        let image_size = release.app.len() as u32;
+        let control = SLOT.offset + ota_format::diff::control_offset(image_size);
+        let at = control as usize;
+        let stream = difference_stream(&base_app, &release.app);
+        assert_eq!(
+            flash.bytes()[at..at + (stream.len() - (control - SLOT.offset) as usize)],
+            stream[(control - SLOT.offset) as usize..]
+        );
+        let sectors = image_size.div_ceil(4096) as usize;
+        let ops = slot_ops(&flash);
+        let pass_2 = &ops[ops.len() - 2 * sectors..];
+        for (k, pair) in pass_2.chunks(2).enumerate() {
+            let from = SLOT.offset + 4096 * k as u32;
+            let len = (image_size - 4096 * k as u32).min(4096) as usize;
+            assert_eq!(
+                pair,
+                [
+                    FlashOp::Erase {
+                        from,
+                        to: from + 4096
+                    },
+                    FlashOp::Write {
+                        offset: from,
+                        len: len.next_multiple_of(4)
+                    }
+                ],
+                "chunk {chunk}, sector {k}"
+            );
+        }
+        // Pass 1's writes end at the stream's end (padded to the write size).
+        let last_pass_1 = ops[..ops.len() - 2 * sectors]
+            .iter()
+            .rev()
+            .find_map(|op| match op {
+                FlashOp::Write { offset, len } => Some(offset + *len as u32),
+                FlashOp::Erase { .. } => None,
+            })
+            .unwrap();
+        assert_eq!(last_pass_1, SLOT.offset + stream_size.next_multiple_of(4));
+    }
+}
+
+/// A flash that reads only whole 4-byte words at word addresses, as some drivers do.
+struct WordReads(TestFlash);
+
+impl embedded_storage::nor_flash::ErrorType for WordReads {
+    type Error = <TestFlash as embedded_storage::nor_flash::ErrorType>::Error;
+}
+
+impl embedded_storage::nor_flash::ReadNorFlash for WordReads {
+    const READ_SIZE: usize = 4;
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        if !offset.is_multiple_of(4) || !bytes.len().is_multiple_of(4) {
+            return Err(ota_flash_sim::SimFlashError::NotAligned {
+                op: "read",
+                offset,
+                len: bytes.len(),
+            });
+        }
+        self.0.read(offset, bytes)
+    }
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+impl NorFlash for WordReads {
+    const WRITE_SIZE: usize = 4;
+    const ERASE_SIZE: usize = 4096;
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        self.0.erase(from, to)
+    }
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.0.write(offset, bytes)
+    }
+}
+
+#[test]
+fn an_encoding_3_delta_reads_a_word_read_flash_at_word_boundaries_only() {
+    // The patcher asks for diff, base and control bytes at any offset and length.
+    let base_app = ts::app_image("1.0.0", 60_000);
+    let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 60_001));
+    let delta = ota_testkit::delta::build_difference_delta(&base_app, &release, ts::SEED);
+    let (flash, base) = flash_with_base(&base_app);
+    let mut flash = WordReads(flash);
+    install_delta_in(&release, &delta.file, &mut flash, base, 4096).unwrap();
+    assert!(slot_holds(&flash.0, &release.app));
+}
+
+#[test]
+fn an_encoding_3_stream_larger_than_the_slot_is_refused_at_its_header() {
+    use ota_testkit::delta::{build_difference_delta, build_encoded_delta};
+    let base_app = ts::app_image("1.0.0", 60_000);
+    let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 60_000));
+    let good = build_difference_delta(&base_app, &release, ts::SEED);
+    let payload_at = good.file.len()
+        - ota_format::inspect_delta_header(&good.file)
+            .unwrap()
+            .0
+            .payload_size as usize;
+    let delta = build_encoded_delta(
+        &base_app,
+        &release,
+        ts::SEED,
+        good.file[payload_at..].to_vec(),
+        good.window_log,
+        ota_format::DeltaEncoding::Difference {
+            stream_size: SLOT.size + 1,
+        },
+    );
+    let keys = ts::trusted();
+    let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+    let mut buffers = Buffers::default();
+    let (mut flash, base) = flash_with_base(&base_app);
+    let mut inst = Installer::<TestFlash>::new_delta(
+        TrustedKeys::new(&keys),
+        &manifest,
+        target(),
+        buffers.install(),
+        base,
+    )
+    .unwrap();
+    // The delta header alone: refused before a payload byte arrives.
+    let header_len = ota_format::DELTA_HEADER_LEN;
+    assert_eq!(
+        inst.feed(&mut flash, &delta.file[..header_len]),
+        Err(InstallError::DoesNotFit {
+            image: SLOT.size + 1,
+            slot: SLOT.size
+        })
+    );
+    assert!(flash.log().is_empty());
+    // And stays refused.
+    assert!(inst.feed(&mut flash, &delta.file[header_len..]).is_err());
+    assert!(flash.log().is_empty());
+}
+
+#[test]
+fn a_corrupt_encoding_3_stream_is_refused_and_host_and_device_agree() {
+    use ota_format::diff::Record;
+    use ota_testkit::delta::{
+        build_difference_delta_with_stream, difference_stream, stream_with_records,
+    };
+    let base_app = ts::app_image("1.0.0", 60_000);
+    let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 70_000));
+    let (image_len, base_len) = (release.app.len() as u32, base_app.len() as u32);
+    let good = difference_stream(&base_app, &release.app);
+    let control = ota_format::diff::control_offset(image_len) as usize;
+    let record = |add_len, copy_len, seek| Record {
+        add_len,
+        copy_len,
+        seek,
+    };
+    let cases: Vec<(&str, Vec<u8>, Option<u32>)> = vec![
+        (
+            "an add run beyond the base",
+            stream_with_records(
+                &good,
+                release.app.len(),
+                &[
+                    record(16, 0, base_len as i32 - 32),
+                    record(image_len - 16, 0, 0),
+                ],
+            ),
+            None,
+        ),
+        (
+            "a seek before the base",
+            stream_with_records(&good, release.app.len(), &[record(0, 16, -1)]),
+            None,
+        ),
+        (
+            "records ending before the image",
+            stream_with_records(&good, release.app.len(), &[record(0, image_len - 1, 0)]),
+            None,
+        ),
+        (
+            "a trailing record",
+            stream_with_records(
+                &good,
+                release.app.len(),
+                &[record(0, image_len, 0), record(0, 0, 0)],
+            ),
+            None,
+        ),
+        (
+            "shorter than the image's diff bytes",
+            good[..control - 1].to_vec(),
+            None,
+        ),
+        (
+            "declared one byte longer than decoded",
+            good.clone(),
+            Some(good.len() as u32 + 1),
+        ),
+        (
+            "declared one byte shorter than decoded",
+            good.clone(),
+            Some(good.len() as u32 - 1),
+        ),
+    ];
+    let keys = ts::trusted();
+    for (name, stream, declared) in cases {
+        let mut delta = build_difference_delta_with_stream(&base_app, &release, ts::SEED, &stream);
+        if let Some(stream_size) = declared {
+            let payload_at = delta.file.len()
+                - ota_format::inspect_delta_header(&delta.file)
+                    .unwrap()
+                    .0
+                    .payload_size as usize;
+            delta = ota_testkit::delta::build_encoded_delta(
+                &base_app,
+                &release,
+                ts::SEED,
+                delta.file[payload_at..].to_vec(),
+                delta.window_log,
+                ota_format::DeltaEncoding::Difference { stream_size },
+            );
+        }
+        let (mut flash, base) = flash_with_base(&base_app);
+        let device = install_delta(&release, &delta.file, &mut flash, base).err();
+        let verified = ota_format::verify_delta(
+            &delta.file,
+            TrustedKeys::new(&keys),
+            ota_format::DeltaExpectations::default(),
+        )
+        .unwrap();
+        let payload_at = delta.file.len() - verified.delta.info.payload_size as usize;
+        let host = crate::contents::decode_delta_payload(
+            &verified.delta.info,
+            &delta.file[payload_at..],
+            &base_app,
+            image_len,
+        )
+        .err();
+        let expected = match declared {
+            Some(size) if size > good.len() as u32 => InstallError::OutputTooShort,
+            Some(_) => InstallError::OutputTooLong,
+            None => InstallError::Decompress(DecompressError::Corrupt),
+        };
+        assert_eq!(device, Some(expected), "{name}: device");
+        assert_eq!(host, Some(expected), "{name}: host");
+    }
+}
+
+/// RV32 code full of `auipc`/`jalr` pairs, after a 2-byte instruction so that pairs
+/// straddle every 4 KiB boundary; `shift` moves every pair's target.
+fn pair_code(len: usize, shift: u32, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u32
+    };
+    let mut code = vec![0x01, 0x00]; // c.nop
+    while code.len() < len {
+        let rd = 1 + next() % 31;
+        let value = (next() & 0x00FF_FFFF).wrapping_add(shift);
+        let lo = value & 0xFFF;
+        let hi = value.wrapping_sub(((lo << 20) as i32 >> 20) as u32);
+        let auipc = (hi & 0xFFFF_F000) | (rd << 7) | 0x17;
+        let jalr = (lo << 20) | (rd << 15) | (1 << 7) | 0x67;
+        code.extend_from_slice(&auipc.to_le_bytes());
+        code.extend_from_slice(&jalr.to_le_bytes());
+    }
+    code.truncate(len);
+    code
+}
+
+#[test]
+fn the_in_place_pass_turns_any_stream_into_its_target_across_sector_boundaries() {
+    use ota_format::diff::{DiffPatcher, SliceSource, control_offset};
+    let base = pair_code(20_000, 0, 7);
+    for image_size in [
+        1usize, 4095, 4096, 4097, 4100, 8191, 8192, 8193, 12_289, 19_999,
+    ] {
+        // The same code moved by 0x1234 (every pair's bytes change), a few bytes
+        // inserted in front.
+        let mut target = vec![0x13, 0, 0, 0];
+        target.extend(pair_code(image_size, 0x1234, 7));
+        target.truncate(image_size);
+        let stream = ota_testkit::delta::difference_stream(&base, &target);
+        let size = image_size as u32;
+        let (stream_size, base_size) = (stream.len() as u32, base.len() as u32);
+        // The host's way: one fill over the stream in memory.
+        let mut expected = vec![0u8; image_size];
+        let mut patcher = DiffPatcher::new(size, base_size, stream_size).unwrap();
+        let mut slices = SliceSource {
+            stream: &stream,
+            base: &base,
+            control_offset: control_offset(size),
+        };
+        patcher.fill(&mut slices, &mut expected).unwrap();
+        patcher.finish().unwrap();
+        assert_eq!(expected, target, "{image_size}: host");
+        // The device's: the stream in the slot as pass 1 leaves it, rewritten in place.
+        let (mut flash, base_region) = flash_with_base(&base);
+        let at = SLOT.offset as usize;
+        let written = stream.len().next_multiple_of(4);
+        flash
+            .erase(
+                SLOT.offset,
+                SLOT.offset + written.next_multiple_of(4096) as u32,
+            )
+            .unwrap();
+        let mut padded = stream.clone();
+        padded.resize(written, 0xFF);
+        flash.write(SLOT.offset, &padded).unwrap();
+        let mut flash = WordReads(flash);
+        let mut buf = vec![0u8; crate::zstd::BLOCK];
+        apply_difference(&mut flash, SLOT, base_region, size, stream_size, &mut buf)
+            .unwrap_or_else(|e| panic!("{image_size}: {e}"));
+        assert_eq!(
+            flash.0.bytes()[at..at + image_size],
+            target,
+            "{image_size}: device"
+        );
+    }
 }
