@@ -266,10 +266,10 @@ fn encode_payload(
     }
 }
 
-/// The difference stream from `base` to `target`: bsdiff's control records (its matcher
-/// finds approximate matches, which is what moved code needs) written by
-/// [`encode_stream`], which also applies the RISC-V address-pair rule.
-fn difference_stream(base: &[u8], target: &[u8]) -> Result<Vec<u8>, DeltaError> {
+/// The difference stream from `base` to `target` (delta encoding 3, before zstd): bsdiff's
+/// control records (its matcher finds approximate matches, which is what moved code
+/// needs) written by [`encode_stream`], which also applies the RISC-V address-pair rule.
+pub fn difference_stream(base: &[u8], target: &[u8]) -> Result<Vec<u8>, DeltaError> {
     let mut patch = Vec::new();
     bsdiff::diff(base, target, &mut patch).map_err(DeltaError::Compression)?;
     let records = bsdiff_records(&patch).map_err(DeltaError::Matcher)?;
