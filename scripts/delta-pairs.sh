@@ -108,12 +108,18 @@ pair() {
     [[ -s $out/$tag.patch-from.zst ]] ||
         zstd -q -19 --patch-from="$from" "$to" -o "$out/$tag.patch-from.zst"
     [[ -s $out/$tag.ours.txt ]] || ours_delta "$from" "$to" >"$out/$tag.ours.txt"
-    # What ota-sign ships: the signed .otad (delta header, the target's header, payload).
-    [[ -s $out/$tag.otad ]] ||
-        "$ota_sign" --allow-test-keys -q delta --key "$key" --from "$out/$2.ota" \
-            --to "$out/$3.ota" -o "$out/$tag.otad" --force
-    local hs lz dz pf ours otad best best_name
-    otad=$(size "$out/$tag.otad")
+    # What ota-sign ships: the signed .otad (delta header, the target's header, payload),
+    # in each encoding; `auto` (the default) keeps the smaller.
+    local encoding
+    for encoding in patch-from difference auto; do
+        [[ -s $out/$tag.$encoding.otad ]] ||
+            "$ota_sign" --allow-test-keys -q delta --key "$key" --from "$out/$2.ota" \
+                --to "$out/$3.ota" -o "$out/$tag.$encoding.otad" --force --encoding "$encoding"
+    done
+    local hs lz dz pf ours otad otad_pf otad_diff best best_name
+    otad=$(size "$out/$tag.auto.otad")
+    otad_pf=$(size "$out/$tag.patch-from.otad")
+    otad_diff=$(size "$out/$tag.difference.otad")
     hs=$(size "$out/$tag.heatshrink")
     lz=$(size "$out/$tag.lzma")
     dz=$(size "$out/$tag.dzstd")
@@ -122,7 +128,7 @@ pair() {
     # The smallest frame the device decodes (`reference` settings have larger blocks).
     read -r best_name best < <(awk -F'\t' '$3 == "device" { print $1, $2 }' "$out/$tag.ours.txt" | sort -s -k2,2n | head -n1)
     cell() { echo "$(num "$1") B ($(pct "$1" "$full"))"; }
-    rows[$label]="| $label | $(cell "$hs") | $(cell "$pf") | $(cell "$lz") | $(cell "$otad") | $(cell "$ours") | $(cell "$best") \`$best_name\` | $(cell "$dz") |"
+    rows[$label]="| $label | $(cell "$hs") | $(cell "$pf") | $(cell "$lz") | **$(cell "$otad")** | $(cell "$otad_diff") | $(cell "$otad_pf") | $(cell "$ours") | $(cell "$best") \`$best_name\` | $(cell "$dz") |"
     {
         echo "settings for $label (full .ota $(num "$full") B):"
         sed 's/^/  /' "$out/$tag.ours.txt"
@@ -134,8 +140,8 @@ pair "feature: OTA_NTP_SERVER=off -> default" ntpoff base
 echo
 echo "Deltas (percentages of the target's default .ota; \`ota-sign delta\` is the whole signed file, the payload columns are raw zstd):"
 echo
-echo "| pair | detools heatshrink | \`zstd -19 --patch-from\` | detools lzma | ours: \`ota-sign delta\` .otad | payload, zstd 19, blocks ≤ 8 KiB | payload, best setting | detools zstd |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| pair | detools heatshrink | \`zstd -19 --patch-from\` | detools lzma | ours: \`ota-sign delta\` .otad (default, auto) | .otad, \`--encoding difference\` | .otad, \`--encoding patch-from\` | patch-from payload, zstd 19, blocks ≤ 8 KiB | patch-from payload, best setting | detools zstd |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for label in "small: WIFI_SSID=ota-sign-ci -> ota-sign-ci-2" "feature: OTA_NTP_SERVER=off -> default"; do
     echo "${rows[$label]}"
 done

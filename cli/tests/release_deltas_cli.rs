@@ -172,6 +172,52 @@ fn the_number_of_deltas_is_configurable_and_useless_ones_are_left_out() {
 }
 
 #[test]
+fn the_delta_encoding_follows_the_flag_then_the_file_then_auto() {
+    let s = Scratch::new();
+    let pk = s.keygen("release");
+    let images: Vec<String> = ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
+        .iter()
+        .map(|v| package(&s, pk, Chip::Esp32c3, v, 7, &[]))
+        .collect();
+    release(&s, &[], &images[0]);
+    let encodings = |ch: &serde_json::Value| -> Vec<String> {
+        ch["deltas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["added"] == true)
+            .map(|d| d["encoding"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Auto: whichever is smaller, and it is one of the two.
+    let ch = release(&s, &[], &images[1]);
+    let auto = encodings(&ch);
+    assert_eq!(auto.len(), 1, "{ch}");
+    assert!(
+        ["difference", "patch-from"].contains(&auto[0].as_str()),
+        "{ch}"
+    );
+    s.write(
+        "ota-sign.toml",
+        b"[device.lamp]\ndelta_encoding = \"patch-from\"\n",
+    );
+    let ch = release(&s, &[], &images[2]);
+    assert_eq!(encodings(&ch), ["patch-from", "patch-from"], "{ch}");
+    // The flag beats the file.
+    let ch = release(&s, &["--delta-encoding", "difference"], &images[3]);
+    assert_eq!(encodings(&ch), ["difference"; 3], "{ch}");
+    for d in deltas_in_tree(&s) {
+        let v = s.json(&["verify", "--pubkey", "release.pub", &format!("{TREE}/{d}")]);
+        assert_eq!(v["kind"], "delta", "{d}");
+    }
+    let err = s.fails(
+        &release_args(&["--delta-encoding", "lzma", &images[3]]),
+        USAGE,
+    );
+    assert!(err.contains("lzma"), "{err}");
+}
+
+#[test]
 fn generation_1_fleets_get_deltas_too_but_none_from_another_chip() {
     let s = Scratch::new();
     let pk = s.keygen("release");

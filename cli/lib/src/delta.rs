@@ -83,6 +83,26 @@ pub enum EncodingChoice {
     Difference,
 }
 
+impl EncodingChoice {
+    /// The choice named as `--encoding` and `delta_encoding` spell it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "auto" => Some(EncodingChoice::Auto),
+            "patch-from" => Some(EncodingChoice::PatchFrom),
+            "difference" => Some(EncodingChoice::Difference),
+            _ => None,
+        }
+    }
+}
+
+/// The name `--encoding`, `--json` and `inspect` use for a delta's encoding.
+pub fn encoding_name(encoding: DeltaEncoding) -> &'static str {
+    match encoding {
+        DeltaEncoding::PatchFrom => "patch-from",
+        DeltaEncoding::Difference { .. } => "difference",
+    }
+}
+
 /// A signed, self-checked delta.
 #[derive(Clone, Debug)]
 pub struct Delta {

@@ -67,6 +67,8 @@ pub struct DeviceSettings {
     pub agent_generation: Option<AgentGeneration>,
     /// How many earlier releases of a channel `release` makes deltas from (`deltas`).
     pub deltas: Option<u32>,
+    /// Which payload encoding its deltas use (`delta_encoding`).
+    pub delta_encoding: Option<crate::delta::EncodingChoice>,
 }
 
 impl DeviceSettings {
@@ -140,6 +142,7 @@ mod tests {
                 max_window_log: Some(14),
                 agent_generation: Some(AgentGeneration::One),
                 deltas: None,
+                delta_encoding: None,
             },
         );
         let f = FleetSettings::new(m);

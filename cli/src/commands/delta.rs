@@ -98,14 +98,6 @@ impl From<Encoding> for delta::EncodingChoice {
     }
 }
 
-/// The name `--encoding` and `--json` use for a delta's encoding.
-pub fn encoding_name(encoding: ota_format::DeltaEncoding) -> &'static str {
-    match encoding {
-        ota_format::DeltaEncoding::PatchFrom => "patch-from",
-        ota_format::DeltaEncoding::Difference { .. } => "difference",
-    }
-}
-
 #[derive(Serialize)]
 struct Summary {
     output: String,
@@ -173,7 +165,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         to_version: target.header.info.version.to_string(),
         base_sha256: hex::encode(base_sha256),
         file_name_suffix: delta::delta_name_suffix(&base_sha256),
-        encoding: encoding_name(info.encoding),
+        encoding: delta::encoding_name(info.encoding),
         window_log: info.window_log,
         delta_size: made.bytes.len(),
         full_size: target_ota.len(),

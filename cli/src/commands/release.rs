@@ -131,6 +131,13 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=16))]
     pub deltas: Option<u32>,
 
+    /// The deltas' payload encoding: `auto` writes both and keeps the smaller,
+    /// `difference` (fewest bytes when code moved; the device erases each sector twice),
+    /// `patch-from` (fastest to install) [default: `delta_encoding` of the device type in
+    /// ota-sign.toml, else auto]
+    #[arg(long, value_enum, value_name = "ENCODING")]
+    pub delta_encoding: Option<super::delta::Encoding>,
+
     /// Check and sign, print what would change, write nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -191,6 +198,7 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
         now,
         devices: config::device_settings(cfg),
         deltas: args.deltas,
+        delta_encoding: args.delta_encoding.map(Into::into),
     };
     let tree = ReleaseTree::new(&args.repo);
     let signed = prepare(&tree, &*key, &request)?;
@@ -260,10 +268,15 @@ fn describe(o: &ChannelOutcome) -> String {
     }
     for d in &o.deltas {
         line.push_str(&format!(
-            "\n    delta from {} {}: {} bytes, {:.1}% of the full image's {} bytes{}",
+            "\n    delta from {} {}: {} bytes{}, {:.1}% of the full image's {} bytes{}",
             d.from_version,
             d.name,
             d.size,
+            if d.encoding.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", d.encoding)
+            },
             d.size as f64 * 100.0 / d.full_size.max(1) as f64,
             d.full_size,
             if d.added { " (added)" } else { "" },

@@ -178,6 +178,7 @@ struct RawDevice {
     max_window_log: Option<Spanned<i64>>,
     agent_generation: Option<Spanned<i64>>,
     deltas: Option<Spanned<i64>>,
+    delta_encoding: Option<Spanned<String>>,
     secure_boot_key: Option<String>,
 }
 
@@ -279,6 +280,16 @@ impl Config {
                         .ok_or_else(|| format!("{n} is outside 0..=16 (0: no deltas)"))
                 },
             )?;
+            let delta_encoding = field(
+                raw_device.delta_encoding,
+                &format!("device.{name}.delta_encoding"),
+                &at,
+                |e| {
+                    ota_sign_lib::delta::EncodingChoice::from_name(e).ok_or_else(|| {
+                        format!("{e:?} is not an encoding: auto, difference or patch-from")
+                    })
+                },
+            )?;
             let mut trusted_keys = Vec::new();
             for spec in raw_device.trusted_keys {
                 let value = spec.get_ref();
@@ -306,6 +317,7 @@ impl Config {
                         max_window_log,
                         agent_generation,
                         deltas,
+                        delta_encoding,
                     },
                     secure_boot_key: raw_device.secure_boot_key.map(|p| base.join(p)),
                 },

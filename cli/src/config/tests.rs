@@ -231,6 +231,19 @@ fn agent_generation_is_checked_and_unset_means_the_default() {
         (Some(0), Some(5))
     );
     assert_eq!(s.for_device_type("c").deltas, None);
+    let c = parse("[device.a]\ndelta_encoding = \"patch-from\"\n").unwrap();
+    assert_eq!(
+        device_settings(Some(&c))
+            .for_device_type("a")
+            .delta_encoding,
+        Some(ota_sign_lib::delta::EncodingChoice::PatchFrom)
+    );
+    let (line, _, msg) = invalid_at("[device.a]\ndelta_encoding = \"lzma\"\n");
+    assert_eq!(line, 2);
+    assert!(
+        msg.contains("delta_encoding") && msg.contains("patch-from"),
+        "{msg}"
+    );
     for bad in ["-1", "17"] {
         let (line, _, msg) = invalid_at(&format!("[device.a]\ndeltas = {bad}\n"));
         assert_eq!(line, 2, "{bad}");

@@ -30,6 +30,9 @@ pub struct DeltaOutcome {
     pub size: u64,
     /// Size of the full image it stands in for.
     pub full_size: u64,
+    /// Its payload encoding (`difference` or `patch-from`; empty when already in the
+    /// tree: not read again).
+    pub encoding: String,
     /// Whether this run makes it (false: already in the tree).
     pub added: bool,
 }
@@ -68,6 +71,7 @@ pub fn plan(
     trusted: &[[u8; 32]],
     devices: &FleetSettings,
     count: u32,
+    encoding: Option<delta::EncodingChoice>,
     target: &Target<'_>,
     current: Option<&Manifest>,
 ) -> Result<DeltaPlan, RepoError> {
@@ -111,6 +115,7 @@ pub fn plan(
                     from_version: base_info.version.to_string(),
                     size: existing.len() as u64,
                     full_size: target.ota.len() as u64,
+                    encoding: String::new(),
                     added: false,
                 },
                 Vec::new(),
@@ -131,7 +136,12 @@ pub fn plan(
                 continue;
             }
         };
-        let made = delta::make(
+        let choice = encoding
+            .or(devices
+                .for_device_type(info.device_type.as_str())
+                .delta_encoding)
+            .unwrap_or_default();
+        let made = delta::make_with(
             DeltaSide {
                 header: &base_verified.header,
                 ota: &base_ota,
@@ -144,6 +154,7 @@ pub fn plan(
             },
             signer,
             trusted,
+            choice,
         )
         .map_err(|source| RepoError::Delta {
             name: name.clone(),
@@ -162,6 +173,7 @@ pub fn plan(
                 from_version: base_info.version.to_string(),
                 size,
                 full_size: full,
+                encoding: delta::encoding_name(made.info.encoding).to_owned(),
                 added: true,
             },
             made.bytes,

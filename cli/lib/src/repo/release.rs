@@ -38,6 +38,9 @@ pub struct ReleaseRequest {
     /// How many earlier releases to make deltas from, for every device type (`--deltas`);
     /// `None`: each device type's `deltas`, else [`deltas::DEFAULT_DELTAS`].
     pub deltas: Option<u32>,
+    /// The deltas' payload encoding for every device type (`--delta-encoding`); `None`:
+    /// each device type's `delta_encoding`, else both tried and the smaller kept.
+    pub delta_encoding: Option<crate::delta::EncodingChoice>,
 }
 
 /// What happens (or happened) to one channel.
@@ -222,6 +225,7 @@ pub fn prepare(
                     &trusted_raw,
                     &request.devices,
                     count,
+                    request.delta_encoding,
                     &Target {
                         name: p.facts.name.as_str(),
                         header: &p.header,
