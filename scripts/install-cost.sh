@@ -2,9 +2,11 @@
 # What an install costs the ESP32-C3's instruction set: builds the install pipeline
 # (ImageVerifier + ota-zstd Decoder<4096, 8192> + writes into a NOR flash in RAM) for
 # riscv32imc-unknown-none-elf (firmware/install-cost/harness), runs it under
-# `qemu-system-riscv32 -machine virt -icount shift=0` on a full image and on a delta, and
-# prints retired instructions (per stage and per installed byte), the stack high-water
-# mark, the heap peak and the pipeline's state. Numbers and their limits: docs/BENCHMARKS.md
+# `qemu-system-riscv32 -machine virt -icount shift=0` on a full image, on a delta
+# (encoding 2: zstd against the base) and on a difference delta (encoding 3: a difference
+# stream decoded into the slot, then applied in place sector by sector), and prints
+# retired instructions (per stage and per installed byte), the stack high-water mark, the
+# heap peak and the pipeline's state. Numbers and their limits: docs/BENCHMARKS.md
 # ("Install cost on RV32IMC under qemu").
 #
 # Input: the real ESP32-C3 firmware ($OTA_ESP32C3_ELF, else where scripts/build-firmware.sh
@@ -70,7 +72,7 @@ field() { sed -n "s/^$1=//p" <<<"$2"; }
 
 failed=0
 declare -A report
-for kind in full delta; do
+for kind in full delta difference; do
     if ! out=$(run "$kind"); then
         printf '%s install failed:\n%s\n' "$kind" "$out" >&2
         exit 1
@@ -87,7 +89,8 @@ for kind in full delta; do
 done
 
 for case in "bad-signature:signature" "bad-payload:image refused|zstd decode failed" \
-    "wrong-base:not the delta's base"; do
+    "wrong-base:not the delta's base" \
+    "bad-stream:difference stream refused: an add run reads past the end of the base"; do
     name=${case%%:*}
     expected=${case#*:}
     status=0
@@ -101,13 +104,11 @@ for case in "bad-signature:signature" "bad-payload:image refused|zstd decode fai
     fi
 done
 
-full=${report[full]}
-delta=${report[delta]}
 echo
 echo "Install cost on RV32IMC: qemu $(qemu-system-riscv32 --version | sed -n '1s/.*version \([^ ]*\).*/\1/p') virt, -icount shift=0"
 echo "(minstret = retired instructions, exact: $calibration for the calibration loop)"
 echo "input: $source_label"
-FULL="$full" DELTA="$delta" awk '
+FULL=${report[full]} DELTA=${report[delta]} DIFF=${report[difference]} awk '
     function get(text, key,    n, i, lines, kv) {
         n = split(text, lines, "\n")
         for (i = 1; i <= n; i++) if (index(lines[i], key "=") == 1) return substr(lines[i], length(key) + 2)
@@ -119,35 +120,47 @@ FULL="$full" DELTA="$delta" awk '
         return s neg
     }
     function row(label, key) {
-        printf "%-34s %14s %8.1f %14s %8.1f\n", label, group(get(F, key)), get(F, key) / fi, \
-            group(get(D, key)), get(D, key) / di
+        printf "%-34s %14s %8.1f %14s %8.1f %14s %8.1f\n", label, group(get(F, key)), get(F, key) / fi, \
+            group(get(D, key)), get(D, key) / di, group(get(X, key)), get(X, key) / xi
+    }
+    # A row of byte counts (no per-byte column).
+    function count(label, key) {
+        printf "%-34s %14s %8s %14s %8s %14s\n", label, group(get(F, key)), "", group(get(D, key)), "", group(get(X, key))
+    }
+    function calls(label, c, b) {
+        printf "%-34s %14s %8s %14s %8s %14s %8s\n", label, group(get(F, c)) " /", group(get(F, b)), \
+            group(get(D, c)) " /", group(get(D, b)), group(get(X, c)) " /", group(get(X, b))
     }
     BEGIN {
-        F = ENVIRON["FULL"]; D = ENVIRON["DELTA"]
-        fi = get(F, "installed_bytes"); di = get(D, "installed_bytes")
-        printf "%-34s %14s %8s %14s %8s\n", "", "full image", "/byte", "delta", "/byte"
-        printf "%-34s %14s %8s %14s %8s\n", "installed bytes", group(fi), "", group(di), ""
-        printf "%-34s %14s %8s %14s %8s\n", "bytes fed to the decoder", group(get(F, "fed_bytes")), "", group(get(D, "fed_bytes")), ""
+        F = ENVIRON["FULL"]; D = ENVIRON["DELTA"]; X = ENVIRON["DIFF"]
+        fi = get(F, "installed_bytes"); di = get(D, "installed_bytes"); xi = get(X, "installed_bytes")
+        printf "%-34s %14s %8s %14s %8s %14s %8s\n", "", "full image", "/byte", "delta (enc 2)", "/byte", "delta (enc 3)", "/byte"
+        count("installed bytes", "installed_bytes")
+        count("bytes fed to the decoder", "fed_bytes")
+        count("bytes decoded (enc 3: the stream)", "decoded_bytes")
         row("instructions, whole install", "instret_total")
         row("  header (SHA-256 + Ed25519)", "instret_header")
         row("  payload SHA-256 (streaming)", "instret_payload_sha")
         row("  zstd decode incl. flash I/O", "instret_decode")
         row("    of which flash erase+program", "instret_flash_write")
         row("    of which flash history reads", "instret_flash_read")
-        printf "%-34s %14s %8s %14s %8s\n", "      history reads: calls / bytes", \
-            group(get(F, "flash_read_calls")) " /", group(get(F, "flash_read_bytes")), \
-            group(get(D, "flash_read_calls")) " /", group(get(D, "flash_read_bytes"))
+        calls("      history reads: calls / bytes", "flash_read_calls", "flash_read_bytes")
+        row("  patch pass (enc 3 pass 2)", "instret_patch")
+        row("    of which flash erase+program", "instret_patch_flash_write")
+        row("    of which flash reads", "instret_patch_flash_read")
+        calls("      reads: calls / bytes", "patch_flash_read_calls", "patch_flash_read_bytes")
         row("  read-back SHA-256 (delta: +base)", "instret_readback")
-        printf "%-34s %14s %8s %14s %8s\n", "stack high-water (B)", group(get(F, "stack_high_water")), "", group(get(D, "stack_high_water")), ""
+        count("stack high-water (B)", "stack_high_water")
         printf "%-34s %14s\n", "state: ImageVerifier (B)", group(get(F, "state_verifier"))
         printf "%-34s %14s\n", "state: Decoder<4096, 8192> (B)", group(get(F, "state_decoder"))
         printf "%-34s %14s\n", "download chunk (B)", group(get(F, "state_chunk"))
-        printf "%-34s %14s %8s %14s\n", "heap peak (B)", get(F, "heap_peak"), "", get(D, "heap_peak")
-        printf "%-34s %14.2f %8s %14.2f\n", "ESTIMATE: C3 s at 160 MHz, 1 IPC", get(F, "instret_total") / 160e6, "", get(D, "instret_total") / 160e6
+        count("heap peak (B)", "heap_peak")
+        printf "%-34s %14.2f %8s %14.2f %8s %14.2f\n", "ESTIMATE: C3 s at 160 MHz, 1 IPC", get(F, "instret_total") / 160e6, "", \
+            get(D, "instret_total") / 160e6, "", get(X, "instret_total") / 160e6
         printf "(estimate = instructions / 160e6: an upper bound on speed; flash and cache timing are not modelled)\n"
     }' </dev/null
 
-for kind in full delta; do
+for kind in full delta difference; do
     out=${report[$kind]}
     ram=$(($(field stack_high_water "$out") + $(field state_chunk "$out")))
     if ((ram > budget)); then

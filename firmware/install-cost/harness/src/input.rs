@@ -4,14 +4,17 @@
 //! | offset | size | field |
 //! |---:|---:|---|
 //! | 0 | 8 | magic `OTACOST1` |
-//! | 8 | 4 | kind: 1 full image, 2 delta |
+//! | 8 | 4 | kind: 1 full image, 2 delta (encoding 2), 3 difference delta (encoding 3) |
 //! | 12 | … | full: the signed `.ota` file |
-//! | 12 | 4 | delta: base length *B* |
-//! | 16 | 4 | delta: target length |
-//! | 20 | 32 | delta: SHA-256 of the base |
-//! | 52 | 32 | delta: SHA-256 of the target |
+//! | 12 | 4 | delta, difference: base length *B* |
+//! | 16 | 4 | delta, difference: target length |
+//! | 20 | 32 | delta, difference: SHA-256 of the base |
+//! | 52 | 32 | delta, difference: SHA-256 of the target |
 //! | 84 | *B* | delta: the base image |
 //! | 84 + *B* | … | delta: the zstd frame, compressed with the base as raw prefix |
+//! | 84 | 4 | difference: the difference stream's size |
+//! | 88 | *B* | difference: the base image |
+//! | 88 + *B* | … | difference: the zstd frame of the difference stream (no prefix) |
 
 use crate::pipeline::Failure;
 
@@ -24,6 +27,13 @@ pub enum Input<'a> {
     },
     /// A zstd frame against a base image.
     Delta(Delta<'a>),
+    /// A zstd frame of a difference stream (`ota_format::diff`) against a base image.
+    Difference {
+        /// The frame (no prefix), the base and the digests.
+        delta: Delta<'a>,
+        /// Bytes the frame decodes to.
+        stream_size: u32,
+    },
 }
 
 /// A delta and the digests its result is checked against. (The signed delta object is
@@ -64,18 +74,25 @@ impl<'a> Input<'a> {
         }
         match u32_at(file, 8)? {
             1 => Ok(Input::Full { ota: &file[12..] }),
-            2 => {
-                let base_len = u32_at(file, 12)? as usize;
-                let base_end = 84usize.checked_add(base_len).ok_or(BAD)?;
-                Ok(Input::Delta(Delta {
-                    target_len: u32_at(file, 16)?,
-                    base_sha256: digest_at(file, 20)?,
-                    target_sha256: digest_at(file, 52)?,
-                    base: file.get(84..base_end).ok_or(BAD)?,
-                    frame: &file[base_end..],
-                }))
-            }
+            2 => Ok(Input::Delta(delta(file, 84)?)),
+            3 => Ok(Input::Difference {
+                stream_size: u32_at(file, 84)?,
+                delta: delta(file, 88)?,
+            }),
             _ => Err(BAD),
         }
     }
+}
+
+/// The fields kinds 2 and 3 share; the base starts at `base_at`.
+fn delta(file: &[u8], base_at: usize) -> Result<Delta<'_>, Failure> {
+    let base_len = u32_at(file, 12)? as usize;
+    let base_end = base_at.checked_add(base_len).ok_or(BAD)?;
+    Ok(Delta {
+        target_len: u32_at(file, 16)?,
+        base_sha256: digest_at(file, 20)?,
+        target_sha256: digest_at(file, 52)?,
+        base: file.get(base_at..base_end).ok_or(BAD)?,
+        frame: file.get(base_end..).ok_or(BAD)?,
+    })
 }

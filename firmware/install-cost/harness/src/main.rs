@@ -74,27 +74,36 @@ fn run() -> Result<(), Failure> {
     if overflowed {
         return Err(Failure::Input("the stack overflowed its 128 KiB region"));
     }
-    // Pass 2: the same install again, with the flash driver's share of decoding metered.
-    let meter = pipeline::install(&input, &mut flash, &keys, true)?.flash;
+    // Pass 2: the same install again, with the flash driver's share of decoding (and of a
+    // difference delta's patch pass) metered.
+    let meter = pipeline::install(&input, &mut flash, &keys, true)?;
 
     value(
         "kind",
         match input {
             Input::Full { .. } => "full",
             Input::Delta(_) => "delta",
+            Input::Difference { .. } => "difference",
         },
     );
     value("fed_bytes", cost.fed);
+    value("decoded_bytes", cost.decoded);
     value("installed_bytes", cost.installed);
     value("instret_total", cost.total);
     value("instret_header", cost.header);
     value("instret_payload_sha", cost.payload_sha);
     value("instret_decode", cost.decode);
     value("instret_readback", cost.readback);
-    value("instret_flash_write", meter.write);
-    value("instret_flash_read", meter.read);
-    value("flash_read_calls", meter.read_calls);
-    value("flash_read_bytes", meter.read_bytes);
+    value("instret_flash_write", meter.flash.write);
+    value("instret_flash_read", meter.flash.read);
+    value("flash_read_calls", meter.flash.read_calls);
+    value("flash_read_bytes", meter.flash.read_bytes);
+    // A difference delta's pass 2 (zero for the other kinds).
+    value("instret_patch", cost.patch);
+    value("instret_patch_flash_write", meter.patch_flash.write);
+    value("instret_patch_flash_read", meter.patch_flash.read);
+    value("patch_flash_read_calls", meter.patch_flash.read_calls);
+    value("patch_flash_read_bytes", meter.patch_flash.read_bytes);
     value("stack_high_water", painted_sp - low_water);
     value(
         "state_verifier",

@@ -10,13 +10,24 @@
 //! Delta: the running slot holds the base; its digest is checked, then the frame is
 //! decoded with the base as raw prefix (the history reads it from the running slot) into
 //! the inactive slot, which is read back and hashed.
+//!
+//! Difference delta (encoding 3), as the agent installs one: the running slot's digest is
+//! checked; pass 1 decodes the frame (no prefix) into the inactive slot exactly as a full
+//! image's payload is decoded, leaving the difference stream there; pass 2 turns it into
+//! the image in place, one 4 KiB sector at a time: [`DiffPatcher`] fills the decoder's
+//! block buffer (free once decoding is done) from the sector's diff bytes, the running
+//! slot and the control records, then the sector is erased and rewritten. Then the slot
+//! is read back and hashed.
 
 use core::fmt;
 
 use embedded_storage::nor_flash::{NorFlash, ReadNorFlash};
+use ota_format::diff::{
+    CONTROL_ALIGN, DiffCorruption, DiffError, DiffPatcher, DiffSource, control_offset,
+};
 use ota_format::{
-    ChipId, Compression, Expectations, FormatError, ImageVerifier, TrustedKey, TrustedKeys,
-    inspect_header,
+    ChipId, Compression, Expectations, FLASH_WINDOW_MAX_LOG, FormatError, ImageVerifier,
+    TrustedKey, TrustedKeys, inspect_header,
 };
 use ota_zstd::{DEFAULT_MAX_WINDOW, DecodeError, Decoder, DecoderConfig, NorFlashOutput, Region};
 use sha2::{Digest, Sha256};
@@ -56,6 +67,8 @@ pub enum Failure {
     WrongBase,
     /// The delta's output does not hash to its target digest.
     WrongOutput,
+    /// The difference stream is malformed.
+    Diff(DiffCorruption),
 }
 
 impl fmt::Display for Failure {
@@ -69,6 +82,7 @@ impl fmt::Display for Failure {
             Failure::SizeMismatch => f.write_str("installed size differs from the header's"),
             Failure::WrongBase => f.write_str("the running slot is not the delta's base"),
             Failure::WrongOutput => f.write_str("the delta's output has the wrong digest"),
+            Failure::Diff(e) => write!(f, "difference stream refused: {e}"),
         }
     }
 }
@@ -91,11 +105,28 @@ impl From<FlashError> for Failure {
     }
 }
 
+impl From<DiffCorruption> for Failure {
+    fn from(e: DiffCorruption) -> Self {
+        Failure::Diff(e)
+    }
+}
+
+impl From<DiffError<FlashError>> for Failure {
+    fn from(e: DiffError<FlashError>) -> Self {
+        match e {
+            DiffError::Corrupt(e) => Failure::Diff(e),
+            DiffError::Source(e) => Failure::Flash(e),
+        }
+    }
+}
+
 /// Retired instructions per stage of one install.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cost {
     /// Bytes fed to the decoder (compressed payload or delta frame).
     pub fed: u32,
+    /// Bytes the decoder wrote: the image, or a difference delta's stream.
+    pub decoded: u32,
     /// Bytes written to the target slot.
     pub installed: u32,
     /// Header check: parsing, its SHA-256 and the Ed25519 signature (full image only).
@@ -106,6 +137,10 @@ pub struct Cost {
     pub decode: u64,
     /// Of `decode`: the simulated flash driver's share (only when metered).
     pub flash: FlashMeter,
+    /// A difference delta's pass 2: the stream applied in place (patcher, erases, writes).
+    pub patch: u64,
+    /// Of `patch`: the simulated flash driver's share (only when metered).
+    pub patch_flash: FlashMeter,
     /// Slots read back and hashed: the target (and for a delta, the base first).
     pub readback: u64,
     /// Everything from the first byte to the accepted install.
@@ -123,6 +158,9 @@ pub fn install(
     match input {
         Input::Full { ota } => full(ota, flash, keys, meter),
         Input::Delta(delta) => delta_install(delta, flash, meter),
+        Input::Difference { delta, stream_size } => {
+            difference_install(delta, *stream_size, flash, meter)
+        }
     }
 }
 
@@ -214,26 +252,49 @@ fn decode_payload(
     meter: bool,
     cost: &mut Cost,
 ) -> Result<u64, Failure> {
-    let mut laps = Laps::start();
     let mut decoder = InstallDecoder::new(DecoderConfig {
         max_window: 1 << window_log,
         prefix_len: 0,
         // As the agent configures it: `.ota` payloads hold data frames only.
         skippable_frames: false,
     });
+    decode_into_slot(&mut decoder, Some(verifier), payload, flash, meter, cost)
+}
+
+/// The decoding both a full image and a difference delta's pass 1 run: `payload` in
+/// [`CHUNK`]-byte pieces (each through the verifier's hash first, when there is one) into
+/// `decoder`, which writes the target slot with no prefix; returns the decoded length.
+/// Inlined: a frame of its own would add to the full image's stack high-water mark.
+#[inline(always)]
+fn decode_into_slot(
+    decoder: &mut InstallDecoder,
+    mut verifier: Option<&mut ImageVerifier<'_, '_>>,
+    payload: &[u8],
+    flash: &mut RamFlash,
+    meter: bool,
+    cost: &mut Cost,
+) -> Result<u64, Failure> {
+    let mut laps = Laps::start();
     flash.set_metering(meter);
-    let mut slot = NorFlashOutput::new(&mut *flash, Region { offset: 0, len: 0 }, target());
+    let mut slot = NorFlashOutput::new(&mut *flash, NO_PREFIX, target());
     for chunk in payload.chunks(CHUNK) {
-        let payload = verifier.feed(chunk)?;
-        cost.payload_sha += laps.lap();
+        let payload = match verifier.as_deref_mut() {
+            Some(verifier) => {
+                let payload = verifier.feed(chunk)?;
+                cost.payload_sha += laps.lap();
+                payload
+            }
+            None => chunk,
+        };
         decoder.feed(payload, &mut slot)?;
         cost.fed += payload.len() as u32;
         cost.decode += laps.lap();
     }
-    let installed = decoder.finish(&mut slot)?;
+    let decoded = decoder.finish(&mut slot)?;
     cost.flash = flash.set_metering(false);
     cost.decode += laps.lap();
-    Ok(installed)
+    cost.decoded = u32::try_from(decoded).map_err(|_| Failure::SizeMismatch)?;
+    Ok(decoded)
 }
 
 #[inline(never)]
@@ -269,6 +330,7 @@ fn delta_install(delta: &Delta<'_>, flash: &mut RamFlash, meter: bool) -> Result
     let installed = decoder.finish(&mut slot)?;
     cost.flash = flash.set_metering(false);
     cost.fed = delta.frame.len() as u32;
+    cost.decoded = u32::try_from(installed).map_err(|_| Failure::SizeMismatch)?;
     cost.decode = laps.lap();
 
     if installed != u64::from(delta.target_len) {
@@ -282,6 +344,120 @@ fn delta_install(delta: &Delta<'_>, flash: &mut RamFlash, meter: bool) -> Result
     cost.total = instret() - start;
     Ok(cost)
 }
+
+/// A difference delta (encoding 3): the running slot's digest, pass 1 (the stream decoded
+/// into the target slot), pass 2 ([`apply_difference`]), then the target read back.
+#[inline(never)]
+fn difference_install(
+    delta: &Delta<'_>,
+    stream_size: u32,
+    flash: &mut RamFlash,
+    meter: bool,
+) -> Result<Cost, Failure> {
+    let base_len = u32::try_from(delta.base.len())
+        .ok()
+        .filter(|&len| len <= SLOT_LEN)
+        .ok_or(Failure::Input("base larger than a slot"))?;
+    if stream_size > SLOT_LEN {
+        return Err(Failure::Input("difference stream larger than a slot"));
+    }
+    write_running_slot(flash, delta.base)?;
+
+    let mut cost = Cost::default();
+    let start = instret();
+    let mut laps = Laps::start();
+    if slot_sha256(flash, RUNNING_SLOT, base_len)? != delta.base_sha256 {
+        return Err(Failure::WrongBase);
+    }
+    // As the agent refuses it at the delta header: a stream too short for the image.
+    let patcher = DiffPatcher::new(delta.target_len, base_len, stream_size)?;
+    cost.readback = laps.lap();
+
+    // The window the agent allows a delta whose frames decode without a prefix.
+    let mut decoder = InstallDecoder::new(DecoderConfig {
+        max_window: 1 << FLASH_WINDOW_MAX_LOG,
+        prefix_len: 0,
+        skippable_frames: false,
+    });
+    let decoded = decode_into_slot(&mut decoder, None, delta.frame, flash, meter, &mut cost)?;
+    if decoded != u64::from(stream_size) {
+        return Err(Failure::SizeMismatch);
+    }
+    // Pass 1 is in `cost.decode` already (decode_into_slot's own laps).
+    laps.lap();
+
+    flash.set_metering(meter);
+    let applied = apply_difference(patcher, flash, delta.target_len, decoder.scratch());
+    cost.patch_flash = flash.set_metering(false);
+    applied?;
+    cost.patch = laps.lap();
+
+    cost.installed = delta.target_len;
+    if slot_sha256(flash, TARGET_SLOT, cost.installed)? != delta.target_sha256 {
+        return Err(Failure::WrongOutput);
+    }
+    cost.readback += laps.lap();
+    cost.total = instret() - start;
+    Ok(cost)
+}
+
+/// What pass 2 reads: diff bytes and control records from the target slot pass 1 wrote,
+/// base bytes from the running slot (the patcher keeps them inside the base, which is at
+/// most a slot long).
+struct SlotDiff<'f> {
+    flash: &'f mut RamFlash,
+    /// Flash address of the control records.
+    control: u32,
+}
+
+impl DiffSource for SlotDiff<'_> {
+    type Error = FlashError;
+
+    fn diff(&mut self, position: u32, buf: &mut [u8]) -> Result<(), FlashError> {
+        self.flash.read(TARGET_SLOT + position, buf)
+    }
+
+    fn base(&mut self, position: u32, buf: &mut [u8]) -> Result<(), FlashError> {
+        self.flash.read(RUNNING_SLOT + position, buf)
+    }
+
+    fn control(&mut self, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
+        self.flash.read(self.control + offset, buf)
+    }
+}
+
+/// Pass 2, as the agent's `apply_difference`: each 4 KiB sector of the image is computed
+/// into `buf` (the decoder's block buffer), then erased and rewritten. The patcher has read
+/// the sector's diff bytes by then (it reads at most 7 ahead, into the next sector), and
+/// the control records start past the last sector rewritten.
+fn apply_difference(
+    mut patcher: DiffPatcher,
+    flash: &mut RamFlash,
+    image_size: u32,
+    buf: &mut [u8],
+) -> Result<(), Failure> {
+    let mut source = SlotDiff {
+        flash,
+        control: TARGET_SLOT + control_offset(image_size),
+    };
+    let mut at = 0u32;
+    while at < image_size {
+        let n = (image_size - at).min(CONTROL_ALIGN) as usize;
+        // The last piece padded to the write size with the erased value, as the agent's.
+        let sector = buf
+            .get_mut(..n.next_multiple_of(RamFlash::WRITE_SIZE))
+            .ok_or(Failure::Input("the sector buffer is smaller than a sector"))?;
+        patcher.fill(&mut source, &mut sector[..n])?;
+        sector[n..].fill(0xFF);
+        let address = TARGET_SLOT + at;
+        source.flash.erase(address, address + CONTROL_ALIGN)?;
+        source.flash.write(address, sector)?;
+        at += n as u32;
+    }
+    Ok(patcher.finish()?)
+}
+
+const NO_PREFIX: Region = Region { offset: 0, len: 0 };
 
 fn target() -> Region {
     Region {

@@ -8,9 +8,14 @@
 //! - `delta.input`: base = that app image, target = the same image edited (see [`edited`]),
 //!   compressed against the base as raw prefix (libzstd `ref_prefix`, as
 //!   `zstd --patch-from`), with both digests;
-//! - three that must fail: `bad-signature.input` (one signature bit flipped),
+//! - `difference.input`: the same base and target as delta encoding 3: the difference
+//!   stream (`ota_sign_lib::delta::difference_stream`) compressed as the delta frame is,
+//!   but without a prefix and with the window covering the stream, with both digests and
+//!   the stream's size;
+//! - four that must fail: `bad-signature.input` (one signature bit flipped),
 //!   `bad-payload.input` (one payload bit flipped), `wrong-base.input` (the running slot
-//!   holds a different base than the delta was made against).
+//!   holds a different base than the delta was made against), `bad-stream.input` (a
+//!   difference stream whose first control record reads past the end of the base).
 //!
 //! Usage: `ota-install-cost-inputs (--elf FIRMWARE.elf | --raw FILE) --out DIR`.
 //! `--elf` converts an ESP32-C3 ELF exactly as `ota-sign package --elf` does; `--raw`
@@ -23,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ed25519_dalek::SigningKey;
+use ota_format::diff::{MAX_RECORD_LEN, Record, control_offset};
 use ota_format::{ChipId, Compression, DeviceType, ImageInfo, KeyId, Version};
 use sha2::{Digest, Sha256};
 use zstd::zstd_safe::CParameter;
@@ -81,7 +87,7 @@ fn run() -> Result<()> {
     write(&out, "bad-payload.input", &full_container(&bad_payload))?;
 
     let target = edited(&app);
-    let frame = delta_frame(&app, &target)?;
+    let frame = zstd_frame(&app, &target)?;
     write(
         &out,
         "delta.input",
@@ -95,13 +101,29 @@ fn run() -> Result<()> {
         &delta_container(&other_base, &app, &target, &frame),
     )?;
 
+    let stream = ota_sign_lib::delta::difference_stream(&app, &target)?;
+    let difference = zstd_frame(&[], &stream)?;
+    write(
+        &out,
+        "difference.input",
+        &difference_container(&app, &target, &stream, &difference)?,
+    )?;
+    let bad_stream = beyond_base(&stream, target.len(), app.len())?;
+    write(
+        &out,
+        "bad-stream.input",
+        &difference_container(&app, &target, &bad_stream, &zstd_frame(&[], &bad_stream)?)?,
+    )?;
+
     println!(
         "app image {} B; full payload {} B (level {LEVEL}, window log {WINDOW_LOG}); \
-         delta target {} B, frame {} B",
+         delta target {} B, frame {} B; difference stream {} B, frame {} B",
         app.len(),
         ota.len() - header_len,
         target.len(),
-        frame.len()
+        frame.len(),
+        stream.len(),
+        difference.len()
     );
     Ok(())
 }
@@ -162,12 +184,14 @@ fn edited(base: &[u8]) -> Vec<u8> {
     target
 }
 
-/// `target` compressed against `base` as raw prefix, as `zstd --patch-from` does: long
-/// distance matching and a window that spans base and target.
-fn delta_frame(base: &[u8], target: &[u8]) -> Result<Vec<u8>> {
-    let span = (base.len() + target.len()).next_power_of_two();
+/// `data` compressed against `prefix` as raw prefix, as `zstd --patch-from` does: long
+/// distance matching and a window that spans prefix and data. An encoding-2 delta's
+/// frame has the base as prefix; an encoding-3 delta's (the difference stream) none.
+fn zstd_frame(prefix: &[u8], data: &[u8]) -> Result<Vec<u8>> {
+    let span = (prefix.len() + data.len()).next_power_of_two();
     let window_log = span.trailing_zeros().max(10);
-    let mut encoder = zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), LEVEL, base)?;
+    // An empty prefix is none: libzstd treats a zero-length prefix as no prefix.
+    let mut encoder = zstd::stream::write::Encoder::with_ref_prefix(Vec::new(), LEVEL, prefix)?;
     for parameter in [
         CParameter::WindowLog(window_log),
         CParameter::EnableLongDistanceMatching(true),
@@ -177,9 +201,45 @@ fn delta_frame(base: &[u8], target: &[u8]) -> Result<Vec<u8>> {
     ] {
         encoder.set_parameter(parameter)?;
     }
-    encoder.set_pledged_src_size(Some(target.len() as u64))?;
-    encoder.write_all(target)?;
+    encoder.set_pledged_src_size(Some(data.len() as u64))?;
+    encoder.write_all(data)?;
     Ok(encoder.finish()?)
+}
+
+/// `stream` (a difference stream for a `target_len`-byte image) with its first control
+/// record replaced by one whose add run is one byte longer than the base: the device must
+/// refuse it when it reads that record, before any base byte past the end.
+fn beyond_base(stream: &[u8], target_len: usize, base_len: usize) -> Result<Vec<u8>> {
+    let control = control_offset(u32::try_from(target_len)?) as usize;
+    let mut first = [0u8; MAX_RECORD_LEN];
+    let first_len = leb128_record_len(stream.get(control..).ok_or("no control records")?)?;
+    let bad = Record {
+        add_len: u32::try_from(base_len + 1)?,
+        copy_len: 0,
+        seek: 0,
+    };
+    let bad_len = bad.encode(&mut first);
+    Ok([
+        &stream[..control],
+        &first[..bad_len],
+        &stream[control + first_len..],
+    ]
+    .concat())
+}
+
+/// The encoded length of the control record at the start of `control`: three LEB128
+/// values, each ending at a byte without the high bit.
+fn leb128_record_len(control: &[u8]) -> Result<usize> {
+    let mut values = 0;
+    for (at, byte) in control.iter().enumerate() {
+        if byte & 0x80 == 0 {
+            values += 1;
+            if values == 3 {
+                return Ok(at + 1);
+            }
+        }
+    }
+    Err("the first control record is cut short".into())
 }
 
 fn full_container(ota: &[u8]) -> Vec<u8> {
@@ -202,6 +262,30 @@ fn delta_container(running: &[u8], base: &[u8], target: &[u8], frame: &[u8]) -> 
         frame,
     ]
     .concat()
+}
+
+/// Kind 3: as kind 2 (the running slot holds the base), then the stream's size and the
+/// frame of the difference stream `stream`.
+fn difference_container(
+    base: &[u8],
+    target: &[u8],
+    stream: &[u8],
+    frame: &[u8],
+) -> Result<Vec<u8>> {
+    let base_digest: [u8; 32] = Sha256::digest(base).into();
+    let target_digest: [u8; 32] = Sha256::digest(target).into();
+    Ok([
+        MAGIC.as_slice(),
+        &3u32.to_le_bytes(),
+        &u32::try_from(base.len())?.to_le_bytes(),
+        &u32::try_from(target.len())?.to_le_bytes(),
+        &base_digest,
+        &target_digest,
+        &u32::try_from(stream.len())?.to_le_bytes(),
+        base,
+        frame,
+    ]
+    .concat())
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
