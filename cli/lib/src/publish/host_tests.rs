@@ -67,6 +67,7 @@ pub(super) fn do_release(
         // These tests count and order uploads; deltas (repo::deltas, and
         // cli/tests/release_deltas_cli.rs) would add files to every release.
         deltas: Some(0),
+        delta_encoding: None,
     };
     release(tree, &TestSigner(images::key(1)), &req).unwrap();
 }
