@@ -4,7 +4,7 @@
 # and the shallow mutations around them keep passing. Real fuzzing runs are longer and
 # by hand (fuzz/README.md).
 #
-#   OTA_FUZZ_SECONDS=N   seconds per target (default 10; 8 targets)
+#   OTA_FUZZ_SECONDS=N   seconds per target (default 10; 12 targets, `diff_patch` among them)
 #
 # cargo-fuzz needs nightly rustc flags (-Zsanitizer). Without a nightly toolchain, the
 # stable compiler is told to accept them (RUSTC_BOOTSTRAP=1): for this separate fuzz

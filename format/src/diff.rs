@@ -325,8 +325,11 @@ impl DiffPatcher {
     /// A patcher for an image of `image_size` bytes from a base of `base_size`, with a
     /// difference stream of `stream_size` bytes.
     pub fn new(image_size: u32, base_size: u32, stream_size: u32) -> Result<Self, DiffCorruption> {
-        let control_len = stream_size
-            .checked_sub(control_offset(image_size))
+        // Checked: the control offset of an image size above 0xFFFF_F000 is 2^32, beyond
+        // any stream.
+        let control_len = image_size
+            .checked_next_multiple_of(CONTROL_ALIGN)
+            .and_then(|offset| stream_size.checked_sub(offset))
             .ok_or(DiffCorruption::StreamTooShort)?;
         Ok(DiffPatcher {
             image_size,

@@ -257,10 +257,13 @@ fn each_delta_header_field_has_its_error() {
             "flag bit {bit}"
         );
     }
-    for method in [0u8, 1, 3, 0xFF] {
+    // 2 and 3 are defined; 3 with the stream size 0xA0 left zero is `Sizes`.
+    for method in [0u8, 1, 4, 0xFF] {
         let f = resigned(|f| f[0x0E] = method);
         assert_eq!(error(&f), compression, "method {method}");
     }
+    let f = resigned(|f| f[0x0E] = 3);
+    assert_eq!(error(&f), sizes, "method 3, stream size 0");
     for log in [0u8, 9, 26, 31, 0xFF] {
         let f = resigned(|f| f[0x0F] = log);
         assert_eq!(error(&f), compression, "window log {log}");

@@ -131,6 +131,33 @@ fn every_hex_constant_in_format_md_is_a_vector_or_crate_value() {
             "zstd frame magic",
         ),
     ];
+    // The worked example of delta encoding 3: 8-byte pairs of `diffs/pairs.*` (base,
+    // target, the stream's diff bytes, and what a byte-wise diff would be) at offsets 4
+    // and 20.
+    let (base, target, stream) = (
+        file("diffs/pairs.base"),
+        file("diffs/pairs.target"),
+        file("diffs/pairs.stream"),
+    );
+    for at in [4, 20] {
+        let bytewise: Vec<u8> = (at..at + 8)
+            .map(|i| target[i].wrapping_sub(base[i]))
+            .collect();
+        for (bytes, what) in [
+            (&base[at..at + 8], "a base pair of diffs/pairs.base"),
+            (&target[at..at + 8], "a target pair of diffs/pairs.target"),
+            (
+                &stream[at..at + 8],
+                "a pair's diff bytes in diffs/pairs.stream",
+            ),
+            (
+                &bytewise[..],
+                "a pair's byte-wise difference in diffs/pairs.*",
+            ),
+        ] {
+            known.push((hex::encode(bytes), what));
+        }
+    }
     for key in index["keys"].as_object().unwrap().values() {
         for field in ["seed", "public", "key_id"] {
             known.push((

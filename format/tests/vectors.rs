@@ -36,11 +36,14 @@ fn hex32(v: &Value) -> [u8; 32] {
 
 /// The fuzz targets' seed corpus (`fuzz/seeds/<target>/`) is the vector set, so that
 /// mutations start from every interesting case; image and delta seeds carry the leading
-/// byte the `image_stream` and `delta_stream` targets take as their chunk size.
-fn fuzz_seeds(files: &[(String, Vec<u8>)]) -> Vec<(PathBuf, Vec<u8>)> {
+/// byte the `image_stream` and `delta_stream` targets take as their chunk size, and
+/// difference-stream seeds the header `diff_patch` reads (piece size, image size, base
+/// length, base) before the stream.
+fn fuzz_seeds(generated: &generator::Vectors) -> Vec<(PathBuf, Vec<u8>)> {
     let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+    let file = |name: &str| &generated.files.iter().find(|(n, _)| n == name).unwrap().1;
     let mut out = Vec::new();
-    for (name, bytes) in files {
+    for (name, bytes) in &generated.files {
         let (kind, file) = name.split_once('/').unwrap();
         let (target, seed) = match kind {
             "images" if file.ends_with(".ota") => ("image_stream", [&[0x3f], &bytes[..]].concat()),
@@ -51,13 +54,28 @@ fn fuzz_seeds(files: &[(String, Vec<u8>)]) -> Vec<(PathBuf, Vec<u8>)> {
         };
         out.push((seeds.join(target).join(file), seed));
     }
+    for entry in generated.index["vectors"].as_array().unwrap() {
+        if entry["kind"] != "diff" {
+            continue;
+        }
+        let name = entry["file"].as_str().unwrap();
+        let base = file(entry["base"].as_str().unwrap());
+        let image_size = entry["image_size"].as_u64().unwrap() as u32;
+        let mut seed = vec![0x3f];
+        seed.extend_from_slice(&image_size.to_le_bytes());
+        seed.extend_from_slice(&u16::try_from(base.len()).unwrap().to_le_bytes());
+        seed.extend_from_slice(base);
+        seed.extend_from_slice(file(name));
+        let (_, stream) = name.split_once('/').unwrap();
+        out.push((seeds.join("diff_patch").join(stream), seed));
+    }
     out
 }
 
 #[test]
 fn fuzz_seeds_are_the_vectors() {
     let generated = generator::generate();
-    let seeds = fuzz_seeds(&generated.files);
+    let seeds = fuzz_seeds(&generated);
     for (path, bytes) in &seeds {
         assert!(
             std::fs::read(path).is_ok_and(|b| &b == bytes),
@@ -65,7 +83,13 @@ fn fuzz_seeds_are_the_vectors() {
             path.display()
         );
     }
-    for target in ["image_stream", "delta_stream", "manifest", "descriptor"] {
+    for target in [
+        "image_stream",
+        "delta_stream",
+        "manifest",
+        "descriptor",
+        "diff_patch",
+    ] {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../fuzz/seeds")
             .join(target);
@@ -91,7 +115,8 @@ fn vectors_on_disk_match_the_generator() {
             std::fs::write(path, bytes).unwrap();
         }
         std::fs::write(dir().join("vectors.json"), json).unwrap();
-        for (seed, bytes) in fuzz_seeds(&generated.files) {
+        for (seed, bytes) in fuzz_seeds(&generated) {
+            std::fs::create_dir_all(seed.parent().unwrap()).unwrap();
             std::fs::write(seed, bytes).unwrap();
         }
         return;
@@ -129,6 +154,57 @@ fn device_from(v: &Value, id: &[u8]) -> Device<'static> {
         device_id: id,
         now: v["now"].as_u64(),
         slot_size: v["slot_size"].as_u64().unwrap() as u32,
+    }
+}
+
+/// Applies a difference stream to `base` with [`diff::DiffPatcher`], asking for the target
+/// `piece` bytes at a time; the error's name on refusal. A read outside the stream or the
+/// base fails the test: the patcher must never ask for one.
+fn patch(stream: &[u8], base: &[u8], image_size: u32, piece: usize) -> Result<Vec<u8>, String> {
+    let name = |e: diff::DiffCorruption| format!("{e:?}");
+    let mut patcher =
+        diff::DiffPatcher::new(image_size, base.len() as u32, stream.len() as u32).map_err(name)?;
+    let mut source = diff::SliceSource {
+        stream,
+        base,
+        control_offset: diff::control_offset(image_size),
+    };
+    let mut out = vec![0u8; image_size as usize];
+    for chunk in out.chunks_mut(piece) {
+        match patcher.fill(&mut source, chunk) {
+            Ok(()) => {}
+            Err(diff::DiffError::Corrupt(e)) => return Err(name(e)),
+            Err(diff::DiffError::Source(e)) => panic!("read outside the stream or base: {e:?}"),
+        }
+    }
+    assert_eq!(patcher.produced(), image_size);
+    patcher.finish().map_err(name)?;
+    Ok(out)
+}
+
+/// A difference-stream vector's outcome, the same whatever the output piece size.
+fn run_diff(entry: &Value, stream: &[u8]) -> String {
+    let base = read(entry["base"].as_str().unwrap());
+    let image_size = entry["image_size"].as_u64().unwrap() as u32;
+    let whole = (image_size as usize).max(1);
+    let outcomes: Vec<_> = [1, 7, 4096, whole]
+        .into_iter()
+        .map(|piece| patch(stream, &base, image_size, piece))
+        .collect();
+    for o in &outcomes[1..] {
+        assert_eq!(o, &outcomes[0], "piece sizes disagree: {entry}");
+    }
+    match &outcomes[0] {
+        Ok(target) => {
+            let expected = read(
+                entry["target"]
+                    .as_str()
+                    .expect("a valid diff names its target"),
+            );
+            assert!(*target == expected, "{entry}: not the expected target");
+            "valid".into()
+        }
+        Err(name) => name.clone(),
     }
 }
 
@@ -224,6 +300,7 @@ fn run(entry: &Value, keys: TrustedKeys<'_>) -> String {
                 }
             }
         }
+        "diff" => run_diff(entry, &bytes),
         other => panic!("unknown vector kind {other}"),
     }
 }
@@ -248,6 +325,38 @@ fn every_vector_gives_its_labelled_result() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The encoding-3 delta vector installs: its payload (zstd, no prefix, method-2 rules)
+/// decodes to exactly `stream_size` bytes, the `diffs/moved-code.stream` vector, which
+/// applied to the base gives the bytes whose digest the carried target header signs.
+#[test]
+fn difference_delta_decodes_to_its_target() {
+    use std::io::Read;
+    let trusted = [TrustedKey::new(common::pk(&common::key_a()))];
+    let base = read("deltas/riscv-base.installed.bin");
+    let file = read("deltas/valid-difference.otad");
+    let expect = DeltaExpectations {
+        base: Some((base.len() as u32, common::sha(&base))),
+        ..Default::default()
+    };
+    let verified = verify_delta(&file, TrustedKeys::new(&trusted), expect).unwrap();
+    let DeltaEncoding::Difference { stream_size } = verified.delta.info.encoding else {
+        panic!("not encoding 3");
+    };
+    let payload = &file[file.len() - verified.delta.info.payload_size as usize..];
+    let mut decoder = zstd::stream::read::Decoder::new(payload).unwrap();
+    decoder
+        .set_parameter(zstd::zstd_safe::DParameter::WindowLogMax(u32::from(
+            verified.delta.info.window_log,
+        )))
+        .unwrap();
+    let mut stream = Vec::new();
+    decoder.read_to_end(&mut stream).unwrap();
+    assert_eq!(stream.len(), stream_size as usize);
+    assert!(stream == read("diffs/moved-code.stream"));
+    let target = patch(&stream, &base, verified.target.info.image_size, 4096).unwrap();
+    assert_eq!(common::sha(&target), verified.target.info.image_sha256);
 }
 
 #[test]

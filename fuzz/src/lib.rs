@@ -146,15 +146,81 @@ pub fn delta_stream(data: &[u8]) {
         let sig: [u8; SIGNATURE_LEN] = file[DELTA_HEADER_LEN - SIGNATURE_LEN..DELTA_HEADER_LEN]
             .try_into()
             .unwrap();
-        // Canonical except the extension area (0xA0..0xC0), which readers ignore.
+        // Canonical except the extension area (0xA0..0xC0, with encoding 3 0xA4..0xC0:
+        // the stream size comes first), which readers ignore.
+        let extension = match info.encoding {
+            DeltaEncoding::PatchFrom => 0xA0,
+            DeltaEncoding::Difference { .. } => 0xA4,
+        };
         let mut expected = [0u8; DELTA_HEADER_LEN];
         expected.copy_from_slice(&file[..DELTA_HEADER_LEN]);
-        expected[0xA0..DELTA_HEADER_LEN - SIGNATURE_LEN].fill(0);
+        expected[extension..DELTA_HEADER_LEN - SIGNATURE_LEN].fill(0);
         assert_eq!(
             info.assemble(&sig).unwrap(),
             expected,
             "delta header is not canonical"
         );
+    }
+}
+
+/// Applies `stream` to `base` with a [`diff::DiffPatcher`], asking for the target in
+/// pieces of the sizes `pieces` yields; the target, or the first refusal.
+fn patch_in_pieces(
+    stream: &[u8],
+    base: &[u8],
+    image_size: u32,
+    mut pieces: impl FnMut() -> usize,
+) -> Result<Vec<u8>, diff::DiffCorruption> {
+    let base_size = u32::try_from(base.len()).unwrap();
+    let stream_size = u32::try_from(stream.len()).unwrap();
+    let mut patcher = diff::DiffPatcher::new(image_size, base_size, stream_size)?;
+    let mut source = diff::SliceSource {
+        stream,
+        base,
+        control_offset: diff::control_offset(image_size),
+    };
+    // `new` accepted the stream, so it holds at least `image_size` bytes: the output is
+    // bounded by the input.
+    let mut out = vec![0u8; image_size as usize];
+    let mut at = 0;
+    while at < out.len() {
+        let n = pieces().clamp(1, out.len() - at);
+        match patcher.fill(&mut source, &mut out[at..at + n]) {
+            Ok(()) => at += n,
+            Err(diff::DiffError::Corrupt(e)) => return Err(e),
+            Err(diff::DiffError::Source(e)) => {
+                panic!("the patcher read outside the stream or the base: {e:?}")
+            }
+        }
+        assert_eq!(patcher.produced() as usize, at);
+    }
+    patcher.finish()?;
+    Ok(out)
+}
+
+/// A difference stream (delta encoding 3) applied by [`diff::DiffPatcher`]. The input is
+/// a piece-size byte, the image size (`u32` LE), the base length (`u16` LE), the base,
+/// then the stream. Whatever the bytes: no panic, no read outside the stream or the base,
+/// a success gives exactly `image_size` bytes, and the outcome (target or error) is the
+/// same whether the target is asked for in varying pieces or whole.
+pub fn diff_patch(data: &[u8]) {
+    let Some((head, rest)) = data.split_first_chunk::<7>() else {
+        return;
+    };
+    let cut = head[0];
+    let image_size = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+    let base_len = usize::from(u16::from_le_bytes([head[5], head[6]])).min(rest.len());
+    let (base, stream) = rest.split_at(base_len);
+    let mut size = usize::from(cut) + 1;
+    let pieces = patch_in_pieces(stream, base, image_size, || {
+        let n = size;
+        size = size * 7 % 4099 + 1;
+        n
+    });
+    let whole = patch_in_pieces(stream, base, image_size, || usize::MAX);
+    assert_eq!(pieces, whole, "the piece sizes changed the outcome");
+    if let Ok(target) = whole {
+        assert_eq!(target.len(), image_size as usize);
     }
 }
 

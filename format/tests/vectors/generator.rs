@@ -272,6 +272,24 @@ impl Builder {
         }));
     }
 
+    /// A difference stream (delta encoding 3) applied to `base` for an image of
+    /// `image_size` bytes; `target` (a vector file) is the image a valid one gives.
+    fn diff(
+        &mut self,
+        name: &str,
+        stream: Vec<u8>,
+        (base, image_size, target): (&str, u32, Option<&str>),
+        expect: &str,
+        attack: &str,
+    ) {
+        let file = format!("diffs/{name}.stream");
+        self.file(&file, stream);
+        self.entry(json!({
+            "file": file, "kind": "diff", "expect": expect, "attack": attack,
+            "base": base, "image_size": image_size, "target": target,
+        }));
+    }
+
     /// A manifest decided on by a device.
     fn decide(&mut self, manifest: &str, device: &Device<'_>, expect: &str, attack: &str) {
         self.entry(json!({
@@ -1254,6 +1272,7 @@ pub fn generate() -> Vectors {
     );
 
     flash_window_and_delta_vectors(&mut v, &info);
+    difference_vectors(&mut v, &info);
 
     let key_json = |k: &ed25519_dalek::SigningKey, trusted: bool| {
         json!({
@@ -1461,7 +1480,7 @@ fn flash_window_and_delta_vectors(v: &mut Builder, info: &ImageInfo) {
             "method-1.otad",
             resigned(&|f| f[0x0E] = 1),
             "InvalidField(Compression)",
-            "payload encoding 1 (only 2 is defined), re-signed",
+            "payload encoding 1 (only 2 and 3 are defined), re-signed",
         ),
         (
             "window-log-9.otad",
@@ -1599,5 +1618,640 @@ fn flash_window_and_delta_vectors(v: &mut Builder, info: &ImageInfo) {
     ));
     for (name, bytes, expect, attack) in hostile {
         v.delta(name, Some(bytes), none, expect, attack);
+    }
+}
+
+/// RV32 instruction encodings for the difference-stream vectors (RISC-V unprivileged ISA,
+/// RV32I base formats).
+mod rv {
+    pub const RA: u32 = 1;
+    pub const T0: u32 = 5;
+    pub const A0: u32 = 10;
+    pub const A1: u32 = 11;
+    pub const A2: u32 = 12;
+    pub const A4: u32 = 14;
+    pub const A5: u32 = 15;
+
+    /// `offset` as an upper part (low 12 bits zero) and a 12-bit low field with
+    /// `hi + sext12(lo) == offset`, as an assembler splits `%hi`/`%lo`.
+    pub fn split(offset: u32) -> (u32, u32) {
+        let hi = offset.wrapping_add(0x800) & 0xFFFF_F000;
+        (hi, offset.wrapping_sub(hi) & 0xFFF)
+    }
+    pub fn auipc(rd: u32, hi: u32) -> u32 {
+        hi | (rd << 7) | 0x17
+    }
+    pub fn lui(rd: u32, hi: u32) -> u32 {
+        hi | (rd << 7) | 0x37
+    }
+    pub fn i_type(opcode: u32, funct3: u32, rd: u32, rs1: u32, lo: u32) -> u32 {
+        (lo << 20) | (rs1 << 15) | (funct3 << 12) | (rd << 7) | opcode
+    }
+    pub fn jalr(rd: u32, rs1: u32, lo: u32) -> u32 {
+        i_type(0x67, 0, rd, rs1, lo)
+    }
+    pub fn addi(rd: u32, rs1: u32, lo: u32) -> u32 {
+        i_type(0x13, 0, rd, rs1, lo)
+    }
+    pub fn lw(rd: u32, rs1: u32, lo: u32) -> u32 {
+        i_type(0x03, 2, rd, rs1, lo)
+    }
+    pub fn sw(rs2: u32, rs1: u32, lo: u32) -> u32 {
+        ((lo >> 5) << 25) | (rs2 << 20) | (rs1 << 15) | (2 << 12) | ((lo & 0x1F) << 7) | 0x23
+    }
+}
+
+/// One item of a generated RISC-V program.
+#[derive(Clone, Copy)]
+enum Insn {
+    /// A 4-byte instruction that starts no address pair.
+    Word(u32),
+    /// A 2-byte (compressed) instruction.
+    Half(u16),
+    /// `auipc ra` + `jalr ra`: a call to the function with this id.
+    Call(usize),
+    /// `lui a0` + `addi a0, a0`: the absolute address of a data item.
+    Address(usize),
+    /// `auipc a5` + `lw a4, (a5)`: a data item's first word, PC-relative.
+    Load(usize),
+    /// `lui t0` + `sw a1, (t0)`: a store to a fixed RAM address (it never moves).
+    Store(u32),
+}
+
+/// Where the image's bytes are mapped (ESP32-C3 instruction/data bus, after the header).
+const IMAGE_ADDRESS: u32 = 0x4200_0020;
+
+/// Lays out `functions` (id, instructions) in order, then `data` (4-byte aligned), and
+/// assembles them; also returns the offsets of the address pairs.
+fn assemble(functions: &[(usize, Vec<Insn>)], data: &[Vec<u8>]) -> (Vec<u8>, Vec<usize>) {
+    let size = |i: &Insn| match i {
+        Insn::Word(_) => 4,
+        Insn::Half(_) => 2,
+        _ => 8,
+    };
+    let mut at = 0usize;
+    let mut function_at = std::collections::HashMap::new();
+    for (id, body) in functions {
+        function_at.insert(*id, at);
+        at += body.iter().map(size).sum::<usize>();
+    }
+    let mut data_at = Vec::new();
+    at = at.next_multiple_of(4);
+    for d in data {
+        data_at.push(at);
+        at += d.len().next_multiple_of(4);
+    }
+    let mut out = Vec::with_capacity(at);
+    let mut pairs = Vec::new();
+    for (_, body) in functions {
+        for insn in body {
+            let pc = out.len();
+            let relative = |to: usize| (to as u32).wrapping_sub(pc as u32);
+            let words = match *insn {
+                Insn::Word(w) => {
+                    out.extend_from_slice(&w.to_le_bytes());
+                    continue;
+                }
+                Insn::Half(h) => {
+                    out.extend_from_slice(&h.to_le_bytes());
+                    continue;
+                }
+                Insn::Call(id) => {
+                    let (hi, lo) = rv::split(relative(function_at[&id]));
+                    [rv::auipc(rv::RA, hi), rv::jalr(rv::RA, rv::RA, lo)]
+                }
+                Insn::Address(d) => {
+                    let (hi, lo) = rv::split(IMAGE_ADDRESS + data_at[d] as u32);
+                    [rv::lui(rv::A0, hi), rv::addi(rv::A0, rv::A0, lo)]
+                }
+                Insn::Load(d) => {
+                    let (hi, lo) = rv::split(relative(data_at[d]));
+                    [rv::auipc(rv::A5, hi), rv::lw(rv::A4, rv::A5, lo)]
+                }
+                Insn::Store(address) => {
+                    let (hi, lo) = rv::split(address);
+                    [rv::lui(rv::T0, hi), rv::sw(rv::A1, rv::T0, lo)]
+                }
+            };
+            pairs.push(pc);
+            out.extend_from_slice(&words[0].to_le_bytes());
+            out.extend_from_slice(&words[1].to_le_bytes());
+        }
+    }
+    out.resize(out.len().next_multiple_of(4), 0);
+    for d in data {
+        out.extend_from_slice(d);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    assert_eq!(out.len(), at);
+    (out, pairs)
+}
+
+/// A function of `len` instructions: plain 4- and 2-byte instructions, calls to the
+/// functions `0..functions`, data addresses and loads of `0..data`, stores to RAM.
+fn riscv_function(x: &mut u64, len: usize, functions: usize, data: usize) -> Vec<Insn> {
+    let mut next = || {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    };
+    (0..len)
+        .map(|_| {
+            let r = next();
+            let pick = (r >> 32) as usize;
+            match r % 100 {
+                // add/addi/lw/sw/beq on small registers: opcodes that start no pair.
+                0..55 => {
+                    let opcode = [0x33, 0x13, 0x03, 0x23, 0x63][pick % 5];
+                    Insn::Word(opcode | ((r as u32 >> 8) & 0x01FF_FF80))
+                }
+                // Low two bits 00, 01 or 10: a compressed instruction.
+                55..75 => Insn::Half(((r >> 16) as u16 & !3) | (pick % 3) as u16),
+                75..85 => Insn::Call(pick % functions),
+                85..92 => Insn::Address(pick % data),
+                92..96 => Insn::Load(pick % data),
+                _ => Insn::Store(0x3FC8_0000 + (pick % 0x4000) as u32 * 4),
+            }
+        })
+        .collect()
+}
+
+/// A base and a target image of RISC-V code in which code moved: the target inserts a
+/// function in the middle (a multiple of 4 bytes, so the data after the code moves by the
+/// same amount) and changes a version string. Returns base, target, where the inserted
+/// function starts, its length, and the target's pair offsets.
+fn moved_code() -> (Vec<u8>, Vec<u8>, usize, usize, Vec<usize>) {
+    const FUNCTIONS: usize = 40;
+    let mut x = 0x5EED_0003u64;
+    let mut data: Vec<Vec<u8>> = (0..12)
+        .map(|i| format!("thermostat: message {i:02} of the firmware\0").into_bytes())
+        .collect();
+    data[0] = b"fw 1.0.0\0".to_vec();
+    let mut functions: Vec<(usize, Vec<Insn>)> = (0..FUNCTIONS)
+        .map(|id| {
+            let len = 20 + (id * 7) % 31;
+            (id, riscv_function(&mut x, len, FUNCTIONS, data.len()))
+        })
+        .collect();
+    let (base, _) = assemble(&functions, &data);
+    let mut inserted = riscv_function(&mut x, 24, FUNCTIONS, data.len());
+    // Keep the data 4-byte aligned at the same distance from the code.
+    let bytes = |f: &[Insn]| {
+        f.iter()
+            .map(|i| match i {
+                Insn::Word(_) => 4,
+                Insn::Half(_) => 2,
+                _ => 8,
+            })
+            .sum::<usize>()
+    };
+    if bytes(&inserted) % 4 != 0 {
+        inserted.push(Insn::Half(0x0001)); // c.nop
+    }
+    let at = FUNCTIONS / 2;
+    let insert_len = bytes(&inserted);
+    let insert_at: usize = functions[..at].iter().map(|(_, f)| bytes(f)).sum();
+    functions.insert(at, (FUNCTIONS, inserted));
+    data[0] = b"fw 1.1.0\0".to_vec();
+    let (target, pairs) = assemble(&functions, &data);
+    assert_eq!(target.len(), base.len() + insert_len);
+    (base, target, insert_at, insert_len, pairs)
+}
+
+/// The bytes of a difference stream for an image of `image_size`: `diff`, zeros to the
+/// control offset, `control`.
+fn raw_stream(image_size: u32, diff: &[u8], control: &[u8]) -> Vec<u8> {
+    let mut s = diff.to_vec();
+    s.resize(diff::control_offset(image_size) as usize, 0);
+    s.extend_from_slice(control);
+    s
+}
+
+/// LEB128 of each value, as `Record::encode` writes them (shortest form).
+fn leb128(values: &[u32]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &v in values {
+        let mut v = v;
+        loop {
+            let byte = (v & 0x7F) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    out
+}
+
+fn zigzag(seek: i32) -> u32 {
+    ((seek << 1) ^ (seek >> 31)) as u32
+}
+
+/// The control records of `records`, encoded.
+fn control(records: &[(u32, u32, i32)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &(add_len, copy_len, seek) in records {
+        out.extend(leb128(&[add_len, copy_len, zigzag(seek)]));
+    }
+    out
+}
+
+/// The small hand-made base of the `diffs/` vectors: every kind of address pair, words
+/// that resemble one but are not, compressed instructions, and a pair at offset 60.
+fn pairs_base() -> Vec<u32> {
+    use rv::*;
+    let (call_hi, call_lo) = split(0x0000_17F0);
+    let (la_hi, la_lo) = split(0x3C00_1123);
+    let (st_hi, st_lo) = split(0x3FC8_07FC);
+    let (ld_hi, ld_lo) = split(0xFFFF_FFFC);
+    vec![
+        0x4501_0001, // c.nop, c.li a0, 0: two 2-byte instructions
+        auipc(RA, call_hi),
+        jalr(RA, RA, call_lo), // I-type pair (jalr)
+        lui(A0, la_hi),
+        addi(A0, A0, la_lo), // I-type pair (addi)
+        lui(T0, st_hi),
+        sw(A1, T0, st_lo), // S-type pair (store)
+        auipc(A5, ld_hi),
+        lw(A4, A5, ld_lo), // I-type pair (load)
+        lui(A0, la_hi),
+        i_type(0x13, 2, A0, A0, 5), // slti: OP-IMM with funct3 2, not a pair
+        lui(A0, la_hi),
+        addi(A1, A2, 5), // rs1 is not the lui's rd: not a pair
+        lui(0, la_hi),
+        addi(0, 0, 1), // rd 0: not a pair
+        auipc(RA, call_hi),
+        jalr(RA, RA, call_lo), // a pair at 60 that the first add run cuts after 6 bytes
+        0x0000_8082,           // c.ret, c.unimp
+        auipc(A5, ld_hi),
+        lw(A4, A5, ld_lo),
+        lui(A0, la_hi),
+        addi(A0, A0, la_lo),
+        0x0013_0001, // c.nop, then the first half of a 4-byte instruction the base ends in
+        0x0000_0000,
+    ]
+}
+
+/// The target words of `pairs_base` after a change: every pair's address moves, a
+/// register or two differ (the bits a pair carries beside its address), look-alikes
+/// change their immediates.
+fn pairs_target(base: &[u32]) -> Vec<u32> {
+    use rv::*;
+    let mut t = base.to_vec();
+    let set_pair = |t: &mut Vec<u32>, at: usize, w: [u32; 2]| {
+        t[at] = w[0];
+        t[at + 1] = w[1];
+    };
+    // The call reaches 0x40 further; the address crosses a 4 KiB boundary downwards.
+    let (hi, lo) = split(0x0000_1830);
+    set_pair(&mut t, 1, [auipc(RA, hi), jalr(RA, RA, lo)]);
+    let (hi, lo) = split(0x3C00_0FFC);
+    set_pair(&mut t, 3, [lui(A0, hi), addi(A0, A0, lo)]);
+    // The store's low part turns from 0x7FC to -0x7FC (its high part carries).
+    let (hi, lo) = split(0x3FC8_0804);
+    set_pair(&mut t, 5, [lui(T0, hi), sw(A2, T0, lo)]);
+    // The load's base register and its destination change with its address.
+    let (hi, lo) = split(0xFFFF_FFF4);
+    set_pair(&mut t, 7, [auipc(A4, hi), lw(A5, A4, lo)]);
+    t[10] = i_type(0x13, 2, A0, A0, 9);
+    t[12] = addi(A1, A2, 9);
+    t[14] = addi(0, 0, 3);
+    let (hi, lo) = split(0x0000_2000);
+    set_pair(&mut t, 15, [auipc(RA, hi), jalr(RA, RA, lo)]);
+    let (hi, lo) = split(0x0001_0000);
+    set_pair(&mut t, 18, [auipc(A5, hi), lw(A4, A5, lo)]);
+    t
+}
+
+fn words(w: &[u32]) -> Vec<u8> {
+    w.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+/// Delta encoding 3: a RISC-V base and a target in which code moved, the target as a
+/// method-2 image, the encoding-3 delta between them with hostile headers, and the
+/// difference-stream vectors (`diffs/`), valid and corrupt.
+fn difference_vectors(v: &mut Builder, info: &ImageInfo) {
+    const D: usize = DELTA_HEADER_LEN;
+    let a = key_a();
+    let (base, target, insert_at, insert_len, target_pairs) = moved_code();
+    let payload = zstd_flash(&target, 15, &[]);
+    let tinfo = ImageInfo {
+        version: Version::parse("1.3.0").unwrap(),
+        compression: Compression::ZstdFlashWindow { window_log: 15 },
+        payload_size: payload.len() as u32,
+        payload_sha256: sha(&payload),
+        image_size: target.len() as u32,
+        image_sha256: sha(&target),
+        ..*info
+    };
+    let timage = image(&tinfo, &a, &payload);
+    v.file("images/valid-riscv.installed.bin", target.clone());
+    v.image(
+        "valid-riscv.ota",
+        timage.clone(),
+        "valid",
+        "none: method 2, window 2^15, of valid-riscv.installed.bin (RISC-V code whose middle function is new)",
+    );
+
+    // The records a bsdiff-style matcher finds: the code before the new function, the
+    // new function's bytes, the rest (moved by insert_len).
+    let records = [
+        diff::Record {
+            add_len: insert_at as u32,
+            copy_len: insert_len as u32,
+            seek: 0,
+        },
+        diff::Record {
+            add_len: (base.len() - insert_at) as u32,
+            copy_len: 0,
+            seek: 0,
+        },
+    ];
+    let stream = diff::encode_stream(&base, &target, &records).unwrap();
+    // Why encoding 3 exists: every pair that reaches across the move carries one of a
+    // few 8-byte diffs (+insert_len or -insert_len, I- or S-type), whatever its address.
+    let mut pair_diffs: Vec<&[u8]> = target_pairs
+        .iter()
+        .filter(|&&at| at < insert_at || at >= insert_at + insert_len)
+        .map(|&at| &stream[at..at + 8])
+        .filter(|d| d.iter().any(|b| *b != 0))
+        .collect();
+    assert!(pair_diffs.len() > 20);
+    pair_diffs.sort();
+    pair_diffs.dedup();
+    assert!(pair_diffs.len() <= 3, "{pair_diffs:02x?}");
+
+    let window_log = 14;
+    assert!(stream.len() <= 1 << window_log);
+    let dpayload = zstd_flash(&stream, window_log, &[]);
+    let dinfo = DeltaInfo {
+        encoding: DeltaEncoding::Difference {
+            stream_size: stream.len() as u32,
+        },
+        ..delta_info_for(&base, &timage, &dpayload, window_log, &a)
+    };
+    let valid = delta_file(&dinfo, &a, &timage, &dpayload);
+    v.file("deltas/riscv-base.installed.bin", base.clone());
+    v.diff(
+        "moved-code",
+        stream.clone(),
+        (
+            "deltas/riscv-base.installed.bin",
+            target.len() as u32,
+            Some("images/valid-riscv.installed.bin"),
+        ),
+        "valid",
+        "none: the difference stream deltas/valid-difference.otad's payload decodes to; code moved, so pairs reaching across the move share their diff bytes",
+    );
+    let none = (None, None, None);
+    v.delta(
+        "valid-difference.otad",
+        Some(valid.clone()),
+        none,
+        "valid",
+        "none: encoding 3, riscv-base.installed.bin to valid-riscv.ota, window 2^14, libzstd level 19 of diffs/moved-code.stream (no prefix), blocks <= 8 KiB",
+    );
+    v.delta(
+        "valid-difference.otad",
+        None,
+        (
+            Some("deltas/riscv-base.installed.bin"),
+            None,
+            Some(("thermostat", ChipId::ESP32C3.0)),
+        ),
+        "valid",
+        "none: a device running riscv-base.installed.bin",
+    );
+    let resigned = |patch: &dyn Fn(&mut Vec<u8>)| {
+        let mut f = valid.clone();
+        patch(&mut f);
+        resign(&mut f, D, &a, DELTA_DOMAIN);
+        f
+    };
+    let set_u32 = |f: &mut Vec<u8>, at: usize, value: u32| {
+        f[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    };
+    let hostile: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "difference-extension-area-not-zero.otad",
+            resigned(&|f| f[0xA4..D - 64].fill(0xA5)),
+            "valid",
+            "none: with encoding 3 the extension area starts at 0xA4 and is ignored (but signed)",
+        ),
+        (
+            "encoding-4.otad",
+            resigned(&|f| f[0x0E] = 4),
+            "InvalidField(Compression)",
+            "payload encoding 4 (only 2 and 3 are defined), re-signed",
+        ),
+        (
+            "difference-stream-size-0.otad",
+            resigned(&|f| set_u32(f, 0xA0, 0)),
+            "InvalidField(Sizes)",
+            "encoding 3 with stream size 0, re-signed",
+        ),
+        (
+            "difference-stream-size-too-large.otad",
+            resigned(&|f| set_u32(f, 0xA0, diff::MAX_STREAM_SIZE + 1)),
+            "InvalidField(Sizes)",
+            "encoding 3 with stream size above 32 MiB, re-signed",
+        ),
+    ];
+    for (name, bytes, expect, attack) in hostile {
+        v.delta(name, Some(bytes), none, expect, attack);
+    }
+
+    // --- difference streams by hand ---
+    let pbase = pairs_base();
+    let ptarget = pairs_target(&pbase);
+    let (pbase, ptarget) = (words(&pbase), words(&ptarget));
+    v.file("diffs/pairs.base", pbase.clone());
+    let n = pbase.len();
+    assert_eq!(n, 96);
+    // The target: base 0..66 (the pair at 60 cut after 6 bytes), 5 new bytes, base 2..18
+    // again (the walk restarts at the run), 3 new bytes and a seek to the base's end, then
+    // base 58..96 after a seek back (the run starts inside the look-alike at 52), 2 new bytes.
+    let mut target = ptarget[..66].to_vec();
+    target.extend_from_slice(b"NEW!!");
+    target.extend_from_slice(&ptarget[2..18]);
+    target.extend_from_slice(b"abc");
+    target.extend_from_slice(&ptarget[58..96]);
+    target.extend_from_slice(b"yz");
+    let records = [(66, 5, -64), (16, 3, 78), (0, 0, -38), (38, 2, 0)];
+    let precords: Vec<diff::Record> = records
+        .iter()
+        .map(|&(add_len, copy_len, seek)| diff::Record {
+            add_len,
+            copy_len,
+            seek,
+        })
+        .collect();
+    let stream = diff::encode_stream(&pbase, &target, &precords).unwrap();
+    // Each pair of the first run is normalised: its diff bytes are not the byte-wise ones.
+    for at in [4usize, 12, 20, 28] {
+        let bytewise: Vec<u8> = (at..at + 8)
+            .map(|i| target[i].wrapping_sub(pbase[i]))
+            .collect();
+        assert_ne!(stream[at..at + 8], bytewise[..], "pair at {at}");
+    }
+    // ... and the look-alikes are not.
+    for i in 36..60 {
+        assert_eq!(stream[i], target[i].wrapping_sub(pbase[i]), "byte {i}");
+    }
+    assert_eq!(
+        stream[diff::control_offset(target.len() as u32) as usize..],
+        control(&records)
+    );
+    v.file("diffs/pairs.target", target.clone());
+    let image_size = target.len() as u32;
+    v.diff(
+        "pairs",
+        stream.clone(),
+        ("diffs/pairs.base", image_size, Some("diffs/pairs.target")),
+        "valid",
+        "none: I- and S-type pairs, look-alikes (slti, rs1 != rd, rd 0), a pair cut by its run's end, runs restarting the walk mid-base, seeks back and to the base's end",
+    );
+
+    // The same records with LEB128 values in longer forms: all that counts is the value.
+    let mut long_forms = Vec::new();
+    long_forms.extend([0xC2, 0x80, 0x00]); // 66 in 3 bytes
+    long_forms.extend([0x85, 0x00]); // 5 in 2 bytes
+    long_forms.extend([0xFF, 0x80, 0x80, 0x80, 0x00]); // zigzag(-64) = 127 in 5 bytes
+    long_forms.extend(control(&records[1..2]));
+    long_forms.extend([0x80, 0x80, 0x80, 0x80, 0x00, 0x00]); // 0 in 5 bytes, 0
+    long_forms.extend(leb128(&[zigzag(-38)]));
+    long_forms.extend(control(&records[3..]));
+    let long = raw_stream(image_size, &stream[..target.len()], &long_forms);
+    v.diff(
+        "long-leb128",
+        long,
+        ("diffs/pairs.base", image_size, Some("diffs/pairs.target")),
+        "valid",
+        "none: pairs.stream with LEB128 values in longer forms (3, 2 and 5 bytes, a 5-byte zero)",
+    );
+
+    // A 4096-byte image: the control records start right after it, no padding.
+    let sector: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 253) as u8).collect();
+    v.file("diffs/sector.target", sector.clone());
+    v.diff(
+        "sector",
+        raw_stream(4096, &sector, &control(&[(0, 4096, 0)])),
+        ("diffs/pairs.base", 4096, Some("diffs/sector.target")),
+        "valid",
+        "none: one copy run of 4096 bytes; the control records start at 4096, without padding",
+    );
+
+    // Corrupt streams, each for a 100-byte image from pairs.base (96 bytes).
+    let garbage: Vec<u8> = (0..100u32).map(|i| (i * 13 % 256) as u8).collect();
+    let corrupt = |c: &[u8]| raw_stream(100, &garbage, c);
+    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "stream-too-short",
+            corrupt(&[])[..4095].to_vec(),
+            "StreamTooShort",
+            "4095 bytes: less than the diff bytes of a 100-byte image and their padding",
+        ),
+        (
+            "control-empty",
+            corrupt(&[]),
+            "ControlEnds",
+            "no control records at all",
+        ),
+        (
+            "control-ends",
+            corrupt(&control(&[(10, 10, 0)])),
+            "ControlEnds",
+            "the records give 20 of the 100 bytes",
+        ),
+        (
+            "record-cut",
+            corrupt(&leb128(&[10, 10])),
+            "BadRecord",
+            "the control area ends after a record's copy length",
+        ),
+        (
+            "leb128-cut",
+            corrupt(&[0x8A]),
+            "BadRecord",
+            "the control area ends inside a LEB128 value",
+        ),
+        (
+            "leb128-fifth-byte-0x10",
+            corrupt(&[0x80, 0x80, 0x80, 0x80, 0x10, 0, 0]),
+            "BadRecord",
+            "a 5-byte LEB128 value of 2^32 (fifth byte above 0x0F)",
+        ),
+        (
+            "leb128-six-bytes",
+            corrupt(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0, 0]),
+            "BadRecord",
+            "a 6-byte LEB128 value (of 0)",
+        ),
+        (
+            "beyond-base",
+            corrupt(&control(&[(97, 3, 0)])),
+            "BeyondBase",
+            "an add run of 97 bytes from a 96-byte base",
+        ),
+        (
+            "beyond-base-and-image",
+            corrupt(&control(&[(10, 0, 80), (7, 90, 0)])),
+            "BeyondBase",
+            "a record that reads past the base and writes past the image: the base is checked first",
+        ),
+        (
+            "beyond-image",
+            corrupt(&control(&[(50, 51, 0)])),
+            "BeyondImage",
+            "a record of 101 bytes for a 100-byte image",
+        ),
+        (
+            "seek-before-base",
+            corrupt(&control(&[(10, 10, -11), (80, 0, 0)])),
+            "SeekOutsideBase",
+            "a seek to base position -1",
+        ),
+        (
+            "seek-past-base",
+            corrupt(&control(&[(10, 0, 87), (0, 90, 0)])),
+            "SeekOutsideBase",
+            "a seek to base position 97 of a 96-byte base (96 is allowed)",
+        ),
+        (
+            "seek-min",
+            corrupt(&[0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0, 100, 0]),
+            "SeekOutsideBase",
+            "a seek of -2^31 (zigzag 0xFFFFFFFF, the largest 5-byte LEB128 value)",
+        ),
+        (
+            "last-seek-outside-base",
+            corrupt(&control(&[(96, 4, 1)])),
+            "SeekOutsideBase",
+            "the last record's seek leaves the base: checked like every other",
+        ),
+        (
+            "trailing-record",
+            corrupt(&control(&[(96, 4, 0), (0, 0, 0)])),
+            "TrailingControl",
+            "an empty record after the image is complete",
+        ),
+        (
+            "trailing-byte",
+            corrupt(&[control(&[(96, 4, -96)]), vec![0]].concat()),
+            "TrailingControl",
+            "one control byte after the image is complete",
+        ),
+    ];
+    for (name, stream, expect, attack) in cases {
+        v.diff(
+            name,
+            stream,
+            ("diffs/pairs.base", 100, None),
+            expect,
+            attack,
+        );
     }
 }

@@ -22,6 +22,7 @@ ROLLOUT_DOMAIN = b"ota-sign rollout v1\0"
 GROUP_ORDER = 2**252 + 27742317777372353535851937790883648493
 MAX_IMAGE = 16 * 1024 * 1024
 MAX_PAYLOAD = MAX_IMAGE + 64 * 1024
+MAX_STREAM = 2 * MAX_IMAGE
 DESC_MAGIC = b"OTAKEYS!" + bytes.fromhex("9c5e12d07b33a16e")
 DESC_LEN = 276
 
@@ -245,10 +246,14 @@ def verify_delta(f, trusted, base=None, manifest=None, device_type=None, chip=No
     if u32(f, 8) & 0xFFFF:
         raise Reject("UnknownCriticalFlag")
     device = padded(f[0x10:0x30], valid_name, "InvalidField(DeviceType)")
-    if f[0x0E] != 2 or not 10 <= f[0x0F] <= 25:
+    encoding = f[0x0E]
+    if encoding not in (2, 3) or not 10 <= f[0x0F] <= 25:
         raise Reject("InvalidField(Compression)")
     base_size, payload_size = u32(f, 0x30), u32(f, 0x34)
     if not 0 < base_size <= MAX_IMAGE or not 0 < payload_size <= MAX_PAYLOAD:
+        raise Reject("InvalidField(Sizes)")
+    # Encoding 3 only: the stream size at 0xA0 (encoding 2 leaves it to the extension area).
+    if encoding == 3 and not 0 < u32(f, 0xA0) <= MAX_STREAM:
         raise Reject("InvalidField(Sizes)")
     check_signature(f, d, 0x98, DELTA_DOMAIN, trusted)
     chip_id = u16(f, 0x0C)
@@ -271,6 +276,117 @@ def verify_delta(f, trusted, base=None, manifest=None, device_type=None, chip=No
         raise Reject("Truncated")
     if hashlib.sha256(f[start:]).digest() != f[0x78:0x98]:
         raise Reject("PayloadDigestMismatch")
+
+
+# --- Delta encoding 3: the difference stream (FORMAT.md, "Delta encoding 3") ---
+
+MASK32 = 0xFFFFFFFF
+
+
+def sext12(f):
+    return (f - 4096 if f >= 2048 else f) & MASK32
+
+
+# Per pair type: field(w), put(f), mask.
+PAIR_TYPES = {
+    "I": (lambda w: w >> 20, lambda f: f << 20, 0xFFF00000),
+    "S": (lambda w: ((w >> 25) << 5) | ((w >> 7) & 0x1F),
+          lambda f: ((f >> 5) << 25) | ((f & 0x1F) << 7), 0xFE000F80),
+}
+
+
+def pair_type(b0, b1):
+    """"I", "S" or None: whether the base words b0, b1 form an address pair."""
+    rd = (b0 >> 7) & 0x1F
+    if b0 & 0x7F not in (0x17, 0x37) or rd == 0 or (b1 >> 15) & 0x1F != rd:
+        return None
+    op = b1 & 0x7F
+    if op in (0x67, 0x03) or (op == 0x13 and (b1 >> 12) & 7 == 0):
+        return "I"
+    return "S" if op == 0x23 else None
+
+
+def apply_add_run(base_run, diff_run):
+    """The target bytes of one add run: byte-wise sums, then each address pair the walk
+    over the base bytes finds (from the run's first byte) by the pair rule."""
+    n = len(base_run)
+    out = bytearray((d + b) & 0xFF for d, b in zip(diff_run, base_run))
+    i = 0
+    while n - i >= 2:
+        if base_run[i] & 3 != 3:
+            i += 2
+            continue
+        kind = None
+        if n - i >= 8:
+            b0, b1 = u32(base_run, i), u32(base_run, i + 4)
+            kind = pair_type(b0, b1)
+        if kind is None:
+            i += 4
+            continue
+        field, put, mask = PAIR_TYPES[kind]
+        d0, d1 = u32(diff_run, i), u32(diff_run, i + 4)
+        value = ((b0 & 0xFFFFF000) + sext12(field(b1))) & MASK32
+        delta = (d0 & 0xFFFFF000) | field(d1)
+        v = (value + delta) & MASK32
+        low = v & 0xFFF
+        high = (v - sext12(low)) & MASK32
+        t0 = high | ((b0 ^ d0) & 0xFFF)
+        t1 = put(low) | ((b1 ^ d1) & ~mask & MASK32)
+        out[i:i + 8] = t0.to_bytes(4, "little") + t1.to_bytes(4, "little")
+        i += 8
+    return bytes(out)
+
+
+class Control:
+    """The control area, read as LEB128 values."""
+
+    def __init__(self, data):
+        self.data, self.at = data, 0
+
+    def leb128(self, first):
+        """A value of at most 5 bytes (the fifth at most 0x0F); `first` says whether the
+        record starts here (the area ending then is ControlEnds, not BadRecord)."""
+        value = 0
+        for index in range(5):
+            if self.at == len(self.data):
+                raise Reject("ControlEnds" if first and index == 0 else "BadRecord")
+            byte = self.data[self.at]
+            self.at += 1
+            if index == 4 and byte > 0x0F:
+                raise Reject("BadRecord")
+            value |= (byte & 0x7F) << (7 * index)
+            if not byte & 0x80:
+                return value
+        raise Reject("BadRecord")
+
+
+def apply_stream(stream, base, image_size):
+    """The target a difference stream gives, or Reject with the first broken rule."""
+    control_offset = -(-image_size // 4096) * 4096
+    if len(stream) < control_offset:
+        raise Reject("StreamTooShort")
+    control = Control(stream[control_offset:])
+    target = bytearray()
+    t = p = 0
+    while t < image_size:
+        add_len = control.leb128(first=True)
+        copy_len = control.leb128(first=False)
+        z = control.leb128(first=False)
+        seek = (z >> 1) ^ -(z & 1)
+        if p + add_len > len(base):
+            raise Reject("BeyondBase")
+        if t + add_len + copy_len > image_size:
+            raise Reject("BeyondImage")
+        target += apply_add_run(base[p:p + add_len], stream[t:t + add_len])
+        t, p = t + add_len, p + add_len
+        target += stream[t:t + copy_len]
+        t += copy_len
+        if not 0 <= p + seek <= len(base):
+            raise Reject("SeekOutsideBase")
+        p += seek
+    if control.at != len(control.data):
+        raise Reject("TrailingControl")
+    return bytes(target)
 
 
 def verify_manifest(m, trusted):
@@ -402,6 +518,12 @@ def run(entry, base, trusted):
         dt = entry.get("expect_device_type")
         verify_delta(data, trusted, running, manifest, dt.encode() if dt else None,
                      entry.get("expect_chip"))
+        return "valid"
+    if kind == "diff":
+        b = open(os.path.join(base, entry["base"]), "rb").read()
+        target = apply_stream(data, b, entry["image_size"])
+        if target != open(os.path.join(base, entry["target"]), "rb").read():
+            return "wrong target"
         return "valid"
     if kind == "manifest":
         m = verify_manifest(data, trusted)
