@@ -621,6 +621,58 @@ pub fn encode_stream(
     Ok(stream)
 }
 
+/// Why [`records_from_bsdiff`] refused a patch.
+#[cfg(feature = "std")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BsdiffPatchError {
+    /// The patch ends inside an entry.
+    #[error("the bsdiff patch ends inside an entry at byte {0}")]
+    Truncated(usize),
+    /// A length or seek does not fit a [`Record`].
+    #[error("a bsdiff entry at byte {0} has a length or seek out of range")]
+    OutOfRange(usize),
+}
+
+/// The control records of a raw bsdiff 4 patch without header or compression (what the
+/// `bsdiff` crate writes): per entry three 8-byte little-endian sign-magnitude integers
+/// (add length, copy length, seek), then that many difference and copied bytes, which
+/// [`encode_stream`] recomputes and which are skipped here.
+#[cfg(feature = "std")]
+pub fn records_from_bsdiff(patch: &[u8]) -> Result<std::vec::Vec<Record>, BsdiffPatchError> {
+    let int = |bytes: &[u8]| {
+        let mut raw = [0u8; 8];
+        raw.copy_from_slice(bytes);
+        let raw = u64::from_le_bytes(raw);
+        let magnitude = (raw & !(1 << 63)) as i64;
+        if raw >> 63 == 1 {
+            -magnitude
+        } else {
+            magnitude
+        }
+    };
+    let mut records = std::vec::Vec::new();
+    let mut at = 0usize;
+    while at < patch.len() {
+        let entry = patch
+            .get(at..at + 24)
+            .ok_or(BsdiffPatchError::Truncated(at))?;
+        let (add, copy, seek) = (int(&entry[..8]), int(&entry[8..16]), int(&entry[16..]));
+        let out_of_range = BsdiffPatchError::OutOfRange(at);
+        let record = Record {
+            add_len: u32::try_from(add).map_err(|_| out_of_range)?,
+            copy_len: u32::try_from(copy).map_err(|_| out_of_range)?,
+            seek: i32::try_from(seek).map_err(|_| out_of_range)?,
+        };
+        let end = at + 24 + record.add_len as usize + record.copy_len as usize;
+        if end > patch.len() {
+            return Err(BsdiffPatchError::Truncated(at));
+        }
+        at = end;
+        records.push(record);
+    }
+    Ok(records)
+}
+
 /// A [`DiffSource`] over a decoded stream and a base in memory (hosts, tests).
 #[derive(Clone, Copy, Debug)]
 pub struct SliceSource<'a> {

@@ -241,3 +241,41 @@ fn records_encode_as_leb128_with_a_zigzag_seek() {
         ]
     );
 }
+
+#[test]
+fn bsdiff_patches_give_their_control_records_and_broken_ones_are_refused() {
+    use ota_format::diff::{BsdiffPatchError, records_from_bsdiff};
+    let int = |v: i64| {
+        let raw = if v < 0 {
+            (-v) as u64 | 1 << 63
+        } else {
+            v as u64
+        };
+        raw.to_le_bytes()
+    };
+    let entry = |add: i64, copy: i64, seek: i64| [int(add), int(copy), int(seek)].concat();
+    let mut patch = entry(3, 2, -4);
+    patch.extend([9; 5]); // 3 difference bytes, 2 copied bytes: skipped
+    patch.extend(entry(1, 0, 0));
+    patch.push(0);
+    assert_eq!(
+        records_from_bsdiff(&patch).unwrap(),
+        [record(3, 2, -4), record(1, 0, 0)]
+    );
+    assert_eq!(
+        records_from_bsdiff(&patch[..patch.len() - 1]),
+        Err(BsdiffPatchError::Truncated(29))
+    );
+    assert_eq!(
+        records_from_bsdiff(&patch[..20]),
+        Err(BsdiffPatchError::Truncated(0))
+    );
+    assert_eq!(
+        records_from_bsdiff(&entry(-1, 0, 0)),
+        Err(BsdiffPatchError::OutOfRange(0))
+    );
+    assert_eq!(
+        records_from_bsdiff(&entry(0, 0, 1 << 40)),
+        Err(BsdiffPatchError::OutOfRange(0))
+    );
+}

@@ -9,7 +9,7 @@
 
 use std::io::Write;
 
-use ota_format::diff::{Record, encode_stream};
+use ota_format::diff::{encode_stream, records_from_bsdiff};
 use ota_format::{
     DeltaEncoding, DeltaExpectations, DeltaInfo, FormatError, ImageHeader, KeyId, TrustedKey,
     TrustedKeys, verify_delta,
@@ -292,39 +292,8 @@ fn encode_payload(
 pub fn difference_stream(base: &[u8], target: &[u8]) -> Result<Vec<u8>, DeltaError> {
     let mut patch = Vec::new();
     bsdiff::diff(base, target, &mut patch).map_err(DeltaError::Compression)?;
-    let records = bsdiff_records(&patch).map_err(DeltaError::Matcher)?;
+    let records = records_from_bsdiff(&patch).map_err(|e| DeltaError::Matcher(e.to_string()))?;
     encode_stream(base, target, &records).map_err(|e| DeltaError::Matcher(e.to_string()))
-}
-
-/// The control records of a raw bsdiff patch (the `bsdiff` crate's output: per entry three
-/// 8-byte little-endian sign-magnitude integers, then the entry's diff and extra bytes).
-fn bsdiff_records(mut patch: &[u8]) -> Result<Vec<Record>, String> {
-    let int = |bytes: &[u8]| {
-        let raw = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
-        let magnitude = (raw & !(1 << 63)) as i64;
-        if raw >> 63 == 1 {
-            -magnitude
-        } else {
-            magnitude
-        }
-    };
-    let mut records = Vec::new();
-    while !patch.is_empty() {
-        let Some((head, rest)) = patch.split_at_checked(24) else {
-            return Err("a control entry is cut short".into());
-        };
-        let (add, copy, seek) = (int(&head[..8]), int(&head[8..16]), int(&head[16..]));
-        let field = |v: i64| u32::try_from(v).map_err(|_| format!("length {v} out of range"));
-        let record = Record {
-            add_len: field(add)?,
-            copy_len: field(copy)?,
-            seek: i32::try_from(seek).map_err(|_| format!("seek {seek} out of range"))?,
-        };
-        let skip = record.add_len as usize + record.copy_len as usize;
-        patch = rest.get(skip..).ok_or("an entry's bytes are cut short")?;
-        records.push(record);
-    }
-    Ok(records)
 }
 
 /// Caps on the decoded size of a block that [`encode`] tries, largest first. A delta's

@@ -84,35 +84,12 @@ pub fn build_delta_with_payload(
     )
 }
 
-/// The control records bsdiff's matcher finds for `target` against `base`, parsed from
-/// its patch: per entry three 8-byte little-endian sign-magnitude integers (add length,
-/// copy length, seek), then the add run's byte differences and the copied bytes, which
-/// the difference stream recomputes itself and are skipped here.
+/// The control records bsdiff's matcher finds for `target` against `base`
+/// ([`ota_format::diff::records_from_bsdiff`]).
 pub fn difference_records(base: &[u8], target: &[u8]) -> Vec<Record> {
     let mut patch = Vec::new();
     bsdiff::diff(base, target, &mut patch).unwrap();
-    let int = |bytes: &[u8]| {
-        let raw = u64::from_le_bytes(bytes.try_into().unwrap());
-        let magnitude = (raw & !(1 << 63)) as i64;
-        if raw >> 63 == 1 {
-            -magnitude
-        } else {
-            magnitude
-        }
-    };
-    let mut records = Vec::new();
-    let mut at = 0;
-    while at < patch.len() {
-        let entry = &patch[at..at + 24];
-        let (add_len, copy_len, seek) = (int(&entry[..8]), int(&entry[8..16]), int(&entry[16..]));
-        records.push(Record {
-            add_len: u32::try_from(add_len).unwrap(),
-            copy_len: u32::try_from(copy_len).unwrap(),
-            seek: i32::try_from(seek).unwrap(),
-        });
-        at += 24 + (add_len + copy_len) as usize;
-    }
-    records
+    ota_format::diff::records_from_bsdiff(&patch).unwrap()
 }
 
 /// The difference stream (encoding 3) that turns `base` into `target`, with bsdiff's
