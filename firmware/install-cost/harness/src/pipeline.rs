@@ -299,11 +299,7 @@ fn decode_into_slot(
 
 #[inline(never)]
 fn delta_install(delta: &Delta<'_>, flash: &mut RamFlash, meter: bool) -> Result<Cost, Failure> {
-    let base_len = u32::try_from(delta.base.len())
-        .ok()
-        .filter(|&len| len <= SLOT_LEN)
-        .ok_or(Failure::Input("base larger than a slot"))?;
-    write_running_slot(flash, delta.base)?;
+    let base_len = install_base(delta, flash)?;
 
     let mut cost = Cost::default();
     let start = instret();
@@ -345,6 +341,17 @@ fn delta_install(delta: &Delta<'_>, flash: &mut RamFlash, meter: bool) -> Result
     Ok(cost)
 }
 
+/// Puts a delta's base in the running slot (before metering: the device already runs it);
+/// returns its length.
+fn install_base(delta: &Delta<'_>, flash: &mut RamFlash) -> Result<u32, Failure> {
+    let base_len = u32::try_from(delta.base.len())
+        .ok()
+        .filter(|&len| len <= SLOT_LEN)
+        .ok_or(Failure::Input("base larger than a slot"))?;
+    write_running_slot(flash, delta.base)?;
+    Ok(base_len)
+}
+
 /// A difference delta (encoding 3): the running slot's digest, pass 1 (the stream decoded
 /// into the target slot), pass 2 ([`apply_difference`]), then the target read back.
 #[inline(never)]
@@ -354,14 +361,10 @@ fn difference_install(
     flash: &mut RamFlash,
     meter: bool,
 ) -> Result<Cost, Failure> {
-    let base_len = u32::try_from(delta.base.len())
-        .ok()
-        .filter(|&len| len <= SLOT_LEN)
-        .ok_or(Failure::Input("base larger than a slot"))?;
     if stream_size > SLOT_LEN {
         return Err(Failure::Input("difference stream larger than a slot"));
     }
-    write_running_slot(flash, delta.base)?;
+    let base_len = install_base(delta, flash)?;
 
     let mut cost = Cost::default();
     let start = instret();
