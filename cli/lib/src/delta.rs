@@ -71,29 +71,7 @@ pub struct DeltaSide<'a> {
     pub installed: &'a [u8],
 }
 
-/// Which payload encoding [`make`] writes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum EncodingChoice {
-    /// Both, keeping the smaller (ties go to patch-from, the cheaper one to install).
-    #[default]
-    Auto,
-    /// Encoding 2: zstd with the base as raw prefix (`zstd --patch-from`).
-    PatchFrom,
-    /// Encoding 3: the difference stream (bsdiff-style, RISC-V address pairs normalised).
-    Difference,
-}
-
-impl EncodingChoice {
-    /// The choice named as `--encoding` and `delta_encoding` spell it.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "auto" => Some(EncodingChoice::Auto),
-            "patch-from" => Some(EncodingChoice::PatchFrom),
-            "difference" => Some(EncodingChoice::Difference),
-            _ => None,
-        }
-    }
-}
+pub use crate::devices::EncodingChoice;
 
 /// The name `--encoding`, `--json` and `inspect` use for a delta's encoding.
 pub fn encoding_name(encoding: DeltaEncoding) -> &'static str {
@@ -126,16 +104,7 @@ pub fn delta_name_suffix(base_installed_sha256: &[u8; 32]) -> String {
         .unwrap_or_default()
 }
 
-/// The image name a delta file name belongs to (`None`: not a delta's name).
-pub fn delta_target(name: &str) -> Option<&str> {
-    let stem = name.strip_suffix(ota_format::DELTA_FILE_SUFFIX)?;
-    let (image, digest) = stem.rsplit_once('.')?;
-    let hex_ok = digest.len() == 16
-        && digest
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    (hex_ok && image.ends_with(crate::repo::names::IMAGE_SUFFIX)).then_some(image)
-}
+pub use crate::repo::names::delta_target;
 
 /// Makes the delta from `base` to `target`, signed by `signer`. `trusted` must hold the
 /// key that signed the target's header (the self-check verifies the delta as a device

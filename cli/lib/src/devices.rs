@@ -57,6 +57,31 @@ impl std::fmt::Display for AgentGeneration {
     }
 }
 
+/// Which payload encoding a delta is made in ([`crate::delta::make_with`];
+/// `delta_encoding` of a device type).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EncodingChoice {
+    /// Both, keeping the smaller (ties go to patch-from, the cheaper one to install).
+    #[default]
+    Auto,
+    /// Encoding 2: zstd with the base as raw prefix (`zstd --patch-from`).
+    PatchFrom,
+    /// Encoding 3: the difference stream (bsdiff-style, RISC-V address pairs normalised).
+    Difference,
+}
+
+impl EncodingChoice {
+    /// The choice named as `--encoding` and `delta_encoding` spell it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "auto" => Some(EncodingChoice::Auto),
+            "patch-from" => Some(EncodingChoice::PatchFrom),
+            "difference" => Some(EncodingChoice::Difference),
+            _ => None,
+        }
+    }
+}
+
 /// The settings of one device type (`[device.NAME]` of ota-sign.toml) that decide what
 /// its devices can install; `None`: not configured, the default applies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,7 +93,7 @@ pub struct DeviceSettings {
     /// How many earlier releases of a channel `release` makes deltas from (`deltas`).
     pub deltas: Option<u32>,
     /// Which payload encoding its deltas use (`delta_encoding`).
-    pub delta_encoding: Option<crate::delta::EncodingChoice>,
+    pub delta_encoding: Option<EncodingChoice>,
 }
 
 impl DeviceSettings {

@@ -81,13 +81,24 @@ pub fn classify(name: &str) -> Option<FileKind> {
             channel: Channel::new(channel)?,
         });
     }
-    if crate::delta::delta_target(name).is_some_and(|image| ImageName::new(image).is_some()) {
+    if delta_target(name).is_some_and(|image| ImageName::new(image).is_some()) {
         return Some(FileKind::Delta);
     }
     if name.ends_with(IMAGE_SUFFIX) && ImageName::new(name).is_some() {
         return Some(FileKind::Image);
     }
     None
+}
+
+/// The image name a delta file name belongs to (`None`: not a delta's name).
+pub fn delta_target(name: &str) -> Option<&str> {
+    let stem = name.strip_suffix(ota_format::DELTA_FILE_SUFFIX)?;
+    let (image, digest) = stem.rsplit_once('.')?;
+    let hex_ok = digest.len() == 16
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (hex_ok && image.ends_with(IMAGE_SUFFIX)).then_some(image)
 }
 
 #[cfg(test)]
