@@ -23,7 +23,8 @@
 //! A delta of encoding 3 ([`DeltaEncoding::Difference`]) takes two passes over the slot.
 //! The payload's frames decode (no prefix) into the slot as a difference stream, exactly
 //! as a full image decodes, its window in flash. Then [`Installer::finish`] turns the
-//! stream into the image in place, sector by sector: [`DiffPatcher`] fills the decoder's
+//! stream into the image in place, sector by sector (or [`Finishing::step`], one sector a
+//! call, for a caller that yields between them): [`DiffPatcher`] fills the decoder's
 //! block buffer (free once decoding is done) from the sector's diff bytes, the running
 //! slot and the control records, and the sector is erased and rewritten. The patcher
 //! reads diff bytes at most 7 ahead of what it produced (the next sector, not rewritten
@@ -402,7 +403,7 @@ impl<F: NorFlash> ota_zstd::History for SlotIo<'_, F> {
 /// No prefix: a full image's frames, and an encoding-3 delta's.
 const NO_PREFIX: ota_zstd::Region = ota_zstd::Region { offset: 0, len: 0 };
 
-/// What pass 2 of an encoding-3 delta reads ([`apply_difference`]): diff bytes and control
+/// What pass 2 of an encoding-3 delta reads ([`apply_sector`]): diff bytes and control
 /// records from the slot pass 1 wrote, base bytes from the running slot.
 struct SlotDiff<'f, F> {
     flash: &'f mut F,
@@ -450,49 +451,43 @@ fn diff_error(error: DiffError<ota_zstd::IoError>) -> InstallError {
 // Pass 2 builds each rewritten sector in the decoder's compressed-block buffer.
 const _: () = assert!(crate::zstd::BLOCK >= CONTROL_ALIGN as usize);
 
-/// Pass 2 of an encoding-3 delta: turns the difference stream of `stream_size` bytes that
-/// pass 1 wrote to `slot` into the `image_size`-byte image, in place, against `base`
-/// (only read). Each 4 KiB sector of the image is computed into `buf` (at least 4 KiB),
-/// then erased and rewritten; the patcher has read the sector's diff bytes by then, and
-/// the control records lie past the last sector rewritten.
-fn apply_difference<F: NorFlash>(
+/// One sector of pass 2 of an encoding-3 delta: the next (up to) 4 KiB of the image,
+/// computed into `buf` (at least 4 KiB) from the stream pass 1 wrote to `slot` and the
+/// base (only read), then erased and rewritten in place; returns the image bytes done.
+/// The patcher has read the sector's diff bytes by then, reads at most 7 diff bytes
+/// ahead (the next sector, not rewritten yet), and the control records lie past the last
+/// sector rewritten.
+fn apply_sector<F: NorFlash>(
     flash: &mut F,
     slot: Region,
-    base: Base,
+    pass: &mut InPlace,
     image_size: u32,
-    stream_size: u32,
     buf: &mut [u8],
-) -> Result<(), InstallError> {
-    let corrupt = |_| InstallError::Decompress(DecompressError::Corrupt);
-    let mut patcher = DiffPatcher::new(image_size, base.size, stream_size).map_err(corrupt)?;
+) -> Result<u32, InstallError> {
     let mut source = SlotDiff {
         flash,
         slot: slot.offset,
-        base: base.slot.offset,
+        base: pass.base.slot.offset,
         control: slot.offset + control_offset(image_size),
     };
-    let mut at = 0u32;
-    while at < image_size {
-        let n = (image_size - at).min(CONTROL_ALIGN) as usize;
-        // The last piece is padded to the write size with the erased value, as the
-        // writer's flush does (the write size divides 4 KiB: `Installer::new`).
-        let sector = &mut buf[..n.next_multiple_of(F::WRITE_SIZE)];
-        patcher
-            .fill(&mut source, &mut sector[..n])
-            .map_err(diff_error)?;
-        sector[n..].fill(0xFF);
-        let address = slot.offset + at;
-        source
-            .flash
-            .erase(address, address + CONTROL_ALIGN)
-            .map_err(flash_err::<F>)?;
-        source
-            .flash
-            .write(address, sector)
-            .map_err(flash_err::<F>)?;
-        at += n as u32;
-    }
-    patcher.finish().map_err(corrupt)
+    let n = (image_size - pass.at).min(CONTROL_ALIGN) as usize;
+    // The last piece is padded to the write size with the erased value, as the writer's
+    // flush does (the write size divides 4 KiB: `Installer::new`).
+    let sector = &mut buf[..n.next_multiple_of(F::WRITE_SIZE)];
+    pass.patcher
+        .fill(&mut source, &mut sector[..n])
+        .map_err(diff_error)?;
+    sector[n..].fill(0xFF);
+    let address = slot.offset + pass.at;
+    source
+        .flash
+        .erase(address, address + CONTROL_ALIGN)
+        .map_err(flash_err::<F>)?;
+    source
+        .flash
+        .write(address, sector)
+        .map_err(flash_err::<F>)?;
+    Ok(n as u32)
 }
 
 fn flash_err<F: NorFlash>(e: F::Error) -> InstallError {
@@ -764,8 +759,15 @@ impl<'a, F: NorFlash> Installer<'a, F> {
 
     /// Completes the install: payload digest, complete decompression, flush, for an
     /// encoding-3 delta the difference stream applied in place, then the read-back proof.
-    /// Only an `Ok` here may be switched to.
-    pub fn finish(mut self, flash: &mut F) -> Result<InstalledImage, InstallError> {
+    /// Only an `Ok` here may be switched to. ([`Installer::finish_download`] and
+    /// [`Finishing`] do the same in steps, for callers that must yield between them.)
+    pub fn finish(self, flash: &mut F) -> Result<InstalledImage, InstallError> {
+        self.finish_download(flash)?.prove(flash)
+    }
+
+    /// The download is complete: checks the payload digest, ends the decompression and
+    /// flushes. What remains is in the returned [`Finishing`].
+    pub fn finish_download(mut self, flash: &mut F) -> Result<Finishing<'a, F>, InstallError> {
         let prefix = self.prefix();
         let (header, base) = match self.source {
             Source::Full(v) => (v.finish()?.header, None),
@@ -785,16 +787,78 @@ impl<'a, F: NorFlash> Installer<'a, F> {
             return Err(InstallError::OutputTooShort);
         }
         self.writer.flush(flash)?;
-        if let (Some(stream_size), Some(base)) = (self.difference, base) {
-            apply_difference(
+        let in_place = match (self.difference, base) {
+            (Some(stream_size), Some(base)) => Some(InPlace {
+                patcher: DiffPatcher::new(image_size, base.size, stream_size)
+                    .map_err(|_| InstallError::Decompress(DecompressError::Corrupt))?,
+                base,
+                at: 0,
+            }),
+            _ => None,
+        };
+        Ok(Finishing {
+            target: self.target,
+            decoder: self.decoder,
+            header,
+            in_place,
+            _flash: PhantomData,
+        })
+    }
+}
+
+/// An encoding-3 delta's in-place pass, sector by sector ([`apply_sector`]).
+struct InPlace {
+    patcher: DiffPatcher,
+    base: Base,
+    /// Image bytes rewritten so far (a multiple of 4 KiB until the last sector).
+    at: u32,
+}
+
+/// An install whose download is complete and whose payload checked out: what is left is
+/// an encoding-3 delta's in-place pass ([`Finishing::step`], one sector per call) and
+/// the read-back proof ([`Finishing::prove`]).
+pub struct Finishing<'a, F> {
+    target: Target,
+    decoder: &'a mut FrameDecoder,
+    header: ImageHeader,
+    in_place: Option<InPlace>,
+    _flash: PhantomData<F>,
+}
+
+impl<F: NorFlash> Finishing<'_, F> {
+    /// Rewrites the next sector of an encoding-3 delta's image in place; `Ok(true)` when
+    /// nothing is left (at once for anything else). Each call takes one sector erase (45
+    /// ms typical on the ESP32-C3's flash, 400 ms at most), so a caller that must keep
+    /// other work running (a watchdog, a network stack) yields between calls.
+    pub fn step(&mut self, flash: &mut F) -> Result<bool, InstallError> {
+        let image_size = self.header.info.image_size;
+        let Some(pass) = &mut self.in_place else {
+            return Ok(true);
+        };
+        if pass.at < image_size {
+            pass.at += apply_sector(
                 flash,
                 self.target.slot,
-                base,
+                pass,
                 image_size,
-                stream_size,
                 self.decoder.scratch(),
             )?;
+            return Ok(false);
         }
+        let Some(done) = self.in_place.take() else {
+            return Ok(true);
+        };
+        done.patcher
+            .finish()
+            .map_err(|_| InstallError::Decompress(DecompressError::Corrupt))?;
+        Ok(true)
+    }
+
+    /// Completes what [`Finishing::step`] has not, then reads the slot back: the proof.
+    /// Only an `Ok` here may be switched to.
+    pub fn prove(mut self, flash: &mut F) -> Result<InstalledImage, InstallError> {
+        while !self.step(flash)? {}
+        let header = self.header;
         let slot = read_back_slot(
             flash,
             self.target.slot,

@@ -181,7 +181,15 @@ impl<F: MultiwriteNorFlash, C: HttpClient, D: DelayNs, K: Clock> Agent<'_, F, C,
         self.phase = UpdateState::Downloading { progress: last };
         result?;
         self.enter(UpdateState::Verifying);
-        Ok(installer.finish(&mut self.flash)?)
+        let mut finishing = installer.finish_download(&mut self.flash)?;
+        // An encoding-3 delta rewrites the slot in place, one sector erase per step
+        // (45 ms typical, 400 ms at most): yield between steps, so the pass (tens of
+        // seconds at worst for a large image) never starves the executor, its watchdog
+        // or the network stack. At most one step per sector of the image.
+        while !finishing.step(&mut self.flash)? {
+            self.delay.delay_ms(1).await;
+        }
+        Ok(finishing.prove(&mut self.flash)?)
     }
 
     /// The running image as a delta's base, read from its slot once per boot.

@@ -607,6 +607,69 @@ fn install_delta_in<F: NorFlash>(
 }
 
 #[test]
+fn an_encoding_3_in_place_pass_is_one_sector_erase_per_step_and_a_full_image_has_none() {
+    use ota_testkit::delta::build_difference_delta;
+    let base_app = ts::app_image("1.0.0", 60_000);
+    let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 60_000));
+    let delta = build_difference_delta(&base_app, &release, ts::SEED);
+    let (mut flash, base) = flash_with_base(&base_app);
+    let keys = ts::trusted();
+    let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+    let mut buffers = Buffers::default();
+    let mut inst = Installer::new_delta(
+        TrustedKeys::new(&keys),
+        &manifest,
+        target(),
+        buffers.install(),
+        base,
+    )
+    .unwrap();
+    inst.feed(&mut flash, &delta.file).unwrap();
+    let mut finishing = inst.finish_download(&mut flash).unwrap();
+    let sectors = release.app.len().div_ceil(4096);
+    let mut steps = 0;
+    loop {
+        let erases_before = slot_ops(&flash)
+            .iter()
+            .filter(|op| matches!(op, FlashOp::Erase { .. }))
+            .count();
+        let done = finishing.step(&mut flash).unwrap();
+        let erases = slot_ops(&flash)
+            .iter()
+            .filter(|op| matches!(op, FlashOp::Erase { .. }))
+            .count()
+            - erases_before;
+        if done {
+            assert_eq!(erases, 0, "the last step only checks the records' end");
+            break;
+        }
+        // What lets a caller yield between erases: never two in one step.
+        assert_eq!(erases, 1, "step {steps}");
+        steps += 1;
+        assert!(steps <= sectors, "more steps than sectors");
+    }
+    assert_eq!(steps, sectors);
+    let installed = finishing.prove(&mut flash).unwrap();
+    assert_eq!(installed.app_version(), Version::parse("1.1.0").unwrap());
+    assert!(slot_holds(&flash, &release.app));
+
+    // A full image: nothing left after the download but the read-back.
+    let mut buffers = Buffers::default();
+    let (mut flash, _) = flash_with_base(&base_app);
+    let mut inst = Installer::new(
+        TrustedKeys::new(&keys),
+        &manifest,
+        target(),
+        buffers.install(),
+    )
+    .unwrap();
+    inst.feed(&mut flash, &release.ota).unwrap();
+    let mut finishing = inst.finish_download(&mut flash).unwrap();
+    assert!(finishing.step(&mut flash).unwrap());
+    assert!(finishing.prove(&mut flash).is_ok());
+}
+
+#[test]
 fn a_delta_installs_the_released_image_reading_the_base_slot_only() {
     let base_app = ts::app_image("1.0.0", 100_000);
     let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 100_000));
@@ -1024,8 +1087,16 @@ fn the_in_place_pass_turns_any_stream_into_its_target_across_sector_boundaries()
         flash.write(SLOT.offset, &padded).unwrap();
         let mut flash = WordReads(flash);
         let mut buf = vec![0u8; crate::zstd::BLOCK];
-        apply_difference(&mut flash, SLOT, base_region, size, stream_size, &mut buf)
-            .unwrap_or_else(|e| panic!("{image_size}: {e}"));
+        let mut pass = InPlace {
+            patcher: DiffPatcher::new(size, base_size, stream_size).unwrap(),
+            base: base_region,
+            at: 0,
+        };
+        while pass.at < size {
+            pass.at += apply_sector(&mut flash, SLOT, &mut pass, size, &mut buf)
+                .unwrap_or_else(|e| panic!("{image_size}: {e}"));
+        }
+        pass.patcher.finish().unwrap();
         assert_eq!(
             flash.0.bytes()[at..at + image_size],
             target,

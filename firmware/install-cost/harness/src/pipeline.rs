@@ -429,7 +429,7 @@ impl DiffSource for SlotDiff<'_> {
     }
 }
 
-/// Pass 2, as the agent's `apply_difference`: each 4 KiB sector of the image is computed
+/// Pass 2, as the agent's `apply_sector` (sector after sector): each 4 KiB sector of the image is computed
 /// into `buf` (the decoder's block buffer), then erased and rewritten. The patcher has read
 /// the sector's diff bytes by then (it reads at most 7 ahead, into the next sector), and
 /// the control records start past the last sector rewritten.
