@@ -279,3 +279,18 @@ fn bsdiff_patches_give_their_control_records_and_broken_ones_are_refused() {
         Err(BsdiffPatchError::OutOfRange(0))
     );
 }
+
+#[test]
+fn empty_records_cost_control_bytes_so_the_walk_ends_with_the_control_area() {
+    // 5,000 records of nothing: each is read (3 bytes), none makes progress, and the
+    // area's end stops them: the loop is bounded by the control bytes.
+    let records = [0u8, 0, 0].repeat(5_000);
+    assert_eq!(
+        refusal(&stream_of(100, &records), 10, 100),
+        DiffCorruption::ControlEnds
+    );
+    // Between real records they are allowed.
+    let mut mixed = vec![0, 0, 0, 0, 0, 0];
+    mixed.extend([10, 90, 19]);
+    assert!(apply(&stream_of(100, &mixed), &[7; 10], 100, 9).is_ok());
+}

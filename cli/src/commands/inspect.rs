@@ -199,15 +199,16 @@ pub fn run(args: Args, global: &GlobalOpts) -> Result<(), Failure> {
             target_compression: t.map(|t| t.compression.to_string()),
             target_image_size: t.map(|t| t.image_size),
             target_key_id: t.map(|t| t.key_id.to_string()),
-            encoding: match d.encoding {
-                ota_format::DeltaEncoding::PatchFrom => {
-                    format!("patch-from: {}, the base as prefix", d.compression())
+            encoding: format!(
+                "{}: {}, {}",
+                ota_sign_lib::delta::encoding_name(d.encoding),
+                d.compression(),
+                match d.encoding {
+                    ota_format::DeltaEncoding::PatchFrom => "the base as prefix".to_owned(),
+                    ota_format::DeltaEncoding::Difference { stream_size } =>
+                        format!("decoding to a {stream_size}-byte difference stream"),
                 }
-                ota_format::DeltaEncoding::Difference { stream_size } => format!(
-                    "difference: {}, decoding to a {stream_size}-byte difference stream",
-                    d.compression()
-                ),
-            },
+            ),
             base_size: d.base_size,
             base_sha256: hex::encode(d.base_sha256),
             name_suffix: ota_sign_lib::delta::delta_name_suffix(&d.base_sha256),

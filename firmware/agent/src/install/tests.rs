@@ -376,34 +376,6 @@ fn image_larger_than_the_slot_is_refused_before_download() {
     );
 }
 
-/// A flash whose write size (128) the writer cannot pad a last piece to.
-struct WideWrites(TestFlash);
-
-impl embedded_storage::nor_flash::ErrorType for WideWrites {
-    type Error = <TestFlash as embedded_storage::nor_flash::ErrorType>::Error;
-}
-
-impl embedded_storage::nor_flash::ReadNorFlash for WideWrites {
-    const READ_SIZE: usize = 1;
-    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.read(offset, bytes)
-    }
-    fn capacity(&self) -> usize {
-        self.0.capacity()
-    }
-}
-
-impl NorFlash for WideWrites {
-    const WRITE_SIZE: usize = 128;
-    const ERASE_SIZE: usize = 4096;
-    fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
-        self.0.erase(from, to)
-    }
-    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
-        self.0.write(offset, bytes)
-    }
-}
-
 #[test]
 fn flash_and_slot_are_checked() {
     let app = ts::app_image("1.1.0", 20_000);
@@ -422,7 +394,8 @@ fn flash_and_slot_are_checked() {
         buffers.install(),
     );
     assert_eq!(r.err(), Some(InstallError::SlotNotEraseAligned));
-    let r = Installer::<WideWrites>::new(
+    // A write size (128) the writer cannot pad a last piece to.
+    let r = Installer::<ota_flash_sim::SimNorFlash<128, 4096>>::new(
         TrustedKeys::new(&keys),
         &manifest,
         target(),
@@ -667,6 +640,41 @@ fn an_encoding_3_in_place_pass_is_one_sector_erase_per_step_and_a_full_image_has
     let mut finishing = inst.finish_download(&mut flash).unwrap();
     assert!(finishing.step(&mut flash).unwrap());
     assert!(finishing.prove(&mut flash).is_ok());
+}
+
+#[test]
+fn a_flash_failure_in_the_in_place_pass_is_a_flash_error_at_the_erase_and_at_the_reads() {
+    use ota_testkit::delta::build_difference_delta;
+    let base_app = ts::app_image("1.0.0", 30_000);
+    let release = ts::release(&Spec::default(), ts::app_image("1.1.0", 30_000));
+    let delta = build_difference_delta(&base_app, &release, ts::SEED);
+    let (mut flash, base) = flash_with_base(&base_app);
+    let keys = ts::trusted();
+    let manifest = Manifest::verify(&release.manifest, &TrustedKeys::new(&keys)).unwrap();
+    let mut buffers = Buffers::default();
+    let mut inst = Installer::new_delta(
+        TrustedKeys::new(&keys),
+        &manifest,
+        target(),
+        buffers.install(),
+        base,
+    )
+    .unwrap();
+    inst.feed(&mut flash, &delta.file).unwrap();
+    let mut finishing = inst.finish_download(&mut flash).unwrap();
+    assert_eq!(finishing.step(&mut flash), Ok(false));
+    // The next sector's erase is torn: the chip stops answering.
+    flash.cut_after(flash.operations());
+    assert!(matches!(
+        finishing.step(&mut flash),
+        Err(InstallError::Flash(_))
+    ));
+    // Then the patcher's own reads fail (diff, base, control): a flash error too, not a
+    // corrupt stream.
+    assert!(matches!(
+        finishing.step(&mut flash),
+        Err(InstallError::Flash(_))
+    ));
 }
 
 #[test]
